@@ -1,0 +1,47 @@
+//! Runtime configuration from the environment (set by `template.yaml` in AWS and by the
+//! local stack). Read once per container.
+
+use std::env;
+
+/// kobo's runtime settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The DynamoDB table (`KOBO_TABLE`).
+    pub table: String,
+    /// Secrets Manager id of the app secret (`KOBO_APP_SECRET_ID`).
+    pub app_secret_id: String,
+    /// Requests per minute one IP may make with bad keys (`KOBO_ANON_IP_RPM`, default 60).
+    pub anon_ip_rpm: u32,
+    /// Largest accepted request body in bytes (`KOBO_MAX_BODY_BYTES`, default 262144).
+    pub max_body_bytes: usize,
+}
+
+/// A required setting is missing or malformed.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(String);
+
+fn var_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T, ConfigError> {
+    match env::var(name) {
+        Ok(v) => v.trim().parse().map_err(|_| ConfigError(format!("{name}={v:?} is not valid"))),
+        Err(_) => Ok(default),
+    }
+}
+
+impl Config {
+    /// Reads the environment; `KOBO_TABLE` is required.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        let table = env::var("KOBO_TABLE").map_err(|_| ConfigError("set KOBO_TABLE to the DynamoDB table name".into()))?;
+        Ok(Config {
+            table,
+            app_secret_id: env::var("KOBO_APP_SECRET_ID").unwrap_or_else(|_| "kobo/app".into()),
+            anon_ip_rpm: var_or("KOBO_ANON_IP_RPM", 60)?,
+            max_body_bytes: var_or("KOBO_MAX_BODY_BYTES", 256 * 1024)?,
+        })
+    }
+
+    /// Settings for a given table with every other value at its default (tests, tools).
+    pub fn for_table(table: impl Into<String>) -> Config {
+        Config { table: table.into(), app_secret_id: "kobo/app".into(), anon_ip_rpm: 60, max_body_bytes: 256 * 1024 }
+    }
+}

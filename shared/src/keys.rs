@@ -1,0 +1,90 @@
+//! Every DynamoDB key kobo builds, in one place, with the access pattern each serves.
+//!
+//! One table, string keys `PK`/`SK`, generic index `GSI1` (`GSI1PK`/`GSI1SK`), TTL on
+//! `expires_at`, streams on.
+//!
+//! | item            | PK                    | SK                  | GSI1PK / GSI1SK                 | access pattern |
+//! |-----------------|-----------------------|---------------------|---------------------------------|----------------|
+//! | account         | `ACCOUNT#<id>`        | `PROFILE`           | `ACCOUNTS` / `<created>#<id>`   | auth (with key, one BatchGetItem); list accounts |
+//! | API key         | `ACCOUNT#<id>`        | `KEY#<sha256 hex>`  | –                               | auth by key hash; list an account's keys (begins_with `KEY#`) |
+//! | ledger entry    | `ACCOUNT#<id>`        | `LEDGER#<uuid v7>`  | –                               | an account's ledger in time order |
+//! | plan            | `PLAN`                | `PLAN#<id>`         | –                               | all plans in one Query (cached per container) |
+//! | rate window     | `RATE#KEY#<hash>` or `RATE#IP#<ip>` | `W#<window start, unix s>` | – | one atomic ADD per request; expires by TTL |
+
+/// Partition key of everything owned by one account.
+pub fn account_pk(account_id: &str) -> String {
+    format!("ACCOUNT#{account_id}")
+}
+
+/// Sort key of the account's own item.
+pub const ACCOUNT_SK: &str = "PROFILE";
+
+/// GSI1 partition listing every account.
+pub const ACCOUNTS_GSI1PK: &str = "ACCOUNTS";
+
+/// GSI1 sort key of an account in the account list.
+pub fn account_gsi1sk(created_at: &str, account_id: &str) -> String {
+    format!("{created_at}#{account_id}")
+}
+
+/// Sort-key prefix of API keys under an account.
+pub const KEY_SK_PREFIX: &str = "KEY#";
+
+/// Sort key of an API key, by the hex SHA-256 of the full key.
+pub fn key_sk(key_hash: &str) -> String {
+    format!("{KEY_SK_PREFIX}{key_hash}")
+}
+
+/// Sort-key prefix of ledger entries under an account.
+pub const LEDGER_SK_PREFIX: &str = "LEDGER#";
+
+/// Sort key of a ledger entry; entry ids are UUID v7, so the order is time order.
+pub fn ledger_sk(entry_id: &str) -> String {
+    format!("{LEDGER_SK_PREFIX}{entry_id}")
+}
+
+/// Partition of all plans.
+pub const PLAN_PK: &str = "PLAN";
+
+/// Sort key of a plan.
+pub fn plan_sk(plan_id: &str) -> String {
+    format!("PLAN#{plan_id}")
+}
+
+/// What a rate-limit window counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateSubject<'a> {
+    /// Requests made with one key (by its hash).
+    Key(&'a str),
+    /// Requests from one source IP, valid key or not.
+    Ip(&'a str),
+}
+
+/// Partition key of a rate-limit counter.
+pub fn rate_pk(subject: RateSubject<'_>) -> String {
+    match subject {
+        RateSubject::Key(hash) => format!("RATE#KEY#{hash}"),
+        RateSubject::Ip(ip) => format!("RATE#IP#{ip}"),
+    }
+}
+
+/// Sort key of the rate-limit window starting at `window_start` (unix seconds).
+pub fn rate_sk(window_start: i64) -> String {
+    format!("W#{window_start}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_stable() {
+        assert_eq!(account_pk("abc"), "ACCOUNT#abc");
+        assert_eq!(key_sk("ff"), "KEY#ff");
+        assert_eq!(ledger_sk("0190"), "LEDGER#0190");
+        assert_eq!(rate_pk(RateSubject::Ip("127.0.0.1")), "RATE#IP#127.0.0.1");
+        assert_eq!(rate_pk(RateSubject::Key("ab")), "RATE#KEY#ab");
+        assert_eq!(rate_sk(60), "W#60");
+        assert_eq!(plan_sk("gold"), "PLAN#gold");
+    }
+}

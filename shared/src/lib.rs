@@ -1,0 +1,27 @@
+//! kobo's common crate: money, domain types, DynamoDB keys and store, authorization,
+//! configuration and secrets. Every Lambda and the CLI build on it.
+#![warn(missing_docs)]
+
+pub mod accounts;
+pub mod action;
+pub mod apikey;
+pub mod auth;
+pub mod aws;
+pub mod config;
+pub mod crypto;
+pub mod error;
+pub mod item;
+pub mod keys;
+pub mod model;
+pub mod money;
+pub mod pin;
+pub mod ratelimit;
+pub mod secrets;
+pub mod store;
+pub mod telemetry;
+pub mod whitelist;
+
+pub use action::Action;
+pub use error::{ApiError, StoreError};
+pub use money::Kobo;
+pub use store::Store;
