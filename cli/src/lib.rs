@@ -1,1 +1,7 @@
-//! stub
+//! kobo's operator CLI and one-command local stack, as a library so the tests can start
+//! the same stack in-process.
+#![warn(missing_docs)]
+
+pub mod devstack;
+pub mod ops;
+pub mod template;

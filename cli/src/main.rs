@@ -1,1 +1,189 @@
-fn main() {}
+//! `kobo`: the local stack (`kobo dev`), the test runner (`kobo test`) and operator tasks.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use kobo_cli::devstack::{self, DevStack, Project};
+use kobo_cli::ops;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "kobo",
+    version,
+    about = "kobo: local stack, tests and operator tasks"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Run the whole stack on 127.0.0.1 (port KOBO_PORT, default 3000) with a seeded demo
+    /// reseller; writes .local/demo.json. Ctrl-C stops it.
+    Dev,
+    /// Run every check: rustfmt, clippy, and all tests (unit, integration, end to end).
+    Test,
+    /// Plans: discounts and rate limits.
+    Plan {
+        #[command(flatten)]
+        target: ops::Target,
+        #[command(subcommand)]
+        cmd: ops::PlanCmd,
+    },
+    /// Accounts: create, activate, PIN, plan.
+    Account {
+        #[command(flatten)]
+        target: ops::Target,
+        #[command(subcommand)]
+        cmd: ops::AccountCmd,
+    },
+    /// API keys: issue, list, revoke, scopes, whitelists.
+    Key {
+        #[command(flatten)]
+        target: ops::Target,
+        #[command(subcommand)]
+        cmd: ops::KeyCmd,
+    },
+    /// Wallets: credit and debit with a reason.
+    Wallet {
+        #[command(flatten)]
+        target: ops::Target,
+        #[command(subcommand)]
+        cmd: ops::WalletCmd,
+    },
+    /// Ledgers: show, check.
+    Ledger {
+        #[command(flatten)]
+        target: ops::Target,
+        #[command(subcommand)]
+        cmd: ops::LedgerCmd,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Cmd::Test => run_tests(),
+        other => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("starting the async runtime")
+            .and_then(|rt| rt.block_on(run(other))),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kobo: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cmd: Cmd) -> Result<()> {
+    let project = Project::locate()?;
+    match cmd {
+        Cmd::Dev => dev(&project).await,
+        Cmd::Plan { target, cmd } => ops::plan(&target.connect(&project.root).await?, cmd).await,
+        Cmd::Account { target, cmd } => {
+            ops::account(&target.connect(&project.root).await?, cmd).await
+        }
+        Cmd::Key { target, cmd } => ops::key(&target.connect(&project.root).await?, cmd).await,
+        Cmd::Wallet { target, cmd } => {
+            ops::wallet(&target.connect(&project.root).await?, cmd).await
+        }
+        Cmd::Ledger { target, cmd } => {
+            ops::ledger(&target.connect(&project.root).await?, cmd).await
+        }
+        Cmd::Test => run_tests(),
+    }
+}
+
+async fn dev(project: &Project) -> Result<()> {
+    kobo_shared::telemetry::init();
+    let port: u16 = match std::env::var("KOBO_PORT") {
+        Ok(p) => p
+            .trim()
+            .parse()
+            .with_context(|| format!("KOBO_PORT={p:?} is not a port"))?,
+        Err(_) => 3000,
+    };
+    let opts = devstack::Options {
+        addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+        write_demo_json: true,
+        moto_log: "moto.log".into(),
+    };
+    let stack = DevStack::start(project, opts).await?;
+    eprintln!(
+        "\nkobo is running at {base}/api/v1\n  demo account  {acct}\n  demo API key  {key}\n  PIN           {pin}\n  AWS endpoint  {aws} (moto)\n  details       {json}\n\ntry:  curl -X POST \"{base}/api/v1\" -H \"X-API-KEY: {key}\" -d \"action=balance\"\nCtrl-C stops everything; the next start begins from freshly seeded data.\n",
+        base = stack.base_url,
+        acct = stack.demo.account_id,
+        key = stack.demo.api_key,
+        pin = stack.demo.pin,
+        aws = stack.aws_endpoint,
+        json = stack.demo_json.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+    );
+    wait_for_stop().await;
+    eprintln!("kobo: stopping");
+    stack.stop().await;
+    Ok(())
+}
+
+async fn wait_for_stop() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// rustfmt, clippy, then every test of the workspace; stops at the first failure.
+fn run_tests() -> Result<()> {
+    let project = Project::locate()?;
+    // Install the pinned tools once, before the test binaries race for them.
+    project.ensure_tools()?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let steps: [(&str, &[&str]); 3] = [
+        ("rustfmt", &["fmt", "--all", "--check"]),
+        (
+            "clippy",
+            &[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        ),
+        ("tests", &["test", "--workspace"]),
+    ];
+    for (name, args) in steps {
+        eprintln!("kobo test: {name}: cargo {}", args.join(" "));
+        let status = Command::new(&cargo)
+            .args(args)
+            .current_dir(&project.root)
+            .status()
+            .with_context(|| format!("running cargo for {name}"))?;
+        if !status.success() {
+            anyhow::bail!("{name} failed ({status})");
+        }
+    }
+    Ok(())
+}

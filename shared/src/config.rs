@@ -23,7 +23,10 @@ pub struct ConfigError(String);
 
 fn var_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T, ConfigError> {
     match env::var(name) {
-        Ok(v) => v.trim().parse().map_err(|_| ConfigError(format!("{name}={v:?} is not valid"))),
+        Ok(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| ConfigError(format!("{name}={v:?} is not valid"))),
         Err(_) => Ok(default),
     }
 }
@@ -31,7 +34,8 @@ fn var_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T, ConfigError
 impl Config {
     /// Reads the environment; `KOBO_TABLE` is required.
     pub fn from_env() -> Result<Config, ConfigError> {
-        let table = env::var("KOBO_TABLE").map_err(|_| ConfigError("set KOBO_TABLE to the DynamoDB table name".into()))?;
+        let table = env::var("KOBO_TABLE")
+            .map_err(|_| ConfigError("set KOBO_TABLE to the DynamoDB table name".into()))?;
         Ok(Config {
             table,
             app_secret_id: env::var("KOBO_APP_SECRET_ID").unwrap_or_else(|_| "kobo/app".into()),
@@ -42,6 +46,11 @@ impl Config {
 
     /// Settings for a given table with every other value at its default (tests, tools).
     pub fn for_table(table: impl Into<String>) -> Config {
-        Config { table: table.into(), app_secret_id: "kobo/app".into(), anon_ip_rpm: 60, max_body_bytes: 256 * 1024 }
+        Config {
+            table: table.into(),
+            app_secret_id: "kobo/app".into(),
+            anon_ip_rpm: 60,
+            max_body_bytes: 256 * 1024,
+        }
     }
 }

@@ -40,7 +40,11 @@ pub struct SecretsCache {
 impl SecretsCache {
     /// A cache for secret `id`; nothing is fetched until [`SecretsCache::get`].
     pub fn new(client: Client, id: impl Into<String>) -> SecretsCache {
-        SecretsCache { client, id: id.into(), cell: OnceCell::new() }
+        SecretsCache {
+            client,
+            id: id.into(),
+            cell: OnceCell::new(),
+        }
     }
 
     /// The secrets, fetched on first use.
@@ -53,9 +57,14 @@ impl SecretsCache {
                     .secret_id(&self.id)
                     .send()
                     .await
-                    .map_err(|e| SecretsError::Fetch(aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string()))?;
+                    .map_err(|e| {
+                        SecretsError::Fetch(
+                            aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
+                        )
+                    })?;
                 let text = out.secret_string().unwrap_or_default();
-                serde_json::from_str(text).map_err(|e| SecretsError::Shape(self.id.clone(), e.to_string()))
+                serde_json::from_str(text)
+                    .map_err(|e| SecretsError::Shape(self.id.clone(), e.to_string()))
             })
             .await
     }

@@ -34,7 +34,9 @@ where
     let msg = DisplayErrorContext(&e).to_string();
     match code.as_str() {
         "ConditionalCheckFailedException" => StoreError::Conflict(msg),
-        "TransactionCanceledException" if msg.contains("ConditionalCheckFailed") => StoreError::Conflict(msg),
+        "TransactionCanceledException" if msg.contains("ConditionalCheckFailed") => {
+            StoreError::Conflict(msg)
+        }
         "ProvisionedThroughputExceededException"
         | "ThrottlingException"
         | "RequestLimitExceeded"
@@ -65,7 +67,10 @@ pub enum Floor {
 impl Store {
     /// Wraps a client and table name.
     pub fn new(db: Client, table: impl Into<String>) -> Store {
-        Store { db, table: table.into() }
+        Store {
+            db,
+            table: table.into(),
+        }
     }
 
     /// The table name.
@@ -114,7 +119,11 @@ impl Store {
         let mut account = None;
         let mut api_key = None;
         for item in &found {
-            match item.get("type").and_then(|t| t.as_s().ok()).map(String::as_str) {
+            match item
+                .get("type")
+                .and_then(|t| t.as_s().ok())
+                .map(String::as_str)
+            {
                 Some("account") => account = Some(Account::from_item(item)?),
                 Some("api_key") => api_key = Some(ApiKeyRecord::from_item(item)?),
                 _ => {}
@@ -124,12 +133,19 @@ impl Store {
     }
 
     /// Counts one request in a rate-limit window and returns the window's count so far.
-    pub async fn hit_rate(&self, subject: RateSubject<'_>, window: &Window) -> Result<u64, StoreError> {
+    pub async fn hit_rate(
+        &self,
+        subject: RateSubject<'_>,
+        window: &Window,
+    ) -> Result<u64, StoreError> {
         let out = self
             .db
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(keys::rate_pk(subject), keys::rate_sk(window.start))))
+            .set_key(Some(key(
+                keys::rate_pk(subject),
+                keys::rate_sk(window.start),
+            )))
             .update_expression("ADD hits :one SET expires_at = if_not_exists(expires_at, :exp)")
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":exp", n(window.expires_at))
@@ -244,7 +260,11 @@ impl Store {
     }
 
     /// The key of an account whose key id (or hash) starts with `key_id`; exactly one must match.
-    pub async fn find_key(&self, account_id: &str, key_id: &str) -> Result<ApiKeyRecord, StoreError> {
+    pub async fn find_key(
+        &self,
+        account_id: &str,
+        key_id: &str,
+    ) -> Result<ApiKeyRecord, StoreError> {
         let mut matches: Vec<ApiKeyRecord> = self
             .list_keys(account_id)
             .await?
@@ -253,8 +273,12 @@ impl Store {
             .collect();
         match matches.len() {
             1 => Ok(matches.remove(0)),
-            0 => Err(StoreError::NotFound(format!("key {key_id} of account {account_id}"))),
-            _ => Err(StoreError::Conflict(format!("key id {key_id} is ambiguous; give more digits"))),
+            0 => Err(StoreError::NotFound(format!(
+                "key {key_id} of account {account_id}"
+            ))),
+            _ => Err(StoreError::Conflict(format!(
+                "key id {key_id} is ambiguous; give more digits"
+            ))),
         }
     }
 
@@ -269,7 +293,10 @@ impl Store {
             .db
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(keys::account_pk(account_id), keys::key_sk(key_hash))))
+            .set_key(Some(key(
+                keys::account_pk(account_id),
+                keys::key_sk(key_hash),
+            )))
             .update_expression(expr)
             .condition_expression("attribute_exists(PK)");
         for (k, v) in values {
@@ -291,9 +318,20 @@ impl Store {
     }
 
     /// Replaces a key's scopes.
-    pub async fn set_key_scopes(&self, account_id: &str, key_hash: &str, scopes: &[Action]) -> Result<(), StoreError> {
+    pub async fn set_key_scopes(
+        &self,
+        account_id: &str,
+        key_hash: &str,
+        scopes: &[Action],
+    ) -> Result<(), StoreError> {
         let names: Vec<String> = scopes.iter().map(|a| a.as_str().to_string()).collect();
-        self.update_key(account_id, key_hash, "SET scopes = :v", vec![(":v", str_list(&names))]).await
+        self.update_key(
+            account_id,
+            key_hash,
+            "SET scopes = :v",
+            vec![(":v", str_list(&names))],
+        )
+        .await
     }
 
     /// Replaces a key's IP whitelist and/or domain whitelist.
@@ -317,10 +355,21 @@ impl Store {
         if sets.is_empty() {
             return Ok(());
         }
-        self.update_key(account_id, key_hash, &format!("SET {}", sets.join(", ")), values).await
+        self.update_key(
+            account_id,
+            key_hash,
+            &format!("SET {}", sets.join(", ")),
+            values,
+        )
+        .await
     }
 
-    async fn update_account(&self, account_id: &str, expr: &str, values: Vec<(&str, AttributeValue)>) -> Result<(), StoreError> {
+    async fn update_account(
+        &self,
+        account_id: &str,
+        expr: &str,
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<(), StoreError> {
         let mut req = self
             .db
             .update_item()
@@ -340,17 +389,24 @@ impl Store {
 
     /// Activates or deactivates an account's API access.
     pub async fn set_api_active(&self, account_id: &str, active: bool) -> Result<(), StoreError> {
-        self.update_account(account_id, "SET api_active = :v", vec![(":v", AttributeValue::Bool(active))]).await
+        self.update_account(
+            account_id,
+            "SET api_active = :v",
+            vec![(":v", AttributeValue::Bool(active))],
+        )
+        .await
     }
 
     /// Moves an account to another plan.
     pub async fn set_plan(&self, account_id: &str, plan_id: &str) -> Result<(), StoreError> {
-        self.update_account(account_id, "SET plan_id = :v", vec![(":v", s(plan_id))]).await
+        self.update_account(account_id, "SET plan_id = :v", vec![(":v", s(plan_id))])
+            .await
     }
 
     /// Sets the minimum balance a spend may not go below.
     pub async fn set_min_balance(&self, account_id: &str, min: Kobo) -> Result<(), StoreError> {
-        self.update_account(account_id, "SET min_balance = :v", vec![(":v", n(min.0))]).await
+        self.update_account(account_id, "SET min_balance = :v", vec![(":v", n(min.0))])
+            .await
     }
 
     /// Stores a new PIN digest and clears failed attempts and any lock.
@@ -375,7 +431,10 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut update = Update::builder()
             .table_name(&self.table)
-            .set_key(Some(key(keys::account_pk(&entry.account_id), keys::ACCOUNT_SK)))
+            .set_key(Some(key(
+                keys::account_pk(&entry.account_id),
+                keys::ACCOUNT_SK,
+            )))
             .update_expression("SET balance = balance + :delta")
             .expression_attribute_values(":delta", n(entry.amount.0));
         update = match floor {
@@ -391,7 +450,9 @@ impl Store {
             .build()
             .map_err(build_err)?;
         let mut items = vec![
-            TransactWriteItem::builder().update(update.build().map_err(build_err)?).build(),
+            TransactWriteItem::builder()
+                .update(update.build().map_err(build_err)?)
+                .build(),
             TransactWriteItem::builder().put(ledger).build(),
         ];
         items.extend(extra);

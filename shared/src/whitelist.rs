@@ -31,7 +31,9 @@ fn parse_cidr(entry: &str) -> Option<(IpAddr, u8)> {
 }
 
 fn ip_matches(entry: &str, ip: IpAddr) -> bool {
-    let Some((net, len)) = parse_cidr(entry) else { return false };
+    let Some((net, len)) = parse_cidr(entry) else {
+        return false;
+    };
     // Compare IPv4-mapped IPv6 callers as IPv4.
     let ip = match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
@@ -70,7 +72,12 @@ pub fn origin_host(origin: &str) -> Option<String> {
         s.split(':').next().unwrap_or("")
     };
     let host = host.trim_end_matches('.').to_ascii_lowercase();
-    if host.is_empty() || host.len() > 253 || !host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:".contains(&b)) {
+    if host.is_empty()
+        || host.len() > 253
+        || !host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.:".contains(&b))
+    {
         return None;
     }
     Some(host)
@@ -82,11 +89,15 @@ pub fn domain_allowed(list: &[String], origin: Option<&str>) -> bool {
     if list.is_empty() {
         return true;
     }
-    let Some(host) = origin.and_then(origin_host) else { return false };
-    list.iter().filter_map(|e| normalize_domain_entry(e)).any(|entry| match entry.strip_prefix("*.") {
-        Some(parent) => host.ends_with(&format!(".{parent}")),
-        None => host == entry || host == format!("www.{entry}"),
-    })
+    let Some(host) = origin.and_then(origin_host) else {
+        return false;
+    };
+    list.iter()
+        .filter_map(|e| normalize_domain_entry(e))
+        .any(|entry| match entry.strip_prefix("*.") {
+            Some(parent) => host.ends_with(&format!(".{parent}")),
+            None => host == entry || host == format!("www.{entry}"),
+        })
 }
 
 /// The stored form of a domain whitelist entry, or `None` if it is not a domain.
@@ -126,10 +137,16 @@ mod tests {
 
     #[test]
     fn origin_hosts() {
-        assert_eq!(origin_host("https://Example.com:8443/path?q").as_deref(), Some("example.com"));
+        assert_eq!(
+            origin_host("https://Example.com:8443/path?q").as_deref(),
+            Some("example.com")
+        );
         assert_eq!(origin_host("example.com").as_deref(), Some("example.com"));
         assert_eq!(origin_host("example.com.").as_deref(), Some("example.com"));
-        assert_eq!(origin_host("https://user@shop.example.com").as_deref(), Some("shop.example.com"));
+        assert_eq!(
+            origin_host("https://user@shop.example.com").as_deref(),
+            Some("shop.example.com")
+        );
         assert_eq!(origin_host("http://[::1]:80").as_deref(), Some("::1"));
         assert_eq!(origin_host(""), None);
         assert_eq!(origin_host("https://"), None);

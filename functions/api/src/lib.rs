@@ -1,1 +1,156 @@
-//! stub
+//! The reseller API Lambda (`POST /api/v1`): parse → authorize → run the action → render.
+//! `main.rs` only wires [`App`] and [`handle`] to the Lambda runtime; tests and the local
+//! stack call them directly.
+#![warn(missing_docs)]
+
+pub mod actions;
+pub mod plans;
+pub mod render;
+pub mod request;
+
+use std::time::Instant;
+
+use kobo_shared::auth::{self, AnonymousLimits, Hits};
+use kobo_shared::config::Config;
+use kobo_shared::keys::RateSubject;
+use kobo_shared::model::now_unix;
+use kobo_shared::secrets::SecretsCache;
+use kobo_shared::{apikey, ratelimit, ApiError, Store};
+use lambda_http::{Body, Request, Response};
+
+use crate::actions::Caller;
+use crate::plans::PlanCache;
+use crate::request::ApiRequest;
+
+/// Per-container state: SDK clients, config, caches. Built once, outside the handler.
+#[derive(Debug)]
+pub struct App {
+    /// The table.
+    pub store: Store,
+    /// Settings.
+    pub config: Config,
+    /// App secrets, fetched on first use.
+    pub secrets: SecretsCache,
+    /// Plans, cached.
+    pub plans: PlanCache,
+}
+
+impl App {
+    /// Builds the app from clients made by the caller (tests pass instrumented ones).
+    pub fn new(
+        config: Config,
+        dynamodb: aws_sdk_dynamodb::Client,
+        secrets: aws_sdk_secretsmanager::Client,
+    ) -> App {
+        App {
+            store: Store::new(dynamodb, config.table.clone()),
+            secrets: SecretsCache::new(secrets, config.app_secret_id.clone()),
+            config,
+            plans: PlanCache::default(),
+        }
+    }
+
+    /// Builds the app from the environment, as the Lambda does at init.
+    pub async fn from_env() -> Result<App, kobo_shared::config::ConfigError> {
+        let config = Config::from_env()?;
+        let sdk = kobo_shared::aws::load().await;
+        Ok(App::new(
+            config,
+            aws_sdk_dynamodb::Client::new(&sdk),
+            aws_sdk_secretsmanager::Client::new(&sdk),
+        ))
+    }
+}
+
+/// Handles one request. Never fails: every error is rendered as JSON with its status.
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    let started = Instant::now();
+    let mut log = RequestLog::default();
+    let response = match request::parse(&req, app.config.max_body_bytes) {
+        Ok(parsed) => match serve(app, &parsed, &mut log).await {
+            Ok(r) => r,
+            Err(e) => render::error(&e),
+        },
+        Err(e) => render::error(&e),
+    };
+    tracing::info!(
+        action = log.action,
+        account_id = log.account_id.as_deref().unwrap_or(""),
+        key_id = log.key_id.as_deref().unwrap_or(""),
+        status = response.status().as_u16(),
+        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "api request"
+    );
+    response
+}
+
+/// What one request log line says (never the key, PIN or phone).
+#[derive(Debug, Default)]
+struct RequestLog {
+    action: &'static str,
+    account_id: Option<String>,
+    key_id: Option<String>,
+}
+
+async fn serve(
+    app: &App,
+    req: &ApiRequest,
+    log: &mut RequestLog,
+) -> Result<Response<Body>, ApiError> {
+    let window = ratelimit::window(now_unix());
+    let ip = req
+        .source_ip
+        .map(|ip| ip.to_string())
+        .unwrap_or_else(|| "unknown".into());
+    let presented = req.key.as_deref().and_then(apikey::parse);
+    let anonymous = AnonymousLimits {
+        ip_rpm: app.config.anon_ip_rpm,
+    };
+
+    // One round trip: key + account lookup and both rate counters, concurrently.
+    let ip_hits = app.store.hit_rate(RateSubject::Ip(&ip), &window);
+    let (lookup, key_hits, ip_hits) = match &presented {
+        Some(p) => {
+            let (lookup, key_hits, ip_hits) = tokio::join!(
+                app.store.auth_lookup(p.account_id, &p.hash),
+                app.store.hit_rate(RateSubject::Key(&p.hash), &window),
+                ip_hits
+            );
+            (lookup?, key_hits?, ip_hits?)
+        }
+        None => ((None, None), 0, ip_hits.await?),
+    };
+    let (account, key) = lookup;
+    let plan = match &account {
+        Some(a) if key.is_some() => app.plans.get(&app.store, &a.plan_id).await?,
+        _ => None,
+    };
+    let caller_ctx = auth::Caller {
+        source_ip: req.source_ip,
+        origin: req.origin.as_deref(),
+    };
+    let action = auth::authorize(
+        account.as_ref(),
+        key.as_ref(),
+        plan.as_ref(),
+        req.params.get("action"),
+        caller_ctx,
+        Hits {
+            key: key_hits,
+            ip: ip_hits,
+        },
+        &window,
+        anonymous,
+    );
+    if let Some(k) = &key {
+        log.key_id = Some(k.key_id.clone());
+        log.account_id = Some(k.account_id.clone());
+    }
+    let action = action?;
+    log.action = action.as_str();
+    let (Some(account), Some(key)) = (account, key) else {
+        return Err(ApiError::InvalidKey);
+    };
+    let caller = Caller { account, key, plan };
+    actions::dispatch(app, &caller, action, req).await
+}

@@ -1,0 +1,160 @@
+//! The local stack: moto (DynamoDB serialized), resources created from `template.yaml`,
+//! seed data, and every template route served on 127.0.0.1 by the functions' own code.
+
+pub mod moto;
+pub mod provision;
+pub mod seed;
+pub mod server;
+pub mod tools;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use kobo_shared::config::Config;
+use kobo_shared::secrets::SecretsCache;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::template::Template;
+pub use moto::Moto;
+pub use provision::Provisioned;
+pub use seed::Demo;
+pub use tools::Project;
+
+/// How to start the stack.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Address to serve on; port 0 picks a free one.
+    pub addr: std::net::SocketAddr,
+    /// Write `.local/demo.json` once ready (the `dev` command does; tests don't).
+    pub write_demo_json: bool,
+    /// moto's log file name under `.local/`.
+    pub moto_log: String,
+}
+
+/// A running local stack. Dropping it stops the server and moto.
+pub struct DevStack {
+    /// `http://127.0.0.1:<port>`.
+    pub base_url: String,
+    /// moto's endpoint.
+    pub aws_endpoint: String,
+    /// What was created.
+    pub resources: Provisioned,
+    /// The demo reseller.
+    pub demo: Demo,
+    /// `.local/demo.json`, when written.
+    pub demo_json: Option<PathBuf>,
+    moto: Option<Moto>,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl DevStack {
+    /// Starts everything and returns once the routes are being served.
+    pub async fn start(project: &Project, opts: Options) -> Result<DevStack> {
+        let template = Template::load(&project.template())?;
+        let moto = Moto::start(project, &opts.moto_log).await?;
+        let sdk = moto.sdk_config().await;
+        let resources = provision::provision(&sdk, &template, "kobo-local").await?;
+
+        let mut config = Config::for_table(resources.table()?);
+        config.app_secret_id = resources.app_secret()?.to_string();
+        let app = Arc::new(kobo_api::App::new(
+            config.clone(),
+            aws_sdk_dynamodb::Client::new(&sdk),
+            aws_sdk_secretsmanager::Client::new(&sdk),
+        ));
+        let secrets = SecretsCache::new(
+            aws_sdk_secretsmanager::Client::new(&sdk),
+            config.app_secret_id.clone(),
+        );
+        let pepper = secrets
+            .get()
+            .await
+            .context("reading the app secret")?
+            .pin_pepper
+            .clone();
+        let demo = seed::seed(&app.store, pepper.as_bytes()).await?;
+
+        let routes = server::Routes::bind(
+            &template.routes,
+            &[("ApiFunction", server::LocalFunction::Api(app.clone()))],
+        )?;
+        let listener = TcpListener::bind(opts.addr)
+            .await
+            .with_context(|| format!("binding {}", opts.addr))?;
+        let addr = listener.local_addr()?;
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let server = tokio::spawn(server::serve(listener, routes, stop_rx));
+        let base_url = format!("http://{addr}");
+
+        let mut stack = DevStack {
+            base_url,
+            aws_endpoint: moto.endpoint.clone(),
+            resources,
+            demo,
+            demo_json: None,
+            moto: Some(moto),
+            stop: Some(stop_tx),
+            server: Some(server),
+        };
+        if opts.write_demo_json {
+            let path = project.local_dir()?.join("demo.json");
+            let tmp = path.with_extension("json.tmp");
+            std::fs::write(&tmp, serde_json::to_string_pretty(&stack.demo_info()?)?)?;
+            std::fs::rename(&tmp, &path)?;
+            stack.demo_json = Some(path);
+        }
+        Ok(stack)
+    }
+
+    /// What `.local/demo.json` holds.
+    pub fn demo_info(&self) -> Result<serde_json::Value> {
+        Ok(serde_json::json!({
+            "base_url": self.base_url,
+            "api_url": format!("{}/api/v1", self.base_url),
+            "api_key": self.demo.api_key,
+            "account_id": self.demo.account_id,
+            "pin": self.demo.pin,
+            "aws_endpoint_url": self.aws_endpoint,
+            "aws_region": "us-east-1",
+            "table": self.resources.table()?,
+            "app_secret_id": self.resources.app_secret()?,
+            "queues": self.resources.queues,
+        }))
+    }
+
+    /// Stops the server and moto, and removes `.local/demo.json`.
+    pub async fn stop(mut self) {
+        self.shutdown().await;
+    }
+
+    async fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+        if let Some(moto) = self.moto.take() {
+            moto.stop().await;
+        }
+        if let Some(path) = self.demo_json.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+impl Drop for DevStack {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(path) = self.demo_json.take() {
+            let _ = std::fs::remove_file(path);
+        }
+        // moto is killed by its own Drop (kill_on_drop).
+    }
+}

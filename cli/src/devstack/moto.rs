@@ -1,0 +1,88 @@
+//! moto's server on loopback with DynamoDB requests serialized (see
+//! `cli/python/moto_serial.py`), and SDK configuration that points at it.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_dynamodb::config::Credentials;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use super::tools::Project;
+
+/// A running moto server; killed when dropped.
+#[derive(Debug)]
+pub struct Moto {
+    child: Child,
+    /// `http://127.0.0.1:<port>`.
+    pub endpoint: String,
+}
+
+impl Moto {
+    /// Installs the tools if needed and starts moto on a free loopback port. Its request
+    /// log goes to `.local/<log_name>`.
+    pub async fn start(project: &Project, log_name: &str) -> Result<Moto> {
+        let bin = tokio::task::spawn_blocking({
+            let p = project.clone();
+            move || p.ensure_tools()
+        })
+        .await
+        .context("installing tools")??;
+        let log = std::fs::File::create(project.local_dir()?.join(log_name))
+            .context("creating the moto log")?;
+        let mut child = Command::new(bin.join("python"))
+            .arg(project.moto_script())
+            .args(["--host", "127.0.0.1", "--port", "0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting moto")?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| anyhow!("moto has no stdout"))?;
+        let mut lines = BufReader::new(stdout).lines();
+        let first = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+            .await
+            .context("moto did not start within 60 s")?
+            .context("reading moto's port")?;
+        let port: u16 = match first.as_deref().and_then(|l| l.strip_prefix("PORT ")) {
+            Some(p) => p.trim().parse().context("moto printed a bad port")?,
+            None => bail!("moto exited before listening; see .local/{log_name}"),
+        };
+        Ok(Moto {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        })
+    }
+
+    /// SDK configuration for this server (dummy credentials, us-east-1).
+    pub async fn sdk_config(&self) -> SdkConfig {
+        sdk_config_for(&self.endpoint).await
+    }
+
+    /// Stops the server.
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+/// SDK configuration for a local endpoint.
+pub async fn sdk_config_for(endpoint: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(
+            "kobo-local",
+            "kobo-local",
+            None,
+            None,
+            "kobo-local",
+        ))
+        .load()
+        .await
+}

@@ -1,0 +1,182 @@
+//! Creates the template's tables, queues and secrets in the emulator through the real SDK.
+
+use std::collections::HashMap;
+
+use anyhow::{anyhow, Context, Result};
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
+    TimeToLiveSpecification,
+};
+use aws_sdk_sqs::types::QueueAttributeName;
+use rand::distr::{Alphanumeric, SampleString};
+
+use crate::template::{GsiSpec, Template};
+
+/// Names of what was created, by logical id.
+#[derive(Debug, Clone, Default)]
+pub struct Provisioned {
+    /// Table names.
+    pub tables: HashMap<String, String>,
+    /// Queue URLs.
+    pub queues: HashMap<String, String>,
+    /// Secret names.
+    pub secrets: HashMap<String, String>,
+}
+
+impl Provisioned {
+    /// The one table kobo uses (logical id `Table`).
+    pub fn table(&self) -> Result<&str> {
+        self.tables
+            .get("Table")
+            .map(String::as_str)
+            .ok_or_else(|| anyhow!("template has no Table"))
+    }
+
+    /// The app secret (logical id `AppSecret`).
+    pub fn app_secret(&self) -> Result<&str> {
+        self.secrets
+            .get("AppSecret")
+            .map(String::as_str)
+            .ok_or_else(|| anyhow!("template has no AppSecret"))
+    }
+}
+
+fn keys(schema: &[(String, String)]) -> Result<Vec<KeySchemaElement>> {
+    schema
+        .iter()
+        .map(|(name, kind)| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(KeyType::from(kind.as_str()))
+                .build()
+                .context("key schema")
+        })
+        .collect()
+}
+
+fn gsi(g: &GsiSpec) -> Result<GlobalSecondaryIndex> {
+    GlobalSecondaryIndex::builder()
+        .index_name(&g.name)
+        .set_key_schema(Some(keys(&g.key_schema)?))
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::from(g.projection.as_str()))
+                .build(),
+        )
+        .build()
+        .context("global secondary index")
+}
+
+/// Creates every resource of `template`, names prefixed with `prefix`.
+pub async fn provision(sdk: &SdkConfig, template: &Template, prefix: &str) -> Result<Provisioned> {
+    let mut out = Provisioned::default();
+    let ddb = aws_sdk_dynamodb::Client::new(sdk);
+    for t in &template.tables {
+        let name = format!("{prefix}-{}", t.logical_id);
+        let attrs = t
+            .attributes
+            .iter()
+            .map(|(n, k)| {
+                AttributeDefinition::builder()
+                    .attribute_name(n)
+                    .attribute_type(ScalarAttributeType::from(k.as_str()))
+                    .build()
+                    .context("attribute definition")
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut req = ddb
+            .create_table()
+            .table_name(&name)
+            .billing_mode(BillingMode::PayPerRequest)
+            .set_attribute_definitions(Some(attrs))
+            .set_key_schema(Some(keys(&t.key_schema)?));
+        for g in &t.gsis {
+            req = req.global_secondary_indexes(gsi(g)?);
+        }
+        if let Some(view) = &t.stream_view {
+            req = req.stream_specification(
+                StreamSpecification::builder()
+                    .stream_enabled(true)
+                    .stream_view_type(StreamViewType::from(view.as_str()))
+                    .build()
+                    .context("stream specification")?,
+            );
+        }
+        req.send()
+            .await
+            .with_context(|| format!("creating table {name}"))?;
+        if let Some(attr) = &t.ttl_attribute {
+            ddb.update_time_to_live()
+                .table_name(&name)
+                .time_to_live_specification(
+                    TimeToLiveSpecification::builder()
+                        .attribute_name(attr)
+                        .enabled(true)
+                        .build()
+                        .context("ttl")?,
+                )
+                .send()
+                .await
+                .with_context(|| format!("enabling TTL on {name}"))?;
+        }
+        out.tables.insert(t.logical_id.clone(), name);
+    }
+
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    // Dead-letter queues first, so redrive policies can name their ARNs.
+    let mut ordered: Vec<_> = template.queues.iter().collect();
+    ordered.sort_by_key(|q| q.dead_letter.is_some());
+    let mut arns: HashMap<String, String> = HashMap::new();
+    for q in ordered {
+        let name = format!("{prefix}-{}", q.logical_id);
+        let mut req = sqs.create_queue().queue_name(&name);
+        if let Some(v) = q.visibility_timeout {
+            req = req.attributes(QueueAttributeName::VisibilityTimeout, v.to_string());
+        }
+        if let Some((dlq, max)) = &q.dead_letter {
+            let arn = arns
+                .get(dlq)
+                .ok_or_else(|| anyhow!("queue {} names unknown DLQ {dlq}", q.logical_id))?;
+            let policy = serde_json::json!({ "deadLetterTargetArn": arn, "maxReceiveCount": max })
+                .to_string();
+            req = req.attributes(QueueAttributeName::RedrivePolicy, policy);
+        }
+        let url = req
+            .send()
+            .await
+            .with_context(|| format!("creating queue {name}"))?
+            .queue_url
+            .unwrap_or_default();
+        let attrs = sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .with_context(|| format!("reading queue {name}"))?;
+        if let Some(arn) = attrs
+            .attributes
+            .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+        {
+            arns.insert(q.logical_id.clone(), arn);
+        }
+        out.queues.insert(q.logical_id.clone(), url);
+    }
+
+    let sm = aws_sdk_secretsmanager::Client::new(sdk);
+    for s in &template.secrets {
+        let name = format!("{prefix}/{}", s.logical_id);
+        let value = Alphanumeric.sample_string(&mut rand::rng(), s.length.clamp(16, 4096));
+        let body = serde_json::json!({ s.generate_key.clone(): value }).to_string();
+        sm.create_secret()
+            .name(&name)
+            .secret_string(body)
+            .send()
+            .await
+            .with_context(|| format!("creating secret {name}"))?;
+        out.secrets.insert(s.logical_id.clone(), name);
+    }
+    Ok(out)
+}

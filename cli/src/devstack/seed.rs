@@ -1,0 +1,148 @@
+//! Seed data of the local stack: a demo plan and reseller (random key, shown once), and
+//! the fixture account whose known keys the files in `events/` carry.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result};
+use kobo_shared::accounts::{self, Direction, NewAccount};
+use kobo_shared::model::{Plan, VtuCategory};
+use kobo_shared::{Action, Kobo, Store};
+
+/// The demo reseller's transaction PIN.
+pub const DEMO_PIN: &str = "1234";
+/// The demo reseller's opening balance: ₦50,000.00.
+pub const DEMO_BALANCE: Kobo = Kobo::naira(50_000);
+/// The demo plan's id.
+pub const DEMO_PLAN: &str = "demo";
+
+/// Account id of the `events/` fixtures.
+pub const FIXTURE_ACCOUNT: &str = "evtfixture";
+/// The fixture key with every scope (in `events/balance-*.json`).
+pub const FIXTURE_KEY: &str = "kobo_evtfixture_EventsFixtureKeyAllScopes0000000000000001";
+/// The fixture key allowed only `services` (in `events/balance-wrong-scope.json`).
+pub const FIXTURE_SCOPED_KEY: &str = "kobo_evtfixture_EventsFixtureKeyServicesOnly00000000000002";
+/// The fixture account's balance: ₦1,234.56.
+pub const FIXTURE_BALANCE: Kobo = Kobo(123_456);
+
+/// What was seeded for the demo reseller.
+#[derive(Debug, Clone)]
+pub struct Demo {
+    /// Account id.
+    pub account_id: String,
+    /// The full API key (every scope).
+    pub api_key: String,
+    /// Transaction PIN.
+    pub pin: String,
+}
+
+/// The demo plan: no discounts, generous limits.
+pub fn demo_plan() -> Plan {
+    Plan {
+        id: DEMO_PLAN.into(),
+        name: "Demo".into(),
+        smm_discount_bp: 0,
+        vtu_discount_bp: VtuCategory::ALL
+            .into_iter()
+            .map(|c| (c, 0))
+            .collect::<BTreeMap<_, _>>(),
+        key_rpm: 600,
+        ip_rpm: 1200,
+    }
+}
+
+/// Seeds the demo plan, the demo reseller (₦50,000.00 credited through the ledger, every
+/// scope, PIN 1234) and the events fixture account.
+pub async fn seed(store: &Store, pin_pepper: &[u8]) -> Result<Demo> {
+    store
+        .put_plan(&demo_plan())
+        .await
+        .context("seeding the demo plan")?;
+    let demo = accounts::create_account(
+        store,
+        NewAccount {
+            name: "Demo Reseller".into(),
+            plan_id: DEMO_PLAN.into(),
+            email: Some("demo@kobo.local".into()),
+            phone: None,
+            api_active: true,
+            id: None,
+        },
+    )
+    .await
+    .context("creating the demo reseller")?;
+    accounts::adjust(
+        store,
+        &demo.id,
+        Direction::Credit,
+        DEMO_BALANCE,
+        "demo opening balance",
+        "seed",
+    )
+    .await
+    .context("crediting the demo reseller")?;
+    accounts::set_pin(store, pin_pepper, &demo.id, DEMO_PIN)
+        .await
+        .context("setting the demo PIN")?;
+    let (key, _) = accounts::issue_key(store, &demo.id, "demo", Action::ALL, &[], &[])
+        .await
+        .context("issuing the demo key")?;
+
+    seed_fixtures(store, pin_pepper).await?;
+    Ok(Demo {
+        account_id: demo.id,
+        api_key: key.secret,
+        pin: DEMO_PIN.into(),
+    })
+}
+
+/// Seeds the account and keys that the files in `events/` use.
+pub async fn seed_fixtures(store: &Store, pin_pepper: &[u8]) -> Result<()> {
+    store
+        .put_plan(&demo_plan())
+        .await
+        .context("seeding the demo plan")?;
+    accounts::create_account(
+        store,
+        NewAccount {
+            name: "Events Fixture".into(),
+            plan_id: DEMO_PLAN.into(),
+            email: None,
+            phone: None,
+            api_active: true,
+            id: Some(FIXTURE_ACCOUNT.into()),
+        },
+    )
+    .await
+    .context("creating the fixture account")?;
+    accounts::adjust(
+        store,
+        FIXTURE_ACCOUNT,
+        Direction::Credit,
+        FIXTURE_BALANCE,
+        "fixture balance",
+        "seed",
+    )
+    .await?;
+    accounts::set_pin(store, pin_pepper, FIXTURE_ACCOUNT, DEMO_PIN).await?;
+    accounts::issue_key_with(
+        store,
+        FIXTURE_ACCOUNT,
+        "events",
+        Action::ALL,
+        &[],
+        &[],
+        Some(FIXTURE_KEY),
+    )
+    .await?;
+    accounts::issue_key_with(
+        store,
+        FIXTURE_ACCOUNT,
+        "events-scoped",
+        &[Action::Services],
+        &[],
+        &[],
+        Some(FIXTURE_SCOPED_KEY),
+    )
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,519 @@
+//! Operator commands: plans, accounts, keys, wallets and ledgers, against the table named
+//! by `--table`/`KOBO_TABLE` (or the running local stack with `--local`).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Args, Subcommand};
+use kobo_shared::accounts::{self, Direction, NewAccount};
+use kobo_shared::action::parse_scopes;
+use kobo_shared::model::{Plan, VtuCategory};
+use kobo_shared::secrets::SecretsCache;
+use kobo_shared::{Kobo, Store};
+
+/// Where the operator commands connect.
+#[derive(Args, Debug, Clone)]
+pub struct Target {
+    /// Use the running local stack (reads .local/demo.json).
+    #[arg(long, global = true)]
+    pub local: bool,
+    /// DynamoDB table name.
+    #[arg(long, env = "KOBO_TABLE", global = true)]
+    pub table: Option<String>,
+    /// Secrets Manager id of the app secret.
+    #[arg(
+        long,
+        env = "KOBO_APP_SECRET_ID",
+        global = true,
+        default_value = "kobo/app"
+    )]
+    pub app_secret_id: String,
+}
+
+/// A connected target.
+pub struct Conn {
+    /// The table.
+    pub store: Store,
+    /// The app secret.
+    pub secrets: SecretsCache,
+}
+
+impl Target {
+    /// Connects to AWS (or the local stack).
+    pub async fn connect(&self, root: &Path) -> Result<Conn> {
+        if self.local {
+            let path = root.join(".local/demo.json");
+            let text = std::fs::read_to_string(&path).with_context(|| {
+                format!(
+                    "reading {}: is the local stack running (kobo dev)?",
+                    path.display()
+                )
+            })?;
+            let v: serde_json::Value = serde_json::from_str(&text)?;
+            let field = |k: &str| {
+                v[k].as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| anyhow!("{} has no {k}", path.display()))
+            };
+            let sdk = crate::devstack::moto::sdk_config_for(&field("aws_endpoint_url")?).await;
+            return Ok(Conn {
+                store: Store::new(aws_sdk_dynamodb::Client::new(&sdk), field("table")?),
+                secrets: SecretsCache::new(
+                    aws_sdk_secretsmanager::Client::new(&sdk),
+                    field("app_secret_id")?,
+                ),
+            });
+        }
+        let table = self
+            .table
+            .clone()
+            .ok_or_else(|| anyhow!("give --table, set KOBO_TABLE, or use --local"))?;
+        let sdk = kobo_shared::aws::load().await;
+        Ok(Conn {
+            store: Store::new(aws_sdk_dynamodb::Client::new(&sdk), table),
+            secrets: SecretsCache::new(
+                aws_sdk_secretsmanager::Client::new(&sdk),
+                self.app_secret_id.clone(),
+            ),
+        })
+    }
+}
+
+/// Plans.
+#[derive(Subcommand, Debug)]
+pub enum PlanCmd {
+    /// Create or replace a plan.
+    Create {
+        /// Plan id (letters and digits).
+        #[arg(long)]
+        id: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// SMM discount in percent, e.g. 2.5.
+        #[arg(long, default_value = "0")]
+        smm_discount: String,
+        /// VTU discount on the profit, per category: `data=10` (repeatable).
+        #[arg(long = "vtu-discount", value_name = "CATEGORY=PERCENT")]
+        vtu_discount: Vec<String>,
+        /// Requests per minute per key (0 = unlimited).
+        #[arg(long, default_value_t = 120)]
+        key_rpm: u32,
+        /// Requests per minute per source IP (0 = unlimited).
+        #[arg(long, default_value_t = 300)]
+        ip_rpm: u32,
+    },
+    /// List plans.
+    List,
+}
+
+/// Accounts.
+#[derive(Subcommand, Debug)]
+pub enum AccountCmd {
+    /// Create an account (API access inactive unless --active).
+    Create {
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// Plan id.
+        #[arg(long)]
+        plan: String,
+        /// Contact e-mail.
+        #[arg(long)]
+        email: Option<String>,
+        /// Contact phone.
+        #[arg(long)]
+        phone: Option<String>,
+        /// Activate API access at once.
+        #[arg(long)]
+        active: bool,
+    },
+    /// List accounts.
+    List,
+    /// Show one account.
+    Show {
+        /// Account id.
+        account: String,
+    },
+    /// Activate API access.
+    Activate {
+        /// Account id.
+        account: String,
+    },
+    /// Deactivate API access (effective on the next request).
+    Deactivate {
+        /// Account id.
+        account: String,
+    },
+    /// Move to another plan.
+    SetPlan {
+        /// Account id.
+        account: String,
+        /// Plan id.
+        plan: String,
+    },
+    /// Set the minimum balance spends may not go below (naira).
+    SetMinBalance {
+        /// Account id.
+        account: String,
+        /// Naira, e.g. 500 or 0.
+        amount: String,
+    },
+    /// Set or reset the transaction PIN (4-6 digits); clears a lockout.
+    SetPin {
+        /// Account id.
+        account: String,
+        /// The new PIN; read from KOBO_NEW_PIN when omitted, so it stays out of shell history.
+        #[arg(long, env = "KOBO_NEW_PIN", hide_env_values = true)]
+        pin: String,
+    },
+}
+
+/// API keys.
+#[derive(Subcommand, Debug)]
+pub enum KeyCmd {
+    /// Issue a key; it is printed once and stored only as a hash.
+    Issue {
+        /// Account id.
+        account: String,
+        /// Label.
+        #[arg(long, default_value = "default")]
+        label: String,
+        /// Scopes: action names, comma separated, or `all`.
+        #[arg(long, default_value = "all")]
+        scopes: String,
+        /// Allowed source IP or CIDR (repeatable).
+        #[arg(long = "ip")]
+        ips: Vec<String>,
+        /// Allowed origin domain (repeatable).
+        #[arg(long = "domain")]
+        domains: Vec<String>,
+    },
+    /// List an account's keys.
+    List {
+        /// Account id.
+        account: String,
+    },
+    /// Revoke a key (effective on the next request).
+    Revoke {
+        /// Account id.
+        account: String,
+        /// Key id (from `key list`).
+        key_id: String,
+    },
+    /// Replace a key's scopes.
+    Scopes {
+        /// Account id.
+        account: String,
+        /// Key id.
+        key_id: String,
+        /// Action names, comma separated, or `all`.
+        scopes: String,
+    },
+    /// Replace a key's IP and/or domain whitelist.
+    Whitelist {
+        /// Account id.
+        account: String,
+        /// Key id.
+        key_id: String,
+        /// Allowed source IP or CIDR (repeatable); replaces the list.
+        #[arg(long = "ip")]
+        ips: Vec<String>,
+        /// Allowed origin domain (repeatable); replaces the list.
+        #[arg(long = "domain")]
+        domains: Vec<String>,
+        /// Remove every IP restriction.
+        #[arg(long)]
+        clear_ips: bool,
+        /// Remove every domain restriction.
+        #[arg(long)]
+        clear_domains: bool,
+    },
+}
+
+/// Wallets.
+#[derive(Subcommand, Debug)]
+pub enum WalletCmd {
+    /// Credit a wallet (naira) with a reason.
+    Credit {
+        /// Account id.
+        account: String,
+        /// Naira, e.g. 5000 or 1250.50.
+        amount: String,
+        /// Why (kept in the ledger).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Debit a wallet (naira) with a reason; never below zero.
+    Debit {
+        /// Account id.
+        account: String,
+        /// Naira.
+        amount: String,
+        /// Why (kept in the ledger).
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+/// Ledgers.
+#[derive(Subcommand, Debug)]
+pub enum LedgerCmd {
+    /// Show an account's ledger.
+    Show {
+        /// Account id.
+        account: String,
+    },
+    /// Check that every account's ledger sums to its balance (exit 1 if not).
+    Check,
+}
+
+/// Percent with up to two decimals → basis points.
+pub fn percent_to_bp(s: &str) -> Result<u32> {
+    let s = s.trim().trim_end_matches('%');
+    if s.trim_start_matches('0')
+        .trim_start_matches('.')
+        .trim_start_matches('0')
+        .is_empty()
+    {
+        return Ok(0);
+    }
+    let bp = Kobo::parse_naira(s)
+        .map_err(|e| anyhow!("percent {s:?} {e}"))?
+        .0;
+    if bp > 10_000 {
+        bail!("percent {s:?} is above 100");
+    }
+    Ok(bp as u32)
+}
+
+fn print_json(v: &impl serde::Serialize) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+/// Runs a plan command.
+pub async fn plan(conn: &Conn, cmd: PlanCmd) -> Result<()> {
+    match cmd {
+        PlanCmd::Create {
+            id,
+            name,
+            smm_discount,
+            vtu_discount,
+            key_rpm,
+            ip_rpm,
+        } => {
+            let mut vtu: BTreeMap<VtuCategory, u32> =
+                VtuCategory::ALL.into_iter().map(|c| (c, 0)).collect();
+            for entry in vtu_discount {
+                let (cat, pct) = entry
+                    .split_once('=')
+                    .ok_or_else(|| anyhow!("--vtu-discount takes CATEGORY=PERCENT"))?;
+                let cat: VtuCategory = cat.trim().parse().map_err(|e: String| anyhow!(e))?;
+                vtu.insert(cat, percent_to_bp(pct)?);
+            }
+            let plan = Plan {
+                id,
+                name,
+                smm_discount_bp: percent_to_bp(&smm_discount)?,
+                vtu_discount_bp: vtu,
+                key_rpm,
+                ip_rpm,
+            };
+            accounts::validate_plan(&plan)?;
+            conn.store.put_plan(&plan).await?;
+            print_json(&plan)
+        }
+        PlanCmd::List => print_json(&conn.store.plans().await?),
+    }
+}
+
+/// Runs an account command.
+pub async fn account(conn: &Conn, cmd: AccountCmd) -> Result<()> {
+    let store = &conn.store;
+    match cmd {
+        AccountCmd::Create {
+            name,
+            plan,
+            email,
+            phone,
+            active,
+        } => {
+            let a = accounts::create_account(
+                store,
+                NewAccount {
+                    name,
+                    plan_id: plan,
+                    email,
+                    phone,
+                    api_active: active,
+                    id: None,
+                },
+            )
+            .await?;
+            print_json(&a)
+        }
+        AccountCmd::List => print_json(&store.list_accounts().await?),
+        AccountCmd::Show { account } => print_json(
+            &store
+                .get_account(&account)
+                .await?
+                .ok_or_else(|| anyhow!("no account {account}"))?,
+        ),
+        AccountCmd::Activate { account } => {
+            store.set_api_active(&account, true).await?;
+            println!("API access of {account} is active");
+            Ok(())
+        }
+        AccountCmd::Deactivate { account } => {
+            store.set_api_active(&account, false).await?;
+            println!("API access of {account} is inactive");
+            Ok(())
+        }
+        AccountCmd::SetPlan { account, plan } => {
+            if !store.plans().await?.iter().any(|p| p.id == plan) {
+                bail!("plan {plan:?} does not exist");
+            }
+            store.set_plan(&account, &plan).await?;
+            println!("{account} is on plan {plan}");
+            Ok(())
+        }
+        AccountCmd::SetMinBalance { account, amount } => {
+            let min = if amount.trim() == "0" {
+                Kobo::ZERO
+            } else {
+                Kobo::parse_naira(&amount).map_err(|e| anyhow!("amount {e}"))?
+            };
+            store.set_min_balance(&account, min).await?;
+            println!("minimum balance of {account} is {min}");
+            Ok(())
+        }
+        AccountCmd::SetPin { account, pin } => {
+            let pepper = conn.secrets.get().await?.pin_pepper.clone();
+            accounts::set_pin(store, pepper.as_bytes(), &account, &pin).await?;
+            println!("PIN of {account} set; failed attempts and lockout cleared");
+            Ok(())
+        }
+    }
+}
+
+/// Runs a key command.
+pub async fn key(conn: &Conn, cmd: KeyCmd) -> Result<()> {
+    let store = &conn.store;
+    match cmd {
+        KeyCmd::Issue {
+            account,
+            label,
+            scopes,
+            ips,
+            domains,
+        } => {
+            let scopes = parse_scopes(&scopes).map_err(|e| anyhow!(e))?;
+            let (key, record) =
+                accounts::issue_key(store, &account, &label, &scopes, &ips, &domains).await?;
+            eprintln!("Store this key now: it is shown only once.");
+            print_json(&serde_json::json!({ "api_key": key.secret, "key": record }))
+        }
+        KeyCmd::List { account } => print_json(&store.list_keys(&account).await?),
+        KeyCmd::Revoke { account, key_id } => {
+            let k = store.find_key(&account, &key_id).await?;
+            store.revoke_key(&account, &k.hash).await?;
+            println!("key {} of {account} revoked", k.key_id);
+            Ok(())
+        }
+        KeyCmd::Scopes {
+            account,
+            key_id,
+            scopes,
+        } => {
+            let scopes = parse_scopes(&scopes).map_err(|e| anyhow!(e))?;
+            let k = store.find_key(&account, &key_id).await?;
+            store.set_key_scopes(&account, &k.hash, &scopes).await?;
+            print_json(&store.find_key(&account, &k.key_id).await?)
+        }
+        KeyCmd::Whitelist {
+            account,
+            key_id,
+            ips,
+            domains,
+            clear_ips,
+            clear_domains,
+        } => {
+            let k = store.find_key(&account, &key_id).await?;
+            let (ips, domains) = accounts::normalize_whitelists(&ips, &domains)?;
+            let ips = (clear_ips || !ips.is_empty()).then_some(ips);
+            let domains = (clear_domains || !domains.is_empty()).then_some(domains);
+            store
+                .set_key_whitelists(&account, &k.hash, ips.as_deref(), domains.as_deref())
+                .await?;
+            print_json(&store.find_key(&account, &k.key_id).await?)
+        }
+    }
+}
+
+/// Runs a wallet command.
+pub async fn wallet(conn: &Conn, cmd: WalletCmd) -> Result<()> {
+    let (account, amount, reason, dir) = match cmd {
+        WalletCmd::Credit {
+            account,
+            amount,
+            reason,
+        } => (account, amount, reason, Direction::Credit),
+        WalletCmd::Debit {
+            account,
+            amount,
+            reason,
+        } => (account, amount, reason, Direction::Debit),
+    };
+    let amount = Kobo::parse_naira(&amount).map_err(|e| anyhow!("amount {e}"))?;
+    let entry = accounts::adjust(&conn.store, &account, dir, amount, &reason, "operator").await?;
+    print_json(&entry)
+}
+
+/// Runs a ledger command.
+pub async fn ledger(conn: &Conn, cmd: LedgerCmd) -> Result<()> {
+    match cmd {
+        LedgerCmd::Show { account } => print_json(&conn.store.ledger(&account).await?),
+        LedgerCmd::Check => {
+            let checks = accounts::check_all_ledgers(&conn.store).await?;
+            let bad: Vec<_> = checks.iter().filter(|c| !c.ok()).collect();
+            for c in &checks {
+                println!(
+                    "{} {:<32} balance {:>16} ledger {:>16} ({} entries)",
+                    if c.ok() { "ok " } else { "BAD" },
+                    c.account_id,
+                    c.balance.to_string(),
+                    c.ledger_sum.to_string(),
+                    c.entries
+                );
+            }
+            if !bad.is_empty() {
+                bail!(
+                    "{} of {} ledgers do not sum to their balance",
+                    bad.len(),
+                    checks.len()
+                );
+            }
+            println!("all {} ledgers sum to their balances", checks.len());
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percents() {
+        assert_eq!(percent_to_bp("2.5").ok(), Some(250));
+        assert_eq!(percent_to_bp("0").ok(), Some(0));
+        assert_eq!(percent_to_bp("0.00").ok(), Some(0));
+        assert_eq!(percent_to_bp("100").ok(), Some(10_000));
+        assert_eq!(percent_to_bp("10%").ok(), Some(1000));
+        assert!(percent_to_bp("100.01").is_err());
+        assert!(percent_to_bp("-1").is_err());
+        assert!(percent_to_bp("1.234").is_err());
+    }
+}

@@ -1,0 +1,325 @@
+//! Reads `template.yaml`, the one source of truth for resources and routes, into what the
+//! local stack needs: tables, queues, secrets and HTTP routes.
+
+use std::path::Path;
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde_norway::Value;
+
+/// A DynamoDB table as declared.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableSpec {
+    /// Logical id in the template.
+    pub logical_id: String,
+    /// `(name, type)` of each attribute definition.
+    pub attributes: Vec<(String, String)>,
+    /// `(name, HASH|RANGE)`.
+    pub key_schema: Vec<(String, String)>,
+    /// Global secondary indexes.
+    pub gsis: Vec<GsiSpec>,
+    /// TTL attribute, when enabled.
+    pub ttl_attribute: Option<String>,
+    /// Stream view type, when streams are on.
+    pub stream_view: Option<String>,
+}
+
+/// A global secondary index.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GsiSpec {
+    /// Index name.
+    pub name: String,
+    /// `(name, HASH|RANGE)`.
+    pub key_schema: Vec<(String, String)>,
+    /// `ALL`, `KEYS_ONLY` or `INCLUDE`.
+    pub projection: String,
+}
+
+/// An SQS queue as declared.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueSpec {
+    /// Logical id.
+    pub logical_id: String,
+    /// Visibility timeout, seconds.
+    pub visibility_timeout: Option<i64>,
+    /// Dead-letter queue (logical id) and max receive count.
+    pub dead_letter: Option<(String, i64)>,
+}
+
+/// A Secrets Manager secret as declared.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SecretSpec {
+    /// Logical id.
+    pub logical_id: String,
+    /// The JSON key the generated value goes under.
+    pub generate_key: String,
+    /// Generated value length.
+    pub length: usize,
+}
+
+/// An HTTP route served by a function.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    /// HTTP method, upper case (`ANY` allowed).
+    pub method: String,
+    /// Path, e.g. `/api/v1`; a trailing `/{proxy+}` matches any suffix.
+    pub path: String,
+    /// Logical id of the function.
+    pub function: String,
+}
+
+/// What the local stack takes from the template.
+#[derive(Debug, Clone, Default)]
+pub struct Template {
+    /// Tables.
+    pub tables: Vec<TableSpec>,
+    /// Queues.
+    pub queues: Vec<QueueSpec>,
+    /// Secrets.
+    pub secrets: Vec<SecretSpec>,
+    /// HTTP routes.
+    pub routes: Vec<Route>,
+}
+
+fn get<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
+    v.as_mapping().and_then(|m| m.get(key))
+}
+
+fn string(v: &Value, what: &str) -> Result<String> {
+    match v {
+        Value::String(s) => Ok(s.clone()),
+        Value::Number(n) => Ok(n.to_string()),
+        Value::Bool(b) => Ok(b.to_string()),
+        _ => bail!("{what} must be a plain value, found {v:?}"),
+    }
+}
+
+fn key_schema(v: Option<&Value>, what: &str) -> Result<Vec<(String, String)>> {
+    let seq = v
+        .and_then(Value::as_sequence)
+        .ok_or_else(|| anyhow!("{what}: KeySchema missing"))?;
+    seq.iter()
+        .map(|k| {
+            let name =
+                get(k, "AttributeName").ok_or_else(|| anyhow!("{what}: AttributeName missing"))?;
+            let kind = get(k, "KeyType").ok_or_else(|| anyhow!("{what}: KeyType missing"))?;
+            Ok((string(name, what)?, string(kind, what)?))
+        })
+        .collect()
+}
+
+/// Logical id named by `!GetAtt X.Arn` (or `Fn::GetAtt: [X, Arn]`).
+fn get_att_target(v: &Value) -> Option<String> {
+    match v {
+        Value::Tagged(t) if t.tag == "GetAtt" => match &t.value {
+            Value::String(s) => s.split('.').next().map(str::to_string),
+            Value::Sequence(seq) => seq.first().and_then(Value::as_str).map(str::to_string),
+            _ => None,
+        },
+        Value::Mapping(m) => m.get("Fn::GetAtt").and_then(|x| match x {
+            Value::Sequence(seq) => seq.first().and_then(Value::as_str).map(str::to_string),
+            Value::String(s) => s.split('.').next().map(str::to_string),
+            _ => None,
+        }),
+        _ => None,
+    }
+}
+
+impl Template {
+    /// Reads and interprets a template file.
+    pub fn load(path: &Path) -> Result<Template> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Template::parse(&text).with_context(|| format!("interpreting {}", path.display()))
+    }
+
+    /// Interprets template text.
+    pub fn parse(text: &str) -> Result<Template> {
+        let doc: Value = serde_norway::from_str(text).context("template is not valid YAML")?;
+        let resources = get(&doc, "Resources")
+            .and_then(Value::as_mapping)
+            .ok_or_else(|| anyhow!("template has no Resources"))?;
+        let mut t = Template::default();
+        for (id, res) in resources {
+            let id = string(id, "resource id")?;
+            let kind = get(res, "Type").and_then(Value::as_str).unwrap_or_default();
+            let props = get(res, "Properties").cloned().unwrap_or(Value::Null);
+            match kind {
+                "AWS::DynamoDB::Table" => t.tables.push(table(&id, &props)?),
+                "AWS::SQS::Queue" => t.queues.push(queue(&id, &props)?),
+                "AWS::SecretsManager::Secret" => t.secrets.push(secret(&id, &props)?),
+                "AWS::Serverless::Function" => t.routes.extend(routes(&id, &props)?),
+                _ => {}
+            }
+        }
+        Ok(t)
+    }
+}
+
+fn table(id: &str, p: &Value) -> Result<TableSpec> {
+    let attributes = get(p, "AttributeDefinitions")
+        .and_then(Value::as_sequence)
+        .ok_or_else(|| anyhow!("{id}: AttributeDefinitions missing"))?
+        .iter()
+        .map(|a| {
+            let name =
+                get(a, "AttributeName").ok_or_else(|| anyhow!("{id}: AttributeName missing"))?;
+            let kind =
+                get(a, "AttributeType").ok_or_else(|| anyhow!("{id}: AttributeType missing"))?;
+            Ok((string(name, id)?, string(kind, id)?))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let gsis = match get(p, "GlobalSecondaryIndexes").and_then(Value::as_sequence) {
+        None => Vec::new(),
+        Some(seq) => seq
+            .iter()
+            .map(|g| {
+                let name = string(
+                    get(g, "IndexName").ok_or_else(|| anyhow!("{id}: IndexName missing"))?,
+                    id,
+                )?;
+                let projection = get(g, "Projection")
+                    .and_then(|p| get(p, "ProjectionType"))
+                    .map(|v| string(v, id))
+                    .transpose()?
+                    .unwrap_or_else(|| "ALL".into());
+                Ok(GsiSpec {
+                    key_schema: key_schema(get(g, "KeySchema"), &name)?,
+                    name,
+                    projection,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?,
+    };
+    let ttl = get(p, "TimeToLiveSpecification");
+    let ttl_attribute = match ttl {
+        Some(t) if get(t, "Enabled").and_then(Value::as_bool).unwrap_or(false) => {
+            get(t, "AttributeName").map(|v| string(v, id)).transpose()?
+        }
+        _ => None,
+    };
+    let stream_view = get(p, "StreamSpecification")
+        .and_then(|s| get(s, "StreamViewType"))
+        .map(|v| string(v, id))
+        .transpose()?;
+    Ok(TableSpec {
+        logical_id: id.to_string(),
+        attributes,
+        key_schema: key_schema(get(p, "KeySchema"), id)?,
+        gsis,
+        ttl_attribute,
+        stream_view,
+    })
+}
+
+fn queue(id: &str, p: &Value) -> Result<QueueSpec> {
+    let visibility_timeout = get(p, "VisibilityTimeout").and_then(Value::as_i64);
+    let dead_letter = match get(p, "RedrivePolicy") {
+        None => None,
+        Some(r) => {
+            let target = get(r, "deadLetterTargetArn")
+                .and_then(get_att_target)
+                .ok_or_else(|| {
+                    anyhow!("{id}: RedrivePolicy.deadLetterTargetArn must be !GetAtt <Queue>.Arn")
+                })?;
+            let max = get(r, "maxReceiveCount")
+                .and_then(Value::as_i64)
+                .unwrap_or(5);
+            Some((target, max))
+        }
+    };
+    Ok(QueueSpec {
+        logical_id: id.to_string(),
+        visibility_timeout,
+        dead_letter,
+    })
+}
+
+fn secret(id: &str, p: &Value) -> Result<SecretSpec> {
+    let g = get(p, "GenerateSecretString")
+        .ok_or_else(|| anyhow!("{id}: only generated secrets are supported locally"))?;
+    Ok(SecretSpec {
+        logical_id: id.to_string(),
+        generate_key: get(g, "GenerateStringKey")
+            .map(|v| string(v, id))
+            .transpose()?
+            .unwrap_or_else(|| "value".into()),
+        length: get(g, "PasswordLength")
+            .and_then(Value::as_u64)
+            .unwrap_or(32) as usize,
+    })
+}
+
+fn routes(id: &str, p: &Value) -> Result<Vec<Route>> {
+    let mut out = Vec::new();
+    if let Some(events) = get(p, "Events").and_then(Value::as_mapping) {
+        for (_, ev) in events {
+            if get(ev, "Type").and_then(Value::as_str) != Some("HttpApi") {
+                continue;
+            }
+            let props = get(ev, "Properties")
+                .ok_or_else(|| anyhow!("{id}: HttpApi event without Properties"))?;
+            let path = string(
+                get(props, "Path").ok_or_else(|| anyhow!("{id}: HttpApi event without Path"))?,
+                id,
+            )?;
+            let method = get(props, "Method")
+                .map(|m| string(m, id))
+                .transpose()?
+                .unwrap_or_else(|| "ANY".into());
+            out.push(Route {
+                method: method.to_ascii_uppercase(),
+                path,
+                function: id.to_string(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+impl Route {
+    /// Whether the route serves `method` on `path`.
+    pub fn matches(&self, method: &str, path: &str) -> bool {
+        let method_ok = self.method == "ANY" || self.method.eq_ignore_ascii_case(method);
+        let path_ok = match self.path.strip_suffix("/{proxy+}") {
+            Some(prefix) => path.starts_with(&format!("{prefix}/")),
+            None => self.path == path || (self.path == "/" && path.is_empty()),
+        };
+        method_ok && path_ok
+    }
+
+    /// The `routeKey` API Gateway puts in events: `POST /api/v1`.
+    pub fn route_key(&self) -> String {
+        format!("{} {}", self.method, self.path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_project_template() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
+        let t = Template::load(&path).unwrap_or_default();
+        assert_eq!(t.tables.len(), 1);
+        let table = &t.tables[0];
+        assert_eq!(
+            table.key_schema,
+            vec![("PK".into(), "HASH".into()), ("SK".into(), "RANGE".into())]
+        );
+        assert_eq!(table.ttl_attribute.as_deref(), Some("expires_at"));
+        assert!(table.stream_view.is_some());
+        assert!(table.gsis.iter().any(|g| g.name == "GSI1"));
+        let q = t.queues.iter().find(|q| q.logical_id == "WebhookQueue");
+        assert_eq!(
+            q.and_then(|q| q.dead_letter.clone()),
+            Some(("WebhookDeadLetterQueue".into(), 5))
+        );
+        assert!(t.secrets.iter().any(|s| s.generate_key == "pin_pepper"));
+        assert!(t
+            .routes
+            .iter()
+            .any(|r| r.function == "ApiFunction" && r.matches("POST", "/api/v1")));
+        assert!(!t.routes.iter().any(|r| r.matches("GET", "/api/v1")));
+    }
+}
