@@ -86,17 +86,11 @@ async fn run(cmd: Cmd) -> Result<()> {
     let project = Project::locate()?;
     match cmd {
         Cmd::Dev => dev(&project).await,
-        Cmd::Plan { target, cmd } => ops::plan(&target.connect(&project.root).await?, cmd).await,
-        Cmd::Account { target, cmd } => {
-            ops::account(&target.connect(&project.root).await?, cmd).await
-        }
-        Cmd::Key { target, cmd } => ops::key(&target.connect(&project.root).await?, cmd).await,
-        Cmd::Wallet { target, cmd } => {
-            ops::wallet(&target.connect(&project.root).await?, cmd).await
-        }
-        Cmd::Ledger { target, cmd } => {
-            ops::ledger(&target.connect(&project.root).await?, cmd).await
-        }
+        Cmd::Plan { target, cmd } => ops::plan(&target.connect(&project).await?, cmd).await,
+        Cmd::Account { target, cmd } => ops::account(&target.connect(&project).await?, cmd).await,
+        Cmd::Key { target, cmd } => ops::key(&target.connect(&project).await?, cmd).await,
+        Cmd::Wallet { target, cmd } => ops::wallet(&target.connect(&project).await?, cmd).await,
+        Cmd::Ledger { target, cmd } => ops::ledger(&target.connect(&project).await?, cmd).await,
         Cmd::Test => run_tests(),
     }
 }
@@ -112,7 +106,7 @@ async fn dev(project: &Project) -> Result<()> {
     };
     let opts = devstack::Options {
         addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
-        write_demo_json: true,
+        demo_json: Some(devstack::demo_json_path(project)?),
         moto_log: "moto.log".into(),
     };
     let stack = DevStack::start(project, opts).await?;
@@ -153,13 +147,14 @@ async fn wait_for_stop() {
     }
 }
 
-/// rustfmt, clippy, then every test of the workspace; stops at the first failure.
+/// rustfmt, clippy, then every test of the workspace; stops at the first failure and ends
+/// with one `N passed, N failed` line summing every test binary.
 fn run_tests() -> Result<()> {
     let project = Project::locate()?;
     // Install the pinned tools once, before the test binaries race for them.
     project.ensure_tools()?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let steps: [(&str, &[&str]); 3] = [
+    let steps: [(&str, &[&str]); 2] = [
         ("rustfmt", &["fmt", "--all", "--check"]),
         (
             "clippy",
@@ -172,7 +167,6 @@ fn run_tests() -> Result<()> {
                 "warnings",
             ],
         ),
-        ("tests", &["test", "--workspace"]),
     ];
     for (name, args) in steps {
         eprintln!("kobo test: {name}: cargo {}", args.join(" "));
@@ -185,5 +179,66 @@ fn run_tests() -> Result<()> {
             anyhow::bail!("{name} failed ({status})");
         }
     }
+    let args = ["test", "--workspace", "--all-targets", "--no-fail-fast"];
+    eprintln!("kobo test: tests: cargo {}", args.join(" "));
+    let mut child = Command::new(&cargo)
+        .args(args)
+        .current_dir(&project.root)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("running cargo test")?;
+    let (mut passed, mut failed) = (0u64, 0u64);
+    if let Some(out) = child.stdout.take() {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            println!("{line}");
+            if let Some((p, f)) = parse_result_line(&line) {
+                passed += p;
+                failed += f;
+            }
+        }
+    }
+    let status = child.wait().context("waiting for cargo test")?;
+    println!("kobo test: {passed} passed, {failed} failed");
+    if !status.success() || failed > 0 {
+        anyhow::bail!("tests failed ({status})");
+    }
+    if passed == 0 {
+        anyhow::bail!("no test ran");
+    }
     Ok(())
+}
+
+/// `(passed, failed)` from libtest's `test result: ok. 3 passed; 1 failed; ...` line.
+fn parse_result_line(line: &str) -> Option<(u64, u64)> {
+    let rest = line.trim().strip_prefix("test result: ")?;
+    let count = |word: &str| {
+        rest.split(';')
+            .find_map(|part| {
+                part.trim()
+                    .trim_start_matches("ok. ")
+                    .trim_start_matches("FAILED. ")
+                    .strip_suffix(word)
+            })
+            .and_then(|n| n.trim().parse::<u64>().ok())
+    };
+    Some((count(" passed")?, count(" failed")?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_result_line;
+
+    #[test]
+    fn reads_libtest_summaries() {
+        assert_eq!(
+            parse_result_line("test result: ok. 27 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s"),
+            Some((27, 0))
+        );
+        assert_eq!(
+            parse_result_line("test result: FAILED. 2 passed; 1 failed; 0 ignored"),
+            Some((2, 1))
+        );
+        assert_eq!(parse_result_line("running 3 tests"), None);
+    }
 }

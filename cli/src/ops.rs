@@ -2,7 +2,6 @@
 //! by `--table`/`KOBO_TABLE` (or the running local stack with `--local`).
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand};
@@ -12,10 +11,12 @@ use kobo_shared::model::{Plan, VtuCategory};
 use kobo_shared::secrets::SecretsCache;
 use kobo_shared::{Kobo, Store};
 
+use crate::devstack::{demo_json_path, Project};
+
 /// Where the operator commands connect.
 #[derive(Args, Debug, Clone)]
 pub struct Target {
-    /// Use the running local stack (reads .local/demo.json).
+    /// Use the running local stack (reads .local/demo.json, or KOBO_DEMO_JSON).
     #[arg(long, global = true)]
     pub local: bool,
     /// DynamoDB table name.
@@ -41,9 +42,9 @@ pub struct Conn {
 
 impl Target {
     /// Connects to AWS (or the local stack).
-    pub async fn connect(&self, root: &Path) -> Result<Conn> {
+    pub async fn connect(&self, project: &Project) -> Result<Conn> {
         if self.local {
-            let path = root.join(".local/demo.json");
+            let path = demo_json_path(project)?;
             let text = std::fs::read_to_string(&path).with_context(|| {
                 format!(
                     "reading {}: is the local stack running (kobo dev)?",

@@ -1,1 +1,264 @@
-//! stub
+//! Shared harness of the cross-function tests: one moto server and one local stack per
+//! test binary (on a background runtime that outlives each test's own), fresh tables per
+//! test, HTTP clients bound to chosen loopback source addresses, and a DynamoDB call
+//! counter built on an SDK interceptor.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeSerializationInterceptorContextRef, FinalizerInterceptorContextRef,
+};
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use kobo_cli::devstack::{self, moto, provision, DevStack, Moto, Project, Provisioned};
+use kobo_cli::template::Template;
+use kobo_shared::config::Config;
+use kobo_shared::Store;
+use rand::distr::{Alphanumeric, SampleString};
+use tokio::runtime::Runtime;
+
+/// The runtime that owns moto and the local stack for the whole test binary.
+fn background() -> &'static Runtime {
+    static RT: OnceLock<Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("cannot start the background runtime: {e}"))
+    })
+}
+
+/// Runs a future on the background runtime from any context (even inside a test runtime).
+fn on_background<T: Send + 'static>(f: impl std::future::Future<Output = T> + Send + 'static) -> T {
+    std::thread::spawn(move || background().block_on(f))
+        .join()
+        .unwrap_or_else(|_| panic!("background task panicked"))
+}
+
+/// The project checkout.
+pub fn project() -> Project {
+    Project::locate().unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+/// The test binary's moto endpoint (started on first use).
+pub fn moto_endpoint() -> &'static str {
+    static MOTO: OnceLock<(Moto, String)> = OnceLock::new();
+    &MOTO
+        .get_or_init(|| {
+            let name = format!("moto-test-{}.log", std::process::id());
+            let moto = on_background(async move { Moto::start(&project(), &name).await })
+                .unwrap_or_else(|e| panic!("starting moto: {e:#}"));
+            let endpoint = moto.endpoint.clone();
+            (moto, endpoint)
+        })
+        .1
+}
+
+/// SDK configuration for the test binary's moto.
+pub async fn sdk() -> SdkConfig {
+    moto::sdk_config_for(moto_endpoint()).await
+}
+
+/// A random lowercase suffix for unique names.
+pub fn unique() -> String {
+    Alphanumeric
+        .sample_string(&mut rand::rng(), 10)
+        .to_ascii_lowercase()
+}
+
+/// Creates the template's resources under a fresh prefix.
+pub async fn fresh_resources(sdk: &SdkConfig) -> Provisioned {
+    let template = Template::load(&project().template()).unwrap_or_else(|e| panic!("{e:#}"));
+    provision::provision(sdk, &template, &format!("t{}", unique()))
+        .await
+        .unwrap_or_else(|e| panic!("provisioning: {e:#}"))
+}
+
+/// Counts DynamoDB operations (by name) and the most that were in flight at once.
+#[derive(Debug, Clone, Default)]
+pub struct CallCounter {
+    calls: Arc<Mutex<Vec<String>>>,
+    in_flight: Arc<AtomicUsize>,
+    max_in_flight: Arc<AtomicUsize>,
+}
+
+impl CallCounter {
+    /// Operation names recorded since the last reset.
+    pub fn calls(&self) -> Vec<String> {
+        self.calls.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// Most operations in flight at once since the last reset.
+    pub fn max_in_flight(&self) -> usize {
+        self.max_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Forgets what was recorded.
+    pub fn reset(&self) {
+        if let Ok(mut c) = self.calls.lock() {
+            c.clear();
+        }
+        self.max_in_flight.store(0, Ordering::SeqCst);
+    }
+}
+
+impl Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "CallCounter"
+    }
+
+    fn read_before_serialization(
+        &self,
+        _ctx: &BeforeSerializationInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let name = cfg
+            .load::<Metadata>()
+            .map(|m| m.name().to_string())
+            .unwrap_or_else(|| "?".into());
+        if let Ok(mut c) = self.calls.lock() {
+            c.push(name);
+        }
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn read_after_execution(
+        &self,
+        _ctx: &FinalizerInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// An API app over fresh resources, with its DynamoDB calls counted, plus a plain store.
+pub struct TestApp {
+    /// The app, as the Lambda builds it.
+    pub app: kobo_api::App,
+    /// Counts the app's DynamoDB calls.
+    pub counter: CallCounter,
+    /// An uncounted store on the same table (for setup).
+    pub store: Store,
+    /// The app secret's pepper.
+    pub pepper: String,
+}
+
+/// Builds a [`TestApp`] over fresh resources with the fixtures of `events/` seeded.
+pub async fn test_app() -> TestApp {
+    let sdk = sdk().await;
+    let res = fresh_resources(&sdk).await;
+    let counter = CallCounter::default();
+    let ddb_conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
+        .interceptor(counter.clone())
+        .build();
+    let mut config = Config::for_table(res.table().unwrap_or_default());
+    config.app_secret_id = res.app_secret().unwrap_or_default().to_string();
+    let app = kobo_api::App::new(
+        config,
+        aws_sdk_dynamodb::Client::from_conf(ddb_conf),
+        aws_sdk_secretsmanager::Client::new(&sdk),
+    );
+    let store = Store::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        res.table().unwrap_or_default(),
+    );
+    let pepper = app
+        .secrets
+        .get()
+        .await
+        .map(|s| s.pin_pepper.clone())
+        .unwrap_or_default();
+    devstack::seed::seed_fixtures(&store, pepper.as_bytes())
+        .await
+        .unwrap_or_else(|e| panic!("seeding fixtures: {e:#}"));
+    TestApp {
+        app,
+        counter,
+        store,
+        pepper,
+    }
+}
+
+/// What tests need of the shared local stack.
+#[derive(Debug, Clone)]
+pub struct Stack {
+    /// `http://127.0.0.1:<port>`.
+    pub base_url: String,
+    /// `<base_url>/api/v1`.
+    pub api_url: String,
+    /// moto endpoint.
+    pub aws_endpoint: String,
+    /// Table name.
+    pub table: String,
+    /// App secret id.
+    pub app_secret: String,
+    /// Demo reseller.
+    pub demo: devstack::Demo,
+}
+
+impl Stack {
+    /// A store on the stack's table, for the calling test's runtime.
+    pub async fn store(&self) -> Store {
+        let sdk = moto::sdk_config_for(&self.aws_endpoint).await;
+        Store::new(aws_sdk_dynamodb::Client::new(&sdk), self.table.clone())
+    }
+}
+
+/// The test binary's local stack, started on first use on a random port.
+pub fn stack() -> &'static Stack {
+    static STACK: OnceLock<(DevStack, Stack)> = OnceLock::new();
+    &STACK
+        .get_or_init(|| {
+            let opts = devstack::Options {
+                addr: "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")),
+                demo_json: None,
+                moto_log: format!("moto-stack-{}.log", std::process::id()),
+            };
+            let dev = on_background(async move { DevStack::start(&project(), opts).await })
+                .unwrap_or_else(|e| panic!("starting the local stack: {e:#}"));
+            let info = Stack {
+                api_url: format!("{}/api/v1", dev.base_url),
+                base_url: dev.base_url.clone(),
+                aws_endpoint: dev.aws_endpoint.clone(),
+                table: dev.resources.table().unwrap_or_default().to_string(),
+                app_secret: dev.resources.app_secret().unwrap_or_default().to_string(),
+                demo: dev.demo.clone(),
+            };
+            (dev, info)
+        })
+        .1
+}
+
+/// An HTTP client whose requests come from `source` (any 127.x.y.z address works on
+/// loopback), so per-IP limits and whitelists can be tested without interference.
+pub fn client_from(source: IpAddr) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(source)
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .unwrap_or_else(|e| panic!("building an HTTP client: {e}"))
+}
+
+/// A fresh loopback source address for one test: 127.<a>.<b>.<c> from a random draw.
+pub fn fresh_source_ip() -> IpAddr {
+    let n: u32 = rand::random::<u32>() % (1 << 24);
+    IpAddr::from([127, (n >> 16) as u8, (n >> 8) as u8, n as u8 | 1])
+}
+
+/// A response's status and JSON body.
+pub async fn json_of(resp: reqwest::Response) -> (u16, serde_json::Value) {
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap_or_default();
+    let body = serde_json::from_str(&text).unwrap_or_else(|_| serde_json::json!({ "__raw": text }));
+    (status, body)
+}

@@ -28,8 +28,9 @@ pub use tools::Project;
 pub struct Options {
     /// Address to serve on; port 0 picks a free one.
     pub addr: std::net::SocketAddr,
-    /// Write `.local/demo.json` once ready (the `dev` command does; tests don't).
-    pub write_demo_json: bool,
+    /// Where to write the demo details once ready (the `dev` command writes
+    /// `.local/demo.json`; in-process tests write none).
+    pub demo_json: Option<PathBuf>,
     /// moto's log file name under `.local/`.
     pub moto_log: String,
 }
@@ -100,8 +101,7 @@ impl DevStack {
             stop: Some(stop_tx),
             server: Some(server),
         };
-        if opts.write_demo_json {
-            let path = project.local_dir()?.join("demo.json");
+        if let Some(path) = opts.demo_json {
             let tmp = path.with_extension("json.tmp");
             std::fs::write(&tmp, serde_json::to_string_pretty(&stack.demo_info()?)?)?;
             std::fs::rename(&tmp, &path)?;
@@ -126,7 +126,7 @@ impl DevStack {
         }))
     }
 
-    /// Stops the server and moto, and removes `.local/demo.json`.
+    /// Stops the server and moto, and removes the demo details file.
     pub async fn stop(mut self) {
         self.shutdown().await;
     }
@@ -156,5 +156,13 @@ impl Drop for DevStack {
             let _ = std::fs::remove_file(path);
         }
         // moto is killed by its own Drop (kill_on_drop).
+    }
+}
+
+/// Where `kobo dev` writes the demo details: `KOBO_DEMO_JSON`, else `.local/demo.json`.
+pub fn demo_json_path(project: &Project) -> Result<PathBuf> {
+    match std::env::var_os("KOBO_DEMO_JSON") {
+        Some(p) => Ok(PathBuf::from(p)),
+        None => Ok(project.local_dir()?.join("demo.json")),
     }
 }

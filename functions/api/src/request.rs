@@ -159,25 +159,51 @@ pub fn parse_form(text: &str) -> Result<Params, ApiError> {
 }
 
 /// A JSON object body. Strings are taken as they are, numbers and booleans as their JSON
-/// text, arrays and objects (such as `orders`) as compact JSON; `null` is absent.
+/// text, arrays and objects (such as `orders`) as compact JSON; `null` is absent. A key
+/// given twice is refused, as in a form body.
 pub fn parse_json(text: &str) -> Result<Params, ApiError> {
-    let value: serde_json::Value = serde_json::from_str(text)
-        .map_err(|e| ApiError::Validation(format!("request body is not valid JSON: {e}")))?;
-    let serde_json::Value::Object(map) = value else {
-        return Err(ApiError::Validation(
-            "a JSON request body must be an object".into(),
-        ));
-    };
-    let mut params = Params::default();
-    for (name, v) in map {
-        let text = match v {
-            serde_json::Value::Null => continue,
-            serde_json::Value::String(s) => s,
-            other => other.to_string(),
-        };
-        params.insert(name, text)?;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let params =
+        serde::Deserializer::deserialize_any(&mut de, ObjectVisitor).map_err(json_error)?;
+    de.end().map_err(json_error)?;
+    params
+}
+
+fn json_error(e: serde_json::Error) -> ApiError {
+    ApiError::Validation(format!("request body is not valid JSON: {e}"))
+}
+
+/// Reads a JSON object entry by entry, so repeated keys are seen.
+struct ObjectVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ObjectVisitor {
+    type Value = Result<Params, ApiError>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
     }
-    Ok(params)
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut params = Params::default();
+        while let Some((name, value)) = map.next_entry::<String, serde_json::Value>()? {
+            let text = match value {
+                serde_json::Value::Null => continue,
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            };
+            if let Err(e) = params.insert(name, text) {
+                return Ok(Err(e));
+            }
+        }
+        Ok(Ok(params))
+    }
+}
+
+impl Params {
+    /// Whether no field was given.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 #[cfg(test)]
@@ -210,6 +236,8 @@ mod tests {
         assert_eq!(p.get("n"), Some("5"));
         assert_eq!(p.get("x"), None);
         assert!(parse_json("[1,2]").is_err());
+        assert!(parse_json(r#"{"a":1,"a":2}"#).is_err());
+        assert!(parse_json(r#"{"a":1} x"#).is_err());
         assert!(parse_json("{").is_err());
     }
 }

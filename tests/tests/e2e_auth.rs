@@ -1,0 +1,387 @@
+//! End to end over plain HTTP against the local stack: the seed's curl examples for
+//! `balance`, revocation, scopes, whitelists, inactive access and rate limits.
+
+use std::collections::BTreeMap;
+
+use kobo_shared::accounts::{self, Direction, NewAccount};
+use kobo_shared::model::Plan;
+use kobo_shared::{Action, Kobo, Store};
+use kobo_tests::{client_from, fresh_source_ip, json_of, stack, unique};
+use serde_json::json;
+
+/// A new active account on a new plan, credited, with one key of the given scopes.
+async fn account(
+    store: &Store,
+    key_rpm: u32,
+    ip_rpm: u32,
+    scopes: &[Action],
+    ips: &[&str],
+    domains: &[&str],
+) -> (String, String) {
+    let plan = Plan {
+        id: format!("p{}", unique()),
+        name: "test".into(),
+        smm_discount_bp: 0,
+        vtu_discount_bp: BTreeMap::new(),
+        key_rpm,
+        ip_rpm,
+    };
+    store
+        .put_plan(&plan)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let a = accounts::create_account(
+        store,
+        NewAccount {
+            name: "t".into(),
+            plan_id: plan.id,
+            email: None,
+            phone: None,
+            api_active: true,
+            id: None,
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    accounts::adjust(
+        store,
+        &a.id,
+        Direction::Credit,
+        Kobo(777_001),
+        "test",
+        "test",
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let ips: Vec<String> = ips.iter().map(|s| s.to_string()).collect();
+    let domains: Vec<String> = domains.iter().map(|s| s.to_string()).collect();
+    let (key, _) = accounts::issue_key(store, &a.id, "t", scopes, &ips, &domains)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    (a.id, key.secret)
+}
+
+#[tokio::test]
+async fn seed_curl_examples_for_balance() {
+    let s = stack();
+    let http = client_from(fresh_source_ip());
+    // curl -X POST "$URL" -H "X-API-KEY: $KEY" -d "action=balance"
+    let r = http
+        .post(&s.api_url)
+        .header("X-API-KEY", &s.demo.api_key)
+        .body("action=balance")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        json_of(r).await,
+        (200, json!({"balance": "50000.00", "currency": "NGN"}))
+    );
+    // key=... in the body
+    let r = http
+        .post(&s.api_url)
+        .form(&[("key", s.demo.api_key.as_str()), ("action", "balance")])
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        json_of(r).await,
+        (200, json!({"balance": "50000.00", "currency": "NGN"}))
+    );
+    // JSON body
+    let r = http
+        .post(&s.api_url)
+        .json(&json!({"key": s.demo.api_key, "action": "balance"}))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        json_of(r).await,
+        (200, json!({"balance": "50000.00", "currency": "NGN"}))
+    );
+}
+
+#[tokio::test]
+async fn revoked_key_is_refused_on_the_next_request() {
+    let s = stack();
+    let store = s.store().await;
+    let (acct, key) = account(&store, 0, 0, Action::ALL, &[], &[]).await;
+    let http = client_from(fresh_source_ip());
+    let call = || {
+        http.post(&s.api_url)
+            .header("X-API-KEY", &key)
+            .form(&[("action", "balance")])
+            .send()
+    };
+    let (status, body) = json_of(call().await.unwrap_or_else(|e| panic!("{e}"))).await;
+    assert_eq!((status, body["balance"].as_str()), (200, Some("7770.01")));
+    let record = store
+        .find_key(&acct, &kobo_shared::apikey::hash_key(&key)[..12])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    store
+        .revoke_key(&acct, &record.hash)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let r = call().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(json_of(r).await, (401, json!({"error": "Invalid api key"})));
+}
+
+#[tokio::test]
+async fn unknown_and_malformed_keys_are_invalid() {
+    let s = stack();
+    let http = client_from(fresh_source_ip());
+    let forged = format!("kobo_{}_{}", s.demo.account_id, "A".repeat(40));
+    for key in [
+        forged.as_str(),
+        "",
+        "kobo_",
+        "not-a-key",
+        &s.demo.api_key[..s.demo.api_key.len() - 1],
+    ] {
+        let r = http
+            .post(&s.api_url)
+            .form(&[("action", "balance"), ("key", key)])
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            json_of(r).await,
+            (401, json!({"error": "Invalid api key"})),
+            "key {key:?}"
+        );
+    }
+    let r = http
+        .post(&s.api_url)
+        .form(&[("action", "balance")])
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(json_of(r).await, (401, json!({"error": "Invalid api key"})));
+}
+
+#[tokio::test]
+async fn scope_is_enforced() {
+    let s = stack();
+    let store = s.store().await;
+    let (_, key) = account(&store, 0, 0, &[Action::Services, Action::Status], &[], &[]).await;
+    let http = client_from(fresh_source_ip());
+    let r = http
+        .post(&s.api_url)
+        .header("X-API-KEY", &key)
+        .form(&[("action", "balance")])
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        json_of(r).await,
+        (
+            403,
+            json!({"error": "This API key is not allowed for this action"})
+        )
+    );
+}
+
+#[tokio::test]
+async fn ip_whitelist_allows_listed_addresses_only() {
+    let s = stack();
+    let store = s.store().await;
+    let allowed = fresh_source_ip();
+    let (_, key) = account(&store, 0, 0, Action::ALL, &[&allowed.to_string()], &[]).await;
+    let r = client_from(allowed)
+        .post(&s.api_url)
+        .header("X-API-KEY", &key)
+        .form(&[("action", "balance")])
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(json_of(r).await.0, 200);
+    let other = fresh_source_ip();
+    assert_ne!(other, allowed);
+    let r = client_from(other)
+        .post(&s.api_url)
+        .header("X-API-KEY", &key)
+        .form(&[("action", "balance")])
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (status, body) = json_of(r).await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        body["error"],
+        json!(format!(
+            "This API key is not allowed from IP address {other}"
+        ))
+    );
+}
+
+#[tokio::test]
+async fn domain_whitelist_reads_every_origin_form_the_seed_lists() {
+    let s = stack();
+    let store = s.store().await;
+    let (_, key) = account(&store, 0, 0, Action::ALL, &[], &["example.com"]).await;
+    let http = client_from(fresh_source_ip());
+    let post = || http.post(&s.api_url).header("X-API-KEY", &key);
+    // Allowed: each documented form.
+    for req in [
+        post()
+            .header("X-API-ORIGIN", "https://example.com")
+            .form(&[("action", "balance")]),
+        post()
+            .header("Origin", "https://example.com")
+            .form(&[("action", "balance")]),
+        post().form(&[("action", "balance"), ("origin", "https://example.com")]),
+        post().form(&[("action", "balance"), ("domain", "example.com")]),
+        // X-API-ORIGIN wins over a wrong Origin.
+        post()
+            .header("X-API-ORIGIN", "https://example.com")
+            .header("Origin", "https://evil.io")
+            .form(&[("action", "balance")]),
+    ] {
+        let (status, body) = json_of(req.send().await.unwrap_or_else(|e| panic!("{e}"))).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    // Refused: none, or another domain, or a look-alike.
+    for req in [
+        post().form(&[("action", "balance")]),
+        post()
+            .header("X-API-ORIGIN", "https://evil.io")
+            .form(&[("action", "balance")]),
+        post()
+            .header("X-API-ORIGIN", "https://example.com.evil.io")
+            .header("Origin", "https://example.com")
+            .form(&[("action", "balance")]),
+        post().form(&[("action", "balance"), ("domain", "notexample.com")]),
+    ] {
+        let (status, body) = json_of(req.send().await.unwrap_or_else(|e| panic!("{e}"))).await;
+        assert_eq!(status, 403, "{body}");
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("not allowed from this domain"),
+            "{body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn inactive_api_access_is_refused() {
+    let s = stack();
+    let store = s.store().await;
+    let (acct, key) = account(&store, 0, 0, Action::ALL, &[], &[]).await;
+    let http = client_from(fresh_source_ip());
+    let call = || {
+        http.post(&s.api_url)
+            .header("X-API-KEY", &key)
+            .form(&[("action", "balance")])
+            .send()
+    };
+    store
+        .set_api_active(&acct, false)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let r = call().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        json_of(r).await,
+        (
+            403,
+            json!({"error": "API access is not active for this account"})
+        )
+    );
+    store
+        .set_api_active(&acct, true)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        json_of(call().await.unwrap_or_else(|e| panic!("{e}")))
+            .await
+            .0,
+        200
+    );
+}
+
+#[tokio::test]
+async fn key_rate_limit_answers_429_with_retry_after() {
+    let s = stack();
+    let store = s.store().await;
+    let (_, key) = account(&store, 5, 0, Action::ALL, &[], &[]).await;
+    let http = client_from(fresh_source_ip());
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    for _ in 0..8 {
+        let r = http
+            .post(&s.api_url)
+            .header("X-API-KEY", &key)
+            .form(&[("action", "balance")])
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        if r.status() == 429 {
+            retry_after = r
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+        }
+        statuses.push(r.status().as_u16());
+    }
+    // A window boundary may fall inside the loop; then the counter restarts.
+    let ok = statuses.iter().filter(|s| **s == 200).count();
+    assert!(statuses.contains(&429), "{statuses:?}");
+    assert!((5..=8).contains(&ok) && ok < 8, "{statuses:?}");
+    assert!(matches!(retry_after, Some(1..=60)), "{retry_after:?}");
+}
+
+#[tokio::test]
+async fn ip_rate_limit_counts_every_key_from_that_ip() {
+    let s = stack();
+    let store = s.store().await;
+    let (_, key1) = account(&store, 0, 4, Action::ALL, &[], &[]).await;
+    let http = client_from(fresh_source_ip());
+    let mut statuses = Vec::new();
+    for _ in 0..7 {
+        let r = http
+            .post(&s.api_url)
+            .header("X-API-KEY", &key1)
+            .form(&[("action", "balance")])
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        statuses.push(r.status().as_u16());
+    }
+    assert!(statuses.contains(&429), "{statuses:?}");
+}
+
+#[tokio::test]
+async fn failed_key_guesses_are_rate_limited() {
+    let s = stack();
+    let http = client_from(fresh_source_ip());
+    let mut statuses = Vec::new();
+    // The local stack allows 60 bad-key requests per minute per IP.
+    for i in 0..70 {
+        let guess = format!("kobo_{}_{:040}", s.demo.account_id, i);
+        let r = http
+            .post(&s.api_url)
+            .form(&[("action", "balance"), ("key", guess.as_str())])
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        statuses.push(r.status().as_u16());
+    }
+    assert!(
+        statuses.iter().all(|s| *s == 401 || *s == 429),
+        "{statuses:?}"
+    );
+    assert!(statuses.contains(&429), "{statuses:?}");
+    // Guessing does not lock out a reseller behind the same address: a valid key is
+    // judged by its plan's limits.
+    let r = http
+        .post(&s.api_url)
+        .form(&[("action", "balance"), ("key", s.demo.api_key.as_str())])
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.status().as_u16(), 200);
+}

@@ -1,0 +1,81 @@
+//! template.yaml passes cfn-lint (offline, pinned), every route it declares can be served
+//! locally, and every file in events/ is an event lambda_http accepts.
+
+use kobo_cli::devstack::server::{LocalFunction, Routes};
+use kobo_cli::template::Template;
+use kobo_tests::project;
+
+#[test]
+fn template_passes_cfn_lint() {
+    let p = project();
+    let bin = p.ensure_tools().unwrap_or_else(|e| panic!("{e:#}"));
+    let out = std::process::Command::new(bin.join("cfn-lint"))
+        .arg(p.template())
+        .output()
+        .unwrap_or_else(|e| panic!("running cfn-lint: {e}"));
+    assert!(
+        out.status.success(),
+        "cfn-lint found problems:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn cfn_lint_would_catch_a_broken_template() {
+    // Guards the test above against a linter that passes everything.
+    let p = project();
+    let bin = p.ensure_tools().unwrap_or_else(|e| panic!("{e:#}"));
+    let text = std::fs::read_to_string(p.template()).unwrap_or_default();
+    let broken = text.replace("BillingMode: PAY_PER_REQUEST", "BillingMode: PAY_PER_WISH");
+    assert_ne!(broken, text);
+    let path = std::env::temp_dir().join(format!("kobo-broken-{}.yaml", std::process::id()));
+    std::fs::write(&path, broken).unwrap_or_else(|e| panic!("{e}"));
+    let out = std::process::Command::new(bin.join("cfn-lint"))
+        .arg(&path)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let _ = std::fs::remove_file(&path);
+    assert!(
+        !out.status.success(),
+        "cfn-lint accepted an invalid billing mode"
+    );
+}
+
+#[tokio::test]
+async fn every_route_has_a_local_function() {
+    let t = Template::load(&project().template()).unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(!t.routes.is_empty());
+    let sdk = kobo_tests::sdk().await;
+    let app = std::sync::Arc::new(kobo_api::App::new(
+        kobo_shared::config::Config::for_table("unused"),
+        aws_sdk_dynamodb::Client::new(&sdk),
+        aws_sdk_secretsmanager::Client::new(&sdk),
+    ));
+    assert!(Routes::bind(&t.routes, &[("ApiFunction", LocalFunction::Api(app))]).is_ok());
+    assert!(
+        Routes::bind(&t.routes, &[]).is_err(),
+        "a route without a local function must be refused"
+    );
+}
+
+#[test]
+fn every_event_file_is_a_valid_lambda_event() {
+    let dir = project().root.join("events");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .flatten()
+    {
+        let path = entry.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("json") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let req = lambda_http::request::from_str(&text)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(req.method(), "POST", "{}", path.display());
+        n += 1;
+    }
+    assert!(n >= 4, "expected the balance events, found {n}");
+}
