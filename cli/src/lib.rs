@@ -4,4 +4,5 @@
 
 pub mod devstack;
 pub mod ops;
+pub mod sim;
 pub mod template;

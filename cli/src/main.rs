@@ -108,6 +108,9 @@ async fn dev(project: &Project) -> Result<()> {
         addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
         demo_json: Some(devstack::demo_json_path(project)?),
         moto_log: "moto.log".into(),
+        pace: Default::default(),
+        reconcile_every: Some(std::time::Duration::from_secs(5)),
+        upstream_timeout: std::time::Duration::from_secs(8),
     };
     let stack = DevStack::start(project, opts).await?;
     eprintln!(

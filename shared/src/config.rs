@@ -14,6 +14,12 @@ pub struct Config {
     pub anon_ip_rpm: u32,
     /// Largest accepted request body in bytes (`KOBO_MAX_BODY_BYTES`, default 262144).
     pub max_body_bytes: usize,
+    /// Secrets Manager id of the provider credentials (`KOBO_PROVIDER_SECRET_ID`).
+    pub provider_secret_id: String,
+    /// The upstream SMM panel's API URL (`KOBO_SMM_URL`).
+    pub smm_url: String,
+    /// Upstream request timeout in milliseconds (`KOBO_UPSTREAM_TIMEOUT_MS`, default 8000).
+    pub upstream_timeout_ms: u64,
 }
 
 /// A required setting is missing or malformed.
@@ -41,6 +47,10 @@ impl Config {
             app_secret_id: env::var("KOBO_APP_SECRET_ID").unwrap_or_else(|_| "kobo/app".into()),
             anon_ip_rpm: var_or("KOBO_ANON_IP_RPM", 60)?,
             max_body_bytes: var_or("KOBO_MAX_BODY_BYTES", 256 * 1024)?,
+            provider_secret_id: env::var("KOBO_PROVIDER_SECRET_ID")
+                .unwrap_or_else(|_| "kobo/providers".into()),
+            smm_url: env::var("KOBO_SMM_URL").unwrap_or_default(),
+            upstream_timeout_ms: var_or("KOBO_UPSTREAM_TIMEOUT_MS", 8000)?,
         })
     }
 
@@ -51,6 +61,9 @@ impl Config {
             app_secret_id: "kobo/app".into(),
             anon_ip_rpm: 60,
             max_body_bytes: 256 * 1024,
+            provider_secret_id: "kobo/providers".into(),
+            smm_url: String::new(),
+            upstream_timeout_ms: 8000,
         }
     }
 }

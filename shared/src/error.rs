@@ -37,6 +37,12 @@ pub enum ApiError {
     /// Only POST is served on the API URL.
     #[error("Method not allowed: use POST")]
     MethodNotAllowed,
+    /// The Idempotency-Key was used before with a different request.
+    #[error("This Idempotency-Key was already used with a different request")]
+    IdempotencyMismatch,
+    /// The id names nothing the caller owns (another account's id answers the same).
+    #[error("{0}")]
+    NotFound(String),
     /// Not enough funds, or the account's minimum balance would be violated.
     #[error("Insufficient balance")]
     InsufficientBalance,
@@ -59,6 +65,8 @@ impl ApiError {
             | ApiError::DomainNotWhitelisted
             | ApiError::ScopeDenied => 403,
             ApiError::MethodNotAllowed => 405,
+            ApiError::IdempotencyMismatch => 409,
+            ApiError::NotFound(_) => 404,
             ApiError::BodyTooLarge(_) => 413,
             ApiError::Validation(_) | ApiError::InsufficientBalance => 422,
             ApiError::RateLimited { .. } => 429,

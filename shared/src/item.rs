@@ -93,6 +93,11 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A required non-negative integer.
+    pub fn u64(&self, field: &str) -> Result<u64, StoreError> {
+        u64::try_from(self.i64(field)?).map_err(|_| self.corrupt(field, "negative"))
+    }
+
     /// A required amount of kobo.
     pub fn kobo(&self, field: &str) -> Result<Kobo, StoreError> {
         self.i64(field).map(Kobo)

@@ -10,6 +10,12 @@
 //! | ledger entry    | `ACCOUNT#<id>`        | `LEDGER#<uuid v7>`  | –                               | an account's ledger in time order |
 //! | plan            | `PLAN`                | `PLAN#<id>`         | –                               | all plans in one Query (cached per container) |
 //! | rate window     | `RATE#KEY#<hash>` or `RATE#IP#<ip>` | `W#<window start, unix s>` | – | one atomic ADD per request; expires by TTL |
+//! | SMM service     | `SERVICE`             | `SERVICE#<id, 10 digits>` | –                         | the catalog in one Query; `add` reads one |
+//! | SMM order       | `ACCOUNT#<id>`        | `ORDER#<id, 12 digits>` | `ORDERS#OPEN` / `<updated>#<id>` while not final (sparse) | status by id, owner only; the reconciler's open orders |
+//! | refill          | `ACCOUNT#<id>`        | `REFILL#<id, 12 digits>` | –                              | refill_status by id, owner only |
+//! | counter         | `COUNTER`             | `<name>`            | –                               | numeric ids from one atomic ADD |
+//! | idempotency     | `ACCOUNT#<id>`        | `IDEM#<sha256 of key>` | –                            | replay a spend's first answer; expires by TTL (24 h) |
+//! | outbox event    | `EVENT#<uuid v7>`     | `EVENT`             | –                               | written in the business transaction; the stream carries it to `relay` |
 
 /// Partition key of everything owned by one account.
 pub fn account_pk(account_id: &str) -> String {
@@ -73,6 +79,48 @@ pub fn rate_sk(window_start: i64) -> String {
     format!("W#{window_start}")
 }
 
+/// Partition of the SMM catalog.
+pub const SERVICE_PK: &str = "SERVICE";
+
+/// Sort key of an SMM service.
+pub fn service_sk(service_id: u64) -> String {
+    format!("SERVICE#{service_id:010}")
+}
+
+/// Sort key of an SMM order under its account.
+pub fn order_sk(order_id: u64) -> String {
+    format!("ORDER#{order_id:012}")
+}
+
+/// GSI1 partition of orders that are not final yet (removed when final).
+pub const OPEN_ORDERS_GSI1PK: &str = "ORDERS#OPEN";
+
+/// GSI1 sort key of an open order: oldest update first.
+pub fn open_order_gsi1sk(updated_at: &str, order_id: u64) -> String {
+    format!("{updated_at}#{order_id:012}")
+}
+
+/// Sort key of a refill under its account.
+pub fn refill_sk(refill_id: u64) -> String {
+    format!("REFILL#{refill_id:012}")
+}
+
+/// Partition of the id counters.
+pub const COUNTER_PK: &str = "COUNTER";
+
+/// Sort key of the idempotency record of a key (hashed, so any key text is safe).
+pub fn idem_sk(key_hash: &str) -> String {
+    format!("IDEM#{key_hash}")
+}
+
+/// Partition key of an outbox event.
+pub fn event_pk(event_id: &str) -> String {
+    format!("EVENT#{event_id}")
+}
+
+/// Sort key of an outbox event.
+pub const EVENT_SK: &str = "EVENT";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,5 +134,7 @@ mod tests {
         assert_eq!(rate_pk(RateSubject::Key("ab")), "RATE#KEY#ab");
         assert_eq!(rate_sk(60), "W#60");
         assert_eq!(plan_sk("gold"), "PLAN#gold");
+        assert_eq!(order_sk(42), "ORDER#000000000042");
+        assert_eq!(service_sk(7), "SERVICE#0000000007");
     }
 }

@@ -359,6 +359,221 @@ impl LedgerEntry {
     }
 }
 
+/// An SMM service of the catalog.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Service {
+    /// Our service id (what resellers send as `service`).
+    pub id: u64,
+    /// Display name.
+    pub name: String,
+    /// API v2 type (`Default`, `Custom Comments`, ...).
+    pub kind: String,
+    /// Category.
+    pub category: String,
+    /// The upstream panel's service id.
+    pub upstream_service: String,
+    /// What upstream charges per 1000.
+    pub cost_per_1000: Kobo,
+    /// Our sell rate per 1000, before plan discounts.
+    pub rate_per_1000: Kobo,
+    /// Smallest quantity.
+    pub min: u64,
+    /// Largest quantity.
+    pub max: u64,
+    /// Whether refills are possible.
+    pub refill: bool,
+    /// Whether cancels are possible.
+    pub cancel: bool,
+    /// Whether resellers see and can order it.
+    pub enabled: bool,
+}
+
+impl Service {
+    /// The item form.
+    pub fn to_item(&self) -> Item {
+        HashMap::from([
+            ("PK".into(), s(keys::SERVICE_PK)),
+            ("SK".into(), s(keys::service_sk(self.id))),
+            ("type".into(), s("service")),
+            ("service_id".into(), n(self.id)),
+            ("name".into(), s(&self.name)),
+            ("kind".into(), s(&self.kind)),
+            ("category".into(), s(&self.category)),
+            ("upstream_service".into(), s(&self.upstream_service)),
+            ("cost_per_1000".into(), n(self.cost_per_1000.0)),
+            ("rate_per_1000".into(), n(self.rate_per_1000.0)),
+            ("min".into(), n(self.min)),
+            ("max".into(), n(self.max)),
+            ("refill".into(), AttributeValue::Bool(self.refill)),
+            ("cancel".into(), AttributeValue::Bool(self.cancel)),
+            ("enabled".into(), AttributeValue::Bool(self.enabled)),
+        ])
+    }
+
+    /// Reads a service item.
+    pub fn from_item(item: &Item) -> Result<Service, StoreError> {
+        let r = Reader::new(item);
+        Ok(Service {
+            id: r.u64("service_id")?,
+            name: r.s("name")?,
+            kind: r.opt_s("kind")?.unwrap_or_else(|| "Default".into()),
+            category: r.opt_s("category")?.unwrap_or_default(),
+            upstream_service: r.s("upstream_service")?,
+            cost_per_1000: r.kobo("cost_per_1000")?,
+            rate_per_1000: r.kobo("rate_per_1000")?,
+            min: r.u64("min")?,
+            max: r.u64("max")?,
+            refill: r.bool("refill")?,
+            cancel: r.bool("cancel")?,
+            enabled: r.bool("enabled")?,
+        })
+    }
+}
+
+/// Where an order stands with the upstream panel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpstreamState {
+    /// Not sent yet, or sent and certainly not received (connection refused): safe to send.
+    Unsent,
+    /// Claimed by one sender, which is sending it now.
+    Sending,
+    /// Upstream accepted it and gave an order id.
+    Placed,
+    /// Sent, but the answer was lost (timeout, 5xx): upstream may or may not have it.
+    /// Never re-sent automatically; an operator resolves it.
+    Unknown,
+    /// Upstream refused it (its answer said so): refunded.
+    Rejected,
+}
+
+impl UpstreamState {
+    /// The stored word.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            UpstreamState::Unsent => "unsent",
+            UpstreamState::Sending => "sending",
+            UpstreamState::Placed => "placed",
+            UpstreamState::Unknown => "unknown",
+            UpstreamState::Rejected => "rejected",
+        }
+    }
+
+    fn parse(s: &str) -> Option<UpstreamState> {
+        [
+            UpstreamState::Unsent,
+            UpstreamState::Sending,
+            UpstreamState::Placed,
+            UpstreamState::Unknown,
+            UpstreamState::Rejected,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
+    }
+}
+
+/// An SMM order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Order {
+    /// Numeric id from the order counter.
+    pub id: u64,
+    /// Owner.
+    pub account_id: String,
+    /// Our service id.
+    pub service_id: u64,
+    /// Upstream service id at order time.
+    pub upstream_service: String,
+    /// The link to deliver to.
+    pub link: String,
+    /// Quantity ordered.
+    pub quantity: u64,
+    /// The plan rate per 1000 charged.
+    pub rate_per_1000: Kobo,
+    /// What was charged.
+    pub charge: Kobo,
+    /// What was refunded so far.
+    pub refunded: Kobo,
+    /// Our status.
+    pub status: crate::smm::OrderStatus,
+    /// Start count reported upstream.
+    pub start_count: u64,
+    /// Remains reported upstream.
+    pub remains: u64,
+    /// Upstream state.
+    pub upstream: UpstreamState,
+    /// Upstream order id, once placed.
+    pub upstream_order: Option<String>,
+    /// RFC 3339 creation time.
+    pub created_at: String,
+    /// RFC 3339 last change.
+    pub updated_at: String,
+}
+
+impl Order {
+    /// The item form.
+    pub fn to_item(&self) -> Item {
+        let mut m = HashMap::from([
+            ("PK".into(), s(keys::account_pk(&self.account_id))),
+            ("SK".into(), s(keys::order_sk(self.id))),
+            ("type".into(), s("order")),
+            ("order_id".into(), n(self.id)),
+            ("account_id".into(), s(&self.account_id)),
+            ("service_id".into(), n(self.service_id)),
+            ("upstream_service".into(), s(&self.upstream_service)),
+            ("link".into(), s(&self.link)),
+            ("quantity".into(), n(self.quantity)),
+            ("rate_per_1000".into(), n(self.rate_per_1000.0)),
+            ("charge".into(), n(self.charge.0)),
+            ("refunded".into(), n(self.refunded.0)),
+            ("status".into(), s(self.status.as_str())),
+            ("start_count".into(), n(self.start_count)),
+            ("remains".into(), n(self.remains)),
+            ("upstream_state".into(), s(self.upstream.as_str())),
+            ("created_at".into(), s(&self.created_at)),
+            ("updated_at".into(), s(&self.updated_at)),
+        ]);
+        if let Some(u) = &self.upstream_order {
+            m.insert("upstream_order".into(), s(u));
+        }
+        if !self.status.is_final() {
+            m.insert("GSI1PK".into(), s(keys::OPEN_ORDERS_GSI1PK));
+            m.insert(
+                "GSI1SK".into(),
+                s(keys::open_order_gsi1sk(&self.updated_at, self.id)),
+            );
+        }
+        m
+    }
+
+    /// Reads an order item.
+    pub fn from_item(item: &Item) -> Result<Order, StoreError> {
+        let r = Reader::new(item);
+        let status = r.s("status")?;
+        let upstream = r.s("upstream_state")?;
+        Ok(Order {
+            id: r.u64("order_id")?,
+            account_id: r.s("account_id")?,
+            service_id: r.u64("service_id")?,
+            upstream_service: r.s("upstream_service")?,
+            link: r.s("link")?,
+            quantity: r.u64("quantity")?,
+            rate_per_1000: r.kobo("rate_per_1000")?,
+            charge: r.kobo("charge")?,
+            refunded: r.kobo("refunded")?,
+            status: crate::smm::OrderStatus::parse(&status)
+                .ok_or_else(|| StoreError::Corrupt("order".into(), format!("status {status:?}")))?,
+            start_count: r.u64("start_count")?,
+            remains: r.u64("remains")?,
+            upstream: UpstreamState::parse(&upstream).ok_or_else(|| {
+                StoreError::Corrupt("order".into(), format!("upstream_state {upstream:?}"))
+            })?,
+            upstream_order: r.opt_s("upstream_order")?,
+            created_at: r.s("created_at")?,
+            updated_at: r.s("updated_at")?,
+        })
+    }
+}
+
 /// Current time as RFC 3339 with second precision, UTC (`2026-04-05T12:00:00Z`).
 pub fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)

@@ -1,5 +1,6 @@
-//! The app secret in Secrets Manager: a JSON object of keys kobo generates and uses
-//! itself (PIN pepper, webhook-secret encryption key). Fetched lazily, once per container.
+//! Secrets in Secrets Manager, each a JSON object, fetched lazily once per container:
+//! the app secret (keys kobo generates and uses itself) and the provider credentials
+//! (set by the operator).
 
 use aws_sdk_secretsmanager::Client;
 use serde::Deserialize;
@@ -18,6 +19,19 @@ impl std::fmt::Debug for AppSecrets {
     }
 }
 
+/// Credentials of the upstream providers, set by the operator. Never logged.
+#[derive(Clone, Deserialize)]
+pub struct ProviderSecrets {
+    /// API key of the upstream SMM panel.
+    pub smm_api_key: String,
+}
+
+impl std::fmt::Debug for ProviderSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProviderSecrets(..)")
+    }
+}
+
 /// Why the secret could not be had.
 #[derive(Debug, thiserror::Error)]
 pub enum SecretsError {
@@ -29,17 +43,17 @@ pub enum SecretsError {
     Shape(String, String),
 }
 
-/// Lazily loaded app secrets; clone-cheap handle shared by a container.
+/// A secret fetched on first use; a failed fetch is retried on the next use.
 #[derive(Debug)]
-pub struct SecretsCache {
+pub struct SecretsCache<T = AppSecrets> {
     client: Client,
     id: String,
-    cell: OnceCell<AppSecrets>,
+    cell: OnceCell<T>,
 }
 
-impl SecretsCache {
+impl<T: serde::de::DeserializeOwned> SecretsCache<T> {
     /// A cache for secret `id`; nothing is fetched until [`SecretsCache::get`].
-    pub fn new(client: Client, id: impl Into<String>) -> SecretsCache {
+    pub fn new(client: Client, id: impl Into<String>) -> SecretsCache<T> {
         SecretsCache {
             client,
             id: id.into(),
@@ -47,8 +61,8 @@ impl SecretsCache {
         }
     }
 
-    /// The secrets, fetched on first use.
-    pub async fn get(&self) -> Result<&AppSecrets, SecretsError> {
+    /// The secret, fetched on first use.
+    pub async fn get(&self) -> Result<&T, SecretsError> {
         self.cell
             .get_or_try_init(|| async {
                 let out = self

@@ -25,7 +25,7 @@ pub struct Store {
 }
 
 /// Maps an SDK error to a [`StoreError`], keeping the service's words.
-fn sdk_err<E, R>(e: SdkError<E, R>) -> StoreError
+pub(crate) fn sdk_err<E, R>(e: SdkError<E, R>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug,
@@ -46,11 +46,11 @@ where
     }
 }
 
-fn build_err(e: impl std::fmt::Display) -> StoreError {
+pub(crate) fn build_err(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(format!("request build: {e}"))
 }
 
-fn key(pk: String, sk: impl Into<String>) -> Item {
+pub(crate) fn key(pk: String, sk: impl Into<String>) -> Item {
     HashMap::from([("PK".to_string(), s(pk)), ("SK".to_string(), s(sk))])
 }
 

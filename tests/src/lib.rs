@@ -223,6 +223,12 @@ pub fn stack() -> &'static Stack {
                 addr: "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")),
                 demo_json: None,
                 moto_log: format!("moto-stack-{}.log", std::process::id()),
+                pace: kobo_cli::sim::smm::Pace {
+                    pending: std::time::Duration::from_secs(3600),
+                    processing: std::time::Duration::from_secs(3600),
+                },
+                reconcile_every: None,
+                upstream_timeout: std::time::Duration::from_secs(2),
             };
             let dev = on_background(async move { DevStack::start(&project(), opts).await })
                 .unwrap_or_else(|e| panic!("starting the local stack: {e:#}"));

@@ -9,14 +9,16 @@ pub mod tools;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use kobo_shared::config::Config;
-use kobo_shared::secrets::SecretsCache;
+use kobo_shared::secrets::{AppSecrets, ProviderSecrets, SecretsCache};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::sim::smm::{Pace, SmmSim};
 use crate::template::Template;
 pub use moto::Moto;
 pub use provision::Provisioned;
@@ -33,6 +35,13 @@ pub struct Options {
     pub demo_json: Option<PathBuf>,
     /// moto's log file name under `.local/`.
     pub moto_log: String,
+    /// How fast the SMM simulator's orders progress.
+    pub pace: Pace,
+    /// Run the reconciler this often (its EventBridge schedule); `None` = never (tests
+    /// run it by hand).
+    pub reconcile_every: Option<Duration>,
+    /// Timeout of calls to upstream providers.
+    pub upstream_timeout: Duration,
 }
 
 /// A running local stack. Dropping it stops the server and moto.
@@ -50,6 +59,29 @@ pub struct DevStack {
     moto: Option<Moto>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
+    /// The SMM panel simulator.
+    pub smm: SmmSim,
+    /// The reconciler, as its Lambda runs it (tests call [`kobo_reconciler::Reconciler::run_once`]).
+    pub reconciler: Arc<kobo_reconciler::Reconciler>,
+    loops_stop: tokio::sync::watch::Sender<bool>,
+    loops: Vec<JoinHandle<()>>,
+}
+
+/// Runs the reconciler every `every`, as its schedule would, until told to stop.
+async fn reconcile_loop(
+    rec: Arc<kobo_reconciler::Reconciler>,
+    every: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+        if let Err(e) = rec.run_once().await {
+            tracing::warn!(error = %e, "reconciler pass failed");
+        }
+    }
 }
 
 impl DevStack {
@@ -60,24 +92,58 @@ impl DevStack {
         let sdk = moto.sdk_config().await;
         let resources = provision::provision(&sdk, &template, "kobo-local").await?;
 
+        let secrets_client = aws_sdk_secretsmanager::Client::new(&sdk);
+        let provider_secret = resources.secret("ProviderSecret")?.to_string();
+        let smm_key =
+            SecretsCache::<ProviderSecrets>::new(secrets_client.clone(), provider_secret.clone())
+                .get()
+                .await
+                .context("reading the provider secret")?
+                .smm_api_key
+                .clone();
+        let smm = SmmSim::start(&smm_key, opts.pace).await?;
+
         let mut config = Config::for_table(resources.table()?);
         config.app_secret_id = resources.app_secret()?.to_string();
+        config.provider_secret_id = provider_secret;
+        config.smm_url = smm.url.clone();
+        config.upstream_timeout_ms = opts.upstream_timeout.as_millis() as u64;
         let app = Arc::new(kobo_api::App::new(
             config.clone(),
             aws_sdk_dynamodb::Client::new(&sdk),
-            aws_sdk_secretsmanager::Client::new(&sdk),
+            secrets_client.clone(),
         ));
-        let secrets = SecretsCache::new(
-            aws_sdk_secretsmanager::Client::new(&sdk),
-            config.app_secret_id.clone(),
-        );
-        let pepper = secrets
+        let pepper =
+            SecretsCache::<AppSecrets>::new(secrets_client.clone(), config.app_secret_id.clone())
+                .get()
+                .await
+                .context("reading the app secret")?
+                .pin_pepper
+                .clone();
+        let demo = seed::seed(&app.store, pepper.as_bytes()).await?;
+        let panel = app
+            .smm
             .get()
             .await
-            .context("reading the app secret")?
-            .pin_pepper
-            .clone();
-        let demo = seed::seed(&app.store, pepper.as_bytes()).await?;
+            .context("connecting to the SMM simulator")?;
+        kobo_shared::catalog::import_services(&app.store, panel, seed::DEMO_MARKUP_BP)
+            .await
+            .context("importing the SMM catalog from the simulator")?;
+
+        let reconciler = Arc::new(kobo_reconciler::Reconciler::new(
+            &config,
+            aws_sdk_dynamodb::Client::new(&sdk),
+            secrets_client,
+        ));
+        let (loops_stop, loops_rx) = tokio::sync::watch::channel(false);
+        let mut loops = Vec::new();
+        if let Some(every) = opts.reconcile_every {
+            loops.push(tokio::spawn(reconcile_loop(
+                reconciler.clone(),
+                every,
+                loops_rx.clone(),
+            )));
+        }
 
         let routes = server::Routes::bind(
             &template.routes,
@@ -100,6 +166,10 @@ impl DevStack {
             moto: Some(moto),
             stop: Some(stop_tx),
             server: Some(server),
+            smm,
+            reconciler,
+            loops_stop,
+            loops,
         };
         if let Some(path) = opts.demo_json {
             let tmp = path.with_extension("json.tmp");
@@ -123,6 +193,7 @@ impl DevStack {
             "table": self.resources.table()?,
             "app_secret_id": self.resources.app_secret()?,
             "queues": self.resources.queues,
+            "smm_simulator": self.smm.base,
         }))
     }
 
@@ -132,6 +203,10 @@ impl DevStack {
     }
 
     async fn shutdown(&mut self) {
+        let _ = self.loops_stop.send(true);
+        for l in self.loops.drain(..) {
+            let _ = l.await;
+        }
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -149,6 +224,7 @@ impl DevStack {
 
 impl Drop for DevStack {
     fn drop(&mut self) {
+        let _ = self.loops_stop.send(true);
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

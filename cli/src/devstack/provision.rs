@@ -34,6 +34,14 @@ impl Provisioned {
             .ok_or_else(|| anyhow!("template has no Table"))
     }
 
+    /// A secret by logical id.
+    pub fn secret(&self, logical_id: &str) -> Result<&str> {
+        self.secrets
+            .get(logical_id)
+            .map(String::as_str)
+            .ok_or_else(|| anyhow!("template has no {logical_id}"))
+    }
+
     /// The app secret (logical id `AppSecret`).
     pub fn app_secret(&self) -> Result<&str> {
         self.secrets

@@ -12,6 +12,8 @@ use kobo_shared::{Action, Kobo, Store};
 pub const DEMO_PIN: &str = "1234";
 /// The demo reseller's opening balance: ₦50,000.00.
 pub const DEMO_BALANCE: Kobo = Kobo::naira(50_000);
+/// Markup of the demo catalog over the upstream cost: 20%.
+pub const DEMO_MARKUP_BP: u32 = 2000;
 /// The demo plan's id.
 pub const DEMO_PLAN: &str = "demo";
 

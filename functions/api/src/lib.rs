@@ -15,6 +15,8 @@ use kobo_shared::config::Config;
 use kobo_shared::keys::RateSubject;
 use kobo_shared::model::now_unix;
 use kobo_shared::secrets::SecretsCache;
+use kobo_shared::upstream::smm::SmmClient;
+use kobo_shared::upstream::LazySmm;
 use kobo_shared::{apikey, ratelimit, ApiError, Store};
 use lambda_http::{Body, Request, Response};
 
@@ -33,6 +35,8 @@ pub struct App {
     pub secrets: SecretsCache,
     /// Plans, cached.
     pub plans: PlanCache,
+    /// The upstream SMM panel, connected on first use.
+    pub smm: LazySmm,
 }
 
 impl App {
@@ -44,10 +48,20 @@ impl App {
     ) -> App {
         App {
             store: Store::new(dynamodb, config.table.clone()),
-            secrets: SecretsCache::new(secrets, config.app_secret_id.clone()),
+            secrets: SecretsCache::new(secrets.clone(), config.app_secret_id.clone()),
+            smm: LazySmm::new(&config, secrets),
             config,
             plans: PlanCache::default(),
         }
+    }
+
+    /// The upstream SMM panel client, built on first use (its key comes from Secrets
+    /// Manager). Unavailable (503) when it cannot be built.
+    pub async fn smm(&self) -> Result<&SmmClient, ApiError> {
+        self.smm.get().await.map_err(|e| {
+            tracing::error!(error = %e, "SMM panel client unavailable");
+            ApiError::Unavailable
+        })
     }
 
     /// Builds the app from the environment, as the Lambda does at init.

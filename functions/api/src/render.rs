@@ -33,6 +33,11 @@ pub fn ok<T: Serialize>(value: &T) -> Response<Body> {
     }
 }
 
+/// A stored answer replayed as it was first sent (idempotent retries).
+pub fn raw(status: u16, body: String) -> Response<Body> {
+    response(status, body, None)
+}
+
 /// `{"error": "..."}` with the error's status (and `Retry-After` where it has one).
 pub fn error(err: &ApiError) -> Response<Body> {
     let body = serde_json::json!({ "error": err.to_string() }).to_string();

@@ -200,6 +200,11 @@ impl<'de> serde::de::Visitor<'de> for ObjectVisitor {
 }
 
 impl Params {
+    /// Every field in name order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// Whether no field was given.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()

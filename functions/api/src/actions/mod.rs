@@ -1,6 +1,8 @@
 //! The actions, grouped as the seed groups them. Each group is its own module.
 
 pub mod account;
+pub mod catalog;
+pub mod orders;
 
 use kobo_shared::model::{Account, ApiKeyRecord, Plan};
 use kobo_shared::{Action, ApiError};
@@ -22,13 +24,20 @@ pub struct Caller {
 
 /// Runs an authorized action.
 pub async fn dispatch(
-    _app: &App,
+    app: &App,
     caller: &Caller,
     action: Action,
-    _req: &ApiRequest,
+    req: &ApiRequest,
 ) -> Result<Response<Body>, ApiError> {
     match action {
         Action::Balance => Ok(account::balance(caller)),
+        Action::Services => catalog::services(app, caller).await,
+        Action::Add => orders::add(app, caller, req).await,
+        Action::AddBulk => orders::add_bulk(app, caller, req).await,
+        Action::Status => orders::status(app, caller, req).await,
+        Action::Refill => orders::refill(app, caller, req).await,
+        Action::RefillStatus => orders::refill_status(app, caller, req).await,
+        Action::Cancel => orders::cancel(app, caller, req).await,
         other => Err(ApiError::NotImplemented(other.as_str())),
     }
 }

@@ -1,0 +1,5 @@
+//! Simulators of the upstream providers, served on loopback by the local stack and the
+//! tests. They speak the providers' real wire formats, and take faults on demand through
+//! `/control/...` endpoints.
+
+pub mod smm;

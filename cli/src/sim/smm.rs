@@ -1,0 +1,527 @@
+//! A standard SMM panel API v2 server: `services`, `add`, `status` (one or many),
+//! `refill`, `refill_status`, `cancel`, `balance`. Orders progress over time (pending →
+//! in progress → completed; links containing `partial` end partial with a quarter left,
+//! links containing `cancel` end canceled). Faults on demand:
+//!
+//! - `POST /control/faults` `{"down": true}` answers 503 to everything,
+//!   `{"fail_next": 2}` answers 500 twice, `{"delay_ms": 9000}` answers slowly,
+//!   `{"error_next": "msg"}` refuses the next call with `{"error": msg}`;
+//! - `POST /control/orders/<id>` `{"status": "Partial", "remains": 250}` forces a status;
+//! - `GET /control/stats` counts the `add` calls received and the orders created.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+
+/// How fast simulated orders progress.
+#[derive(Debug, Clone, Copy)]
+pub struct Pace {
+    /// Time spent `Pending`.
+    pub pending: Duration,
+    /// Then time spent `In progress`.
+    pub processing: Duration,
+}
+
+impl Default for Pace {
+    fn default() -> Self {
+        Pace {
+            pending: Duration::from_secs(5),
+            processing: Duration::from_secs(20),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct SimService {
+    id: u64,
+    name: &'static str,
+    kind: &'static str,
+    category: &'static str,
+    rate: &'static str,
+    min: u64,
+    max: u64,
+    refill: bool,
+    cancel: bool,
+}
+
+/// The catalog the simulator offers: a realistic Nigerian reseller's upstream.
+fn catalog() -> Vec<SimService> {
+    let s = |id, name, category, rate, min, max, refill, cancel| SimService {
+        id,
+        name,
+        kind: "Default",
+        category,
+        rate,
+        min,
+        max,
+        refill,
+        cancel,
+    };
+    vec![
+        s(
+            101,
+            "Instagram Followers [Real, 30 days refill]",
+            "Instagram Followers",
+            "1250.00",
+            50,
+            100_000,
+            true,
+            true,
+        ),
+        s(
+            102,
+            "Instagram Likes [Instant]",
+            "Instagram Likes",
+            "300.00",
+            20,
+            50_000,
+            false,
+            true,
+        ),
+        s(
+            103,
+            "Instagram Reel Views",
+            "Instagram Views",
+            "45.50",
+            100,
+            1_000_000,
+            false,
+            false,
+        ),
+        s(
+            201,
+            "TikTok Followers [HQ]",
+            "TikTok",
+            "1800.00",
+            100,
+            50_000,
+            true,
+            true,
+        ),
+        s(
+            202,
+            "TikTok Views",
+            "TikTok",
+            "12.75",
+            500,
+            10_000_000,
+            false,
+            false,
+        ),
+        s(
+            301,
+            "YouTube Views [Non-drop]",
+            "YouTube",
+            "2100.00",
+            500,
+            1_000_000,
+            true,
+            false,
+        ),
+        s(
+            302,
+            "YouTube Subscribers",
+            "YouTube",
+            "9500.00",
+            50,
+            10_000,
+            true,
+            true,
+        ),
+        s(
+            401,
+            "X (Twitter) Followers",
+            "Twitter",
+            "2600.00",
+            100,
+            20_000,
+            false,
+            true,
+        ),
+        s(
+            501,
+            "Facebook Page Likes",
+            "Facebook",
+            "1700.00",
+            100,
+            50_000,
+            true,
+            true,
+        ),
+        s(
+            601,
+            "Telegram Channel Members",
+            "Telegram",
+            "900.00",
+            100,
+            100_000,
+            false,
+            true,
+        ),
+    ]
+}
+
+#[derive(Debug, Clone)]
+struct SimOrder {
+    service: u64,
+    link: String,
+    quantity: u64,
+    created: Instant,
+    start_count: u64,
+    forced: Option<(String, u64)>,
+    canceled: bool,
+}
+
+#[derive(Debug, Default, Clone, Deserialize, serde::Serialize)]
+struct Faults {
+    #[serde(default)]
+    down: bool,
+    #[serde(default)]
+    fail_next: u32,
+    #[serde(default)]
+    delay_ms: u64,
+    #[serde(default)]
+    error_next: Option<String>,
+}
+
+#[derive(Debug)]
+struct SimState {
+    key: String,
+    pace: Pace,
+    services: Vec<SimService>,
+    orders: HashMap<u64, SimOrder>,
+    refills: HashMap<u64, (u64, Instant)>,
+    next_order: u64,
+    next_refill: u64,
+    faults: Faults,
+    add_calls: u64,
+}
+
+type Shared = Arc<Mutex<SimState>>;
+
+impl SimOrder {
+    fn status(&self, pace: &Pace) -> (String, u64) {
+        if let Some(f) = &self.forced {
+            return f.clone();
+        }
+        if self.canceled {
+            return ("Canceled".into(), self.quantity);
+        }
+        let t = self.created.elapsed();
+        if t < pace.pending {
+            return ("Pending".into(), self.quantity);
+        }
+        if t < pace.pending + pace.processing {
+            let done = (t - pace.pending).as_secs_f64() / pace.processing.as_secs_f64().max(0.001);
+            let remains = ((1.0 - done) * self.quantity as f64).ceil() as u64;
+            return ("In progress".into(), remains.min(self.quantity));
+        }
+        if self.link.contains("cancel") {
+            ("Canceled".into(), self.quantity)
+        } else if self.link.contains("partial") {
+            ("Partial".into(), self.quantity / 4)
+        } else {
+            ("Completed".into(), 0)
+        }
+    }
+}
+
+/// A running simulator.
+#[derive(Debug, Clone)]
+pub struct SmmSim {
+    /// The API URL (`POST`).
+    pub url: String,
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    /// The API key it accepts.
+    pub key: String,
+    state: Shared,
+}
+
+fn err(msg: &str) -> Response {
+    Json(json!({ "error": msg })).into_response()
+}
+
+fn order_status(o: &SimOrder, pace: &Pace, rate: f64) -> Value {
+    let (status, remains) = o.status(pace);
+    json!({
+        "charge": format!("{:.5}", rate * o.quantity as f64 / 1000.0),
+        "start_count": o.start_count.to_string(),
+        "status": status,
+        "remains": remains.to_string(),
+        "currency": "NGN",
+    })
+}
+
+async fn api(State(state): State<Shared>, Form(form): Form<HashMap<String, String>>) -> Response {
+    let delay = {
+        let Ok(mut s) = state.lock() else {
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        };
+        if s.faults.down {
+            return (StatusCode::SERVICE_UNAVAILABLE, "down for maintenance").into_response();
+        }
+        if s.faults.fail_next > 0 {
+            s.faults.fail_next -= 1;
+            if form.get("action").map(String::as_str) == Some("add") {
+                s.add_calls += 1;
+            }
+            return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
+        }
+        s.faults.delay_ms
+    };
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
+    let Ok(mut s) = state.lock() else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    if form.get("key") != Some(&s.key) {
+        return err("Invalid API key");
+    }
+    if let Some(msg) = s.faults.error_next.take() {
+        return err(&msg);
+    }
+    let field = |k: &str| {
+        form.get(k)
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    let pace = s.pace;
+    match field("action").as_str() {
+        "services" => {
+            let list: Vec<Value> = s
+                .services
+                .iter()
+                .map(|x| {
+                    json!({"service": x.id, "name": x.name, "type": x.kind, "category": x.category, "rate": x.rate,
+                           "min": x.min.to_string(), "max": x.max.to_string(), "refill": x.refill, "cancel": x.cancel})
+                })
+                .collect();
+            Json(Value::Array(list)).into_response()
+        }
+        "balance" => Json(json!({"balance": "98765432.10", "currency": "NGN"})).into_response(),
+        "add" => {
+            s.add_calls += 1;
+            let Ok(service) = field("service").parse::<u64>() else {
+                return err("Incorrect service ID");
+            };
+            let Some(svc) = s.services.iter().find(|x| x.id == service).cloned() else {
+                return err("Incorrect service ID");
+            };
+            let Ok(quantity) = field("quantity").parse::<u64>() else {
+                return err("Incorrect quantity");
+            };
+            if quantity < svc.min || quantity > svc.max {
+                return err("Quantity less than minimal or more than maximal");
+            }
+            let link = field("link");
+            if !link.starts_with("http") {
+                return err("Incorrect link");
+            }
+            s.next_order += 1;
+            let id = s.next_order;
+            let start_count = (id * 7919) % 5000;
+            s.orders.insert(
+                id,
+                SimOrder {
+                    service,
+                    link,
+                    quantity,
+                    created: Instant::now(),
+                    start_count,
+                    forced: None,
+                    canceled: false,
+                },
+            );
+            Json(json!({ "order": id })).into_response()
+        }
+        "status" => {
+            let rate_of = |o: &SimOrder, s: &SimState| {
+                s.services
+                    .iter()
+                    .find(|x| x.id == o.service)
+                    .and_then(|x| x.rate.parse::<f64>().ok())
+                    .unwrap_or(0.0)
+            };
+            if let Some(list) = form.get("orders") {
+                let mut out = serde_json::Map::new();
+                for id in list.split(',').map(str::trim).filter(|x| !x.is_empty()) {
+                    let v = id
+                        .parse::<u64>()
+                        .ok()
+                        .and_then(|n| s.orders.get(&n))
+                        .map(|o| order_status(o, &pace, rate_of(o, &s)))
+                        .unwrap_or_else(|| json!({"error": "Incorrect order ID"}));
+                    out.insert(id.to_string(), v);
+                }
+                return Json(Value::Object(out)).into_response();
+            }
+            match field("order")
+                .parse::<u64>()
+                .ok()
+                .and_then(|n| s.orders.get(&n))
+            {
+                Some(o) => Json(order_status(o, &pace, rate_of(o, &s))).into_response(),
+                None => err("Incorrect order ID"),
+            }
+        }
+        "refill" => {
+            let Some(id) = field("order")
+                .parse::<u64>()
+                .ok()
+                .filter(|n| s.orders.contains_key(n))
+            else {
+                return err("Incorrect order ID");
+            };
+            s.next_refill += 1;
+            let r = s.next_refill;
+            s.refills.insert(r, (id, Instant::now()));
+            Json(json!({ "refill": r.to_string() })).into_response()
+        }
+        "refill_status" => match field("refill")
+            .parse::<u64>()
+            .ok()
+            .and_then(|n| s.refills.get(&n))
+        {
+            Some((_, at)) => {
+                let st = if at.elapsed() < pace.pending {
+                    "Pending"
+                } else {
+                    "Completed"
+                };
+                Json(json!({ "status": st })).into_response()
+            }
+            None => err("Refill not found"),
+        },
+        "cancel" => {
+            let ids = form
+                .get("orders")
+                .cloned()
+                .unwrap_or_else(|| field("order"));
+            let mut rows = Vec::new();
+            for id in ids.split(',').map(str::trim).filter(|x| !x.is_empty()) {
+                let n = id.parse::<u64>().ok();
+                let cancellable = n.and_then(|n| s.orders.get(&n)).map(|o| {
+                    let (st, _) = o.status(&pace);
+                    let svc_ok = s.services.iter().any(|x| x.id == o.service && x.cancel);
+                    svc_ok && matches!(st.as_str(), "Pending" | "In progress")
+                });
+                let cancel = match (n, cancellable) {
+                    (Some(n), Some(true)) => {
+                        if let Some(o) = s.orders.get_mut(&n) {
+                            o.canceled = true;
+                        }
+                        json!(1)
+                    }
+                    (Some(_), Some(false)) => json!({"error": "Order cannot be canceled"}),
+                    _ => json!({"error": "Incorrect order ID"}),
+                };
+                let order = n.map(Value::from).unwrap_or(Value::String(id.to_string()));
+                rows.push(json!({ "order": order, "cancel": cancel }));
+            }
+            Json(Value::Array(rows)).into_response()
+        }
+        _ => err("Incorrect action"),
+    }
+}
+
+async fn set_faults(State(state): State<Shared>, Json(f): Json<Faults>) -> Response {
+    match state.lock() {
+        Ok(mut s) => {
+            s.faults = f;
+            Json(json!({"ok": true})).into_response()
+        }
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct Force {
+    status: String,
+    #[serde(default)]
+    remains: u64,
+}
+
+async fn force_order(
+    State(state): State<Shared>,
+    Path(id): Path<u64>,
+    Json(f): Json<Force>,
+) -> Response {
+    let Ok(mut s) = state.lock() else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    match s.orders.get_mut(&id) {
+        Some(o) => {
+            o.forced = Some((f.status, f.remains));
+            Json(json!({"ok": true})).into_response()
+        }
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "no such order"})),
+        )
+            .into_response(),
+    }
+}
+
+async fn stats(State(state): State<Shared>) -> Response {
+    match state.lock() {
+        Ok(s) => Json(json!({"add_calls": s.add_calls, "orders": s.orders.len()})).into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+impl SmmSim {
+    /// Starts a simulator on a free loopback port, accepting API key `key`.
+    pub async fn start(key: &str, pace: Pace) -> Result<SmmSim> {
+        let state: Shared = Arc::new(Mutex::new(SimState {
+            key: key.to_string(),
+            pace,
+            services: catalog(),
+            orders: HashMap::new(),
+            refills: HashMap::new(),
+            next_order: 9000,
+            next_refill: 0,
+            faults: Faults::default(),
+            add_calls: 0,
+        }));
+        let app = Router::new()
+            .route("/api/v2", post(api))
+            .route("/control/faults", post(set_faults))
+            .route("/control/orders/{id}", post(force_order))
+            .route("/control/stats", get(stats))
+            .with_state(state.clone());
+        let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .context("binding the SMM simulator")?;
+        let addr = listener.local_addr()?;
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "SMM simulator stopped");
+            }
+        });
+        let base = format!("http://{addr}");
+        Ok(SmmSim {
+            url: format!("{base}/api/v2"),
+            base,
+            key: key.to_string(),
+            state,
+        })
+    }
+
+    /// `add` calls received so far (failed ones included).
+    pub fn add_calls(&self) -> u64 {
+        self.state.lock().map(|s| s.add_calls).unwrap_or(0)
+    }
+}

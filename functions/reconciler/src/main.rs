@@ -1,0 +1,24 @@
+//! Lambda entry point of the reconciler: one pass per scheduled event.
+#![recursion_limit = "256"]
+
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    kobo_shared::telemetry::init();
+    let config = kobo_shared::config::Config::from_env()?;
+    let sdk = kobo_shared::aws::load().await;
+    let rec = kobo_reconciler::Reconciler::new(
+        &config,
+        aws_sdk_dynamodb::Client::new(&sdk),
+        aws_sdk_secretsmanager::Client::new(&sdk),
+    );
+    let rec = &rec;
+    run(service_fn(
+        move |_event: LambdaEvent<serde_json::Value>| async move {
+            let report = rec.run_once().await?;
+            Ok::<_, Error>(serde_json::to_value(report)?)
+        },
+    ))
+    .await
+}

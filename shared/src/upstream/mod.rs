@@ -1,0 +1,70 @@
+//! Clients of the upstream providers. Each is a real HTTP client; the local stack and
+//! the tests point them at simulators on loopback.
+
+pub mod smm;
+
+/// How a call to a provider failed, in the terms that decide what kobo may do next.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UpstreamError {
+    /// The request certainly did not take effect (connection refused, 502/503): safe to
+    /// send again later.
+    #[error("not sent: {0}")]
+    NotSent(String),
+    /// The request may or may not have taken effect (timeout after sending, other 5xx,
+    /// unreadable answer): never repeat it blindly.
+    #[error("outcome unknown: {0}")]
+    Ambiguous(String),
+    /// The provider answered and refused (its error message).
+    #[error("rejected: {0}")]
+    Rejected(String),
+}
+
+/// Classifies a transport error.
+pub(crate) fn classify(e: &reqwest::Error) -> UpstreamError {
+    if e.is_connect() {
+        UpstreamError::NotSent(e.to_string())
+    } else if e.is_builder() {
+        UpstreamError::NotSent(format!("bad request: {e}"))
+    } else {
+        UpstreamError::Ambiguous(e.to_string())
+    }
+}
+
+/// The SMM panel client of a container, built on first use from the config (URL,
+/// timeout) and the provider secret (API key).
+#[derive(Debug)]
+pub struct LazySmm {
+    url: String,
+    timeout: std::time::Duration,
+    secrets: crate::secrets::SecretsCache<crate::secrets::ProviderSecrets>,
+    client: tokio::sync::OnceCell<smm::SmmClient>,
+}
+
+impl LazySmm {
+    /// Nothing is fetched or built until [`LazySmm::get`].
+    pub fn new(config: &crate::config::Config, secrets: aws_sdk_secretsmanager::Client) -> LazySmm {
+        LazySmm {
+            url: config.smm_url.clone(),
+            timeout: std::time::Duration::from_millis(config.upstream_timeout_ms),
+            secrets: crate::secrets::SecretsCache::new(secrets, config.provider_secret_id.clone()),
+            client: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The client; an error says what is missing.
+    pub async fn get(&self) -> Result<&smm::SmmClient, UpstreamError> {
+        self.client
+            .get_or_try_init(|| async {
+                if self.url.is_empty() {
+                    return Err(UpstreamError::NotSent("KOBO_SMM_URL is not set".into()));
+                }
+                let s = self
+                    .secrets
+                    .get()
+                    .await
+                    .map_err(|e| UpstreamError::NotSent(e.to_string()))?;
+                smm::SmmClient::new(self.url.clone(), s.smm_api_key.clone(), self.timeout)
+            })
+            .await
+    }
+}
