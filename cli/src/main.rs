@@ -54,6 +54,20 @@ enum Cmd {
         #[command(subcommand)]
         cmd: ops::WalletCmd,
     },
+    /// The SMM catalog: import from upstream, enable, disable, set rates.
+    Service {
+        #[command(flatten)]
+        target: ops::Target,
+        #[command(subcommand)]
+        cmd: ops::ServiceCmd,
+    },
+    /// SMM orders: show, list open ones, resolve unknown upstream outcomes.
+    Order {
+        #[command(flatten)]
+        target: ops::Target,
+        #[command(subcommand)]
+        cmd: ops::OrderCmd,
+    },
     /// Ledgers: show, check.
     Ledger {
         #[command(flatten)]
@@ -91,6 +105,10 @@ async fn run(cmd: Cmd) -> Result<()> {
         Cmd::Key { target, cmd } => ops::key(&target.connect(&project).await?, cmd).await,
         Cmd::Wallet { target, cmd } => ops::wallet(&target.connect(&project).await?, cmd).await,
         Cmd::Ledger { target, cmd } => ops::ledger(&target.connect(&project).await?, cmd).await,
+        Cmd::Service { target, cmd } => {
+            ops::service(&target.connect(&project).await?, &project, &target, cmd).await
+        }
+        Cmd::Order { target, cmd } => ops::order(&target.connect(&project).await?, cmd).await,
         Cmd::Test => run_tests(),
     }
 }

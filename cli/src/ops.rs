@@ -38,6 +38,8 @@ pub struct Conn {
     pub store: Store,
     /// The app secret.
     pub secrets: SecretsCache,
+    /// Secrets Manager, for other secrets.
+    pub secrets_client: aws_sdk_secretsmanager::Client,
 }
 
 impl Target {
@@ -64,6 +66,7 @@ impl Target {
                     aws_sdk_secretsmanager::Client::new(&sdk),
                     field("app_secret_id")?,
                 ),
+                secrets_client: aws_sdk_secretsmanager::Client::new(&sdk),
             });
         }
         let table = self
@@ -77,6 +80,7 @@ impl Target {
                 aws_sdk_secretsmanager::Client::new(&sdk),
                 self.app_secret_id.clone(),
             ),
+            secrets_client: aws_sdk_secretsmanager::Client::new(&sdk),
         })
     }
 }
@@ -268,6 +272,191 @@ pub enum LedgerCmd {
     },
     /// Check that every account's ledger sums to its balance (exit 1 if not).
     Check,
+}
+
+/// The SMM catalog.
+#[derive(Subcommand, Debug)]
+pub enum ServiceCmd {
+    /// Import or refresh every upstream service with a markup over its cost (percent).
+    Import {
+        /// Markup in percent, e.g. 20.
+        #[arg(long, default_value = "20")]
+        markup: String,
+        /// Upstream panel API URL (default: KOBO_SMM_URL; the local stack's simulator with --local).
+        #[arg(long, env = "KOBO_SMM_URL")]
+        smm_url: Option<String>,
+        /// Secrets Manager id of the provider secret.
+        #[arg(
+            long,
+            env = "KOBO_PROVIDER_SECRET_ID",
+            default_value = "kobo/providers"
+        )]
+        provider_secret_id: String,
+    },
+    /// List the catalog (disabled services included).
+    List,
+    /// Let resellers see and order a service.
+    Enable {
+        /// Service id.
+        id: u64,
+    },
+    /// Hide a service from resellers.
+    Disable {
+        /// Service id.
+        id: u64,
+    },
+    /// Set the sell rate per 1000 (naira), before plan discounts.
+    SetRate {
+        /// Service id.
+        id: u64,
+        /// Naira per 1000.
+        rate: String,
+    },
+}
+
+/// SMM orders.
+#[derive(Subcommand, Debug)]
+pub enum OrderCmd {
+    /// Show an order.
+    Show {
+        /// Account id.
+        account: String,
+        /// Order id.
+        id: u64,
+    },
+    /// List orders not final yet (oldest first), with their upstream state.
+    Open,
+    /// Settle an order whose upstream outcome is unknown, after checking the panel by hand:
+    /// either upstream has it (give its id) or it never arrived (it is sent again).
+    Resolve {
+        /// Account id.
+        account: String,
+        /// Order id.
+        id: u64,
+        /// The upstream order id found on the panel.
+        #[arg(long, conflicts_with = "not_placed")]
+        upstream_order: Option<String>,
+        /// Upstream does not have it: send it again on the next reconciler pass.
+        #[arg(long)]
+        not_placed: bool,
+    },
+}
+
+/// Runs a service command.
+pub async fn service(
+    conn: &Conn,
+    project: &Project,
+    target: &Target,
+    cmd: ServiceCmd,
+) -> Result<()> {
+    let store = &conn.store;
+    match cmd {
+        ServiceCmd::Import {
+            markup,
+            smm_url,
+            provider_secret_id,
+        } => {
+            let (url, secret_id) = if target.local {
+                let v = read_demo(project)?;
+                (
+                    v["smm_url"]
+                        .as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| anyhow!("demo.json has no smm_url"))?,
+                    v["provider_secret_id"]
+                        .as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| anyhow!("demo.json has no provider_secret_id"))?,
+                )
+            } else {
+                (
+                    smm_url.ok_or_else(|| anyhow!("give --smm-url or set KOBO_SMM_URL"))?,
+                    provider_secret_id,
+                )
+            };
+            let mut config = kobo_shared::config::Config::for_table(store.table());
+            config.smm_url = url;
+            config.provider_secret_id = secret_id;
+            let smm = kobo_shared::upstream::LazySmm::new(&config, conn.secrets_client.clone());
+            let panel = smm.get().await?;
+            let imported =
+                kobo_shared::catalog::import_services(store, panel, percent_to_bp(&markup)?)
+                    .await?;
+            println!("imported {} services", imported.len());
+            print_json(&imported)
+        }
+        ServiceCmd::List => print_json(&store.services().await?),
+        ServiceCmd::Enable { id } => print_json(
+            &kobo_shared::catalog::update_service(store, id, |s| s.enabled = true).await?,
+        ),
+        ServiceCmd::Disable { id } => print_json(
+            &kobo_shared::catalog::update_service(store, id, |s| s.enabled = false).await?,
+        ),
+        ServiceCmd::SetRate { id, rate } => {
+            let rate = Kobo::parse_naira(&rate).map_err(|e| anyhow!("rate {e}"))?;
+            print_json(
+                &kobo_shared::catalog::update_service(store, id, |s| s.rate_per_1000 = rate)
+                    .await?,
+            )
+        }
+    }
+}
+
+/// Runs an order command.
+pub async fn order(conn: &Conn, cmd: OrderCmd) -> Result<()> {
+    use kobo_shared::model::UpstreamState;
+    let store = &conn.store;
+    match cmd {
+        OrderCmd::Show { account, id } => print_json(
+            &store
+                .get_order(&account, id)
+                .await?
+                .ok_or_else(|| anyhow!("no order {id} of {account}"))?,
+        ),
+        OrderCmd::Open => print_json(&store.open_orders(1000).await?),
+        OrderCmd::Resolve {
+            account,
+            id,
+            upstream_order,
+            not_placed,
+        } => {
+            let o = store
+                .get_order(&account, id)
+                .await?
+                .ok_or_else(|| anyhow!("no order {id} of {account}"))?;
+            if o.upstream != UpstreamState::Unknown {
+                bail!(
+                    "order {id} is {:?} upstream, not unknown: nothing to resolve",
+                    o.upstream
+                );
+            }
+            match (upstream_order, not_placed) {
+                (Some(u), false) => {
+                    store
+                        .set_upstream(&o, UpstreamState::Unknown, UpstreamState::Placed, Some(&u))
+                        .await?
+                }
+                (None, true) => {
+                    store
+                        .set_upstream(&o, UpstreamState::Unknown, UpstreamState::Unsent, None)
+                        .await?
+                }
+                _ => bail!("give --upstream-order ID or --not-placed"),
+            }
+            print_json(&store.get_order(&account, id).await?)
+        }
+    }
+}
+
+fn read_demo(project: &Project) -> Result<serde_json::Value> {
+    let path = demo_json_path(project)?;
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "reading {}: is the local stack running (kobo dev)?",
+            path.display()
+        )
+    })?;
+    Ok(serde_json::from_str(&text)?)
 }
 
 /// Percent with up to two decimals → basis points.

@@ -204,6 +204,12 @@ pub struct Stack {
     pub app_secret: String,
     /// Demo reseller.
     pub demo: devstack::Demo,
+    /// Provider secret id.
+    pub provider_secret: String,
+    /// The SMM simulator's API URL.
+    pub smm_url: String,
+    /// The SMM simulator's base URL (for `/control/...`).
+    pub smm_base: String,
 }
 
 impl Stack {
@@ -211,6 +217,69 @@ impl Stack {
     pub async fn store(&self) -> Store {
         let sdk = moto::sdk_config_for(&self.aws_endpoint).await;
         Store::new(aws_sdk_dynamodb::Client::new(&sdk), self.table.clone())
+    }
+
+    /// The stack's config, as its Lambdas get it.
+    pub fn config(&self) -> Config {
+        let mut c = Config::for_table(self.table.clone());
+        c.app_secret_id = self.app_secret.clone();
+        c.provider_secret_id = self.provider_secret.clone();
+        c.smm_url = self.smm_url.clone();
+        c.upstream_timeout_ms = 2000;
+        c
+    }
+
+    /// A reconciler for the calling test's runtime, as the scheduled Lambda builds it.
+    pub async fn reconciler(&self) -> kobo_reconciler::Reconciler {
+        let sdk = moto::sdk_config_for(&self.aws_endpoint).await;
+        kobo_reconciler::Reconciler::new(
+            &self.config(),
+            aws_sdk_dynamodb::Client::new(&sdk),
+            aws_sdk_secretsmanager::Client::new(&sdk),
+        )
+    }
+
+    /// An API app on the stack's table for the calling test's runtime, with its DynamoDB
+    /// calls counted.
+    pub async fn counted_app(&self) -> (kobo_api::App, CallCounter) {
+        let sdk = moto::sdk_config_for(&self.aws_endpoint).await;
+        let counter = CallCounter::default();
+        let conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .interceptor(counter.clone())
+            .build();
+        let app = kobo_api::App::new(
+            self.config(),
+            aws_sdk_dynamodb::Client::from_conf(conf),
+            aws_sdk_secretsmanager::Client::new(&sdk),
+        );
+        (app, counter)
+    }
+
+    /// POSTs JSON to the SMM simulator's control endpoint `path`.
+    pub async fn sim_control(&self, path: &str, body: serde_json::Value) {
+        let r = reqwest::Client::new()
+            .post(format!("{}{path}", self.smm_base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("simulator control {path}: {e}"));
+        assert!(
+            r.status().is_success(),
+            "simulator control {path}: {}",
+            r.status()
+        );
+    }
+
+    /// The simulator's counters: `add` calls received and orders it holds.
+    pub async fn sim_stats(&self) -> serde_json::Value {
+        reqwest::Client::new()
+            .get(format!("{}/control/stats", self.smm_base))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("simulator stats: {e}"))
+            .json()
+            .await
+            .unwrap_or_default()
     }
 }
 
@@ -239,6 +308,13 @@ pub fn stack() -> &'static Stack {
                 table: dev.resources.table().unwrap_or_default().to_string(),
                 app_secret: dev.resources.app_secret().unwrap_or_default().to_string(),
                 demo: dev.demo.clone(),
+                provider_secret: dev
+                    .resources
+                    .secret("ProviderSecret")
+                    .unwrap_or_default()
+                    .to_string(),
+                smm_url: dev.smm.url.clone(),
+                smm_base: dev.smm.base.clone(),
             };
             (dev, info)
         })
@@ -267,4 +343,86 @@ pub async fn json_of(resp: reqwest::Response) -> (u16, serde_json::Value) {
     let text = resp.text().await.unwrap_or_default();
     let body = serde_json::from_str(&text).unwrap_or_else(|_| serde_json::json!({ "__raw": text }));
     (status, body)
+}
+
+/// What a test reseller gets.
+#[derive(Debug, Clone)]
+pub struct ResellerSpec<'a> {
+    /// Opening balance (credited through the ledger).
+    pub balance: kobo_shared::Kobo,
+    /// Plan requests per minute per key (0 = unlimited).
+    pub key_rpm: u32,
+    /// Plan requests per minute per IP (0 = unlimited).
+    pub ip_rpm: u32,
+    /// Plan SMM discount, basis points.
+    pub smm_discount_bp: u32,
+    /// Key scopes.
+    pub scopes: &'a [kobo_shared::Action],
+    /// Key IP whitelist.
+    pub ips: &'a [&'a str],
+    /// Key domain whitelist.
+    pub domains: &'a [&'a str],
+}
+
+impl Default for ResellerSpec<'_> {
+    fn default() -> Self {
+        ResellerSpec {
+            balance: kobo_shared::Kobo::naira(10_000),
+            key_rpm: 0,
+            ip_rpm: 0,
+            smm_discount_bp: 0,
+            scopes: kobo_shared::Action::ALL,
+            ips: &[],
+            domains: &[],
+        }
+    }
+}
+
+/// Creates a plan, an active account on it with the opening balance, and one key;
+/// returns the account id and the key.
+pub async fn new_reseller(store: &Store, spec: ResellerSpec<'_>) -> (String, String) {
+    use kobo_shared::accounts::{self, Direction, NewAccount};
+    let plan = kobo_shared::model::Plan {
+        id: format!("p{}", unique()),
+        name: "test".into(),
+        smm_discount_bp: spec.smm_discount_bp,
+        vtu_discount_bp: Default::default(),
+        key_rpm: spec.key_rpm,
+        ip_rpm: spec.ip_rpm,
+    };
+    store
+        .put_plan(&plan)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let a = accounts::create_account(
+        store,
+        NewAccount {
+            name: "t".into(),
+            plan_id: plan.id,
+            email: None,
+            phone: None,
+            api_active: true,
+            id: None,
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    if spec.balance.0 > 0 {
+        accounts::adjust(
+            store,
+            &a.id,
+            Direction::Credit,
+            spec.balance,
+            "test opening balance",
+            "test",
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let ips: Vec<String> = spec.ips.iter().map(|s| s.to_string()).collect();
+    let domains: Vec<String> = spec.domains.iter().map(|s| s.to_string()).collect();
+    let (key, _) = accounts::issue_key(store, &a.id, "t", spec.scopes, &ips, &domains)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    (a.id, key.secret)
 }

@@ -1,15 +1,11 @@
 //! End to end over plain HTTP against the local stack: the seed's curl examples for
 //! `balance`, revocation, scopes, whitelists, inactive access and rate limits.
 
-use std::collections::BTreeMap;
-
-use kobo_shared::accounts::{self, Direction, NewAccount};
-use kobo_shared::model::Plan;
 use kobo_shared::{Action, Kobo, Store};
-use kobo_tests::{client_from, fresh_source_ip, json_of, stack, unique};
+use kobo_tests::{client_from, fresh_source_ip, json_of, new_reseller, stack, ResellerSpec};
 use serde_json::json;
 
-/// A new active account on a new plan, credited, with one key of the given scopes.
+/// A new active account (₦7,770.01) on a new plan with the given limits, and one key.
 async fn account(
     store: &Store,
     key_rpm: u32,
@@ -18,47 +14,16 @@ async fn account(
     ips: &[&str],
     domains: &[&str],
 ) -> (String, String) {
-    let plan = Plan {
-        id: format!("p{}", unique()),
-        name: "test".into(),
-        smm_discount_bp: 0,
-        vtu_discount_bp: BTreeMap::new(),
+    let spec = ResellerSpec {
+        balance: Kobo(777_001),
         key_rpm,
         ip_rpm,
+        scopes,
+        ips,
+        domains,
+        ..Default::default()
     };
-    store
-        .put_plan(&plan)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let a = accounts::create_account(
-        store,
-        NewAccount {
-            name: "t".into(),
-            plan_id: plan.id,
-            email: None,
-            phone: None,
-            api_active: true,
-            id: None,
-        },
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
-    accounts::adjust(
-        store,
-        &a.id,
-        Direction::Credit,
-        Kobo(777_001),
-        "test",
-        "test",
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
-    let ips: Vec<String> = ips.iter().map(|s| s.to_string()).collect();
-    let domains: Vec<String> = domains.iter().map(|s| s.to_string()).collect();
-    let (key, _) = accounts::issue_key(store, &a.id, "t", scopes, &ips, &domains)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    (a.id, key.secret)
+    new_reseller(store, spec).await
 }
 
 #[tokio::test]

@@ -194,6 +194,8 @@ impl DevStack {
             "app_secret_id": self.resources.app_secret()?,
             "queues": self.resources.queues,
             "smm_simulator": self.smm.base,
+            "smm_url": self.smm.url,
+            "provider_secret_id": self.resources.secret("ProviderSecret")?,
         }))
     }
 
