@@ -85,6 +85,7 @@ pub struct CallCounter {
     calls: Arc<Mutex<Vec<String>>>,
     in_flight: Arc<AtomicUsize>,
     max_in_flight: Arc<AtomicUsize>,
+    waves: Arc<AtomicUsize>,
 }
 
 impl CallCounter {
@@ -98,8 +99,14 @@ impl CallCounter {
         self.max_in_flight.load(Ordering::SeqCst)
     }
 
+    /// Sequential round trips: how many times a call started while none was in flight.
+    pub fn round_trips(&self) -> usize {
+        self.waves.load(Ordering::SeqCst)
+    }
+
     /// Forgets what was recorded.
     pub fn reset(&self) {
+        self.waves.store(0, Ordering::SeqCst);
         if let Ok(mut c) = self.calls.lock() {
             c.clear();
         }
@@ -126,6 +133,9 @@ impl Intercept for CallCounter {
             c.push(name);
         }
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        if now == 1 {
+            self.waves.fetch_add(1, Ordering::SeqCst);
+        }
         self.max_in_flight.fetch_max(now, Ordering::SeqCst);
         Ok(())
     }
@@ -425,4 +435,46 @@ pub async fn new_reseller(store: &Store, spec: ResellerSpec<'_>) -> (String, Str
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     (a.id, key.secret)
+}
+
+/// An API Gateway v2 request to `POST /api/v1` with a form body, from `source_ip`, as
+/// the local gateway builds it.
+pub fn api_request(body: &str, headers: &[(&str, &str)], source_ip: &str) -> lambda_http::Request {
+    let route = kobo_cli::template::Route {
+        method: "POST".into(),
+        path: "/api/v1".into(),
+        function: "ApiFunction".into(),
+    };
+    let mut map = lambda_http::http::HeaderMap::new();
+    map.insert(
+        "content-type",
+        lambda_http::http::HeaderValue::from_static("application/x-www-form-urlencoded"),
+    );
+    for (k, v) in headers {
+        if let (Ok(k), Ok(v)) = (
+            lambda_http::http::HeaderName::from_bytes(k.as_bytes()),
+            lambda_http::http::HeaderValue::from_str(v),
+        ) {
+            map.insert(k, v);
+        }
+    }
+    let event = kobo_cli::devstack::server::gateway_event(
+        &route,
+        "POST",
+        "/api/v1",
+        "",
+        &map,
+        source_ip,
+        body.as_bytes(),
+    );
+    lambda_http::request::from_str(&event).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Percentile (0..=100) of sorted durations, in milliseconds.
+pub fn percentile_ms(sorted: &[std::time::Duration], p: usize) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() - 1) * p) / 100;
+    sorted[i].as_secs_f64() * 1000.0
 }

@@ -1,0 +1,173 @@
+//! Measurements (printed as `MEASURE` lines; only call counts are asserted, never time):
+//! DynamoDB round trips per `add` and per `services`, and `add`'s latency over HTTP on
+//! the local stack next to the raw moto calls it makes.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
+use kobo_shared::Kobo;
+use kobo_tests::{
+    api_request, client_from, fresh_source_ip, new_reseller, percentile_ms, stack, ResellerSpec,
+};
+
+const N: usize = 60;
+
+fn key(pk: String, sk: &str) -> std::collections::HashMap<String, AttributeValue> {
+    [
+        ("PK".to_string(), AttributeValue::S(pk)),
+        ("SK".to_string(), AttributeValue::S(sk.to_string())),
+    ]
+    .into_iter()
+    .collect()
+}
+
+#[tokio::test]
+async fn add_and_services_round_trips_and_latency() {
+    let s = stack();
+    let store = s.store().await;
+    let (_, key_text) = new_reseller(
+        &store,
+        ResellerSpec {
+            balance: Kobo::naira(1_000_000),
+            ..Default::default()
+        },
+    )
+    .await;
+
+    // Round trips, counted by the SDK interceptor on the handler's own client.
+    let (app, counter) = s.counted_app().await;
+    let ip = "203.0.113.50";
+    let warm = api_request("action=balance", &[("x-api-key", &key_text)], ip);
+    assert_eq!(kobo_api::handle(&app, warm).await.status().as_u16(), 200); // loads plans
+    counter.reset();
+    let r = kobo_api::handle(
+        &app,
+        api_request("action=services", &[("x-api-key", &key_text)], ip),
+    )
+    .await;
+    assert_eq!(r.status().as_u16(), 200);
+    let services_calls = counter.calls();
+    let services_trips = counter.round_trips();
+    assert_eq!(services_calls.len(), 4, "{services_calls:?}");
+    assert_eq!(services_trips, 2, "{services_calls:?}");
+
+    counter.reset();
+    let body = "action=add&service=102&link=https%3A%2F%2Finstagram.com%2Fp%2Fbench&quantity=100";
+    let r = kobo_api::handle(&app, api_request(body, &[("x-api-key", &key_text)], ip)).await;
+    assert_eq!(r.status().as_u16(), 200);
+    let add_calls = counter.calls();
+    let add_trips = counter.round_trips();
+    // auth (BatchGetItem + 2 counters) | service + order id | the transaction | upstream outcome
+    assert_eq!(add_trips, 4, "{add_calls:?}");
+    assert_eq!(add_calls.len(), 7, "{add_calls:?}");
+    println!(
+        "MEASURE services: {} DynamoDB calls in {} round trips: {:?}",
+        services_calls.len(),
+        services_trips,
+        services_calls
+    );
+    println!(
+        "MEASURE add: {} DynamoDB calls in {} sequential round trips: {:?}",
+        add_calls.len(),
+        add_trips,
+        add_calls
+    );
+
+    // Latency of add over HTTP on the local stack, interleaved with the same DynamoDB
+    // work done raw (the same calls in the same waves, straight to moto), so both see the
+    // same table: moto's transactions slow down as the table grows.
+    let http = client_from(fresh_source_ip());
+    let db = store.client().clone();
+    let table = store.table().to_string();
+    let mut api_times = Vec::with_capacity(N);
+    let mut raw_times = Vec::with_capacity(N);
+    for i in 0..N {
+        let link = format!("https://instagram.com/p/bench{i}");
+        let form = [
+            ("key", key_text.as_str()),
+            ("action", "add"),
+            ("service", "102"),
+            ("link", &link),
+            ("quantity", "100"),
+        ];
+        let t = Instant::now();
+        let r = http
+            .post(&s.api_url)
+            .form(&form)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let ok = r.status().as_u16();
+        let _ = r.bytes().await;
+        api_times.push(t.elapsed());
+        assert_eq!(ok, 200);
+
+        let t = Instant::now();
+        let pk = "ACCOUNT#rawbench".to_string();
+        let batch = KeysAndAttributes::builder()
+            .keys(key(pk.clone(), "PROFILE"))
+            .keys(key(pk.clone(), "KEY#x"))
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let counter = |sk: String| {
+            db.update_item()
+                .table_name(&table)
+                .set_key(Some(key("RATE#RAW".into(), &sk)))
+                .update_expression("ADD hits :one")
+                .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                .send()
+        };
+        let (a, b, c) = tokio::join!(
+            db.batch_get_item().request_items(&table, batch).send(),
+            counter("a".into()),
+            counter("b".into())
+        );
+        let _ = (a, b, c);
+        let (a, b) = tokio::join!(
+            db.get_item()
+                .table_name(&table)
+                .set_key(Some(key("SERVICE".into(), "SERVICE#0000000102")))
+                .send(),
+            counter("id".into())
+        );
+        let _ = (a, b);
+        let put = |sk: String| {
+            TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name(&table)
+                        .set_item(Some(key("RAW#BENCH".into(), &sk)))
+                        .build()
+                        .unwrap_or_else(|e| panic!("{e}")),
+                )
+                .build()
+        };
+        let upd = Update::builder()
+            .table_name(&table)
+            .set_key(Some(key("RAW#BENCH".into(), "ACCOUNT")))
+            .update_expression("ADD balance :d")
+            .expression_attribute_values(":d", AttributeValue::N("-1".into()))
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        db.transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(upd).build())
+            .transact_items(put(format!("L#{i}")))
+            .transact_items(put(format!("O#{i}")))
+            .transact_items(put(format!("E#{i}")))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let _ = counter("upstream".into()).await;
+        raw_times.push(t.elapsed());
+    }
+    api_times.sort();
+    raw_times.sort();
+    let (a50, a99) = (percentile_ms(&api_times, 50), percentile_ms(&api_times, 99));
+    let (r50, r99) = (percentile_ms(&raw_times, 50), percentile_ms(&raw_times, 99));
+    println!(
+        "MEASURE add latency over {N} sequential requests: p50 {a50:.1} ms, p99 {a99:.1} ms; raw moto calls p50 {r50:.1} ms, p99 {r99:.1} ms; ratio p50 {:.2}, p99 {:.2}",
+        a50 / r50.max(0.001),
+        a99 / r99.max(0.001)
+    );
+    let _ = Duration::ZERO;
+}
