@@ -15,6 +15,9 @@
 //! | refill          | `ACCOUNT#<id>`        | `REFILL#<id, 12 digits>` | –                              | refill_status by id, owner only |
 //! | counter         | `COUNTER`             | `<name>`            | –                               | numeric ids from one atomic ADD |
 //! | idempotency     | `ACCOUNT#<id>`        | `IDEM#<sha256 of key>` | –                            | replay a spend's first answer; expires by TTL (24 h) |
+//! | webhook endpoint | `ACCOUNT#<id>`       | `WEBHOOK#<endpoint id>` | –                           | the account's endpoints in one Query (relay, portal) |
+//! | delivery        | `ACCOUNT#<id>`        | `DELIVERY#<event id>#<endpoint id>` | –               | created once per event and endpoint (conditional put); claimed per attempt |
+//! | attempt log     | `HOOKLOG#<endpoint id>` | `ATTEMPT#<time>#<uuid>` | –                         | an endpoint's attempts, newest first; expires by TTL (30 days) |
 //! | outbox event    | `EVENT#<uuid v7>`     | `EVENT`             | –                               | written in the business transaction; the stream carries it to `relay` |
 
 /// Partition key of everything owned by one account.
@@ -111,6 +114,29 @@ pub const COUNTER_PK: &str = "COUNTER";
 /// Sort key of the idempotency record of a key (hashed, so any key text is safe).
 pub fn idem_sk(key_hash: &str) -> String {
     format!("IDEM#{key_hash}")
+}
+
+/// Sort-key prefix of webhook endpoints under an account.
+pub const WEBHOOK_SK_PREFIX: &str = "WEBHOOK#";
+
+/// Sort key of a webhook endpoint.
+pub fn webhook_sk(endpoint_id: &str) -> String {
+    format!("{WEBHOOK_SK_PREFIX}{endpoint_id}")
+}
+
+/// Sort key of a delivery under its account.
+pub fn delivery_sk(delivery_id: &str) -> String {
+    format!("DELIVERY#{delivery_id}")
+}
+
+/// Partition of an endpoint's attempt log.
+pub fn hooklog_pk(endpoint_id: &str) -> String {
+    format!("HOOKLOG#{endpoint_id}")
+}
+
+/// Sort key of one attempt: time first, so a reverse Query is newest first.
+pub fn attempt_sk(at: &str, unique: &str) -> String {
+    format!("ATTEMPT#{at}#{unique}")
 }
 
 /// Partition key of an outbox event.

@@ -25,6 +25,7 @@ pub mod smm;
 pub mod store;
 pub mod telemetry;
 pub mod upstream;
+pub mod webhooks;
 pub mod whitelist;
 
 pub use action::Action;
