@@ -129,6 +129,14 @@ async fn dev(project: &Project) -> Result<()> {
         pace: Default::default(),
         reconcile_every: Some(std::time::Duration::from_secs(5)),
         upstream_timeout: std::time::Duration::from_secs(8),
+        webhook_retry_delays: match std::env::var("KOBO_WEBHOOK_RETRY_DELAYS") {
+            Ok(v) => kobo_shared::config::parse_delays(&v)?,
+            Err(_) => vec![10, 60, 300],
+        },
+        webhook_workers: 4,
+        demo_webhook_url: std::env::var("KOBO_DEMO_WEBHOOK_URL")
+            .ok()
+            .filter(|u| !u.trim().is_empty()),
     };
     let stack = DevStack::start(project, opts).await?;
     eprintln!(

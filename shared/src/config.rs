@@ -20,6 +20,22 @@ pub struct Config {
     pub smm_url: String,
     /// Upstream request timeout in milliseconds (`KOBO_UPSTREAM_TIMEOUT_MS`, default 8000).
     pub upstream_timeout_ms: u64,
+    /// The webhook delivery queue (`KOBO_WEBHOOK_QUEUE_URL`).
+    pub webhook_queue_url: String,
+    /// Seconds before each webhook retry (`KOBO_WEBHOOK_RETRY_DELAYS`, default `10,60,300`).
+    pub webhook_retry_delays: Vec<u32>,
+}
+
+/// Parses `10,60,300`.
+pub fn parse_delays(s: &str) -> Result<Vec<u32>, ConfigError> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.parse::<u32>()
+                .map_err(|_| ConfigError(format!("retry delay {p:?} is not a number of seconds")))
+        })
+        .collect()
 }
 
 /// A required setting is missing or malformed.
@@ -51,6 +67,11 @@ impl Config {
                 .unwrap_or_else(|_| "kobo/providers".into()),
             smm_url: env::var("KOBO_SMM_URL").unwrap_or_default(),
             upstream_timeout_ms: var_or("KOBO_UPSTREAM_TIMEOUT_MS", 8000)?,
+            webhook_queue_url: env::var("KOBO_WEBHOOK_QUEUE_URL").unwrap_or_default(),
+            webhook_retry_delays: match env::var("KOBO_WEBHOOK_RETRY_DELAYS") {
+                Ok(v) => parse_delays(&v)?,
+                Err(_) => vec![10, 60, 300],
+            },
         })
     }
 
@@ -64,6 +85,8 @@ impl Config {
             provider_secret_id: "kobo/providers".into(),
             smm_url: String::new(),
             upstream_timeout_ms: 8000,
+            webhook_queue_url: String::new(),
+            webhook_retry_delays: vec![10, 60, 300],
         }
     }
 }

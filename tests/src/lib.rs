@@ -308,6 +308,9 @@ pub fn stack() -> &'static Stack {
                 },
                 reconcile_every: None,
                 upstream_timeout: std::time::Duration::from_secs(2),
+                webhook_retry_delays: vec![1, 1, 1],
+                webhook_workers: 4,
+                demo_webhook_url: None,
             };
             let dev = on_background(async move { DevStack::start(&project(), opts).await })
                 .unwrap_or_else(|e| panic!("starting the local stack: {e:#}"));

@@ -6,6 +6,7 @@ pub mod provision;
 pub mod seed;
 pub mod server;
 pub mod tools;
+pub mod triggers;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -20,6 +21,9 @@ use tokio::task::JoinHandle;
 
 use crate::sim::smm::{Pace, SmmSim};
 use crate::template::Template;
+use kobo_shared::webhooks::deliver::{Queue, Settings};
+use kobo_shared::webhooks::ssrf::TargetPolicy;
+use kobo_shared::webhooks::vault::Vault;
 pub use moto::Moto;
 pub use provision::Provisioned;
 pub use seed::Demo;
@@ -42,6 +46,12 @@ pub struct Options {
     pub reconcile_every: Option<Duration>,
     /// Timeout of calls to upstream providers.
     pub upstream_timeout: Duration,
+    /// Seconds before each webhook retry (production: 10, 60, 300).
+    pub webhook_retry_delays: Vec<u32>,
+    /// Concurrent queue pollers (Lambda would scale out).
+    pub webhook_workers: usize,
+    /// Subscribe the demo reseller to every event at this URL.
+    pub demo_webhook_url: Option<String>,
 }
 
 /// A running local stack. Dropping it stops the server and moto.
@@ -63,6 +73,14 @@ pub struct DevStack {
     pub smm: SmmSim,
     /// The reconciler, as its Lambda runs it (tests call [`kobo_reconciler::Reconciler::run_once`]).
     pub reconciler: Arc<kobo_reconciler::Reconciler>,
+    /// The relay, as its Lambda runs it.
+    pub relay: Arc<kobo_relay::Relay>,
+    /// The webhook worker, as its Lambda runs it.
+    pub worker: Arc<kobo_webhooks::Worker>,
+    /// The delivery queue.
+    pub queue: Queue,
+    /// The demo reseller's webhook endpoint id and secret, when `KOBO_DEMO_WEBHOOK_URL` is set.
+    pub demo_webhook: Option<(String, String)>,
     loops_stop: tokio::sync::watch::Sender<bool>,
     loops: Vec<JoinHandle<()>>,
 }
@@ -133,7 +151,7 @@ impl DevStack {
         let reconciler = Arc::new(kobo_reconciler::Reconciler::new(
             &config,
             aws_sdk_dynamodb::Client::new(&sdk),
-            secrets_client,
+            secrets_client.clone(),
         ));
         let (loops_stop, loops_rx) = tokio::sync::watch::channel(false);
         let mut loops = Vec::new();
@@ -144,6 +162,64 @@ impl DevStack {
                 loops_rx.clone(),
             )));
         }
+
+        // Webhooks: stream → relay → SQS → worker, with the local target policy.
+        let queue_url = resources
+            .queues
+            .get("WebhookQueue")
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("template has no WebhookQueue"))?;
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let queue = Queue::new(sqs.clone(), queue_url.clone());
+        let relay = Arc::new(kobo_relay::Relay {
+            store: app.store.clone(),
+            queue: queue.clone(),
+        });
+        let settings = Settings {
+            retry_delays: opts.webhook_retry_delays.clone(),
+            policy: TargetPolicy::LOCAL,
+        };
+        let worker = Arc::new(
+            kobo_webhooks::Worker::new(
+                app.store.clone(),
+                queue.clone(),
+                SecretsCache::new(secrets_client.clone(), config.app_secret_id.clone()),
+                settings,
+            )
+            .map_err(|e| anyhow::anyhow!(e))?,
+        );
+        loops.push(tokio::spawn(triggers::stream_loop(
+            aws_sdk_dynamodbstreams::Client::new(&sdk),
+            aws_sdk_dynamodb::Client::new(&sdk),
+            resources.table()?.to_string(),
+            relay.clone(),
+            loops_rx.clone(),
+        )));
+        for _ in 0..opts.webhook_workers.max(1) {
+            loops.push(tokio::spawn(triggers::queue_loop(
+                sqs.clone(),
+                queue_url.clone(),
+                worker.clone(),
+                loops_rx.clone(),
+            )));
+        }
+        let vault = Vault::new(pepper.as_bytes()).map_err(|e| anyhow::anyhow!(e))?;
+        let demo_webhook = match &opts.demo_webhook_url {
+            Some(url) => {
+                let (ep, secret) = kobo_shared::webhooks::manage::create_endpoint(
+                    &app.store,
+                    &vault,
+                    &demo.account_id,
+                    url,
+                    kobo_shared::webhooks::ALL_EVENTS.to_vec(),
+                    TargetPolicy::LOCAL,
+                )
+                .await
+                .context("creating the demo webhook endpoint")?;
+                Some((ep.id, secret))
+            }
+            None => None,
+        };
 
         let routes = server::Routes::bind(
             &template.routes,
@@ -168,6 +244,10 @@ impl DevStack {
             server: Some(server),
             smm,
             reconciler,
+            relay,
+            worker,
+            queue,
+            demo_webhook,
             loops_stop,
             loops,
         };
@@ -196,6 +276,8 @@ impl DevStack {
             "smm_simulator": self.smm.base,
             "smm_url": self.smm.url,
             "provider_secret_id": self.resources.secret("ProviderSecret")?,
+            "webhook_endpoint_id": self.demo_webhook.as_ref().map(|w| w.0.clone()),
+            "webhook_secret": self.demo_webhook.as_ref().map(|w| w.1.clone()),
         }))
     }
 

@@ -19,9 +19,15 @@ pub struct TargetPolicy {
 
 impl TargetPolicy {
     /// Production: https, public addresses only.
-    pub const PRODUCTION: TargetPolicy = TargetPolicy { allow_http: false, allow_loopback: false };
+    pub const PRODUCTION: TargetPolicy = TargetPolicy {
+        allow_http: false,
+        allow_loopback: false,
+    };
     /// The local stack: http and loopback allowed, other private ranges still refused.
-    pub const LOCAL: TargetPolicy = TargetPolicy { allow_http: true, allow_loopback: true };
+    pub const LOCAL: TargetPolicy = TargetPolicy {
+        allow_http: true,
+        allow_loopback: true,
+    };
 }
 
 /// Whether an address is one webhooks must never reach.
@@ -69,9 +75,15 @@ pub fn check_url(url: &str, policy: TargetPolicy) -> Result<reqwest::Url, String
     }
     match u.host() {
         None => return Err("URL has no host".into()),
-        Some(url::Host::Ipv4(ip)) if forbidden(IpAddr::V4(ip), policy) => return Err(format!("address {ip} is not allowed")),
-        Some(url::Host::Ipv6(ip)) if forbidden(IpAddr::V6(ip), policy) => return Err(format!("address {ip} is not allowed")),
-        Some(url::Host::Domain(d)) if d.eq_ignore_ascii_case("localhost") && !policy.allow_loopback => {
+        Some(url::Host::Ipv4(ip)) if forbidden(IpAddr::V4(ip), policy) => {
+            return Err(format!("address {ip} is not allowed"))
+        }
+        Some(url::Host::Ipv6(ip)) if forbidden(IpAddr::V6(ip), policy) => {
+            return Err(format!("address {ip} is not allowed"))
+        }
+        Some(url::Host::Domain(d))
+            if d.eq_ignore_ascii_case("localhost") && !policy.allow_loopback =>
+        {
             return Err("localhost is not allowed".into())
         }
         _ => {}
@@ -98,12 +110,17 @@ impl Resolve for GuardedResolver {
         let policy = self.policy;
         let host = name.as_str().to_string();
         Box::pin(async move {
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             if addrs.is_empty() {
                 return Err(format!("{host} does not resolve").into());
             }
             if let Some(bad) = addrs.iter().find(|a| forbidden(a.ip(), policy)) {
-                return Err(format!("{host} resolves to {} which webhooks may not reach", bad.ip()).into());
+                return Err(format!(
+                    "{host} resolves to {} which webhooks may not reach",
+                    bad.ip()
+                )
+                .into());
             }
             let it: Addrs = Box::new(addrs.into_iter());
             Ok(it)
@@ -123,13 +140,32 @@ mod tests {
     fn forbidden_ranges() {
         let p = TargetPolicy::PRODUCTION;
         for bad in [
-            "127.0.0.1", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1", "169.254.169.254", "100.64.0.1",
-            "0.0.0.0", "255.255.255.255", "224.0.0.1", "::1", "fd00:ec2::254", "fe80::1", "::ffff:127.0.0.1",
-            "::ffff:169.254.169.254", "64:ff9b::a00:1", "::",
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "224.0.0.1",
+            "::1",
+            "fd00:ec2::254",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+            "64:ff9b::a00:1",
+            "::",
         ] {
             assert!(forbidden(ip(bad), p), "{bad}");
         }
-        for good in ["8.8.8.8", "102.89.1.1", "172.32.0.1", "2001:4860:4860::8888"] {
+        for good in [
+            "8.8.8.8",
+            "102.89.1.1",
+            "172.32.0.1",
+            "2001:4860:4860::8888",
+        ] {
             assert!(!forbidden(ip(good), p), "{good}");
         }
         assert!(!forbidden(ip("127.0.0.1"), TargetPolicy::LOCAL));

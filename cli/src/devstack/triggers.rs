@@ -1,0 +1,176 @@
+//! The event sources Lambda provides in AWS, as loops: the table's stream → `relay`
+//! (polling DynamoDB Streams), the delivery queue → `webhooks` (long-polling SQS, deleting
+//! what succeeded, leaving failures for redelivery and the DLQ), and the schedule →
+//! `reconciler`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_dynamodbstreams::types::{AttributeValue, ShardIteratorType};
+use kobo_shared::webhooks::deliver::OutboxRecord;
+use tokio::sync::watch;
+
+fn s(image: &HashMap<String, AttributeValue>, k: &str) -> Option<String> {
+    image.get(k).and_then(|v| v.as_s().ok()).cloned()
+}
+
+/// Polls the table's stream and hands outbox inserts to the relay, as the stream event
+/// source mapping (filtered to `type = outbox`) does in AWS.
+pub async fn stream_loop(
+    streams: aws_sdk_dynamodbstreams::Client,
+    ddb: aws_sdk_dynamodb::Client,
+    table: String,
+    relay: Arc<kobo_relay::Relay>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let arn = match ddb.describe_table().table_name(&table).send().await {
+        Ok(out) => out.table.and_then(|t| t.latest_stream_arn),
+        Err(e) => {
+            tracing::error!(error = %aws_sdk_dynamodb::error::DisplayErrorContext(&e), "describing the table");
+            None
+        }
+    };
+    let Some(arn) = arn else {
+        tracing::error!(table = %table, "the table has no stream; webhooks will not be relayed");
+        return;
+    };
+    let mut iterators: HashMap<String, Option<String>> = HashMap::new();
+    loop {
+        // New shards (a stream may split them over time).
+        if let Ok(d) = streams.describe_stream().stream_arn(&arn).send().await {
+            for shard in d
+                .stream_description
+                .map(|x| x.shards.unwrap_or_default())
+                .unwrap_or_default()
+            {
+                let Some(id) = shard.shard_id else { continue };
+                if iterators.contains_key(&id) {
+                    continue;
+                }
+                let it = streams
+                    .get_shard_iterator()
+                    .stream_arn(&arn)
+                    .shard_id(&id)
+                    .shard_iterator_type(ShardIteratorType::TrimHorizon)
+                    .send()
+                    .await
+                    .ok()
+                    .and_then(|o| o.shard_iterator);
+                iterators.insert(id, it);
+            }
+        }
+        let mut got_any = false;
+        for it in iterators.values_mut() {
+            let Some(current) = it.clone() else { continue };
+            match streams
+                .get_records()
+                .shard_iterator(&current)
+                .limit(100)
+                .send()
+                .await
+            {
+                Ok(out) => {
+                    *it = out.next_shard_iterator;
+                    let records: Vec<OutboxRecord> = out
+                        .records
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter(|r| r.event_name.as_ref().map(|e| e.as_str()) == Some("INSERT"))
+                        .filter_map(|r| r.dynamodb.and_then(|d| d.new_image))
+                        .filter(|img| s(img, "type").as_deref() == Some("outbox"))
+                        .filter_map(|img| {
+                            Some(OutboxRecord {
+                                event_id: s(&img, "event_id")?,
+                                account_id: s(&img, "account_id")?,
+                                event: s(&img, "event")?,
+                                payload: s(&img, "payload")?,
+                            })
+                        })
+                        .collect();
+                    if !records.is_empty() {
+                        got_any = true;
+                        // Like Lambda: a failed batch is retried from the same records.
+                        let mut tries = 0;
+                        while let Err(e) = relay.handle(&records).await {
+                            tries += 1;
+                            tracing::warn!(error = %e, tries, "relay batch failed; retrying");
+                            if tries >= 5 || *stop.borrow() {
+                                break;
+                            }
+                            tokio::time::sleep(Duration::from_millis(200 * tries)).await;
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %aws_sdk_dynamodbstreams::error::DisplayErrorContext(&e), "stream read failed");
+                }
+            }
+        }
+        let pause = if got_any {
+            Duration::from_millis(5)
+        } else {
+            Duration::from_millis(100)
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Long-polls the delivery queue and runs the worker on each message, as the SQS event
+/// source mapping does (batch of 10, partial failures left for redelivery).
+pub async fn queue_loop(
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+    worker: Arc<kobo_webhooks::Worker>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let receive = sqs
+            .receive_message()
+            .queue_url(&queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send();
+        let out = tokio::select! {
+            r = receive => r,
+            _ = stop.changed() => return,
+        };
+        let messages = match out {
+            Ok(o) => o.messages.unwrap_or_default(),
+            Err(e) => {
+                tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "receiving from the delivery queue");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        let jobs = messages.into_iter().map(|m| {
+            let worker = worker.clone();
+            let sqs = sqs.clone();
+            let url = queue_url.clone();
+            tokio::spawn(async move {
+                let body = m.body.clone().unwrap_or_default();
+                match worker.process_body(&body).await {
+                    Ok(_) => {
+                        if let Some(h) = m.receipt_handle {
+                            let _ = sqs
+                                .delete_message()
+                                .queue_url(url)
+                                .receipt_handle(h)
+                                .send()
+                                .await;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "webhook message failed; left for redelivery")
+                    }
+                }
+            })
+        });
+        for j in jobs.collect::<Vec<_>>() {
+            let _ = j.await;
+        }
+    }
+}
