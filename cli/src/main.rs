@@ -68,6 +68,13 @@ enum Cmd {
         #[command(subcommand)]
         cmd: ops::OrderCmd,
     },
+    /// Webhook endpoints: add, rotate, test, logs, redeliver.
+    Webhook {
+        #[command(flatten)]
+        target: ops::Target,
+        #[command(subcommand)]
+        cmd: ops::WebhookCmd,
+    },
     /// Ledgers: show, check.
     Ledger {
         #[command(flatten)]
@@ -107,6 +114,9 @@ async fn run(cmd: Cmd) -> Result<()> {
         Cmd::Ledger { target, cmd } => ops::ledger(&target.connect(&project).await?, cmd).await,
         Cmd::Service { target, cmd } => {
             ops::service(&target.connect(&project).await?, &project, &target, cmd).await
+        }
+        Cmd::Webhook { target, cmd } => {
+            ops::webhook(&target.connect(&project).await?, &project, &target, cmd).await
         }
         Cmd::Order { target, cmd } => ops::order(&target.connect(&project).await?, cmd).await,
         Cmd::Test => run_tests(),

@@ -102,3 +102,108 @@ async fn the_fixture_account_is_the_one_the_events_name() {
     let acct = t.store.get_account(FIXTURE_ACCOUNT).await.ok().flatten();
     assert_eq!(acct.map(|a| a.balance), Some(FIXTURE_BALANCE));
 }
+
+fn read_event<T: serde::de::DeserializeOwned>(name: &str) -> T {
+    let path = project().root.join("events").join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+#[tokio::test]
+async fn relay_event_queues_one_delivery_per_subscribed_endpoint() {
+    use kobo_shared::webhooks::{manage, ssrf::TargetPolicy, vault::Vault, DeliveryState};
+    let t = test_app().await;
+    let event: aws_lambda_events::event::dynamodb::Event = read_event("relay-outbox-insert.json");
+    let records = kobo_relay::outbox_records(&event);
+    assert_eq!(
+        records.len(),
+        1,
+        "the MODIFY of an account is not an outbox event"
+    );
+    assert_eq!(records[0].event, "order.created");
+
+    let vault = Vault::new(t.pepper.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+    let subscribed = vec![kobo_shared::outbox::EventType::OrderCreated];
+    let other = vec![kobo_shared::outbox::EventType::VtuSuccess];
+    let (a, _) = manage::create_endpoint(
+        &t.store,
+        &vault,
+        FIXTURE_ACCOUNT,
+        "https://hooks.example.com/a",
+        subscribed,
+        TargetPolicy::PRODUCTION,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    manage::create_endpoint(
+        &t.store,
+        &vault,
+        FIXTURE_ACCOUNT,
+        "https://hooks.example.com/b",
+        other,
+        TargetPolicy::PRODUCTION,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let sdk = kobo_tests::sdk().await;
+    let res = kobo_tests::fresh_resources(&sdk).await;
+    let queue_url = res.queues.get("WebhookQueue").cloned().unwrap_or_default();
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let relay = kobo_relay::Relay {
+        store: t.store.clone(),
+        queue: kobo_shared::webhooks::deliver::Queue::new(sqs.clone(), queue_url.clone()),
+    };
+    assert_eq!(relay.handle(&records).await.ok(), Some(1));
+    assert_eq!(
+        relay.handle(&records).await.ok(),
+        Some(1),
+        "redelivered: re-queued (never sent yet), not re-created"
+    );
+    let id = format!("{}#{}", records[0].event_id, a.id);
+    let d = t
+        .store
+        .get_delivery(FIXTURE_ACCOUNT, &id)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| panic!("no delivery {id}"));
+    assert_eq!((d.state, d.attempts), (DeliveryState::Pending, 0));
+    assert_eq!(d.payload, records[0].payload);
+    let got = sqs
+        .receive_message()
+        .queue_url(&queue_url)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(got.messages.unwrap_or_default().len(), 2);
+}
+
+#[tokio::test]
+async fn webhooks_event_reports_only_the_malformed_message() {
+    use kobo_shared::secrets::SecretsCache;
+    use kobo_shared::webhooks::deliver::{Queue, Settings};
+    let t = test_app().await;
+    let sdk = kobo_tests::sdk().await;
+    let worker = kobo_webhooks::Worker::new(
+        t.store.clone(),
+        Queue::new(
+            aws_sdk_sqs::Client::new(&sdk),
+            "http://unused.invalid/queue",
+        ),
+        SecretsCache::new(
+            aws_sdk_secretsmanager::Client::new(&sdk),
+            t.app.config.app_secret_id.clone(),
+        ),
+        Settings::production(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let event: aws_lambda_events::event::sqs::SqsEvent = read_event("webhooks-delivery.json");
+    let response = worker.handle(event).await;
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, ["0f5d6f5e-0000-4000-8000-000000000002"]);
+}

@@ -72,10 +72,28 @@ fn every_event_file_is_a_valid_lambda_event() {
             continue;
         }
         let text = std::fs::read_to_string(&path).unwrap_or_default();
-        let req = lambda_http::request::from_str(&text)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        assert_eq!(req.method(), "POST", "{}", path.display());
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
+        if name.starts_with("relay-") {
+            let e: aws_lambda_events::event::dynamodb::Event = serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("{name}: not a DynamoDB stream event: {e}"));
+            assert!(!e.records.is_empty(), "{name}");
+        } else if name.starts_with("webhooks-") {
+            let e: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("{name}: not an SQS event: {e}"));
+            assert!(!e.records.is_empty(), "{name}");
+        } else {
+            let req =
+                lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(req.method(), "POST", "{name}");
+        }
         n += 1;
     }
-    assert!(n >= 4, "expected the balance events, found {n}");
+    assert!(
+        n >= 6,
+        "expected the balance, relay and webhooks events, found {n}"
+    );
 }
