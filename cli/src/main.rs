@@ -9,11 +9,7 @@ use kobo_cli::devstack::{self, DevStack, Project};
 use kobo_cli::ops;
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "kobo",
-    version,
-    about = "kobo: local stack, tests and operator tasks"
-)]
+#[command(name = "kobo", version, about = "kobo: local stack, tests and operator tasks")]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -112,12 +108,8 @@ async fn run(cmd: Cmd) -> Result<()> {
         Cmd::Key { target, cmd } => ops::key(&target.connect(&project).await?, cmd).await,
         Cmd::Wallet { target, cmd } => ops::wallet(&target.connect(&project).await?, cmd).await,
         Cmd::Ledger { target, cmd } => ops::ledger(&target.connect(&project).await?, cmd).await,
-        Cmd::Service { target, cmd } => {
-            ops::service(&target.connect(&project).await?, &project, &target, cmd).await
-        }
-        Cmd::Webhook { target, cmd } => {
-            ops::webhook(&target.connect(&project).await?, &project, &target, cmd).await
-        }
+        Cmd::Service { target, cmd } => ops::service(&target.connect(&project).await?, &project, &target, cmd).await,
+        Cmd::Webhook { target, cmd } => ops::webhook(&target.connect(&project).await?, &project, &target, cmd).await,
         Cmd::Order { target, cmd } => ops::order(&target.connect(&project).await?, cmd).await,
         Cmd::Test => run_tests(),
     }
@@ -126,10 +118,7 @@ async fn run(cmd: Cmd) -> Result<()> {
 async fn dev(project: &Project) -> Result<()> {
     kobo_shared::telemetry::init();
     let port: u16 = match std::env::var("KOBO_PORT") {
-        Ok(p) => p
-            .trim()
-            .parse()
-            .with_context(|| format!("KOBO_PORT={p:?} is not a port"))?,
+        Ok(p) => p.trim().parse().with_context(|| format!("KOBO_PORT={p:?} is not a port"))?,
         Err(_) => 3000,
     };
     let opts = devstack::Options {
@@ -144,9 +133,7 @@ async fn dev(project: &Project) -> Result<()> {
             Err(_) => vec![10, 60, 300],
         },
         webhook_workers: 4,
-        demo_webhook_url: std::env::var("KOBO_DEMO_WEBHOOK_URL")
-            .ok()
-            .filter(|u| !u.trim().is_empty()),
+        demo_webhook_url: std::env::var("KOBO_DEMO_WEBHOOK_URL").ok().filter(|u| !u.trim().is_empty()),
     };
     let stack = DevStack::start(project, opts).await?;
     eprintln!(
@@ -195,17 +182,7 @@ fn run_tests() -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let steps: [(&str, &[&str]); 2] = [
         ("rustfmt", &["fmt", "--all", "--check"]),
-        (
-            "clippy",
-            &[
-                "clippy",
-                "--workspace",
-                "--all-targets",
-                "--",
-                "-D",
-                "warnings",
-            ],
-        ),
+        ("clippy", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
     ];
     for (name, args) in steps {
         eprintln!("kobo test: {name}: cargo {}", args.join(" "));
@@ -253,12 +230,7 @@ fn parse_result_line(line: &str) -> Option<(u64, u64)> {
     let rest = line.trim().strip_prefix("test result: ")?;
     let count = |word: &str| {
         rest.split(';')
-            .find_map(|part| {
-                part.trim()
-                    .trim_start_matches("ok. ")
-                    .trim_start_matches("FAILED. ")
-                    .strip_suffix(word)
-            })
+            .find_map(|part| part.trim().trim_start_matches("ok. ").trim_start_matches("FAILED. ").strip_suffix(word))
             .and_then(|n| n.trim().parse::<u64>().ok())
     };
     Some((count(" passed")?, count(" failed")?))
@@ -271,13 +243,12 @@ mod tests {
     #[test]
     fn reads_libtest_summaries() {
         assert_eq!(
-            parse_result_line("test result: ok. 27 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s"),
+            parse_result_line(
+                "test result: ok. 27 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s"
+            ),
             Some((27, 0))
         );
-        assert_eq!(
-            parse_result_line("test result: FAILED. 2 passed; 1 failed; 0 ignored"),
-            Some((2, 1))
-        );
+        assert_eq!(parse_result_line("test result: FAILED. 2 passed; 1 failed; 0 ignored"), Some((2, 1)));
         assert_eq!(parse_result_line("running 3 tests"), None);
     }
 }

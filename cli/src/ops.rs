@@ -23,12 +23,7 @@ pub struct Target {
     #[arg(long, env = "KOBO_TABLE", global = true)]
     pub table: Option<String>,
     /// Secrets Manager id of the app secret.
-    #[arg(
-        long,
-        env = "KOBO_APP_SECRET_ID",
-        global = true,
-        default_value = "kobo/app"
-    )]
+    #[arg(long, env = "KOBO_APP_SECRET_ID", global = true, default_value = "kobo/app")]
     pub app_secret_id: String,
 }
 
@@ -49,40 +44,24 @@ impl Target {
     pub async fn connect(&self, project: &Project) -> Result<Conn> {
         if self.local {
             let path = demo_json_path(project)?;
-            let text = std::fs::read_to_string(&path).with_context(|| {
-                format!(
-                    "reading {}: is the local stack running (kobo dev)?",
-                    path.display()
-                )
-            })?;
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}: is the local stack running (kobo dev)?", path.display()))?;
             let v: serde_json::Value = serde_json::from_str(&text)?;
-            let field = |k: &str| {
-                v[k].as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| anyhow!("{} has no {k}", path.display()))
-            };
+            let field =
+                |k: &str| v[k].as_str().map(str::to_string).ok_or_else(|| anyhow!("{} has no {k}", path.display()));
             let sdk = crate::devstack::moto::sdk_config_for(&field("aws_endpoint_url")?).await;
             return Ok(Conn {
                 store: Store::new(aws_sdk_dynamodb::Client::new(&sdk), field("table")?),
-                secrets: SecretsCache::new(
-                    aws_sdk_secretsmanager::Client::new(&sdk),
-                    field("app_secret_id")?,
-                ),
+                secrets: SecretsCache::new(aws_sdk_secretsmanager::Client::new(&sdk), field("app_secret_id")?),
                 secrets_client: aws_sdk_secretsmanager::Client::new(&sdk),
                 sqs: aws_sdk_sqs::Client::new(&sdk),
             });
         }
-        let table = self
-            .table
-            .clone()
-            .ok_or_else(|| anyhow!("give --table, set KOBO_TABLE, or use --local"))?;
+        let table = self.table.clone().ok_or_else(|| anyhow!("give --table, set KOBO_TABLE, or use --local"))?;
         let sdk = kobo_shared::aws::load().await;
         Ok(Conn {
             store: Store::new(aws_sdk_dynamodb::Client::new(&sdk), table),
-            secrets: SecretsCache::new(
-                aws_sdk_secretsmanager::Client::new(&sdk),
-                self.app_secret_id.clone(),
-            ),
+            secrets: SecretsCache::new(aws_sdk_secretsmanager::Client::new(&sdk), self.app_secret_id.clone()),
             secrets_client: aws_sdk_secretsmanager::Client::new(&sdk),
             sqs: aws_sdk_sqs::Client::new(&sdk),
         })
@@ -290,11 +269,7 @@ pub enum ServiceCmd {
         #[arg(long, env = "KOBO_SMM_URL")]
         smm_url: Option<String>,
         /// Secrets Manager id of the provider secret.
-        #[arg(
-            long,
-            env = "KOBO_PROVIDER_SECRET_ID",
-            default_value = "kobo/providers"
-        )]
+        #[arg(long, env = "KOBO_PROVIDER_SECRET_ID", default_value = "kobo/providers")]
         provider_secret_id: String,
     },
     /// List the catalog (disabled services included).
@@ -347,61 +322,41 @@ pub enum OrderCmd {
 }
 
 /// Runs a service command.
-pub async fn service(
-    conn: &Conn,
-    project: &Project,
-    target: &Target,
-    cmd: ServiceCmd,
-) -> Result<()> {
+pub async fn service(conn: &Conn, project: &Project, target: &Target, cmd: ServiceCmd) -> Result<()> {
     let store = &conn.store;
     match cmd {
-        ServiceCmd::Import {
-            markup,
-            smm_url,
-            provider_secret_id,
-        } => {
+        ServiceCmd::Import { markup, smm_url, provider_secret_id } => {
             let (url, secret_id) = if target.local {
                 let v = read_demo(project)?;
                 (
-                    v["smm_url"]
-                        .as_str()
-                        .map(str::to_string)
-                        .ok_or_else(|| anyhow!("demo.json has no smm_url"))?,
+                    v["smm_url"].as_str().map(str::to_string).ok_or_else(|| anyhow!("demo.json has no smm_url"))?,
                     v["provider_secret_id"]
                         .as_str()
                         .map(str::to_string)
                         .ok_or_else(|| anyhow!("demo.json has no provider_secret_id"))?,
                 )
             } else {
-                (
-                    smm_url.ok_or_else(|| anyhow!("give --smm-url or set KOBO_SMM_URL"))?,
-                    provider_secret_id,
-                )
+                (smm_url.ok_or_else(|| anyhow!("give --smm-url or set KOBO_SMM_URL"))?, provider_secret_id)
             };
             let mut config = kobo_shared::config::Config::for_table(store.table());
             config.smm_url = url;
             config.provider_secret_id = secret_id;
             let smm = kobo_shared::upstream::LazySmm::new(&config, conn.secrets_client.clone());
             let panel = smm.get().await?;
-            let imported =
-                kobo_shared::catalog::import_services(store, panel, percent_to_bp(&markup)?)
-                    .await?;
+            let imported = kobo_shared::catalog::import_services(store, panel, percent_to_bp(&markup)?).await?;
             println!("imported {} services", imported.len());
             print_json(&imported)
         }
         ServiceCmd::List => print_json(&store.services().await?),
-        ServiceCmd::Enable { id } => print_json(
-            &kobo_shared::catalog::update_service(store, id, |s| s.enabled = true).await?,
-        ),
-        ServiceCmd::Disable { id } => print_json(
-            &kobo_shared::catalog::update_service(store, id, |s| s.enabled = false).await?,
-        ),
+        ServiceCmd::Enable { id } => {
+            print_json(&kobo_shared::catalog::update_service(store, id, |s| s.enabled = true).await?)
+        }
+        ServiceCmd::Disable { id } => {
+            print_json(&kobo_shared::catalog::update_service(store, id, |s| s.enabled = false).await?)
+        }
         ServiceCmd::SetRate { id, rate } => {
             let rate = Kobo::parse_naira(&rate).map_err(|e| anyhow!("rate {e}"))?;
-            print_json(
-                &kobo_shared::catalog::update_service(store, id, |s| s.rate_per_1000 = rate)
-                    .await?,
-            )
+            print_json(&kobo_shared::catalog::update_service(store, id, |s| s.rate_per_1000 = rate).await?)
         }
     }
 }
@@ -411,40 +366,20 @@ pub async fn order(conn: &Conn, cmd: OrderCmd) -> Result<()> {
     use kobo_shared::model::UpstreamState;
     let store = &conn.store;
     match cmd {
-        OrderCmd::Show { account, id } => print_json(
-            &store
-                .get_order(&account, id)
-                .await?
-                .ok_or_else(|| anyhow!("no order {id} of {account}"))?,
-        ),
+        OrderCmd::Show { account, id } => {
+            print_json(&store.get_order(&account, id).await?.ok_or_else(|| anyhow!("no order {id} of {account}"))?)
+        }
         OrderCmd::Open => print_json(&store.open_orders(1000).await?),
-        OrderCmd::Resolve {
-            account,
-            id,
-            upstream_order,
-            not_placed,
-        } => {
-            let o = store
-                .get_order(&account, id)
-                .await?
-                .ok_or_else(|| anyhow!("no order {id} of {account}"))?;
+        OrderCmd::Resolve { account, id, upstream_order, not_placed } => {
+            let o = store.get_order(&account, id).await?.ok_or_else(|| anyhow!("no order {id} of {account}"))?;
             if o.upstream != UpstreamState::Unknown {
-                bail!(
-                    "order {id} is {:?} upstream, not unknown: nothing to resolve",
-                    o.upstream
-                );
+                bail!("order {id} is {:?} upstream, not unknown: nothing to resolve", o.upstream);
             }
             match (upstream_order, not_placed) {
                 (Some(u), false) => {
-                    store
-                        .set_upstream(&o, UpstreamState::Unknown, UpstreamState::Placed, Some(&u))
-                        .await?
+                    store.set_upstream(&o, UpstreamState::Unknown, UpstreamState::Placed, Some(&u)).await?
                 }
-                (None, true) => {
-                    store
-                        .set_upstream(&o, UpstreamState::Unknown, UpstreamState::Unsent, None)
-                        .await?
-                }
+                (None, true) => store.set_upstream(&o, UpstreamState::Unknown, UpstreamState::Unsent, None).await?,
                 _ => bail!("give --upstream-order ID or --not-placed"),
             }
             print_json(&store.get_order(&account, id).await?)
@@ -525,46 +460,24 @@ pub enum WebhookCmd {
 }
 
 /// Runs a webhook command.
-pub async fn webhook(
-    conn: &Conn,
-    project: &Project,
-    target: &Target,
-    cmd: WebhookCmd,
-) -> Result<()> {
-    use kobo_shared::webhooks::{
-        deliver, manage, parse_event, parse_events, ssrf::TargetPolicy, vault::Vault,
-    };
+pub async fn webhook(conn: &Conn, project: &Project, target: &Target, cmd: WebhookCmd) -> Result<()> {
+    use kobo_shared::webhooks::{deliver, manage, parse_event, parse_events, ssrf::TargetPolicy, vault::Vault};
     let store = &conn.store;
-    let policy = if target.local {
-        TargetPolicy::LOCAL
-    } else {
-        TargetPolicy::PRODUCTION
-    };
+    let policy = if target.local { TargetPolicy::LOCAL } else { TargetPolicy::PRODUCTION };
     let vault = || async {
         let pepper = conn.secrets.get().await?.pin_pepper.clone();
         Vault::new(pepper.as_bytes()).map_err(|e| anyhow!(e))
     };
     match cmd {
-        WebhookCmd::Add {
-            account,
-            url,
-            events,
-        } => {
+        WebhookCmd::Add { account, url, events } => {
             let events = parse_events(&events).map_err(|e| anyhow!(e))?;
-            let (ep, secret) =
-                manage::create_endpoint(store, &vault().await?, &account, &url, events, policy)
-                    .await?;
+            let (ep, secret) = manage::create_endpoint(store, &vault().await?, &account, &url, events, policy).await?;
             eprintln!("Store this secret now: it is shown only once.");
             print_json(&serde_json::json!({ "endpoint": ep, "secret": secret }))
         }
         WebhookCmd::List { account } => print_json(&store.endpoints(&account).await?),
-        WebhookCmd::Rotate {
-            account,
-            endpoint,
-            grace,
-        } => {
-            let secret =
-                manage::rotate_secret(store, &vault().await?, &account, &endpoint, grace).await?;
+        WebhookCmd::Rotate { account, endpoint, grace } => {
+            let secret = manage::rotate_secret(store, &vault().await?, &account, &endpoint, grace).await?;
             eprintln!("Store this secret now: it is shown only once.");
             print_json(
                 &serde_json::json!({ "endpoint": endpoint, "secret": secret, "old_secret_signs_for_seconds": grace }),
@@ -576,35 +489,21 @@ pub async fn webhook(
         WebhookCmd::Disable { account, endpoint } => {
             print_json(&manage::set_active(store, &account, &endpoint, false).await?)
         }
-        WebhookCmd::Test {
-            account,
-            endpoint,
-            event,
-        } => {
+        WebhookCmd::Test { account, endpoint, event } => {
             let event = parse_event(&event).ok_or_else(|| anyhow!("unknown event {event:?}"))?;
-            let ep = store
-                .get_endpoint(&account, &endpoint)
-                .await?
-                .ok_or_else(|| anyhow!("no endpoint {endpoint}"))?;
+            let ep = store.get_endpoint(&account, &endpoint).await?.ok_or_else(|| anyhow!("no endpoint {endpoint}"))?;
             let sender = deliver::Sender::new(policy).map_err(|e| anyhow!(e))?;
             print_json(&deliver::send_test(store, &vault().await?, &sender, &ep, event).await?)
         }
-        WebhookCmd::Logs { endpoint, limit } => {
-            print_json(&store.attempts(&endpoint, limit).await?)
-        }
-        WebhookCmd::Redeliver {
-            account,
-            delivery,
-            queue_url,
-        } => {
+        WebhookCmd::Logs { endpoint, limit } => print_json(&store.attempts(&endpoint, limit).await?),
+        WebhookCmd::Redeliver { account, delivery, queue_url } => {
             let url = if target.local {
                 read_demo(project)?["queues"]["WebhookQueue"]
                     .as_str()
                     .map(str::to_string)
                     .ok_or_else(|| anyhow!("demo.json has no queue"))?
             } else {
-                queue_url
-                    .ok_or_else(|| anyhow!("give --queue-url or set KOBO_WEBHOOK_QUEUE_URL"))?
+                queue_url.ok_or_else(|| anyhow!("give --queue-url or set KOBO_WEBHOOK_QUEUE_URL"))?
             };
             let queue = deliver::Queue::new(conn.sqs.clone(), url);
             let id = deliver::redeliver(store, &queue, &account, &delivery).await?;
@@ -616,28 +515,18 @@ pub async fn webhook(
 
 fn read_demo(project: &Project) -> Result<serde_json::Value> {
     let path = demo_json_path(project)?;
-    let text = std::fs::read_to_string(&path).with_context(|| {
-        format!(
-            "reading {}: is the local stack running (kobo dev)?",
-            path.display()
-        )
-    })?;
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading {}: is the local stack running (kobo dev)?", path.display()))?;
     Ok(serde_json::from_str(&text)?)
 }
 
 /// Percent with up to two decimals → basis points.
 pub fn percent_to_bp(s: &str) -> Result<u32> {
     let s = s.trim().trim_end_matches('%');
-    if s.trim_start_matches('0')
-        .trim_start_matches('.')
-        .trim_start_matches('0')
-        .is_empty()
-    {
+    if s.trim_start_matches('0').trim_start_matches('.').trim_start_matches('0').is_empty() {
         return Ok(0);
     }
-    let bp = Kobo::parse_naira(s)
-        .map_err(|e| anyhow!("percent {s:?} {e}"))?
-        .0;
+    let bp = Kobo::parse_naira(s).map_err(|e| anyhow!("percent {s:?} {e}"))?.0;
     if bp > 10_000 {
         bail!("percent {s:?} is above 100");
     }
@@ -652,20 +541,11 @@ fn print_json(v: &impl serde::Serialize) -> Result<()> {
 /// Runs a plan command.
 pub async fn plan(conn: &Conn, cmd: PlanCmd) -> Result<()> {
     match cmd {
-        PlanCmd::Create {
-            id,
-            name,
-            smm_discount,
-            vtu_discount,
-            key_rpm,
-            ip_rpm,
-        } => {
-            let mut vtu: BTreeMap<VtuCategory, u32> =
-                VtuCategory::ALL.into_iter().map(|c| (c, 0)).collect();
+        PlanCmd::Create { id, name, smm_discount, vtu_discount, key_rpm, ip_rpm } => {
+            let mut vtu: BTreeMap<VtuCategory, u32> = VtuCategory::ALL.into_iter().map(|c| (c, 0)).collect();
             for entry in vtu_discount {
-                let (cat, pct) = entry
-                    .split_once('=')
-                    .ok_or_else(|| anyhow!("--vtu-discount takes CATEGORY=PERCENT"))?;
+                let (cat, pct) =
+                    entry.split_once('=').ok_or_else(|| anyhow!("--vtu-discount takes CATEGORY=PERCENT"))?;
                 let cat: VtuCategory = cat.trim().parse().map_err(|e: String| anyhow!(e))?;
                 vtu.insert(cat, percent_to_bp(pct)?);
             }
@@ -689,34 +569,18 @@ pub async fn plan(conn: &Conn, cmd: PlanCmd) -> Result<()> {
 pub async fn account(conn: &Conn, cmd: AccountCmd) -> Result<()> {
     let store = &conn.store;
     match cmd {
-        AccountCmd::Create {
-            name,
-            plan,
-            email,
-            phone,
-            active,
-        } => {
+        AccountCmd::Create { name, plan, email, phone, active } => {
             let a = accounts::create_account(
                 store,
-                NewAccount {
-                    name,
-                    plan_id: plan,
-                    email,
-                    phone,
-                    api_active: active,
-                    id: None,
-                },
+                NewAccount { name, plan_id: plan, email, phone, api_active: active, id: None },
             )
             .await?;
             print_json(&a)
         }
         AccountCmd::List => print_json(&store.list_accounts().await?),
-        AccountCmd::Show { account } => print_json(
-            &store
-                .get_account(&account)
-                .await?
-                .ok_or_else(|| anyhow!("no account {account}"))?,
-        ),
+        AccountCmd::Show { account } => {
+            print_json(&store.get_account(&account).await?.ok_or_else(|| anyhow!("no account {account}"))?)
+        }
         AccountCmd::Activate { account } => {
             store.set_api_active(&account, true).await?;
             println!("API access of {account} is active");
@@ -758,16 +622,9 @@ pub async fn account(conn: &Conn, cmd: AccountCmd) -> Result<()> {
 pub async fn key(conn: &Conn, cmd: KeyCmd) -> Result<()> {
     let store = &conn.store;
     match cmd {
-        KeyCmd::Issue {
-            account,
-            label,
-            scopes,
-            ips,
-            domains,
-        } => {
+        KeyCmd::Issue { account, label, scopes, ips, domains } => {
             let scopes = parse_scopes(&scopes).map_err(|e| anyhow!(e))?;
-            let (key, record) =
-                accounts::issue_key(store, &account, &label, &scopes, &ips, &domains).await?;
+            let (key, record) = accounts::issue_key(store, &account, &label, &scopes, &ips, &domains).await?;
             eprintln!("Store this key now: it is shown only once.");
             print_json(&serde_json::json!({ "api_key": key.secret, "key": record }))
         }
@@ -778,31 +635,18 @@ pub async fn key(conn: &Conn, cmd: KeyCmd) -> Result<()> {
             println!("key {} of {account} revoked", k.key_id);
             Ok(())
         }
-        KeyCmd::Scopes {
-            account,
-            key_id,
-            scopes,
-        } => {
+        KeyCmd::Scopes { account, key_id, scopes } => {
             let scopes = parse_scopes(&scopes).map_err(|e| anyhow!(e))?;
             let k = store.find_key(&account, &key_id).await?;
             store.set_key_scopes(&account, &k.hash, &scopes).await?;
             print_json(&store.find_key(&account, &k.key_id).await?)
         }
-        KeyCmd::Whitelist {
-            account,
-            key_id,
-            ips,
-            domains,
-            clear_ips,
-            clear_domains,
-        } => {
+        KeyCmd::Whitelist { account, key_id, ips, domains, clear_ips, clear_domains } => {
             let k = store.find_key(&account, &key_id).await?;
             let (ips, domains) = accounts::normalize_whitelists(&ips, &domains)?;
             let ips = (clear_ips || !ips.is_empty()).then_some(ips);
             let domains = (clear_domains || !domains.is_empty()).then_some(domains);
-            store
-                .set_key_whitelists(&account, &k.hash, ips.as_deref(), domains.as_deref())
-                .await?;
+            store.set_key_whitelists(&account, &k.hash, ips.as_deref(), domains.as_deref()).await?;
             print_json(&store.find_key(&account, &k.key_id).await?)
         }
     }
@@ -811,16 +655,8 @@ pub async fn key(conn: &Conn, cmd: KeyCmd) -> Result<()> {
 /// Runs a wallet command.
 pub async fn wallet(conn: &Conn, cmd: WalletCmd) -> Result<()> {
     let (account, amount, reason, dir) = match cmd {
-        WalletCmd::Credit {
-            account,
-            amount,
-            reason,
-        } => (account, amount, reason, Direction::Credit),
-        WalletCmd::Debit {
-            account,
-            amount,
-            reason,
-        } => (account, amount, reason, Direction::Debit),
+        WalletCmd::Credit { account, amount, reason } => (account, amount, reason, Direction::Credit),
+        WalletCmd::Debit { account, amount, reason } => (account, amount, reason, Direction::Debit),
     };
     let amount = Kobo::parse_naira(&amount).map_err(|e| anyhow!("amount {e}"))?;
     let entry = accounts::adjust(&conn.store, &account, dir, amount, &reason, "operator").await?;
@@ -845,11 +681,7 @@ pub async fn ledger(conn: &Conn, cmd: LedgerCmd) -> Result<()> {
                 );
             }
             if !bad.is_empty() {
-                bail!(
-                    "{} of {} ledgers do not sum to their balance",
-                    bad.len(),
-                    checks.len()
-                );
+                bail!("{} of {} ledgers do not sum to their balance", bad.len(), checks.len());
             }
             println!("all {} ledgers sum to their balances", checks.len());
             Ok(())

@@ -94,13 +94,10 @@ fn string(v: &Value, what: &str) -> Result<String> {
 }
 
 fn key_schema(v: Option<&Value>, what: &str) -> Result<Vec<(String, String)>> {
-    let seq = v
-        .and_then(Value::as_sequence)
-        .ok_or_else(|| anyhow!("{what}: KeySchema missing"))?;
+    let seq = v.and_then(Value::as_sequence).ok_or_else(|| anyhow!("{what}: KeySchema missing"))?;
     seq.iter()
         .map(|k| {
-            let name =
-                get(k, "AttributeName").ok_or_else(|| anyhow!("{what}: AttributeName missing"))?;
+            let name = get(k, "AttributeName").ok_or_else(|| anyhow!("{what}: AttributeName missing"))?;
             let kind = get(k, "KeyType").ok_or_else(|| anyhow!("{what}: KeyType missing"))?;
             Ok((string(name, what)?, string(kind, what)?))
         })
@@ -127,17 +124,15 @@ fn get_att_target(v: &Value) -> Option<String> {
 impl Template {
     /// Reads and interprets a template file.
     pub fn load(path: &Path) -> Result<Template> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         Template::parse(&text).with_context(|| format!("interpreting {}", path.display()))
     }
 
     /// Interprets template text.
     pub fn parse(text: &str) -> Result<Template> {
         let doc: Value = serde_norway::from_str(text).context("template is not valid YAML")?;
-        let resources = get(&doc, "Resources")
-            .and_then(Value::as_mapping)
-            .ok_or_else(|| anyhow!("template has no Resources"))?;
+        let resources =
+            get(&doc, "Resources").and_then(Value::as_mapping).ok_or_else(|| anyhow!("template has no Resources"))?;
         let mut t = Template::default();
         for (id, res) in resources {
             let id = string(id, "resource id")?;
@@ -161,10 +156,8 @@ fn table(id: &str, p: &Value) -> Result<TableSpec> {
         .ok_or_else(|| anyhow!("{id}: AttributeDefinitions missing"))?
         .iter()
         .map(|a| {
-            let name =
-                get(a, "AttributeName").ok_or_else(|| anyhow!("{id}: AttributeName missing"))?;
-            let kind =
-                get(a, "AttributeType").ok_or_else(|| anyhow!("{id}: AttributeType missing"))?;
+            let name = get(a, "AttributeName").ok_or_else(|| anyhow!("{id}: AttributeName missing"))?;
+            let kind = get(a, "AttributeType").ok_or_else(|| anyhow!("{id}: AttributeType missing"))?;
             Ok((string(name, id)?, string(kind, id)?))
         })
         .collect::<Result<Vec<_>>>()?;
@@ -173,20 +166,13 @@ fn table(id: &str, p: &Value) -> Result<TableSpec> {
         Some(seq) => seq
             .iter()
             .map(|g| {
-                let name = string(
-                    get(g, "IndexName").ok_or_else(|| anyhow!("{id}: IndexName missing"))?,
-                    id,
-                )?;
+                let name = string(get(g, "IndexName").ok_or_else(|| anyhow!("{id}: IndexName missing"))?, id)?;
                 let projection = get(g, "Projection")
                     .and_then(|p| get(p, "ProjectionType"))
                     .map(|v| string(v, id))
                     .transpose()?
                     .unwrap_or_else(|| "ALL".into());
-                Ok(GsiSpec {
-                    key_schema: key_schema(get(g, "KeySchema"), &name)?,
-                    name,
-                    projection,
-                })
+                Ok(GsiSpec { key_schema: key_schema(get(g, "KeySchema"), &name)?, name, projection })
             })
             .collect::<Result<Vec<_>>>()?,
     };
@@ -197,10 +183,8 @@ fn table(id: &str, p: &Value) -> Result<TableSpec> {
         }
         _ => None,
     };
-    let stream_view = get(p, "StreamSpecification")
-        .and_then(|s| get(s, "StreamViewType"))
-        .map(|v| string(v, id))
-        .transpose()?;
+    let stream_view =
+        get(p, "StreamSpecification").and_then(|s| get(s, "StreamViewType")).map(|v| string(v, id)).transpose()?;
     Ok(TableSpec {
         logical_id: id.to_string(),
         attributes,
@@ -218,34 +202,21 @@ fn queue(id: &str, p: &Value) -> Result<QueueSpec> {
         Some(r) => {
             let target = get(r, "deadLetterTargetArn")
                 .and_then(get_att_target)
-                .ok_or_else(|| {
-                    anyhow!("{id}: RedrivePolicy.deadLetterTargetArn must be !GetAtt <Queue>.Arn")
-                })?;
-            let max = get(r, "maxReceiveCount")
-                .and_then(Value::as_i64)
-                .unwrap_or(5);
+                .ok_or_else(|| anyhow!("{id}: RedrivePolicy.deadLetterTargetArn must be !GetAtt <Queue>.Arn"))?;
+            let max = get(r, "maxReceiveCount").and_then(Value::as_i64).unwrap_or(5);
             Some((target, max))
         }
     };
-    Ok(QueueSpec {
-        logical_id: id.to_string(),
-        visibility_timeout,
-        dead_letter,
-    })
+    Ok(QueueSpec { logical_id: id.to_string(), visibility_timeout, dead_letter })
 }
 
 fn secret(id: &str, p: &Value) -> Result<SecretSpec> {
-    let g = get(p, "GenerateSecretString")
-        .ok_or_else(|| anyhow!("{id}: only generated secrets are supported locally"))?;
+    let g =
+        get(p, "GenerateSecretString").ok_or_else(|| anyhow!("{id}: only generated secrets are supported locally"))?;
     Ok(SecretSpec {
         logical_id: id.to_string(),
-        generate_key: get(g, "GenerateStringKey")
-            .map(|v| string(v, id))
-            .transpose()?
-            .unwrap_or_else(|| "value".into()),
-        length: get(g, "PasswordLength")
-            .and_then(Value::as_u64)
-            .unwrap_or(32) as usize,
+        generate_key: get(g, "GenerateStringKey").map(|v| string(v, id)).transpose()?.unwrap_or_else(|| "value".into()),
+        length: get(g, "PasswordLength").and_then(Value::as_u64).unwrap_or(32) as usize,
     })
 }
 
@@ -256,21 +227,10 @@ fn routes(id: &str, p: &Value) -> Result<Vec<Route>> {
             if get(ev, "Type").and_then(Value::as_str) != Some("HttpApi") {
                 continue;
             }
-            let props = get(ev, "Properties")
-                .ok_or_else(|| anyhow!("{id}: HttpApi event without Properties"))?;
-            let path = string(
-                get(props, "Path").ok_or_else(|| anyhow!("{id}: HttpApi event without Path"))?,
-                id,
-            )?;
-            let method = get(props, "Method")
-                .map(|m| string(m, id))
-                .transpose()?
-                .unwrap_or_else(|| "ANY".into());
-            out.push(Route {
-                method: method.to_ascii_uppercase(),
-                path,
-                function: id.to_string(),
-            });
+            let props = get(ev, "Properties").ok_or_else(|| anyhow!("{id}: HttpApi event without Properties"))?;
+            let path = string(get(props, "Path").ok_or_else(|| anyhow!("{id}: HttpApi event without Path"))?, id)?;
+            let method = get(props, "Method").map(|m| string(m, id)).transpose()?.unwrap_or_else(|| "ANY".into());
+            out.push(Route { method: method.to_ascii_uppercase(), path, function: id.to_string() });
         }
     }
     Ok(out)
@@ -303,23 +263,14 @@ mod tests {
         let t = Template::load(&path).unwrap_or_default();
         assert_eq!(t.tables.len(), 1);
         let table = &t.tables[0];
-        assert_eq!(
-            table.key_schema,
-            vec![("PK".into(), "HASH".into()), ("SK".into(), "RANGE".into())]
-        );
+        assert_eq!(table.key_schema, vec![("PK".into(), "HASH".into()), ("SK".into(), "RANGE".into())]);
         assert_eq!(table.ttl_attribute.as_deref(), Some("expires_at"));
         assert!(table.stream_view.is_some());
         assert!(table.gsis.iter().any(|g| g.name == "GSI1"));
         let q = t.queues.iter().find(|q| q.logical_id == "WebhookQueue");
-        assert_eq!(
-            q.and_then(|q| q.dead_letter.clone()),
-            Some(("WebhookDeadLetterQueue".into(), 5))
-        );
+        assert_eq!(q.and_then(|q| q.dead_letter.clone()), Some(("WebhookDeadLetterQueue".into(), 5)));
         assert!(t.secrets.iter().any(|s| s.generate_key == "pin_pepper"));
-        assert!(t
-            .routes
-            .iter()
-            .any(|r| r.function == "ApiFunction" && r.matches("POST", "/api/v1")));
+        assert!(t.routes.iter().any(|r| r.function == "ApiFunction" && r.matches("POST", "/api/v1")));
         assert!(!t.routes.iter().any(|r| r.matches("GET", "/api/v1")));
     }
 }

@@ -47,18 +47,11 @@ pub async fn create_account(store: &Store, new: NewAccount) -> Result<Account, O
         return Err(OpsError::Invalid("name must not be empty".into()));
     }
     if !store.plans().await?.iter().any(|p| p.id == new.plan_id) {
-        return Err(OpsError::Invalid(format!(
-            "plan {:?} does not exist; create it first",
-            new.plan_id
-        )));
+        return Err(OpsError::Invalid(format!("plan {:?} does not exist; create it first", new.plan_id)));
     }
     let id = match new.id {
         Some(id) if apikey::is_account_id(&id) => id,
-        Some(id) => {
-            return Err(OpsError::Invalid(format!(
-                "account id {id:?} must be 1-32 letters and digits"
-            )))
-        }
+        Some(id) => return Err(OpsError::Invalid(format!("account id {id:?} must be 1-32 letters and digits"))),
         None => apikey::new_account_id(),
     };
     let account = Account {
@@ -82,35 +75,25 @@ pub async fn create_account(store: &Store, new: NewAccount) -> Result<Account, O
 /// Validates a plan before it is stored.
 pub fn validate_plan(plan: &Plan) -> Result<(), OpsError> {
     if !apikey::is_account_id(&plan.id) {
-        return Err(OpsError::Invalid(
-            "plan id must be 1-32 letters and digits".into(),
-        ));
+        return Err(OpsError::Invalid("plan id must be 1-32 letters and digits".into()));
     }
     if plan.smm_discount_bp > 10_000 || plan.vtu_discount_bp.values().any(|bp| *bp > 10_000) {
-        return Err(OpsError::Invalid(
-            "discounts are basis points from 0 to 10000".into(),
-        ));
+        return Err(OpsError::Invalid("discounts are basis points from 0 to 10000".into()));
     }
     Ok(())
 }
 
 /// Validated whitelists, normalized for storage.
-pub fn normalize_whitelists(
-    ips: &[String],
-    domains: &[String],
-) -> Result<(Vec<String>, Vec<String>), OpsError> {
+pub fn normalize_whitelists(ips: &[String], domains: &[String]) -> Result<(Vec<String>, Vec<String>), OpsError> {
     for ip in ips {
         if !whitelist::is_valid_ip_entry(ip) {
-            return Err(OpsError::Invalid(format!(
-                "{ip:?} is not an IP address or CIDR block"
-            )));
+            return Err(OpsError::Invalid(format!("{ip:?} is not an IP address or CIDR block")));
         }
     }
     let domains = domains
         .iter()
         .map(|d| {
-            whitelist::normalize_domain_entry(d)
-                .ok_or_else(|| OpsError::Invalid(format!("{d:?} is not a domain")))
+            whitelist::normalize_domain_entry(d).ok_or_else(|| OpsError::Invalid(format!("{d:?} is not a domain")))
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok((ips.iter().map(|s| s.trim().to_string()).collect(), domains))
@@ -139,18 +122,14 @@ pub async fn issue_key_with(
     fixed_secret: Option<&str>,
 ) -> Result<(NewKey, ApiKeyRecord), OpsError> {
     if store.get_account(account_id).await?.is_none() {
-        return Err(OpsError::Invalid(format!(
-            "account {account_id} does not exist"
-        )));
+        return Err(OpsError::Invalid(format!("account {account_id} does not exist")));
     }
     let (ips, domains) = normalize_whitelists(ips, domains)?;
     let key = match fixed_secret {
         Some(secret) => {
             let parsed = apikey::parse(secret).filter(|p| p.account_id == account_id);
             if parsed.is_none() {
-                return Err(OpsError::Invalid(format!(
-                    "fixture key is not a key of account {account_id}"
-                )));
+                return Err(OpsError::Invalid(format!("fixture key is not a key of account {account_id}")));
             }
             apikey::from_secret(secret.to_string())
         }
@@ -173,18 +152,11 @@ pub async fn issue_key_with(
 }
 
 /// Sets a transaction PIN (4 to 6 digits), stored only as a keyed digest.
-pub async fn set_pin(
-    store: &Store,
-    pepper: &[u8],
-    account_id: &str,
-    new_pin: &str,
-) -> Result<(), OpsError> {
+pub async fn set_pin(store: &Store, pepper: &[u8], account_id: &str, new_pin: &str) -> Result<(), OpsError> {
     if !pin::is_valid_pin(new_pin) {
         return Err(OpsError::Invalid("a PIN is 4 to 6 digits".into()));
     }
-    store
-        .set_pin_digest(account_id, &pin::digest(pepper, account_id, new_pin))
-        .await?;
+    store.set_pin_digest(account_id, &pin::digest(pepper, account_id, new_pin)).await?;
     Ok(())
 }
 
@@ -211,9 +183,7 @@ pub async fn adjust(
         return Err(OpsError::Invalid("amount must be positive".into()));
     }
     if reason.trim().is_empty() {
-        return Err(OpsError::Invalid(
-            "give a reason: it is kept in the ledger".into(),
-        ));
+        return Err(OpsError::Invalid("give a reason: it is kept in the ledger".into()));
     }
     let (signed, kind, floor) = match direction {
         Direction::Credit => (amount, "credit", Floor::None),
@@ -232,9 +202,7 @@ pub async fn adjust(
     match store.post_ledger(&entry, floor, Vec::new()).await {
         Ok(()) => Ok(entry),
         Err(StoreError::Conflict(_)) => match store.get_account(account_id).await? {
-            None => Err(OpsError::Invalid(format!(
-                "account {account_id} does not exist"
-            ))),
+            None => Err(OpsError::Invalid(format!("account {account_id} does not exist"))),
             Some(_) => Err(OpsError::InsufficientBalance),
         },
         Err(e) => Err(e.into()),
@@ -265,26 +233,12 @@ impl LedgerCheck {
 /// repeat on mismatch): the two reads are not one snapshot.
 pub async fn check_ledger(store: &Store, account: &Account) -> Result<LedgerCheck, OpsError> {
     let entries = store.ledger(&account.id).await?;
-    let sum = entries
-        .iter()
-        .try_fold(Kobo::ZERO, |acc, e| acc.checked_add(e.amount));
+    let sum = entries.iter().try_fold(Kobo::ZERO, |acc, e| acc.checked_add(e.amount));
     let Some(sum) = sum else {
-        return Err(OpsError::Invalid(format!(
-            "ledger of {} overflows",
-            account.id
-        )));
+        return Err(OpsError::Invalid(format!("ledger of {} overflows", account.id)));
     };
-    let after = store
-        .get_account(&account.id)
-        .await?
-        .map(|a| a.balance)
-        .unwrap_or(account.balance);
-    Ok(LedgerCheck {
-        account_id: account.id.clone(),
-        balance: after,
-        ledger_sum: sum,
-        entries: entries.len(),
-    })
+    let after = store.get_account(&account.id).await?.map(|a| a.balance).unwrap_or(account.balance);
+    Ok(LedgerCheck { account_id: account.id.clone(), balance: after, ledger_sum: sum, entries: entries.len() })
 }
 
 /// Checks every account's ledger.

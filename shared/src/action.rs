@@ -84,17 +84,11 @@ impl fmt::Display for Action {
 /// means every action.
 pub fn parse_scopes(list: &str) -> Result<Vec<Action>, String> {
     let mut out = Vec::new();
-    for word in list
-        .split([',', ' '])
-        .map(str::trim)
-        .filter(|w| !w.is_empty())
-    {
+    for word in list.split([',', ' ']).map(str::trim).filter(|w| !w.is_empty()) {
         if word == "all" || word == "*" {
             return Ok(Action::ALL.to_vec());
         }
-        let action: Action = word
-            .parse()
-            .map_err(|_| format!("unknown scope {word:?}"))?;
+        let action: Action = word.parse().map_err(|_| format!("unknown scope {word:?}"))?;
         if !out.contains(&action) {
             out.push(action);
         }
@@ -112,20 +106,14 @@ mod tests {
         assert_eq!(Action::ALL.len(), 22);
         for a in Action::ALL {
             assert_eq!(a.as_str().parse::<Action>(), Ok(*a));
-            assert_eq!(
-                serde_json::to_string(a).unwrap_or_default(),
-                format!("\"{a}\"")
-            );
+            assert_eq!(serde_json::to_string(a).unwrap_or_default(), format!("\"{a}\""));
         }
         assert_eq!("Balance".parse::<Action>(), Err(UnknownAction));
     }
 
     #[test]
     fn scope_lists() {
-        assert_eq!(
-            parse_scopes("balance, services balance"),
-            Ok(vec![Action::Services, Action::Balance])
-        );
+        assert_eq!(parse_scopes("balance, services balance"), Ok(vec![Action::Services, Action::Balance]));
         assert_eq!(parse_scopes("all").map(|v| v.len()), Ok(Action::ALL.len()));
         assert!(parse_scopes("balance,nope").is_err());
         assert_eq!(parse_scopes(""), Ok(vec![]));

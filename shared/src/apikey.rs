@@ -31,9 +31,7 @@ pub struct PresentedKey<'a> {
 
 /// Generates a new random account id: 12 lowercase alphanumerics.
 pub fn new_account_id() -> String {
-    Alphanumeric
-        .sample_string(&mut rand::rng(), 12)
-        .to_ascii_lowercase()
+    Alphanumeric.sample_string(&mut rand::rng(), 12).to_ascii_lowercase()
 }
 
 /// Whether `id` has the shape of an account id (1 to 32 ASCII alphanumerics).
@@ -43,10 +41,7 @@ pub fn is_account_id(id: &str) -> bool {
 
 /// Generates a new key for `account_id`.
 pub fn generate(account_id: &str) -> NewKey {
-    let secret = format!(
-        "{PREFIX}{account_id}_{}",
-        Alphanumeric.sample_string(&mut rand::rng(), SECRET_LEN)
-    );
+    let secret = format!("{PREFIX}{account_id}_{}", Alphanumeric.sample_string(&mut rand::rng(), SECRET_LEN));
     from_secret(secret)
 }
 
@@ -54,10 +49,7 @@ pub fn generate(account_id: &str) -> NewKey {
 pub fn from_secret(secret: String) -> NewKey {
     let hash = hash_key(&secret);
     let tail = &secret[secret.len().saturating_sub(4)..];
-    let head_len = secret
-        .rfind('_')
-        .map(|i| (i + 1).min(secret.len()))
-        .unwrap_or(0);
+    let head_len = secret.rfind('_').map(|i| (i + 1).min(secret.len())).unwrap_or(0);
     let hint = format!("{}…{tail}", &secret[..head_len]);
     NewKey { secret, hash, hint }
 }
@@ -75,16 +67,10 @@ pub fn parse(key: &str) -> Option<PresentedKey<'_>> {
     }
     let rest = key.strip_prefix(PREFIX)?;
     let (account_id, secret) = rest.split_once('_')?;
-    if !is_account_id(account_id)
-        || secret.is_empty()
-        || !secret.bytes().all(|b| b.is_ascii_alphanumeric())
-    {
+    if !is_account_id(account_id) || secret.is_empty() || !secret.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return None;
     }
-    Some(PresentedKey {
-        account_id,
-        hash: hash_key(key),
-    })
+    Some(PresentedKey { account_id, hash: hash_key(key) })
 }
 
 #[cfg(test)]
@@ -100,23 +86,13 @@ mod tests {
         assert_eq!(p.as_ref().map(|p| p.account_id), Some(id.as_str()));
         assert_eq!(p.map(|p| p.hash), Some(k.hash.clone()));
         assert_eq!(k.hash.len(), 64);
-        assert!(!k
-            .hint
-            .contains(&k.secret[k.secret.len() - 10..k.secret.len() - 4]));
+        assert!(!k.hint.contains(&k.secret[k.secret.len() - 10..k.secret.len() - 4]));
         assert_ne!(generate(&id).secret, k.secret);
     }
 
     #[test]
     fn malformed_keys_are_refused_without_lookup() {
-        for bad in [
-            "",
-            "kobo_",
-            "kobo__x",
-            "kobo_abc_",
-            "nope_abc_def",
-            "kobo_a-b_cd",
-            "kobo_abc_d%f",
-        ] {
+        for bad in ["", "kobo_", "kobo__x", "kobo_abc_", "nope_abc_def", "kobo_a-b_cd", "kobo_abc_d%f"] {
             assert_eq!(parse(bad), None, "{bad:?}");
         }
         assert_eq!(parse(&format!("kobo_abc_{}", "x".repeat(200))), None);

@@ -49,27 +49,18 @@ pub fn authorize(
     window: &Window,
     anonymous: AnonymousLimits,
 ) -> Result<Action, ApiError> {
-    let limited = ApiError::RateLimited {
-        retry_after: window.retry_after,
-    };
+    let limited = ApiError::RateLimited { retry_after: window.retry_after };
     let (account, key) = match (account, key) {
         (Some(a), Some(k)) if k.revoked_at.is_none() && k.account_id == a.id => (a, k),
         _ => {
-            return Err(if exceeded(hits.ip, anonymous.ip_rpm) {
-                limited
-            } else {
-                ApiError::InvalidKey
-            });
+            return Err(if exceeded(hits.ip, anonymous.ip_rpm) { limited } else { ApiError::InvalidKey });
         }
     };
     if !account.api_active {
         return Err(ApiError::ApiAccessInactive);
     }
     if !whitelist::ip_allowed(&key.ip_whitelist, caller.source_ip) {
-        let shown = caller
-            .source_ip
-            .map(|ip| ip.to_string())
-            .unwrap_or_else(|| "unknown".into());
+        let shown = caller.source_ip.map(|ip| ip.to_string()).unwrap_or_else(|| "unknown".into());
         return Err(ApiError::IpNotWhitelisted(shown));
     }
     if !whitelist::domain_allowed(&key.domain_whitelist, caller.origin) {
@@ -85,9 +76,7 @@ pub fn authorize(
         return Err(ApiError::ScopeDenied);
     }
     // A missing plan (deleted after assignment) falls back to the anonymous IP limit.
-    let (key_rpm, ip_rpm) = plan
-        .map(|p| (p.key_rpm, p.ip_rpm))
-        .unwrap_or((anonymous.ip_rpm, anonymous.ip_rpm));
+    let (key_rpm, ip_rpm) = plan.map(|p| (p.key_rpm, p.ip_rpm)).unwrap_or((anonymous.ip_rpm, anonymous.ip_rpm));
     if exceeded(hits.key, key_rpm) || exceeded(hits.ip, ip_rpm) {
         return Err(limited);
     }
@@ -154,31 +143,16 @@ mod tests {
         caller: Caller<'_>,
         hits: Hits,
     ) -> Result<Action, ApiError> {
-        authorize(
-            a,
-            k,
-            Some(&plan()),
-            Some(action),
-            caller,
-            hits,
-            &window(30),
-            ANON,
-        )
+        authorize(a, k, Some(&plan()), Some(action), caller, hits, &window(30), ANON)
     }
 
     fn anyone() -> Caller<'static> {
-        Caller {
-            source_ip: "1.2.3.4".parse().ok(),
-            origin: None,
-        }
+        Caller { source_ip: "1.2.3.4".parse().ok(), origin: None }
     }
 
     #[test]
     fn the_happy_path() {
-        assert_eq!(
-            run(Some(&account(true)), Some(&key()), "balance", anyone(), LOW),
-            Ok(Action::Balance)
-        );
+        assert_eq!(run(Some(&account(true)), Some(&key()), "balance", anyone(), LOW), Ok(Action::Balance));
     }
 
     #[test]
@@ -186,65 +160,26 @@ mod tests {
         let a = account(false);
         let mut k = key();
         k.revoked_at = Some("t".into());
-        assert_eq!(
-            run(Some(&a), Some(&k), "nope", anyone(), LOW),
-            Err(ApiError::InvalidKey)
-        );
-        assert_eq!(
-            run(None, Some(&key()), "balance", anyone(), LOW),
-            Err(ApiError::InvalidKey)
-        );
-        assert_eq!(
-            run(Some(&a), None, "balance", anyone(), LOW),
-            Err(ApiError::InvalidKey)
-        );
+        assert_eq!(run(Some(&a), Some(&k), "nope", anyone(), LOW), Err(ApiError::InvalidKey));
+        assert_eq!(run(None, Some(&key()), "balance", anyone(), LOW), Err(ApiError::InvalidKey));
+        assert_eq!(run(Some(&a), None, "balance", anyone(), LOW), Err(ApiError::InvalidKey));
         let mut k = key();
         k.ip_whitelist = vec!["9.9.9.9".into()];
-        assert_eq!(
-            run(Some(&a), Some(&k), "nope", anyone(), LOW),
-            Err(ApiError::ApiAccessInactive)
-        );
+        assert_eq!(run(Some(&a), Some(&k), "nope", anyone(), LOW), Err(ApiError::ApiAccessInactive));
         let a = account(true);
-        assert_eq!(
-            run(Some(&a), Some(&k), "nope", anyone(), LOW),
-            Err(ApiError::IpNotWhitelisted("1.2.3.4".into()))
-        );
+        assert_eq!(run(Some(&a), Some(&k), "nope", anyone(), LOW), Err(ApiError::IpNotWhitelisted("1.2.3.4".into())));
         let mut k = key();
         k.domain_whitelist = vec!["example.com".into()];
+        assert_eq!(run(Some(&a), Some(&k), "nope", anyone(), LOW), Err(ApiError::DomainNotWhitelisted));
+        let with_origin = Caller { origin: Some("https://example.com"), ..anyone() };
+        assert!(matches!(run(Some(&a), Some(&k), "nope", with_origin, LOW), Err(ApiError::Validation(_))));
+        assert_eq!(run(Some(&a), Some(&k), "services", with_origin, LOW), Err(ApiError::ScopeDenied));
         assert_eq!(
-            run(Some(&a), Some(&k), "nope", anyone(), LOW),
-            Err(ApiError::DomainNotWhitelisted)
-        );
-        let with_origin = Caller {
-            origin: Some("https://example.com"),
-            ..anyone()
-        };
-        assert!(matches!(
-            run(Some(&a), Some(&k), "nope", with_origin, LOW),
-            Err(ApiError::Validation(_))
-        ));
-        assert_eq!(
-            run(Some(&a), Some(&k), "services", with_origin, LOW),
-            Err(ApiError::ScopeDenied)
-        );
-        assert_eq!(
-            run(
-                Some(&a),
-                Some(&k),
-                "balance",
-                with_origin,
-                Hits { key: 3, ip: 1 }
-            ),
+            run(Some(&a), Some(&k), "balance", with_origin, Hits { key: 3, ip: 1 }),
             Err(ApiError::RateLimited { retry_after: 30 })
         );
         assert_eq!(
-            run(
-                Some(&a),
-                Some(&k),
-                "balance",
-                with_origin,
-                Hits { key: 1, ip: 4 }
-            ),
+            run(Some(&a), Some(&k), "balance", with_origin, Hits { key: 1, ip: 4 }),
             Err(ApiError::RateLimited { retry_after: 30 })
         );
     }
@@ -253,18 +188,12 @@ mod tests {
     fn a_key_of_another_account_is_invalid() {
         let mut k = key();
         k.account_id = "other".into();
-        assert_eq!(
-            run(Some(&account(true)), Some(&k), "balance", anyone(), LOW),
-            Err(ApiError::InvalidKey)
-        );
+        assert_eq!(run(Some(&account(true)), Some(&k), "balance", anyone(), LOW), Err(ApiError::InvalidKey));
     }
 
     #[test]
     fn key_guessing_is_rate_limited_per_ip() {
-        assert_eq!(
-            run(None, None, "balance", anyone(), Hits { key: 0, ip: 5 }),
-            Err(ApiError::InvalidKey)
-        );
+        assert_eq!(run(None, None, "balance", anyone(), Hits { key: 0, ip: 5 }), Err(ApiError::InvalidKey));
         assert_eq!(
             run(None, None, "balance", anyone(), Hits { key: 0, ip: 6 }),
             Err(ApiError::RateLimited { retry_after: 30 })
@@ -273,16 +202,7 @@ mod tests {
 
     #[test]
     fn missing_action_is_named() {
-        let r = authorize(
-            Some(&account(true)),
-            Some(&key()),
-            Some(&plan()),
-            None,
-            anyone(),
-            LOW,
-            &window(0),
-            ANON,
-        );
+        let r = authorize(Some(&account(true)), Some(&key()), Some(&plan()), None, anyone(), LOW, &window(0), ANON);
         assert_eq!(r, Err(ApiError::Validation("action is required".into())));
     }
 }

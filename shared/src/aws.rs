@@ -5,7 +5,5 @@ pub use aws_config::SdkConfig;
 
 /// Loads the SDK configuration from the environment (region, credentials, endpoint).
 pub async fn load() -> SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .load()
-        .await
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await
 }

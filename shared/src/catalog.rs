@@ -30,17 +30,10 @@ pub fn parse_rate_ceil(rate: &str) -> Option<Kobo> {
     if whole.is_empty() && frac.is_empty() {
         return None;
     }
-    if !whole.bytes().all(|b| b.is_ascii_digit())
-        || !frac.bytes().all(|b| b.is_ascii_digit())
-        || whole.len() > 12
-    {
+    if !whole.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) || whole.len() > 12 {
         return None;
     }
-    let naira: i64 = if whole.is_empty() {
-        0
-    } else {
-        whole.parse().ok()?
-    };
+    let naira: i64 = if whole.is_empty() { 0 } else { whole.parse().ok()? };
     let mut digits: Vec<u8> = frac.bytes().map(|b| b - b'0').collect();
     let extra_nonzero = digits.len() > 2 && digits[2..].iter().any(|d| *d != 0);
     digits.resize(2, 0);
@@ -60,11 +53,7 @@ pub fn with_markup(cost: Kobo, markup_bp: u32) -> Kobo {
 /// Imports or refreshes every upstream service: cost from upstream, sell rate = cost plus
 /// `markup_bp`. New services are enabled; existing ones keep their enabled flag. Our
 /// service id is the upstream id.
-pub async fn import_services(
-    store: &Store,
-    panel: &SmmClient,
-    markup_bp: u32,
-) -> Result<Vec<Service>, CatalogError> {
+pub async fn import_services(store: &Store, panel: &SmmClient, markup_bp: u32) -> Result<Vec<Service>, CatalogError> {
     let existing = store.services().await?;
     let mut out = Vec::new();
     for u in panel.services().await? {
@@ -76,11 +65,7 @@ pub async fn import_services(
             tracing::warn!(service = id, rate = %u.rate, "skipping upstream service with an unreadable rate");
             continue;
         };
-        let enabled = existing
-            .iter()
-            .find(|s| s.id == id)
-            .map(|s| s.enabled)
-            .unwrap_or(true);
+        let enabled = existing.iter().find(|s| s.id == id).map(|s| s.enabled).unwrap_or(true);
         let service = Service {
             id,
             name: u.name,
@@ -102,15 +87,8 @@ pub async fn import_services(
 }
 
 /// Changes one service with `f` and stores it.
-pub async fn update_service(
-    store: &Store,
-    id: u64,
-    f: impl FnOnce(&mut Service),
-) -> Result<Service, CatalogError> {
-    let mut s = store
-        .get_service(id)
-        .await?
-        .ok_or_else(|| CatalogError::Invalid(format!("no service {id}")))?;
+pub async fn update_service(store: &Store, id: u64, f: impl FnOnce(&mut Service)) -> Result<Service, CatalogError> {
+    let mut s = store.get_service(id).await?.ok_or_else(|| CatalogError::Invalid(format!("no service {id}")))?;
     f(&mut s);
     store.put_service(&s).await?;
     Ok(s)

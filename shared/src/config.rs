@@ -31,10 +31,7 @@ pub fn parse_delays(s: &str) -> Result<Vec<u32>, ConfigError> {
     s.split(',')
         .map(str::trim)
         .filter(|p| !p.is_empty())
-        .map(|p| {
-            p.parse::<u32>()
-                .map_err(|_| ConfigError(format!("retry delay {p:?} is not a number of seconds")))
-        })
+        .map(|p| p.parse::<u32>().map_err(|_| ConfigError(format!("retry delay {p:?} is not a number of seconds"))))
         .collect()
 }
 
@@ -45,10 +42,7 @@ pub struct ConfigError(String);
 
 fn var_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T, ConfigError> {
     match env::var(name) {
-        Ok(v) => v
-            .trim()
-            .parse()
-            .map_err(|_| ConfigError(format!("{name}={v:?} is not valid"))),
+        Ok(v) => v.trim().parse().map_err(|_| ConfigError(format!("{name}={v:?} is not valid"))),
         Err(_) => Ok(default),
     }
 }
@@ -56,15 +50,14 @@ fn var_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T, ConfigError
 impl Config {
     /// Reads the environment; `KOBO_TABLE` is required.
     pub fn from_env() -> Result<Config, ConfigError> {
-        let table = env::var("KOBO_TABLE")
-            .map_err(|_| ConfigError("set KOBO_TABLE to the DynamoDB table name".into()))?;
+        let table =
+            env::var("KOBO_TABLE").map_err(|_| ConfigError("set KOBO_TABLE to the DynamoDB table name".into()))?;
         Ok(Config {
             table,
             app_secret_id: env::var("KOBO_APP_SECRET_ID").unwrap_or_else(|_| "kobo/app".into()),
             anon_ip_rpm: var_or("KOBO_ANON_IP_RPM", 60)?,
             max_body_bytes: var_or("KOBO_MAX_BODY_BYTES", 256 * 1024)?,
-            provider_secret_id: env::var("KOBO_PROVIDER_SECRET_ID")
-                .unwrap_or_else(|_| "kobo/providers".into()),
+            provider_secret_id: env::var("KOBO_PROVIDER_SECRET_ID").unwrap_or_else(|_| "kobo/providers".into()),
             smm_url: env::var("KOBO_SMM_URL").unwrap_or_default(),
             upstream_timeout_ms: var_or("KOBO_UPSTREAM_TIMEOUT_MS", 8000)?,
             webhook_queue_url: env::var("KOBO_WEBHOOK_QUEUE_URL").unwrap_or_default(),

@@ -131,26 +131,14 @@ mod tests {
     #[test]
     fn seed_messages_and_codes() {
         assert_eq!(ApiError::InvalidKey.to_string(), "Invalid api key");
-        assert_eq!(
-            ApiError::ScopeDenied.to_string(),
-            "This API key is not allowed for this action"
-        );
-        assert_eq!(
-            ApiError::InsufficientBalance.to_string(),
-            "Insufficient balance"
-        );
+        assert_eq!(ApiError::ScopeDenied.to_string(), "This API key is not allowed for this action");
+        assert_eq!(ApiError::InsufficientBalance.to_string(), "Insufficient balance");
         assert_eq!(ApiError::InvalidKey.status(), 401);
         assert_eq!(ApiError::ScopeDenied.status(), 403);
         assert_eq!(ApiError::ApiAccessInactive.status(), 403);
         assert_eq!(ApiError::RateLimited { retry_after: 3 }.status(), 429);
-        assert_eq!(
-            ApiError::RateLimited { retry_after: 3 }.retry_after(),
-            Some(3)
-        );
-        assert_eq!(
-            ApiError::field("quantity", "is required").to_string(),
-            "quantity is required"
-        );
+        assert_eq!(ApiError::RateLimited { retry_after: 3 }.retry_after(), Some(3));
+        assert_eq!(ApiError::field("quantity", "is required").to_string(), "quantity is required");
         assert_eq!(ApiError::field("quantity", "is required").status(), 422);
     }
 }

@@ -33,9 +33,7 @@ pub struct IdemRecord {
 pub fn validate_key(k: &str) -> Result<&str, ApiError> {
     let k = k.trim();
     if k.is_empty() || k.len() > 255 || !k.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ApiError::Validation(
-            "Idempotency-Key must be 1 to 255 visible ASCII characters".into(),
-        ));
+        return Err(ApiError::Validation("Idempotency-Key must be 1 to 255 visible ASCII characters".into()));
     }
     Ok(k)
 }
@@ -66,10 +64,7 @@ impl IdemRecord {
             ("request_hash".into(), s(&self.request_hash)),
             ("status".into(), n(self.status)),
             ("body".into(), s(&self.body)),
-            (
-                "expires_at".into(),
-                n(crate::model::now_unix() + IDEM_TTL_SECS),
-            ),
+            ("expires_at".into(), n(crate::model::now_unix() + IDEM_TTL_SECS)),
         ])
     }
 
@@ -96,19 +91,12 @@ impl IdemRecord {
 
 impl Store {
     /// The record of a key, if it is remembered (strongly consistent).
-    pub async fn get_idem(
-        &self,
-        account_id: &str,
-        key_hash: &str,
-    ) -> Result<Option<IdemRecord>, StoreError> {
+    pub async fn get_idem(&self, account_id: &str, key_hash: &str) -> Result<Option<IdemRecord>, StoreError> {
         let out = self
             .client()
             .get_item()
             .table_name(self.table())
-            .set_key(Some(key(
-                keys::account_pk(account_id),
-                keys::idem_sk(key_hash),
-            )))
+            .set_key(Some(key(keys::account_pk(account_id), keys::idem_sk(key_hash))))
             .consistent_read(true)
             .send()
             .await
@@ -117,9 +105,7 @@ impl Store {
             return Ok(None);
         };
         let r = Reader::new(&item);
-        if r.opt_i64("expires_at")?
-            .is_some_and(|t| t < crate::model::now_unix())
-        {
+        if r.opt_i64("expires_at")?.is_some_and(|t| t < crate::model::now_unix()) {
             return Ok(None);
         }
         Ok(Some(IdemRecord {

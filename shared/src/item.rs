@@ -37,25 +37,14 @@ impl<'a> Reader<'a> {
     }
 
     fn corrupt(&self, field: &str, what: &str) -> StoreError {
-        let pk = self
-            .item
-            .get("PK")
-            .and_then(|v| v.as_s().ok())
-            .map(String::as_str)
-            .unwrap_or("?");
-        let sk = self
-            .item
-            .get("SK")
-            .and_then(|v| v.as_s().ok())
-            .map(String::as_str)
-            .unwrap_or("?");
+        let pk = self.item.get("PK").and_then(|v| v.as_s().ok()).map(String::as_str).unwrap_or("?");
+        let sk = self.item.get("SK").and_then(|v| v.as_s().ok()).map(String::as_str).unwrap_or("?");
         StoreError::Corrupt(format!("{pk}/{sk}"), format!("{field}: {what}"))
     }
 
     /// A required string.
     pub fn s(&self, field: &str) -> Result<String, StoreError> {
-        self.opt_s(field)?
-            .ok_or_else(|| self.corrupt(field, "missing"))
+        self.opt_s(field)?.ok_or_else(|| self.corrupt(field, "missing"))
     }
 
     /// An optional string.
@@ -69,18 +58,14 @@ impl<'a> Reader<'a> {
 
     /// A required integer.
     pub fn i64(&self, field: &str) -> Result<i64, StoreError> {
-        self.opt_i64(field)?
-            .ok_or_else(|| self.corrupt(field, "missing"))
+        self.opt_i64(field)?.ok_or_else(|| self.corrupt(field, "missing"))
     }
 
     /// An optional integer.
     pub fn opt_i64(&self, field: &str) -> Result<Option<i64>, StoreError> {
         match self.item.get(field) {
             None | Some(AttributeValue::Null(_)) => Ok(None),
-            Some(AttributeValue::N(v)) => v
-                .parse()
-                .map(Some)
-                .map_err(|_| self.corrupt(field, "not an integer")),
+            Some(AttributeValue::N(v)) => v.parse().map(Some).map_err(|_| self.corrupt(field, "not an integer")),
             Some(_) => Err(self.corrupt(field, "not a number")),
         }
     }
@@ -118,11 +103,7 @@ impl<'a> Reader<'a> {
             None | Some(AttributeValue::Null(_)) => Ok(Vec::new()),
             Some(AttributeValue::L(items)) => items
                 .iter()
-                .map(|v| {
-                    v.as_s()
-                        .cloned()
-                        .map_err(|_| self.corrupt(field, "list entry not a string"))
-                })
+                .map(|v| v.as_s().cloned().map_err(|_| self.corrupt(field, "list entry not a string")))
                 .collect(),
             Some(AttributeValue::Ss(v)) => Ok(v.clone()),
             Some(_) => Err(self.corrupt(field, "not a list")),

@@ -68,10 +68,7 @@ impl fmt::Display for VtuCategory {
 impl FromStr for VtuCategory {
     type Err = String;
     fn from_str(v: &str) -> Result<Self, Self::Err> {
-        VtuCategory::ALL
-            .into_iter()
-            .find(|c| c.as_str() == v)
-            .ok_or_else(|| format!("unknown VTU category {v:?}"))
+        VtuCategory::ALL.into_iter().find(|c| c.as_str() == v).ok_or_else(|| format!("unknown VTU category {v:?}"))
     }
 }
 
@@ -95,11 +92,8 @@ pub struct Plan {
 impl Plan {
     /// The item form.
     pub fn to_item(&self) -> Item {
-        let vtu: HashMap<String, AttributeValue> = self
-            .vtu_discount_bp
-            .iter()
-            .map(|(c, bp)| (c.as_str().to_string(), n(bp)))
-            .collect();
+        let vtu: HashMap<String, AttributeValue> =
+            self.vtu_discount_bp.iter().map(|(c, bp)| (c.as_str().to_string(), n(bp))).collect();
         HashMap::from([
             ("PK".into(), s(keys::PLAN_PK)),
             ("SK".into(), s(keys::plan_sk(&self.id))),
@@ -118,9 +112,7 @@ impl Plan {
         let r = Reader::new(item);
         let mut vtu = BTreeMap::new();
         for (k, v) in r.u32_map("vtu_discount_bp")? {
-            let cat = k
-                .parse()
-                .map_err(|e: String| StoreError::Corrupt(format!("plan {k}"), e))?;
+            let cat = k.parse().map_err(|e: String| StoreError::Corrupt(format!("plan {k}"), e))?;
             vtu.insert(cat, v);
         }
         Ok(Plan {
@@ -171,10 +163,7 @@ impl Account {
             ("PK".into(), s(keys::account_pk(&self.id))),
             ("SK".into(), s(keys::ACCOUNT_SK)),
             ("GSI1PK".into(), s(keys::ACCOUNTS_GSI1PK)),
-            (
-                "GSI1SK".into(),
-                s(keys::account_gsi1sk(&self.created_at, &self.id)),
-            ),
+            ("GSI1SK".into(), s(keys::account_gsi1sk(&self.created_at, &self.id))),
             ("type".into(), s("account")),
             ("account_id".into(), s(&self.id)),
             ("name".into(), s(&self.name)),
@@ -278,21 +267,14 @@ impl ApiKeyRecord {
     pub fn from_item(item: &Item) -> Result<ApiKeyRecord, StoreError> {
         let r = Reader::new(item);
         let sk = r.s("SK")?;
-        let hash = sk
-            .strip_prefix(keys::KEY_SK_PREFIX)
-            .unwrap_or(&sk)
-            .to_string();
+        let hash = sk.strip_prefix(keys::KEY_SK_PREFIX).unwrap_or(&sk).to_string();
         Ok(ApiKeyRecord {
             account_id: r.s("account_id")?,
             key_id: ApiKeyRecord::key_id_of(&hash),
             hash,
             label: r.opt_s("label")?.unwrap_or_default(),
             hint: r.opt_s("hint")?.unwrap_or_default(),
-            scopes: r
-                .str_list("scopes")?
-                .iter()
-                .filter_map(|a| a.parse().ok())
-                .collect(),
+            scopes: r.str_list("scopes")?.iter().filter_map(|a| a.parse().ok()).collect(),
             ip_whitelist: r.str_list("ip_whitelist")?,
             domain_whitelist: r.str_list("domain_whitelist")?,
             revoked_at: r.opt_s("revoked_at")?,
@@ -537,10 +519,7 @@ impl Order {
         }
         if !self.status.is_final() {
             m.insert("GSI1PK".into(), s(keys::OPEN_ORDERS_GSI1PK));
-            m.insert(
-                "GSI1SK".into(),
-                s(keys::open_order_gsi1sk(&self.updated_at, self.id)),
-            );
+            m.insert("GSI1SK".into(), s(keys::open_order_gsi1sk(&self.updated_at, self.id)));
         }
         m
     }
@@ -564,9 +543,8 @@ impl Order {
                 .ok_or_else(|| StoreError::Corrupt("order".into(), format!("status {status:?}")))?,
             start_count: r.u64("start_count")?,
             remains: r.u64("remains")?,
-            upstream: UpstreamState::parse(&upstream).ok_or_else(|| {
-                StoreError::Corrupt("order".into(), format!("upstream_state {upstream:?}"))
-            })?,
+            upstream: UpstreamState::parse(&upstream)
+                .ok_or_else(|| StoreError::Corrupt("order".into(), format!("upstream_state {upstream:?}")))?,
             upstream_order: r.opt_s("upstream_order")?,
             created_at: r.s("created_at")?,
             updated_at: r.s("updated_at")?,
@@ -594,10 +572,7 @@ mod tests {
             id: "gold".into(),
             name: "Gold".into(),
             smm_discount_bp: 500,
-            vtu_discount_bp: BTreeMap::from([
-                (VtuCategory::Data, 2000),
-                (VtuCategory::RechargeCard, 100),
-            ]),
+            vtu_discount_bp: BTreeMap::from([(VtuCategory::Data, 2000), (VtuCategory::RechargeCard, 100)]),
             key_rpm: 60,
             ip_rpm: 120,
         };

@@ -11,9 +11,7 @@ use serde::{Deserialize, Serialize};
 pub const MAX_AMOUNT: Kobo = Kobo(100_000_000_000);
 
 /// An amount of money in kobo. Signed, so ledger entries can be debits.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Kobo(pub i64);
 
@@ -63,16 +61,8 @@ impl Kobo {
         if whole.len() > 12 {
             return Err(MoneyError::TooLarge);
         }
-        let naira: i64 = if whole.is_empty() {
-            0
-        } else {
-            whole.parse().map_err(|_| MoneyError::NotANumber)?
-        };
-        let mut cents: i64 = if frac.is_empty() {
-            0
-        } else {
-            frac.parse().map_err(|_| MoneyError::NotANumber)?
-        };
+        let naira: i64 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| MoneyError::NotANumber)? };
+        let mut cents: i64 = if frac.is_empty() { 0 } else { frac.parse().map_err(|_| MoneyError::NotANumber)? };
         if frac.len() == 1 {
             cents *= 10;
         }
@@ -153,26 +143,14 @@ mod tests {
 
     #[test]
     fn refuses_what_is_not_money() {
-        for bad in [
-            "", ".", "abc", "1e3", "-5", "+5", "1,000", "1.2.3", "NaN", "١٢", " . ",
-        ] {
-            assert_eq!(
-                Kobo::parse_naira(bad),
-                Err(MoneyError::NotANumber),
-                "{bad:?}"
-            );
+        for bad in ["", ".", "abc", "1e3", "-5", "+5", "1,000", "1.2.3", "NaN", "١٢", " . "] {
+            assert_eq!(Kobo::parse_naira(bad), Err(MoneyError::NotANumber), "{bad:?}");
         }
         assert_eq!(Kobo::parse_naira("1.234"), Err(MoneyError::TooPrecise));
         assert_eq!(Kobo::parse_naira("0"), Err(MoneyError::NotPositive));
         assert_eq!(Kobo::parse_naira("0.00"), Err(MoneyError::NotPositive));
-        assert_eq!(
-            Kobo::parse_naira("1000000000.01"),
-            Err(MoneyError::TooLarge)
-        );
-        assert_eq!(
-            Kobo::parse_naira("99999999999999999999999"),
-            Err(MoneyError::TooLarge)
-        );
+        assert_eq!(Kobo::parse_naira("1000000000.01"), Err(MoneyError::TooLarge));
+        assert_eq!(Kobo::parse_naira("99999999999999999999999"), Err(MoneyError::TooLarge));
         assert_eq!(Kobo::parse_naira("1000000000"), Ok(MAX_AMOUNT));
     }
 

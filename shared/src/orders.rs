@@ -31,13 +31,7 @@ pub enum TxError {
 /// Runs a transaction and reports which conditions failed.
 pub async fn transact(store: &Store, items: Vec<TransactWriteItem>) -> Result<(), TxError> {
     let n_items = items.len();
-    match store
-        .client()
-        .transact_write_items()
-        .set_transact_items(Some(items))
-        .send()
-        .await
-    {
+    match store.client().transact_write_items().set_transact_items(Some(items)).send().await {
         Ok(_) => Ok(()),
         Err(e) => {
             let code = e.code().unwrap_or_default().to_string();
@@ -61,11 +55,7 @@ pub async fn transact(store: &Store, items: Vec<TransactWriteItem>) -> Result<()
                 }
                 // Some emulators only list the reasons in the message: "[None, ConditionalCheckFailed]".
                 let msg = e.message().unwrap_or_default().to_string();
-                if let Some(list) = msg
-                    .rsplit_once('[')
-                    .and_then(|(_, rest)| rest.split_once(']'))
-                    .map(|(l, _)| l)
-                {
+                if let Some(list) = msg.rsplit_once('[').and_then(|(_, rest)| rest.split_once(']')).map(|(l, _)| l) {
                     let failed: Vec<usize> = list
                         .split(',')
                         .enumerate()
@@ -161,19 +151,12 @@ impl Store {
     }
 
     /// One order of an account (strongly consistent).
-    pub async fn get_order(
-        &self,
-        account_id: &str,
-        order_id: u64,
-    ) -> Result<Option<Order>, StoreError> {
+    pub async fn get_order(&self, account_id: &str, order_id: u64) -> Result<Option<Order>, StoreError> {
         let out = self
             .client()
             .get_item()
             .table_name(self.table())
-            .set_key(Some(key(
-                keys::account_pk(account_id),
-                keys::order_sk(order_id),
-            )))
+            .set_key(Some(key(keys::account_pk(account_id), keys::order_sk(order_id))))
             .consistent_read(true)
             .send()
             .await
@@ -182,11 +165,7 @@ impl Store {
     }
 
     /// Up to 100 orders of an account in one `BatchGetItem`; missing ids are absent.
-    pub async fn get_orders(
-        &self,
-        account_id: &str,
-        ids: &[u64],
-    ) -> Result<HashMap<u64, Order>, StoreError> {
+    pub async fn get_orders(&self, account_id: &str, ids: &[u64]) -> Result<HashMap<u64, Order>, StoreError> {
         let mut found = HashMap::new();
         if ids.is_empty() {
             return Ok(found);
@@ -204,18 +183,11 @@ impl Store {
                 .send()
                 .await
                 .map_err(sdk_err)?;
-            for item in out
-                .responses
-                .and_then(|mut r| r.remove(self.table()))
-                .unwrap_or_default()
-            {
+            for item in out.responses.and_then(|mut r| r.remove(self.table())).unwrap_or_default() {
                 let o = Order::from_item(&item)?;
                 found.insert(o.id, o);
             }
-            match out
-                .unprocessed_keys
-                .and_then(|mut u| u.remove(self.table()))
-            {
+            match out.unprocessed_keys.and_then(|mut u| u.remove(self.table())) {
                 Some(rest) if !rest.keys.is_empty() => {
                     wanted = rest;
                     tokio::time::sleep(std::time::Duration::from_millis(10 << attempt)).await;
@@ -271,27 +243,16 @@ impl Store {
     }
 
     /// The upstream refill id of one of the account's refills.
-    pub async fn get_refill(
-        &self,
-        account_id: &str,
-        refill_id: u64,
-    ) -> Result<Option<String>, StoreError> {
+    pub async fn get_refill(&self, account_id: &str, refill_id: u64) -> Result<Option<String>, StoreError> {
         let out = self
             .client()
             .get_item()
             .table_name(self.table())
-            .set_key(Some(key(
-                keys::account_pk(account_id),
-                keys::refill_sk(refill_id),
-            )))
+            .set_key(Some(key(keys::account_pk(account_id), keys::refill_sk(refill_id))))
             .send()
             .await
             .map_err(sdk_err)?;
-        Ok(out.item.and_then(|i| {
-            i.get("upstream_refill")
-                .and_then(|v| v.as_s().ok())
-                .cloned()
-        }))
+        Ok(out.item.and_then(|i| i.get("upstream_refill").and_then(|v| v.as_s().ok()).cloned()))
     }
 
     /// Moves an order's upstream state from `from` to `to` (and records the upstream id);
@@ -308,10 +269,7 @@ impl Store {
             .client()
             .update_item()
             .table_name(self.table())
-            .set_key(Some(key(
-                keys::account_pk(&order.account_id),
-                keys::order_sk(order.id),
-            )))
+            .set_key(Some(key(keys::account_pk(&order.account_id), keys::order_sk(order.id))))
             .condition_expression("upstream_state = :from")
             .expression_attribute_values(":from", s(from.as_str()))
             .expression_attribute_values(":to", s(to.as_str()));
@@ -366,16 +324,10 @@ pub async fn create_order(
     min_balance: Kobo,
     idem: Option<&IdemRecord>,
 ) -> Result<(), CreateError> {
-    let need = order
-        .charge
-        .checked_add(min_balance)
-        .ok_or(CreateError::InsufficientBalance)?;
+    let need = order.charge.checked_add(min_balance).ok_or(CreateError::InsufficientBalance)?;
     let debit = Update::builder()
         .table_name(store.table())
-        .set_key(Some(key(
-            keys::account_pk(&order.account_id),
-            keys::ACCOUNT_SK,
-        )))
+        .set_key(Some(key(keys::account_pk(&order.account_id), keys::ACCOUNT_SK)))
         .update_expression("SET balance = balance - :c")
         .condition_expression("attribute_exists(PK) AND balance >= :need AND min_balance = :min")
         .expression_attribute_values(":c", n(order.charge.0))
@@ -402,18 +354,8 @@ pub async fn create_order(
             .map_err(|e| CreateError::Store(build_err(e)))?;
         Ok(TransactWriteItem::builder().put(p).build())
     };
-    let event = OutboxEvent::new(
-        &order.account_id,
-        EventType::OrderCreated,
-        "order",
-        order_object(order),
-    );
-    let mut items = vec![
-        update_item(debit),
-        put(entry.to_item())?,
-        put(order.to_item())?,
-        put(event.to_item())?,
-    ];
+    let event = OutboxEvent::new(&order.account_id, EventType::OrderCreated, "order", order_object(order));
+    let mut items = vec![update_item(debit), put(entry.to_item())?, put(order.to_item())?, put(event.to_item())?];
     if let Some(r) = idem {
         items.push(r.put(store.table()).map_err(CreateError::Store)?);
     }
@@ -427,12 +369,10 @@ pub async fn create_order(
                 Err(e) => Err(CreateError::Store(e)),
             }
         }
-        Err(TxError::Conditions(failed)) if failed.contains(&0) => {
-            Err(CreateError::InsufficientBalance)
+        Err(TxError::Conditions(failed)) if failed.contains(&0) => Err(CreateError::InsufficientBalance),
+        Err(TxError::Conditions(failed)) => {
+            Err(CreateError::Store(StoreError::Conflict(format!("order transaction conditions failed: {failed:?}"))))
         }
-        Err(TxError::Conditions(failed)) => Err(CreateError::Store(StoreError::Conflict(format!(
-            "order transaction conditions failed: {failed:?}"
-        )))),
         Err(TxError::Store(StoreError::Conflict(_))) => Err(CreateError::InsufficientBalance),
         Err(TxError::Store(e)) => Err(CreateError::Store(e)),
     }
@@ -441,14 +381,8 @@ pub async fn create_order(
 /// Sends a freshly created order upstream and records the outcome. Never sends an order
 /// twice: the order is created as `Sending`, and only `Unsent` orders are (re)sent by the
 /// reconciler after claiming them.
-pub async fn send_upstream(
-    store: &Store,
-    panel: &SmmClient,
-    order: &Order,
-) -> Result<UpstreamState, StoreError> {
-    let outcome = panel
-        .add(&order.upstream_service, &order.link, order.quantity)
-        .await;
+pub async fn send_upstream(store: &Store, panel: &SmmClient, order: &Order) -> Result<UpstreamState, StoreError> {
+    let outcome = panel.add(&order.upstream_service, &order.link, order.quantity).await;
     let (to, upstream_id) = match &outcome {
         Ok(id) => (UpstreamState::Placed, Some(id.as_str())),
         Err(UpstreamError::NotSent(_)) => (UpstreamState::Unsent, None),
@@ -458,20 +392,14 @@ pub async fn send_upstream(
     if let Err(e) = &outcome {
         tracing::warn!(order_id = order.id, error = %e, "upstream add did not succeed");
     }
-    store
-        .set_upstream(order, UpstreamState::Sending, to, upstream_id)
-        .await?;
+    store.set_upstream(order, UpstreamState::Sending, to, upstream_id).await?;
     if to == UpstreamState::Rejected {
         let mut o = order.clone();
         o.upstream = UpstreamState::Rejected;
         apply_progress(
             store,
             &o,
-            Progress {
-                status: OrderStatus::Cancelled,
-                start_count: 0,
-                remains: order.quantity,
-            },
+            Progress { status: OrderStatus::Cancelled, start_count: 0, remains: order.quantity },
             "upstream rejected the order",
         )
         .await?;
@@ -499,11 +427,7 @@ impl Progress {
             OrderStatus::Cancelled | OrderStatus::Refunded => quantity,
             _ => u.remains.min(quantity),
         };
-        Some(Progress {
-            status,
-            start_count: u.start_count,
-            remains,
-        })
+        Some(Progress { status, start_count: u.start_count, remains })
     }
 }
 
@@ -521,27 +445,16 @@ pub fn refund_due(order: &Order, p: &Progress) -> Kobo {
 /// status and refund the caller read, and a refund (credit + ledger entry +
 /// `order.refunded`) rides in the same transaction. Returns whether anything changed;
 /// `false` when nothing was new or another writer got there first.
-pub async fn apply_progress(
-    store: &Store,
-    before: &Order,
-    p: Progress,
-    reason: &str,
-) -> Result<bool, StoreError> {
+pub async fn apply_progress(store: &Store, before: &Order, p: Progress, reason: &str) -> Result<bool, StoreError> {
     if before.status.is_final() {
         return Ok(false);
     }
-    let unchanged = p.status == before.status
-        && p.start_count == before.start_count
-        && p.remains == before.remains;
+    let unchanged = p.status == before.status && p.start_count == before.start_count && p.remains == before.remains;
     if unchanged {
         return Ok(false);
     }
     let now = now_rfc3339();
-    let refund = if p.status.is_final() {
-        refund_due(before, &p)
-    } else {
-        Kobo::ZERO
-    };
+    let refund = if p.status.is_final() { refund_due(before, &p) } else { Kobo::ZERO };
     let mut after = before.clone();
     after.status = p.status;
     after.start_count = p.start_count;
@@ -551,13 +464,8 @@ pub async fn apply_progress(
 
     let mut upd = Update::builder()
         .table_name(store.table())
-        .set_key(Some(key(
-            keys::account_pk(&before.account_id),
-            keys::order_sk(before.id),
-        )))
-        .condition_expression(
-            "#st = :old AND refunded = :zero AND start_count = :osc AND remains = :orem",
-        )
+        .set_key(Some(key(keys::account_pk(&before.account_id), keys::order_sk(before.id))))
+        .condition_expression("#st = :old AND refunded = :zero AND start_count = :osc AND remains = :orem")
         .expression_attribute_names("#st", "status")
         .expression_attribute_values(":old", s(before.status.as_str()))
         .expression_attribute_values(":zero", n(0))
@@ -582,22 +490,14 @@ pub async fn apply_progress(
     let object = order_object(&after);
     if p.status != before.status {
         items.push(
-            OutboxEvent::new(
-                &before.account_id,
-                EventType::OrderStatusChanged,
-                "order",
-                object.clone(),
-            )
-            .put(store.table())?,
+            OutboxEvent::new(&before.account_id, EventType::OrderStatusChanged, "order", object.clone())
+                .put(store.table())?,
         );
     }
     if refund.0 > 0 {
         let credit = Update::builder()
             .table_name(store.table())
-            .set_key(Some(key(
-                keys::account_pk(&before.account_id),
-                keys::ACCOUNT_SK,
-            )))
+            .set_key(Some(key(keys::account_pk(&before.account_id), keys::ACCOUNT_SK)))
             .update_expression("SET balance = balance + :r")
             .condition_expression("attribute_exists(PK)")
             .expression_attribute_values(":r", n(refund.0))
@@ -621,15 +521,7 @@ pub async fn apply_progress(
             .map_err(build_err)?;
         items.push(update_item(credit));
         items.push(TransactWriteItem::builder().put(put).build());
-        items.push(
-            OutboxEvent::new(
-                &before.account_id,
-                EventType::OrderRefunded,
-                "order",
-                object,
-            )
-            .put(store.table())?,
-        );
+        items.push(OutboxEvent::new(&before.account_id, EventType::OrderRefunded, "order", object).put(store.table())?);
     }
     match transact(store, items).await {
         Ok(()) => Ok(true),
@@ -660,27 +552,16 @@ pub const SENDING_GRACE_SECS: i64 = 300;
 /// One reconciler pass over up to `batch` open orders: sends orders that never reached
 /// upstream (claiming each first), then asks upstream for the status of placed ones in
 /// one multi-status call and applies what changed.
-pub async fn sync_open_orders(
-    store: &Store,
-    panel: &SmmClient,
-    batch: i32,
-) -> Result<SyncReport, StoreError> {
+pub async fn sync_open_orders(store: &Store, panel: &SmmClient, batch: i32) -> Result<SyncReport, StoreError> {
     let open = store.open_orders(batch).await?;
-    let mut report = SyncReport {
-        examined: open.len(),
-        ..SyncReport::default()
-    };
+    let mut report = SyncReport { examined: open.len(), ..SyncReport::default() };
     let mut placed: Vec<Order> = Vec::new();
     for o in open {
         match o.upstream {
             UpstreamState::Placed => placed.push(o),
             UpstreamState::Unsent => {
                 // Claim it; a concurrent reconciler that loses the claim skips it.
-                if store
-                    .set_upstream(&o, UpstreamState::Unsent, UpstreamState::Sending, None)
-                    .await
-                    .is_err()
-                {
+                if store.set_upstream(&o, UpstreamState::Unsent, UpstreamState::Sending, None).await.is_err() {
                     continue;
                 }
                 let mut claimed = o.clone();
@@ -694,10 +575,7 @@ pub async fn sync_open_orders(
                     .map(|t| crate::model::now_unix() - t.timestamp())
                     .unwrap_or(i64::MAX);
                 if age > SENDING_GRACE_SECS
-                    && store
-                        .set_upstream(&o, UpstreamState::Sending, UpstreamState::Unknown, None)
-                        .await
-                        .is_ok()
+                    && store.set_upstream(&o, UpstreamState::Sending, UpstreamState::Unknown, None).await.is_ok()
                 {
                     report.unknown += 1;
                 }
@@ -706,10 +584,7 @@ pub async fn sync_open_orders(
             UpstreamState::Rejected => {}
         }
     }
-    let ids: Vec<String> = placed
-        .iter()
-        .filter_map(|o| o.upstream_order.clone())
-        .collect();
+    let ids: Vec<String> = placed.iter().filter_map(|o| o.upstream_order.clone()).collect();
     if ids.is_empty() {
         return Ok(report);
     }

@@ -79,12 +79,7 @@ pub struct OutboxEvent {
 
 impl OutboxEvent {
     /// Builds an event whose payload carries `object` under `name` (`order`, `vtu`, ...).
-    pub fn new(
-        account_id: &str,
-        event: EventType,
-        name: &str,
-        object: serde_json::Value,
-    ) -> OutboxEvent {
+    pub fn new(account_id: &str, event: EventType, name: &str, object: serde_json::Value) -> OutboxEvent {
         let occurred_at = crate::model::now_rfc3339();
         let payload = serde_json::json!({ "event": event.as_str(), "occurred_at": occurred_at, name: object });
         OutboxEvent {
@@ -107,10 +102,7 @@ impl OutboxEvent {
             ("event".into(), s(self.event.as_str())),
             ("occurred_at".into(), s(&self.occurred_at)),
             ("payload".into(), s(self.payload.to_string())),
-            (
-                "expires_at".into(),
-                n(crate::model::now_unix() + OUTBOX_TTL_SECS),
-            ),
+            ("expires_at".into(), n(crate::model::now_unix() + OUTBOX_TTL_SECS)),
         ])
     }
 

@@ -19,11 +19,7 @@ pub struct Window {
 pub fn window(now: i64) -> Window {
     let start = now - now.rem_euclid(WINDOW_SECS);
     let end = start + WINDOW_SECS;
-    Window {
-        start,
-        retry_after: (end - now).max(1) as u64,
-        expires_at: end + WINDOW_SECS,
-    }
+    Window { start, retry_after: (end - now).max(1) as u64, expires_at: end + WINDOW_SECS }
 }
 
 /// Whether a request that brought the window's count to `count` is over `limit`.
@@ -38,22 +34,8 @@ mod tests {
 
     #[test]
     fn windows() {
-        assert_eq!(
-            window(120),
-            Window {
-                start: 120,
-                retry_after: 60,
-                expires_at: 240
-            }
-        );
-        assert_eq!(
-            window(179),
-            Window {
-                start: 120,
-                retry_after: 1,
-                expires_at: 240
-            }
-        );
+        assert_eq!(window(120), Window { start: 120, retry_after: 60, expires_at: 240 });
+        assert_eq!(window(179), Window { start: 120, retry_after: 1, expires_at: 240 });
         assert!(!exceeded(5, 5));
         assert!(exceeded(6, 5));
         assert!(!exceeded(1_000_000, 0));

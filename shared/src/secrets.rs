@@ -54,31 +54,18 @@ pub struct SecretsCache<T = AppSecrets> {
 impl<T: serde::de::DeserializeOwned> SecretsCache<T> {
     /// A cache for secret `id`; nothing is fetched until [`SecretsCache::get`].
     pub fn new(client: Client, id: impl Into<String>) -> SecretsCache<T> {
-        SecretsCache {
-            client,
-            id: id.into(),
-            cell: OnceCell::new(),
-        }
+        SecretsCache { client, id: id.into(), cell: OnceCell::new() }
     }
 
     /// The secret, fetched on first use.
     pub async fn get(&self) -> Result<&T, SecretsError> {
         self.cell
             .get_or_try_init(|| async {
-                let out = self
-                    .client
-                    .get_secret_value()
-                    .secret_id(&self.id)
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        SecretsError::Fetch(
-                            aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
-                        )
-                    })?;
+                let out = self.client.get_secret_value().secret_id(&self.id).send().await.map_err(|e| {
+                    SecretsError::Fetch(aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string())
+                })?;
                 let text = out.secret_string().unwrap_or_default();
-                serde_json::from_str(text)
-                    .map_err(|e| SecretsError::Shape(self.id.clone(), e.to_string()))
+                serde_json::from_str(text).map_err(|e| SecretsError::Shape(self.id.clone(), e.to_string()))
             })
             .await
     }

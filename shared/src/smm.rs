@@ -51,13 +51,7 @@ impl OrderStatus {
 
     /// Whether no further change can happen.
     pub const fn is_final(self) -> bool {
-        matches!(
-            self,
-            OrderStatus::Completed
-                | OrderStatus::Cancelled
-                | OrderStatus::Refunded
-                | OrderStatus::Partial
-        )
+        matches!(self, OrderStatus::Completed | OrderStatus::Cancelled | OrderStatus::Refunded | OrderStatus::Partial)
     }
 
     /// Parses the stored word.
@@ -79,9 +73,7 @@ impl OrderStatus {
     pub fn from_upstream(s: &str) -> Option<OrderStatus> {
         match s.trim().to_ascii_lowercase().as_str() {
             "pending" => Some(OrderStatus::Pending),
-            "in progress" | "inprogress" | "processing" | "in_progress" => {
-                Some(OrderStatus::Processing)
-            }
+            "in progress" | "inprogress" | "processing" | "in_progress" => Some(OrderStatus::Processing),
             "completed" | "complete" => Some(OrderStatus::Completed),
             "partial" => Some(OrderStatus::Partial),
             "canceled" | "cancelled" => Some(OrderStatus::Cancelled),
@@ -128,11 +120,7 @@ pub fn is_valid_link(link: &str) -> bool {
         return false;
     }
     let rest = match l.split_once("://") {
-        Some((scheme, rest))
-            if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") =>
-        {
-            rest
-        }
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") => rest,
         _ => return false,
     };
     let host = rest.split(['/', '?', '#']).next().unwrap_or("");
@@ -149,23 +137,10 @@ mod tests {
     fn statuses() {
         assert_eq!(OrderStatus::Pending.code(), 0);
         assert_eq!(OrderStatus::Partial.code(), 5);
-        assert_eq!(
-            OrderStatus::from_upstream("In progress"),
-            Some(OrderStatus::Processing)
-        );
-        assert_eq!(
-            OrderStatus::from_upstream("Canceled"),
-            Some(OrderStatus::Cancelled)
-        );
+        assert_eq!(OrderStatus::from_upstream("In progress"), Some(OrderStatus::Processing));
+        assert_eq!(OrderStatus::from_upstream("Canceled"), Some(OrderStatus::Cancelled));
         assert_eq!(OrderStatus::from_upstream("weird"), None);
-        for s in [
-            "pending",
-            "processing",
-            "completed",
-            "cancelled",
-            "refunded",
-            "partial",
-        ] {
+        for s in ["pending", "processing", "completed", "cancelled", "refunded", "partial"] {
             assert_eq!(OrderStatus::parse(s).map(|x| x.as_str()), Some(s));
         }
         assert!(!OrderStatus::Processing.is_final());
@@ -196,9 +171,6 @@ mod tests {
         assert!(!is_valid_link("https://"));
         assert!(!is_valid_link("https://exa mple.com"));
         assert!(!is_valid_link("ftp://x.ng"));
-        assert!(!is_valid_link(&format!(
-            "https://x.ng/{}",
-            "a".repeat(3000)
-        )));
+        assert!(!is_valid_link(&format!("https://x.ng/{}", "a".repeat(3000))));
     }
 }

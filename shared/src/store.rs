@@ -4,9 +4,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::{
-    AttributeValue, KeysAndAttributes, Put, ReturnValue, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, ReturnValue, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 
 use crate::action::Action;
@@ -34,9 +32,7 @@ where
     let msg = DisplayErrorContext(&e).to_string();
     match code.as_str() {
         "ConditionalCheckFailedException" => StoreError::Conflict(msg),
-        "TransactionCanceledException" if msg.contains("ConditionalCheckFailed") => {
-            StoreError::Conflict(msg)
-        }
+        "TransactionCanceledException" if msg.contains("ConditionalCheckFailed") => StoreError::Conflict(msg),
         "ProvisionedThroughputExceededException"
         | "ThrottlingException"
         | "RequestLimitExceeded"
@@ -67,10 +63,7 @@ pub enum Floor {
 impl Store {
     /// Wraps a client and table name.
     pub fn new(db: Client, table: impl Into<String>) -> Store {
-        Store {
-            db,
-            table: table.into(),
-        }
+        Store { db, table: table.into() }
     }
 
     /// The table name.
@@ -98,13 +91,8 @@ impl Store {
             .map_err(build_err)?;
         let mut found: Vec<Item> = Vec::with_capacity(2);
         for attempt in 0..4 {
-            let out = self
-                .db
-                .batch_get_item()
-                .request_items(&self.table, wanted.clone())
-                .send()
-                .await
-                .map_err(sdk_err)?;
+            let out =
+                self.db.batch_get_item().request_items(&self.table, wanted.clone()).send().await.map_err(sdk_err)?;
             if let Some(mut r) = out.responses {
                 found.extend(r.remove(&self.table).unwrap_or_default());
             }
@@ -119,11 +107,7 @@ impl Store {
         let mut account = None;
         let mut api_key = None;
         for item in &found {
-            match item
-                .get("type")
-                .and_then(|t| t.as_s().ok())
-                .map(String::as_str)
-            {
+            match item.get("type").and_then(|t| t.as_s().ok()).map(String::as_str) {
                 Some("account") => account = Some(Account::from_item(item)?),
                 Some("api_key") => api_key = Some(ApiKeyRecord::from_item(item)?),
                 _ => {}
@@ -133,19 +117,12 @@ impl Store {
     }
 
     /// Counts one request in a rate-limit window and returns the window's count so far.
-    pub async fn hit_rate(
-        &self,
-        subject: RateSubject<'_>,
-        window: &Window,
-    ) -> Result<u64, StoreError> {
+    pub async fn hit_rate(&self, subject: RateSubject<'_>, window: &Window) -> Result<u64, StoreError> {
         let out = self
             .db
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(
-                keys::rate_pk(subject),
-                keys::rate_sk(window.start),
-            )))
+            .set_key(Some(key(keys::rate_pk(subject), keys::rate_sk(window.start))))
             .update_expression("ADD hits :one SET expires_at = if_not_exists(expires_at, :exp)")
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":exp", n(window.expires_at))
@@ -165,22 +142,12 @@ impl Store {
 
     /// Every plan (one Query).
     pub async fn plans(&self) -> Result<Vec<Plan>, StoreError> {
-        self.query_prefix(keys::PLAN_PK.to_string(), "PLAN#")
-            .await?
-            .iter()
-            .map(Plan::from_item)
-            .collect()
+        self.query_prefix(keys::PLAN_PK.to_string(), "PLAN#").await?.iter().map(Plan::from_item).collect()
     }
 
     /// Creates or replaces a plan.
     pub async fn put_plan(&self, plan: &Plan) -> Result<(), StoreError> {
-        self.db
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(plan.to_item()))
-            .send()
-            .await
-            .map_err(sdk_err)?;
+        self.db.put_item().table_name(&self.table).set_item(Some(plan.to_item())).send().await.map_err(sdk_err)?;
         Ok(())
     }
 
@@ -260,11 +227,7 @@ impl Store {
     }
 
     /// The key of an account whose key id (or hash) starts with `key_id`; exactly one must match.
-    pub async fn find_key(
-        &self,
-        account_id: &str,
-        key_id: &str,
-    ) -> Result<ApiKeyRecord, StoreError> {
+    pub async fn find_key(&self, account_id: &str, key_id: &str) -> Result<ApiKeyRecord, StoreError> {
         let mut matches: Vec<ApiKeyRecord> = self
             .list_keys(account_id)
             .await?
@@ -273,12 +236,8 @@ impl Store {
             .collect();
         match matches.len() {
             1 => Ok(matches.remove(0)),
-            0 => Err(StoreError::NotFound(format!(
-                "key {key_id} of account {account_id}"
-            ))),
-            _ => Err(StoreError::Conflict(format!(
-                "key id {key_id} is ambiguous; give more digits"
-            ))),
+            0 => Err(StoreError::NotFound(format!("key {key_id} of account {account_id}"))),
+            _ => Err(StoreError::Conflict(format!("key id {key_id} is ambiguous; give more digits"))),
         }
     }
 
@@ -293,10 +252,7 @@ impl Store {
             .db
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(
-                keys::account_pk(account_id),
-                keys::key_sk(key_hash),
-            )))
+            .set_key(Some(key(keys::account_pk(account_id), keys::key_sk(key_hash))))
             .update_expression(expr)
             .condition_expression("attribute_exists(PK)");
         for (k, v) in values {
@@ -318,20 +274,9 @@ impl Store {
     }
 
     /// Replaces a key's scopes.
-    pub async fn set_key_scopes(
-        &self,
-        account_id: &str,
-        key_hash: &str,
-        scopes: &[Action],
-    ) -> Result<(), StoreError> {
+    pub async fn set_key_scopes(&self, account_id: &str, key_hash: &str, scopes: &[Action]) -> Result<(), StoreError> {
         let names: Vec<String> = scopes.iter().map(|a| a.as_str().to_string()).collect();
-        self.update_key(
-            account_id,
-            key_hash,
-            "SET scopes = :v",
-            vec![(":v", str_list(&names))],
-        )
-        .await
+        self.update_key(account_id, key_hash, "SET scopes = :v", vec![(":v", str_list(&names))]).await
     }
 
     /// Replaces a key's IP whitelist and/or domain whitelist.
@@ -355,13 +300,7 @@ impl Store {
         if sets.is_empty() {
             return Ok(());
         }
-        self.update_key(
-            account_id,
-            key_hash,
-            &format!("SET {}", sets.join(", ")),
-            values,
-        )
-        .await
+        self.update_key(account_id, key_hash, &format!("SET {}", sets.join(", ")), values).await
     }
 
     async fn update_account(
@@ -389,24 +328,17 @@ impl Store {
 
     /// Activates or deactivates an account's API access.
     pub async fn set_api_active(&self, account_id: &str, active: bool) -> Result<(), StoreError> {
-        self.update_account(
-            account_id,
-            "SET api_active = :v",
-            vec![(":v", AttributeValue::Bool(active))],
-        )
-        .await
+        self.update_account(account_id, "SET api_active = :v", vec![(":v", AttributeValue::Bool(active))]).await
     }
 
     /// Moves an account to another plan.
     pub async fn set_plan(&self, account_id: &str, plan_id: &str) -> Result<(), StoreError> {
-        self.update_account(account_id, "SET plan_id = :v", vec![(":v", s(plan_id))])
-            .await
+        self.update_account(account_id, "SET plan_id = :v", vec![(":v", s(plan_id))]).await
     }
 
     /// Sets the minimum balance a spend may not go below.
     pub async fn set_min_balance(&self, account_id: &str, min: Kobo) -> Result<(), StoreError> {
-        self.update_account(account_id, "SET min_balance = :v", vec![(":v", n(min.0))])
-            .await
+        self.update_account(account_id, "SET min_balance = :v", vec![(":v", n(min.0))]).await
     }
 
     /// Stores a new PIN digest and clears failed attempts and any lock.
@@ -431,10 +363,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut update = Update::builder()
             .table_name(&self.table)
-            .set_key(Some(key(
-                keys::account_pk(&entry.account_id),
-                keys::ACCOUNT_SK,
-            )))
+            .set_key(Some(key(keys::account_pk(&entry.account_id), keys::ACCOUNT_SK)))
             .update_expression("SET balance = balance + :delta")
             .expression_attribute_values(":delta", n(entry.amount.0));
         update = match floor {
@@ -450,18 +379,11 @@ impl Store {
             .build()
             .map_err(build_err)?;
         let mut items = vec![
-            TransactWriteItem::builder()
-                .update(update.build().map_err(build_err)?)
-                .build(),
+            TransactWriteItem::builder().update(update.build().map_err(build_err)?).build(),
             TransactWriteItem::builder().put(ledger).build(),
         ];
         items.extend(extra);
-        self.db
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-            .map_err(sdk_err)?;
+        self.db.transact_write_items().set_transact_items(Some(items)).send().await.map_err(sdk_err)?;
         Ok(())
     }
 

@@ -72,12 +72,7 @@ pub fn origin_host(origin: &str) -> Option<String> {
         s.split(':').next().unwrap_or("")
     };
     let host = host.trim_end_matches('.').to_ascii_lowercase();
-    if host.is_empty()
-        || host.len() > 253
-        || !host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-.:".contains(&b))
-    {
+    if host.is_empty() || host.len() > 253 || !host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:".contains(&b)) {
         return None;
     }
     Some(host)
@@ -92,12 +87,10 @@ pub fn domain_allowed(list: &[String], origin: Option<&str>) -> bool {
     let Some(host) = origin.and_then(origin_host) else {
         return false;
     };
-    list.iter()
-        .filter_map(|e| normalize_domain_entry(e))
-        .any(|entry| match entry.strip_prefix("*.") {
-            Some(parent) => host.ends_with(&format!(".{parent}")),
-            None => host == entry || host == format!("www.{entry}"),
-        })
+    list.iter().filter_map(|e| normalize_domain_entry(e)).any(|entry| match entry.strip_prefix("*.") {
+        Some(parent) => host.ends_with(&format!(".{parent}")),
+        None => host == entry || host == format!("www.{entry}"),
+    })
 }
 
 /// The stored form of a domain whitelist entry, or `None` if it is not a domain.
@@ -137,16 +130,10 @@ mod tests {
 
     #[test]
     fn origin_hosts() {
-        assert_eq!(
-            origin_host("https://Example.com:8443/path?q").as_deref(),
-            Some("example.com")
-        );
+        assert_eq!(origin_host("https://Example.com:8443/path?q").as_deref(), Some("example.com"));
         assert_eq!(origin_host("example.com").as_deref(), Some("example.com"));
         assert_eq!(origin_host("example.com.").as_deref(), Some("example.com"));
-        assert_eq!(
-            origin_host("https://user@shop.example.com").as_deref(),
-            Some("shop.example.com")
-        );
+        assert_eq!(origin_host("https://user@shop.example.com").as_deref(), Some("shop.example.com"));
         assert_eq!(origin_host("http://[::1]:80").as_deref(), Some("::1"));
         assert_eq!(origin_host(""), None);
         assert_eq!(origin_host("https://"), None);

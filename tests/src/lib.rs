@@ -35,9 +35,7 @@ fn background() -> &'static Runtime {
 
 /// Runs a future on the background runtime from any context (even inside a test runtime).
 fn on_background<T: Send + 'static>(f: impl std::future::Future<Output = T> + Send + 'static) -> T {
-    std::thread::spawn(move || background().block_on(f))
-        .join()
-        .unwrap_or_else(|_| panic!("background task panicked"))
+    std::thread::spawn(move || background().block_on(f)).join().unwrap_or_else(|_| panic!("background task panicked"))
 }
 
 /// The project checkout.
@@ -66,9 +64,7 @@ pub async fn sdk() -> SdkConfig {
 
 /// A random lowercase suffix for unique names.
 pub fn unique() -> String {
-    Alphanumeric
-        .sample_string(&mut rand::rng(), 10)
-        .to_ascii_lowercase()
+    Alphanumeric.sample_string(&mut rand::rng(), 10).to_ascii_lowercase()
 }
 
 /// Creates the template's resources under a fresh prefix.
@@ -125,10 +121,7 @@ impl Intercept for CallCounter {
         _rc: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let name = cfg
-            .load::<Metadata>()
-            .map(|m| m.name().to_string())
-            .unwrap_or_else(|| "?".into());
+        let name = cfg.load::<Metadata>().map(|m| m.name().to_string()).unwrap_or_else(|| "?".into());
         if let Ok(mut c) = self.calls.lock() {
             c.push(name);
         }
@@ -168,9 +161,7 @@ pub async fn test_app() -> TestApp {
     let sdk = sdk().await;
     let res = fresh_resources(&sdk).await;
     let counter = CallCounter::default();
-    let ddb_conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
-        .interceptor(counter.clone())
-        .build();
+    let ddb_conf = aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(counter.clone()).build();
     let mut config = Config::for_table(res.table().unwrap_or_default());
     config.app_secret_id = res.app_secret().unwrap_or_default().to_string();
     let app = kobo_api::App::new(
@@ -178,25 +169,12 @@ pub async fn test_app() -> TestApp {
         aws_sdk_dynamodb::Client::from_conf(ddb_conf),
         aws_sdk_secretsmanager::Client::new(&sdk),
     );
-    let store = Store::new(
-        aws_sdk_dynamodb::Client::new(&sdk),
-        res.table().unwrap_or_default(),
-    );
-    let pepper = app
-        .secrets
-        .get()
-        .await
-        .map(|s| s.pin_pepper.clone())
-        .unwrap_or_default();
+    let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), res.table().unwrap_or_default());
+    let pepper = app.secrets.get().await.map(|s| s.pin_pepper.clone()).unwrap_or_default();
     devstack::seed::seed_fixtures(&store, pepper.as_bytes())
         .await
         .unwrap_or_else(|e| panic!("seeding fixtures: {e:#}"));
-    TestApp {
-        app,
-        counter,
-        store,
-        pepper,
-    }
+    TestApp { app, counter, store, pepper }
 }
 
 /// What tests need of the shared local stack.
@@ -256,9 +234,7 @@ impl Stack {
     pub async fn counted_app(&self) -> (kobo_api::App, CallCounter) {
         let sdk = moto::sdk_config_for(&self.aws_endpoint).await;
         let counter = CallCounter::default();
-        let conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
-            .interceptor(counter.clone())
-            .build();
+        let conf = aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(counter.clone()).build();
         let app = kobo_api::App::new(
             self.config(),
             aws_sdk_dynamodb::Client::from_conf(conf),
@@ -274,22 +250,14 @@ impl Stack {
             aws_sdk_secretsmanager::Client::new(&sdk),
             self.app_secret.clone(),
         );
-        let pepper = s
-            .get()
-            .await
-            .map(|x| x.pin_pepper.clone())
-            .unwrap_or_else(|e| panic!("{e}"));
-        kobo_shared::webhooks::vault::Vault::new(pepper.as_bytes())
-            .unwrap_or_else(|e| panic!("{e}"))
+        let pepper = s.get().await.map(|x| x.pin_pepper.clone()).unwrap_or_else(|e| panic!("{e}"));
+        kobo_shared::webhooks::vault::Vault::new(pepper.as_bytes()).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// The delivery queue for the calling test's runtime.
     pub async fn queue(&self) -> kobo_shared::webhooks::deliver::Queue {
         let sdk = moto::sdk_config_for(&self.aws_endpoint).await;
-        kobo_shared::webhooks::deliver::Queue::new(
-            aws_sdk_sqs::Client::new(&sdk),
-            self.queue_url.clone(),
-        )
+        kobo_shared::webhooks::deliver::Queue::new(aws_sdk_sqs::Client::new(&sdk), self.queue_url.clone())
     }
 
     /// POSTs JSON to the SMM simulator's control endpoint `path`.
@@ -300,11 +268,7 @@ impl Stack {
             .send()
             .await
             .unwrap_or_else(|e| panic!("simulator control {path}: {e}"));
-        assert!(
-            r.status().is_success(),
-            "simulator control {path}: {}",
-            r.status()
-        );
+        assert!(r.status().is_success(), "simulator control {path}: {}", r.status());
     }
 
     /// The simulator's counters: `add` calls received and orders it holds.
@@ -348,11 +312,7 @@ pub fn stack() -> &'static Stack {
                 table: dev.resources.table().unwrap_or_default().to_string(),
                 app_secret: dev.resources.app_secret().unwrap_or_default().to_string(),
                 demo: dev.demo.clone(),
-                provider_secret: dev
-                    .resources
-                    .secret("ProviderSecret")
-                    .unwrap_or_default()
-                    .to_string(),
+                provider_secret: dev.resources.secret("ProviderSecret").unwrap_or_default().to_string(),
                 smm_url: dev.smm.url.clone(),
                 smm_base: dev.smm.base.clone(),
                 queue_url: dev.queue.url().to_string(),
@@ -431,73 +391,41 @@ pub async fn new_reseller(store: &Store, spec: ResellerSpec<'_>) -> (String, Str
         key_rpm: spec.key_rpm,
         ip_rpm: spec.ip_rpm,
     };
-    store
-        .put_plan(&plan)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    store.put_plan(&plan).await.unwrap_or_else(|e| panic!("{e}"));
     let a = accounts::create_account(
         store,
-        NewAccount {
-            name: "t".into(),
-            plan_id: plan.id,
-            email: None,
-            phone: None,
-            api_active: true,
-            id: None,
-        },
+        NewAccount { name: "t".into(), plan_id: plan.id, email: None, phone: None, api_active: true, id: None },
     )
     .await
     .unwrap_or_else(|e| panic!("{e}"));
     if spec.balance.0 > 0 {
-        accounts::adjust(
-            store,
-            &a.id,
-            Direction::Credit,
-            spec.balance,
-            "test opening balance",
-            "test",
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        accounts::adjust(store, &a.id, Direction::Credit, spec.balance, "test opening balance", "test")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
     }
     let ips: Vec<String> = spec.ips.iter().map(|s| s.to_string()).collect();
     let domains: Vec<String> = spec.domains.iter().map(|s| s.to_string()).collect();
-    let (key, _) = accounts::issue_key(store, &a.id, "t", spec.scopes, &ips, &domains)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let (key, _) =
+        accounts::issue_key(store, &a.id, "t", spec.scopes, &ips, &domains).await.unwrap_or_else(|e| panic!("{e}"));
     (a.id, key.secret)
 }
 
 /// An API Gateway v2 request to `POST /api/v1` with a form body, from `source_ip`, as
 /// the local gateway builds it.
 pub fn api_request(body: &str, headers: &[(&str, &str)], source_ip: &str) -> lambda_http::Request {
-    let route = kobo_cli::template::Route {
-        method: "POST".into(),
-        path: "/api/v1".into(),
-        function: "ApiFunction".into(),
-    };
+    let route =
+        kobo_cli::template::Route { method: "POST".into(), path: "/api/v1".into(), function: "ApiFunction".into() };
     let mut map = lambda_http::http::HeaderMap::new();
-    map.insert(
-        "content-type",
-        lambda_http::http::HeaderValue::from_static("application/x-www-form-urlencoded"),
-    );
+    map.insert("content-type", lambda_http::http::HeaderValue::from_static("application/x-www-form-urlencoded"));
     for (k, v) in headers {
-        if let (Ok(k), Ok(v)) = (
-            lambda_http::http::HeaderName::from_bytes(k.as_bytes()),
-            lambda_http::http::HeaderValue::from_str(v),
-        ) {
+        if let (Ok(k), Ok(v)) =
+            (lambda_http::http::HeaderName::from_bytes(k.as_bytes()), lambda_http::http::HeaderValue::from_str(v))
+        {
             map.insert(k, v);
         }
     }
-    let event = kobo_cli::devstack::server::gateway_event(
-        &route,
-        "POST",
-        "/api/v1",
-        "",
-        &map,
-        source_ip,
-        body.as_bytes(),
-    );
+    let event =
+        kobo_cli::devstack::server::gateway_event(&route, "POST", "/api/v1", "", &map, source_ip, body.as_bytes());
     lambda_http::request::from_str(&event).unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -566,28 +494,14 @@ async fn receive(
     headers: lambda_http::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> (lambda_http::http::StatusCode, &'static str) {
-    let h = |k: &str| {
-        headers
-            .get(k)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string()
-    };
+    let h = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     let (secret, mode) = match state.lock() {
         Ok(s) => (s.secret.clone(), s.mode),
-        Err(_) => {
-            return (
-                lambda_http::http::StatusCode::INTERNAL_SERVER_ERROR,
-                "poisoned",
-            )
-        }
+        Err(_) => return (lambda_http::http::StatusCode::INTERNAL_SERVER_ERROR, "poisoned"),
     };
     // $expected = hash_hmac("sha256", $payload, $secret); hash_equals($expected, $signature)
-    let seed_ok = kobo_shared::crypto::verify_hmac_sha256_hex(
-        secret.as_bytes(),
-        &body,
-        &h("x-webhook-signature"),
-    ) && h("x-webhook-signature").len() == 64;
+    let seed_ok = kobo_shared::crypto::verify_hmac_sha256_hex(secret.as_bytes(), &body, &h("x-webhook-signature"))
+        && h("x-webhook-signature").len() == 64;
     if let Ok(mut s) = state.lock() {
         s.got.push(Received {
             event: h("x-webhook-event"),
@@ -607,10 +521,7 @@ async fn receive(
         tokio::time::sleep(std::time::Duration::from_secs(6)).await;
     }
     if !seed_ok {
-        return (
-            lambda_http::http::StatusCode::UNAUTHORIZED,
-            "Invalid signature",
-        );
+        return (lambda_http::http::StatusCode::UNAUTHORIZED, "Invalid signature");
     }
     match mode {
         Mode::Ok | Mode::SlowOnce => (lambda_http::http::StatusCode::OK, "OK"),
@@ -623,30 +534,19 @@ impl Receiver {
     /// Starts a receiver on `addr` (port 0 = any) on the background runtime, so it keeps
     /// serving whatever the calling test does.
     pub fn start_on(addr: std::net::SocketAddr, mode: Mode) -> Receiver {
-        let state = Arc::new(Mutex::new(ReceiverState {
-            secret: String::new(),
-            mode,
-            got: Vec::new(),
-        }));
+        let state = Arc::new(Mutex::new(ReceiverState { secret: String::new(), mode, got: Vec::new() }));
         let st = state.clone();
         let bound = on_background(async move {
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .unwrap_or_else(|e| panic!("binding a receiver: {e}"));
+            let listener =
+                tokio::net::TcpListener::bind(addr).await.unwrap_or_else(|e| panic!("binding a receiver: {e}"));
             let bound = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
-            let app = axum::Router::new()
-                .route("/hook", axum::routing::post(receive))
-                .with_state(st);
+            let app = axum::Router::new().route("/hook", axum::routing::post(receive)).with_state(st);
             tokio::spawn(async move {
                 let _ = axum::serve(listener, app).await;
             });
             bound
         });
-        Receiver {
-            url: format!("http://{bound}/hook"),
-            addr: bound,
-            state,
-        }
+        Receiver { url: format!("http://{bound}/hook"), addr: bound, state }
     }
 
     /// Starts a receiver on a free port.
@@ -688,8 +588,5 @@ impl Receiver {
 
 /// A free loopback port (bound and released).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(0)
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0)
 }

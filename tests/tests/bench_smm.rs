@@ -6,33 +6,22 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
 use kobo_shared::Kobo;
-use kobo_tests::{
-    api_request, client_from, fresh_source_ip, new_reseller, percentile_ms, stack, ResellerSpec,
-};
+use kobo_tests::{api_request, client_from, fresh_source_ip, new_reseller, percentile_ms, stack, ResellerSpec};
 
 const N: usize = 60;
 
 fn key(pk: String, sk: &str) -> std::collections::HashMap<String, AttributeValue> {
-    [
-        ("PK".to_string(), AttributeValue::S(pk)),
-        ("SK".to_string(), AttributeValue::S(sk.to_string())),
-    ]
-    .into_iter()
-    .collect()
+    [("PK".to_string(), AttributeValue::S(pk)), ("SK".to_string(), AttributeValue::S(sk.to_string()))]
+        .into_iter()
+        .collect()
 }
 
 #[tokio::test]
 async fn add_and_services_round_trips_and_latency() {
     let s = stack();
     let store = s.store().await;
-    let (_, key_text) = new_reseller(
-        &store,
-        ResellerSpec {
-            balance: Kobo::naira(1_000_000),
-            ..Default::default()
-        },
-    )
-    .await;
+    let (_, key_text) =
+        new_reseller(&store, ResellerSpec { balance: Kobo::naira(1_000_000), ..Default::default() }).await;
 
     // Round trips, counted by the SDK interceptor on the handler's own client.
     let (app, counter) = s.counted_app().await;
@@ -40,11 +29,7 @@ async fn add_and_services_round_trips_and_latency() {
     let warm = api_request("action=balance", &[("x-api-key", &key_text)], ip);
     assert_eq!(kobo_api::handle(&app, warm).await.status().as_u16(), 200); // loads plans
     counter.reset();
-    let r = kobo_api::handle(
-        &app,
-        api_request("action=services", &[("x-api-key", &key_text)], ip),
-    )
-    .await;
+    let r = kobo_api::handle(&app, api_request("action=services", &[("x-api-key", &key_text)], ip)).await;
     assert_eq!(r.status().as_u16(), 200);
     let services_calls = counter.calls();
     let services_trips = counter.round_trips();
@@ -83,20 +68,10 @@ async fn add_and_services_round_trips_and_latency() {
     let mut raw_times = Vec::with_capacity(N);
     for i in 0..N {
         let link = format!("https://instagram.com/p/bench{i}");
-        let form = [
-            ("key", key_text.as_str()),
-            ("action", "add"),
-            ("service", "102"),
-            ("link", &link),
-            ("quantity", "100"),
-        ];
+        let form =
+            [("key", key_text.as_str()), ("action", "add"), ("service", "102"), ("link", &link), ("quantity", "100")];
         let t = Instant::now();
-        let r = http
-            .post(&s.api_url)
-            .form(&form)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let r = http.post(&s.api_url).form(&form).send().await.unwrap_or_else(|e| panic!("{e}"));
         let ok = r.status().as_u16();
         let _ = r.bytes().await;
         api_times.push(t.elapsed());
@@ -124,10 +99,7 @@ async fn add_and_services_round_trips_and_latency() {
         );
         let _ = (a, b, c);
         let (a, b) = tokio::join!(
-            db.get_item()
-                .table_name(&table)
-                .set_key(Some(key("SERVICE".into(), "SERVICE#0000000102")))
-                .send(),
+            db.get_item().table_name(&table).set_key(Some(key("SERVICE".into(), "SERVICE#0000000102"))).send(),
             counter("id".into())
         );
         let _ = (a, b);

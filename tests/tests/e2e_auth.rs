@@ -14,15 +14,7 @@ async fn account(
     ips: &[&str],
     domains: &[&str],
 ) -> (String, String) {
-    let spec = ResellerSpec {
-        balance: Kobo(777_001),
-        key_rpm,
-        ip_rpm,
-        scopes,
-        ips,
-        domains,
-        ..Default::default()
-    };
+    let spec = ResellerSpec { balance: Kobo(777_001), key_rpm, ip_rpm, scopes, ips, domains, ..Default::default() };
     new_reseller(store, spec).await
 }
 
@@ -39,10 +31,7 @@ async fn seed_curl_examples_for_balance() {
         .send()
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        json_of(r).await,
-        (200, json!({"balance": "50000.00", "currency": "NGN"}))
-    );
+    assert_eq!(json_of(r).await, (200, json!({"balance": "50000.00", "currency": "NGN"})));
     // key=... in the body
     let r = http
         .post(&s.api_url)
@@ -50,10 +39,7 @@ async fn seed_curl_examples_for_balance() {
         .send()
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        json_of(r).await,
-        (200, json!({"balance": "50000.00", "currency": "NGN"}))
-    );
+    assert_eq!(json_of(r).await, (200, json!({"balance": "50000.00", "currency": "NGN"})));
     // JSON body
     let r = http
         .post(&s.api_url)
@@ -61,10 +47,7 @@ async fn seed_curl_examples_for_balance() {
         .send()
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        json_of(r).await,
-        (200, json!({"balance": "50000.00", "currency": "NGN"}))
-    );
+    assert_eq!(json_of(r).await, (200, json!({"balance": "50000.00", "currency": "NGN"})));
 }
 
 #[tokio::test]
@@ -73,22 +56,12 @@ async fn revoked_key_is_refused_on_the_next_request() {
     let store = s.store().await;
     let (acct, key) = account(&store, 0, 0, Action::ALL, &[], &[]).await;
     let http = client_from(fresh_source_ip());
-    let call = || {
-        http.post(&s.api_url)
-            .header("X-API-KEY", &key)
-            .form(&[("action", "balance")])
-            .send()
-    };
+    let call = || http.post(&s.api_url).header("X-API-KEY", &key).form(&[("action", "balance")]).send();
     let (status, body) = json_of(call().await.unwrap_or_else(|e| panic!("{e}"))).await;
     assert_eq!((status, body["balance"].as_str()), (200, Some("7770.01")));
-    let record = store
-        .find_key(&acct, &kobo_shared::apikey::hash_key(&key)[..12])
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    store
-        .revoke_key(&acct, &record.hash)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let record =
+        store.find_key(&acct, &kobo_shared::apikey::hash_key(&key)[..12]).await.unwrap_or_else(|e| panic!("{e}"));
+    store.revoke_key(&acct, &record.hash).await.unwrap_or_else(|e| panic!("{e}"));
     let r = call().await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(json_of(r).await, (401, json!({"error": "Invalid api key"})));
 }
@@ -98,31 +71,16 @@ async fn unknown_and_malformed_keys_are_invalid() {
     let s = stack();
     let http = client_from(fresh_source_ip());
     let forged = format!("kobo_{}_{}", s.demo.account_id, "A".repeat(40));
-    for key in [
-        forged.as_str(),
-        "",
-        "kobo_",
-        "not-a-key",
-        &s.demo.api_key[..s.demo.api_key.len() - 1],
-    ] {
+    for key in [forged.as_str(), "", "kobo_", "not-a-key", &s.demo.api_key[..s.demo.api_key.len() - 1]] {
         let r = http
             .post(&s.api_url)
             .form(&[("action", "balance"), ("key", key)])
             .send()
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(
-            json_of(r).await,
-            (401, json!({"error": "Invalid api key"})),
-            "key {key:?}"
-        );
+        assert_eq!(json_of(r).await, (401, json!({"error": "Invalid api key"})), "key {key:?}");
     }
-    let r = http
-        .post(&s.api_url)
-        .form(&[("action", "balance")])
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let r = http.post(&s.api_url).form(&[("action", "balance")]).send().await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(json_of(r).await, (401, json!({"error": "Invalid api key"})));
 }
 
@@ -139,13 +97,7 @@ async fn scope_is_enforced() {
         .send()
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        json_of(r).await,
-        (
-            403,
-            json!({"error": "This API key is not allowed for this action"})
-        )
-    );
+    assert_eq!(json_of(r).await, (403, json!({"error": "This API key is not allowed for this action"})));
 }
 
 #[tokio::test]
@@ -173,12 +125,7 @@ async fn ip_whitelist_allows_listed_addresses_only() {
         .unwrap_or_else(|e| panic!("{e}"));
     let (status, body) = json_of(r).await;
     assert_eq!(status, 403);
-    assert_eq!(
-        body["error"],
-        json!(format!(
-            "This API key is not allowed from IP address {other}"
-        ))
-    );
+    assert_eq!(body["error"], json!(format!("This API key is not allowed from IP address {other}")));
 }
 
 #[tokio::test]
@@ -190,12 +137,8 @@ async fn domain_whitelist_reads_every_origin_form_the_seed_lists() {
     let post = || http.post(&s.api_url).header("X-API-KEY", &key);
     // Allowed: each documented form.
     for req in [
-        post()
-            .header("X-API-ORIGIN", "https://example.com")
-            .form(&[("action", "balance")]),
-        post()
-            .header("Origin", "https://example.com")
-            .form(&[("action", "balance")]),
+        post().header("X-API-ORIGIN", "https://example.com").form(&[("action", "balance")]),
+        post().header("Origin", "https://example.com").form(&[("action", "balance")]),
         post().form(&[("action", "balance"), ("origin", "https://example.com")]),
         post().form(&[("action", "balance"), ("domain", "example.com")]),
         // X-API-ORIGIN wins over a wrong Origin.
@@ -210,9 +153,7 @@ async fn domain_whitelist_reads_every_origin_form_the_seed_lists() {
     // Refused: none, or another domain, or a look-alike.
     for req in [
         post().form(&[("action", "balance")]),
-        post()
-            .header("X-API-ORIGIN", "https://evil.io")
-            .form(&[("action", "balance")]),
+        post().header("X-API-ORIGIN", "https://evil.io").form(&[("action", "balance")]),
         post()
             .header("X-API-ORIGIN", "https://example.com.evil.io")
             .header("Origin", "https://example.com")
@@ -221,13 +162,7 @@ async fn domain_whitelist_reads_every_origin_form_the_seed_lists() {
     ] {
         let (status, body) = json_of(req.send().await.unwrap_or_else(|e| panic!("{e}"))).await;
         assert_eq!(status, 403, "{body}");
-        assert!(
-            body["error"]
-                .as_str()
-                .unwrap_or_default()
-                .contains("not allowed from this domain"),
-            "{body}"
-        );
+        assert!(body["error"].as_str().unwrap_or_default().contains("not allowed from this domain"), "{body}");
     }
 }
 
@@ -237,34 +172,12 @@ async fn inactive_api_access_is_refused() {
     let store = s.store().await;
     let (acct, key) = account(&store, 0, 0, Action::ALL, &[], &[]).await;
     let http = client_from(fresh_source_ip());
-    let call = || {
-        http.post(&s.api_url)
-            .header("X-API-KEY", &key)
-            .form(&[("action", "balance")])
-            .send()
-    };
-    store
-        .set_api_active(&acct, false)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let call = || http.post(&s.api_url).header("X-API-KEY", &key).form(&[("action", "balance")]).send();
+    store.set_api_active(&acct, false).await.unwrap_or_else(|e| panic!("{e}"));
     let r = call().await.unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        json_of(r).await,
-        (
-            403,
-            json!({"error": "API access is not active for this account"})
-        )
-    );
-    store
-        .set_api_active(&acct, true)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        json_of(call().await.unwrap_or_else(|e| panic!("{e}")))
-            .await
-            .0,
-        200
-    );
+    assert_eq!(json_of(r).await, (403, json!({"error": "API access is not active for this account"})));
+    store.set_api_active(&acct, true).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(json_of(call().await.unwrap_or_else(|e| panic!("{e}"))).await.0, 200);
 }
 
 #[tokio::test]
@@ -284,11 +197,8 @@ async fn key_rate_limit_answers_429_with_retry_after() {
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         if r.status() == 429 {
-            retry_after = r
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<u64>().ok());
+            retry_after =
+                r.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
         }
         statuses.push(r.status().as_u16());
     }
@@ -335,10 +245,7 @@ async fn failed_key_guesses_are_rate_limited() {
             .unwrap_or_else(|e| panic!("{e}"));
         statuses.push(r.status().as_u16());
     }
-    assert!(
-        statuses.iter().all(|s| *s == 401 || *s == 429),
-        "{statuses:?}"
-    );
+    assert!(statuses.iter().all(|s| *s == 401 || *s == 429), "{statuses:?}");
     assert!(statuses.contains(&429), "{statuses:?}");
     // Guessing does not lock out a reseller behind the same address: a valid key is
     // judged by its plan's limits.

@@ -17,23 +17,13 @@ struct Client {
 
 impl Client {
     fn new(s: &Stack, key: &str) -> Client {
-        Client {
-            http: client_from(fresh_source_ip()),
-            url: s.api_url.clone(),
-            key: key.to_string(),
-        }
+        Client { http: client_from(fresh_source_ip()), url: s.api_url.clone(), key: key.to_string() }
     }
 
     async fn call(&self, fields: &[(&str, &str)]) -> (u16, Value) {
         let mut form: Vec<(&str, &str)> = vec![("key", self.key.as_str())];
         form.extend_from_slice(fields);
-        let r = self
-            .http
-            .post(&self.url)
-            .form(&form)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let r = self.http.post(&self.url).form(&form).send().await.unwrap_or_else(|e| panic!("{e}"));
         json_of(r).await
     }
 
@@ -45,63 +35,33 @@ impl Client {
 
     async fn add(&self, service: u64, link: &str, quantity: u64) -> (u16, Value) {
         let (s, q) = (service.to_string(), quantity.to_string());
-        self.call(&[
-            ("action", "add"),
-            ("service", &s),
-            ("link", link),
-            ("quantity", &q),
-        ])
-        .await
+        self.call(&[("action", "add"), ("service", &s), ("link", link), ("quantity", &q)]).await
     }
 }
 
 /// The upstream order id of one of our orders.
 async fn upstream_id(store: &Store, account: &str, order: u64) -> String {
-    let o = store
-        .get_order(account, order)
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| panic!("order {order} missing"));
-    o.upstream_order
-        .unwrap_or_else(|| panic!("order {order} not placed upstream: {:?}", o.upstream))
+    let o = store.get_order(account, order).await.ok().flatten().unwrap_or_else(|| panic!("order {order} missing"));
+    o.upstream_order.unwrap_or_else(|| panic!("order {order} not placed upstream: {:?}", o.upstream))
 }
 
 async fn ledger_sums(store: &Store, account: &str) {
-    let a = store
-        .get_account(account)
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| panic!("no account"));
-    let check = accounts::check_ledger(store, &a)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let a = store.get_account(account).await.ok().flatten().unwrap_or_else(|| panic!("no account"));
+    let check = accounts::check_ledger(store, &a).await.unwrap_or_else(|e| panic!("{e}"));
     assert!(check.ok(), "{check:?}");
 }
 
 fn rate_of(services: &Value, id: u64) -> Kobo {
-    let row = services
-        .as_array()
-        .and_then(|l| l.iter().find(|r| r["service"] == json!(id)))
-        .cloned()
-        .unwrap_or_default();
-    Kobo::parse_naira(row["rate"].as_str().unwrap_or_default())
-        .unwrap_or_else(|_| panic!("no rate for {id}: {row}"))
+    let row =
+        services.as_array().and_then(|l| l.iter().find(|r| r["service"] == json!(id))).cloned().unwrap_or_default();
+    Kobo::parse_naira(row["rate"].as_str().unwrap_or_default()).unwrap_or_else(|_| panic!("no rate for {id}: {row}"))
 }
 
 #[tokio::test]
 async fn a_stock_api_v2_client_runs_its_panel_on_kobo() {
     let s = stack();
     let store = s.store().await;
-    let (acct, key) = new_reseller(
-        &store,
-        ResellerSpec {
-            balance: Kobo::naira(20_000),
-            ..Default::default()
-        },
-    )
-    .await;
+    let (acct, key) = new_reseller(&store, ResellerSpec { balance: Kobo::naira(20_000), ..Default::default() }).await;
     let c = Client::new(s, &key);
     let start = c.balance().await;
 
@@ -111,17 +71,11 @@ async fn a_stock_api_v2_client_runs_its_panel_on_kobo() {
     let list = services.as_array().cloned().unwrap_or_default();
     assert!(list.len() >= 10, "{services}");
     for row in &list {
-        for field in [
-            "service", "name", "type", "category", "rate", "min", "max", "refill", "cancel",
-        ] {
+        for field in ["service", "name", "type", "category", "rate", "min", "max", "refill", "cancel"] {
             assert!(row.get(field).is_some(), "{field} missing in {row}");
         }
         let rate = row["rate"].as_str().unwrap_or_default();
-        assert_eq!(
-            rate.split_once('.').map(|(_, d)| d.len()),
-            Some(2),
-            "rate {rate}"
-        );
+        assert_eq!(rate.split_once('.').map(|(_, d)| d.len()), Some(2), "rate {rate}");
     }
 
     // add: charges exactly what services showed, rounded up to the kobo.
@@ -133,9 +87,7 @@ async fn a_stock_api_v2_client_runs_its_panel_on_kobo() {
     assert_eq!(c.balance().await, Kobo(start.0 - charge.0));
 
     // status: seed shape plus API v2 fields.
-    let (st, v) = c
-        .call(&[("action", "status"), ("order", &order.to_string())])
-        .await;
+    let (st, v) = c.call(&[("action", "status"), ("order", &order.to_string())]).await;
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["status"], "pending");
     assert_eq!(v["status_code"], 0);
@@ -145,32 +97,16 @@ async fn a_stock_api_v2_client_runs_its_panel_on_kobo() {
 
     // The upstream panel moves the order on; the reconciler picks it up.
     let up = upstream_id(&store, &acct, order).await;
-    s.sim_control(
-        &format!("/control/orders/{up}"),
-        json!({"status": "In progress", "remains": 400}),
-    )
-    .await;
-    s.reconciler()
-        .await
-        .run_once()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let (_, v) = c
-        .call(&[("action", "status"), ("order", &order.to_string())])
-        .await;
+    s.sim_control(&format!("/control/orders/{up}"), json!({"status": "In progress", "remains": 400})).await;
+    s.reconciler().await.run_once().await.unwrap_or_else(|e| panic!("{e}"));
+    let (_, v) = c.call(&[("action", "status"), ("order", &order.to_string())]).await;
     assert_eq!(
-        (
-            v["status"].as_str(),
-            v["status_code"].as_u64(),
-            v["remains"].as_str()
-        ),
+        (v["status"].as_str(), v["status_code"].as_u64(), v["remains"].as_str()),
         (Some("processing"), Some(1), Some("400"))
     );
 
     // multi status, with an unknown and a malformed id.
-    let second = c.add(102, "https://instagram.com/p/def", 100).await.1["order"]
-        .as_u64()
-        .unwrap_or_default();
+    let second = c.add(102, "https://instagram.com/p/def", 100).await.1["order"].as_u64().unwrap_or_default();
     let ids = format!("{order},{second},99999999,abc");
     let (st, v) = c.call(&[("action", "status"), ("orders", &ids)]).await;
     assert_eq!(st, 200, "{v}");
@@ -180,67 +116,32 @@ async fn a_stock_api_v2_client_runs_its_panel_on_kobo() {
     assert_eq!(v["abc"], json!({"error": "Incorrect order ID"}));
 
     // refill: only completed orders of refillable services.
-    let (st, v) = c
-        .call(&[("action", "refill"), ("order", &order.to_string())])
-        .await;
+    let (st, v) = c.call(&[("action", "refill"), ("order", &order.to_string())]).await;
     assert_eq!(st, 422, "{v}");
-    s.sim_control(
-        &format!("/control/orders/{up}"),
-        json!({"status": "Completed", "remains": 0}),
-    )
-    .await;
-    s.reconciler()
-        .await
-        .run_once()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let (st, v) = c
-        .call(&[("action", "refill"), ("order", &order.to_string())])
-        .await;
+    s.sim_control(&format!("/control/orders/{up}"), json!({"status": "Completed", "remains": 0})).await;
+    s.reconciler().await.run_once().await.unwrap_or_else(|e| panic!("{e}"));
+    let (st, v) = c.call(&[("action", "refill"), ("order", &order.to_string())]).await;
     assert_eq!(st, 200, "{v}");
     let refill = v["refill"].as_str().unwrap_or_default().to_string();
     assert!(!refill.is_empty(), "{v}");
-    let (st, v) = c
-        .call(&[("action", "refill_status"), ("refill", &refill)])
-        .await;
+    let (st, v) = c.call(&[("action", "refill_status"), ("refill", &refill)]).await;
     assert_eq!(st, 200, "{v}");
     assert!(v["status"].is_string(), "{v}");
-    let (st, v) = c
-        .call(&[
-            ("action", "refill_status"),
-            ("refills", &format!("{refill},424242")),
-        ])
-        .await;
+    let (st, v) = c.call(&[("action", "refill_status"), ("refills", &format!("{refill},424242"))]).await;
     assert_eq!(st, 200, "{v}");
     assert_eq!(v[1]["status"], json!({"error": "Refill not found"}));
 
     // cancel: a final order cannot be cancelled; a pending one can, and is refunded in full.
-    let (st, v) = c
-        .call(&[
-            ("action", "cancel"),
-            ("orders", &format!("{order},{second},77777777")),
-        ])
-        .await;
+    let (st, v) = c.call(&[("action", "cancel"), ("orders", &format!("{order},{second},77777777"))]).await;
     assert_eq!(st, 200, "{v}");
     assert!(v[0]["cancel"]["error"].is_string(), "{v}");
     assert_eq!(v[1], json!({"order": second, "cancel": 1}));
     assert_eq!(v[2]["cancel"], json!({"error": "Incorrect order ID"}));
     let before_refund = c.balance().await;
-    s.reconciler()
-        .await
-        .run_once()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let (_, v) = c
-        .call(&[("action", "status"), ("order", &second.to_string())])
-        .await;
-    assert_eq!(
-        (v["status"].as_str(), v["status_code"].as_u64()),
-        (Some("cancelled"), Some(3)),
-        "{v}"
-    );
-    let second_charge =
-        Kobo::parse_naira(v["charge"].as_str().unwrap_or_default()).unwrap_or_default();
+    s.reconciler().await.run_once().await.unwrap_or_else(|e| panic!("{e}"));
+    let (_, v) = c.call(&[("action", "status"), ("order", &second.to_string())]).await;
+    assert_eq!((v["status"].as_str(), v["status_code"].as_u64()), (Some("cancelled"), Some(3)), "{v}");
+    let second_charge = Kobo::parse_naira(v["charge"].as_str().unwrap_or_default()).unwrap_or_default();
     assert_eq!(c.balance().await, Kobo(before_refund.0 + second_charge.0));
     assert_eq!(v["refunded"], v["charge"]);
 
@@ -253,104 +154,29 @@ async fn a_stock_api_v2_client_runs_its_panel_on_kobo() {
 async fn add_validates_like_an_smm_panel() {
     let s = stack();
     let store = s.store().await;
-    let (_, key) = new_reseller(
-        &store,
-        ResellerSpec {
-            balance: Kobo::naira(100),
-            ..Default::default()
-        },
-    )
-    .await;
+    let (_, key) = new_reseller(&store, ResellerSpec { balance: Kobo::naira(100), ..Default::default() }).await;
     let c = Client::new(s, &key);
     for (fields, status, error) in [
+        (vec![("service", "101"), ("link", "https://x.ng/a"), ("quantity", "10")], 422, "Please follow the limit"),
+        (vec![("service", "101"), ("link", "https://x.ng/a"), ("quantity", "100001")], 422, "Please follow the limit"),
+        (vec![("service", "999"), ("link", "https://x.ng/a"), ("quantity", "100")], 422, "Incorrect service ID"),
+        (vec![("service", "abc"), ("link", "https://x.ng/a"), ("quantity", "100")], 422, "Incorrect service ID"),
+        (vec![("service", "101"), ("link", "not a link"), ("quantity", "100")], 422, "link must be an http(s) URL"),
         (
-            vec![
-                ("service", "101"),
-                ("link", "https://x.ng/a"),
-                ("quantity", "10"),
-            ],
-            422,
-            "Please follow the limit",
-        ),
-        (
-            vec![
-                ("service", "101"),
-                ("link", "https://x.ng/a"),
-                ("quantity", "100001"),
-            ],
-            422,
-            "Please follow the limit",
-        ),
-        (
-            vec![
-                ("service", "999"),
-                ("link", "https://x.ng/a"),
-                ("quantity", "100"),
-            ],
-            422,
-            "Incorrect service ID",
-        ),
-        (
-            vec![
-                ("service", "abc"),
-                ("link", "https://x.ng/a"),
-                ("quantity", "100"),
-            ],
-            422,
-            "Incorrect service ID",
-        ),
-        (
-            vec![
-                ("service", "101"),
-                ("link", "not a link"),
-                ("quantity", "100"),
-            ],
-            422,
-            "link must be an http(s) URL",
-        ),
-        (
-            vec![
-                ("service", "101"),
-                ("link", "https://x.ng/a"),
-                ("quantity", "1.5"),
-            ],
+            vec![("service", "101"), ("link", "https://x.ng/a"), ("quantity", "1.5")],
             422,
             "quantity must be a whole number",
         ),
-        (
-            vec![("service", "101"), ("link", "https://x.ng/a")],
-            422,
-            "quantity is required",
-        ),
-        (
-            vec![("link", "https://x.ng/a"), ("quantity", "100")],
-            422,
-            "service is required",
-        ),
-        (
-            vec![
-                ("service", "101"),
-                ("link", "https://x.ng/a"),
-                ("quantity", "100000"),
-            ],
-            422,
-            "Insufficient balance",
-        ),
+        (vec![("service", "101"), ("link", "https://x.ng/a")], 422, "quantity is required"),
+        (vec![("link", "https://x.ng/a"), ("quantity", "100")], 422, "service is required"),
+        (vec![("service", "101"), ("link", "https://x.ng/a"), ("quantity", "100000")], 422, "Insufficient balance"),
     ] {
         let mut f = vec![("action", "add")];
         f.extend(fields.iter().copied());
         let (st, v) = c.call(&f).await;
-        assert_eq!(
-            (st, v["error"].as_str()),
-            (status, Some(error)),
-            "{fields:?}"
-        );
+        assert_eq!((st, v["error"].as_str()), (status, Some(error)), "{fields:?}");
     }
-    assert_eq!(
-        c.balance().await,
-        Kobo::naira(100),
-        "no refused order may charge"
-    );
+    assert_eq!(c.balance().await, Kobo::naira(100), "no refused order may charge");
 }
 
 #[tokio::test]
@@ -358,14 +184,7 @@ async fn plan_discount_lowers_the_rate_services_shows_and_add_charges() {
     let s = stack();
     let store = s.store().await;
     let (_, full_key) = new_reseller(&store, ResellerSpec::default()).await;
-    let (_, key) = new_reseller(
-        &store,
-        ResellerSpec {
-            smm_discount_bp: 1250,
-            ..Default::default()
-        },
-    )
-    .await;
+    let (_, key) = new_reseller(&store, ResellerSpec { smm_discount_bp: 1250, ..Default::default() }).await;
     let full = Client::new(s, &full_key);
     let c = Client::new(s, &key);
     let full_rate = rate_of(&full.call(&[("action", "services")]).await.1, 103);
@@ -375,24 +194,14 @@ async fn plan_discount_lowers_the_rate_services_shows_and_add_charges() {
     let before = c.balance().await;
     let (st, v) = c.add(103, "https://instagram.com/reel/1", 777).await;
     assert_eq!(st, 200, "{v}");
-    assert_eq!(
-        c.balance().await,
-        Kobo(before.0 - smm::charge(rate, 777).unwrap_or_default().0)
-    );
+    assert_eq!(c.balance().await, Kobo(before.0 - smm::charge(rate, 777).unwrap_or_default().0));
 }
 
 #[tokio::test]
 async fn add_bulk_charges_each_good_item_and_reports_each_bad_one() {
     let s = stack();
     let store = s.store().await;
-    let (acct, key) = new_reseller(
-        &store,
-        ResellerSpec {
-            balance: Kobo::naira(3_000),
-            ..Default::default()
-        },
-    )
-    .await;
+    let (acct, key) = new_reseller(&store, ResellerSpec { balance: Kobo::naira(3_000), ..Default::default() }).await;
     let c = Client::new(s, &key);
     let start = c.balance().await;
     let orders = json!([
@@ -420,26 +229,15 @@ async fn add_bulk_charges_each_good_item_and_reports_each_bad_one() {
     for r in [&rows[0], &rows[3]] {
         let id = r["order"].as_u64().unwrap_or_default().to_string();
         let (_, st) = c.call(&[("action", "status"), ("order", &id)]).await;
-        charged += Kobo::parse_naira(st["charge"].as_str().unwrap_or_default())
-            .unwrap_or_default()
-            .0;
+        charged += Kobo::parse_naira(st["charge"].as_str().unwrap_or_default()).unwrap_or_default().0;
     }
     assert_eq!(c.balance().await, Kobo(start.0 - charged));
     ledger_sums(&store, &acct).await;
 
-    let too_many: Vec<Value> = (0..101)
-        .map(|_| json!({"service": 102, "link": "https://e.com", "quantity": 20}))
-        .collect();
-    let (st, v) = c
-        .call(&[
-            ("action", "add_bulk"),
-            ("orders", &Value::Array(too_many).to_string()),
-        ])
-        .await;
-    assert_eq!(
-        (st, v["error"].as_str()),
-        (422, Some("orders may hold at most 100 orders"))
-    );
+    let too_many: Vec<Value> =
+        (0..101).map(|_| json!({"service": 102, "link": "https://e.com", "quantity": 20})).collect();
+    let (st, v) = c.call(&[("action", "add_bulk"), ("orders", &Value::Array(too_many).to_string())]).await;
+    assert_eq!((st, v["error"].as_str()), (422, Some("orders may hold at most 100 orders")));
     let (st, _) = c.call(&[("action", "add_bulk"), ("orders", "{nope")]).await;
     assert_eq!(st, 422);
 }
@@ -452,10 +250,8 @@ async fn another_accounts_order_answers_like_a_missing_one() {
     let (_, other_key) = new_reseller(&store, ResellerSpec::default()).await;
     let owner = Client::new(s, &owner_key);
     let other = Client::new(s, &other_key);
-    let id = owner.add(102, "https://instagram.com/p/mine", 100).await.1["order"]
-        .as_u64()
-        .unwrap_or_default()
-        .to_string();
+    let id =
+        owner.add(102, "https://instagram.com/p/mine", 100).await.1["order"].as_u64().unwrap_or_default().to_string();
     let missing = "987654321";
     for action in ["status", "refill"] {
         let theirs = other.call(&[("action", action), ("order", &id)]).await;
@@ -468,10 +264,7 @@ async fn another_accounts_order_answers_like_a_missing_one() {
     let (_, theirs) = other.call(&[("action", "cancel"), ("orders", &id)]).await;
     assert_eq!(theirs[0]["cancel"], json!({"error": "Incorrect order ID"}));
     // And the owner's order is untouched.
-    assert_eq!(
-        owner.call(&[("action", "status"), ("order", &id)]).await.1["status"],
-        "pending"
-    );
+    assert_eq!(owner.call(&[("action", "status"), ("order", &id)]).await.1["status"], "pending");
 }
 
 #[tokio::test]
@@ -479,14 +272,8 @@ async fn fifty_parallel_adds_never_overdraw() {
     let s = stack();
     let store = s.store().await;
     // Service 102 at 360.00 per 1000 (20% over 300.00): 100 likes cost 36.00.
-    let (acct, key) = new_reseller(
-        &store,
-        ResellerSpec {
-            balance: Kobo::naira(36 * 17 + 20),
-            ..Default::default()
-        },
-    )
-    .await;
+    let (acct, key) =
+        new_reseller(&store, ResellerSpec { balance: Kobo::naira(36 * 17 + 20), ..Default::default() }).await;
     let c = std::sync::Arc::new(Client::new(s, &key));
     let rate = rate_of(&c.call(&[("action", "services")]).await.1, 102);
     let each = smm::charge(rate, 100).unwrap_or_default();
@@ -495,10 +282,7 @@ async fn fifty_parallel_adds_never_overdraw() {
     let tasks: Vec<_> = (0..50)
         .map(|i| {
             let c = c.clone();
-            tokio::spawn(async move {
-                c.add(102, &format!("https://instagram.com/p/{i}"), 100)
-                    .await
-            })
+            tokio::spawn(async move { c.add(102, &format!("https://instagram.com/p/{i}"), 100).await })
         })
         .collect();
     let mut ok = BTreeSet::new();
@@ -517,11 +301,7 @@ async fn fifty_parallel_adds_never_overdraw() {
     assert_eq!(ok.len() + short, 50);
     let end = c.balance().await;
     assert!(end.0 >= 0);
-    assert_eq!(
-        end,
-        Kobo(start.0 - each.0 * affordable as i64),
-        "no lost update"
-    );
+    assert_eq!(end, Kobo(start.0 - each.0 * affordable as i64), "no lost update");
     ledger_sums(&store, &acct).await;
 }
 
@@ -553,43 +333,24 @@ async fn twenty_parallel_retries_with_one_idempotency_key_make_one_order() {
             json_of(r).await
         }
     };
-    let tasks: Vec<_> = (0..20)
-        .map(|_| tokio::spawn(send("https://instagram.com/p/idem")))
-        .collect();
+    let tasks: Vec<_> = (0..20).map(|_| tokio::spawn(send("https://instagram.com/p/idem"))).collect();
     let mut answers = BTreeSet::new();
     for t in tasks {
         let (st, v) = t.await.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(st, 200, "{v}");
         answers.insert(v.to_string());
     }
-    assert_eq!(
-        answers.len(),
-        1,
-        "every retry gets the first answer: {answers:?}"
-    );
+    assert_eq!(answers.len(), 1, "every retry gets the first answer: {answers:?}");
     let c = Client::new(s, &key);
     let rate = rate_of(&c.call(&[("action", "services")]).await.1, 102);
-    assert_eq!(
-        c.balance().await,
-        Kobo(start.0 - smm::charge(rate, 100).unwrap_or_default().0),
-        "charged once"
-    );
-    let orders = store
-        .ledger(&acct)
-        .await
-        .unwrap_or_default()
-        .iter()
-        .filter(|e| e.kind == "order")
-        .count();
+    assert_eq!(c.balance().await, Kobo(start.0 - smm::charge(rate, 100).unwrap_or_default().0), "charged once");
+    let orders = store.ledger(&acct).await.unwrap_or_default().iter().filter(|e| e.kind == "order").count();
     assert_eq!(orders, 1);
     // Same key, different body: 409, nothing charged.
     let (st, v) = send("https://instagram.com/p/other").await;
     assert_eq!(
         (st, v["error"].as_str()),
-        (
-            409,
-            Some("This Idempotency-Key was already used with a different request")
-        )
+        (409, Some("This Idempotency-Key was already used with a different request"))
     );
     // request_id in the body works the same way.
     let body = [
@@ -600,22 +361,8 @@ async fn twenty_parallel_retries_with_one_idempotency_key_make_one_order() {
         ("quantity", "100"),
         ("request_id", "r-1"),
     ];
-    let a = json_of(
-        http.post(&s.api_url)
-            .form(&body)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{e}")),
-    )
-    .await;
-    let b = json_of(
-        http.post(&s.api_url)
-            .form(&body)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{e}")),
-    )
-    .await;
+    let a = json_of(http.post(&s.api_url).form(&body).send().await.unwrap_or_else(|e| panic!("{e}"))).await;
+    let b = json_of(http.post(&s.api_url).form(&body).send().await.unwrap_or_else(|e| panic!("{e}"))).await;
     assert_eq!(a, b);
     ledger_sums(&store, &acct).await;
 }
@@ -630,48 +377,23 @@ async fn a_partial_order_refunds_the_remains_once_even_with_two_reconcilers_raci
     assert_eq!(st, 200, "{v}");
     let id = v["order"].as_u64().unwrap_or_default();
     let before = c.balance().await;
-    let charge = store
-        .get_order(&acct, id)
-        .await
-        .ok()
-        .flatten()
-        .map(|o| o.charge)
-        .unwrap_or_default();
+    let charge = store.get_order(&acct, id).await.ok().flatten().map(|o| o.charge).unwrap_or_default();
     let up = upstream_id(&store, &acct, id).await;
-    s.sim_control(
-        &format!("/control/orders/{up}"),
-        json!({"status": "Partial", "remains": 250}),
-    )
-    .await;
+    s.sim_control(&format!("/control/orders/{up}"), json!({"status": "Partial", "remains": 250})).await;
     let (r1, r2) = (s.reconciler().await, s.reconciler().await);
     let (a, b) = tokio::join!(r1.run_once(), r2.run_once());
     a.unwrap_or_else(|e| panic!("{e}"));
     b.unwrap_or_else(|e| panic!("{e}"));
-    s.reconciler()
-        .await
-        .run_once()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    s.reconciler().await.run_once().await.unwrap_or_else(|e| panic!("{e}"));
     let want = smm::partial_refund(charge, 1000, 250);
     assert_eq!(want, Kobo((charge.0 * 250) / 1000));
     assert_eq!(c.balance().await, Kobo(before.0 + want.0));
-    let refunds: Vec<_> = store
-        .ledger(&acct)
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|e| e.kind == "refund")
-        .collect();
+    let refunds: Vec<_> =
+        store.ledger(&acct).await.unwrap_or_default().into_iter().filter(|e| e.kind == "refund").collect();
     assert_eq!(refunds.len(), 1, "{refunds:?}");
-    let (_, v) = c
-        .call(&[("action", "status"), ("order", &id.to_string())])
-        .await;
+    let (_, v) = c.call(&[("action", "status"), ("order", &id.to_string())]).await;
     assert_eq!(
-        (
-            v["status"].as_str(),
-            v["status_code"].as_u64(),
-            v["remains"].as_str()
-        ),
+        (v["status"].as_str(), v["status_code"].as_u64(), v["remains"].as_str()),
         (Some("partial"), Some(5), Some("250"))
     );
     ledger_sums(&store, &acct).await;

@@ -9,9 +9,7 @@ use kobo_shared::webhooks::deliver::{self, OutboxRecord, QueueMsg, Sender};
 use kobo_shared::webhooks::ssrf::TargetPolicy;
 use kobo_shared::webhooks::{manage, sign, DeliveryState, ALL_EVENTS};
 use kobo_shared::{Kobo, Store};
-use kobo_tests::{
-    client_from, fresh_source_ip, json_of, new_reseller, stack, Mode, Receiver, ResellerSpec, Stack,
-};
+use kobo_tests::{client_from, fresh_source_ip, json_of, new_reseller, stack, Mode, Receiver, ResellerSpec, Stack};
 use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -35,21 +33,8 @@ async fn subscribed(s: &Stack, store: &Store, receiver: &Receiver) -> (String, S
 
 async fn add(s: &Stack, key: &str, link: &str) -> u64 {
     let http = client_from(fresh_source_ip());
-    let form = [
-        ("key", key),
-        ("action", "add"),
-        ("service", "102"),
-        ("link", link),
-        ("quantity", "100"),
-    ];
-    let (st, v) = json_of(
-        http.post(&s.api_url)
-            .form(&form)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{e}")),
-    )
-    .await;
+    let form = [("key", key), ("action", "add"), ("service", "102"), ("link", link), ("quantity", "100")];
+    let (st, v) = json_of(http.post(&s.api_url).form(&form).send().await.unwrap_or_else(|e| panic!("{e}"))).await;
     assert_eq!(st, 200, "{v}");
     v["order"].as_u64().unwrap_or_default()
 }
@@ -61,57 +46,29 @@ async fn an_smm_order_produces_the_documented_events_signed_and_in_order() {
     let receiver = Receiver::start(Mode::Ok);
     let (acct, key, _) = subscribed(s, &store, &receiver).await;
     let id = add(s, &key, "https://instagram.com/p/hooks").await;
-    let o = store
-        .get_order(&acct, id)
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| panic!("no order"));
+    let o = store.get_order(&acct, id).await.ok().flatten().unwrap_or_else(|| panic!("no order"));
     let up = o.upstream_order.unwrap_or_default();
-    s.sim_control(
-        &format!("/control/orders/{up}"),
-        json!({"status": "Canceled"}),
-    )
-    .await;
-    s.reconciler()
-        .await
-        .run_once()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    s.sim_control(&format!("/control/orders/{up}"), json!({"status": "Canceled"})).await;
+    s.reconciler().await.run_once().await.unwrap_or_else(|e| panic!("{e}"));
 
     let mut got = receiver.wait_for(3, WAIT).await;
     assert_eq!(got.len(), 3, "{got:?}");
     // Deliveries travel concurrently; the events' own order is their id (UUID v7) order.
     got.sort_by(|a, b| a.webhook_id.cmp(&b.webhook_id));
     let events: Vec<&str> = got.iter().map(|r| r.event.as_str()).collect();
-    assert_eq!(
-        events,
-        ["order.created", "order.status_changed", "order.refunded"]
-    );
+    assert_eq!(events, ["order.created", "order.status_changed", "order.refunded"]);
     for r in &got {
-        assert!(
-            r.seed_signature_ok,
-            "X-Webhook-Signature must verify: {r:?}"
-        );
+        assert!(r.seed_signature_ok, "X-Webhook-Signature must verify: {r:?}");
         let body: Value = serde_json::from_str(&r.body).unwrap_or_default();
         assert_eq!(body["event"], json!(r.event));
-        assert!(body["occurred_at"]
-            .as_str()
-            .is_some_and(|t| t.ends_with('Z')));
+        assert!(body["occurred_at"].as_str().is_some_and(|t| t.ends_with('Z')));
         assert_eq!(body["order"]["id"], json!(id));
         // Standard Webhooks signature over id.timestamp.body with the decoded secret.
         let ts: i64 = r.timestamp.parse().unwrap_or(0);
         assert!((now_unix() - ts).abs() < 120);
     }
-    assert!(
-        got[2].body.contains("\"status\":\"cancelled\""),
-        "{}",
-        got[2].body
-    );
-    assert!(receiver
-        .got()
-        .iter()
-        .all(|r| r.standard_signature.starts_with("v1,")));
+    assert!(got[2].body.contains("\"status\":\"cancelled\""), "{}", got[2].body);
+    assert!(receiver.got().iter().all(|r| r.standard_signature.starts_with("v1,")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -121,44 +78,27 @@ async fn standard_webhooks_signature_verifies_and_rotation_signs_with_both() {
     let receiver = Receiver::start(Mode::Ok);
     let (acct, key, ep) = subscribed(s, &store, &receiver).await;
     let old = {
-        let e = store
-            .get_endpoint(&acct, &ep)
-            .await
-            .ok()
-            .flatten()
-            .unwrap_or_else(|| panic!("no endpoint"));
-        deliver::open_secrets(&s.vault().await, &e)
-            .unwrap_or_default()
-            .remove(0)
+        let e = store.get_endpoint(&acct, &ep).await.ok().flatten().unwrap_or_else(|| panic!("no endpoint"));
+        deliver::open_secrets(&s.vault().await, &e).unwrap_or_default().remove(0)
     };
     add(s, &key, "https://instagram.com/p/std").await;
     let first = receiver.wait_for(1, WAIT).await;
     let r = &first[0];
     let ts: i64 = r.timestamp.parse().unwrap_or(0);
-    assert_eq!(
-        r.standard_signature,
-        sign::standard_signature(&old, &r.webhook_id, ts, r.body.as_bytes())
-    );
+    assert_eq!(r.standard_signature, sign::standard_signature(&old, &r.webhook_id, ts, r.body.as_bytes()));
 
-    let new = manage::rotate_secret(&store, &s.vault().await, &acct, &ep, 3600)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let new = manage::rotate_secret(&store, &s.vault().await, &acct, &ep, 3600).await.unwrap_or_else(|e| panic!("{e}"));
     assert_ne!(new, old);
     receiver.set_secret(&new);
     add(s, &key, "https://instagram.com/p/std2").await;
     let got = receiver.wait_for(2, WAIT).await;
     let r = &got[1];
-    assert!(
-        r.seed_signature_ok,
-        "X-Webhook-Signature uses the new secret"
-    );
+    assert!(r.seed_signature_ok, "X-Webhook-Signature uses the new secret");
     let ts: i64 = r.timestamp.parse().unwrap_or(0);
     let sigs: Vec<&str> = r.standard_signature.split(' ').collect();
     assert_eq!(sigs.len(), 2, "both secrets sign during the grace period");
-    assert!(sigs
-        .contains(&sign::standard_signature(&new, &r.webhook_id, ts, r.body.as_bytes()).as_str()));
-    assert!(sigs
-        .contains(&sign::standard_signature(&old, &r.webhook_id, ts, r.body.as_bytes()).as_str()));
+    assert!(sigs.contains(&sign::standard_signature(&new, &r.webhook_id, ts, r.body.as_bytes()).as_str()));
+    assert!(sigs.contains(&sign::standard_signature(&old, &r.webhook_id, ts, r.body.as_bytes()).as_str()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -199,14 +139,8 @@ async fn receiver_down_then_up_gets_it_on_a_retry_with_attempts_logged() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let logs = store.attempts(&ep.id, 10).await.unwrap_or_default();
     assert_eq!(logs.len(), 2, "{logs:?}");
-    assert!(
-        logs[0].success && logs[0].status == Some(200) && logs[0].attempt == 2,
-        "newest first: {logs:?}"
-    );
-    assert!(
-        !logs[1].success && logs[1].attempt == 1 && logs[1].error.is_some(),
-        "{logs:?}"
-    );
+    assert!(logs[0].success && logs[0].status == Some(200) && logs[0].attempt == 2, "newest first: {logs:?}");
+    assert!(!logs[1].success && logs[1].attempt == 1 && logs[1].error.is_some(), "{logs:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -219,18 +153,12 @@ async fn slower_than_five_seconds_counts_as_failed_and_is_retried() {
     // The slow answer arrives after 6 s (recorded then); the retry after it succeeds.
     let got = receiver.wait_for(2, WAIT).await;
     assert_eq!(got.len(), 2, "{got:?}");
-    assert_eq!(
-        got[0].webhook_id, got[1].webhook_id,
-        "webhook-id is stable across retries"
-    );
+    assert_eq!(got[0].webhook_id, got[1].webhook_id, "webhook-id is stable across retries");
     tokio::time::sleep(Duration::from_millis(500)).await;
     let logs = store.attempts(&ep, 10).await.unwrap_or_default();
     assert_eq!(logs.len(), 2, "{logs:?}");
     let first = &logs[1];
-    assert!(
-        !first.success && first.error.as_deref().is_some_and(|e| e.contains("5 s")),
-        "{first:?}"
-    );
+    assert!(!first.success && first.error.as_deref().is_some_and(|e| e.contains("5 s")), "{first:?}");
     assert!(first.duration_ms >= 4_900, "{first:?}");
     assert!(logs[0].success);
 }
@@ -258,35 +186,21 @@ async fn an_always_failing_receiver_gets_exactly_four_attempts_then_failed() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(receiver.got().len(), 4, "no fifth attempt");
     let logs = store.attempts(&ep.id, 10).await.unwrap_or_default();
-    assert_eq!(
-        logs.iter().map(|l| l.attempt).collect::<Vec<_>>(),
-        [4, 3, 2, 1]
-    );
+    assert_eq!(logs.iter().map(|l| l.attempt).collect::<Vec<_>>(), [4, 3, 2, 1]);
     assert!(logs.iter().all(|l| !l.success && l.status == Some(500)));
-    let d = store
-        .get_delivery(&acct, &logs[0].delivery_id)
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| panic!("no delivery"));
+    let d =
+        store.get_delivery(&acct, &logs[0].delivery_id).await.ok().flatten().unwrap_or_else(|| panic!("no delivery"));
     assert_eq!((d.state, d.attempts), (DeliveryState::Failed, 4));
 
     // Kept for manual redelivery: once the receiver is fixed, it arrives, same webhook-id.
     receiver.set_mode(Mode::Ok);
-    let again = deliver::redeliver(&store, &s.queue().await, &acct, &d.id)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let again = deliver::redeliver(&store, &s.queue().await, &acct, &d.id).await.unwrap_or_else(|e| panic!("{e}"));
     let got = receiver.wait_for(5, WAIT).await;
     assert_eq!(got.len(), 5);
     assert_eq!(got[4].webhook_id, d.event_id);
     assert!(got[4].seed_signature_ok);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let redone = store
-        .get_delivery(&acct, &again)
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| panic!("no redelivery"));
+    let redone = store.get_delivery(&acct, &again).await.ok().flatten().unwrap_or_else(|| panic!("no redelivery"));
     assert_eq!(redone.state, DeliveryState::Delivered);
 }
 
@@ -296,10 +210,7 @@ async fn duplicated_stream_records_and_queue_messages_deliver_once() {
     let store = s.store().await;
     let receiver = Receiver::start(Mode::Ok);
     let (acct, _, ep) = subscribed(s, &store, &receiver).await;
-    let relay = kobo_relay::Relay {
-        store: store.clone(),
-        queue: s.queue().await,
-    };
+    let relay = kobo_relay::Relay { store: store.clone(), queue: s.queue().await };
     let rec = OutboxRecord {
         event_id: uuid::Uuid::now_v7().to_string(),
         account_id: acct.clone(),
@@ -307,32 +218,14 @@ async fn duplicated_stream_records_and_queue_messages_deliver_once() {
         payload: json!({"event": "deposit.success", "occurred_at": "2026-11-25T08:00:00Z", "deposit": {"id": "dep_1", "amount": "5000.00"}}).to_string(),
     };
     // The same record three times, two of them at once (stream redelivery, retried batch).
-    let (a, b) = tokio::join!(
-        relay.handle(std::slice::from_ref(&rec)),
-        relay.handle(std::slice::from_ref(&rec))
-    );
+    let (a, b) = tokio::join!(relay.handle(std::slice::from_ref(&rec)), relay.handle(std::slice::from_ref(&rec)));
     a.unwrap_or_else(|e| panic!("{e}"));
     b.unwrap_or_else(|e| panic!("{e}"));
-    relay
-        .handle(std::slice::from_ref(&rec))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    relay.handle(std::slice::from_ref(&rec)).await.unwrap_or_else(|e| panic!("{e}"));
     // And the queue message duplicated by hand.
-    let msg = QueueMsg {
-        account_id: acct.clone(),
-        delivery_id: format!("{}#{ep}", rec.event_id),
-        attempt: 1,
-    };
-    s.queue()
-        .await
-        .send(&msg, 0)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    s.queue()
-        .await
-        .send(&msg, 0)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let msg = QueueMsg { account_id: acct.clone(), delivery_id: format!("{}#{ep}", rec.event_id), attempt: 1 };
+    s.queue().await.send(&msg, 0).await.unwrap_or_else(|e| panic!("{e}"));
+    s.queue().await.send(&msg, 0).await.unwrap_or_else(|e| panic!("{e}"));
     let got = receiver.wait_for(2, Duration::from_secs(5)).await;
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[0].body, rec.payload, "the exact payload bytes");
@@ -343,14 +236,7 @@ async fn duplicated_stream_records_and_queue_messages_deliver_once() {
 async fn ssrf_targets_are_refused() {
     let s = stack();
     let store = s.store().await;
-    let (acct, _) = new_reseller(
-        &store,
-        ResellerSpec {
-            balance: Kobo::ZERO,
-            ..Default::default()
-        },
-    )
-    .await;
+    let (acct, _) = new_reseller(&store, ResellerSpec { balance: Kobo::ZERO, ..Default::default() }).await;
     let vault = s.vault().await;
     for url in [
         "http://hooks.example.com/x",
@@ -363,33 +249,17 @@ async fn ssrf_targets_are_refused() {
         "https://192.168.1.10/x",
         "ftp://example.com/x",
     ] {
-        let r = manage::create_endpoint(
-            &store,
-            &vault,
-            &acct,
-            url,
-            ALL_EVENTS.to_vec(),
-            TargetPolicy::PRODUCTION,
-        )
-        .await;
+        let r =
+            manage::create_endpoint(&store, &vault, &acct, url, ALL_EVENTS.to_vec(), TargetPolicy::PRODUCTION).await;
         assert!(r.is_err(), "{url} must be refused at save time");
     }
     // Checked again at send time, on the resolved address: a receiver on loopback gets
     // nothing from a production sender, whether named by IP or by a name resolving to it.
     let receiver = Receiver::start(Mode::Ok);
     let sender = Sender::new(TargetPolicy::PRODUCTION).unwrap_or_else(|e| panic!("{e}"));
-    let by_name = receiver
-        .url
-        .replace("127.0.0.1", "localhost")
-        .replace("http://", "https://");
-    for url in [
-        receiver.url.clone(),
-        receiver.url.replace("http://", "https://"),
-        by_name,
-    ] {
-        let r = sender
-            .post(&url, "order.created", "id", "{}", &["whsec_x"])
-            .await;
+    let by_name = receiver.url.replace("127.0.0.1", "localhost").replace("http://", "https://");
+    for url in [receiver.url.clone(), receiver.url.replace("http://", "https://"), by_name] {
+        let r = sender.post(&url, "order.created", "id", "{}", &["whsec_x"]).await;
         assert!(!r.success() && r.status.is_none(), "{url}: {r:?}");
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -402,17 +272,11 @@ async fn test_events_arrive_signed_and_410_disables_the_endpoint() {
     let store = s.store().await;
     let receiver = Receiver::start(Mode::Ok);
     let (acct, key, ep_id) = subscribed(s, &store, &receiver).await;
-    let ep = store
-        .get_endpoint(&acct, &ep_id)
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| panic!("no endpoint"));
+    let ep = store.get_endpoint(&acct, &ep_id).await.ok().flatten().unwrap_or_else(|| panic!("no endpoint"));
     let sender = Sender::new(TargetPolicy::LOCAL).unwrap_or_else(|e| panic!("{e}"));
     for event in ALL_EVENTS {
-        let a = deliver::send_test(&store, &s.vault().await, &sender, &ep, event)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let a =
+            deliver::send_test(&store, &s.vault().await, &sender, &ep, event).await.unwrap_or_else(|e| panic!("{e}"));
         assert!(a.success, "{a:?}");
     }
     let got = receiver.got();
@@ -436,26 +300,15 @@ async fn test_events_arrive_signed_and_410_disables_the_endpoint() {
         "created_at",
         "updated_at",
     ] {
-        assert!(
-            vtu["vtu"].get(field).is_some(),
-            "sample vtu payload lacks {field}"
-        );
+        assert!(vtu["vtu"].get(field).is_some(), "sample vtu payload lacks {field}");
     }
-    assert_eq!(
-        store.attempts(&ep_id, 50).await.unwrap_or_default().len(),
-        9
-    );
+    assert_eq!(store.attempts(&ep_id, 50).await.unwrap_or_default().len(), 9);
 
     receiver.set_mode(Mode::Gone);
     add(s, &key, "https://instagram.com/p/gone").await;
     let start = std::time::Instant::now();
     loop {
-        let e = store
-            .get_endpoint(&acct, &ep_id)
-            .await
-            .ok()
-            .flatten()
-            .unwrap_or_else(|| panic!("no endpoint"));
+        let e = store.get_endpoint(&acct, &ep_id).await.ok().flatten().unwrap_or_else(|| panic!("no endpoint"));
         if !e.active {
             assert!(e.disabled_reason.unwrap_or_default().contains("410"));
             break;
@@ -466,9 +319,5 @@ async fn test_events_arrive_signed_and_410_disables_the_endpoint() {
     let before = receiver.got().len();
     add(s, &key, "https://instagram.com/p/after-gone").await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(
-        receiver.got().len(),
-        before,
-        "a disabled endpoint gets nothing"
-    );
+    assert_eq!(receiver.got().len(), before, "a disabled endpoint gets nothing");
 }

@@ -8,8 +8,7 @@ use lambda_http::Body;
 fn event(name: &str) -> lambda_http::Request {
     let path = project().root.join("events").join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    lambda_http::request::from_str(&text)
-        .unwrap_or_else(|e| panic!("{name} is not an API Gateway event: {e}"))
+    lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{name} is not an API Gateway event: {e}"))
 }
 
 fn body_json(resp: &lambda_http::Response<Body>) -> serde_json::Value {
@@ -27,34 +26,16 @@ async fn balance_events_answer_as_the_seed_says() {
     let want_balance = FIXTURE_BALANCE.to_string();
     assert_eq!(want_balance, "1234.56");
     for (file, status, body) in [
-        (
-            "balance-header-key.json",
-            200,
-            serde_json::json!({"balance": want_balance, "currency": "NGN"}),
-        ),
-        (
-            "balance-body-key.json",
-            200,
-            serde_json::json!({"balance": want_balance, "currency": "NGN"}),
-        ),
-        (
-            "balance-bad-key.json",
-            401,
-            serde_json::json!({"error": "Invalid api key"}),
-        ),
-        (
-            "balance-wrong-scope.json",
-            403,
-            serde_json::json!({"error": "This API key is not allowed for this action"}),
-        ),
+        ("balance-header-key.json", 200, serde_json::json!({"balance": want_balance, "currency": "NGN"})),
+        ("balance-body-key.json", 200, serde_json::json!({"balance": want_balance, "currency": "NGN"})),
+        ("balance-bad-key.json", 401, serde_json::json!({"error": "Invalid api key"})),
+        ("balance-wrong-scope.json", 403, serde_json::json!({"error": "This API key is not allowed for this action"})),
     ] {
         let resp = kobo_api::handle(&t.app, event(file)).await;
         assert_eq!(resp.status().as_u16(), status, "{file}");
         assert_eq!(body_json(&resp), body, "{file}");
         assert_eq!(
-            resp.headers()
-                .get("content-type")
-                .and_then(|v| v.to_str().ok()),
+            resp.headers().get("content-type").and_then(|v| v.to_str().ok()),
             Some("application/json"),
             "{file}"
         );
@@ -87,10 +68,7 @@ async fn balance_costs_one_batch_get_and_two_counter_updates() {
     // A key that cannot be a kobo key costs only the IP counter.
     t.counter.reset();
     let mut req = event("balance-bad-key.json");
-    req.headers_mut().insert(
-        "x-api-key",
-        lambda_http::http::HeaderValue::from_static("garbage"),
-    );
+    req.headers_mut().insert("x-api-key", lambda_http::http::HeaderValue::from_static("garbage"));
     let resp = kobo_api::handle(&t.app, req).await;
     assert_eq!(resp.status().as_u16(), 401);
     assert_eq!(t.counter.calls(), ["UpdateItem"]);
@@ -115,11 +93,7 @@ async fn relay_event_queues_one_delivery_per_subscribed_endpoint() {
     let t = test_app().await;
     let event: aws_lambda_events::event::dynamodb::Event = read_event("relay-outbox-insert.json");
     let records = kobo_relay::outbox_records(&event);
-    assert_eq!(
-        records.len(),
-        1,
-        "the MODIFY of an account is not an outbox event"
-    );
+    assert_eq!(records.len(), 1, "the MODIFY of an account is not an outbox event");
     assert_eq!(records[0].event, "order.created");
 
     let vault = Vault::new(t.pepper.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
@@ -154,19 +128,10 @@ async fn relay_event_queues_one_delivery_per_subscribed_endpoint() {
         queue: kobo_shared::webhooks::deliver::Queue::new(sqs.clone(), queue_url.clone()),
     };
     assert_eq!(relay.handle(&records).await.ok(), Some(1));
-    assert_eq!(
-        relay.handle(&records).await.ok(),
-        Some(1),
-        "redelivered: re-queued (never sent yet), not re-created"
-    );
+    assert_eq!(relay.handle(&records).await.ok(), Some(1), "redelivered: re-queued (never sent yet), not re-created");
     let id = format!("{}#{}", records[0].event_id, a.id);
-    let d = t
-        .store
-        .get_delivery(FIXTURE_ACCOUNT, &id)
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| panic!("no delivery {id}"));
+    let d =
+        t.store.get_delivery(FIXTURE_ACCOUNT, &id).await.ok().flatten().unwrap_or_else(|| panic!("no delivery {id}"));
     assert_eq!((d.state, d.attempts), (DeliveryState::Pending, 0));
     assert_eq!(d.payload, records[0].payload);
     let got = sqs
@@ -187,23 +152,13 @@ async fn webhooks_event_reports_only_the_malformed_message() {
     let sdk = kobo_tests::sdk().await;
     let worker = kobo_webhooks::Worker::new(
         t.store.clone(),
-        Queue::new(
-            aws_sdk_sqs::Client::new(&sdk),
-            "http://unused.invalid/queue",
-        ),
-        SecretsCache::new(
-            aws_sdk_secretsmanager::Client::new(&sdk),
-            t.app.config.app_secret_id.clone(),
-        ),
+        Queue::new(aws_sdk_sqs::Client::new(&sdk), "http://unused.invalid/queue"),
+        SecretsCache::new(aws_sdk_secretsmanager::Client::new(&sdk), t.app.config.app_secret_id.clone()),
         Settings::production(),
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let event: aws_lambda_events::event::sqs::SqsEvent = read_event("webhooks-delivery.json");
     let response = worker.handle(event).await;
-    let failed: Vec<&str> = response
-        .batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.as_str())
-        .collect();
+    let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
     assert_eq!(failed, ["0f5d6f5e-0000-4000-8000-000000000002"]);
 }

@@ -13,10 +13,7 @@ use kobo_tests::{fresh_resources, sdk};
 async fn store() -> Store {
     let sdk = sdk().await;
     let res = fresh_resources(&sdk).await;
-    let store = Store::new(
-        aws_sdk_dynamodb::Client::new(&sdk),
-        res.table().unwrap_or_default(),
-    );
+    let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), res.table().unwrap_or_default());
     let plan = Plan {
         id: "basic".into(),
         name: "Basic".into(),
@@ -25,10 +22,7 @@ async fn store() -> Store {
         key_rpm: 60,
         ip_rpm: 60,
     };
-    store
-        .put_plan(&plan)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    store.put_plan(&plan).await.unwrap_or_else(|e| panic!("{e}"));
     store
 }
 
@@ -53,30 +47,15 @@ async fn account(store: &Store) -> String {
 async fn concurrent_debits_never_overdraw() {
     let store = store().await;
     let id = account(&store).await;
-    accounts::adjust(
-        &store,
-        &id,
-        Direction::Credit,
-        Kobo::naira(100),
-        "opening",
-        "test",
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    accounts::adjust(&store, &id, Direction::Credit, Kobo::naira(100), "opening", "test")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let tasks: Vec<_> = (0..30)
         .map(|_| {
             let store = store.clone();
             let id = id.clone();
             tokio::spawn(async move {
-                accounts::adjust(
-                    &store,
-                    &id,
-                    Direction::Debit,
-                    Kobo::naira(10),
-                    "spend",
-                    "test",
-                )
-                .await
+                accounts::adjust(&store, &id, Direction::Debit, Kobo::naira(10), "spend", "test").await
             })
         })
         .collect();
@@ -90,16 +69,9 @@ async fn concurrent_debits_never_overdraw() {
         }
     }
     assert_eq!((ok, short), (10, 20));
-    let acct = store
-        .get_account(&id)
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| panic!("account gone"));
+    let acct = store.get_account(&id).await.ok().flatten().unwrap_or_else(|| panic!("account gone"));
     assert_eq!(acct.balance, Kobo::ZERO);
-    let check = accounts::check_ledger(&store, &acct)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let check = accounts::check_ledger(&store, &acct).await.unwrap_or_else(|e| panic!("{e}"));
     assert!(check.ok(), "{check:?}");
     assert_eq!(check.entries, 11);
 }
@@ -126,48 +98,29 @@ async fn adjustments_need_a_reason_an_amount_and_an_account() {
     ));
     // Nothing was written by the refusals.
     assert!(store.ledger(&id).await.unwrap_or_default().is_empty());
-    assert!(store
-        .ledger("nosuchacct")
-        .await
-        .unwrap_or_default()
-        .is_empty());
+    assert!(store.ledger("nosuchacct").await.unwrap_or_default().is_empty());
 }
 
 #[tokio::test]
 async fn ledger_check_finds_a_tampered_balance() {
     let store = store().await;
     let id = account(&store).await;
-    accounts::adjust(&store, &id, Direction::Credit, Kobo(5_000), "r", "t")
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let all = accounts::check_all_ledgers(&store)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    accounts::adjust(&store, &id, Direction::Credit, Kobo(5_000), "r", "t").await.unwrap_or_else(|e| panic!("{e}"));
+    let all = accounts::check_all_ledgers(&store).await.unwrap_or_else(|e| panic!("{e}"));
     assert!(all.iter().all(|c| c.ok()) && all.len() == 1, "{all:?}");
     // Change the balance behind the ledger's back.
     store
         .client()
         .update_item()
         .table_name(store.table())
-        .key(
-            "PK",
-            aws_sdk_dynamodb::types::AttributeValue::S(format!("ACCOUNT#{id}")),
-        )
-        .key(
-            "SK",
-            aws_sdk_dynamodb::types::AttributeValue::S("PROFILE".into()),
-        )
+        .key("PK", aws_sdk_dynamodb::types::AttributeValue::S(format!("ACCOUNT#{id}")))
+        .key("SK", aws_sdk_dynamodb::types::AttributeValue::S("PROFILE".into()))
         .update_expression("SET balance = :b")
-        .expression_attribute_values(
-            ":b",
-            aws_sdk_dynamodb::types::AttributeValue::N("5001".into()),
-        )
+        .expression_attribute_values(":b", aws_sdk_dynamodb::types::AttributeValue::N("5001".into()))
         .send()
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let all = accounts::check_all_ledgers(&store)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let all = accounts::check_all_ledgers(&store).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(all.iter().filter(|c| !c.ok()).count(), 1, "{all:?}");
 }
 
@@ -186,73 +139,30 @@ async fn key_lifecycle() {
     .await
     .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(rec.domain_whitelist, ["shop.ng"]);
-    let (acct, found) = store
-        .auth_lookup(&id, &rec.hash)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let (acct, found) = store.auth_lookup(&id, &rec.hash).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(acct.map(|a| a.id), Some(id.clone()));
-    assert_eq!(
-        found.as_ref().map(|k| k.scopes.clone()),
-        Some(vec![Action::Balance])
-    );
+    assert_eq!(found.as_ref().map(|k| k.scopes.clone()), Some(vec![Action::Balance]));
     let listed = store.list_keys(&id).await.unwrap_or_default();
     assert_eq!(listed.len(), 1);
-    assert!(
-        !format!("{listed:?}").contains(&key.secret),
-        "the key itself must not be stored"
-    );
+    assert!(!format!("{listed:?}").contains(&key.secret), "the key itself must not be stored");
 
-    store
-        .set_key_scopes(&id, &rec.hash, &[Action::Services, Action::Balance])
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    store
-        .set_key_whitelists(&id, &rec.hash, Some(&[]), None)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let k = store
-        .find_key(&id, &rec.key_id)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    store.set_key_scopes(&id, &rec.hash, &[Action::Services, Action::Balance]).await.unwrap_or_else(|e| panic!("{e}"));
+    store.set_key_whitelists(&id, &rec.hash, Some(&[]), None).await.unwrap_or_else(|e| panic!("{e}"));
+    let k = store.find_key(&id, &rec.key_id).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(k.scopes, vec![Action::Services, Action::Balance]);
     assert!(k.ip_whitelist.is_empty());
     assert_eq!(k.domain_whitelist, ["shop.ng"]);
 
-    store
-        .revoke_key(&id, &rec.hash)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let first = store
-        .find_key(&id, &rec.key_id)
-        .await
-        .ok()
-        .and_then(|k| k.revoked_at);
-    store
-        .revoke_key(&id, &rec.hash)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let second = store
-        .find_key(&id, &rec.key_id)
-        .await
-        .ok()
-        .and_then(|k| k.revoked_at);
+    store.revoke_key(&id, &rec.hash).await.unwrap_or_else(|e| panic!("{e}"));
+    let first = store.find_key(&id, &rec.key_id).await.ok().and_then(|k| k.revoked_at);
+    store.revoke_key(&id, &rec.hash).await.unwrap_or_else(|e| panic!("{e}"));
+    let second = store.find_key(&id, &rec.key_id).await.ok().and_then(|k| k.revoked_at);
     assert!(first.is_some());
     assert_eq!(first, second, "revoking twice keeps the first time");
 
-    assert!(
-        accounts::issue_key(&store, &id, "x", Action::ALL, &["not-an-ip".into()], &[])
-            .await
-            .is_err()
-    );
-    assert!(
-        accounts::issue_key(&store, "nosuchacct", "x", Action::ALL, &[], &[])
-            .await
-            .is_err()
-    );
-    assert!(
-        store.revoke_key(&id, "0000").await.is_err(),
-        "revoking an unknown key is an error"
-    );
+    assert!(accounts::issue_key(&store, &id, "x", Action::ALL, &["not-an-ip".into()], &[]).await.is_err());
+    assert!(accounts::issue_key(&store, "nosuchacct", "x", Action::ALL, &[], &[]).await.is_err());
+    assert!(store.revoke_key(&id, "0000").await.is_err(), "revoking an unknown key is an error");
 }
 
 #[tokio::test]
@@ -260,26 +170,11 @@ async fn rate_counters_count_per_window() {
     let store = store().await;
     let w = window(1_000_020);
     for expected in 1..=3 {
-        assert_eq!(
-            store
-                .hit_rate(RateSubject::Ip("203.0.113.9"), &w)
-                .await
-                .ok(),
-            Some(expected)
-        );
+        assert_eq!(store.hit_rate(RateSubject::Ip("203.0.113.9"), &w).await.ok(), Some(expected));
     }
-    assert_eq!(
-        store.hit_rate(RateSubject::Key("abc"), &w).await.ok(),
-        Some(1)
-    );
+    assert_eq!(store.hit_rate(RateSubject::Key("abc"), &w).await.ok(), Some(1));
     let next = window(1_000_020 + 60);
-    assert_eq!(
-        store
-            .hit_rate(RateSubject::Ip("203.0.113.9"), &next)
-            .await
-            .ok(),
-        Some(1)
-    );
+    assert_eq!(store.hit_rate(RateSubject::Ip("203.0.113.9"), &next).await.ok(), Some(1));
 }
 
 #[tokio::test]
@@ -287,14 +182,7 @@ async fn accounts_need_an_existing_plan_and_unique_ids() {
     let store = store().await;
     let bad = accounts::create_account(
         &store,
-        NewAccount {
-            name: "X".into(),
-            plan_id: "nope".into(),
-            email: None,
-            phone: None,
-            api_active: true,
-            id: None,
-        },
+        NewAccount { name: "X".into(), plan_id: "nope".into(), email: None, phone: None, api_active: true, id: None },
     )
     .await;
     assert!(matches!(bad, Err(OpsError::Invalid(_))));
@@ -306,21 +194,9 @@ async fn accounts_need_an_existing_plan_and_unique_ids() {
         api_active: false,
         id: Some(id.into()),
     };
-    assert!(accounts::create_account(&store, new("fixed1"))
-        .await
-        .is_ok());
-    assert!(
-        accounts::create_account(&store, new("fixed1"))
-            .await
-            .is_err(),
-        "ids are unique"
-    );
-    assert!(accounts::create_account(&store, new("bad id!"))
-        .await
-        .is_err());
+    assert!(accounts::create_account(&store, new("fixed1")).await.is_ok());
+    assert!(accounts::create_account(&store, new("fixed1")).await.is_err(), "ids are unique");
+    assert!(accounts::create_account(&store, new("bad id!")).await.is_err());
     let listed = store.list_accounts().await.unwrap_or_default();
-    assert_eq!(
-        listed.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(),
-        ["fixed1"]
-    );
+    assert_eq!(listed.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), ["fixed1"]);
 }

@@ -31,15 +31,9 @@ fn cfn_lint_would_catch_a_broken_template() {
     assert_ne!(broken, text);
     let path = std::env::temp_dir().join(format!("kobo-broken-{}.yaml", std::process::id()));
     std::fs::write(&path, broken).unwrap_or_else(|e| panic!("{e}"));
-    let out = std::process::Command::new(bin.join("cfn-lint"))
-        .arg(&path)
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let out = std::process::Command::new(bin.join("cfn-lint")).arg(&path).output().unwrap_or_else(|e| panic!("{e}"));
     let _ = std::fs::remove_file(&path);
-    assert!(
-        !out.status.success(),
-        "cfn-lint accepted an invalid billing mode"
-    );
+    assert!(!out.status.success(), "cfn-lint accepted an invalid billing mode");
 }
 
 #[tokio::test]
@@ -53,47 +47,33 @@ async fn every_route_has_a_local_function() {
         aws_sdk_secretsmanager::Client::new(&sdk),
     ));
     assert!(Routes::bind(&t.routes, &[("ApiFunction", LocalFunction::Api(app))]).is_ok());
-    assert!(
-        Routes::bind(&t.routes, &[]).is_err(),
-        "a route without a local function must be refused"
-    );
+    assert!(Routes::bind(&t.routes, &[]).is_err(), "a route without a local function must be refused");
 }
 
 #[test]
 fn every_event_file_is_a_valid_lambda_event() {
     let dir = project().root.join("events");
     let mut n = 0;
-    for entry in std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{e}"))
-        .flatten()
-    {
+    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{e}")).flatten() {
         let path = entry.path();
         if path.extension().and_then(|e| e.to_str()) != Some("json") {
             continue;
         }
         let text = std::fs::read_to_string(&path).unwrap_or_default();
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default()
-            .to_string();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
         if name.starts_with("relay-") {
-            let e: aws_lambda_events::event::dynamodb::Event = serde_json::from_str(&text)
-                .unwrap_or_else(|e| panic!("{name}: not a DynamoDB stream event: {e}"));
+            let e: aws_lambda_events::event::dynamodb::Event =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: not a DynamoDB stream event: {e}"));
             assert!(!e.records.is_empty(), "{name}");
         } else if name.starts_with("webhooks-") {
-            let e: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_str(&text)
-                .unwrap_or_else(|e| panic!("{name}: not an SQS event: {e}"));
+            let e: aws_lambda_events::event::sqs::SqsEvent =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: not an SQS event: {e}"));
             assert!(!e.records.is_empty(), "{name}");
         } else {
-            let req =
-                lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let req = lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(req.method(), "POST", "{name}");
         }
         n += 1;
     }
-    assert!(
-        n >= 6,
-        "expected the balance, relay and webhooks events, found {n}"
-    );
+    assert!(n >= 6, "expected the balance, relay and webhooks events, found {n}");
 }

@@ -112,13 +112,12 @@ impl DevStack {
 
         let secrets_client = aws_sdk_secretsmanager::Client::new(&sdk);
         let provider_secret = resources.secret("ProviderSecret")?.to_string();
-        let smm_key =
-            SecretsCache::<ProviderSecrets>::new(secrets_client.clone(), provider_secret.clone())
-                .get()
-                .await
-                .context("reading the provider secret")?
-                .smm_api_key
-                .clone();
+        let smm_key = SecretsCache::<ProviderSecrets>::new(secrets_client.clone(), provider_secret.clone())
+            .get()
+            .await
+            .context("reading the provider secret")?
+            .smm_api_key
+            .clone();
         let smm = SmmSim::start(&smm_key, opts.pace).await?;
 
         let mut config = Config::for_table(resources.table()?);
@@ -126,24 +125,16 @@ impl DevStack {
         config.provider_secret_id = provider_secret;
         config.smm_url = smm.url.clone();
         config.upstream_timeout_ms = opts.upstream_timeout.as_millis() as u64;
-        let app = Arc::new(kobo_api::App::new(
-            config.clone(),
-            aws_sdk_dynamodb::Client::new(&sdk),
-            secrets_client.clone(),
-        ));
-        let pepper =
-            SecretsCache::<AppSecrets>::new(secrets_client.clone(), config.app_secret_id.clone())
-                .get()
-                .await
-                .context("reading the app secret")?
-                .pin_pepper
-                .clone();
-        let demo = seed::seed(&app.store, pepper.as_bytes()).await?;
-        let panel = app
-            .smm
+        let app =
+            Arc::new(kobo_api::App::new(config.clone(), aws_sdk_dynamodb::Client::new(&sdk), secrets_client.clone()));
+        let pepper = SecretsCache::<AppSecrets>::new(secrets_client.clone(), config.app_secret_id.clone())
             .get()
             .await
-            .context("connecting to the SMM simulator")?;
+            .context("reading the app secret")?
+            .pin_pepper
+            .clone();
+        let demo = seed::seed(&app.store, pepper.as_bytes()).await?;
+        let panel = app.smm.get().await.context("connecting to the SMM simulator")?;
         kobo_shared::catalog::import_services(&app.store, panel, seed::DEMO_MARKUP_BP)
             .await
             .context("importing the SMM catalog from the simulator")?;
@@ -156,11 +147,7 @@ impl DevStack {
         let (loops_stop, loops_rx) = tokio::sync::watch::channel(false);
         let mut loops = Vec::new();
         if let Some(every) = opts.reconcile_every {
-            loops.push(tokio::spawn(reconcile_loop(
-                reconciler.clone(),
-                every,
-                loops_rx.clone(),
-            )));
+            loops.push(tokio::spawn(reconcile_loop(reconciler.clone(), every, loops_rx.clone())));
         }
 
         // Webhooks: stream → relay → SQS → worker, with the local target policy.
@@ -171,14 +158,8 @@ impl DevStack {
             .ok_or_else(|| anyhow::anyhow!("template has no WebhookQueue"))?;
         let sqs = aws_sdk_sqs::Client::new(&sdk);
         let queue = Queue::new(sqs.clone(), queue_url.clone());
-        let relay = Arc::new(kobo_relay::Relay {
-            store: app.store.clone(),
-            queue: queue.clone(),
-        });
-        let settings = Settings {
-            retry_delays: opts.webhook_retry_delays.clone(),
-            policy: TargetPolicy::LOCAL,
-        };
+        let relay = Arc::new(kobo_relay::Relay { store: app.store.clone(), queue: queue.clone() });
+        let settings = Settings { retry_delays: opts.webhook_retry_delays.clone(), policy: TargetPolicy::LOCAL };
         let worker = Arc::new(
             kobo_webhooks::Worker::new(
                 app.store.clone(),
@@ -221,13 +202,9 @@ impl DevStack {
             None => None,
         };
 
-        let routes = server::Routes::bind(
-            &template.routes,
-            &[("ApiFunction", server::LocalFunction::Api(app.clone()))],
-        )?;
-        let listener = TcpListener::bind(opts.addr)
-            .await
-            .with_context(|| format!("binding {}", opts.addr))?;
+        let routes =
+            server::Routes::bind(&template.routes, &[("ApiFunction", server::LocalFunction::Api(app.clone()))])?;
+        let listener = TcpListener::bind(opts.addr).await.with_context(|| format!("binding {}", opts.addr))?;
         let addr = listener.local_addr()?;
         let (stop_tx, stop_rx) = oneshot::channel();
         let server = tokio::spawn(server::serve(listener, routes, stop_rx));

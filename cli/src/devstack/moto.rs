@@ -30,8 +30,7 @@ impl Moto {
         })
         .await
         .context("installing tools")??;
-        let log = std::fs::File::create(project.local_dir()?.join(log_name))
-            .context("creating the moto log")?;
+        let log = std::fs::File::create(project.local_dir()?.join(log_name)).context("creating the moto log")?;
         let mut child = Command::new(bin.join("python"))
             .arg(project.moto_script())
             .args(["--host", "127.0.0.1", "--port", "0"])
@@ -41,10 +40,7 @@ impl Moto {
             .kill_on_drop(true)
             .spawn()
             .context("starting moto")?;
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| anyhow!("moto has no stdout"))?;
+        let stdout = child.stdout.take().ok_or_else(|| anyhow!("moto has no stdout"))?;
         let mut lines = BufReader::new(stdout).lines();
         let first = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
             .await
@@ -54,10 +50,7 @@ impl Moto {
             Some(p) => p.trim().parse().context("moto printed a bad port")?,
             None => bail!("moto exited before listening; see .local/{log_name}"),
         };
-        Ok(Moto {
-            child,
-            endpoint: format!("http://127.0.0.1:{port}"),
-        })
+        Ok(Moto { child, endpoint: format!("http://127.0.0.1:{port}") })
     }
 
     /// SDK configuration for this server (dummy credentials, us-east-1).
@@ -76,13 +69,7 @@ pub async fn sdk_config_for(endpoint: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(
-            "kobo-local",
-            "kobo-local",
-            None,
-            None,
-            "kobo-local",
-        ))
+        .credentials_provider(Credentials::new("kobo-local", "kobo-local", None, None, "kobo-local"))
         .load()
         .await
 }

@@ -5,9 +5,8 @@ use std::collections::HashMap;
 use anyhow::{anyhow, Context, Result};
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
-    TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType, StreamSpecification, StreamViewType, TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use rand::distr::{Alphanumeric, SampleString};
@@ -28,26 +27,17 @@ pub struct Provisioned {
 impl Provisioned {
     /// The one table kobo uses (logical id `Table`).
     pub fn table(&self) -> Result<&str> {
-        self.tables
-            .get("Table")
-            .map(String::as_str)
-            .ok_or_else(|| anyhow!("template has no Table"))
+        self.tables.get("Table").map(String::as_str).ok_or_else(|| anyhow!("template has no Table"))
     }
 
     /// A secret by logical id.
     pub fn secret(&self, logical_id: &str) -> Result<&str> {
-        self.secrets
-            .get(logical_id)
-            .map(String::as_str)
-            .ok_or_else(|| anyhow!("template has no {logical_id}"))
+        self.secrets.get(logical_id).map(String::as_str).ok_or_else(|| anyhow!("template has no {logical_id}"))
     }
 
     /// The app secret (logical id `AppSecret`).
     pub fn app_secret(&self) -> Result<&str> {
-        self.secrets
-            .get("AppSecret")
-            .map(String::as_str)
-            .ok_or_else(|| anyhow!("template has no AppSecret"))
+        self.secrets.get("AppSecret").map(String::as_str).ok_or_else(|| anyhow!("template has no AppSecret"))
     }
 }
 
@@ -68,11 +58,7 @@ fn gsi(g: &GsiSpec) -> Result<GlobalSecondaryIndex> {
     GlobalSecondaryIndex::builder()
         .index_name(&g.name)
         .set_key_schema(Some(keys(&g.key_schema)?))
-        .projection(
-            Projection::builder()
-                .projection_type(ProjectionType::from(g.projection.as_str()))
-                .build(),
-        )
+        .projection(Projection::builder().projection_type(ProjectionType::from(g.projection.as_str())).build())
         .build()
         .context("global secondary index")
 }
@@ -112,18 +98,12 @@ pub async fn provision(sdk: &SdkConfig, template: &Template, prefix: &str) -> Re
                     .context("stream specification")?,
             );
         }
-        req.send()
-            .await
-            .with_context(|| format!("creating table {name}"))?;
+        req.send().await.with_context(|| format!("creating table {name}"))?;
         if let Some(attr) = &t.ttl_attribute {
             ddb.update_time_to_live()
                 .table_name(&name)
                 .time_to_live_specification(
-                    TimeToLiveSpecification::builder()
-                        .attribute_name(attr)
-                        .enabled(true)
-                        .build()
-                        .context("ttl")?,
+                    TimeToLiveSpecification::builder().attribute_name(attr).enabled(true).build().context("ttl")?,
                 )
                 .send()
                 .await
@@ -144,19 +124,11 @@ pub async fn provision(sdk: &SdkConfig, template: &Template, prefix: &str) -> Re
             req = req.attributes(QueueAttributeName::VisibilityTimeout, v.to_string());
         }
         if let Some((dlq, max)) = &q.dead_letter {
-            let arn = arns
-                .get(dlq)
-                .ok_or_else(|| anyhow!("queue {} names unknown DLQ {dlq}", q.logical_id))?;
-            let policy = serde_json::json!({ "deadLetterTargetArn": arn, "maxReceiveCount": max })
-                .to_string();
+            let arn = arns.get(dlq).ok_or_else(|| anyhow!("queue {} names unknown DLQ {dlq}", q.logical_id))?;
+            let policy = serde_json::json!({ "deadLetterTargetArn": arn, "maxReceiveCount": max }).to_string();
             req = req.attributes(QueueAttributeName::RedrivePolicy, policy);
         }
-        let url = req
-            .send()
-            .await
-            .with_context(|| format!("creating queue {name}"))?
-            .queue_url
-            .unwrap_or_default();
+        let url = req.send().await.with_context(|| format!("creating queue {name}"))?.queue_url.unwrap_or_default();
         let attrs = sqs
             .get_queue_attributes()
             .queue_url(&url)
@@ -164,10 +136,7 @@ pub async fn provision(sdk: &SdkConfig, template: &Template, prefix: &str) -> Re
             .send()
             .await
             .with_context(|| format!("reading queue {name}"))?;
-        if let Some(arn) = attrs
-            .attributes
-            .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
-        {
+        if let Some(arn) = attrs.attributes.and_then(|mut a| a.remove(&QueueAttributeName::QueueArn)) {
             arns.insert(q.logical_id.clone(), arn);
         }
         out.queues.insert(q.logical_id.clone(), url);

@@ -43,10 +43,7 @@ pub fn demo_plan() -> Plan {
         id: DEMO_PLAN.into(),
         name: "Demo".into(),
         smm_discount_bp: 0,
-        vtu_discount_bp: VtuCategory::ALL
-            .into_iter()
-            .map(|c| (c, 0))
-            .collect::<BTreeMap<_, _>>(),
+        vtu_discount_bp: VtuCategory::ALL.into_iter().map(|c| (c, 0)).collect::<BTreeMap<_, _>>(),
         key_rpm: 600,
         ip_rpm: 1200,
     }
@@ -55,10 +52,7 @@ pub fn demo_plan() -> Plan {
 /// Seeds the demo plan, the demo reseller (₦50,000.00 credited through the ledger, every
 /// scope, PIN 1234) and the events fixture account.
 pub async fn seed(store: &Store, pin_pepper: &[u8]) -> Result<Demo> {
-    store
-        .put_plan(&demo_plan())
-        .await
-        .context("seeding the demo plan")?;
+    store.put_plan(&demo_plan()).await.context("seeding the demo plan")?;
     let demo = accounts::create_account(
         store,
         NewAccount {
@@ -72,37 +66,20 @@ pub async fn seed(store: &Store, pin_pepper: &[u8]) -> Result<Demo> {
     )
     .await
     .context("creating the demo reseller")?;
-    accounts::adjust(
-        store,
-        &demo.id,
-        Direction::Credit,
-        DEMO_BALANCE,
-        "demo opening balance",
-        "seed",
-    )
-    .await
-    .context("crediting the demo reseller")?;
-    accounts::set_pin(store, pin_pepper, &demo.id, DEMO_PIN)
+    accounts::adjust(store, &demo.id, Direction::Credit, DEMO_BALANCE, "demo opening balance", "seed")
         .await
-        .context("setting the demo PIN")?;
-    let (key, _) = accounts::issue_key(store, &demo.id, "demo", Action::ALL, &[], &[])
-        .await
-        .context("issuing the demo key")?;
+        .context("crediting the demo reseller")?;
+    accounts::set_pin(store, pin_pepper, &demo.id, DEMO_PIN).await.context("setting the demo PIN")?;
+    let (key, _) =
+        accounts::issue_key(store, &demo.id, "demo", Action::ALL, &[], &[]).await.context("issuing the demo key")?;
 
     seed_fixtures(store, pin_pepper).await?;
-    Ok(Demo {
-        account_id: demo.id,
-        api_key: key.secret,
-        pin: DEMO_PIN.into(),
-    })
+    Ok(Demo { account_id: demo.id, api_key: key.secret, pin: DEMO_PIN.into() })
 }
 
 /// Seeds the account and keys that the files in `events/` use.
 pub async fn seed_fixtures(store: &Store, pin_pepper: &[u8]) -> Result<()> {
-    store
-        .put_plan(&demo_plan())
-        .await
-        .context("seeding the demo plan")?;
+    store.put_plan(&demo_plan()).await.context("seeding the demo plan")?;
     accounts::create_account(
         store,
         NewAccount {
@@ -116,26 +93,9 @@ pub async fn seed_fixtures(store: &Store, pin_pepper: &[u8]) -> Result<()> {
     )
     .await
     .context("creating the fixture account")?;
-    accounts::adjust(
-        store,
-        FIXTURE_ACCOUNT,
-        Direction::Credit,
-        FIXTURE_BALANCE,
-        "fixture balance",
-        "seed",
-    )
-    .await?;
+    accounts::adjust(store, FIXTURE_ACCOUNT, Direction::Credit, FIXTURE_BALANCE, "fixture balance", "seed").await?;
     accounts::set_pin(store, pin_pepper, FIXTURE_ACCOUNT, DEMO_PIN).await?;
-    accounts::issue_key_with(
-        store,
-        FIXTURE_ACCOUNT,
-        "events",
-        Action::ALL,
-        &[],
-        &[],
-        Some(FIXTURE_KEY),
-    )
-    .await?;
+    accounts::issue_key_with(store, FIXTURE_ACCOUNT, "events", Action::ALL, &[], &[], Some(FIXTURE_KEY)).await?;
     accounts::issue_key_with(
         store,
         FIXTURE_ACCOUNT,

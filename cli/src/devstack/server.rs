@@ -85,10 +85,7 @@ pub fn gateway_event(
         Err(_) => (base64::engine::general_purpose::STANDARD.encode(body), true),
     };
     let now = chrono::Utc::now();
-    let user_agent = headers
-        .get("user-agent")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let user_agent = headers.get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or("");
     serde_json::json!({
         "version": "2.0",
         "routeKey": route.route_key(),
@@ -120,15 +117,9 @@ pub fn gateway_event(
 }
 
 fn gateway_error(status: u16, message: &str) -> AxumResponse {
-    let mut r = AxumResponse::new(AxumBody::from(
-        serde_json::json!({ "message": message }).to_string(),
-    ));
-    *r.status_mut() = axum::http::StatusCode::from_u16(status)
-        .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
-    r.headers_mut().insert(
-        "content-type",
-        axum::http::HeaderValue::from_static("application/json"),
-    );
+    let mut r = AxumResponse::new(AxumBody::from(serde_json::json!({ "message": message }).to_string()));
+    *r.status_mut() = axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+    r.headers_mut().insert("content-type", axum::http::HeaderValue::from_static("application/json"));
     r
 }
 
@@ -147,15 +138,7 @@ async fn dispatch(
     let Ok(bytes) = to_bytes(body, GATEWAY_MAX_BODY).await else {
         return gateway_error(413, "Request Entity Too Large");
     };
-    let event = gateway_event(
-        route,
-        &method,
-        &path,
-        &query,
-        &parts.headers,
-        &peer.ip().to_string(),
-        &bytes,
-    );
+    let event = gateway_event(route, &method, &path, &query, &parts.headers, &peer.ip().to_string(), &bytes);
     let lambda_req = match lambda_http::request::from_str(&event) {
         Ok(r) => r,
         Err(e) => {
@@ -174,18 +157,11 @@ async fn dispatch(
 }
 
 /// Serves `routes` on `listener` until `stop` fires.
-pub async fn serve(
-    listener: TcpListener,
-    routes: Routes,
-    stop: oneshot::Receiver<()>,
-) -> std::io::Result<()> {
+pub async fn serve(listener: TcpListener, routes: Routes, stop: oneshot::Receiver<()>) -> std::io::Result<()> {
     let app = axum::Router::new().fallback(dispatch).with_state(routes);
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async {
-        let _ = stop.await;
-    })
-    .await
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async {
+            let _ = stop.await;
+        })
+        .await
 }

@@ -39,11 +39,7 @@ pub async fn stream_loop(
     loop {
         // New shards (a stream may split them over time).
         if let Ok(d) = streams.describe_stream().stream_arn(&arn).send().await {
-            for shard in d
-                .stream_description
-                .map(|x| x.shards.unwrap_or_default())
-                .unwrap_or_default()
-            {
+            for shard in d.stream_description.map(|x| x.shards.unwrap_or_default()).unwrap_or_default() {
                 let Some(id) = shard.shard_id else { continue };
                 if iterators.contains_key(&id) {
                     continue;
@@ -63,13 +59,7 @@ pub async fn stream_loop(
         let mut got_any = false;
         for it in iterators.values_mut() {
             let Some(current) = it.clone() else { continue };
-            match streams
-                .get_records()
-                .shard_iterator(&current)
-                .limit(100)
-                .send()
-                .await
-            {
+            match streams.get_records().shard_iterator(&current).limit(100).send().await {
                 Ok(out) => {
                     *it = out.next_shard_iterator;
                     let records: Vec<OutboxRecord> = out
@@ -107,11 +97,7 @@ pub async fn stream_loop(
                 }
             }
         }
-        let pause = if got_any {
-            Duration::from_millis(5)
-        } else {
-            Duration::from_millis(100)
-        };
+        let pause = if got_any { Duration::from_millis(5) } else { Duration::from_millis(100) };
         tokio::select! {
             _ = tokio::time::sleep(pause) => {}
             _ = stop.changed() => return,
@@ -128,12 +114,8 @@ pub async fn queue_loop(
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
-        let receive = sqs
-            .receive_message()
-            .queue_url(&queue_url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send();
+        let receive =
+            sqs.receive_message().queue_url(&queue_url).max_number_of_messages(10).wait_time_seconds(1).send();
         let out = tokio::select! {
             r = receive => r,
             _ = stop.changed() => return,
@@ -155,12 +137,7 @@ pub async fn queue_loop(
                 match worker.process_body(&body).await {
                     Ok(_) => {
                         if let Some(h) = m.receipt_handle {
-                            let _ = sqs
-                                .delete_message()
-                                .queue_url(url)
-                                .receipt_handle(h)
-                                .send()
-                                .await;
+                            let _ = sqs.delete_message().queue_url(url).receipt_handle(h).send().await;
                         }
                     }
                     Err(e) => {

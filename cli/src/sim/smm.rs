@@ -35,10 +35,7 @@ pub struct Pace {
 
 impl Default for Pace {
     fn default() -> Self {
-        Pace {
-            pending: Duration::from_secs(5),
-            processing: Duration::from_secs(20),
-        }
+        Pace { pending: Duration::from_secs(5), processing: Duration::from_secs(20) }
     }
 }
 
@@ -69,106 +66,16 @@ fn catalog() -> Vec<SimService> {
         cancel,
     };
     vec![
-        s(
-            101,
-            "Instagram Followers [Real, 30 days refill]",
-            "Instagram Followers",
-            "1250.00",
-            50,
-            100_000,
-            true,
-            true,
-        ),
-        s(
-            102,
-            "Instagram Likes [Instant]",
-            "Instagram Likes",
-            "300.00",
-            20,
-            50_000,
-            false,
-            true,
-        ),
-        s(
-            103,
-            "Instagram Reel Views",
-            "Instagram Views",
-            "45.50",
-            100,
-            1_000_000,
-            false,
-            false,
-        ),
-        s(
-            201,
-            "TikTok Followers [HQ]",
-            "TikTok",
-            "1800.00",
-            100,
-            50_000,
-            true,
-            true,
-        ),
-        s(
-            202,
-            "TikTok Views",
-            "TikTok",
-            "12.75",
-            500,
-            10_000_000,
-            false,
-            false,
-        ),
-        s(
-            301,
-            "YouTube Views [Non-drop]",
-            "YouTube",
-            "2100.00",
-            500,
-            1_000_000,
-            true,
-            false,
-        ),
-        s(
-            302,
-            "YouTube Subscribers",
-            "YouTube",
-            "9500.00",
-            50,
-            10_000,
-            true,
-            true,
-        ),
-        s(
-            401,
-            "X (Twitter) Followers",
-            "Twitter",
-            "2600.00",
-            100,
-            20_000,
-            false,
-            true,
-        ),
-        s(
-            501,
-            "Facebook Page Likes",
-            "Facebook",
-            "1700.00",
-            100,
-            50_000,
-            true,
-            true,
-        ),
-        s(
-            601,
-            "Telegram Channel Members",
-            "Telegram",
-            "900.00",
-            100,
-            100_000,
-            false,
-            true,
-        ),
+        s(101, "Instagram Followers [Real, 30 days refill]", "Instagram Followers", "1250.00", 50, 100_000, true, true),
+        s(102, "Instagram Likes [Instant]", "Instagram Likes", "300.00", 20, 50_000, false, true),
+        s(103, "Instagram Reel Views", "Instagram Views", "45.50", 100, 1_000_000, false, false),
+        s(201, "TikTok Followers [HQ]", "TikTok", "1800.00", 100, 50_000, true, true),
+        s(202, "TikTok Views", "TikTok", "12.75", 500, 10_000_000, false, false),
+        s(301, "YouTube Views [Non-drop]", "YouTube", "2100.00", 500, 1_000_000, true, false),
+        s(302, "YouTube Subscribers", "YouTube", "9500.00", 50, 10_000, true, true),
+        s(401, "X (Twitter) Followers", "Twitter", "2600.00", 100, 20_000, false, true),
+        s(501, "Facebook Page Likes", "Facebook", "1700.00", 100, 50_000, true, true),
+        s(601, "Telegram Channel Members", "Telegram", "900.00", 100, 100_000, false, true),
     ]
 }
 
@@ -293,11 +200,7 @@ async fn api(State(state): State<Shared>, Form(form): Form<HashMap<String, Strin
     if let Some(msg) = s.faults.error_next.take() {
         return err(&msg);
     }
-    let field = |k: &str| {
-        form.get(k)
-            .map(|v| v.trim().to_string())
-            .unwrap_or_default()
-    };
+    let field = |k: &str| form.get(k).map(|v| v.trim().to_string()).unwrap_or_default();
     let pace = s.pace;
     match field("action").as_str() {
         "services" => {
@@ -349,11 +252,7 @@ async fn api(State(state): State<Shared>, Form(form): Form<HashMap<String, Strin
         }
         "status" => {
             let rate_of = |o: &SimOrder, s: &SimState| {
-                s.services
-                    .iter()
-                    .find(|x| x.id == o.service)
-                    .and_then(|x| x.rate.parse::<f64>().ok())
-                    .unwrap_or(0.0)
+                s.services.iter().find(|x| x.id == o.service).and_then(|x| x.rate.parse::<f64>().ok()).unwrap_or(0.0)
             };
             if let Some(list) = form.get("orders") {
                 let mut out = serde_json::Map::new();
@@ -368,21 +267,13 @@ async fn api(State(state): State<Shared>, Form(form): Form<HashMap<String, Strin
                 }
                 return Json(Value::Object(out)).into_response();
             }
-            match field("order")
-                .parse::<u64>()
-                .ok()
-                .and_then(|n| s.orders.get(&n))
-            {
+            match field("order").parse::<u64>().ok().and_then(|n| s.orders.get(&n)) {
                 Some(o) => Json(order_status(o, &pace, rate_of(o, &s))).into_response(),
                 None => err("Incorrect order ID"),
             }
         }
         "refill" => {
-            let Some(id) = field("order")
-                .parse::<u64>()
-                .ok()
-                .filter(|n| s.orders.contains_key(n))
-            else {
+            let Some(id) = field("order").parse::<u64>().ok().filter(|n| s.orders.contains_key(n)) else {
                 return err("Incorrect order ID");
             };
             s.next_refill += 1;
@@ -390,26 +281,15 @@ async fn api(State(state): State<Shared>, Form(form): Form<HashMap<String, Strin
             s.refills.insert(r, (id, Instant::now()));
             Json(json!({ "refill": r.to_string() })).into_response()
         }
-        "refill_status" => match field("refill")
-            .parse::<u64>()
-            .ok()
-            .and_then(|n| s.refills.get(&n))
-        {
+        "refill_status" => match field("refill").parse::<u64>().ok().and_then(|n| s.refills.get(&n)) {
             Some((_, at)) => {
-                let st = if at.elapsed() < pace.pending {
-                    "Pending"
-                } else {
-                    "Completed"
-                };
+                let st = if at.elapsed() < pace.pending { "Pending" } else { "Completed" };
                 Json(json!({ "status": st })).into_response()
             }
             None => err("Refill not found"),
         },
         "cancel" => {
-            let ids = form
-                .get("orders")
-                .cloned()
-                .unwrap_or_else(|| field("order"));
+            let ids = form.get("orders").cloned().unwrap_or_else(|| field("order"));
             let mut rows = Vec::new();
             for id in ids.split(',').map(str::trim).filter(|x| !x.is_empty()) {
                 let n = id.parse::<u64>().ok();
@@ -454,11 +334,7 @@ struct Force {
     remains: u64,
 }
 
-async fn force_order(
-    State(state): State<Shared>,
-    Path(id): Path<u64>,
-    Json(f): Json<Force>,
-) -> Response {
+async fn force_order(State(state): State<Shared>, Path(id): Path<u64>, Json(f): Json<Force>) -> Response {
     let Ok(mut s) = state.lock() else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
@@ -467,11 +343,7 @@ async fn force_order(
             o.forced = Some((f.status, f.remains));
             Json(json!({"ok": true})).into_response()
         }
-        None => (
-            StatusCode::NOT_FOUND,
-            Json(json!({"error": "no such order"})),
-        )
-            .into_response(),
+        None => (StatusCode::NOT_FOUND, Json(json!({"error": "no such order"}))).into_response(),
     }
 }
 
@@ -502,9 +374,8 @@ impl SmmSim {
             .route("/control/orders/{id}", post(force_order))
             .route("/control/stats", get(stats))
             .with_state(state.clone());
-        let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-            .await
-            .context("binding the SMM simulator")?;
+        let listener =
+            TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.context("binding the SMM simulator")?;
         let addr = listener.local_addr()?;
         tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
@@ -512,12 +383,7 @@ impl SmmSim {
             }
         });
         let base = format!("http://{addr}");
-        Ok(SmmSim {
-            url: format!("{base}/api/v2"),
-            base,
-            key: key.to_string(),
-            state,
-        })
+        Ok(SmmSim { url: format!("{base}/api/v2"), base, key: key.to_string(), state })
     }
 
     /// `add` calls received so far (failed ones included).

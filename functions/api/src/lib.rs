@@ -41,11 +41,7 @@ pub struct App {
 
 impl App {
     /// Builds the app from clients made by the caller (tests pass instrumented ones).
-    pub fn new(
-        config: Config,
-        dynamodb: aws_sdk_dynamodb::Client,
-        secrets: aws_sdk_secretsmanager::Client,
-    ) -> App {
+    pub fn new(config: Config, dynamodb: aws_sdk_dynamodb::Client, secrets: aws_sdk_secretsmanager::Client) -> App {
         App {
             store: Store::new(dynamodb, config.table.clone()),
             secrets: SecretsCache::new(secrets.clone(), config.app_secret_id.clone()),
@@ -68,11 +64,7 @@ impl App {
     pub async fn from_env() -> Result<App, kobo_shared::config::ConfigError> {
         let config = Config::from_env()?;
         let sdk = kobo_shared::aws::load().await;
-        Ok(App::new(
-            config,
-            aws_sdk_dynamodb::Client::new(&sdk),
-            aws_sdk_secretsmanager::Client::new(&sdk),
-        ))
+        Ok(App::new(config, aws_sdk_dynamodb::Client::new(&sdk), aws_sdk_secretsmanager::Client::new(&sdk)))
     }
 }
 
@@ -106,20 +98,11 @@ struct RequestLog {
     key_id: Option<String>,
 }
 
-async fn serve(
-    app: &App,
-    req: &ApiRequest,
-    log: &mut RequestLog,
-) -> Result<Response<Body>, ApiError> {
+async fn serve(app: &App, req: &ApiRequest, log: &mut RequestLog) -> Result<Response<Body>, ApiError> {
     let window = ratelimit::window(now_unix());
-    let ip = req
-        .source_ip
-        .map(|ip| ip.to_string())
-        .unwrap_or_else(|| "unknown".into());
+    let ip = req.source_ip.map(|ip| ip.to_string()).unwrap_or_else(|| "unknown".into());
     let presented = req.key.as_deref().and_then(apikey::parse);
-    let anonymous = AnonymousLimits {
-        ip_rpm: app.config.anon_ip_rpm,
-    };
+    let anonymous = AnonymousLimits { ip_rpm: app.config.anon_ip_rpm };
 
     // One round trip: key + account lookup and both rate counters, concurrently.
     let ip_hits = app.store.hit_rate(RateSubject::Ip(&ip), &window);
@@ -139,20 +122,14 @@ async fn serve(
         Some(a) if key.is_some() => app.plans.get(&app.store, &a.plan_id).await?,
         _ => None,
     };
-    let caller_ctx = auth::Caller {
-        source_ip: req.source_ip,
-        origin: req.origin.as_deref(),
-    };
+    let caller_ctx = auth::Caller { source_ip: req.source_ip, origin: req.origin.as_deref() };
     let action = auth::authorize(
         account.as_ref(),
         key.as_ref(),
         plan.as_ref(),
         req.params.get("action"),
         caller_ctx,
-        Hits {
-            key: key_hits,
-            ip: ip_hits,
-        },
+        Hits { key: key_hits, ip: ip_hits },
         &window,
         anonymous,
     );

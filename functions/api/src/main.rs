@@ -10,8 +10,5 @@ async fn main() -> Result<(), Error> {
     kobo_shared::telemetry::init();
     let app = kobo_api::App::from_env().await?;
     let app = &app;
-    run(service_fn(move |req: Request| async move {
-        Ok::<_, Infallible>(kobo_api::handle(app, req).await)
-    }))
-    .await
+    run(service_fn(move |req: Request| async move { Ok::<_, Infallible>(kobo_api::handle(app, req).await) })).await
 }

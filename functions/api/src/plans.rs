@@ -31,14 +31,7 @@ impl PlanCache {
                 }
             }
         }
-        let plans: Plans = Arc::new(
-            store
-                .plans()
-                .await?
-                .into_iter()
-                .map(|p| (p.id.clone(), p))
-                .collect(),
-        );
+        let plans: Plans = Arc::new(store.plans().await?.into_iter().map(|p| (p.id.clone(), p)).collect());
         let found = plans.get(id).cloned();
         *self.inner.write().await = Some((Instant::now(), plans));
         Ok(found)

@@ -6,17 +6,13 @@ use lambda_http::{Body, Response};
 use serde::Serialize;
 
 fn response(status: u16, body: String, retry_after: Option<u64>) -> Response<Body> {
-    let mut builder = Response::builder()
-        .status(status)
-        .header(CONTENT_TYPE, "application/json")
-        .header(CACHE_CONTROL, "no-store");
+    let mut builder =
+        Response::builder().status(status).header(CONTENT_TYPE, "application/json").header(CACHE_CONTROL, "no-store");
     if let Some(secs) = retry_after {
         builder = builder.header(RETRY_AFTER, secs.to_string());
     }
     builder.body(Body::Text(body)).unwrap_or_else(|_| {
-        let mut r = Response::new(Body::Text(
-            r#"{"error":"Internal server error; retry later"}"#.into(),
-        ));
+        let mut r = Response::new(Body::Text(r#"{"error":"Internal server error; retry later"}"#.into()));
         *r.status_mut() = lambda_http::http::StatusCode::INTERNAL_SERVER_ERROR;
         r
     })

@@ -35,19 +35,13 @@ impl Params {
 
     fn insert(&mut self, name: String, value: String) -> Result<(), ApiError> {
         if name.is_empty() || name.len() > MAX_NAME_LEN {
-            return Err(ApiError::Validation(format!(
-                "field names must be 1 to {MAX_NAME_LEN} characters"
-            )));
+            return Err(ApiError::Validation(format!("field names must be 1 to {MAX_NAME_LEN} characters")));
         }
         if self.0.len() >= MAX_FIELDS {
-            return Err(ApiError::Validation(format!(
-                "too many fields: at most {MAX_FIELDS}"
-            )));
+            return Err(ApiError::Validation(format!("too many fields: at most {MAX_FIELDS}")));
         }
         if self.0.contains_key(&name) {
-            return Err(ApiError::Validation(format!(
-                "field {name} is repeated; send it once"
-            )));
+            return Err(ApiError::Validation(format!("field {name} is repeated; send it once")));
         }
         self.0.insert(name, value);
         Ok(())
@@ -72,11 +66,7 @@ pub struct ApiRequest {
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
 }
 
 /// Parses an HTTP request into an [`ApiRequest`].
@@ -93,51 +83,33 @@ pub fn parse(req: &Request, max_body: usize) -> Result<ApiRequest, ApiError> {
     if bytes.len() > max_body {
         return Err(ApiError::BodyTooLarge(max_body));
     }
-    let text = std::str::from_utf8(bytes)
-        .map_err(|_| ApiError::Validation("request body is not valid UTF-8".into()))?;
+    let text =
+        std::str::from_utf8(bytes).map_err(|_| ApiError::Validation("request body is not valid UTF-8".into()))?;
     let headers = req.headers();
-    let content_type = header(headers, "content-type")
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    let params =
-        if content_type.starts_with("application/json") || text.trim_start().starts_with('{') {
-            parse_json(text)?
-        } else {
-            parse_form(text)?
-        };
+    let content_type = header(headers, "content-type").unwrap_or("").to_ascii_lowercase();
+    let params = if content_type.starts_with("application/json") || text.trim_start().starts_with('{') {
+        parse_json(text)?
+    } else {
+        parse_form(text)?
+    };
 
     let key = header(headers, "x-api-key")
         .map(str::to_string)
-        .or_else(|| {
-            params
-                .get("key")
-                .map(|k| k.trim().to_string())
-                .filter(|k| !k.is_empty())
-        });
+        .or_else(|| params.get("key").map(|k| k.trim().to_string()).filter(|k| !k.is_empty()));
     let origin = header(headers, "x-api-origin")
         .or_else(|| header(headers, "origin"))
         .or_else(|| params.get("origin"))
         .or_else(|| params.get("domain"))
         .map(|o| o.trim().to_string())
         .filter(|o| !o.is_empty());
-    let idempotency_key = header(headers, "idempotency-key")
-        .or_else(|| params.get("request_id"))
-        .map(str::to_string);
+    let idempotency_key = header(headers, "idempotency-key").or_else(|| params.get("request_id")).map(str::to_string);
     let (source_ip, request_id) = match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => (
-            ctx.http.source_ip.as_deref().and_then(|ip| ip.parse().ok()),
-            ctx.request_id.clone(),
-        ),
+        Some(RequestContext::ApiGatewayV2(ctx)) => {
+            (ctx.http.source_ip.as_deref().and_then(|ip| ip.parse().ok()), ctx.request_id.clone())
+        }
         _ => (None, None),
     };
-    Ok(ApiRequest {
-        params,
-        key,
-        origin,
-        source_ip,
-        idempotency_key,
-        request_id,
-    })
+    Ok(ApiRequest { params, key, origin, source_ip, idempotency_key, request_id })
 }
 
 /// `application/x-www-form-urlencoded`: `+` is a space, `%XX` must decode to UTF-8.
@@ -149,9 +121,7 @@ pub fn parse_form(text: &str) -> Result<Params, ApiError> {
             percent_decode(s.replace('+', " ").as_bytes())
                 .decode_utf8()
                 .map(|c| c.into_owned())
-                .map_err(|_| {
-                    ApiError::Validation("request body has a field that is not valid UTF-8".into())
-                })
+                .map_err(|_| ApiError::Validation("request body has a field that is not valid UTF-8".into()))
         };
         params.insert(decode(name)?, decode(value)?)?;
     }
@@ -163,8 +133,7 @@ pub fn parse_form(text: &str) -> Result<Params, ApiError> {
 /// given twice is refused, as in a form body.
 pub fn parse_json(text: &str) -> Result<Params, ApiError> {
     let mut de = serde_json::Deserializer::from_str(text);
-    let params =
-        serde::Deserializer::deserialize_any(&mut de, ObjectVisitor).map_err(json_error)?;
+    let params = serde::Deserializer::deserialize_any(&mut de, ObjectVisitor).map_err(json_error)?;
     de.end().map_err(json_error)?;
     params
 }
@@ -217,15 +186,11 @@ mod tests {
 
     #[test]
     fn form_bodies() {
-        let p = parse_form("action=add&link=https%3A%2F%2Fx.ng%2Fa+b&quantity=1000&empty=")
-            .unwrap_or_default();
+        let p = parse_form("action=add&link=https%3A%2F%2Fx.ng%2Fa+b&quantity=1000&empty=").unwrap_or_default();
         assert_eq!(p.get("action"), Some("add"));
         assert_eq!(p.get("link"), Some("https://x.ng/a b"));
         assert_eq!(p.get("empty"), Some(""));
-        assert_eq!(
-            p.require("empty"),
-            Err(ApiError::field("empty", "is required"))
-        );
+        assert_eq!(p.require("empty"), Err(ApiError::field("empty", "is required")));
         assert!(parse_form("a=1&a=2").is_err());
         assert!(parse_form("a=%FF").is_err());
         assert!(parse_form("=1").is_err());
@@ -235,8 +200,7 @@ mod tests {
 
     #[test]
     fn json_bodies() {
-        let p = parse_json(r#"{"action":"add_bulk","orders":[{"service":1}],"n":5,"x":null}"#)
-            .unwrap_or_default();
+        let p = parse_json(r#"{"action":"add_bulk","orders":[{"service":1}],"n":5,"x":null}"#).unwrap_or_default();
         assert_eq!(p.get("orders"), Some(r#"[{"service":1}]"#));
         assert_eq!(p.get("n"), Some("5"));
         assert_eq!(p.get("x"), None);

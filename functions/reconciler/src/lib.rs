@@ -39,10 +39,7 @@ impl Reconciler {
         dynamodb: aws_sdk_dynamodb::Client,
         secrets: aws_sdk_secretsmanager::Client,
     ) -> Reconciler {
-        Reconciler {
-            store: Store::new(dynamodb, config.table.clone()),
-            smm: LazySmm::new(config, secrets),
-        }
+        Reconciler { store: Store::new(dynamodb, config.table.clone()), smm: LazySmm::new(config, secrets) }
     }
 
     /// One pass.

@@ -14,11 +14,9 @@ async fn main() -> Result<(), Error> {
         aws_sdk_secretsmanager::Client::new(&sdk),
     );
     let rec = &rec;
-    run(service_fn(
-        move |_event: LambdaEvent<serde_json::Value>| async move {
-            let report = rec.run_once().await?;
-            Ok::<_, Error>(serde_json::to_value(report)?)
-        },
-    ))
+    run(service_fn(move |_event: LambdaEvent<serde_json::Value>| async move {
+        let report = rec.run_once().await?;
+        Ok::<_, Error>(serde_json::to_value(report)?)
+    }))
     .await
 }

@@ -11,10 +11,7 @@ async fn main() -> Result<(), Error> {
     let sdk = kobo_shared::aws::load().await;
     let relay = kobo_relay::Relay {
         store: kobo_shared::Store::new(aws_sdk_dynamodb::Client::new(&sdk), config.table.clone()),
-        queue: Queue::new(
-            aws_sdk_sqs::Client::new(&sdk),
-            config.webhook_queue_url.clone(),
-        ),
+        queue: Queue::new(aws_sdk_sqs::Client::new(&sdk), config.webhook_queue_url.clone()),
     };
     let relay = &relay;
     run(service_fn(move |event: LambdaEvent<Event>| async move {

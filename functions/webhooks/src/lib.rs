@@ -28,31 +28,15 @@ pub struct Worker {
 
 impl Worker {
     /// A worker; the vault key is fetched on first use.
-    pub fn new(
-        store: Store,
-        queue: Queue,
-        secrets: SecretsCache,
-        settings: Settings,
-    ) -> Result<Worker, String> {
-        Ok(Worker {
-            store,
-            queue,
-            sender: Sender::new(settings.policy)?,
-            settings,
-            secrets,
-            vault: OnceCell::new(),
-        })
+    pub fn new(store: Store, queue: Queue, secrets: SecretsCache, settings: Settings) -> Result<Worker, String> {
+        Ok(Worker { store, queue, sender: Sender::new(settings.policy)?, settings, secrets, vault: OnceCell::new() })
     }
 
     /// The secret vault.
     pub async fn vault(&self) -> Result<&Vault, StoreError> {
         self.vault
             .get_or_try_init(|| async {
-                let s = self
-                    .secrets
-                    .get()
-                    .await
-                    .map_err(|e| StoreError::Backend(e.to_string()))?;
+                let s = self.secrets.get().await.map_err(|e| StoreError::Backend(e.to_string()))?;
                 Vault::new(s.pin_pepper.as_bytes()).map_err(|e| StoreError::Backend(e.to_string()))
             })
             .await
@@ -65,15 +49,7 @@ impl Worker {
             Err(e) => return Err(StoreError::Corrupt("queue message".into(), e.to_string())),
         };
         let vault = self.vault().await?;
-        deliver::process(
-            &self.store,
-            &self.queue,
-            vault,
-            &self.sender,
-            &self.settings,
-            &msg,
-        )
-        .await
+        deliver::process(&self.store, &self.queue, vault, &self.sender, &self.settings, &msg).await
     }
 
     /// Processes a batch concurrently; the failed message ids are reported so only they
@@ -81,9 +57,7 @@ impl Worker {
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
         let jobs = event.records.into_iter().map(|r| async move {
             let id = r.message_id.unwrap_or_default();
-            let outcome = self
-                .process_body(r.body.as_deref().unwrap_or_default())
-                .await;
+            let outcome = self.process_body(r.body.as_deref().unwrap_or_default()).await;
             (id, outcome)
         });
         let mut response = SqsBatchResponse::default();

@@ -10,25 +10,16 @@ async fn main() -> Result<(), Error> {
     kobo_shared::telemetry::init();
     let config = kobo_shared::config::Config::from_env()?;
     let sdk = kobo_shared::aws::load().await;
-    let settings = Settings {
-        retry_delays: config.webhook_retry_delays.clone(),
-        ..Settings::production()
-    };
+    let settings = Settings { retry_delays: config.webhook_retry_delays.clone(), ..Settings::production() };
     let worker = kobo_webhooks::Worker::new(
         kobo_shared::Store::new(aws_sdk_dynamodb::Client::new(&sdk), config.table.clone()),
-        Queue::new(
-            aws_sdk_sqs::Client::new(&sdk),
-            config.webhook_queue_url.clone(),
-        ),
-        SecretsCache::new(
-            aws_sdk_secretsmanager::Client::new(&sdk),
-            config.app_secret_id.clone(),
-        ),
+        Queue::new(aws_sdk_sqs::Client::new(&sdk), config.webhook_queue_url.clone()),
+        SecretsCache::new(aws_sdk_secretsmanager::Client::new(&sdk), config.app_secret_id.clone()),
         settings,
     )?;
     let worker = &worker;
-    run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<_, Error>(worker.handle(event.payload).await)
-    }))
+    run(service_fn(
+        move |event: LambdaEvent<SqsEvent>| async move { Ok::<_, Error>(worker.handle(event.payload).await) },
+    ))
     .await
 }

@@ -58,11 +58,7 @@ impl LazySmm {
                 if self.url.is_empty() {
                     return Err(UpstreamError::NotSent("KOBO_SMM_URL is not set".into()));
                 }
-                let s = self
-                    .secrets
-                    .get()
-                    .await
-                    .map_err(|e| UpstreamError::NotSent(e.to_string()))?;
+                let s = self.secrets.get().await.map_err(|e| UpstreamError::NotSent(e.to_string()))?;
                 smm::SmmClient::new(self.url.clone(), s.smm_api_key.clone(), self.timeout)
             })
             .await

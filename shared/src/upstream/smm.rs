@@ -54,12 +54,7 @@ pub struct SmmClient {
 fn num(v: &Value) -> Option<u64> {
     match v {
         Value::Number(n) => n.as_u64(),
-        Value::String(s) => s
-            .trim()
-            .parse::<f64>()
-            .ok()
-            .filter(|f| *f >= 0.0)
-            .map(|f| f as u64),
+        Value::String(s) => s.trim().parse::<f64>().ok().filter(|f| *f >= 0.0).map(|f| f as u64),
         _ => None,
     }
 }
@@ -83,59 +78,35 @@ fn flag(v: &Value) -> bool {
 
 impl SmmClient {
     /// A client for `url` with API `key`; requests time out after `timeout`.
-    pub fn new(
-        url: impl Into<String>,
-        key: impl Into<String>,
-        timeout: Duration,
-    ) -> Result<SmmClient, UpstreamError> {
+    pub fn new(url: impl Into<String>, key: impl Into<String>, timeout: Duration) -> Result<SmmClient, UpstreamError> {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(Duration::from_secs(3))
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| UpstreamError::NotSent(format!("building the HTTP client: {e}")))?;
-        Ok(SmmClient {
-            http,
-            url: url.into(),
-            key: key.into(),
-        })
+        Ok(SmmClient { http, url: url.into(), key: key.into() })
     }
 
     async fn call(&self, action: &str, fields: &[(&str, &str)]) -> Result<Value, UpstreamError> {
         let mut form: Vec<(&str, &str)> = vec![("key", self.key.as_str()), ("action", action)];
         form.extend_from_slice(fields);
-        let resp = self
-            .http
-            .post(&self.url)
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| classify(&e))?;
+        let resp = self.http.post(&self.url).form(&form).send().await.map_err(|e| classify(&e))?;
         let status = resp.status().as_u16();
         if status == 502 || status == 503 {
-            return Err(UpstreamError::NotSent(format!(
-                "upstream answered {status}"
-            )));
+            return Err(UpstreamError::NotSent(format!("upstream answered {status}")));
         }
-        let body = resp
-            .text()
-            .await
-            .map_err(|e| UpstreamError::Ambiguous(e.to_string()))?;
+        let body = resp.text().await.map_err(|e| UpstreamError::Ambiguous(e.to_string()))?;
         if status >= 500 {
-            return Err(UpstreamError::Ambiguous(format!(
-                "upstream answered {status}"
-            )));
+            return Err(UpstreamError::Ambiguous(format!("upstream answered {status}")));
         }
-        let v: Value = serde_json::from_str(&body).map_err(|_| {
-            UpstreamError::Ambiguous(format!("upstream answered {status} with non-JSON"))
-        })?;
+        let v: Value = serde_json::from_str(&body)
+            .map_err(|_| UpstreamError::Ambiguous(format!("upstream answered {status} with non-JSON")))?;
         if let Some(err) = v.get("error") {
             return Err(UpstreamError::Rejected(text(err)));
         }
         if status >= 400 {
-            return Err(UpstreamError::Rejected(format!(
-                "upstream answered {status}"
-            )));
+            return Err(UpstreamError::Rejected(format!("upstream answered {status}")));
         }
         Ok(v)
     }
@@ -143,9 +114,7 @@ impl SmmClient {
     /// `action=services`.
     pub async fn services(&self) -> Result<Vec<UpstreamService>, UpstreamError> {
         let v = self.call("services", &[]).await?;
-        let list = v
-            .as_array()
-            .ok_or_else(|| UpstreamError::Ambiguous("services is not a list".into()))?;
+        let list = v.as_array().ok_or_else(|| UpstreamError::Ambiguous("services is not a list".into()))?;
         Ok(list
             .iter()
             .filter_map(|s| {
@@ -165,24 +134,12 @@ impl SmmClient {
     }
 
     /// `action=add`: the upstream order id.
-    pub async fn add(
-        &self,
-        service: &str,
-        link: &str,
-        quantity: u64,
-    ) -> Result<String, UpstreamError> {
+    pub async fn add(&self, service: &str, link: &str, quantity: u64) -> Result<String, UpstreamError> {
         let q = quantity.to_string();
-        let v = self
-            .call(
-                "add",
-                &[("service", service), ("link", link), ("quantity", &q)],
-            )
-            .await?;
+        let v = self.call("add", &[("service", service), ("link", link), ("quantity", &q)]).await?;
         match v.get("order") {
             Some(id) if !text(id).is_empty() => Ok(text(id)),
-            _ => Err(UpstreamError::Ambiguous(
-                "add answered without an order id".into(),
-            )),
+            _ => Err(UpstreamError::Ambiguous("add answered without an order id".into())),
         }
     }
 
@@ -193,9 +150,7 @@ impl SmmClient {
     ) -> Result<HashMap<String, Result<UpstreamStatus, String>>, UpstreamError> {
         let joined = ids.join(",");
         let v = self.call("status", &[("orders", &joined)]).await?;
-        let map = v
-            .as_object()
-            .ok_or_else(|| UpstreamError::Ambiguous("status is not an object".into()))?;
+        let map = v.as_object().ok_or_else(|| UpstreamError::Ambiguous("status is not an object".into()))?;
         Ok(map
             .iter()
             .map(|(id, s)| {
@@ -217,9 +172,7 @@ impl SmmClient {
         let v = self.call("refill", &[("order", order)]).await?;
         match v.get("refill") {
             Some(id) if !text(id).is_empty() => Ok(text(id)),
-            _ => Err(UpstreamError::Ambiguous(
-                "refill answered without a refill id".into(),
-            )),
+            _ => Err(UpstreamError::Ambiguous("refill answered without a refill id".into())),
         }
     }
 
@@ -230,10 +183,7 @@ impl SmmClient {
     }
 
     /// `action=cancel&orders=a,b`: per upstream id, accepted or the error.
-    pub async fn cancel(
-        &self,
-        ids: &[String],
-    ) -> Result<HashMap<String, Result<(), String>>, UpstreamError> {
+    pub async fn cancel(&self, ids: &[String]) -> Result<HashMap<String, Result<(), String>>, UpstreamError> {
         #[derive(Deserialize)]
         struct Row {
             order: Value,
@@ -241,8 +191,8 @@ impl SmmClient {
         }
         let joined = ids.join(",");
         let v = self.call("cancel", &[("orders", &joined)]).await?;
-        let rows: Vec<Row> = serde_json::from_value(v)
-            .map_err(|e| UpstreamError::Ambiguous(format!("cancel answer: {e}")))?;
+        let rows: Vec<Row> =
+            serde_json::from_value(v).map_err(|e| UpstreamError::Ambiguous(format!("cancel answer: {e}")))?;
         Ok(rows
             .into_iter()
             .map(|r| {

@@ -42,10 +42,7 @@ pub struct Queue {
 impl Queue {
     /// The queue at `url`.
     pub fn new(sqs: aws_sdk_sqs::Client, url: impl Into<String>) -> Queue {
-        Queue {
-            sqs,
-            url: url.into(),
-        }
+        Queue { sqs, url: url.into() }
     }
 
     /// The queue URL.
@@ -63,12 +60,7 @@ impl Queue {
             .delay_seconds(delay_secs.min(900) as i32)
             .send()
             .await
-            .map_err(|e| {
-                StoreError::Backend(format!(
-                    "sqs: {}",
-                    aws_sdk_sqs::error::DisplayErrorContext(&e)
-                ))
-            })?;
+            .map_err(|e| StoreError::Backend(format!("sqs: {}", aws_sdk_sqs::error::DisplayErrorContext(&e))))?;
         Ok(())
     }
 }
@@ -85,10 +77,7 @@ pub struct Settings {
 impl Settings {
     /// Production settings.
     pub fn production() -> Settings {
-        Settings {
-            retry_delays: vec![10, 60, 300],
-            policy: TargetPolicy::PRODUCTION,
-        }
+        Settings { retry_delays: vec![10, 60, 300], policy: TargetPolicy::PRODUCTION }
     }
 
     /// Attempts in all: the first plus one per retry delay.
@@ -118,12 +107,7 @@ pub async fn relay(store: &Store, queue: &Queue, rec: &OutboxRecord) -> Result<u
         return Ok(0);
     };
     let mut queued = 0;
-    for ep in store
-        .endpoints(&rec.account_id)
-        .await?
-        .into_iter()
-        .filter(|e| e.wants(event))
-    {
+    for ep in store.endpoints(&rec.account_id).await?.into_iter().filter(|e| e.wants(event)) {
         let d = Delivery {
             account_id: rec.account_id.clone(),
             id: format!("{}#{}", rec.event_id, ep.id),
@@ -145,14 +129,7 @@ pub async fn relay(store: &Store, queue: &Queue, rec: &OutboxRecord) -> Result<u
                 .is_some_and(|x| x.state == DeliveryState::Pending && x.attempts == 0);
         if created || requeue {
             queue
-                .send(
-                    &QueueMsg {
-                        account_id: d.account_id.clone(),
-                        delivery_id: d.id.clone(),
-                        attempt: 1,
-                    },
-                    0,
-                )
+                .send(&QueueMsg { account_id: d.account_id.clone(), delivery_id: d.id.clone(), attempt: 1 }, 0)
                 .await?;
             queued += 1;
         }
@@ -201,14 +178,7 @@ impl Sender {
 
     /// POSTs `payload` to `url` with the seed's and Standard Webhooks' headers. `secrets`
     /// lists the current secret first, then any still in their grace period.
-    pub async fn post(
-        &self,
-        url: &str,
-        event: &str,
-        webhook_id: &str,
-        payload: &str,
-        secrets: &[&str],
-    ) -> SendResult {
+    pub async fn post(&self, url: &str, event: &str, webhook_id: &str, payload: &str, secrets: &[&str]) -> SendResult {
         let started = Instant::now();
         let fail = |e: String, started: Instant| SendResult {
             status: None,
@@ -232,10 +202,7 @@ impl Sender {
             .header("X-Webhook-Signature", sign::seed_signature(current, body))
             .header("webhook-id", webhook_id)
             .header("webhook-timestamp", ts.to_string())
-            .header(
-                "webhook-signature",
-                sign::standard_signatures(secrets, webhook_id, ts, body),
-            )
+            .header("webhook-signature", sign::standard_signatures(secrets, webhook_id, ts, body))
             .body(payload.to_string());
         match req.send().await {
             Ok(resp) => {
@@ -244,11 +211,7 @@ impl Sender {
                 let _ = tokio::time::timeout(Duration::from_millis(200), resp.bytes()).await;
                 let duration_ms = started.elapsed().as_millis() as u64;
                 let error = (!(200..300).contains(&status)).then(|| format!("HTTP {status}"));
-                SendResult {
-                    status: Some(status),
-                    error,
-                    duration_ms,
-                }
+                SendResult { status: Some(status), error, duration_ms }
             }
             Err(e) => {
                 let why = if e.is_timeout() {
@@ -275,16 +238,11 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
 /// The secrets that sign for an endpoint now: current, then the old one in its grace.
 pub fn open_secrets(vault: &Vault, ep: &Endpoint) -> Result<Vec<String>, StoreError> {
     let ctx = ep.vault_context();
-    let mut out = vec![vault
-        .open(&ep.secret_sealed, &ctx)
-        .map_err(|e| StoreError::Corrupt(ctx.clone(), e.to_string()))?];
+    let mut out =
+        vec![vault.open(&ep.secret_sealed, &ctx).map_err(|e| StoreError::Corrupt(ctx.clone(), e.to_string()))?];
     if let (Some(old), Some(until)) = (&ep.old_secret_sealed, ep.old_secret_until) {
         if until > now_unix() {
-            out.push(
-                vault
-                    .open(old, &ctx)
-                    .map_err(|e| StoreError::Corrupt(ctx.clone(), e.to_string()))?,
-            );
+            out.push(vault.open(old, &ctx).map_err(|e| StoreError::Corrupt(ctx.clone(), e.to_string()))?);
         }
     }
     Ok(out)
@@ -316,10 +274,7 @@ pub async fn process(
     settings: &Settings,
     msg: &QueueMsg,
 ) -> Result<Processed, StoreError> {
-    let Some(d) = store
-        .get_delivery(&msg.account_id, &msg.delivery_id)
-        .await?
-    else {
+    let Some(d) = store.get_delivery(&msg.account_id, &msg.delivery_id).await? else {
         tracing::warn!(delivery = %msg.delivery_id, "message for an unknown delivery; dropped");
         return Ok(Processed::Skipped);
     };
@@ -327,31 +282,13 @@ pub async fn process(
         return Ok(Processed::Skipped);
     }
     let now = now_unix();
-    let d = match store
-        .claim_delivery(&d, msg.attempt, now, now + CLAIM_SECS)
-        .await
-    {
+    let d = match store.claim_delivery(&d, msg.attempt, now, now + CLAIM_SECS).await {
         Ok(d) => d,
         Err(StoreError::Conflict(_)) => {
             // A duplicate, or a redelivery of a message whose follow-up was never queued.
-            if d.state == DeliveryState::Pending
-                && d.attempts == msg.attempt
-                && msg.attempt < settings.max_attempts()
-            {
-                let delay = settings
-                    .retry_delays
-                    .get(msg.attempt as usize - 1)
-                    .copied()
-                    .unwrap_or(0);
-                queue
-                    .send(
-                        &QueueMsg {
-                            attempt: msg.attempt + 1,
-                            ..msg.clone()
-                        },
-                        delay,
-                    )
-                    .await?;
+            if d.state == DeliveryState::Pending && d.attempts == msg.attempt && msg.attempt < settings.max_attempts() {
+                let delay = settings.retry_delays.get(msg.attempt as usize - 1).copied().unwrap_or(0);
+                queue.send(&QueueMsg { attempt: msg.attempt + 1, ..msg.clone() }, delay).await?;
             }
             return Ok(Processed::Skipped);
         }
@@ -359,16 +296,12 @@ pub async fn process(
     };
     let endpoint = store.get_endpoint(&d.account_id, &d.endpoint_id).await?;
     let Some(ep) = endpoint.filter(|e| e.active) else {
-        store
-            .finish_attempt(&d, msg.attempt, AttemptEnd::Failed)
-            .await?;
+        store.finish_attempt(&d, msg.attempt, AttemptEnd::Failed).await?;
         return Ok(Processed::Failed);
     };
     let secrets = open_secrets(vault, &ep)?;
     let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
-    let result = sender
-        .post(&ep.url, &d.event, &d.event_id, &d.payload, &refs)
-        .await;
+    let result = sender.post(&ep.url, &d.event, &d.event_id, &d.payload, &refs).await;
     let attempt = Attempt {
         at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
         delivery_id: d.id.clone(),
@@ -381,43 +314,21 @@ pub async fn process(
     };
     store.log_attempt(&ep.id, &attempt).await?;
     if result.success() {
-        store
-            .finish_attempt(&d, msg.attempt, AttemptEnd::Delivered)
-            .await?;
+        store.finish_attempt(&d, msg.attempt, AttemptEnd::Delivered).await?;
         return Ok(Processed::Delivered);
     }
     if result.status == Some(410) {
-        store
-            .disable_endpoint(&ep.account_id, &ep.id, "the receiver answered 410 Gone")
-            .await?;
-        store
-            .finish_attempt(&d, msg.attempt, AttemptEnd::Failed)
-            .await?;
+        store.disable_endpoint(&ep.account_id, &ep.id, "the receiver answered 410 Gone").await?;
+        store.finish_attempt(&d, msg.attempt, AttemptEnd::Failed).await?;
         return Ok(Processed::Failed);
     }
     if msg.attempt >= settings.max_attempts() {
-        store
-            .finish_attempt(&d, msg.attempt, AttemptEnd::Failed)
-            .await?;
+        store.finish_attempt(&d, msg.attempt, AttemptEnd::Failed).await?;
         return Ok(Processed::Failed);
     }
-    let delay = settings
-        .retry_delays
-        .get(msg.attempt as usize - 1)
-        .copied()
-        .unwrap_or(0);
-    store
-        .finish_attempt(&d, msg.attempt, AttemptEnd::Retry)
-        .await?;
-    queue
-        .send(
-            &QueueMsg {
-                attempt: msg.attempt + 1,
-                ..msg.clone()
-            },
-            delay,
-        )
-        .await?;
+    let delay = settings.retry_delays.get(msg.attempt as usize - 1).copied().unwrap_or(0);
+    store.finish_attempt(&d, msg.attempt, AttemptEnd::Retry).await?;
+    queue.send(&QueueMsg { attempt: msg.attempt + 1, ..msg.clone() }, delay).await?;
     Ok(Processed::Retrying { delay })
 }
 
@@ -442,16 +353,7 @@ pub async fn redeliver(
         ..d
     };
     store.create_delivery(&copy).await?;
-    queue
-        .send(
-            &QueueMsg {
-                account_id: account_id.to_string(),
-                delivery_id: copy.id.clone(),
-                attempt: 1,
-            },
-            0,
-        )
-        .await?;
+    queue.send(&QueueMsg { account_id: account_id.to_string(), delivery_id: copy.id.clone(), attempt: 1 }, 0).await?;
     Ok(copy.id)
 }
 
@@ -467,9 +369,7 @@ pub async fn send_test(
     let payload = super::sample_payload(event).to_string();
     let secrets = open_secrets(vault, ep)?;
     let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
-    let r = sender
-        .post(&ep.url, event.as_str(), &id, &payload, &refs)
-        .await;
+    let r = sender.post(&ep.url, event.as_str(), &id, &payload, &refs).await;
     let attempt = Attempt {
         at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
         delivery_id: id,

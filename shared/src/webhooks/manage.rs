@@ -26,14 +26,10 @@ pub async fn create_endpoint(
         return Err(OpsError::Invalid("subscribe to at least one event".into()));
     }
     if store.get_account(account_id).await?.is_none() {
-        return Err(OpsError::Invalid(format!(
-            "account {account_id} does not exist"
-        )));
+        return Err(OpsError::Invalid(format!("account {account_id} does not exist")));
     }
     if store.endpoints(account_id).await?.len() >= MAX_ENDPOINTS {
-        return Err(OpsError::Invalid(format!(
-            "an account may have at most {MAX_ENDPOINTS} endpoints"
-        )));
+        return Err(OpsError::Invalid(format!("an account may have at most {MAX_ENDPOINTS} endpoints")));
     }
     let secret = new_secret().map_err(OpsError::Invalid)?;
     let mut ep = Endpoint {
@@ -48,9 +44,7 @@ pub async fn create_endpoint(
         old_secret_until: None,
         created_at: now_rfc3339(),
     };
-    ep.secret_sealed = vault
-        .seal(&secret, &ep.vault_context())
-        .map_err(|e| OpsError::Invalid(e.to_string()))?;
+    ep.secret_sealed = vault.seal(&secret, &ep.vault_context()).map_err(|e| OpsError::Invalid(e.to_string()))?;
     store.put_endpoint(&ep).await?;
     Ok((ep, secret))
 }
@@ -59,11 +53,7 @@ async fn load(store: &Store, account_id: &str, endpoint_id: &str) -> Result<Endp
     store
         .get_endpoint(account_id, endpoint_id)
         .await?
-        .ok_or_else(|| {
-            OpsError::Invalid(format!(
-                "no endpoint {endpoint_id} for account {account_id}"
-            ))
-        })
+        .ok_or_else(|| OpsError::Invalid(format!("no endpoint {endpoint_id} for account {account_id}")))
 }
 
 /// Replaces the secret; the old one keeps signing (in `webhook-signature`) for
@@ -77,9 +67,7 @@ pub async fn rotate_secret(
 ) -> Result<String, OpsError> {
     let mut ep = load(store, account_id, endpoint_id).await?;
     let secret = new_secret().map_err(OpsError::Invalid)?;
-    let sealed = vault
-        .seal(&secret, &ep.vault_context())
-        .map_err(|e| OpsError::Invalid(e.to_string()))?;
+    let sealed = vault.seal(&secret, &ep.vault_context()).map_err(|e| OpsError::Invalid(e.to_string()))?;
     if grace_secs > 0 {
         ep.old_secret_sealed = Some(std::mem::replace(&mut ep.secret_sealed, sealed));
         ep.old_secret_until = Some(now_unix() + grace_secs);
@@ -101,11 +89,7 @@ pub async fn set_active(
 ) -> Result<Endpoint, OpsError> {
     let mut ep = load(store, account_id, endpoint_id).await?;
     ep.active = active;
-    ep.disabled_reason = if active {
-        None
-    } else {
-        Some("disabled by the owner".into())
-    };
+    ep.disabled_reason = if active { None } else { Some("disabled by the owner".into()) };
     store.replace_endpoint(&ep).await?;
     Ok(ep)
 }

@@ -34,11 +34,7 @@ pub fn parse_event(name: &str) -> Option<EventType> {
 /// Parses a comma-separated event list; `all` or `*` means all nine.
 pub fn parse_events(list: &str) -> Result<Vec<EventType>, String> {
     let mut out = Vec::new();
-    for w in list
-        .split([',', ' '])
-        .map(str::trim)
-        .filter(|w| !w.is_empty())
-    {
+    for w in list.split([',', ' ']).map(str::trim).filter(|w| !w.is_empty()) {
         if w == "all" || w == "*" {
             return Ok(ALL_EVENTS.to_vec());
         }
@@ -114,14 +110,9 @@ impl DeliveryState {
 
     /// Parses the stored word.
     pub fn parse(s: &str) -> Option<DeliveryState> {
-        [
-            DeliveryState::Pending,
-            DeliveryState::Sending,
-            DeliveryState::Delivered,
-            DeliveryState::Failed,
-        ]
-        .into_iter()
-        .find(|x| x.as_str() == s)
+        [DeliveryState::Pending, DeliveryState::Sending, DeliveryState::Delivered, DeliveryState::Failed]
+            .into_iter()
+            .find(|x| x.as_str() == s)
     }
 }
 

@@ -15,9 +15,7 @@ pub const SECRET_PREFIX: &str = "whsec_";
 /// A new secret: `whsec_` + base64 of 32 random bytes.
 pub fn new_secret() -> Result<String, String> {
     let mut bytes = [0u8; 32];
-    SystemRandom::new()
-        .fill(&mut bytes)
-        .map_err(|_| "the system random source failed".to_string())?;
+    SystemRandom::new().fill(&mut bytes).map_err(|_| "the system random source failed".to_string())?;
     Ok(format!("{SECRET_PREFIX}{}", STANDARD.encode(bytes)))
 }
 
@@ -41,11 +39,7 @@ pub fn standard_signature(secret: &str, id: &str, timestamp: i64, body: &[u8]) -
 /// `webhook-signature` for every secret in force (two during a rotation's grace period),
 /// space separated.
 pub fn standard_signatures(secrets: &[&str], id: &str, timestamp: i64, body: &[u8]) -> String {
-    secrets
-        .iter()
-        .map(|s| standard_signature(s, id, timestamp, body))
-        .collect::<Vec<_>>()
-        .join(" ")
+    secrets.iter().map(|s| standard_signature(s, id, timestamp, body)).collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]
@@ -59,10 +53,7 @@ mod tests {
         let id = "msg_p5jXN8AQM9LWM0D4loKWxJek";
         let ts = 1614265330;
         let body = br#"{"test": 2432232314}"#;
-        assert_eq!(
-            standard_signature(secret, id, ts, body),
-            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
-        );
+        assert_eq!(standard_signature(secret, id, ts, body), "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
     }
 
     #[test]

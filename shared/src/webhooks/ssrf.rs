@@ -19,15 +19,9 @@ pub struct TargetPolicy {
 
 impl TargetPolicy {
     /// Production: https, public addresses only.
-    pub const PRODUCTION: TargetPolicy = TargetPolicy {
-        allow_http: false,
-        allow_loopback: false,
-    };
+    pub const PRODUCTION: TargetPolicy = TargetPolicy { allow_http: false, allow_loopback: false };
     /// The local stack: http and loopback allowed, other private ranges still refused.
-    pub const LOCAL: TargetPolicy = TargetPolicy {
-        allow_http: true,
-        allow_loopback: true,
-    };
+    pub const LOCAL: TargetPolicy = TargetPolicy { allow_http: true, allow_loopback: true };
 }
 
 /// Whether an address is one webhooks must never reach.
@@ -81,9 +75,7 @@ pub fn check_url(url: &str, policy: TargetPolicy) -> Result<reqwest::Url, String
         Some(url::Host::Ipv6(ip)) if forbidden(IpAddr::V6(ip), policy) => {
             return Err(format!("address {ip} is not allowed"))
         }
-        Some(url::Host::Domain(d))
-            if d.eq_ignore_ascii_case("localhost") && !policy.allow_loopback =>
-        {
+        Some(url::Host::Domain(d)) if d.eq_ignore_ascii_case("localhost") && !policy.allow_loopback => {
             return Err("localhost is not allowed".into())
         }
         _ => {}
@@ -110,17 +102,12 @@ impl Resolve for GuardedResolver {
         let policy = self.policy;
         let host = name.as_str().to_string();
         Box::pin(async move {
-            let addrs: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             if addrs.is_empty() {
                 return Err(format!("{host} does not resolve").into());
             }
             if let Some(bad) = addrs.iter().find(|a| forbidden(a.ip(), policy)) {
-                return Err(format!(
-                    "{host} resolves to {} which webhooks may not reach",
-                    bad.ip()
-                )
-                .into());
+                return Err(format!("{host} resolves to {} which webhooks may not reach", bad.ip()).into());
             }
             let it: Addrs = Box::new(addrs.into_iter());
             Ok(it)
@@ -160,12 +147,7 @@ mod tests {
         ] {
             assert!(forbidden(ip(bad), p), "{bad}");
         }
-        for good in [
-            "8.8.8.8",
-            "102.89.1.1",
-            "172.32.0.1",
-            "2001:4860:4860::8888",
-        ] {
+        for good in ["8.8.8.8", "102.89.1.1", "172.32.0.1", "2001:4860:4860::8888"] {
             assert!(!forbidden(ip(good), p), "{good}");
         }
         assert!(!forbidden(ip("127.0.0.1"), TargetPolicy::LOCAL));

@@ -47,11 +47,7 @@ impl Endpoint {
             account_id: r.s("account_id")?,
             id: r.s("endpoint_id")?,
             url: r.s("url")?,
-            events: r
-                .str_list("events")?
-                .iter()
-                .filter_map(|e| super::parse_event(e))
-                .collect(),
+            events: r.str_list("events")?.iter().filter_map(|e| super::parse_event(e)).collect(),
             active: r.bool("active")?,
             disabled_reason: r.opt_s("disabled_reason")?,
             secret_sealed: r.s("secret_sealed")?,
@@ -98,9 +94,8 @@ impl Delivery {
             event_id: r.s("event_id")?,
             event: r.s("event")?,
             payload: r.s("payload")?,
-            state: DeliveryState::parse(&state).ok_or_else(|| {
-                StoreError::Corrupt("delivery".into(), format!("state {state:?}"))
-            })?,
+            state: DeliveryState::parse(&state)
+                .ok_or_else(|| StoreError::Corrupt("delivery".into(), format!("state {state:?}")))?,
             attempts: r.u32_or("attempts", 0)?,
             created_at: r.s("created_at")?,
         })
@@ -161,19 +156,12 @@ impl Store {
     }
 
     /// One endpoint.
-    pub async fn get_endpoint(
-        &self,
-        account_id: &str,
-        endpoint_id: &str,
-    ) -> Result<Option<Endpoint>, StoreError> {
+    pub async fn get_endpoint(&self, account_id: &str, endpoint_id: &str) -> Result<Option<Endpoint>, StoreError> {
         let out = self
             .client()
             .get_item()
             .table_name(self.table())
-            .set_key(Some(key(
-                keys::account_pk(account_id),
-                keys::webhook_sk(endpoint_id),
-            )))
+            .set_key(Some(key(keys::account_pk(account_id), keys::webhook_sk(endpoint_id))))
             .consistent_read(true)
             .send()
             .await
@@ -182,19 +170,11 @@ impl Store {
     }
 
     /// Disables an endpoint with a reason.
-    pub async fn disable_endpoint(
-        &self,
-        account_id: &str,
-        endpoint_id: &str,
-        reason: &str,
-    ) -> Result<(), StoreError> {
+    pub async fn disable_endpoint(&self, account_id: &str, endpoint_id: &str, reason: &str) -> Result<(), StoreError> {
         self.client()
             .update_item()
             .table_name(self.table())
-            .set_key(Some(key(
-                keys::account_pk(account_id),
-                keys::webhook_sk(endpoint_id),
-            )))
+            .set_key(Some(key(keys::account_pk(account_id), keys::webhook_sk(endpoint_id))))
             .update_expression("SET active = :f, disabled_reason = :r")
             .condition_expression("attribute_exists(PK)")
             .expression_attribute_values(":f", AttributeValue::Bool(false))
@@ -225,19 +205,12 @@ impl Store {
     }
 
     /// One delivery (strongly consistent).
-    pub async fn get_delivery(
-        &self,
-        account_id: &str,
-        delivery_id: &str,
-    ) -> Result<Option<Delivery>, StoreError> {
+    pub async fn get_delivery(&self, account_id: &str, delivery_id: &str) -> Result<Option<Delivery>, StoreError> {
         let out = self
             .client()
             .get_item()
             .table_name(self.table())
-            .set_key(Some(key(
-                keys::account_pk(account_id),
-                keys::delivery_sk(delivery_id),
-            )))
+            .set_key(Some(key(keys::account_pk(account_id), keys::delivery_sk(delivery_id))))
             .consistent_read(true)
             .send()
             .await
@@ -260,14 +233,9 @@ impl Store {
             .client()
             .update_item()
             .table_name(self.table())
-            .set_key(Some(key(
-                keys::account_pk(&d.account_id),
-                keys::delivery_sk(&d.id),
-            )))
+            .set_key(Some(key(keys::account_pk(&d.account_id), keys::delivery_sk(&d.id))))
             .update_expression("SET #st = :sending, claim_until = :until")
-            .condition_expression(
-                "attempts = :prev AND (#st = :pending OR (#st = :sending AND claim_until < :now))",
-            )
+            .condition_expression("attempts = :prev AND (#st = :pending OR (#st = :sending AND claim_until < :now))")
             .expression_attribute_names("#st", "state")
             .expression_attribute_values(":sending", s(DeliveryState::Sending.as_str()))
             .expression_attribute_values(":pending", s(DeliveryState::Pending.as_str()))
@@ -282,12 +250,7 @@ impl Store {
     }
 
     /// Records the end of attempt `attempt` of a claimed delivery.
-    pub async fn finish_attempt(
-        &self,
-        d: &Delivery,
-        attempt: u32,
-        end: AttemptEnd,
-    ) -> Result<(), StoreError> {
+    pub async fn finish_attempt(&self, d: &Delivery, attempt: u32, end: AttemptEnd) -> Result<(), StoreError> {
         let state = match end {
             AttemptEnd::Delivered => DeliveryState::Delivered,
             AttemptEnd::Retry => DeliveryState::Pending,
@@ -296,10 +259,7 @@ impl Store {
         self.client()
             .update_item()
             .table_name(self.table())
-            .set_key(Some(key(
-                keys::account_pk(&d.account_id),
-                keys::delivery_sk(&d.id),
-            )))
+            .set_key(Some(key(keys::account_pk(&d.account_id), keys::delivery_sk(&d.id))))
             .update_expression("SET #st = :state, attempts = :n, claim_until = :zero")
             .condition_expression("#st = :sending AND attempts = :prev")
             .expression_attribute_names("#st", "state")
@@ -318,10 +278,7 @@ impl Store {
     pub async fn log_attempt(&self, endpoint_id: &str, a: &Attempt) -> Result<(), StoreError> {
         let mut item: Item = HashMap::from([
             ("PK".into(), s(keys::hooklog_pk(endpoint_id))),
-            (
-                "SK".into(),
-                s(keys::attempt_sk(&a.at, &uuid::Uuid::now_v7().to_string())),
-            ),
+            ("SK".into(), s(keys::attempt_sk(&a.at, &uuid::Uuid::now_v7().to_string()))),
             ("type".into(), s("attempt")),
             ("at".into(), s(&a.at)),
             ("delivery_id".into(), s(&a.delivery_id)),
@@ -329,10 +286,7 @@ impl Store {
             ("duration_ms".into(), n(a.duration_ms)),
             ("success".into(), AttributeValue::Bool(a.success)),
             ("attempt".into(), n(a.attempt)),
-            (
-                "expires_at".into(),
-                n(crate::model::now_unix() + ATTEMPT_TTL_SECS),
-            ),
+            ("expires_at".into(), n(crate::model::now_unix() + ATTEMPT_TTL_SECS)),
         ]);
         if let Some(st) = a.status {
             item.insert("status".into(), n(st));
@@ -340,22 +294,12 @@ impl Store {
         if let Some(e) = &a.error {
             item.insert("error".into(), s(e));
         }
-        self.client()
-            .put_item()
-            .table_name(self.table())
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(sdk_err)?;
+        self.client().put_item().table_name(self.table()).set_item(Some(item)).send().await.map_err(sdk_err)?;
         Ok(())
     }
 
     /// An endpoint's attempts, newest first.
-    pub async fn attempts(
-        &self,
-        endpoint_id: &str,
-        limit: i32,
-    ) -> Result<Vec<Attempt>, StoreError> {
+    pub async fn attempts(&self, endpoint_id: &str, limit: i32) -> Result<Vec<Attempt>, StoreError> {
         let out = self
             .client()
             .query()

@@ -28,28 +28,18 @@ impl Vault {
     /// A vault keyed from `master` (the app secret's pepper).
     pub fn new(master: &[u8]) -> Result<Vault, VaultError> {
         let prk = Salt::new(HKDF_SHA256, b"kobo webhook secrets").extract(master);
-        let okm = prk
-            .expand(&[b"aes-256-gcm v1"], &AES_256_GCM)
-            .map_err(|_| VaultError("key derivation failed"))?;
+        let okm = prk.expand(&[b"aes-256-gcm v1"], &AES_256_GCM).map_err(|_| VaultError("key derivation failed"))?;
         let key: UnboundKey = okm.into();
-        Ok(Vault {
-            key: LessSafeKey::new(key),
-        })
+        Ok(Vault { key: LessSafeKey::new(key) })
     }
 
     /// `base64(nonce ‖ ciphertext ‖ tag)`.
     pub fn seal(&self, plaintext: &str, context: &str) -> Result<String, VaultError> {
         let mut nonce = [0u8; NONCE_LEN];
-        SystemRandom::new()
-            .fill(&mut nonce)
-            .map_err(|_| VaultError("no randomness"))?;
+        SystemRandom::new().fill(&mut nonce).map_err(|_| VaultError("no randomness"))?;
         let mut buf = plaintext.as_bytes().to_vec();
         self.key
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(context.as_bytes()),
-                &mut buf,
-            )
+            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(context.as_bytes()), &mut buf)
             .map_err(|_| VaultError("encryption failed"))?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&buf);
@@ -58,9 +48,7 @@ impl Vault {
 
     /// The plaintext of [`Vault::seal`]'s output for the same `context`.
     pub fn open(&self, sealed: &str, context: &str) -> Result<String, VaultError> {
-        let raw = STANDARD
-            .decode(sealed)
-            .map_err(|_| VaultError("not base64"))?;
+        let raw = STANDARD.decode(sealed).map_err(|_| VaultError("not base64"))?;
         if raw.len() < NONCE_LEN + 16 {
             return Err(VaultError("too short"));
         }
@@ -84,17 +72,10 @@ mod tests {
         let v = Vault::new(b"master").unwrap_or_else(|e| panic!("{e}"));
         let sealed = v.seal("whsec_abc", "acct/ep1").unwrap_or_default();
         assert_eq!(v.open(&sealed, "acct/ep1").as_deref(), Ok("whsec_abc"));
-        assert!(
-            v.open(&sealed, "acct/ep2").is_err(),
-            "bound to its endpoint"
-        );
+        assert!(v.open(&sealed, "acct/ep2").is_err(), "bound to its endpoint");
         let other = Vault::new(b"other").unwrap_or_else(|e| panic!("{e}"));
         assert!(other.open(&sealed, "acct/ep1").is_err());
         assert!(!sealed.contains("abc"));
-        assert_ne!(
-            v.seal("whsec_abc", "acct/ep1").unwrap_or_default(),
-            sealed,
-            "fresh nonce each time"
-        );
+        assert_ne!(v.seal("whsec_abc", "acct/ep1").unwrap_or_default(), sealed, "fresh nonce each time");
     }
 }

@@ -59,22 +59,14 @@ fn required<'a>(v: &'a Option<String>, field: &str) -> Result<&'a str, ApiError>
 
 fn validate(f: &OrderFields) -> Result<Valid, ApiError> {
     let service = required(&f.service, "service")?;
-    let service_id: u64 = service
-        .parse()
-        .map_err(|_| ApiError::Validation("Incorrect service ID".into()))?;
+    let service_id: u64 = service.parse().map_err(|_| ApiError::Validation("Incorrect service ID".into()))?;
     let link = required(&f.link, "link")?;
     if !smm::is_valid_link(link) {
         return Err(ApiError::field("link", "must be an http(s) URL"));
     }
     let quantity = required(&f.quantity, "quantity")?;
-    let quantity: u64 = quantity
-        .parse()
-        .map_err(|_| ApiError::field("quantity", "must be a whole number"))?;
-    Ok(Valid {
-        service_id,
-        link: link.to_string(),
-        quantity,
-    })
+    let quantity: u64 = quantity.parse().map_err(|_| ApiError::field("quantity", "must be a whole number"))?;
+    Ok(Valid { service_id, link: link.to_string(), quantity })
 }
 
 /// What placing one order produced.
@@ -101,11 +93,8 @@ async fn place(
             None => Ok(None),
         }
     };
-    let (service, id, earlier) = tokio::join!(
-        app.store.get_service(v.service_id),
-        app.store.next_id("order"),
-        idem_lookup
-    );
+    let (service, id, earlier) =
+        tokio::join!(app.store.get_service(v.service_id), app.store.next_id("order"), idem_lookup);
     if let (Some(rec), Some((_, request_hash))) = (earlier?, &idem) {
         let (status, body) = rec.replay(request_hash)?;
         return Ok(Placed::Replay(status, body));
@@ -119,12 +108,8 @@ async fn place(
     }
     let discount = caller.plan.as_ref().map(|p| p.smm_discount_bp).unwrap_or(0);
     let rate = smm::plan_rate(service.rate_per_1000, discount);
-    let charge =
-        smm::charge(rate, v.quantity).ok_or_else(|| ApiError::field("quantity", "is too large"))?;
-    let available = account
-        .balance
-        .checked_sub(account.min_balance)
-        .unwrap_or(Kobo::ZERO);
+    let charge = smm::charge(rate, v.quantity).ok_or_else(|| ApiError::field("quantity", "is too large"))?;
+    let available = account.balance.checked_sub(account.min_balance).unwrap_or(Kobo::ZERO);
     if charge > available {
         return Err(ApiError::InsufficientBalance);
     }
@@ -160,10 +145,7 @@ async fn place(
         Ok(()) => {}
         Err(CreateError::InsufficientBalance) => return Err(ApiError::InsufficientBalance),
         Err(CreateError::Replay(rec)) => {
-            let hash = record
-                .as_ref()
-                .map(|r| r.request_hash.as_str())
-                .unwrap_or_default();
+            let hash = record.as_ref().map(|r| r.request_hash.as_str()).unwrap_or_default();
             let (status, body) = rec.replay(hash)?;
             return Ok(Placed::Replay(status, body));
         }
@@ -179,10 +161,7 @@ async fn place(
             }
         }
         Err(_) => {
-            let _ = app
-                .store
-                .set_upstream(&order, UpstreamState::Sending, UpstreamState::Unsent, None)
-                .await;
+            let _ = app.store.set_upstream(&order, UpstreamState::Sending, UpstreamState::Unsent, None).await;
         }
     }
     Ok(Placed::New(id))
@@ -221,22 +200,15 @@ pub async fn add(app: &App, caller: &Caller, req: &ApiRequest) -> Result<Respons
 
 /// `add_bulk`: `orders` is a JSON array of `{service, link, quantity}`; each is charged on
 /// its own and the answer lists, in order, `{"order": id}` or `{"error": "..."}`.
-pub async fn add_bulk(
-    app: &App,
-    caller: &Caller,
-    req: &ApiRequest,
-) -> Result<Response<Body>, ApiError> {
+pub async fn add_bulk(app: &App, caller: &Caller, req: &ApiRequest) -> Result<Response<Body>, ApiError> {
     let raw = req.params.require("orders")?;
-    let items: Vec<Value> = serde_json::from_str(raw)
-        .map_err(|_| ApiError::field("orders", "must be a JSON array of orders"))?;
+    let items: Vec<Value> =
+        serde_json::from_str(raw).map_err(|_| ApiError::field("orders", "must be a JSON array of orders"))?;
     if items.is_empty() {
         return Err(ApiError::field("orders", "must not be empty"));
     }
     if items.len() > MAX_BULK {
-        return Err(ApiError::field(
-            "orders",
-            format!("may hold at most {MAX_BULK} orders"),
-        ));
+        return Err(ApiError::field("orders", format!("may hold at most {MAX_BULK} orders")));
     }
     let mut results = Vec::with_capacity(items.len());
     // A fresh view of the balance for each item: the auth read is stale after a spend.
@@ -244,9 +216,7 @@ pub async fn add_bulk(
     for (i, item) in items.iter().enumerate() {
         let fields: Result<OrderFields, _> = serde_json::from_value(item.clone());
         let outcome = match fields {
-            Err(_) => Err(ApiError::Validation(
-                "each order must be an object with service, link and quantity".into(),
-            )),
+            Err(_) => Err(ApiError::Validation("each order must be an object with service, link and quantity".into())),
             Ok(f) => {
                 let idem = idem_for(req, &format!("#{i}"))?;
                 place(app, &caller, &f, idem).await
@@ -259,8 +229,9 @@ pub async fn add_bulk(
                 }
                 json!({ "order": id })
             }
-            Ok(Placed::Replay(_, body)) => serde_json::from_str(&body)
-                .unwrap_or_else(|_| json!({ "error": "replay unreadable" })),
+            Ok(Placed::Replay(_, body)) => {
+                serde_json::from_str(&body).unwrap_or_else(|_| json!({ "error": "replay unreadable" }))
+            }
             Err(ApiError::IdempotencyMismatch) => return Err(ApiError::IdempotencyMismatch),
             Err(e) if e.status() >= 500 => return Err(e),
             Err(e) => json!({ "error": e.to_string() }),
@@ -282,10 +253,7 @@ fn id_list(raw: &str, field: &str) -> Result<Vec<(String, Option<u64>)>, ApiErro
         return Err(ApiError::field(field, "must list at least one id"));
     }
     if out.len() > MAX_IDS {
-        return Err(ApiError::field(
-            field,
-            format!("may list at most {MAX_IDS} ids"),
-        ));
+        return Err(ApiError::field(field, format!("may list at most {MAX_IDS} ids")));
     }
     Ok(out)
 }
@@ -304,11 +272,7 @@ fn status_object(o: &Order) -> Value {
 }
 
 /// `status`: `order=id` → one status; `orders=1,2` → a map of id → status or error.
-pub async fn status(
-    app: &App,
-    caller: &Caller,
-    req: &ApiRequest,
-) -> Result<Response<Body>, ApiError> {
+pub async fn status(app: &App, caller: &Caller, req: &ApiRequest) -> Result<Response<Body>, ApiError> {
     let p = &req.params;
     if let Some(list) = p.get("orders") {
         let ids = id_list(list, "orders")?;
@@ -316,10 +280,8 @@ pub async fn status(
         let found = app.store.get_orders(&caller.account.id, &numeric).await?;
         let mut out = serde_json::Map::new();
         for (text, n) in ids {
-            let v = n
-                .and_then(|n| found.get(&n))
-                .map(status_object)
-                .unwrap_or_else(|| json!({ "error": INCORRECT_ORDER }));
+            let v =
+                n.and_then(|n| found.get(&n)).map(status_object).unwrap_or_else(|| json!({ "error": INCORRECT_ORDER }));
             out.insert(text, v);
         }
         return Ok(render::ok(&out));
@@ -332,20 +294,12 @@ pub async fn status(
 }
 
 fn order_id(v: Option<&str>) -> Result<u64, ApiError> {
-    let v = v
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| ApiError::field("order", "is required"))?;
-    v.parse()
-        .map_err(|_| ApiError::NotFound(INCORRECT_ORDER.into()))
+    let v = v.map(str::trim).filter(|v| !v.is_empty()).ok_or_else(|| ApiError::field("order", "is required"))?;
+    v.parse().map_err(|_| ApiError::NotFound(INCORRECT_ORDER.into()))
 }
 
 /// `refill`: `order=id` → `{"refill": "<id>"}`; `orders=1,2` → a list per order.
-pub async fn refill(
-    app: &App,
-    caller: &Caller,
-    req: &ApiRequest,
-) -> Result<Response<Body>, ApiError> {
+pub async fn refill(app: &App, caller: &Caller, req: &ApiRequest) -> Result<Response<Body>, ApiError> {
     let p = &req.params;
     let (ids, many) = match p.get("orders") {
         Some(list) => (id_list(list, "orders")?, true),
@@ -359,34 +313,23 @@ pub async fn refill(
     let mut rows = Vec::new();
     for (text, n) in ids {
         let result: Result<u64, String> = async {
-            let o = n
-                .and_then(|n| found.get(&n))
-                .ok_or_else(|| INCORRECT_ORDER.to_string())?;
-            let service = app
-                .store
-                .get_service(o.service_id)
-                .await
-                .map_err(|_| "Refill unavailable, retry later".to_string())?;
+            let o = n.and_then(|n| found.get(&n)).ok_or_else(|| INCORRECT_ORDER.to_string())?;
+            let service =
+                app.store.get_service(o.service_id).await.map_err(|_| "Refill unavailable, retry later".to_string())?;
             if !service.is_some_and(|s| s.refill) {
                 return Err("Refill is not available for this service".into());
             }
             if o.status != OrderStatus::Completed {
                 return Err("Only completed orders can be refilled".into());
             }
-            let upstream = o
-                .upstream_order
-                .clone()
-                .ok_or_else(|| "Refill is not available yet".to_string())?;
+            let upstream = o.upstream_order.clone().ok_or_else(|| "Refill is not available yet".to_string())?;
             let panel = app.smm().await.map_err(|e| e.to_string())?;
             let upstream_refill = panel.refill(&upstream).await.map_err(|e| match e {
                 kobo_shared::upstream::UpstreamError::Rejected(m) => m,
                 _ => "Refill unavailable, retry later".to_string(),
             })?;
-            let refill_id = app
-                .store
-                .next_id("refill")
-                .await
-                .map_err(|_| "Refill unavailable, retry later".to_string())?;
+            let refill_id =
+                app.store.next_id("refill").await.map_err(|_| "Refill unavailable, retry later".to_string())?;
             app.store
                 .put_refill(&caller.account.id, refill_id, o.id, &upstream_refill)
                 .await
@@ -407,10 +350,7 @@ pub async fn refill(
     let list: Vec<Value> = rows
         .into_iter()
         .map(|(text, r)| {
-            let order = text
-                .parse::<u64>()
-                .map(Value::from)
-                .unwrap_or(Value::String(text));
+            let order = text.parse::<u64>().map(Value::from).unwrap_or(Value::String(text));
             match r {
                 Ok(id) => json!({ "order": order, "refill": id }),
                 Err(e) => json!({ "order": order, "refill": { "error": e } }),
@@ -421,11 +361,7 @@ pub async fn refill(
 }
 
 /// `refill_status`: `refill=id` → `{"status": "..."}`; `refills=1,2` → a list.
-pub async fn refill_status(
-    app: &App,
-    caller: &Caller,
-    req: &ApiRequest,
-) -> Result<Response<Body>, ApiError> {
+pub async fn refill_status(app: &App, caller: &Caller, req: &ApiRequest) -> Result<Response<Body>, ApiError> {
     let p = &req.params;
     let (ids, many) = match p.get("refills") {
         Some(list) => (id_list(list, "refills")?, true),
@@ -468,10 +404,7 @@ pub async fn refill_status(
     let list: Vec<Value> = rows
         .into_iter()
         .map(|(text, r)| {
-            let refill = text
-                .parse::<u64>()
-                .map(Value::from)
-                .unwrap_or(Value::String(text));
+            let refill = text.parse::<u64>().map(Value::from).unwrap_or(Value::String(text));
             match r {
                 Ok(s) => json!({ "refill": refill, "status": s }),
                 Err(e) => json!({ "refill": refill, "status": { "error": e } }),
@@ -483,16 +416,9 @@ pub async fn refill_status(
 
 /// `cancel`: `orders=1,2` (or `order=1`) → `[{"order": 1, "cancel": 1}, {"order": 2,
 /// "cancel": {"error": "..."}}]`. The refund follows when upstream reports the cancel.
-pub async fn cancel(
-    app: &App,
-    caller: &Caller,
-    req: &ApiRequest,
-) -> Result<Response<Body>, ApiError> {
+pub async fn cancel(app: &App, caller: &Caller, req: &ApiRequest) -> Result<Response<Body>, ApiError> {
     let p = &req.params;
-    let raw = p
-        .get("orders")
-        .or_else(|| p.get("order"))
-        .ok_or_else(|| ApiError::field("orders", "is required"))?;
+    let raw = p.get("orders").or_else(|| p.get("order")).ok_or_else(|| ApiError::field("orders", "is required"))?;
     let ids = id_list(raw, "orders")?;
     let numeric: Vec<u64> = ids.iter().filter_map(|(_, n)| *n).collect();
     let found = app.store.get_orders(&caller.account.id, &numeric).await?;
@@ -506,11 +432,7 @@ pub async fn cancel(
         let cancellable = match services.get(&o.service_id) {
             Some(c) => *c,
             None => {
-                let c = app
-                    .store
-                    .get_service(o.service_id)
-                    .await?
-                    .is_some_and(|s| s.cancel);
+                let c = app.store.get_service(o.service_id).await?.is_some_and(|s| s.cancel);
                 services.insert(o.service_id, c);
                 c
             }
@@ -527,10 +449,7 @@ pub async fn cancel(
         };
         verdicts.push((text.clone(), verdict));
     }
-    let upstream_ids: Vec<String> = verdicts
-        .iter()
-        .filter_map(|(_, v)| v.as_ref().ok().cloned().flatten())
-        .collect();
+    let upstream_ids: Vec<String> = verdicts.iter().filter_map(|(_, v)| v.as_ref().ok().cloned().flatten()).collect();
     let answers = if upstream_ids.is_empty() {
         Default::default()
     } else {
@@ -545,10 +464,7 @@ pub async fn cancel(
     let list: Vec<Value> = verdicts
         .into_iter()
         .map(|(text, v)| {
-            let order = text
-                .parse::<u64>()
-                .map(Value::from)
-                .unwrap_or(Value::String(text));
+            let order = text.parse::<u64>().map(Value::from).unwrap_or(Value::String(text));
             let cancel = match v {
                 Ok(Some(u)) => match answers.get(&u) {
                     Some(Ok(())) => json!(1),
