@@ -50,7 +50,8 @@ async fn write_to_delivery_latency_and_worker_throughput() {
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         written.insert(ev.id.clone(), Instant::now());
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        // Paced below the local pipeline's capacity (moto serializes every DynamoDB call).
+        tokio::time::sleep(Duration::from_millis(60)).await;
     }
     let got = receiver.wait_for(EVENTS, Duration::from_secs(120)).await;
     assert_eq!(got.len(), EVENTS, "every event delivered once");
@@ -93,10 +94,16 @@ async fn write_to_delivery_latency_and_worker_throughput() {
     let got = receiver.wait_for(before + BURST, Duration::from_secs(300)).await;
     let took = t.elapsed();
     assert_eq!(got.len(), before + BURST);
+    let burst = &got[before..];
+    let first = burst.iter().map(|r| r.at).min().unwrap_or(t);
+    let last = burst.iter().map(|r| r.at).max().unwrap_or(t);
+    let span = last.saturating_duration_since(first).as_secs_f64().max(0.001);
     println!(
-        "MEASURE webhook worker: {BURST} deliveries in {:.2} s = {:.0} deliveries/s (4 local pollers; enqueueing took {:.2} s)",
+        "MEASURE webhook worker: {BURST} deliveries in {:.2} s from the first enqueue ({:.0}/s); arrivals spread over {:.2} s ({:.0}/s); enqueueing alone took {:.2} s (4 local pollers, moto)",
         took.as_secs_f64(),
         BURST as f64 / took.as_secs_f64(),
+        span,
+        BURST as f64 / span,
         enqueued.as_secs_f64()
     );
 }

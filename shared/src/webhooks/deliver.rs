@@ -274,17 +274,15 @@ pub async fn process(
     settings: &Settings,
     msg: &QueueMsg,
 ) -> Result<Processed, StoreError> {
-    let Some(d) = store.get_delivery(&msg.account_id, &msg.delivery_id).await? else {
-        tracing::warn!(delivery = %msg.delivery_id, "message for an unknown delivery; dropped");
-        return Ok(Processed::Skipped);
-    };
-    if matches!(d.state, DeliveryState::Delivered | DeliveryState::Failed) {
-        return Ok(Processed::Skipped);
-    }
     let now = now_unix();
-    let d = match store.claim_delivery(&d, msg.attempt, now, now + CLAIM_SECS).await {
+    // Claim first (one conditional write); only a refused claim needs a read.
+    let d = match store.claim_delivery(&msg.account_id, &msg.delivery_id, msg.attempt, now, now + CLAIM_SECS).await {
         Ok(d) => d,
         Err(StoreError::Conflict(_)) => {
+            let Some(d) = store.get_delivery(&msg.account_id, &msg.delivery_id).await? else {
+                tracing::warn!(delivery = %msg.delivery_id, "message for an unknown delivery; dropped");
+                return Ok(Processed::Skipped);
+            };
             // A duplicate, or a redelivery of a message whose follow-up was never queued.
             if d.state == DeliveryState::Pending && d.attempts == msg.attempt && msg.attempt < settings.max_attempts() {
                 let delay = settings.retry_delays.get(msg.attempt as usize - 1).copied().unwrap_or(0);

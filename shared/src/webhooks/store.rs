@@ -224,7 +224,8 @@ impl Store {
     /// worker died) can be taken over.
     pub async fn claim_delivery(
         &self,
-        d: &Delivery,
+        account_id: &str,
+        delivery_id: &str,
         attempt: u32,
         now: i64,
         claim_until: i64,
@@ -233,7 +234,7 @@ impl Store {
             .client()
             .update_item()
             .table_name(self.table())
-            .set_key(Some(key(keys::account_pk(&d.account_id), keys::delivery_sk(&d.id))))
+            .set_key(Some(key(keys::account_pk(account_id), keys::delivery_sk(delivery_id))))
             .update_expression("SET #st = :sending, claim_until = :until")
             .condition_expression("attempts = :prev AND (#st = :pending OR (#st = :sending AND claim_until < :now))")
             .expression_attribute_names("#st", "state")
