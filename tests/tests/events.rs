@@ -162,3 +162,44 @@ async fn webhooks_event_reports_only_the_malformed_message() {
     let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
     assert_eq!(failed, ["0f5d6f5e-0000-4000-8000-000000000002"]);
 }
+
+#[tokio::test]
+async fn a_poison_message_ends_in_the_dead_letter_queue() {
+    use kobo_shared::secrets::SecretsCache;
+    use kobo_shared::webhooks::deliver::{Queue, Settings};
+    let t = test_app().await;
+    let sdk = kobo_tests::sdk().await;
+    let res = kobo_tests::fresh_resources(&sdk).await;
+    let url = res.queues.get("WebhookQueue").cloned().unwrap_or_default();
+    let dlq = res.queues.get("WebhookDeadLetterQueue").cloned().unwrap_or_default();
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let worker = kobo_webhooks::Worker::new(
+        t.store.clone(),
+        Queue::new(sqs.clone(), url.clone()),
+        SecretsCache::new(aws_sdk_secretsmanager::Client::new(&sdk), t.app.config.app_secret_id.clone()),
+        Settings::production(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    sqs.send_message().queue_url(&url).message_body("{not json").send().await.unwrap_or_else(|e| panic!("{e}"));
+    // Receive it as the event source mapping would, failing each time, until the queue's
+    // redrive policy (maxReceiveCount 5 in template.yaml) moves it.
+    let mut receives = 0;
+    for _ in 0..20 {
+        let out = sqs
+            .receive_message()
+            .queue_url(&url)
+            .visibility_timeout(0)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let Some(m) = out.messages.unwrap_or_default().into_iter().next() else { break };
+        receives += 1;
+        assert!(worker.process_body(m.body.as_deref().unwrap_or_default()).await.is_err());
+    }
+    assert_eq!(receives, 5, "received maxReceiveCount times");
+    let dead =
+        sqs.receive_message().queue_url(&dlq).wait_time_seconds(1).send().await.unwrap_or_else(|e| panic!("{e}"));
+    let bodies: Vec<String> = dead.messages.unwrap_or_default().into_iter().filter_map(|m| m.body).collect();
+    assert_eq!(bodies, ["{not json"]);
+}
