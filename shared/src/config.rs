@@ -20,6 +20,11 @@ pub struct Config {
     pub smm_url: String,
     /// Upstream request timeout in milliseconds (`KOBO_UPSTREAM_TIMEOUT_MS`, default 8000).
     pub upstream_timeout_ms: u64,
+    /// The top-up provider's base URL (`KOBO_TOPUP_URL`).
+    pub topup_url: String,
+    /// Seconds a VTU transaction may stay processing before the reconciler requeries it
+    /// (`KOBO_VTU_REQUERY_AFTER_SECS`, default 120).
+    pub vtu_requery_after_secs: i64,
     /// The webhook delivery queue (`KOBO_WEBHOOK_QUEUE_URL`).
     pub webhook_queue_url: String,
     /// Seconds before each webhook retry (`KOBO_WEBHOOK_RETRY_DELAYS`, default `10,60,300`).
@@ -60,6 +65,8 @@ impl Config {
             provider_secret_id: env::var("KOBO_PROVIDER_SECRET_ID").unwrap_or_else(|_| "kobo/providers".into()),
             smm_url: env::var("KOBO_SMM_URL").unwrap_or_default(),
             upstream_timeout_ms: var_or("KOBO_UPSTREAM_TIMEOUT_MS", 8000)?,
+            topup_url: env::var("KOBO_TOPUP_URL").unwrap_or_default(),
+            vtu_requery_after_secs: var_or("KOBO_VTU_REQUERY_AFTER_SECS", 120)?,
             webhook_queue_url: env::var("KOBO_WEBHOOK_QUEUE_URL").unwrap_or_default(),
             webhook_retry_delays: match env::var("KOBO_WEBHOOK_RETRY_DELAYS") {
                 Ok(v) => parse_delays(&v)?,
@@ -78,6 +85,8 @@ impl Config {
             provider_secret_id: "kobo/providers".into(),
             smm_url: String::new(),
             upstream_timeout_ms: 8000,
+            topup_url: String::new(),
+            vtu_requery_after_secs: 120,
             webhook_queue_url: String::new(),
             webhook_retry_delays: vec![10, 60, 300],
         }

@@ -43,6 +43,15 @@ pub enum ApiError {
     /// The id names nothing the caller owns (another account's id answers the same).
     #[error("{0}")]
     NotFound(String),
+    /// The transaction PIN is wrong; this many tries are left before purchases lock.
+    #[error("Invalid transaction PIN; {0} attempts left before purchases are locked for 30 minutes")]
+    WrongPin(u32),
+    /// Too many wrong PINs: purchases are locked for this many more minutes.
+    #[error("Too many wrong transaction PINs: purchases are locked for {0} more minutes")]
+    PinLocked(i64),
+    /// The account has no transaction PIN.
+    #[error("Set a transaction PIN before buying")]
+    PinNotSet,
     /// Not enough funds, or the account's minimum balance would be violated.
     #[error("Insufficient balance")]
     InsufficientBalance,
@@ -68,7 +77,8 @@ impl ApiError {
             ApiError::IdempotencyMismatch => 409,
             ApiError::NotFound(_) => 404,
             ApiError::BodyTooLarge(_) => 413,
-            ApiError::Validation(_) | ApiError::InsufficientBalance => 422,
+            ApiError::Validation(_) | ApiError::InsufficientBalance | ApiError::WrongPin(_) => 422,
+            ApiError::PinLocked(_) | ApiError::PinNotSet => 403,
             ApiError::RateLimited { .. } => 429,
             ApiError::Internal => 500,
             ApiError::NotImplemented(_) => 501,

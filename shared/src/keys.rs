@@ -18,6 +18,8 @@
 //! | webhook endpoint | `ACCOUNT#<id>`       | `WEBHOOK#<endpoint id>` | –                           | the account's endpoints in one Query (relay, portal) |
 //! | delivery        | `ACCOUNT#<id>`        | `DELIVERY#<event id>#<endpoint id>` | –               | created once per event and endpoint (conditional put); claimed per attempt |
 //! | attempt log     | `HOOKLOG#<endpoint id>` | `ATTEMPT#<time>#<uuid>` | –                         | an endpoint's attempts, newest first; expires by TTL (30 days) |
+//! | VTU catalog     | `VTU`                 | `PLAN#<id>` or `FACE#<category>#<service>` | –      | the whole catalog in one Query (cached per container) |
+//! | VTU transaction | `ACCOUNT#<id>`        | `VTU#<trx>`         | `VTU#PROCESSING` / `<created>#<trx>` while processing (sparse) | vtu_status by trx, owner only; callbacks (passthrough carries account and trx); reconciler requery |
 //! | outbox event    | `EVENT#<uuid v7>`     | `EVENT`             | –                               | written in the business transaction; the stream carries it to `relay` |
 
 /// Partition key of everything owned by one account.
@@ -138,6 +140,27 @@ pub fn hooklog_pk(endpoint_id: &str) -> String {
 pub fn attempt_sk(at: &str, unique: &str) -> String {
     format!("ATTEMPT#{at}#{unique}")
 }
+
+/// Partition of the VTU catalog.
+pub const VTU_CATALOG_PK: &str = "VTU";
+
+/// Sort key of a fixed-price VTU plan.
+pub fn vtu_plan_sk(plan_id: u64) -> String {
+    format!("PLAN#{plan_id:06}")
+}
+
+/// Sort key of a face-value VTU product.
+pub fn vtu_face_sk(category: &str, service: &str) -> String {
+    format!("FACE#{category}#{service}")
+}
+
+/// Sort key of a VTU transaction under its account.
+pub fn vtu_sk(trx: &str) -> String {
+    format!("VTU#{trx}")
+}
+
+/// GSI1 partition of VTU transactions still processing (removed when settled).
+pub const VTU_PROCESSING_GSI1PK: &str = "VTU#PROCESSING";
 
 /// Partition key of an outbox event.
 pub fn event_pk(event_id: &str) -> String {

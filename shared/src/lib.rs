@@ -25,6 +25,8 @@ pub mod smm;
 pub mod store;
 pub mod telemetry;
 pub mod upstream;
+pub mod vtu;
+pub mod vtu_flow;
 pub mod webhooks;
 pub mod whitelist;
 

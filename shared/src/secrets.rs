@@ -24,6 +24,12 @@ impl std::fmt::Debug for AppSecrets {
 pub struct ProviderSecrets {
     /// API key of the upstream SMM panel.
     pub smm_api_key: String,
+    /// API key of the top-up (VTU) provider.
+    #[serde(default)]
+    pub topup_api_key: Option<String>,
+    /// Secret the top-up provider signs its callbacks with (`X-Signature`).
+    #[serde(default)]
+    pub topup_webhook_secret: Option<String>,
 }
 
 impl std::fmt::Debug for ProviderSecrets {

@@ -302,6 +302,8 @@ pub fn stack() -> &'static Stack {
                 webhook_retry_delays: vec![1, 1, 1],
                 webhook_workers: 4,
                 demo_webhook_url: None,
+                topup_callback_delay: std::time::Duration::from_millis(300),
+                vtu_requery_after: std::time::Duration::from_secs(0),
             };
             let dev = on_background(async move { DevStack::start(&project(), opts).await })
                 .unwrap_or_else(|e| panic!("starting the local stack: {e:#}"));

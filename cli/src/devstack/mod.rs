@@ -7,6 +7,7 @@ pub mod seed;
 pub mod server;
 pub mod tools;
 pub mod triggers;
+pub mod vtu_catalog;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::sim::smm::{Pace, SmmSim};
+use crate::sim::topup::TopupSim;
 use crate::template::Template;
 use kobo_shared::webhooks::deliver::{Queue, Settings};
 use kobo_shared::webhooks::ssrf::TargetPolicy;
@@ -52,6 +54,10 @@ pub struct Options {
     pub webhook_workers: usize,
     /// Subscribe the demo reseller to every event at this URL.
     pub demo_webhook_url: Option<String>,
+    /// How long the top-up simulator waits before a pending purchase's callback.
+    pub topup_callback_delay: Duration,
+    /// How long a VTU transaction may stay processing before the reconciler requeries it.
+    pub vtu_requery_after: Duration,
 }
 
 /// A running local stack. Dropping it stops the server and moto.
@@ -71,6 +77,8 @@ pub struct DevStack {
     server: Option<JoinHandle<std::io::Result<()>>>,
     /// The SMM panel simulator.
     pub smm: SmmSim,
+    /// The top-up provider simulator.
+    pub topup: TopupSim,
     /// The reconciler, as its Lambda runs it (tests call [`kobo_reconciler::Reconciler::run_once`]).
     pub reconciler: Arc<kobo_reconciler::Reconciler>,
     /// The relay, as its Lambda runs it.
@@ -96,7 +104,7 @@ async fn reconcile_loop(
             _ = tokio::time::sleep(every) => {}
             _ = stop.changed() => return,
         }
-        if let Err(e) = rec.run_once().await {
+        if let Err(e) = rec.run_all().await {
             tracing::warn!(error = %e, "reconciler pass failed");
         }
     }
@@ -110,6 +118,13 @@ impl DevStack {
         let sdk = moto.sdk_config().await;
         let resources = provision::provision(&sdk, &template, "kobo-local").await?;
 
+        // Bind first: the top-up simulator needs the callback URL.
+        let listener = TcpListener::bind(opts.addr).await.with_context(|| format!("binding {}", opts.addr))?;
+        let addr = listener.local_addr()?;
+        let base_url = format!("http://{addr}");
+
+        // Provider credentials: the template generates the SMM key; the local stack makes
+        // up the top-up ones (an operator sets the real ones after deploying).
         let secrets_client = aws_sdk_secretsmanager::Client::new(&sdk);
         let provider_secret = resources.secret("ProviderSecret")?.to_string();
         let smm_key = SecretsCache::<ProviderSecrets>::new(secrets_client.clone(), provider_secret.clone())
@@ -118,12 +133,34 @@ impl DevStack {
             .context("reading the provider secret")?
             .smm_api_key
             .clone();
+        let topup_key = provision::random_secret(40);
+        let topup_hook = provision::random_secret(48);
+        secrets_client
+            .put_secret_value()
+            .secret_id(&provider_secret)
+            .secret_string(
+                serde_json::json!({"smm_api_key": smm_key, "topup_api_key": topup_key, "topup_webhook_secret": topup_hook})
+                    .to_string(),
+            )
+            .send()
+            .await
+            .context("writing the local provider credentials")?;
         let smm = SmmSim::start(&smm_key, opts.pace).await?;
+        let topup = TopupSim::start(
+            &topup_key,
+            &topup_hook,
+            &format!("{base_url}/callbacks/topup"),
+            opts.topup_callback_delay,
+            opts.upstream_timeout + Duration::from_millis(500),
+        )
+        .await?;
 
         let mut config = Config::for_table(resources.table()?);
         config.app_secret_id = resources.app_secret()?.to_string();
         config.provider_secret_id = provider_secret;
         config.smm_url = smm.url.clone();
+        config.topup_url = topup.base.clone();
+        config.vtu_requery_after_secs = opts.vtu_requery_after.as_secs() as i64;
         config.upstream_timeout_ms = opts.upstream_timeout.as_millis() as u64;
         let app =
             Arc::new(kobo_api::App::new(config.clone(), aws_sdk_dynamodb::Client::new(&sdk), secrets_client.clone()));
@@ -134,6 +171,12 @@ impl DevStack {
             .pin_pepper
             .clone();
         let demo = seed::seed(&app.store, pepper.as_bytes()).await?;
+        vtu_catalog::seed(&app.store).await.context("seeding the VTU catalog")?;
+        let callbacks = Arc::new(kobo_callbacks::Callbacks::new(
+            &config,
+            aws_sdk_dynamodb::Client::new(&sdk),
+            secrets_client.clone(),
+        ));
         let panel = app.smm.get().await.context("connecting to the SMM simulator")?;
         kobo_shared::catalog::import_services(&app.store, panel, seed::DEMO_MARKUP_BP)
             .await
@@ -202,13 +245,15 @@ impl DevStack {
             None => None,
         };
 
-        let routes =
-            server::Routes::bind(&template.routes, &[("ApiFunction", server::LocalFunction::Api(app.clone()))])?;
-        let listener = TcpListener::bind(opts.addr).await.with_context(|| format!("binding {}", opts.addr))?;
-        let addr = listener.local_addr()?;
+        let routes = server::Routes::bind(
+            &template.routes,
+            &[
+                ("ApiFunction", server::LocalFunction::Api(app.clone())),
+                ("CallbacksFunction", server::LocalFunction::Callbacks(callbacks.clone())),
+            ],
+        )?;
         let (stop_tx, stop_rx) = oneshot::channel();
         let server = tokio::spawn(server::serve(listener, routes, stop_rx));
-        let base_url = format!("http://{addr}");
 
         let mut stack = DevStack {
             base_url,
@@ -220,6 +265,7 @@ impl DevStack {
             stop: Some(stop_tx),
             server: Some(server),
             smm,
+            topup,
             reconciler,
             relay,
             worker,
@@ -252,6 +298,7 @@ impl DevStack {
             "queues": self.resources.queues,
             "smm_simulator": self.smm.base,
             "smm_url": self.smm.url,
+            "topup_simulator": self.topup.base,
             "provider_secret_id": self.resources.secret("ProviderSecret")?,
             "webhook_endpoint_id": self.demo_webhook.as_ref().map(|w| w.0.clone()),
             "webhook_secret": self.demo_webhook.as_ref().map(|w| w.1.clone()),

@@ -63,6 +63,11 @@ fn gsi(g: &GsiSpec) -> Result<GlobalSecondaryIndex> {
         .context("global secondary index")
 }
 
+/// A random alphanumeric secret of `len` characters.
+pub fn random_secret(len: usize) -> String {
+    Alphanumeric.sample_string(&mut rand::rng(), len)
+}
+
 /// Creates every resource of `template`, names prefixed with `prefix`.
 pub async fn provision(sdk: &SdkConfig, template: &Template, prefix: &str) -> Result<Provisioned> {
     let mut out = Provisioned::default();

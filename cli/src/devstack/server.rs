@@ -24,12 +24,15 @@ const GATEWAY_MAX_BODY: usize = 10 * 1024 * 1024;
 pub enum LocalFunction {
     /// `ApiFunction`: the reseller API.
     Api(Arc<kobo_api::App>),
+    /// `CallbacksFunction`: signed provider callbacks.
+    Callbacks(Arc<kobo_callbacks::Callbacks>),
 }
 
 impl LocalFunction {
     async fn call(&self, req: lambda_http::Request) -> lambda_http::Response<Body> {
         match self {
             LocalFunction::Api(app) => kobo_api::handle(app, req).await,
+            LocalFunction::Callbacks(cb) => kobo_callbacks::handle(cb, req).await,
         }
     }
 }

@@ -3,3 +3,4 @@
 //! `/control/...` endpoints.
 
 pub mod smm;
+pub mod topup;

@@ -16,7 +16,7 @@ use kobo_shared::keys::RateSubject;
 use kobo_shared::model::now_unix;
 use kobo_shared::secrets::SecretsCache;
 use kobo_shared::upstream::smm::SmmClient;
-use kobo_shared::upstream::LazySmm;
+use kobo_shared::upstream::{LazySmm, LazyTopup};
 use kobo_shared::{apikey, ratelimit, ApiError, Store};
 use lambda_http::{Body, Request, Response};
 
@@ -37,6 +37,10 @@ pub struct App {
     pub plans: PlanCache,
     /// The upstream SMM panel, connected on first use.
     pub smm: LazySmm,
+    /// The top-up provider, connected on first use.
+    pub topup: LazyTopup,
+    /// The VTU catalog, cached.
+    pub vtu_catalog: actions::vtu::CatalogCache,
 }
 
 impl App {
@@ -45,7 +49,9 @@ impl App {
         App {
             store: Store::new(dynamodb, config.table.clone()),
             secrets: SecretsCache::new(secrets.clone(), config.app_secret_id.clone()),
-            smm: LazySmm::new(&config, secrets),
+            smm: LazySmm::new(&config, secrets.clone()),
+            topup: LazyTopup::new(&config, secrets),
+            vtu_catalog: Default::default(),
             config,
             plans: PlanCache::default(),
         }

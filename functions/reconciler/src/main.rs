@@ -15,8 +15,8 @@ async fn main() -> Result<(), Error> {
     );
     let rec = &rec;
     run(service_fn(move |_event: LambdaEvent<serde_json::Value>| async move {
-        let report = rec.run_once().await?;
-        Ok::<_, Error>(serde_json::to_value(report)?)
+        let (smm, vtu) = rec.run_all().await?;
+        Ok::<_, Error>(serde_json::json!({ "smm": smm, "vtu": vtu }))
     }))
     .await
 }

@@ -2,6 +2,7 @@
 //! the tests point them at simulators on loopback.
 
 pub mod smm;
+pub mod topup;
 
 /// How a call to a provider failed, in the terms that decide what kobo may do next.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -62,5 +63,56 @@ impl LazySmm {
                 smm::SmmClient::new(self.url.clone(), s.smm_api_key.clone(), self.timeout)
             })
             .await
+    }
+}
+
+/// The top-up provider client of a container, built on first use from the config (URL,
+/// timeout) and the provider secret (API key).
+#[derive(Debug)]
+pub struct LazyTopup {
+    url: String,
+    timeout: std::time::Duration,
+    secrets: crate::secrets::SecretsCache<crate::secrets::ProviderSecrets>,
+    client: tokio::sync::OnceCell<topup::TopupClient>,
+}
+
+impl LazyTopup {
+    /// Nothing is fetched or built until [`LazyTopup::get`].
+    pub fn new(config: &crate::config::Config, secrets: aws_sdk_secretsmanager::Client) -> LazyTopup {
+        LazyTopup {
+            url: config.topup_url.clone(),
+            timeout: std::time::Duration::from_millis(config.upstream_timeout_ms),
+            secrets: crate::secrets::SecretsCache::new(secrets, config.provider_secret_id.clone()),
+            client: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The client; an error says what is missing.
+    pub async fn get(&self) -> Result<&topup::TopupClient, UpstreamError> {
+        self.client
+            .get_or_try_init(|| async {
+                if self.url.is_empty() {
+                    return Err(UpstreamError::NotSent("KOBO_TOPUP_URL is not set".into()));
+                }
+                let s = self.secrets.get().await.map_err(|e| UpstreamError::NotSent(e.to_string()))?;
+                let key = s
+                    .topup_api_key
+                    .clone()
+                    .ok_or_else(|| UpstreamError::NotSent("topup_api_key missing in the provider secret".into()))?;
+                topup::TopupClient::new(self.url.clone(), key, self.timeout)
+            })
+            .await
+    }
+
+    /// The provider's callback signing secret.
+    pub async fn webhook_secret(&self) -> Result<String, UpstreamError> {
+        let s = self.secrets.get().await.map_err(|e| UpstreamError::NotSent(e.to_string()))?;
+        match s.topup_webhook_secret.as_deref() {
+            // A placeholder or short secret would let anyone forge results: refuse them all.
+            Some(v) if v.len() >= 16 && v != "set-me" => Ok(v.to_string()),
+            _ => Err(UpstreamError::NotSent(
+                "topup_webhook_secret in the provider secret is missing or a placeholder".into(),
+            )),
+        }
     }
 }

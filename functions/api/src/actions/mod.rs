@@ -3,6 +3,7 @@
 pub mod account;
 pub mod catalog;
 pub mod orders;
+pub mod vtu;
 
 use kobo_shared::model::{Account, ApiKeyRecord, Plan};
 use kobo_shared::{Action, ApiError};
@@ -38,6 +39,17 @@ pub async fn dispatch(
         Action::Refill => orders::refill(app, caller, req).await,
         Action::RefillStatus => orders::refill_status(app, caller, req).await,
         Action::Cancel => orders::cancel(app, caller, req).await,
-        other => Err(ApiError::NotImplemented(other.as_str())),
+        Action::VtuDataPlans | Action::VtuSmePlans | Action::VtuCablePlans | Action::VtuElectricDiscos => {
+            vtu::catalog(app, caller, action, &req.params).await
+        }
+        Action::VtuCableVerify | Action::VtuElectricityVerify => vtu::verify(app, action, &req.params).await,
+        Action::VtuAirtime
+        | Action::VtuData
+        | Action::VtuSme
+        | Action::VtuCable
+        | Action::VtuElectricity
+        | Action::VtuEducation
+        | Action::VtuRechargeCard => vtu::purchase(app, caller, action, req).await,
+        Action::VtuStatus => vtu::status(app, caller, &req.params).await,
     }
 }

@@ -1,0 +1,325 @@
+//! A top-up (VTU) provider on loopback: purchase (deduplicated on `reference`), requery,
+//! cable and meter verification, and signed result callbacks exactly as
+//! `topup-provider-webhooks.txt` shows them (`X-Signature` = hex HMAC-SHA256 of the raw
+//! body). Outcomes on demand: `POST /control/next {"outcome": "..."}` queues one of
+//! `success` (default), `failure`, `pending_success`, `pending_failure` (answer pending,
+//! then a signed callback), `timeout` (delivered, but answered after the client gave up),
+//! `down` (503, nothing recorded). `GET /control/stats` counts purchases.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Outcome {
+    Success,
+    Failure,
+    PendingSuccess,
+    PendingFailure,
+    Timeout,
+    Down,
+}
+
+#[derive(Debug)]
+struct State_ {
+    key: String,
+    webhook_secret: String,
+    callback_url: String,
+    callback_delay: Duration,
+    slow: Duration,
+    next: VecDeque<Outcome>,
+    records: HashMap<String, Value>,
+    purchases: u64,
+    counter: u64,
+}
+
+type Shared = Arc<Mutex<State_>>;
+
+/// A running provider simulator.
+#[derive(Debug, Clone)]
+pub struct TopupSim {
+    /// Base URL (`http://127.0.0.1:<port>`).
+    pub base: String,
+    state: Shared,
+}
+
+fn authorized(s: &State_, headers: &HeaderMap) -> bool {
+    headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(&format!("Bearer {}", s.key))
+}
+
+fn operator(service: &str) -> &'static str {
+    match service.split('-').next().unwrap_or("") {
+        "mtn" => "MTN",
+        "airtel" => "Airtel",
+        "glo" => "Glo",
+        "9mobile" => "9mobile",
+        _ => "Biller",
+    }
+}
+
+fn digits(n: u64, len: usize) -> String {
+    let mut x = n.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|_| {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            char::from(b'0' + ((x >> 33) % 10) as u8)
+        })
+        .collect()
+}
+
+/// Sends the seed's signed callback for a recorded purchase.
+async fn callback(url: String, secret: String, record: Value, success: bool) {
+    let passthrough = record["passthrough"].as_str().unwrap_or_default().to_string();
+    let body = if success {
+        json!({
+            "success": true,
+            "amount": record["face_naira"].as_i64().unwrap_or(0),
+            "phoneNumber": record["phone"],
+            "passthrough": passthrough,
+            "operatorTransactionId": record["operatorTransactionId"],
+            "operator": record["operator"],
+            "rechargeId": record["rechargeId"],
+        })
+    } else {
+        json!({ "success": false, "error": "Recharge failed at the operator", "passthrough": passthrough })
+    }
+    .to_string();
+    let sig = kobo_shared::crypto::hmac_sha256_hex(secret.as_bytes(), body.as_bytes());
+    let client = reqwest_client();
+    for _ in 0..3 {
+        let r = client
+            .post(&url)
+            .header("content-type", "application/json")
+            .header("X-Signature", &sig)
+            .body(body.clone())
+            .send()
+            .await;
+        if r.map(|r| r.status().is_success()).unwrap_or(false) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn reqwest_client() -> reqwest::Client {
+    reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_default()
+}
+
+async fn purchase(State(state): State<Shared>, headers: HeaderMap, Json(req): Json<Value>) -> Response {
+    let (outcome, slow, record, fresh) = {
+        let Ok(mut s) = state.lock() else { return StatusCode::INTERNAL_SERVER_ERROR.into_response() };
+        if !authorized(&s, &headers) {
+            return (StatusCode::UNAUTHORIZED, Json(json!({"success": false, "error": "Invalid API key"})))
+                .into_response();
+        }
+        let outcome = s.next.pop_front().unwrap_or(Outcome::Success);
+        if outcome == Outcome::Down {
+            return (StatusCode::SERVICE_UNAVAILABLE, "maintenance").into_response();
+        }
+        let reference = req["reference"].as_str().unwrap_or_default().to_string();
+        if reference.is_empty() {
+            return (StatusCode::BAD_REQUEST, Json(json!({"success": false, "error": "reference is required"})))
+                .into_response();
+        }
+        if let Some(existing) = s.records.get(&reference) {
+            return Json(existing.clone()).into_response();
+        }
+        s.purchases += 1;
+        s.counter += 1;
+        let n = s.counter;
+        let category = req["category"].as_str().unwrap_or_default();
+        let quantity = req["quantity"].as_u64().unwrap_or(1).clamp(1, 100);
+        let face_naira =
+            req["amount"].as_str().and_then(|a| a.split('.').next()).and_then(|a| a.parse::<i64>().ok()).unwrap_or(0);
+        let mut rec = json!({
+            "success": true,
+            "status": "success",
+            "reference": reference,
+            "rechargeId": format!("RCH{n:08}"),
+            "operatorTransactionId": format!("OP{}", digits(n, 10)),
+            "operator": operator(req["service"].as_str().unwrap_or_default()),
+            "phone": req["phone"],
+            "face_naira": face_naira,
+            "passthrough": req["passthrough"],
+        });
+        if category == "electricity" && req["meter_type"] == "prepaid" {
+            rec["token"] = json!(digits(n + 7, 20));
+        }
+        if category == "recharge_card" || category == "education" {
+            let cards: Vec<Value> = (0..quantity)
+                .map(|i| json!({"pin": digits(n * 1000 + i, 12), "serial": format!("SN{n:06}{i:03}")}))
+                .collect();
+            rec["cards"] = Value::Array(cards);
+        }
+        match outcome {
+            Outcome::Failure => {
+                rec["success"] = json!(false);
+                rec["status"] = json!("failed");
+                rec["error"] = json!("Operator declined the recharge");
+            }
+            Outcome::PendingSuccess | Outcome::PendingFailure => rec["status"] = json!("pending"),
+            _ => {}
+        }
+        s.records.insert(reference, rec.clone());
+        (outcome, s.slow, rec, true)
+    };
+    if fresh && matches!(outcome, Outcome::PendingSuccess | Outcome::PendingFailure) {
+        let (url, secret, delay) = match state.lock() {
+            Ok(s) => (s.callback_url.clone(), s.webhook_secret.clone(), s.callback_delay),
+            Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        };
+        let success = outcome == Outcome::PendingSuccess;
+        let st = state.clone();
+        let r = record.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let reference = r["reference"].as_str().unwrap_or_default().to_string();
+            let final_rec = {
+                let Ok(mut s) = st.lock() else { return };
+                let Some(rec) = s.records.get_mut(&reference) else { return };
+                if success {
+                    rec["status"] = json!("success");
+                } else {
+                    rec["status"] = json!("failed");
+                    rec["success"] = json!(false);
+                    rec["error"] = json!("Recharge failed at the operator");
+                }
+                rec.clone()
+            };
+            if !url.is_empty() {
+                callback(url, secret, final_rec, success).await;
+            }
+        });
+    }
+    if outcome == Outcome::Timeout {
+        tokio::time::sleep(slow).await;
+    }
+    Json(record).into_response()
+}
+
+async fn requery(State(state): State<Shared>, headers: HeaderMap, Path(reference): Path<String>) -> Response {
+    let Ok(s) = state.lock() else { return StatusCode::INTERNAL_SERVER_ERROR.into_response() };
+    if !authorized(&s, &headers) {
+        return (StatusCode::UNAUTHORIZED, Json(json!({"error": "Invalid API key"}))).into_response();
+    }
+    if s.next.front() == Some(&Outcome::Down) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "maintenance").into_response();
+    }
+    match s.records.get(&reference) {
+        Some(r) => Json(r.clone()).into_response(),
+        None => (StatusCode::NOT_FOUND, Json(json!({"error": "not found"}))).into_response(),
+    }
+}
+
+async fn verify(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Path(kind): Path<String>,
+    Json(req): Json<Value>,
+) -> Response {
+    let Ok(s) = state.lock() else { return StatusCode::INTERNAL_SERVER_ERROR.into_response() };
+    if !authorized(&s, &headers) {
+        return (StatusCode::UNAUTHORIZED, Json(json!({"error": "Invalid API key"}))).into_response();
+    }
+    let number =
+        if kind == "cable" { req["customer_id"].as_str() } else { req["meter_number"].as_str() }.unwrap_or_default();
+    if number.starts_with("000") || number.is_empty() {
+        return Json(json!({"valid": false, "error": "Customer not found"})).into_response();
+    }
+    let body = if kind == "cable" {
+        json!({"valid": true, "customer_name": "ADEBAYO OLUWASEUN", "current_plan": "Compact", "due_date": "2026-12-01", "customer_id": number})
+    } else {
+        json!({"valid": true, "customer_name": "CHIOMA NWOSU", "address": "12 Allen Avenue, Ikeja", "meter_number": number, "meter_type": req["meter_type"]})
+    };
+    Json(body).into_response()
+}
+
+async fn next(State(state): State<Shared>, Json(v): Json<Value>) -> Response {
+    let Ok(mut s) = state.lock() else { return StatusCode::INTERNAL_SERVER_ERROR.into_response() };
+    match serde_json::from_value::<Outcome>(v["outcome"].clone()) {
+        Ok(o) => {
+            let times = v["times"].as_u64().unwrap_or(1);
+            for _ in 0..times {
+                s.next.push_back(o);
+            }
+            Json(json!({"queued": s.next.len()})).into_response()
+        }
+        Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    }
+}
+
+async fn reset(State(state): State<Shared>) -> Response {
+    match state.lock() {
+        Ok(mut s) => {
+            s.next.clear();
+            Json(json!({"ok": true})).into_response()
+        }
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+async fn stats(State(state): State<Shared>) -> Response {
+    match state.lock() {
+        Ok(s) => Json(json!({"purchases": s.purchases, "records": s.records.len()})).into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+impl TopupSim {
+    /// Starts the simulator on a free loopback port. Callbacks go to `callback_url`,
+    /// signed with `webhook_secret`, `callback_delay` after a pending purchase; `slow` is
+    /// how late a `timeout` purchase answers.
+    pub async fn start(
+        key: &str,
+        webhook_secret: &str,
+        callback_url: &str,
+        callback_delay: Duration,
+        slow: Duration,
+    ) -> Result<TopupSim> {
+        let state: Shared = Arc::new(Mutex::new(State_ {
+            key: key.to_string(),
+            webhook_secret: webhook_secret.to_string(),
+            callback_url: callback_url.to_string(),
+            callback_delay,
+            slow,
+            next: VecDeque::new(),
+            records: HashMap::new(),
+            purchases: 0,
+            counter: 0,
+        }));
+        let app = Router::new()
+            .route("/v1/topup", post(purchase))
+            .route("/v1/topup/{reference}", get(requery))
+            .route("/v1/verify/{kind}", post(verify))
+            .route("/control/next", post(next))
+            .route("/control/reset", post(reset))
+            .route("/control/stats", get(stats))
+            .with_state(state.clone());
+        let listener =
+            TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.context("binding the top-up simulator")?;
+        let addr = listener.local_addr()?;
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "top-up simulator stopped");
+            }
+        });
+        Ok(TopupSim { base: format!("http://{addr}"), state })
+    }
+
+    /// Purchases received (deduplicated ones excluded).
+    pub fn purchases(&self) -> u64 {
+        self.state.lock().map(|s| s.purchases).unwrap_or(0)
+    }
+}

@@ -1,0 +1,198 @@
+//! The top-up (VTU) provider's client: purchase (idempotent on our reference), requery,
+//! customer verification. Results also arrive later as signed callbacks
+//! (`topup-provider-webhooks.txt`), handled by the `callbacks` function.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{classify, UpstreamError};
+use crate::vtu::Card;
+
+/// What to buy.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TopupRequest {
+    /// Our trx: the provider deduplicates on it, so a purchase can be re-sent safely.
+    pub reference: String,
+    /// `airtime`, `data`, `sme`, `cable`, `electricity`, `education`, `recharge_card`.
+    pub category: String,
+    /// `mtn`, `mtn-data`, `dstv`, `ikeja-electric`, `waec`, ...
+    pub service: String,
+    /// Recipient phone.
+    pub phone: String,
+    /// Face value in naira (face-value products).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amount: Option<String>,
+    /// The provider's product code (plans).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub product_code: Option<String>,
+    /// Smartcard / IUC number (cable).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<String>,
+    /// Meter number (electricity).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub meter_number: Option<String>,
+    /// `prepaid` or `postpaid` (electricity).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub meter_type: Option<String>,
+    /// How many PINs or cards.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quantity: Option<u32>,
+    /// Echoed back in callbacks: identifies the transaction to us.
+    pub passthrough: String,
+}
+
+/// Where a purchase stands at the provider.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TopupState {
+    /// Delivered.
+    Success,
+    /// Accepted; the result comes by callback (or requery).
+    Pending,
+    /// Definitely failed.
+    Failed(String),
+}
+
+/// A purchase's result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopupResult {
+    /// State.
+    pub state: TopupState,
+    /// The provider's id.
+    pub recharge_id: Option<String>,
+    /// The operator's transaction id.
+    pub operator_ref: Option<String>,
+    /// Electricity token, when there is one.
+    pub token: Option<String>,
+    /// Cards or PINs.
+    pub cards: Vec<Card>,
+}
+
+/// A verified customer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Customer {
+    /// Name on the account.
+    pub customer_name: String,
+    /// Other details the provider returned.
+    #[serde(flatten)]
+    pub details: serde_json::Map<String, Value>,
+}
+
+/// Client of the provider.
+#[derive(Debug, Clone)]
+pub struct TopupClient {
+    http: reqwest::Client,
+    base: String,
+    key: String,
+}
+
+fn text(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn parse_result(v: &Value) -> TopupResult {
+    let state = if v.get("success").and_then(Value::as_bool) == Some(false) {
+        TopupState::Failed(text(v.get("error")).unwrap_or_else(|| "failed".into()))
+    } else {
+        match v.get("status").and_then(Value::as_str) {
+            Some("success") | Some("successful") | Some("delivered") => TopupState::Success,
+            Some("failed") => TopupState::Failed(text(v.get("error")).unwrap_or_else(|| "failed".into())),
+            _ => TopupState::Pending,
+        }
+    };
+    TopupResult {
+        state,
+        recharge_id: text(v.get("rechargeId")),
+        operator_ref: text(v.get("operatorTransactionId")),
+        token: text(v.get("token")),
+        cards: v.get("cards").and_then(|c| serde_json::from_value(c.clone()).ok()).unwrap_or_default(),
+    }
+}
+
+impl TopupClient {
+    /// A client for the provider at `base` (no trailing slash) with API `key`.
+    pub fn new(
+        base: impl Into<String>,
+        key: impl Into<String>,
+        timeout: Duration,
+    ) -> Result<TopupClient, UpstreamError> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(Duration::from_secs(3))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| UpstreamError::NotSent(format!("building the HTTP client: {e}")))?;
+        Ok(TopupClient { http, base: base.into().trim_end_matches('/').to_string(), key: key.into() })
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<(u16, Value), UpstreamError> {
+        let resp = req.bearer_auth(&self.key).send().await.map_err(|e| classify(&e))?;
+        let status = resp.status().as_u16();
+        if status == 502 || status == 503 {
+            return Err(UpstreamError::NotSent(format!("provider answered {status}")));
+        }
+        let body = resp.text().await.map_err(|e| UpstreamError::Ambiguous(e.to_string()))?;
+        if status >= 500 {
+            return Err(UpstreamError::Ambiguous(format!("provider answered {status}")));
+        }
+        let v: Value = serde_json::from_str(&body)
+            .map_err(|_| UpstreamError::Ambiguous(format!("provider answered {status} with non-JSON")))?;
+        Ok((status, v))
+    }
+
+    /// Buys. Safe to repeat with the same reference.
+    pub async fn purchase(&self, r: &TopupRequest) -> Result<TopupResult, UpstreamError> {
+        let (status, v) = self.send(self.http.post(format!("{}/v1/topup", self.base)).json(r)).await?;
+        if status == 401 || status == 403 {
+            return Err(UpstreamError::NotSent(format!("provider refused our credentials ({status})")));
+        }
+        if status >= 400 && v.get("success").is_none() {
+            return Err(UpstreamError::Rejected(text(v.get("error")).unwrap_or_else(|| format!("HTTP {status}"))));
+        }
+        Ok(parse_result(&v))
+    }
+
+    /// The provider's record of our reference, or `None` if it never got it.
+    pub async fn requery(&self, reference: &str) -> Result<Option<TopupResult>, UpstreamError> {
+        let (status, v) = self.send(self.http.get(format!("{}/v1/topup/{reference}", self.base))).await?;
+        if status == 404 {
+            return Ok(None);
+        }
+        if status >= 400 {
+            return Err(UpstreamError::Rejected(text(v.get("error")).unwrap_or_else(|| format!("HTTP {status}"))));
+        }
+        Ok(Some(parse_result(&v)))
+    }
+
+    async fn verify(&self, path: &str, body: Value) -> Result<Customer, UpstreamError> {
+        let (_, v) = self.send(self.http.post(format!("{}/v1/verify/{path}", self.base)).json(&body)).await?;
+        if v.get("valid").and_then(Value::as_bool) != Some(true) {
+            return Err(UpstreamError::Rejected(text(v.get("error")).unwrap_or_else(|| "not found".into())));
+        }
+        serde_json::from_value(v).map_err(|e| UpstreamError::Ambiguous(format!("verification answer: {e}")))
+    }
+
+    /// Looks up a smartcard / IUC number.
+    pub async fn verify_cable(&self, service_id: &str, customer_id: &str) -> Result<Customer, UpstreamError> {
+        self.verify("cable", serde_json::json!({"service_id": service_id, "customer_id": customer_id})).await
+    }
+
+    /// Looks up a meter.
+    pub async fn verify_meter(
+        &self,
+        service_name: &str,
+        meter_type: &str,
+        meter_number: &str,
+    ) -> Result<Customer, UpstreamError> {
+        self.verify(
+            "meter",
+            serde_json::json!({"service_name": service_name, "meter_type": meter_type, "meter_number": meter_number}),
+        )
+        .await
+    }
+}
