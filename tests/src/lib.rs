@@ -200,6 +200,8 @@ pub struct Stack {
     pub smm_base: String,
     /// The webhook delivery queue URL.
     pub queue_url: String,
+    /// The top-up simulator's base URL.
+    pub topup_base: String,
 }
 
 impl Stack {
@@ -216,6 +218,8 @@ impl Stack {
         c.provider_secret_id = self.provider_secret.clone();
         c.smm_url = self.smm_url.clone();
         c.upstream_timeout_ms = 2000;
+        c.topup_url = self.topup_base.clone();
+        c.vtu_requery_after_secs = 0;
         c
     }
 
@@ -241,6 +245,19 @@ impl Stack {
             aws_sdk_secretsmanager::Client::new(&sdk),
         );
         (app, counter)
+    }
+
+    /// The app secret's PIN pepper.
+    pub async fn pepper(&self) -> String {
+        let sdk = moto::sdk_config_for(&self.aws_endpoint).await;
+        kobo_shared::secrets::SecretsCache::<kobo_shared::secrets::AppSecrets>::new(
+            aws_sdk_secretsmanager::Client::new(&sdk),
+            self.app_secret.clone(),
+        )
+        .get()
+        .await
+        .map(|x| x.pin_pepper.clone())
+        .unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// The webhook vault of the stack (same app secret as its Lambdas).
@@ -269,6 +286,32 @@ impl Stack {
             .await
             .unwrap_or_else(|e| panic!("simulator control {path}: {e}"));
         assert!(r.status().is_success(), "simulator control {path}: {}", r.status());
+    }
+
+    /// Queues the top-up simulator's next outcome(s) for purchases to `phone` (tests
+    /// running at once each use their own number).
+    pub async fn topup_next(&self, outcome: &str, times: u32, phone: &str) {
+        let r = reqwest::Client::new()
+            .post(format!("{}/control/next", self.topup_base))
+            .json(&serde_json::json!({"outcome": outcome, "times": times, "phone": phone}))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("top-up control: {e}"));
+        assert!(r.status().is_success(), "top-up control: {}", r.status());
+    }
+
+    /// The provider's callback signing secret, as the stack's provider secret holds it.
+    pub async fn topup_webhook_secret(&self) -> String {
+        let sdk = moto::sdk_config_for(&self.aws_endpoint).await;
+        kobo_shared::secrets::SecretsCache::<kobo_shared::secrets::ProviderSecrets>::new(
+            aws_sdk_secretsmanager::Client::new(&sdk),
+            self.provider_secret.clone(),
+        )
+        .get()
+        .await
+        .ok()
+        .and_then(|s| s.topup_webhook_secret.clone())
+        .unwrap_or_default()
     }
 
     /// The simulator's counters: `add` calls received and orders it holds.
@@ -318,6 +361,7 @@ pub fn stack() -> &'static Stack {
                 smm_url: dev.smm.url.clone(),
                 smm_base: dev.smm.base.clone(),
                 queue_url: dev.queue.url().to_string(),
+                topup_base: dev.topup.base.clone(),
             };
             (dev, info)
         })

@@ -39,15 +39,22 @@ fn cfn_lint_would_catch_a_broken_template() {
 #[tokio::test]
 async fn every_route_has_a_local_function() {
     let t = Template::load(&project().template()).unwrap_or_else(|e| panic!("{e:#}"));
-    assert!(!t.routes.is_empty());
+    assert!(t.routes.iter().any(|r| r.function == "CallbacksFunction" && r.matches("POST", "/callbacks/topup")));
     let sdk = kobo_tests::sdk().await;
+    let config = kobo_shared::config::Config::for_table("unused");
     let app = std::sync::Arc::new(kobo_api::App::new(
-        kobo_shared::config::Config::for_table("unused"),
+        config.clone(),
         aws_sdk_dynamodb::Client::new(&sdk),
         aws_sdk_secretsmanager::Client::new(&sdk),
     ));
-    assert!(Routes::bind(&t.routes, &[("ApiFunction", LocalFunction::Api(app))]).is_ok());
-    assert!(Routes::bind(&t.routes, &[]).is_err(), "a route without a local function must be refused");
+    let cb = std::sync::Arc::new(kobo_callbacks::Callbacks::new(
+        &config,
+        aws_sdk_dynamodb::Client::new(&sdk),
+        aws_sdk_secretsmanager::Client::new(&sdk),
+    ));
+    let all = [("ApiFunction", LocalFunction::Api(app.clone())), ("CallbacksFunction", LocalFunction::Callbacks(cb))];
+    assert!(Routes::bind(&t.routes, &all).is_ok());
+    assert!(Routes::bind(&t.routes, &all[..1]).is_err(), "a route without a local function must be refused");
 }
 
 #[test]

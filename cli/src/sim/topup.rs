@@ -4,7 +4,8 @@
 //! body). Outcomes on demand: `POST /control/next {"outcome": "..."}` queues one of
 //! `success` (default), `failure`, `pending_success`, `pending_failure` (answer pending,
 //! then a signed callback), `timeout` (delivered, but answered after the client gave up),
-//! `down` (503, nothing recorded). `GET /control/stats` counts purchases.
+//! `down` (503, nothing recorded); with `"phone": "0803..."` the outcome applies only to
+//! purchases for that number. `GET /control/stats` counts purchases.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -40,6 +41,7 @@ struct State_ {
     callback_delay: Duration,
     slow: Duration,
     next: VecDeque<Outcome>,
+    next_for: HashMap<String, VecDeque<Outcome>>,
     records: HashMap<String, Value>,
     purchases: u64,
     counter: u64,
@@ -124,7 +126,9 @@ async fn purchase(State(state): State<Shared>, headers: HeaderMap, Json(req): Js
             return (StatusCode::UNAUTHORIZED, Json(json!({"success": false, "error": "Invalid API key"})))
                 .into_response();
         }
-        let outcome = s.next.pop_front().unwrap_or(Outcome::Success);
+        let phone = req["phone"].as_str().unwrap_or_default().to_string();
+        let for_phone = s.next_for.get_mut(&phone).and_then(VecDeque::pop_front);
+        let outcome = for_phone.or_else(|| s.next.pop_front()).unwrap_or(Outcome::Success);
         if outcome == Outcome::Down {
             return (StatusCode::SERVICE_UNAVAILABLE, "maintenance").into_response();
         }
@@ -251,10 +255,14 @@ async fn next(State(state): State<Shared>, Json(v): Json<Value>) -> Response {
     match serde_json::from_value::<Outcome>(v["outcome"].clone()) {
         Ok(o) => {
             let times = v["times"].as_u64().unwrap_or(1);
+            let queue = match v["phone"].as_str() {
+                Some(phone) => s.next_for.entry(phone.to_string()).or_default(),
+                None => &mut s.next,
+            };
             for _ in 0..times {
-                s.next.push_back(o);
+                queue.push_back(o);
             }
-            Json(json!({"queued": s.next.len()})).into_response()
+            Json(json!({"queued": queue.len()})).into_response()
         }
         Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
     }
@@ -295,6 +303,7 @@ impl TopupSim {
             callback_delay,
             slow,
             next: VecDeque::new(),
+            next_for: HashMap::new(),
             records: HashMap::new(),
             purchases: 0,
             counter: 0,

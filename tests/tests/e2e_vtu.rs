@@ -1,0 +1,560 @@
+//! VTU end to end over HTTP on the local stack: the seven purchases, PINs, pricing,
+//! provider callbacks (signed, forged, duplicated), refunds exactly once, concurrency.
+
+use std::collections::BTreeMap;
+
+use kobo_shared::model::{Plan, VtuCategory};
+use kobo_shared::{accounts, vtu, Kobo, Store};
+use kobo_tests::{client_from, fresh_source_ip, json_of, new_reseller, stack, ResellerSpec, Stack};
+use serde_json::{json, Value};
+
+struct Client {
+    http: reqwest::Client,
+    url: String,
+    key: String,
+}
+
+impl Client {
+    fn new(s: &Stack, key: &str) -> Client {
+        Client { http: client_from(fresh_source_ip()), url: s.api_url.clone(), key: key.to_string() }
+    }
+
+    async fn call(&self, fields: &[(&str, &str)]) -> (u16, Value) {
+        let mut form: Vec<(&str, &str)> = vec![("key", self.key.as_str())];
+        form.extend_from_slice(fields);
+        json_of(self.http.post(&self.url).form(&form).send().await.unwrap_or_else(|e| panic!("{e}"))).await
+    }
+
+    async fn balance(&self) -> Kobo {
+        let (_, v) = self.call(&[("action", "balance")]).await;
+        Kobo::parse_naira(v["balance"].as_str().unwrap_or_default()).unwrap_or(Kobo(-1))
+    }
+}
+
+fn kobo(v: &Value) -> Kobo {
+    Kobo::parse_naira(v.as_str().unwrap_or_default()).unwrap_or(Kobo(-1))
+}
+
+/// A reseller with a PIN (1234) on a plan with the given VTU discounts.
+async fn reseller(s: &Stack, store: &Store, balance: Kobo, discounts: &[(VtuCategory, u32)]) -> (String, Client) {
+    let (acct, key) = new_reseller(store, ResellerSpec { balance, ..Default::default() }).await;
+    if !discounts.is_empty() {
+        let plan = Plan {
+            id: format!("v{}", kobo_tests::unique()),
+            name: "vtu".into(),
+            smm_discount_bp: 0,
+            vtu_discount_bp: discounts.iter().copied().collect::<BTreeMap<_, _>>(),
+            key_rpm: 0,
+            ip_rpm: 0,
+        };
+        store.put_plan(&plan).await.unwrap_or_else(|e| panic!("{e}"));
+        store.set_plan(&acct, &plan.id).await.unwrap_or_else(|e| panic!("{e}"));
+    }
+    let pepper = s.pepper().await;
+    accounts::set_pin(store, pepper.as_bytes(), &acct, "1234").await.unwrap_or_else(|e| panic!("{e}"));
+    (acct, Client::new(s, &key))
+}
+
+async fn ledger_sums(store: &Store, account: &str) {
+    let a = store.get_account(account).await.ok().flatten().unwrap_or_else(|| panic!("no account"));
+    let check = accounts::check_ledger(store, &a).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(check.ok(), "{check:?}");
+}
+
+#[tokio::test]
+async fn the_seven_purchases_charge_exactly_and_answer_the_seed_shape() {
+    let s = stack();
+    let store = s.store().await;
+    let (acct, c) = reseller(s, &store, Kobo::naira(50_000), &[]).await;
+    let cases: Vec<(&str, Vec<(&str, &str)>, &str)> = vec![
+        ("vtu_airtime", vec![("service_name", "mtn"), ("phone", "+2348031234567"), ("amount", "500")], "airtime"),
+        ("vtu_data", vec![("plan_id", "2"), ("phone", "08031234567")], "data"),
+        ("vtu_sme", vec![("plan_id", "101"), ("phone", "08031234567")], "sme"),
+        ("vtu_cable", vec![("plan_id", "212"), ("customer_id", "7012345678"), ("phone", "08031234567")], "cable"),
+        (
+            "vtu_electricity",
+            vec![
+                ("service_name", "ikeja-electric"),
+                ("meter_type", "prepaid"),
+                ("meter_number", "45012345678"),
+                ("phone", "08031234567"),
+                ("amount", "2000"),
+            ],
+            "electricity",
+        ),
+        ("vtu_education", vec![("phone", "08031234567"), ("amount", "7000")], "education"),
+        ("vtu_recharge_card", vec![("card_network", "glo"), ("value", "500"), ("quantity", "4")], "recharge_card"),
+    ];
+    for (action, fields, category) in cases {
+        let before = c.balance().await;
+        let mut f = vec![("action", action), ("pin", "1234")];
+        f.extend(fields.iter().copied());
+        let (st, v) = c.call(&f).await;
+        assert_eq!(st, 200, "{action}: {v}");
+        for field in ["status", "category", "trx", "provider_ref", "amount", "balance", "currency", "message", "cards"]
+        {
+            assert!(v.get(field).is_some(), "{action}: {field} missing in {v}");
+        }
+        assert_eq!(
+            (v["status"].as_str(), v["category"].as_str(), v["currency"].as_str()),
+            (Some("success"), Some(category), Some("NGN")),
+            "{v}"
+        );
+        let amount = kobo(&v["amount"]);
+        assert!(amount.0 > 0);
+        assert_eq!(kobo(&v["balance"]), Kobo(before.0 - amount.0), "{action}");
+        assert_eq!(c.balance().await, Kobo(before.0 - amount.0), "{action}");
+        match action {
+            "vtu_electricity" => assert_eq!(v["token"].as_str().map(str::len), Some(20), "{v}"),
+            "vtu_recharge_card" => assert_eq!(v["cards"].as_array().map(Vec::len), Some(4), "{v}"),
+            "vtu_education" => assert_eq!(v["cards"].as_array().map(Vec::len), Some(2), "{v}"),
+            _ => assert_eq!(v["cards"], json!([])),
+        }
+        if let Some(cards) = v["cards"].as_array() {
+            assert!(cards.iter().all(|c| c["pin"].is_string() && c["serial"].is_string()));
+        }
+        let (st, again) = c.call(&[("action", "vtu_status"), ("trx", v["trx"].as_str().unwrap_or_default())]).await;
+        assert_eq!(st, 200);
+        assert_eq!(
+            (again["status"].clone(), again["amount"].clone(), again["cards"].clone()),
+            (v["status"].clone(), v["amount"].clone(), v["cards"].clone())
+        );
+    }
+    ledger_sums(&store, &acct).await;
+}
+
+#[tokio::test]
+async fn prices_follow_the_rule_per_plan_and_category_never_below_base() {
+    let s = stack();
+    let store = s.store().await;
+    let (_, full) = reseller(s, &store, Kobo::naira(10_000), &[]).await;
+    let (_, half) =
+        reseller(s, &store, Kobo::naira(10_000), &[(VtuCategory::Data, 5_000), (VtuCategory::Airtime, 10_000)]).await;
+    let catalog = store.vtu_catalog().await.unwrap_or_default();
+    let plan = catalog.plan(2).cloned().unwrap_or_else(|| panic!("plan 2"));
+    let listed =
+        |v: &Value| v.as_array().and_then(|l| l.iter().find(|p| p["plan_id"] == json!(2)).cloned()).unwrap_or_default();
+    let (_, plans_full) = full.call(&[("action", "vtu_data_plans"), ("service_id", "mtn-data")]).await;
+    let (_, plans_half) = half.call(&[("action", "vtu_data_plans"), ("service_id", "mtn-data")]).await;
+    assert_eq!(kobo(&listed(&plans_full)["amount"]), Kobo(plan.base.0 + plan.profit.0));
+    assert_eq!(kobo(&listed(&plans_half)["amount"]), vtu::price(plan.base, plan.profit, 5_000));
+    // What the plan list shows is what the purchase charges.
+    let (_, v) =
+        half.call(&[("action", "vtu_data"), ("plan_id", "2"), ("phone", "08031234567"), ("pin", "1234")]).await;
+    assert_eq!(kobo(&v["amount"]), vtu::price(plan.base, plan.profit, 5_000));
+    // 100% airtime discount: exactly the base, never below.
+    let face = catalog.face(VtuCategory::Airtime, "mtn").cloned().unwrap_or_else(|| panic!("airtime"));
+    let (base, _) = vtu::face_split(Kobo::naira(1000), face.base_bp, face.profit_bp);
+    let (_, v) = half
+        .call(&[
+            ("action", "vtu_airtime"),
+            ("service_name", "mtn"),
+            ("phone", "08031234567"),
+            ("amount", "1000"),
+            ("pin", "1234"),
+        ])
+        .await;
+    assert_eq!(kobo(&v["amount"]), base);
+    // Other categories are unaffected by the data discount.
+    let (_, sme_half) = half.call(&[("action", "vtu_sme_plans"), ("network", "mtn")]).await;
+    let (_, sme_full) = full.call(&[("action", "vtu_sme_plans"), ("network", "mtn")]).await;
+    assert_eq!(sme_half, sme_full);
+}
+
+#[tokio::test]
+async fn validation_and_verification_answer_clearly() {
+    let s = stack();
+    let store = s.store().await;
+    let (_, c) = reseller(s, &store, Kobo::naira(1_000), &[]).await;
+    for (fields, needle) in [
+        (
+            vec![
+                ("action", "vtu_airtime"),
+                ("service_name", "mtn"),
+                ("phone", "12345"),
+                ("amount", "100"),
+                ("pin", "1234"),
+            ],
+            "phone",
+        ),
+        (
+            vec![
+                ("action", "vtu_airtime"),
+                ("service_name", "mtn"),
+                ("phone", "08031234567"),
+                ("amount", "10"),
+                ("pin", "1234"),
+            ],
+            "amount must be between",
+        ),
+        (
+            vec![
+                ("action", "vtu_airtime"),
+                ("service_name", "mtn"),
+                ("phone", "08031234567"),
+                ("amount", "1.234"),
+                ("pin", "1234"),
+            ],
+            "amount",
+        ),
+        (
+            vec![
+                ("action", "vtu_airtime"),
+                ("service_name", "vodafone"),
+                ("phone", "08031234567"),
+                ("amount", "100"),
+                ("pin", "1234"),
+            ],
+            "vodafone",
+        ),
+        (
+            vec![("action", "vtu_data"), ("plan_id", "101"), ("phone", "08031234567"), ("pin", "1234")],
+            "not a data plan",
+        ),
+        (
+            vec![
+                ("action", "vtu_cable"),
+                ("plan_id", "201"),
+                ("customer_id", "12"),
+                ("phone", "08031234567"),
+                ("pin", "1234"),
+            ],
+            "customer_id",
+        ),
+        (
+            vec![
+                ("action", "vtu_recharge_card"),
+                ("card_network", "mtn"),
+                ("value", "150"),
+                ("quantity", "1"),
+                ("pin", "1234"),
+            ],
+            "multiple",
+        ),
+        (
+            vec![
+                ("action", "vtu_recharge_card"),
+                ("card_network", "mtn"),
+                ("value", "100"),
+                ("quantity", "101"),
+                ("pin", "1234"),
+            ],
+            "quantity",
+        ),
+        (vec![("action", "vtu_data"), ("plan_id", "5"), ("phone", "08031234567")], "pin is required"),
+        (
+            vec![("action", "vtu_cable_verify"), ("service_id", "dstv"), ("customer_id", "0001234567")],
+            "Invalid smartcard number",
+        ),
+        (
+            vec![
+                ("action", "vtu_electricity_verify"),
+                ("service_name", "eko-electric"),
+                ("meter_type", "prepaid"),
+                ("meter_number", "00012345678"),
+            ],
+            "Invalid meter number",
+        ),
+        (
+            vec![
+                ("action", "vtu_electricity_verify"),
+                ("service_name", "eko-electric"),
+                ("meter_type", "smart"),
+                ("meter_number", "45012345678"),
+            ],
+            "meter_type",
+        ),
+        (vec![("action", "vtu_data_plans"), ("service_id", "nope-data")], "service_id"),
+        (
+            vec![("action", "vtu_data"), ("plan_id", "5"), ("phone", "08031234567"), ("pin", "1234")],
+            "Insufficient balance",
+        ),
+    ] {
+        let (st, v) = c.call(&fields).await;
+        assert_eq!(st, 422, "{fields:?}: {v}");
+        assert!(v["error"].as_str().unwrap_or_default().contains(needle), "{fields:?}: {v}");
+    }
+    let (st, v) =
+        c.call(&[("action", "vtu_cable_verify"), ("service_id", "gotv"), ("customer_id", "7012345678")]).await;
+    assert_eq!(st, 200, "{v}");
+    assert!(v["customer_name"].as_str().is_some_and(|n| !n.is_empty()));
+    let (st, v) = c
+        .call(&[
+            ("action", "vtu_electricity_verify"),
+            ("service_name", "eko-electric"),
+            ("meter_type", "postpaid"),
+            ("meter_number", "45012345678"),
+        ])
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(c.balance().await, Kobo::naira(1_000), "nothing refused may charge");
+}
+
+#[tokio::test]
+async fn five_wrong_pins_lock_purchases_until_an_operator_resets() {
+    let s = stack();
+    let store = s.store().await;
+    let (acct, c) = reseller(s, &store, Kobo::naira(5_000), &[]).await;
+    let c = &c;
+    let buy = |pin: &'static str| async move {
+        c.call(&[
+            ("action", "vtu_airtime"),
+            ("service_name", "glo"),
+            ("phone", "08051234567"),
+            ("amount", "100"),
+            ("pin", pin),
+        ])
+        .await
+    };
+    for left in (1..=4).rev() {
+        let (st, v) = buy("9999").await;
+        assert_eq!(st, 422, "{v}");
+        assert!(v["error"].as_str().unwrap_or_default().contains(&format!("{left} attempts left")), "{v}");
+    }
+    let (st, v) = buy("9999").await;
+    assert_eq!(st, 403, "{v}");
+    assert!(v["error"].as_str().unwrap_or_default().contains("locked"), "{v}");
+    let (st, v) = buy("1234").await;
+    assert_eq!(st, 403, "even the right PIN is refused while locked: {v}");
+    assert_eq!(c.balance().await, Kobo::naira(5_000));
+    let stored = store.get_account(&acct).await.ok().flatten().and_then(|a| a.pin_digest).unwrap_or_default();
+    assert!(!stored.contains("1234") && stored.len() == 64, "only a keyed digest is stored");
+    accounts::set_pin(&store, s.pepper().await.as_bytes(), &acct, "4321").await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(buy("1234").await.0, 422, "the old PIN no longer works");
+    assert_eq!(buy("4321").await.0, 200, "reset clears the lock");
+}
+
+#[tokio::test]
+async fn pending_then_signed_callback_settles_and_forgeries_change_nothing() {
+    let s = stack();
+    let store = s.store().await;
+    let (acct, c) = reseller(s, &store, Kobo::naira(5_000), &[]).await;
+    let secret = s.topup_webhook_secret().await;
+    let cb_url = format!("{}/callbacks/topup", s.base_url);
+    let http = reqwest::Client::new();
+
+    // Pending, then the provider's signed success callback.
+    s.topup_next("pending_success", 2, "08091110001").await;
+    let (st, v) = c.call(&[("action", "vtu_data"), ("plan_id", "1"), ("phone", "08091110001"), ("pin", "1234")]).await;
+    assert_eq!((st, v["status"].as_str()), (200, Some("processing")), "{v}");
+    let trx = v["trx"].as_str().unwrap_or_default().to_string();
+    let mut settled = Value::Null;
+    for _ in 0..100 {
+        settled = c.call(&[("action", "vtu_status"), ("trx", &trx)]).await.1;
+        if settled["status"] != "processing" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(settled["status"], "success", "{settled}");
+    assert!(settled["provider_ref"].as_str().is_some_and(|r| r.starts_with("RCH")));
+
+    // Another pending one, attacked: forged, truncated, altered-after-signing callbacks.
+    let (_, v) = c.call(&[("action", "vtu_data"), ("plan_id", "1"), ("phone", "08091110001"), ("pin", "1234")]).await;
+    let trx2 = v["trx"].as_str().unwrap_or_default().to_string();
+    let paid = c.balance().await;
+    let pt = json!({"account": acct, "trx": trx2}).to_string();
+    let fail = json!({"success": false, "error": "forged", "passthrough": pt}).to_string();
+    let good_sig = kobo_shared::crypto::hmac_sha256_hex(secret.as_bytes(), fail.as_bytes());
+    let altered = fail.replace("forged", "forgeD");
+    for (body, sig) in [
+        (fail.clone(), "00".repeat(32)),
+        (fail.clone(), good_sig[..40].to_string()),
+        (fail.clone(), String::new()),
+        (altered, good_sig.clone()),
+        (fail.clone(), kobo_shared::crypto::hmac_sha256_hex(b"wrong secret", fail.as_bytes())),
+    ] {
+        let r = http.post(&cb_url).header("X-Signature", sig).body(body).send().await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.status().as_u16(), 401);
+    }
+    let r = http
+        .post(&cb_url)
+        .header("X-Signature", &good_sig)
+        .body(fail[..fail.len() - 5].to_string())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.status().as_u16(), 401, "truncated body: the signature no longer matches");
+    assert_eq!(c.balance().await, paid, "no forgery refunds");
+    let mut after = Value::Null;
+    for _ in 0..100 {
+        after = c.call(&[("action", "vtu_status"), ("trx", &trx2)]).await.1;
+        if after["status"] != "processing" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(after["status"], "success", "the real callback still settles it: {after}");
+    // A late failure callback (validly signed) after success changes nothing.
+    let r = http
+        .post(&cb_url)
+        .header("X-Signature", &good_sig)
+        .body(fail.clone())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap_or_default()["status"], "duplicate");
+    assert_eq!(c.balance().await, paid);
+    ledger_sums(&store, &acct).await;
+}
+
+#[tokio::test]
+async fn a_failure_refunds_exactly_once_under_five_concurrent_callbacks_and_a_racing_reconciler() {
+    let s = stack();
+    let store = s.store().await;
+    let (acct, c) = reseller(s, &store, Kobo::naira(5_000), &[]).await;
+    let start = c.balance().await;
+    s.topup_next("pending_failure", 1, "08091110002").await;
+    let (st, v) = c.call(&[("action", "vtu_sme"), ("plan_id", "102"), ("phone", "08091110002"), ("pin", "1234")]).await;
+    assert_eq!((st, v["status"].as_str()), (200, Some("processing")), "{v}");
+    let trx = v["trx"].as_str().unwrap_or_default().to_string();
+    let secret = s.topup_webhook_secret().await;
+    let body = json!({"success": false, "error": "Recharge failed at the operator", "passthrough": json!({"account": acct, "trx": trx}).to_string()}).to_string();
+    let sig = kobo_shared::crypto::hmac_sha256_hex(secret.as_bytes(), body.as_bytes());
+    let url = format!("{}/callbacks/topup", s.base_url);
+    let rec = s.reconciler().await;
+    let sends = (0..5).map(|_| {
+        let (url, body, sig) = (url.clone(), body.clone(), sig.clone());
+        tokio::spawn(async move {
+            reqwest::Client::new()
+                .post(url)
+                .header("X-Signature", sig)
+                .body(body)
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+        })
+    });
+    let (recon, statuses) = tokio::join!(rec.run_vtu_once(), futures_util::future::join_all(sends));
+    recon.unwrap_or_else(|e| panic!("{e}"));
+    for st in statuses {
+        assert_eq!(st.ok().and_then(|r| r.ok()), Some(200));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await; // the simulator's own callback too
+    rec.run_vtu_once().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.balance().await, start, "refunded in full");
+    let refunds = store.ledger(&acct).await.unwrap_or_default().into_iter().filter(|e| e.kind == "refund").count();
+    assert_eq!(refunds, 1, "exactly one refund");
+    let (_, v) = c.call(&[("action", "vtu_status"), ("trx", &trx)]).await;
+    assert_eq!(v["status"], "failed");
+    ledger_sums(&store, &acct).await;
+}
+
+#[tokio::test]
+async fn instant_failure_refunds_and_a_lost_answer_is_settled_by_requery() {
+    let s = stack();
+    let store = s.store().await;
+    let (acct, c) = reseller(s, &store, Kobo::naira(5_000), &[]).await;
+    let start = c.balance().await;
+    s.topup_next("failure", 1, "08021110003").await;
+    let (st, v) = c
+        .call(&[
+            ("action", "vtu_airtime"),
+            ("service_name", "airtel"),
+            ("phone", "08021110003"),
+            ("amount", "200"),
+            ("pin", "1234"),
+        ])
+        .await;
+    assert_eq!((st, v["status"].as_str()), (200, Some("failed")), "{v}");
+    assert_eq!(kobo(&v["balance"]), start, "the answer shows the refunded balance");
+    // Timeout: the provider delivers but answers after the client gave up.
+    s.topup_next("timeout", 1, "08021110003").await;
+    let (_, v) = c
+        .call(&[
+            ("action", "vtu_airtime"),
+            ("service_name", "airtel"),
+            ("phone", "08021110003"),
+            ("amount", "200"),
+            ("pin", "1234"),
+        ])
+        .await;
+    assert_eq!(v["status"], "processing", "{v}");
+    let trx = v["trx"].as_str().unwrap_or_default().to_string();
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    let report = s.reconciler().await.run_vtu_once().await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(report.succeeded >= 1, "{report:?}");
+    let (_, v) = c.call(&[("action", "vtu_status"), ("trx", &trx)]).await;
+    assert_eq!(v["status"], "success");
+    // Provider down: the purchase waits; once it is back the requery sends it (once).
+    s.topup_next("down", 1, "08021110003").await;
+    let (_, v) = c
+        .call(&[
+            ("action", "vtu_airtime"),
+            ("service_name", "airtel"),
+            ("phone", "08021110003"),
+            ("amount", "200"),
+            ("pin", "1234"),
+        ])
+        .await;
+    assert_eq!(v["status"], "processing", "{v}");
+    let trx = v["trx"].as_str().unwrap_or_default().to_string();
+    let report = s.reconciler().await.run_vtu_once().await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(report.resent >= 1, "{report:?}");
+    let (_, v) = c.call(&[("action", "vtu_status"), ("trx", &trx)]).await;
+    assert_eq!(v["status"], "success", "{v}");
+    ledger_sums(&store, &acct).await;
+}
+
+#[tokio::test]
+async fn fifty_parallel_purchases_never_overdraw() {
+    let s = stack();
+    let store = s.store().await;
+    // Airtime ₦100 costs 96.50 + 1.50 = ₦98.00: 17 fit in ₦1,700.
+    let (acct, c) = reseller(s, &store, Kobo::naira(1_700), &[]).await;
+    let c = std::sync::Arc::new(c);
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let c = c.clone();
+            tokio::spawn(async move {
+                c.call(&[
+                    ("action", "vtu_airtime"),
+                    ("service_name", "mtn"),
+                    ("phone", "08031234567"),
+                    ("amount", "100"),
+                    ("pin", "1234"),
+                ])
+                .await
+            })
+        })
+        .collect();
+    let (mut ok, mut short) = (0, 0);
+    for t in tasks {
+        let (st, v) = t.await.unwrap_or_else(|e| panic!("{e}"));
+        match st {
+            200 => ok += 1,
+            422 if v["error"] == "Insufficient balance" => short += 1,
+            other => panic!("unexpected {other}: {v}"),
+        }
+    }
+    assert_eq!((ok, short), (17, 33));
+    assert_eq!(c.balance().await, Kobo::naira(1_700 - 17 * 98));
+    ledger_sums(&store, &acct).await;
+}
+
+#[tokio::test]
+async fn another_accounts_trx_answers_like_a_missing_one_and_retries_buy_once() {
+    let s = stack();
+    let store = s.store().await;
+    let (_, owner) = reseller(s, &store, Kobo::naira(2_000), &[]).await;
+    let (_, other) = reseller(s, &store, Kobo::naira(2_000), &[]).await;
+    let (_, v) =
+        owner.call(&[("action", "vtu_data"), ("plan_id", "1"), ("phone", "08031234567"), ("pin", "1234")]).await;
+    let trx = v["trx"].as_str().unwrap_or_default().to_string();
+    let theirs = other.call(&[("action", "vtu_status"), ("trx", &trx)]).await;
+    let missing = other.call(&[("action", "vtu_status"), ("trx", "TRXAAAAAAAAAAAAAAAAAAAA")]).await;
+    assert_eq!(theirs, missing);
+    assert_eq!(theirs.0, 404);
+
+    let before = owner.balance().await;
+    let fields =
+        [("action", "vtu_data"), ("plan_id", "1"), ("phone", "08031234567"), ("pin", "1234"), ("request_id", "buy-1")];
+    let a = owner.call(&fields).await;
+    let b = owner.call(&fields).await;
+    assert_eq!(a.1["trx"], b.1["trx"], "same transaction");
+    assert_eq!(owner.balance().await, Kobo(before.0 - kobo(&a.1["amount"]).0), "charged once");
+    let mut changed = fields.to_vec();
+    changed[1] = ("plan_id", "2");
+    assert_eq!(owner.call(&changed).await.0, 409);
+}
