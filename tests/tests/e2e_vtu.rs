@@ -31,6 +31,9 @@ impl Client {
     }
 }
 
+/// An action, its fields, and the category it answers.
+type Case = (&'static str, Vec<(&'static str, &'static str)>, &'static str);
+
 fn kobo(v: &Value) -> Kobo {
     Kobo::parse_naira(v.as_str().unwrap_or_default()).unwrap_or(Kobo(-1))
 }
@@ -66,7 +69,7 @@ async fn the_seven_purchases_charge_exactly_and_answer_the_seed_shape() {
     let s = stack();
     let store = s.store().await;
     let (acct, c) = reseller(s, &store, Kobo::naira(50_000), &[]).await;
-    let cases: Vec<(&str, Vec<(&str, &str)>, &str)> = vec![
+    let cases: Vec<Case> = vec![
         ("vtu_airtime", vec![("service_name", "mtn"), ("phone", "+2348031234567"), ("amount", "500")], "airtime"),
         ("vtu_data", vec![("plan_id", "2"), ("phone", "08031234567")], "data"),
         ("vtu_sme", vec![("plan_id", "101"), ("phone", "08031234567")], "sme"),
