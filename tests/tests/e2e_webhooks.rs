@@ -321,3 +321,62 @@ async fn test_events_arrive_signed_and_410_disables_the_endpoint() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(receiver.got().len(), before, "a disabled endpoint gets nothing");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vtu_purchase_produces_the_documented_events_signed_and_in_order() {
+    let s = stack();
+    let store = s.store().await;
+    let receiver = Receiver::start(Mode::Ok);
+    let (acct, key, _) = subscribed(s, &store, &receiver).await;
+    kobo_shared::accounts::set_pin(&store, s.pepper().await.as_bytes(), &acct, "1234")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Pending at the provider, then its signed success callback.
+    s.topup_next("pending_success", 1, "08061110009").await;
+    let http = client_from(fresh_source_ip());
+    let form =
+        [("key", key.as_str()), ("action", "vtu_data"), ("plan_id", "3"), ("phone", "08061110009"), ("pin", "1234")];
+    let (st, v) = json_of(http.post(&s.api_url).form(&form).send().await.unwrap_or_else(|e| panic!("{e}"))).await;
+    assert_eq!((st, v["status"].as_str()), (200, Some("processing")), "{v}");
+    let trx = v["trx"].as_str().unwrap_or_default().to_string();
+
+    let mut got = receiver.wait_for(4, WAIT).await;
+    assert_eq!(got.len(), 4, "{got:?}");
+    got.sort_by(|a, b| a.webhook_id.cmp(&b.webhook_id));
+    let events: Vec<&str> = got.iter().map(|r| r.event.as_str()).collect();
+    assert_eq!(events, ["vtu.processing", "vtu.status_changed", "vtu.success", "vtu.status_changed"]);
+    for r in &got {
+        assert!(r.seed_signature_ok, "{r:?}");
+        let body: Value = serde_json::from_str(&r.body).unwrap_or_default();
+        let vtu = &body["vtu"];
+        assert_eq!(vtu["trx"], json!(trx));
+        for field in [
+            "id",
+            "trx",
+            "category",
+            "service_name",
+            "phone",
+            "amount",
+            "base_amount",
+            "profit_amount",
+            "provider",
+            "provider_ref",
+            "status",
+            "meta",
+            "created_at",
+            "updated_at",
+        ] {
+            assert!(vtu.get(field).is_some(), "{field} missing in {body}");
+        }
+        assert!(
+            vtu["amount"].is_number() && vtu["base_amount"].is_number(),
+            "amounts are numbers as in the seed: {body}"
+        );
+    }
+    let last: Value = serde_json::from_str(&got[3].body).unwrap_or_default();
+    assert_eq!(last["vtu"]["status"], "success");
+    assert_eq!(
+        Kobo::parse_naira(&format!("{:.2}", last["vtu"]["amount"].as_f64().unwrap_or(0.0))).unwrap_or_default(),
+        Kobo::parse_naira(v["amount"].as_str().unwrap_or_default()).unwrap_or_default()
+    );
+}
