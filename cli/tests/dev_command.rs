@@ -23,10 +23,32 @@ async fn dev_serves_the_demo_reseller_and_stops_on_sigterm() {
     let dir = std::env::temp_dir().join(format!("kobo-dev-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
     let demo_path = dir.join("demo.json");
+    // A receiver for the demo reseller's webhook endpoint.
+    let hooks = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(String, String, Vec<u8>)>::new()));
+    let sink = hooks.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("{e}"));
+    let hook_url = format!("http://{}/hook", listener.local_addr().unwrap_or_else(|e| panic!("{e}")));
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+            let sink = sink.clone();
+            async move {
+                let h = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+                if let Ok(mut v) = sink.lock() {
+                    v.push((h("x-webhook-event"), h("x-webhook-signature"), body.to_vec()));
+                }
+                "OK"
+            }
+        }),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
     let mut child = kobo()
         .arg("dev")
         .env("KOBO_PORT", "0")
         .env("KOBO_DEMO_JSON", &demo_path)
+        .env("KOBO_DEMO_WEBHOOK_URL", &hook_url)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -64,6 +86,33 @@ async fn dev_serves_the_demo_reseller_and_stops_on_sigterm() {
     let body: serde_json::Value = r.json().await.unwrap_or_default();
     assert_eq!(body, serde_json::json!({"balance": "50000.00", "currency": "NGN"}));
 
+    // The demo endpoint gets a signed order.created for an order.
+    let secret = demo["webhook_secret"].as_str().unwrap_or_default().to_string();
+    assert!(secret.starts_with("whsec_"), "demo.json lacks webhook_secret: {demo}");
+    let r = http
+        .post(format!("{base}/api/v1"))
+        .form(&[
+            ("key", key),
+            ("action", "add"),
+            ("service", "102"),
+            ("link", "https://instagram.com/p/demo"),
+            ("quantity", "100"),
+        ])
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.status().as_u16(), 200);
+    let waited = Instant::now();
+    let delivered = loop {
+        let got = hooks.lock().map(|v| v.clone()).unwrap_or_default();
+        if let Some(d) = got.into_iter().find(|(e, _, _)| e == "order.created") {
+            break d;
+        }
+        assert!(waited.elapsed() < Duration::from_secs(30), "no webhook delivery to the demo endpoint");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(kobo_shared::crypto::verify_hmac_sha256_hex(secret.as_bytes(), &delivered.2, &delivered.1));
+
     // Operator commands against the running stack.
     run_ok(&["wallet", "--local", "credit", &account, "250.50", "--reason", "test top-up"], &demo_path);
     run_ok(&["wallet", "--local", "debit", &account, "0.50", "--reason", "test fee"], &demo_path);
@@ -77,7 +126,7 @@ async fn dev_serves_the_demo_reseller_and_stops_on_sigterm() {
     assert!(check.contains("ledgers sum to their balances"), "{check}");
     let shown: serde_json::Value =
         serde_json::from_str(&run_ok(&["account", "--local", "show", &account], &demo_path)).unwrap_or_default();
-    assert_eq!(shown["balance"], serde_json::json!(5_025_000));
+    assert_eq!(shown["balance"], serde_json::json!(5_025_000 - 3_600), "minus the ₦36.00 order");
 
     let issued: serde_json::Value = serde_json::from_str(&run_ok(
         &["key", "--local", "issue", &account, "--label", "ci", "--scopes", "balance"],
