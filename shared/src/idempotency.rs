@@ -4,12 +4,12 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::TransactWriteItem;
 
 use crate::error::{ApiError, StoreError};
 use crate::item::{n, s, Item, Reader};
 use crate::keys;
-use crate::store::{build_err, key, sdk_err, Store};
+use crate::store::{key, sdk_err, Store};
 
 /// How long a key is remembered (seconds).
 pub const IDEM_TTL_SECS: i64 = 24 * 3600;
@@ -70,13 +70,7 @@ impl IdemRecord {
 
     /// The transaction item that writes it only if the key is new.
     pub fn put(&self, table: &str) -> Result<TransactWriteItem, StoreError> {
-        let put = Put::builder()
-            .table_name(table)
-            .set_item(Some(self.to_item()))
-            .condition_expression("attribute_not_exists(PK)")
-            .build()
-            .map_err(build_err)?;
-        Ok(TransactWriteItem::builder().put(put).build())
+        crate::store::put_new(table, self.to_item())
     }
 
     /// What a replay of `request_hash` gets: the first answer, or 409 for another request.

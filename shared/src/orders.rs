@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
-use aws_sdk_dynamodb::types::{KeysAndAttributes, Put, ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{KeysAndAttributes, ReturnValue, TransactWriteItem, Update};
 
 use crate::error::StoreError;
 use crate::idempotency::IdemRecord;
@@ -15,7 +15,7 @@ use crate::model::{now_rfc3339, LedgerEntry, Order, Service, UpstreamState};
 use crate::money::Kobo;
 use crate::outbox::{EventType, OutboxEvent};
 use crate::smm::OrderStatus;
-use crate::store::{build_err, key, sdk_err, Store};
+use crate::store::{build_err, key, put_new, sdk_err, Floor, Store};
 use crate::upstream::smm::{SmmClient, UpstreamStatus};
 use crate::upstream::UpstreamError;
 
@@ -325,16 +325,6 @@ pub async fn create_order(
     idem: Option<&IdemRecord>,
 ) -> Result<(), CreateError> {
     let need = order.charge.checked_add(min_balance).ok_or(CreateError::InsufficientBalance)?;
-    let debit = Update::builder()
-        .table_name(store.table())
-        .set_key(Some(key(keys::account_pk(&order.account_id), keys::ACCOUNT_SK)))
-        .update_expression("SET balance = balance - :c")
-        .condition_expression("attribute_exists(PK) AND balance >= :need AND min_balance = :min")
-        .expression_attribute_values(":c", n(order.charge.0))
-        .expression_attribute_values(":need", n(need.0))
-        .expression_attribute_values(":min", n(min_balance.0))
-        .build()
-        .map_err(|e| CreateError::Store(build_err(e)))?;
     let entry = LedgerEntry {
         id: uuid::Uuid::now_v7().to_string(),
         account_id: order.account_id.clone(),
@@ -345,17 +335,11 @@ pub async fn create_order(
         actor: "api".into(),
         created_at: order.created_at.clone(),
     };
-    let put = |item: Item| -> Result<TransactWriteItem, CreateError> {
-        let p = Put::builder()
-            .table_name(store.table())
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(PK)")
-            .build()
-            .map_err(|e| CreateError::Store(build_err(e)))?;
-        Ok(TransactWriteItem::builder().put(p).build())
-    };
     let event = OutboxEvent::new(&order.account_id, EventType::OrderCreated, "order", order_object(order));
-    let mut items = vec![update_item(debit), put(entry.to_item())?, put(order.to_item())?, put(event.to_item())?];
+    let mut items: Vec<TransactWriteItem> =
+        store.balance_change(&entry, Floor::Spend { need, min_balance }).map_err(CreateError::Store)?.to_vec();
+    items.push(put_new(store.table(), order.to_item()).map_err(CreateError::Store)?);
+    items.push(put_new(store.table(), event.to_item()).map_err(CreateError::Store)?);
     if let Some(r) = idem {
         items.push(r.put(store.table()).map_err(CreateError::Store)?);
     }
@@ -495,14 +479,6 @@ pub async fn apply_progress(store: &Store, before: &Order, p: Progress, reason: 
         );
     }
     if refund.0 > 0 {
-        let credit = Update::builder()
-            .table_name(store.table())
-            .set_key(Some(key(keys::account_pk(&before.account_id), keys::ACCOUNT_SK)))
-            .update_expression("SET balance = balance + :r")
-            .condition_expression("attribute_exists(PK)")
-            .expression_attribute_values(":r", n(refund.0))
-            .build()
-            .map_err(build_err)?;
         let entry = LedgerEntry {
             id: uuid::Uuid::now_v7().to_string(),
             account_id: before.account_id.clone(),
@@ -513,14 +489,7 @@ pub async fn apply_progress(store: &Store, before: &Order, p: Progress, reason: 
             actor: "reconciler".into(),
             created_at: now.clone(),
         };
-        let put = Put::builder()
-            .table_name(store.table())
-            .set_item(Some(entry.to_item()))
-            .condition_expression("attribute_not_exists(PK)")
-            .build()
-            .map_err(build_err)?;
-        items.push(update_item(credit));
-        items.push(TransactWriteItem::builder().put(put).build());
+        items.extend(store.balance_change(&entry, Floor::None)?);
         items.push(OutboxEvent::new(&before.account_id, EventType::OrderRefunded, "order", object).put(store.table())?);
     }
     match transact(store, items).await {

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::TransactWriteItem;
 use serde::Serialize;
 
 use crate::error::StoreError;
@@ -108,12 +108,6 @@ impl OutboxEvent {
 
     /// The transaction item that writes it.
     pub fn put(&self, table: &str) -> Result<TransactWriteItem, StoreError> {
-        let put = Put::builder()
-            .table_name(table)
-            .set_item(Some(self.to_item()))
-            .condition_expression("attribute_not_exists(PK)")
-            .build()
-            .map_err(|e| StoreError::Backend(format!("request build: {e}")))?;
-        Ok(TransactWriteItem::builder().put(put).build())
+        crate::store::put_new(table, self.to_item())
     }
 }

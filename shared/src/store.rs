@@ -55,9 +55,28 @@ pub(crate) fn key(pk: String, sk: impl Into<String>) -> Item {
 pub enum Floor {
     /// No check (credits).
     None,
-    /// The balance before the change must be at least this much (debits: the amount plus
-    /// any minimum balance the caller read).
+    /// The balance before the change must be at least this much (operator debits: the
+    /// amount).
     AtLeast(Kobo),
+    /// A spend: the balance must cover `amount + min_balance`, and the minimum balance must
+    /// still be the one the caller read (else the check used a stale minimum).
+    Spend {
+        /// The amount plus the minimum balance read.
+        need: Kobo,
+        /// The minimum balance read.
+        min_balance: Kobo,
+    },
+}
+
+/// A transaction item that creates `item` only if its key is new.
+pub fn put_new(table: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression("attribute_not_exists(PK)")
+        .build()
+        .map_err(build_err)?;
+    Ok(TransactWriteItem::builder().put(put).build())
 }
 
 impl Store {
@@ -361,6 +380,16 @@ impl Store {
         floor: Floor,
         extra: Vec<TransactWriteItem>,
     ) -> Result<(), StoreError> {
+        let mut items = self.balance_change(entry, floor)?.to_vec();
+        items.extend(extra);
+        self.db.transact_write_items().set_transact_items(Some(items)).send().await.map_err(sdk_err)?;
+        Ok(())
+    }
+
+    /// The two items every balance change is made of, for a caller's transaction: the
+    /// conditional update of the account's balance by `entry.amount`, and the immutable
+    /// ledger entry. Keeping them together is what makes every ledger sum to its balance.
+    pub fn balance_change(&self, entry: &LedgerEntry, floor: Floor) -> Result<[TransactWriteItem; 2], StoreError> {
         let mut update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(keys::account_pk(&entry.account_id), keys::ACCOUNT_SK)))
@@ -371,20 +400,15 @@ impl Store {
             Floor::AtLeast(need) => update
                 .condition_expression("attribute_exists(PK) AND balance >= :need")
                 .expression_attribute_values(":need", n(need.0)),
+            Floor::Spend { need, min_balance } => update
+                .condition_expression("attribute_exists(PK) AND balance >= :need AND min_balance = :min")
+                .expression_attribute_values(":need", n(need.0))
+                .expression_attribute_values(":min", n(min_balance.0)),
         };
-        let ledger = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(entry.to_item()))
-            .condition_expression("attribute_not_exists(PK)")
-            .build()
-            .map_err(build_err)?;
-        let mut items = vec![
+        Ok([
             TransactWriteItem::builder().update(update.build().map_err(build_err)?).build(),
-            TransactWriteItem::builder().put(ledger).build(),
-        ];
-        items.extend(extra);
-        self.db.transact_write_items().set_transact_items(Some(items)).send().await.map_err(sdk_err)?;
-        Ok(())
+            put_new(&self.table, entry.to_item())?,
+        ])
     }
 
     /// An account's ledger, oldest first.

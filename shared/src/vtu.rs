@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use serde::Serialize;
 
 use crate::error::StoreError;
@@ -13,7 +13,7 @@ use crate::model::{now_rfc3339, LedgerEntry, VtuCategory};
 use crate::money::Kobo;
 use crate::orders::{transact, TxError};
 use crate::outbox::{EventType, OutboxEvent};
-use crate::store::{build_err, key, sdk_err, Store};
+use crate::store::{build_err, key, put_new, sdk_err, Floor, Store};
 
 /// price = base + profit × (1 − discount), the profit part rounded up to the kobo; never
 /// below base (a discount over 100% is capped).
@@ -507,16 +507,6 @@ pub async fn pay(
     idem: Option<&crate::idempotency::IdemRecord>,
 ) -> Result<(), PayError> {
     let need = tx.amount.checked_add(min_balance).ok_or(PayError::InsufficientBalance)?;
-    let debit = Update::builder()
-        .table_name(store.table())
-        .set_key(Some(key(keys::account_pk(&tx.account_id), keys::ACCOUNT_SK)))
-        .update_expression("SET balance = balance - :c")
-        .condition_expression("attribute_exists(PK) AND balance >= :need AND min_balance = :min")
-        .expression_attribute_values(":c", n(tx.amount.0))
-        .expression_attribute_values(":need", n(need.0))
-        .expression_attribute_values(":min", n(min_balance.0))
-        .build()
-        .map_err(|e| PayError::Store(build_err(e)))?;
     let entry = LedgerEntry {
         id: uuid::Uuid::now_v7().to_string(),
         account_id: tx.account_id.clone(),
@@ -527,23 +517,17 @@ pub async fn pay(
         actor: "api".into(),
         created_at: tx.created_at.clone(),
     };
-    let put = |item: Item| -> Result<TransactWriteItem, PayError> {
-        let p = Put::builder()
-            .table_name(store.table())
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(PK)")
-            .build()
-            .map_err(|e| PayError::Store(build_err(e)))?;
-        Ok(TransactWriteItem::builder().put(p).build())
-    };
     let object = tx.webhook_object();
-    let mut items = vec![
-        TransactWriteItem::builder().update(debit).build(),
-        put(entry.to_item())?,
-        put(tx.to_item())?,
-        put(OutboxEvent::new(&tx.account_id, EventType::VtuProcessing, "vtu", object.clone()).to_item())?,
-        put(OutboxEvent::new(&tx.account_id, EventType::VtuStatusChanged, "vtu", object).to_item())?,
-    ];
+    let table = store.table();
+    let mut items: Vec<TransactWriteItem> =
+        store.balance_change(&entry, Floor::Spend { need, min_balance }).map_err(PayError::Store)?.to_vec();
+    for item in [
+        tx.to_item(),
+        OutboxEvent::new(&tx.account_id, EventType::VtuProcessing, "vtu", object.clone()).to_item(),
+        OutboxEvent::new(&tx.account_id, EventType::VtuStatusChanged, "vtu", object).to_item(),
+    ] {
+        items.push(put_new(table, item).map_err(PayError::Store)?);
+    }
     if let Some(r) = idem {
         items.push(r.put(store.table()).map_err(PayError::Store)?);
     }
@@ -643,14 +627,6 @@ pub async fn settle(store: &Store, tx: &VtuTx, outcome: &Outcome, actor: &str) -
         OutboxEvent::new(&tx.account_id, EventType::VtuStatusChanged, "vtu", object).put(store.table())?,
     ];
     if after.status == VtuStatus::Failed {
-        let credit = Update::builder()
-            .table_name(store.table())
-            .set_key(Some(key(keys::account_pk(&tx.account_id), keys::ACCOUNT_SK)))
-            .update_expression("SET balance = balance + :r")
-            .condition_expression("attribute_exists(PK)")
-            .expression_attribute_values(":r", n(tx.amount.0))
-            .build()
-            .map_err(build_err)?;
         let entry = LedgerEntry {
             id: uuid::Uuid::now_v7().to_string(),
             account_id: tx.account_id.clone(),
@@ -661,14 +637,7 @@ pub async fn settle(store: &Store, tx: &VtuTx, outcome: &Outcome, actor: &str) -
             actor: actor.to_string(),
             created_at: now,
         };
-        let put = Put::builder()
-            .table_name(store.table())
-            .set_item(Some(entry.to_item()))
-            .condition_expression("attribute_not_exists(PK)")
-            .build()
-            .map_err(build_err)?;
-        items.push(TransactWriteItem::builder().update(credit).build());
-        items.push(TransactWriteItem::builder().put(put).build());
+        items.extend(store.balance_change(&entry, Floor::None)?);
     }
     match transact(store, items).await {
         Ok(()) => Ok(Some(after)),

@@ -636,3 +636,31 @@ impl Receiver {
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0)
 }
+
+/// A reseller's HTTP client for the stack's API, from its own loopback address, sending
+/// the key in the body as stock SMM panel clients do.
+pub struct ApiClient {
+    http: reqwest::Client,
+    url: String,
+    key: String,
+}
+
+impl ApiClient {
+    /// A client for `key` on stack `s`.
+    pub fn new(s: &Stack, key: &str) -> ApiClient {
+        ApiClient { http: client_from(fresh_source_ip()), url: s.api_url.clone(), key: key.to_string() }
+    }
+
+    /// POSTs `fields` (plus the key) as a form; the status and JSON answer.
+    pub async fn call(&self, fields: &[(&str, &str)]) -> (u16, serde_json::Value) {
+        let mut form: Vec<(&str, &str)> = vec![("key", self.key.as_str())];
+        form.extend_from_slice(fields);
+        json_of(self.http.post(&self.url).form(&form).send().await.unwrap_or_else(|e| panic!("{e}"))).await
+    }
+
+    /// The wallet balance (`-0.01` if unreadable, so comparisons fail loudly).
+    pub async fn balance(&self) -> kobo_shared::Kobo {
+        let (_, v) = self.call(&[("action", "balance")]).await;
+        kobo_shared::Kobo::parse_naira(v["balance"].as_str().unwrap_or_default()).unwrap_or(kobo_shared::Kobo(-1))
+    }
+}

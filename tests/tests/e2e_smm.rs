@@ -6,37 +6,15 @@ use std::collections::BTreeSet;
 use kobo_shared::accounts;
 use kobo_shared::smm;
 use kobo_shared::{Kobo, Store};
-use kobo_tests::{client_from, fresh_source_ip, json_of, new_reseller, stack, ResellerSpec, Stack};
+use kobo_tests::{client_from, fresh_source_ip, json_of, new_reseller, stack, ResellerSpec};
 use serde_json::{json, Value};
 
-struct Client {
-    http: reqwest::Client,
-    url: String,
-    key: String,
-}
+type Client = kobo_tests::ApiClient;
 
-impl Client {
-    fn new(s: &Stack, key: &str) -> Client {
-        Client { http: client_from(fresh_source_ip()), url: s.api_url.clone(), key: key.to_string() }
-    }
-
-    async fn call(&self, fields: &[(&str, &str)]) -> (u16, Value) {
-        let mut form: Vec<(&str, &str)> = vec![("key", self.key.as_str())];
-        form.extend_from_slice(fields);
-        let r = self.http.post(&self.url).form(&form).send().await.unwrap_or_else(|e| panic!("{e}"));
-        json_of(r).await
-    }
-
-    async fn balance(&self) -> Kobo {
-        let (st, v) = self.call(&[("action", "balance")]).await;
-        assert_eq!(st, 200, "{v}");
-        Kobo::parse_naira(v["balance"].as_str().unwrap_or_default()).unwrap_or(Kobo(-1))
-    }
-
-    async fn add(&self, service: u64, link: &str, quantity: u64) -> (u16, Value) {
-        let (s, q) = (service.to_string(), quantity.to_string());
-        self.call(&[("action", "add"), ("service", &s), ("link", link), ("quantity", &q)]).await
-    }
+/// `add` of one SMM order.
+async fn add(c: &Client, service: u64, link: &str, quantity: u64) -> (u16, Value) {
+    let (s, q) = (service.to_string(), quantity.to_string());
+    c.call(&[("action", "add"), ("service", &s), ("link", link), ("quantity", &q)]).await
 }
 
 /// The upstream order id of one of our orders.
@@ -80,7 +58,7 @@ async fn a_stock_api_v2_client_runs_its_panel_on_kobo() {
 
     // add: charges exactly what services showed, rounded up to the kobo.
     let rate = rate_of(&services, 101);
-    let (st, v) = c.add(101, "https://instagram.com/p/abc", 1001).await;
+    let (st, v) = add(&c, 101, "https://instagram.com/p/abc", 1001).await;
     assert_eq!(st, 200, "{v}");
     let order = v["order"].as_u64().unwrap_or_else(|| panic!("{v}"));
     let charge = smm::charge(rate, 1001).unwrap_or_default();
@@ -106,7 +84,7 @@ async fn a_stock_api_v2_client_runs_its_panel_on_kobo() {
     );
 
     // multi status, with an unknown and a malformed id.
-    let second = c.add(102, "https://instagram.com/p/def", 100).await.1["order"].as_u64().unwrap_or_default();
+    let second = add(&c, 102, "https://instagram.com/p/def", 100).await.1["order"].as_u64().unwrap_or_default();
     let ids = format!("{order},{second},99999999,abc");
     let (st, v) = c.call(&[("action", "status"), ("orders", &ids)]).await;
     assert_eq!(st, 200, "{v}");
@@ -192,7 +170,7 @@ async fn plan_discount_lowers_the_rate_services_shows_and_add_charges() {
     assert_eq!(rate, full_rate.less_basis_points_ceil(1250));
     assert!(rate < full_rate);
     let before = c.balance().await;
-    let (st, v) = c.add(103, "https://instagram.com/reel/1", 777).await;
+    let (st, v) = add(&c, 103, "https://instagram.com/reel/1", 777).await;
     assert_eq!(st, 200, "{v}");
     assert_eq!(c.balance().await, Kobo(before.0 - smm::charge(rate, 777).unwrap_or_default().0));
 }
@@ -251,7 +229,7 @@ async fn another_accounts_order_answers_like_a_missing_one() {
     let owner = Client::new(s, &owner_key);
     let other = Client::new(s, &other_key);
     let id =
-        owner.add(102, "https://instagram.com/p/mine", 100).await.1["order"].as_u64().unwrap_or_default().to_string();
+        add(&owner, 102, "https://instagram.com/p/mine", 100).await.1["order"].as_u64().unwrap_or_default().to_string();
     let missing = "987654321";
     for action in ["status", "refill"] {
         let theirs = other.call(&[("action", action), ("order", &id)]).await;
@@ -282,7 +260,7 @@ async fn fifty_parallel_adds_never_overdraw() {
     let tasks: Vec<_> = (0..50)
         .map(|i| {
             let c = c.clone();
-            tokio::spawn(async move { c.add(102, &format!("https://instagram.com/p/{i}"), 100).await })
+            tokio::spawn(async move { add(&c, 102, &format!("https://instagram.com/p/{i}"), 100).await })
         })
         .collect();
     let mut ok = BTreeSet::new();
@@ -373,7 +351,7 @@ async fn a_partial_order_refunds_the_remains_once_even_with_two_reconcilers_raci
     let store = s.store().await;
     let (acct, key) = new_reseller(&store, ResellerSpec::default()).await;
     let c = Client::new(s, &key);
-    let (st, v) = c.add(101, "https://instagram.com/p/partial", 1000).await;
+    let (st, v) = add(&c, 101, "https://instagram.com/p/partial", 1000).await;
     assert_eq!(st, 200, "{v}");
     let id = v["order"].as_u64().unwrap_or_default();
     let before = c.balance().await;

@@ -5,31 +5,10 @@ use std::collections::BTreeMap;
 
 use kobo_shared::model::{Plan, VtuCategory};
 use kobo_shared::{accounts, vtu, Kobo, Store};
-use kobo_tests::{client_from, fresh_source_ip, json_of, new_reseller, stack, ResellerSpec, Stack};
+use kobo_tests::{new_reseller, stack, ResellerSpec, Stack};
 use serde_json::{json, Value};
 
-struct Client {
-    http: reqwest::Client,
-    url: String,
-    key: String,
-}
-
-impl Client {
-    fn new(s: &Stack, key: &str) -> Client {
-        Client { http: client_from(fresh_source_ip()), url: s.api_url.clone(), key: key.to_string() }
-    }
-
-    async fn call(&self, fields: &[(&str, &str)]) -> (u16, Value) {
-        let mut form: Vec<(&str, &str)> = vec![("key", self.key.as_str())];
-        form.extend_from_slice(fields);
-        json_of(self.http.post(&self.url).form(&form).send().await.unwrap_or_else(|e| panic!("{e}"))).await
-    }
-
-    async fn balance(&self) -> Kobo {
-        let (_, v) = self.call(&[("action", "balance")]).await;
-        Kobo::parse_naira(v["balance"].as_str().unwrap_or_default()).unwrap_or(Kobo(-1))
-    }
-}
+type Client = kobo_tests::ApiClient;
 
 /// An action, its fields, and the category it answers.
 type Case = (&'static str, Vec<(&'static str, &'static str)>, &'static str);
