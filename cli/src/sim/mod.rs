@@ -2,5 +2,6 @@
 //! tests. They speak the providers' real wire formats, and take faults on demand through
 //! `/control/...` endpoints.
 
+pub mod hubtel;
 pub mod smm;
 pub mod topup;

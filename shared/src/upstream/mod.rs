@@ -1,6 +1,7 @@
 //! Clients of the upstream providers. Each is a real HTTP client; the local stack and
 //! the tests point them at simulators on loopback.
 
+pub mod hubtel;
 pub mod smm;
 pub mod topup;
 
@@ -18,6 +19,16 @@ pub enum UpstreamError {
     /// The provider answered and refused (its error message).
     #[error("rejected: {0}")]
     Rejected(String),
+}
+
+/// Classifies a provider's HTTP status: 502 and 503 mean the request was not processed
+/// (safe to send again); any other 5xx leaves the outcome unknown.
+pub(crate) fn check_status(status: u16) -> Result<(), UpstreamError> {
+    match status {
+        502 | 503 => Err(UpstreamError::NotSent(format!("provider answered {status}"))),
+        500..=599 => Err(UpstreamError::Ambiguous(format!("provider answered {status}"))),
+        _ => Ok(()),
+    }
 }
 
 /// Classifies a transport error.

@@ -93,13 +93,8 @@ impl SmmClient {
         form.extend_from_slice(fields);
         let resp = self.http.post(&self.url).form(&form).send().await.map_err(|e| classify(&e))?;
         let status = resp.status().as_u16();
-        if status == 502 || status == 503 {
-            return Err(UpstreamError::NotSent(format!("upstream answered {status}")));
-        }
+        super::check_status(status)?;
         let body = resp.text().await.map_err(|e| UpstreamError::Ambiguous(e.to_string()))?;
-        if status >= 500 {
-            return Err(UpstreamError::Ambiguous(format!("upstream answered {status}")));
-        }
         let v: Value = serde_json::from_str(&body)
             .map_err(|_| UpstreamError::Ambiguous(format!("upstream answered {status} with non-JSON")))?;
         if let Some(err) = v.get("error") {

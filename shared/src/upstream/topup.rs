@@ -133,13 +133,8 @@ impl TopupClient {
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<(u16, Value), UpstreamError> {
         let resp = req.bearer_auth(&self.key).send().await.map_err(|e| classify(&e))?;
         let status = resp.status().as_u16();
-        if status == 502 || status == 503 {
-            return Err(UpstreamError::NotSent(format!("provider answered {status}")));
-        }
+        super::check_status(status)?;
         let body = resp.text().await.map_err(|e| UpstreamError::Ambiguous(e.to_string()))?;
-        if status >= 500 {
-            return Err(UpstreamError::Ambiguous(format!("provider answered {status}")));
-        }
         let v: Value = serde_json::from_str(&body)
             .map_err(|_| UpstreamError::Ambiguous(format!("provider answered {status} with non-JSON")))?;
         Ok((status, v))

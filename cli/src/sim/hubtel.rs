@@ -1,0 +1,234 @@
+//! Hubtel on loopback, with the request and response shapes of `hubtel-api.txt`: SMS send
+//! and status, OTP send/verify/resend, paylinks and send-money (single and multi), Basic
+//! auth, and Hubtel's limit of 5 requests per window enforced with 429 beyond it (the
+//! window is 60 s in production; tests compress it). `GET /control/stats` reports the
+//! requests it served, the ones it refused for the limit, and the SMS it accepted;
+//! `GET /control/otp/<requestId>` reveals a code as the user's phone would.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine;
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+
+#[derive(Debug)]
+struct Inner {
+    auth: String,
+    limit: usize,
+    window: Duration,
+    recent: VecDeque<Instant>,
+    served: u64,
+    refused: u64,
+    sms: Vec<Value>,
+    otps: HashMap<String, (String, String)>,
+    counter: u64,
+    started: Instant,
+}
+
+type Shared = Arc<Mutex<Inner>>;
+
+/// A running Hubtel simulator.
+#[derive(Debug, Clone)]
+pub struct HubtelSim {
+    /// Base URL.
+    pub base: String,
+    state: Shared,
+}
+
+/// Checks auth and the rate limit; `Err` is the response to send instead.
+fn admit(state: &Shared, headers: &HeaderMap) -> Result<u64, Response> {
+    let Ok(mut s) = state.lock() else { return Err(StatusCode::INTERNAL_SERVER_ERROR.into_response()) };
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(s.auth.as_str()) {
+        return Err((StatusCode::UNAUTHORIZED, Json(json!({"message": "Unauthorized", "code": "401"}))).into_response());
+    }
+    let now = Instant::now();
+    let window = s.window;
+    while s.recent.front().is_some_and(|t| now.duration_since(*t) >= window) {
+        s.recent.pop_front();
+    }
+    if s.recent.len() >= s.limit {
+        s.refused += 1;
+        return Err((StatusCode::TOO_MANY_REQUESTS, Json(json!({"message": "Too many requests", "code": "429"})))
+            .into_response());
+    }
+    s.recent.push_back(now);
+    s.served += 1;
+    s.counter += 1;
+    Ok(s.counter)
+}
+
+fn ok(data: Value) -> Response {
+    Json(json!({"message": "Success", "responseCode": "0000", "code": "0000", "data": data})).into_response()
+}
+
+fn bad(message: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({"message": message, "code": "400", "errors": [{"field": "", "errorMessage": message}]})),
+    )
+        .into_response()
+}
+
+async fn sms_send(State(st): State<Shared>, headers: HeaderMap, Json(b): Json<Value>) -> Response {
+    let n = match admit(&st, &headers) {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    let (from, to, content) =
+        (b["from"].as_str().unwrap_or(""), b["to"].as_str().unwrap_or(""), b["content"].as_str().unwrap_or(""));
+    if from.is_empty() || from.len() > 11 || !to.starts_with('+') || content.is_empty() {
+        return bad("Invalid from, to or content");
+    }
+    let id = format!("msg_{n:08}");
+    if let Ok(mut s) = st.lock() {
+        let at_ms = s.started.elapsed().as_millis() as u64;
+        s.sms.push(json!({"messageId": id, "from": from, "to": to, "content": content, "at_ms": at_ms}));
+    }
+    ok(json!({"rate": 0.03, "messageId": id, "status": "0", "networkId": "62130"}))
+}
+
+async fn sms_status(State(st): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    if let Err(r) = admit(&st, &headers) {
+        return r;
+    }
+    ok(json!({"messageId": id, "status": "Delivered", "rate": 0.03, "units": 1}))
+}
+
+async fn otp_send(State(st): State<Shared>, headers: HeaderMap, Json(b): Json<Value>) -> Response {
+    let n = match admit(&st, &headers) {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    if !b["phoneNumber"].as_str().unwrap_or("").starts_with('+') || b["countryCode"].as_str().unwrap_or("").len() != 2 {
+        return bad("Invalid phoneNumber or countryCode");
+    }
+    let request_id = format!("otp_{n:08}");
+    let prefix = format!("K{:03}", n % 1000);
+    let code = format!("{:04}", (n * 7919) % 10_000);
+    if let Ok(mut s) = st.lock() {
+        s.otps.insert(request_id.clone(), (prefix.clone(), code));
+    }
+    ok(json!({"requestId": request_id, "prefix": prefix}))
+}
+
+async fn otp_verify(State(st): State<Shared>, headers: HeaderMap, Json(b): Json<Value>) -> Response {
+    if let Err(r) = admit(&st, &headers) {
+        return r;
+    }
+    let Ok(s) = st.lock() else { return StatusCode::INTERNAL_SERVER_ERROR.into_response() };
+    match s.otps.get(b["requestId"].as_str().unwrap_or("")) {
+        Some((p, c)) if b["prefix"] == json!(p) && b["code"] == json!(c) => ok(json!({})),
+        _ => bad("Invalid code"),
+    }
+}
+
+async fn otp_resend(State(st): State<Shared>, headers: HeaderMap, Json(b): Json<Value>) -> Response {
+    if let Err(r) = admit(&st, &headers) {
+        return r;
+    }
+    let Ok(s) = st.lock() else { return StatusCode::INTERNAL_SERVER_ERROR.into_response() };
+    let id = b["requestId"].as_str().unwrap_or("");
+    match s.otps.get(id) {
+        Some((p, _)) => ok(json!({"requestId": id, "prefix": p})),
+        None => bad("Unknown requestId"),
+    }
+}
+
+async fn paylink(State(st): State<Shared>, headers: HeaderMap, Json(b): Json<Value>) -> Response {
+    let n = match admit(&st, &headers) {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    if b["amount"].as_f64().unwrap_or(0.0) <= 0.0 || b["clientReference"].as_str().unwrap_or("").is_empty() {
+        return bad("Invalid amount or clientReference");
+    }
+    let id = format!("pl_{n:08}");
+    let expires = chrono::Utc::now().timestamp() + 3600;
+    ok(
+        json!({"paylinkId": id, "clientReference": b["clientReference"], "paylinkUrl": format!("https://pay.hubtel.local/{id}"), "expiresAt": expires}),
+    )
+}
+
+async fn send_money(State(st): State<Shared>, headers: HeaderMap, Json(b): Json<Value>) -> Response {
+    let n = match admit(&st, &headers) {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    if b["amount"].as_f64().unwrap_or(0.0) <= 0.0 || b["clientReference"].as_str().unwrap_or("").is_empty() {
+        return bad("Invalid amount or clientReference");
+    }
+    ok(json!({"transactionId": format!("tx_{n:08}"), "clientReference": b["clientReference"]}))
+}
+
+async fn stats(State(st): State<Shared>) -> Response {
+    match st.lock() {
+        Ok(s) => Json(json!({"served": s.served, "refused": s.refused, "sms": s.sms, "limit": s.limit, "window_ms": s.window.as_millis() as u64})).into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+async fn reveal_otp(State(st): State<Shared>, Path(id): Path<String>) -> Response {
+    match st.lock().ok().and_then(|s| s.otps.get(&id).cloned()) {
+        Some((prefix, code)) => Json(json!({"prefix": prefix, "code": code})).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+impl HubtelSim {
+    /// Starts the simulator for ClientID / ClientSecret, allowing `limit` requests per
+    /// sliding `window`.
+    pub async fn start(client_id: &str, client_secret: &str, limit: usize, window: Duration) -> Result<HubtelSim> {
+        let auth = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{client_id}:{client_secret}"))
+        );
+        let state: Shared = Arc::new(Mutex::new(Inner {
+            auth,
+            limit,
+            window,
+            recent: VecDeque::new(),
+            served: 0,
+            refused: 0,
+            sms: Vec::new(),
+            otps: HashMap::new(),
+            counter: 0,
+            started: Instant::now(),
+        }));
+        let app = Router::new()
+            .route("/v1/messages/send", post(sms_send))
+            .route("/v1/messages/{id}", get(sms_status))
+            .route("/v1/otp/send", post(otp_send))
+            .route("/v1/otp/verify", post(otp_verify))
+            .route("/v1/otp/resend", post(otp_resend))
+            .route("/v1/paylinks", post(paylink))
+            .route("/v1/paylinks/multi", post(paylink))
+            .route("/v1/send-money", post(send_money))
+            .route("/v1/send-money/multi", post(send_money))
+            .route("/control/stats", get(stats))
+            .route("/control/otp/{id}", get(reveal_otp))
+            .with_state(state.clone());
+        let listener =
+            TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.context("binding the Hubtel simulator")?;
+        let addr = listener.local_addr()?;
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "Hubtel simulator stopped");
+            }
+        });
+        Ok(HubtelSim { base: format!("http://{addr}"), state })
+    }
+
+    /// Requests refused for the limit so far.
+    pub fn refused(&self) -> u64 {
+        self.state.lock().map(|s| s.refused).unwrap_or(0)
+    }
+}
