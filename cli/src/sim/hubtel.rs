@@ -45,10 +45,12 @@ pub struct HubtelSim {
 }
 
 /// Checks auth and the rate limit; `Err` is the response to send instead.
-fn admit(state: &Shared, headers: &HeaderMap) -> Result<u64, Response> {
-    let Ok(mut s) = state.lock() else { return Err(StatusCode::INTERNAL_SERVER_ERROR.into_response()) };
+fn admit(state: &Shared, headers: &HeaderMap) -> Result<u64, Box<Response>> {
+    let Ok(mut s) = state.lock() else { return Err(Box::new(StatusCode::INTERNAL_SERVER_ERROR.into_response())) };
     if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(s.auth.as_str()) {
-        return Err((StatusCode::UNAUTHORIZED, Json(json!({"message": "Unauthorized", "code": "401"}))).into_response());
+        return Err(Box::new(
+            (StatusCode::UNAUTHORIZED, Json(json!({"message": "Unauthorized", "code": "401"}))).into_response(),
+        ));
     }
     let now = Instant::now();
     let window = s.window;
@@ -81,7 +83,7 @@ fn bad(message: &str) -> Response {
 async fn sms_send(State(st): State<Shared>, headers: HeaderMap, Json(b): Json<Value>) -> Response {
     let n = match admit(&st, &headers) {
         Ok(n) => n,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let (from, to, content) =
         (b["from"].as_str().unwrap_or(""), b["to"].as_str().unwrap_or(""), b["content"].as_str().unwrap_or(""));
@@ -98,7 +100,7 @@ async fn sms_send(State(st): State<Shared>, headers: HeaderMap, Json(b): Json<Va
 
 async fn sms_status(State(st): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     if let Err(r) = admit(&st, &headers) {
-        return r;
+        return *r;
     }
     ok(json!({"messageId": id, "status": "Delivered", "rate": 0.03, "units": 1}))
 }
@@ -106,7 +108,7 @@ async fn sms_status(State(st): State<Shared>, headers: HeaderMap, Path(id): Path
 async fn otp_send(State(st): State<Shared>, headers: HeaderMap, Json(b): Json<Value>) -> Response {
     let n = match admit(&st, &headers) {
         Ok(n) => n,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if !b["phoneNumber"].as_str().unwrap_or("").starts_with('+') || b["countryCode"].as_str().unwrap_or("").len() != 2 {
         return bad("Invalid phoneNumber or countryCode");
@@ -122,7 +124,7 @@ async fn otp_send(State(st): State<Shared>, headers: HeaderMap, Json(b): Json<Va
 
 async fn otp_verify(State(st): State<Shared>, headers: HeaderMap, Json(b): Json<Value>) -> Response {
     if let Err(r) = admit(&st, &headers) {
-        return r;
+        return *r;
     }
     let Ok(s) = st.lock() else { return StatusCode::INTERNAL_SERVER_ERROR.into_response() };
     match s.otps.get(b["requestId"].as_str().unwrap_or("")) {
@@ -133,7 +135,7 @@ async fn otp_verify(State(st): State<Shared>, headers: HeaderMap, Json(b): Json<
 
 async fn otp_resend(State(st): State<Shared>, headers: HeaderMap, Json(b): Json<Value>) -> Response {
     if let Err(r) = admit(&st, &headers) {
-        return r;
+        return *r;
     }
     let Ok(s) = st.lock() else { return StatusCode::INTERNAL_SERVER_ERROR.into_response() };
     let id = b["requestId"].as_str().unwrap_or("");
@@ -146,7 +148,7 @@ async fn otp_resend(State(st): State<Shared>, headers: HeaderMap, Json(b): Json<
 async fn paylink(State(st): State<Shared>, headers: HeaderMap, Json(b): Json<Value>) -> Response {
     let n = match admit(&st, &headers) {
         Ok(n) => n,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if b["amount"].as_f64().unwrap_or(0.0) <= 0.0 || b["clientReference"].as_str().unwrap_or("").is_empty() {
         return bad("Invalid amount or clientReference");
@@ -161,7 +163,7 @@ async fn paylink(State(st): State<Shared>, headers: HeaderMap, Json(b): Json<Val
 async fn send_money(State(st): State<Shared>, headers: HeaderMap, Json(b): Json<Value>) -> Response {
     let n = match admit(&st, &headers) {
         Ok(n) => n,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if b["amount"].as_f64().unwrap_or(0.0) <= 0.0 || b["clientReference"].as_str().unwrap_or("").is_empty() {
         return bad("Invalid amount or clientReference");
