@@ -59,8 +59,10 @@ fn admit(state: &Shared, headers: &HeaderMap) -> Result<u64, Box<Response>> {
     }
     if s.recent.len() >= s.limit {
         s.refused += 1;
-        return Err((StatusCode::TOO_MANY_REQUESTS, Json(json!({"message": "Too many requests", "code": "429"})))
-            .into_response());
+        return Err(Box::new(
+            (StatusCode::TOO_MANY_REQUESTS, Json(json!({"message": "Too many requests", "code": "429"})))
+                .into_response(),
+        ));
     }
     s.recent.push_back(now);
     s.served += 1;
