@@ -136,6 +136,7 @@ async fn dev(project: &Project) -> Result<()> {
         demo_webhook_url: std::env::var("KOBO_DEMO_WEBHOOK_URL").ok().filter(|u| !u.trim().is_empty()),
         topup_callback_delay: std::time::Duration::from_secs(3),
         vtu_requery_after: std::time::Duration::from_secs(30),
+        hubtel_window: std::time::Duration::from_secs(60),
     };
     let stack = DevStack::start(project, opts).await?;
     eprintln!(

@@ -53,6 +53,8 @@ actions! {
     Refill => "refill", false;
     RefillStatus => "refill_status", false;
     Cancel => "cancel", false;
+    Deposit => "deposit", false;
+    DepositStatus => "deposit_status", false;
     VtuDataPlans => "vtu_data_plans", false;
     VtuSmePlans => "vtu_sme_plans", false;
     VtuCablePlans => "vtu_cable_plans", false;
@@ -103,7 +105,7 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        assert_eq!(Action::ALL.len(), 22);
+        assert_eq!(Action::ALL.len(), 24);
         for a in Action::ALL {
             assert_eq!(a.as_str().parse::<Action>(), Ok(*a));
             assert_eq!(serde_json::to_string(a).unwrap_or_default(), format!("\"{a}\""));

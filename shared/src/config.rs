@@ -25,6 +25,12 @@ pub struct Config {
     /// Seconds a VTU transaction may stay processing before the reconciler requeries it
     /// (`KOBO_VTU_REQUERY_AFTER_SECS`, default 120).
     pub vtu_requery_after_secs: i64,
+    /// Hubtel's base URL (`KOBO_HUBTEL_URL`).
+    pub hubtel_url: String,
+    /// kobo's public base URL, for callback URLs given to Hubtel (`KOBO_PUBLIC_URL`).
+    pub public_url: String,
+    /// Hubtel's rate window in seconds (`KOBO_HUBTEL_WINDOW_SECS`, default 60; tests shrink it).
+    pub hubtel_window_secs: u64,
     /// The webhook delivery queue (`KOBO_WEBHOOK_QUEUE_URL`).
     pub webhook_queue_url: String,
     /// Seconds before each webhook retry (`KOBO_WEBHOOK_RETRY_DELAYS`, default `10,60,300`).
@@ -67,6 +73,9 @@ impl Config {
             upstream_timeout_ms: var_or("KOBO_UPSTREAM_TIMEOUT_MS", 8000)?,
             topup_url: env::var("KOBO_TOPUP_URL").unwrap_or_default(),
             vtu_requery_after_secs: var_or("KOBO_VTU_REQUERY_AFTER_SECS", 120)?,
+            hubtel_url: env::var("KOBO_HUBTEL_URL").unwrap_or_default(),
+            public_url: env::var("KOBO_PUBLIC_URL").unwrap_or_default(),
+            hubtel_window_secs: var_or("KOBO_HUBTEL_WINDOW_SECS", 60)?,
             webhook_queue_url: env::var("KOBO_WEBHOOK_QUEUE_URL").unwrap_or_default(),
             webhook_retry_delays: match env::var("KOBO_WEBHOOK_RETRY_DELAYS") {
                 Ok(v) => parse_delays(&v)?,
@@ -87,6 +96,9 @@ impl Config {
             upstream_timeout_ms: 8000,
             topup_url: String::new(),
             vtu_requery_after_secs: 120,
+            hubtel_url: String::new(),
+            public_url: String::new(),
+            hubtel_window_secs: 60,
             webhook_queue_url: String::new(),
             webhook_retry_delays: vec![10, 60, 300],
         }

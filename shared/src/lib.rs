@@ -10,6 +10,7 @@ pub mod aws;
 pub mod catalog;
 pub mod config;
 pub mod crypto;
+pub mod deposits;
 pub mod error;
 pub mod hubtel_throttle;
 pub mod idempotency;

@@ -30,6 +30,12 @@ pub struct ProviderSecrets {
     /// Secret the top-up provider signs its callbacks with (`X-Signature`).
     #[serde(default)]
     pub topup_webhook_secret: Option<String>,
+    /// Hubtel ClientID.
+    #[serde(default)]
+    pub hubtel_client_id: Option<String>,
+    /// Hubtel ClientSecret.
+    #[serde(default)]
+    pub hubtel_client_secret: Option<String>,
 }
 
 impl std::fmt::Debug for ProviderSecrets {

@@ -202,6 +202,8 @@ pub struct Stack {
     pub queue_url: String,
     /// The top-up simulator's base URL.
     pub topup_base: String,
+    /// The Hubtel simulator's base URL.
+    pub hubtel_base: String,
 }
 
 impl Stack {
@@ -347,6 +349,7 @@ pub fn stack() -> &'static Stack {
                 demo_webhook_url: None,
                 topup_callback_delay: std::time::Duration::from_millis(300),
                 vtu_requery_after: std::time::Duration::from_secs(0),
+                hubtel_window: std::time::Duration::from_secs(2),
             };
             let dev = on_background(async move { DevStack::start(&project(), opts).await })
                 .unwrap_or_else(|e| panic!("starting the local stack: {e:#}"));
@@ -362,6 +365,7 @@ pub fn stack() -> &'static Stack {
                 smm_base: dev.smm.base.clone(),
                 queue_url: dev.queue.url().to_string(),
                 topup_base: dev.topup.base.clone(),
+                hubtel_base: dev.hubtel.base.clone(),
             };
             (dev, info)
         })

@@ -20,6 +20,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::sim::hubtel::HubtelSim;
 use crate::sim::smm::{Pace, SmmSim};
 use crate::sim::topup::TopupSim;
 use crate::template::Template;
@@ -58,6 +59,8 @@ pub struct Options {
     pub topup_callback_delay: Duration,
     /// How long a VTU transaction may stay processing before the reconciler requeries it.
     pub vtu_requery_after: Duration,
+    /// Hubtel's rate window (60 s in production; tests compress it).
+    pub hubtel_window: Duration,
 }
 
 /// A running local stack. Dropping it stops the server and moto.
@@ -79,6 +82,8 @@ pub struct DevStack {
     pub smm: SmmSim,
     /// The top-up provider simulator.
     pub topup: TopupSim,
+    /// The Hubtel simulator.
+    pub hubtel: HubtelSim,
     /// The reconciler, as its Lambda runs it (tests call [`kobo_reconciler::Reconciler::run_once`]).
     pub reconciler: Arc<kobo_reconciler::Reconciler>,
     /// The relay, as its Lambda runs it.
@@ -135,17 +140,20 @@ impl DevStack {
             .clone();
         let topup_key = provision::random_secret(40);
         let topup_hook = provision::random_secret(48);
+        let (hubtel_id, hubtel_secret) = (provision::random_secret(16), provision::random_secret(32));
         secrets_client
             .put_secret_value()
             .secret_id(&provider_secret)
             .secret_string(
-                serde_json::json!({"smm_api_key": smm_key, "topup_api_key": topup_key, "topup_webhook_secret": topup_hook})
-                    .to_string(),
+                serde_json::json!({"smm_api_key": smm_key, "topup_api_key": topup_key, "topup_webhook_secret": topup_hook,
+                                   "hubtel_client_id": hubtel_id, "hubtel_client_secret": hubtel_secret})
+                .to_string(),
             )
             .send()
             .await
             .context("writing the local provider credentials")?;
         let smm = SmmSim::start(&smm_key, opts.pace).await?;
+        let hubtel = HubtelSim::start(&hubtel_id, &hubtel_secret, 5, opts.hubtel_window).await?;
         let topup = TopupSim::start(
             &topup_key,
             &topup_hook,
@@ -160,6 +168,9 @@ impl DevStack {
         config.provider_secret_id = provider_secret;
         config.smm_url = smm.url.clone();
         config.topup_url = topup.base.clone();
+        config.hubtel_url = hubtel.base.clone();
+        config.public_url = base_url.clone();
+        config.hubtel_window_secs = opts.hubtel_window.as_secs().max(1);
         config.vtu_requery_after_secs = opts.vtu_requery_after.as_secs() as i64;
         config.upstream_timeout_ms = opts.upstream_timeout.as_millis() as u64;
         let app =
@@ -266,6 +277,7 @@ impl DevStack {
             server: Some(server),
             smm,
             topup,
+            hubtel,
             reconciler,
             relay,
             worker,
@@ -299,6 +311,7 @@ impl DevStack {
             "smm_simulator": self.smm.base,
             "smm_url": self.smm.url,
             "topup_simulator": self.topup.base,
+            "hubtel_simulator": self.hubtel.base,
             "provider_secret_id": self.resources.secret("ProviderSecret")?,
             "webhook_endpoint_id": self.demo_webhook.as_ref().map(|w| w.0.clone()),
             "webhook_secret": self.demo_webhook.as_ref().map(|w| w.1.clone()),

@@ -3,7 +3,8 @@
 //! auth, and Hubtel's limit of 5 requests per window enforced with 429 beyond it (the
 //! window is 60 s in production; tests compress it). `GET /control/stats` reports the
 //! requests it served, the ones it refused for the limit, and the SMS it accepted;
-//! `GET /control/otp/<requestId>` reveals a code as the user's phone would.
+//! `GET /control/otp/<requestId>` reveals a code as the user's phone would;
+//! `POST /control/pay/<paylinkId>` pays a paylink, which sends Hubtel's payment callback.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -30,6 +31,7 @@ struct Inner {
     refused: u64,
     sms: Vec<Value>,
     otps: HashMap<String, (String, String)>,
+    paylinks: HashMap<String, Value>,
     counter: u64,
     started: Instant,
 }
@@ -157,6 +159,9 @@ async fn paylink(State(st): State<Shared>, headers: HeaderMap, Json(b): Json<Val
     }
     let id = format!("pl_{n:08}");
     let expires = chrono::Utc::now().timestamp() + 3600;
+    if let Ok(mut s) = st.lock() {
+        s.paylinks.insert(id.clone(), b.clone());
+    }
     ok(
         json!({"paylinkId": id, "clientReference": b["clientReference"], "paylinkUrl": format!("https://pay.hubtel.local/{id}"), "expiresAt": expires}),
     )
@@ -176,6 +181,44 @@ async fn send_money(State(st): State<Shared>, headers: HeaderMap, Json(b): Json<
 async fn stats(State(st): State<Shared>) -> Response {
     match st.lock() {
         Ok(s) => Json(json!({"served": s.served, "refused": s.refused, "sms": s.sms, "limit": s.limit, "window_ms": s.window.as_millis() as u64})).into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+/// Pays a paylink as a customer would: Hubtel then POSTs its payment callback to the
+/// paylink's `callbackUrl`. Body (optional): `{"amount": 5000.0, "status": "Success"}`.
+async fn pay(State(st): State<Shared>, Path(id): Path<String>, body: Option<Json<Value>>) -> Response {
+    let Some(link) = st.lock().ok().and_then(|s| s.paylinks.get(&id).cloned()) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let over = body.map(|Json(v)| v).unwrap_or(Value::Null);
+    let callback = json!({
+        "message": "Success",
+        "responseCode": "0000",
+        "data": {
+            "paymentType": "mobilemoney",
+            "status": over["status"].as_str().unwrap_or("Success"),
+            "amount": over["amount"].as_f64().or_else(|| link["amount"].as_f64()).unwrap_or(0.0),
+            "paylinkId": id,
+            "phoneNumber": "2348031234567",
+            "clientReference": link["clientReference"],
+        }
+    });
+    let url = link["callbackUrl"].as_str().unwrap_or_default().to_string();
+    match reqwest::Client::new().post(url).json(&callback).send().await {
+        Ok(r) => {
+            let code = r.status().as_u16();
+            let body: Value = r.json().await.unwrap_or(Value::Null);
+            Json(json!({"callback_status": code, "callback_answer": body})).into_response()
+        }
+        Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+    }
+}
+
+/// The paylinks created so far (id → request), as Hubtel's dashboard would list them.
+async fn paylinks(State(st): State<Shared>) -> Response {
+    match st.lock() {
+        Ok(s) => Json(json!(s.paylinks)).into_response(),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }
@@ -204,6 +247,7 @@ impl HubtelSim {
             refused: 0,
             sms: Vec::new(),
             otps: HashMap::new(),
+            paylinks: HashMap::new(),
             counter: 0,
             started: Instant::now(),
         }));
@@ -219,6 +263,8 @@ impl HubtelSim {
             .route("/v1/send-money/multi", post(send_money))
             .route("/control/stats", get(stats))
             .route("/control/otp/{id}", get(reveal_otp))
+            .route("/control/pay/{id}", post(pay))
+            .route("/control/paylinks", get(paylinks))
             .with_state(state.clone());
         let listener =
             TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.context("binding the Hubtel simulator")?;

@@ -12,11 +12,12 @@ use std::time::Instant;
 
 use kobo_shared::auth::{self, AnonymousLimits, Hits};
 use kobo_shared::config::Config;
+use kobo_shared::hubtel_throttle::Throttle;
 use kobo_shared::keys::RateSubject;
 use kobo_shared::model::now_unix;
 use kobo_shared::secrets::SecretsCache;
 use kobo_shared::upstream::smm::SmmClient;
-use kobo_shared::upstream::{LazySmm, LazyTopup};
+use kobo_shared::upstream::{LazyHubtel, LazySmm, LazyTopup};
 use kobo_shared::{apikey, ratelimit, ApiError, Store};
 use lambda_http::{Body, Request, Response};
 
@@ -41,17 +42,28 @@ pub struct App {
     pub topup: LazyTopup,
     /// The VTU catalog, cached.
     pub vtu_catalog: actions::vtu::CatalogCache,
+    /// Hubtel, connected on first use.
+    pub hubtel: LazyHubtel,
+    /// Hubtel's 5-per-minute limit, shared with every other container.
+    pub hubtel_throttle: Throttle,
 }
 
 impl App {
     /// Builds the app from clients made by the caller (tests pass instrumented ones).
     pub fn new(config: Config, dynamodb: aws_sdk_dynamodb::Client, secrets: aws_sdk_secretsmanager::Client) -> App {
         App {
-            store: Store::new(dynamodb, config.table.clone()),
+            store: Store::new(dynamodb.clone(), config.table.clone()),
             secrets: SecretsCache::new(secrets.clone(), config.app_secret_id.clone()),
             smm: LazySmm::new(&config, secrets.clone()),
-            topup: LazyTopup::new(&config, secrets),
+            topup: LazyTopup::new(&config, secrets.clone()),
             vtu_catalog: Default::default(),
+            hubtel: LazyHubtel::new(&config, secrets),
+            hubtel_throttle: Throttle::new(
+                Store::new(dynamodb.clone(), config.table.clone()),
+                "hubtel",
+                5,
+                std::time::Duration::from_secs(config.hubtel_window_secs),
+            ),
             config,
             plans: PlanCache::default(),
         }

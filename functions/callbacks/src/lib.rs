@@ -1,5 +1,6 @@
 //! The callbacks Lambda: `POST /callbacks/topup` receives the VTU provider's signed
-//! results. Every answer is fast; forged or malformed bodies change nothing; a duplicate
+//! results; `POST /callbacks/hubtel/payment/<account>/<deposit>/<secret>` receives
+//! Hubtel's payment callbacks, authenticated by the per-deposit secret in the URL. Every answer is fast; forged or malformed bodies change nothing; a duplicate
 //! or late callback is acknowledged and changes nothing twice.
 #![warn(missing_docs)]
 
@@ -20,6 +21,8 @@ pub struct Callbacks {
     pub store: Store,
     /// The provider secret (for the callback signing key).
     pub topup: LazyTopup,
+    /// The app secret (deposit callback secrets derive from it).
+    pub app_secrets: kobo_shared::secrets::SecretsCache,
 }
 
 impl Callbacks {
@@ -29,7 +32,11 @@ impl Callbacks {
         dynamodb: aws_sdk_dynamodb::Client,
         secrets: aws_sdk_secretsmanager::Client,
     ) -> Callbacks {
-        Callbacks { store: Store::new(dynamodb, config.table.clone()), topup: LazyTopup::new(config, secrets) }
+        Callbacks {
+            store: Store::new(dynamodb, config.table.clone()),
+            topup: LazyTopup::new(config, secrets.clone()),
+            app_secrets: kobo_shared::secrets::SecretsCache::new(secrets, config.app_secret_id.clone()),
+        }
     }
 }
 
@@ -46,9 +53,6 @@ pub async fn handle(cb: &Callbacks, req: Request) -> Response<Body> {
     if req.method() != lambda_http::http::Method::POST {
         return reply(405, serde_json::json!({"error": "use POST"}));
     }
-    if !req.uri().path().ends_with("/callbacks/topup") {
-        return reply(404, serde_json::json!({"error": "unknown callback"}));
-    }
     let body: &[u8] = match req.body() {
         Body::Text(t) => t.as_bytes(),
         Body::Binary(b) => b,
@@ -56,6 +60,13 @@ pub async fn handle(cb: &Callbacks, req: Request) -> Response<Body> {
     };
     if body.len() > MAX_BODY {
         return reply(413, serde_json::json!({"error": "body too large"}));
+    }
+    let path = req.uri().path().to_string();
+    if let Some(rest) = path.strip_prefix("/callbacks/hubtel/payment/") {
+        return hubtel_payment(cb, rest, body).await;
+    }
+    if path != "/callbacks/topup" {
+        return reply(404, serde_json::json!({"error": "unknown callback"}));
     }
     let signature = req.headers().get("x-signature").and_then(|v| v.to_str().ok()).unwrap_or_default();
     let secret = match cb.topup.webhook_secret().await {
@@ -85,6 +96,56 @@ pub async fn handle(cb: &Callbacks, req: Request) -> Response<Body> {
         }
         Err(CallbackError::Store(e)) => {
             tracing::error!(error = %e, "topup callback could not be applied; the provider should retry");
+            reply(503, serde_json::json!({"error": "retry later"}))
+        }
+    }
+}
+
+/// Hubtel's payment callback for a deposit.
+async fn hubtel_payment(cb: &Callbacks, rest: &str, body: &[u8]) -> Response<Body> {
+    use kobo_shared::deposits::{self, PaymentResult};
+    let parts: Vec<&str> = rest.split('/').collect();
+    let [account, deposit, secret] = parts.as_slice() else {
+        return reply(404, serde_json::json!({"error": "unknown callback"}));
+    };
+    let key = match cb.app_secrets.get().await {
+        Ok(s) => s.pin_pepper.clone(),
+        Err(e) => {
+            tracing::error!(error = %e, "app secret unavailable");
+            return reply(503, serde_json::json!({"error": "retry later"}));
+        }
+    };
+    // The secret is checked before any lookup, so unknown and forged answer alike.
+    if !kobo_shared::apikey::is_account_id(account) || !deposits::secret_ok(key.as_bytes(), deposit, secret) {
+        tracing::warn!("hubtel payment callback with a bad URL secret refused");
+        return reply(401, serde_json::json!({"error": "unauthorized"}));
+    }
+    let Ok(payload) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return reply(400, serde_json::json!({"error": "malformed callback"}));
+    };
+    let d = match cb.store.get_deposit(account, deposit).await {
+        Ok(Some(d)) => d,
+        Ok(None) => {
+            tracing::warn!(deposit = %deposit, "payment callback for an unknown deposit; nothing changed");
+            return reply(200, serde_json::json!({"status": "unknown"}));
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "deposit lookup failed");
+            return reply(503, serde_json::json!({"error": "retry later"}));
+        }
+    };
+    match deposits::apply_payment(&cb.store, &d, &payload).await {
+        Ok(PaymentResult::Credited) => {
+            tracing::info!(deposit = %d.id, "deposit credited");
+            reply(200, serde_json::json!({"status": "credited"}))
+        }
+        Ok(PaymentResult::Duplicate) => reply(200, serde_json::json!({"status": "duplicate"})),
+        Ok(PaymentResult::Ignored(why)) => {
+            tracing::warn!(deposit = %d.id, reason = %why, "payment callback ignored");
+            reply(200, serde_json::json!({"status": "ignored"}))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "payment callback could not be applied; Hubtel should retry");
             reply(503, serde_json::json!({"error": "retry later"}))
         }
     }

@@ -204,8 +204,10 @@ impl HubtelClient {
         description: &str,
         reference: &str,
         audience: &[String],
+        callback_url: &str,
     ) -> Result<Paylink, UpstreamError> {
-        let mut body = json!({"amount": amount.0 as f64 / 100.0, "title": title, "description": description, "clientReference": reference});
+        let mut body = json!({"amount": amount.0 as f64 / 100.0, "title": title, "description": description,
+                              "clientReference": reference, "callbackUrl": callback_url});
         let path = if audience.is_empty() {
             "/v1/paylinks"
         } else {

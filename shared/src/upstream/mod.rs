@@ -127,3 +127,43 @@ impl LazyTopup {
         }
     }
 }
+
+/// The Hubtel client of a container, built on first use from the config (URL, timeout)
+/// and the provider secret (ClientID, ClientSecret).
+#[derive(Debug)]
+pub struct LazyHubtel {
+    url: String,
+    timeout: std::time::Duration,
+    secrets: crate::secrets::SecretsCache<crate::secrets::ProviderSecrets>,
+    client: tokio::sync::OnceCell<hubtel::HubtelClient>,
+}
+
+impl LazyHubtel {
+    /// Nothing is fetched or built until [`LazyHubtel::get`].
+    pub fn new(config: &crate::config::Config, secrets: aws_sdk_secretsmanager::Client) -> LazyHubtel {
+        LazyHubtel {
+            url: config.hubtel_url.clone(),
+            timeout: std::time::Duration::from_millis(config.upstream_timeout_ms),
+            secrets: crate::secrets::SecretsCache::new(secrets, config.provider_secret_id.clone()),
+            client: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The client; an error says what is missing.
+    pub async fn get(&self) -> Result<&hubtel::HubtelClient, UpstreamError> {
+        self.client
+            .get_or_try_init(|| async {
+                if self.url.is_empty() {
+                    return Err(UpstreamError::NotSent("KOBO_HUBTEL_URL is not set".into()));
+                }
+                let s = self.secrets.get().await.map_err(|e| UpstreamError::NotSent(e.to_string()))?;
+                match (&s.hubtel_client_id, &s.hubtel_client_secret) {
+                    (Some(id), Some(secret)) => hubtel::HubtelClient::new(&self.url, id, secret, self.timeout),
+                    _ => Err(UpstreamError::NotSent(
+                        "hubtel_client_id / hubtel_client_secret missing in the provider secret".into(),
+                    )),
+                }
+            })
+            .await
+    }
+}

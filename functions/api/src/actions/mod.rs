@@ -51,5 +51,7 @@ pub async fn dispatch(
         | Action::VtuEducation
         | Action::VtuRechargeCard => vtu::purchase(app, caller, action, req).await,
         Action::VtuStatus => vtu::status(app, caller, &req.params).await,
+        Action::Deposit => account::deposit(app, caller, &req.params).await,
+        Action::DepositStatus => account::deposit_status(app, caller, &req.params).await,
     }
 }
