@@ -1,0 +1,92 @@
+//! Deposits end to end: `deposit` → a Hubtel paylink → Hubtel's payment callback credits
+//! the wallet exactly once; duplicates, forged URLs, wrong amounts and unknown deposits
+//! change nothing.
+
+use kobo_shared::accounts;
+use kobo_shared::Kobo;
+use kobo_tests::{new_reseller, stack, ApiClient, ResellerSpec};
+use serde_json::{json, Value};
+
+async fn paylink_of(hubtel: &str, deposit_id: &str) -> (String, Value) {
+    let links: Value = reqwest::get(format!("{hubtel}/control/paylinks"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .json()
+        .await
+        .unwrap_or_default();
+    links
+        .as_object()
+        .and_then(|m| m.iter().find(|(_, v)| v["clientReference"] == json!(deposit_id)))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .unwrap_or_else(|| panic!("no paylink for {deposit_id}: {links}"))
+}
+
+async fn pay(hubtel: &str, paylink: &str, body: Value) -> Value {
+    reqwest::Client::new()
+        .post(format!("{hubtel}/control/pay/{paylink}"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .json()
+        .await
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_paid_deposit_is_credited_once_and_nothing_else_credits() {
+    let s = stack();
+    let store = s.store().await;
+    let (acct, key) = new_reseller(&store, ResellerSpec { balance: Kobo::naira(100), ..Default::default() }).await;
+    let c = ApiClient::new(s, &key);
+    for bad in ["0", "50", "5000000.01", "abc", "10.001"] {
+        let (st, v) = c.call(&[("action", "deposit"), ("amount", bad)]).await;
+        assert_eq!(st, 422, "{bad}: {v}");
+    }
+    let (st, v) = c.call(&[("action", "deposit"), ("amount", "2500.50")]).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!((v["status"].as_str(), v["amount"].as_str()), (Some("awaiting_payment"), Some("2500.50")));
+    assert!(v["paylink_url"].as_str().is_some_and(|u| u.starts_with("https://")));
+    let id = v["deposit_id"].as_str().unwrap_or_default().to_string();
+    let (paylink, link) = paylink_of(&s.hubtel_base, &id).await;
+    let callback_url = link["callbackUrl"].as_str().unwrap_or_default().to_string();
+    assert!(callback_url.starts_with(&s.base_url) && callback_url.contains(&id));
+
+    // Forged: right deposit, wrong secret; and a secret of another deposit.
+    let forged = format!("{}0", &callback_url[..callback_url.len() - 1]);
+    let body = json!({"message": "Success", "responseCode": "0000", "data": {"status": "Success", "amount": 2500.50, "clientReference": id, "paylinkId": paylink}});
+    let r = reqwest::Client::new().post(&forged).json(&body).send().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.status().as_u16(), 401);
+    // Wrong amount, failed payment: ignored.
+    assert_eq!(pay(&s.hubtel_base, &paylink, json!({"amount": 25.0})).await["callback_answer"]["status"], "ignored");
+    assert_eq!(
+        pay(&s.hubtel_base, &paylink, json!({"status": "Failed"})).await["callback_answer"]["status"],
+        "ignored"
+    );
+    assert_eq!(c.balance().await, Kobo::naira(100));
+
+    // Paid: credited once, however often Hubtel repeats it, even at once.
+    let (a, b, c2) = tokio::join!(
+        pay(&s.hubtel_base, &paylink, json!({})),
+        pay(&s.hubtel_base, &paylink, json!({})),
+        pay(&s.hubtel_base, &paylink, json!({}))
+    );
+    let answers: Vec<Value> = vec![a, b, c2].into_iter().map(|v| v["callback_answer"]["status"].clone()).collect();
+    assert_eq!(answers.iter().filter(|a| **a == "credited").count(), 1, "{answers:?}");
+    assert_eq!(answers.iter().filter(|a| **a == "duplicate").count(), 2, "{answers:?}");
+    assert_eq!(c.balance().await, Kobo(10_000 + 250_050));
+    let (_, st) = c.call(&[("action", "deposit_status"), ("deposit_id", &id)]).await;
+    assert_eq!(st["status"], "credited");
+    let deposits = store.ledger(&acct).await.unwrap_or_default().into_iter().filter(|e| e.kind == "deposit").count();
+    assert_eq!(deposits, 1);
+    let a = store.get_account(&acct).await.ok().flatten().unwrap_or_else(|| panic!("no account"));
+    assert!(accounts::check_ledger(&store, &a).await.map(|c| c.ok()).unwrap_or(false));
+
+    // Another account cannot see it; an unknown deposit with a guessed URL gets 401.
+    let (_, other_key) = new_reseller(&store, ResellerSpec::default()).await;
+    let other = ApiClient::new(s, &other_key);
+    assert_eq!(other.call(&[("action", "deposit_status"), ("deposit_id", &id)]).await.0, 404);
+    let guessed = callback_url.replace(&id, "dep_00000000000000000000000000000000");
+    let r = reqwest::Client::new().post(&guessed).json(&body).send().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.status().as_u16(), 401);
+}
