@@ -89,6 +89,10 @@ impl Deposit {
         if let Some(v) = &self.paylink_id {
             m.insert("paylink_id".into(), s(v));
         }
+        if self.status == DepositStatus::Pending {
+            m.insert("GSI1PK".into(), s(keys::PENDING_DEPOSITS_GSI1PK));
+            m.insert("GSI1SK".into(), s(format!("{}#{}", self.created_at, self.id)));
+        }
         if let Some(v) = &self.paylink_url {
             m.insert("paylink_url".into(), s(v));
         }
@@ -152,13 +156,29 @@ impl Store {
         out.item.as_ref().map(Deposit::from_item).transpose()
     }
 
+    /// Deposits still waiting for their paylink, oldest first (sparse GSI1).
+    pub async fn pending_deposits(&self, limit: i32) -> Result<Vec<Deposit>, StoreError> {
+        let out = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .index_name("GSI1")
+            .key_condition_expression("GSI1PK = :pk")
+            .expression_attribute_values(":pk", s(keys::PENDING_DEPOSITS_GSI1PK))
+            .limit(limit)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        out.items().iter().map(Deposit::from_item).collect()
+    }
+
     /// Records the paylink of a pending deposit.
     pub async fn set_paylink(&self, d: &Deposit, paylink_id: &str, url: &str) -> Result<(), StoreError> {
         self.client()
             .update_item()
             .table_name(self.table())
             .set_key(Some(key(keys::account_pk(&d.account_id), keys::deposit_sk(&d.id))))
-            .update_expression("SET paylink_id = :id, paylink_url = :url, #st = :await")
+            .update_expression("SET paylink_id = :id, paylink_url = :url, #st = :await REMOVE GSI1PK, GSI1SK")
             .condition_expression("#st = :pending")
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":id", s(paylink_id))

@@ -20,7 +20,7 @@
 //! | attempt log     | `HOOKLOG#<endpoint id>` | `ATTEMPT#<time>#<uuid>` | –                         | an endpoint's attempts, newest first; expires by TTL (30 days) |
 //! | VTU catalog     | `VTU`                 | `PLAN#<id>` or `FACE#<category>#<service>` | –      | the whole catalog in one Query (cached per container) |
 //! | VTU transaction | `ACCOUNT#<id>`        | `VTU#<trx>`         | `VTU#PROCESSING` / `<created>#<trx>` while processing (sparse) | vtu_status by trx, owner only; callbacks (passthrough carries account and trx); reconciler requery |
-//! | deposit         | `ACCOUNT#<id>`        | `DEPOSIT#<dep id>`  | –                               | deposit_status; Hubtel's callback (its URL names account and deposit) |
+//! | deposit         | `ACCOUNT#<id>`        | `DEPOSIT#<dep id>`  | `DEPOSIT#PENDING` / `<created>#<id>` until its paylink exists (sparse) | deposit_status; Hubtel's callback (its URL names account and deposit) |
 //! | outbox event    | `EVENT#<uuid v7>`     | `EVENT`             | –                               | written in the business transaction; the stream carries it to `relay` |
 
 /// Partition key of everything owned by one account.
@@ -167,6 +167,9 @@ pub const VTU_PROCESSING_GSI1PK: &str = "VTU#PROCESSING";
 pub fn deposit_sk(deposit_id: &str) -> String {
     format!("DEPOSIT#{deposit_id}")
 }
+
+/// GSI1 partition of deposits waiting for their paylink (removed once it exists).
+pub const PENDING_DEPOSITS_GSI1PK: &str = "DEPOSIT#PENDING";
 
 /// Partition key of an outbox event.
 pub fn event_pk(event_id: &str) -> String {

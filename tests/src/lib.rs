@@ -221,6 +221,9 @@ impl Stack {
         c.smm_url = self.smm_url.clone();
         c.upstream_timeout_ms = 2000;
         c.topup_url = self.topup_base.clone();
+        c.hubtel_url = self.hubtel_base.clone();
+        c.public_url = self.base_url.clone();
+        c.hubtel_window_secs = 2;
         c.vtu_requery_after_secs = 0;
         c
     }

@@ -90,3 +90,32 @@ async fn a_paid_deposit_is_credited_once_and_nothing_else_credits() {
     let r = reqwest::Client::new().post(&guessed).json(&body).send().await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(r.status().as_u16(), 401);
 }
+
+#[tokio::test]
+async fn a_deposit_left_pending_gets_its_paylink_from_the_reconciler() {
+    use kobo_shared::deposits::{new_deposit_id, Deposit, DepositStatus};
+    let s = stack();
+    let store = s.store().await;
+    let (acct, key) = new_reseller(&store, ResellerSpec::default()).await;
+    // As the API leaves it when Hubtel's limit had no slot in time.
+    let d = Deposit {
+        id: new_deposit_id(),
+        account_id: acct.clone(),
+        amount: Kobo::naira(1_000),
+        status: DepositStatus::Pending,
+        paylink_id: None,
+        paylink_url: None,
+        created_at: kobo_shared::model::now_rfc3339(),
+    };
+    store.put_deposit(&d).await.unwrap_or_else(|e| panic!("{e}"));
+    let c = ApiClient::new(s, &key);
+    let (_, v) = c.call(&[("action", "deposit_status"), ("deposit_id", &d.id)]).await;
+    assert_eq!((v["status"].as_str(), v["paylink_url"].clone()), (Some("pending"), Value::Null));
+    let done = s.reconciler().await.run_deposits_once().await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(done >= 1);
+    let (_, v) = c.call(&[("action", "deposit_status"), ("deposit_id", &d.id)]).await;
+    assert_eq!(v["status"], "awaiting_payment", "{v}");
+    let (paylink, _) = paylink_of(&s.hubtel_base, &d.id).await;
+    assert_eq!(pay(&s.hubtel_base, &paylink, json!({})).await["callback_answer"]["status"], "credited");
+    assert_eq!(c.balance().await, Kobo::naira(10_000 + 1_000));
+}

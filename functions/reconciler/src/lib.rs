@@ -5,8 +5,11 @@
 #![warn(missing_docs)]
 
 use kobo_shared::config::Config;
+use kobo_shared::deposits;
+use kobo_shared::hubtel_throttle::Throttle;
 use kobo_shared::orders::{self, SyncReport};
-use kobo_shared::upstream::{LazySmm, LazyTopup};
+use kobo_shared::secrets::SecretsCache;
+use kobo_shared::upstream::{LazyHubtel, LazySmm, LazyTopup};
 use kobo_shared::vtu_flow::{self, RequeryReport};
 use kobo_shared::{Store, StoreError};
 
@@ -24,6 +27,14 @@ pub struct Reconciler {
     pub topup: LazyTopup,
     /// VTU transactions processing longer than this are requeried (seconds).
     pub requery_after_secs: i64,
+    /// Hubtel.
+    pub hubtel: LazyHubtel,
+    /// Hubtel's shared rate limit.
+    pub hubtel_throttle: Throttle,
+    /// The app secret (deposit callback secrets derive from it).
+    pub app_secrets: SecretsCache,
+    /// kobo's public URL (for Hubtel callbacks).
+    pub public_url: String,
 }
 
 /// A pass failed; nothing half-done is left (each order's change is one transaction).
@@ -45,10 +56,19 @@ impl Reconciler {
         secrets: aws_sdk_secretsmanager::Client,
     ) -> Reconciler {
         Reconciler {
-            store: Store::new(dynamodb, config.table.clone()),
+            store: Store::new(dynamodb.clone(), config.table.clone()),
             smm: LazySmm::new(config, secrets.clone()),
-            topup: LazyTopup::new(config, secrets),
+            topup: LazyTopup::new(config, secrets.clone()),
             requery_after_secs: config.vtu_requery_after_secs,
+            hubtel: LazyHubtel::new(config, secrets.clone()),
+            hubtel_throttle: Throttle::new(
+                Store::new(dynamodb.clone(), config.table.clone()),
+                "hubtel",
+                5,
+                std::time::Duration::from_secs(config.hubtel_window_secs),
+            ),
+            app_secrets: SecretsCache::new(secrets, config.app_secret_id.clone()),
+            public_url: config.public_url.clone(),
         }
     }
 
@@ -66,10 +86,49 @@ impl Reconciler {
         Ok(report)
     }
 
-    /// Both passes (SMM then VTU); a failure of one does not stop the other.
+    /// Creates the paylinks of deposits that found no Hubtel slot when they were made.
+    /// Returns how many got one.
+    pub async fn run_deposits_once(&self) -> Result<usize, ReconcileError> {
+        let pending = self.store.pending_deposits(20).await?;
+        if pending.is_empty() {
+            return Ok(0);
+        }
+        let hubtel = self.hubtel.get().await?;
+        let key = self
+            .app_secrets
+            .get()
+            .await
+            .map_err(|e| ReconcileError::Store(StoreError::Backend(e.to_string())))?
+            .pin_pepper
+            .clone();
+        let mut done = 0;
+        for d in pending {
+            let after = deposits::create_paylink(
+                &self.store,
+                hubtel,
+                &self.hubtel_throttle,
+                key.as_bytes(),
+                &self.public_url,
+                &d,
+                std::time::Duration::from_secs(10),
+            )
+            .await?;
+            if after.paylink_url.is_some() {
+                done += 1;
+            } else {
+                break; // no slot: the next pass goes on
+            }
+        }
+        Ok(done)
+    }
+
+    /// Every pass (SMM, VTU, deposits); a failure of one does not stop the others.
     pub async fn run_all(&self) -> Result<(SyncReport, RequeryReport), ReconcileError> {
         let smm = self.run_once().await;
         let vtu = self.run_vtu_once().await;
+        if let Err(e) = self.run_deposits_once().await {
+            tracing::warn!(error = %e, "deposit paylink pass failed");
+        }
         Ok((smm?, vtu?))
     }
 
