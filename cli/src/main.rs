@@ -71,6 +71,13 @@ enum Cmd {
         #[command(subcommand)]
         cmd: ops::WebhookCmd,
     },
+    /// Withdrawals: pending, approve, reject.
+    Withdrawal {
+        #[command(flatten)]
+        target: ops::Target,
+        #[command(subcommand)]
+        cmd: ops::WithdrawalCmd,
+    },
     /// Ledgers: show, check.
     Ledger {
         #[command(flatten)]
@@ -110,6 +117,9 @@ async fn run(cmd: Cmd) -> Result<()> {
         Cmd::Ledger { target, cmd } => ops::ledger(&target.connect(&project).await?, cmd).await,
         Cmd::Service { target, cmd } => ops::service(&target.connect(&project).await?, &project, &target, cmd).await,
         Cmd::Webhook { target, cmd } => ops::webhook(&target.connect(&project).await?, &project, &target, cmd).await,
+        Cmd::Withdrawal { target, cmd } => {
+            ops::withdrawal(&target.connect(&project).await?, &project, &target, cmd).await
+        }
         Cmd::Order { target, cmd } => ops::order(&target.connect(&project).await?, cmd).await,
         Cmd::Test => run_tests(),
     }

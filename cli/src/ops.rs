@@ -513,6 +513,99 @@ pub async fn webhook(conn: &Conn, project: &Project, target: &Target, cmd: Webho
     }
 }
 
+/// Withdrawals.
+#[derive(Subcommand, Debug)]
+pub enum WithdrawalCmd {
+    /// Withdrawals waiting for approval, oldest first.
+    Pending,
+    /// Approve: `withdraw.approved`, then Hubtel sends the money.
+    Approve {
+        /// Account id.
+        account: String,
+        /// Withdrawal id.
+        id: String,
+    },
+    /// Reject: the held amount goes back to the wallet.
+    Reject {
+        /// Account id.
+        account: String,
+        /// Withdrawal id.
+        id: String,
+        /// Why (kept on the withdrawal and in the ledger).
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+/// Runs a withdrawal command.
+pub async fn withdrawal(conn: &Conn, project: &Project, target: &Target, cmd: WithdrawalCmd) -> Result<()> {
+    use kobo_shared::withdrawals::{self, WithdrawalStatus};
+    let store = &conn.store;
+    match cmd {
+        WithdrawalCmd::Pending => print_json(&store.pending_withdrawals(1000).await?),
+        WithdrawalCmd::Reject { account, id, reason } => {
+            let w =
+                store.get_withdrawal(&account, &id).await?.ok_or_else(|| anyhow!("no withdrawal {id} of {account}"))?;
+            if !withdrawals::release(
+                store,
+                &w,
+                WithdrawalStatus::PendingApproval,
+                WithdrawalStatus::Rejected,
+                &reason,
+                "operator",
+            )
+            .await?
+            {
+                bail!(
+                    "withdrawal {id} is {} now, not pending approval",
+                    store.get_withdrawal(&account, &id).await?.map(|w| w.status.as_str()).unwrap_or("gone")
+                );
+            }
+            print_json(&store.get_withdrawal(&account, &id).await?)
+        }
+        WithdrawalCmd::Approve { account, id } => {
+            let w =
+                store.get_withdrawal(&account, &id).await?.ok_or_else(|| anyhow!("no withdrawal {id} of {account}"))?;
+            if w.status != WithdrawalStatus::PendingApproval {
+                bail!("withdrawal {id} is {}, not pending approval", w.status.as_str());
+            }
+            let (hubtel_url, public_url, window) = if target.local {
+                let v = read_demo(project)?;
+                let f = |k: &str| v[k].as_str().map(str::to_string).ok_or_else(|| anyhow!("demo.json has no {k}"));
+                (f("hubtel_simulator")?, f("base_url")?, v["hubtel_window_secs"].as_u64().unwrap_or(60))
+            } else {
+                let c = kobo_shared::config::Config::from_env()?;
+                (c.hubtel_url, c.public_url, c.hubtel_window_secs)
+            };
+            let mut config = kobo_shared::config::Config::for_table(store.table());
+            config.hubtel_url = hubtel_url;
+            config.provider_secret_id = provider_secret_id(project, target)?;
+            let hubtel = kobo_shared::upstream::LazyHubtel::new(&config, conn.secrets_client.clone());
+            let throttle = kobo_shared::hubtel_throttle::Throttle::new(
+                store.clone(),
+                "hubtel",
+                5,
+                std::time::Duration::from_secs(window),
+            );
+            let key = conn.secrets.get().await?.pin_pepper.clone();
+            let after =
+                withdrawals::approve_and_pay(store, hubtel.get().await?, &throttle, key.as_bytes(), &public_url, &w)
+                    .await?;
+            print_json(&after)
+        }
+    }
+}
+
+fn provider_secret_id(project: &Project, target: &Target) -> Result<String> {
+    if target.local {
+        return read_demo(project)?["provider_secret_id"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| anyhow!("demo.json has no provider_secret_id"));
+    }
+    Ok(std::env::var("KOBO_PROVIDER_SECRET_ID").unwrap_or_else(|_| "kobo/providers".into()))
+}
+
 fn read_demo(project: &Project) -> Result<serde_json::Value> {
     let path = demo_json_path(project)?;
     let text = std::fs::read_to_string(&path)

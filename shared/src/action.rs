@@ -55,6 +55,9 @@ actions! {
     Cancel => "cancel", false;
     Deposit => "deposit", false;
     DepositStatus => "deposit_status", false;
+    WithdrawOtp => "withdraw_otp", false;
+    Withdraw => "withdraw", false;
+    WithdrawalStatus => "withdrawal_status", false;
     VtuDataPlans => "vtu_data_plans", false;
     VtuSmePlans => "vtu_sme_plans", false;
     VtuCablePlans => "vtu_cable_plans", false;
@@ -105,7 +108,7 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        assert_eq!(Action::ALL.len(), 24);
+        assert_eq!(Action::ALL.len(), 27);
         for a in Action::ALL {
             assert_eq!(a.as_str().parse::<Action>(), Ok(*a));
             assert_eq!(serde_json::to_string(a).unwrap_or_default(), format!("\"{a}\""));

@@ -21,6 +21,8 @@
 //! | VTU catalog     | `VTU`                 | `PLAN#<id>` or `FACE#<category>#<service>` | –      | the whole catalog in one Query (cached per container) |
 //! | VTU transaction | `ACCOUNT#<id>`        | `VTU#<trx>`         | `VTU#PROCESSING` / `<created>#<trx>` while processing (sparse) | vtu_status by trx, owner only; callbacks (passthrough carries account and trx); reconciler requery |
 //! | deposit         | `ACCOUNT#<id>`        | `DEPOSIT#<dep id>`  | `DEPOSIT#PENDING` / `<created>#<id>` until its paylink exists (sparse) | deposit_status; Hubtel's callback (its URL names account and deposit) |
+//! | withdrawal      | `ACCOUNT#<id>`        | `WITHDRAWAL#<wdr id>` | `WITHDRAWAL#PENDING` / `<created>#<id>` while awaiting approval | status; operator approval queue; Hubtel's callback |
+//! | OTP session     | `ACCOUNT#<id>`        | `OTP#<otp id>`      | –                               | withdrawal OTP check; expires by TTL |
 //! | outbox event    | `EVENT#<uuid v7>`     | `EVENT`             | –                               | written in the business transaction; the stream carries it to `relay` |
 
 /// Partition key of everything owned by one account.
@@ -170,6 +172,19 @@ pub fn deposit_sk(deposit_id: &str) -> String {
 
 /// GSI1 partition of deposits waiting for their paylink (removed once it exists).
 pub const PENDING_DEPOSITS_GSI1PK: &str = "DEPOSIT#PENDING";
+
+/// Sort key of a withdrawal under its account.
+pub fn withdrawal_sk(id: &str) -> String {
+    format!("WITHDRAWAL#{id}")
+}
+
+/// GSI1 partition of withdrawals waiting for an operator.
+pub const PENDING_WITHDRAWALS_GSI1PK: &str = "WITHDRAWAL#PENDING";
+
+/// Sort key of an OTP session under its account.
+pub fn otp_sk(id: &str) -> String {
+    format!("OTP#{id}")
+}
 
 /// Partition key of an outbox event.
 pub fn event_pk(event_id: &str) -> String {

@@ -32,6 +32,7 @@ pub mod vtu;
 pub mod vtu_flow;
 pub mod webhooks;
 pub mod whitelist;
+pub mod withdrawals;
 
 pub use action::Action;
 pub use error::{ApiError, StoreError};

@@ -354,6 +354,12 @@ pub fn stack() -> &'static Stack {
                 vtu_requery_after: std::time::Duration::from_secs(0),
                 hubtel_window: std::time::Duration::from_secs(2),
             };
+            // Warnings and errors of the stack's loops go to the test output.
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+                )
+                .try_init();
             let dev = on_background(async move { DevStack::start(&project(), opts).await })
                 .unwrap_or_else(|e| panic!("starting the local stack: {e:#}"));
             let info = Stack {

@@ -45,6 +45,18 @@ async fn an_smm_order_produces_the_documented_events_signed_and_in_order() {
     let store = s.store().await;
     let receiver = Receiver::start(Mode::Ok);
     let (acct, key, _) = subscribed(s, &store, &receiver).await;
+    // A cancelled transaction first: moto replaces the stream's shard when it rolls one
+    // back, which once left the local relay reading a dead shard.
+    let refused = kobo_shared::accounts::adjust(
+        &store,
+        &acct,
+        kobo_shared::accounts::Direction::Debit,
+        Kobo::naira(1_000_000),
+        "too much",
+        "test",
+    )
+    .await;
+    assert!(matches!(refused, Err(kobo_shared::accounts::OpsError::InsufficientBalance)));
     let id = add(s, &key, "https://instagram.com/p/hooks").await;
     let o = store.get_order(&acct, id).await.ok().flatten().unwrap_or_else(|| panic!("no order"));
     let up = o.upstream_order.unwrap_or_default();

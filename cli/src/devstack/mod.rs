@@ -84,6 +84,8 @@ pub struct DevStack {
     pub topup: TopupSim,
     /// The Hubtel simulator.
     pub hubtel: HubtelSim,
+    /// Hubtel's rate window in this stack (seconds).
+    pub hubtel_window_secs: u64,
     /// The reconciler, as its Lambda runs it (tests call [`kobo_reconciler::Reconciler::run_once`]).
     pub reconciler: Arc<kobo_reconciler::Reconciler>,
     /// The relay, as its Lambda runs it.
@@ -278,6 +280,7 @@ impl DevStack {
             smm,
             topup,
             hubtel,
+            hubtel_window_secs: config.hubtel_window_secs,
             reconciler,
             relay,
             worker,
@@ -312,6 +315,7 @@ impl DevStack {
             "smm_url": self.smm.url,
             "topup_simulator": self.topup.base,
             "hubtel_simulator": self.hubtel.base,
+            "hubtel_window_secs": self.hubtel_window_secs,
             "provider_secret_id": self.resources.secret("ProviderSecret")?,
             "webhook_endpoint_id": self.demo_webhook.as_ref().map(|w| w.0.clone()),
             "webhook_secret": self.demo_webhook.as_ref().map(|w| w.1.clone()),

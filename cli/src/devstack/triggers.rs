@@ -35,36 +35,40 @@ pub async fn stream_loop(
         tracing::error!(table = %table, "the table has no stream; webhooks will not be relayed");
         return;
     };
-    let mut iterators: HashMap<String, Option<String>> = HashMap::new();
+    // Per shard: the iterator, and the last sequence number handed to the relay.
+    let mut shards: HashMap<String, (Option<String>, Option<String>)> = HashMap::new();
     loop {
         // New shards (a stream may split them over time).
         if let Ok(d) = streams.describe_stream().stream_arn(&arn).send().await {
             for shard in d.stream_description.map(|x| x.shards.unwrap_or_default()).unwrap_or_default() {
                 let Some(id) = shard.shard_id else { continue };
-                if iterators.contains_key(&id) {
+                if shards.contains_key(&id) {
                     continue;
                 }
-                let it = streams
-                    .get_shard_iterator()
-                    .stream_arn(&arn)
-                    .shard_id(&id)
-                    .shard_iterator_type(ShardIteratorType::TrimHorizon)
-                    .send()
-                    .await
-                    .ok()
-                    .and_then(|o| o.shard_iterator);
-                iterators.insert(id, it);
+                let it = iterator(&streams, &arn, &id, None).await;
+                shards.insert(id, (it, None));
             }
         }
         let mut got_any = false;
-        for it in iterators.values_mut() {
+        for (id, (it, last)) in shards.iter_mut() {
             let Some(current) = it.clone() else { continue };
             match streams.get_records().shard_iterator(&current).limit(100).send().await {
                 Ok(out) => {
+                    let raw = out.records.unwrap_or_default();
+                    if raw.is_empty() {
+                        // Nothing new. Take a fresh iterator after the last record seen:
+                        // moto replaces a table's stream shard when it rolls back a
+                        // cancelled transaction, and an old iterator then sees nothing.
+                        *it = iterator(&streams, &arn, id, last.as_deref()).await.or(out.next_shard_iterator);
+                        continue;
+                    }
                     *it = out.next_shard_iterator;
-                    let records: Vec<OutboxRecord> = out
-                        .records
-                        .unwrap_or_default()
+                    if let Some(seq) =
+                        raw.last().and_then(|r| r.dynamodb.as_ref()).and_then(|d| d.sequence_number.clone())
+                    {
+                        *last = Some(seq);
+                    }
+                    let records: Vec<OutboxRecord> = raw
                         .into_iter()
                         .filter(|r| r.event_name.as_ref().map(|e| e.as_str()) == Some("INSERT"))
                         .filter_map(|r| r.dynamodb.and_then(|d| d.new_image))
@@ -94,6 +98,7 @@ pub async fn stream_loop(
                 }
                 Err(e) => {
                     tracing::warn!(error = %aws_sdk_dynamodbstreams::error::DisplayErrorContext(&e), "stream read failed");
+                    *it = iterator(&streams, &arn, id, last.as_deref()).await;
                 }
             }
         }
@@ -103,6 +108,21 @@ pub async fn stream_loop(
             _ = stop.changed() => return,
         }
     }
+}
+
+/// A shard iterator: from the start of the shard, or after sequence number `after`.
+async fn iterator(
+    streams: &aws_sdk_dynamodbstreams::Client,
+    arn: &str,
+    shard: &str,
+    after: Option<&str>,
+) -> Option<String> {
+    let req = streams.get_shard_iterator().stream_arn(arn).shard_id(shard);
+    let req = match after {
+        Some(seq) => req.shard_iterator_type(ShardIteratorType::AfterSequenceNumber).sequence_number(seq),
+        None => req.shard_iterator_type(ShardIteratorType::TrimHorizon),
+    };
+    req.send().await.ok().and_then(|o| o.shard_iterator)
 }
 
 /// Long-polls the delivery queue and runs the worker on each message, as the SQS event

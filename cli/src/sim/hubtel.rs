@@ -175,7 +175,11 @@ async fn send_money(State(st): State<Shared>, headers: HeaderMap, Json(b): Json<
     if b["amount"].as_f64().unwrap_or(0.0) <= 0.0 || b["clientReference"].as_str().unwrap_or("").is_empty() {
         return bad("Invalid amount or clientReference");
     }
-    ok(json!({"transactionId": format!("tx_{n:08}"), "clientReference": b["clientReference"]}))
+    let tx = format!("tx_{n:08}");
+    if let Ok(mut s) = st.lock() {
+        s.paylinks.insert(tx.clone(), b.clone());
+    }
+    ok(json!({"transactionId": tx, "clientReference": b["clientReference"]}))
 }
 
 async fn stats(State(st): State<Shared>) -> Response {
@@ -205,6 +209,31 @@ async fn pay(State(st): State<Shared>, Path(id): Path<String>, body: Option<Json
         }
     });
     let url = link["callbackUrl"].as_str().unwrap_or_default().to_string();
+    match reqwest::Client::new().post(url).json(&callback).send().await {
+        Ok(r) => {
+            let code = r.status().as_u16();
+            let body: Value = r.json().await.unwrap_or(Value::Null);
+            Json(json!({"callback_status": code, "callback_answer": body})).into_response()
+        }
+        Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+    }
+}
+
+/// Completes a send-money (`{"success": false}` fails it): Hubtel POSTs its withdrawal
+/// callback to the request's `callbackUrl`.
+async fn withdraw(State(st): State<Shared>, Path(id): Path<String>, body: Option<Json<Value>>) -> Response {
+    let Some(req) = st.lock().ok().and_then(|s| s.paylinks.get(&id).cloned()) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let over = body.map(|Json(v)| v).unwrap_or(Value::Null);
+    let success = over["success"].as_bool().unwrap_or(true);
+    let callback = json!({
+        "message": if success { "Success" } else { "Transaction failed" },
+        "responseCode": if success { "0000" } else { "2001" },
+        "data": {"transactionId": id, "clientReference": req["clientReference"], "amount": req["amount"],
+                 "mobileNumber": "2348031234567", "paylinkId": ""}
+    });
+    let url = req["callbackUrl"].as_str().unwrap_or_default().to_string();
     match reqwest::Client::new().post(url).json(&callback).send().await {
         Ok(r) => {
             let code = r.status().as_u16();
@@ -264,6 +293,7 @@ impl HubtelSim {
             .route("/control/stats", get(stats))
             .route("/control/otp/{id}", get(reveal_otp))
             .route("/control/pay/{id}", post(pay))
+            .route("/control/withdraw/{id}", post(withdraw))
             .route("/control/paylinks", get(paylinks))
             .with_state(state.clone());
         let listener =

@@ -65,6 +65,9 @@ pub async fn handle(cb: &Callbacks, req: Request) -> Response<Body> {
     if let Some(rest) = path.strip_prefix("/callbacks/hubtel/payment/") {
         return hubtel_payment(cb, rest, body).await;
     }
+    if let Some(rest) = path.strip_prefix("/callbacks/hubtel/withdrawal/") {
+        return hubtel_withdrawal(cb, rest, body).await;
+    }
     if path != "/callbacks/topup" {
         return reply(404, serde_json::json!({"error": "unknown callback"}));
     }
@@ -146,6 +149,47 @@ async fn hubtel_payment(cb: &Callbacks, rest: &str, body: &[u8]) -> Response<Bod
         }
         Err(e) => {
             tracing::error!(error = %e, "payment callback could not be applied; Hubtel should retry");
+            reply(503, serde_json::json!({"error": "retry later"}))
+        }
+    }
+}
+
+/// Hubtel's send-money callback for a withdrawal.
+async fn hubtel_withdrawal(cb: &Callbacks, rest: &str, body: &[u8]) -> Response<Body> {
+    use kobo_shared::withdrawals;
+    let parts: Vec<&str> = rest.split('/').collect();
+    let [account, id, secret] = parts.as_slice() else {
+        return reply(404, serde_json::json!({"error": "unknown callback"}));
+    };
+    let key = match cb.app_secrets.get().await {
+        Ok(s) => s.pin_pepper.clone(),
+        Err(e) => {
+            tracing::error!(error = %e, "app secret unavailable");
+            return reply(503, serde_json::json!({"error": "retry later"}));
+        }
+    };
+    if !kobo_shared::apikey::is_account_id(account) || !withdrawals::secret_ok(key.as_bytes(), id, secret) {
+        tracing::warn!("hubtel withdrawal callback with a bad URL secret refused");
+        return reply(401, serde_json::json!({"error": "unauthorized"}));
+    }
+    let Ok(payload) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return reply(400, serde_json::json!({"error": "malformed callback"}));
+    };
+    let w = match cb.store.get_withdrawal(account, id).await {
+        Ok(Some(w)) => w,
+        Ok(None) => return reply(200, serde_json::json!({"status": "unknown"})),
+        Err(e) => {
+            tracing::error!(error = %e, "withdrawal lookup failed");
+            return reply(503, serde_json::json!({"error": "retry later"}));
+        }
+    };
+    match withdrawals::apply_callback(&cb.store, &w, &payload).await {
+        Ok(word) => {
+            tracing::info!(withdrawal = %w.id, result = word, "hubtel withdrawal callback");
+            reply(200, serde_json::json!({"status": word}))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "withdrawal callback could not be applied; Hubtel should retry");
             reply(503, serde_json::json!({"error": "retry later"}))
         }
     }

@@ -226,13 +226,15 @@ impl HubtelClient {
         description: &str,
         reference: &str,
         audience: &[String],
+        callback_url: &str,
     ) -> Result<String, UpstreamError> {
         #[derive(Deserialize)]
         struct D {
             #[serde(rename = "transactionId")]
             transaction_id: String,
         }
-        let mut body = json!({"amount": amount.0 as f64 / 100.0, "title": title, "description": description, "clientReference": reference});
+        let mut body = json!({"amount": amount.0 as f64 / 100.0, "title": title, "description": description,
+                              "clientReference": reference, "callbackUrl": callback_url});
         let path = if audience.is_empty() {
             "/v1/send-money"
         } else {

@@ -81,3 +81,113 @@ pub async fn deposit_status(
     let d = app.store.get_deposit(&caller.account.id, id).await?.ok_or_else(not_found)?;
     Ok(render::ok(&deposit_view(&d)))
 }
+
+fn hubtel_unavailable(e: impl std::fmt::Display) -> ApiError {
+    tracing::warn!(error = %e, "Hubtel unavailable");
+    ApiError::Unavailable
+}
+
+/// `withdraw_otp`: `phone` (Nigerian) → an OTP by SMS to it, for one withdrawal to that
+/// phone. Answers the `otp_id` and Hubtel's `prefix` (shown next to the code).
+pub async fn withdraw_otp(
+    app: &crate::App,
+    caller: &Caller,
+    p: &crate::request::Params,
+) -> Result<Response<Body>, ApiError> {
+    use kobo_shared::upstream::hubtel::nigerian_e164;
+    use kobo_shared::withdrawals::{OtpRecord, OTP_TTL_SECS};
+    let phone = nigerian_e164(p.require("phone")?)
+        .ok_or_else(|| ApiError::field("phone", "must be a Nigerian mobile number"))?;
+    let hubtel = app.hubtel.get().await.map_err(hubtel_unavailable)?;
+    if !app.hubtel_throttle.acquire(std::time::Duration::from_secs(8)).await? {
+        return Ok(render::ok(
+            &serde_json::json!({"status": "pending", "message": "Hubtel is busy; ask again in a minute"}),
+        ));
+    }
+    let session = hubtel.otp_send("kobo", &phone, "NG").await.map_err(hubtel_unavailable)?;
+    let otp = OtpRecord {
+        id: format!("otp_{}", uuid::Uuid::now_v7().simple()),
+        account_id: caller.account.id.clone(),
+        phone,
+        session,
+        expires_at: kobo_shared::model::now_unix() + OTP_TTL_SECS,
+        used: false,
+    };
+    app.store.put_otp(&otp).await?;
+    Ok(render::ok(
+        &serde_json::json!({"status": "sent", "otp_id": otp.id, "prefix": otp.session.prefix, "expires_in": OTP_TTL_SECS}),
+    ))
+}
+
+/// `withdraw`: `amount`, `phone`, `pin`, `otp_id`, `otp` → the amount is held from the
+/// balance and the withdrawal waits for an operator.
+pub async fn withdraw(
+    app: &crate::App,
+    caller: &Caller,
+    p: &crate::request::Params,
+) -> Result<Response<Body>, ApiError> {
+    use kobo_shared::upstream::hubtel::nigerian_e164;
+    use kobo_shared::withdrawals::{self, HoldError, Withdrawal, WithdrawalStatus, MAX_WITHDRAWAL, MIN_WITHDRAWAL};
+    let amount = kobo_shared::Kobo::parse_naira(p.require("amount")?).map_err(|e| ApiError::field("amount", e))?;
+    if amount < MIN_WITHDRAWAL || amount > MAX_WITHDRAWAL {
+        return Err(ApiError::field("amount", format!("must be between {MIN_WITHDRAWAL} and {MAX_WITHDRAWAL}")));
+    }
+    let phone = nigerian_e164(p.require("phone")?)
+        .ok_or_else(|| ApiError::field("phone", "must be a Nigerian mobile number"))?;
+    let otp_id = p.require("otp_id")?;
+    let code = p.require("otp")?;
+    super::vtu::check_pin(app, caller, p).await?;
+    let invalid_otp = || ApiError::field("otp", "is invalid or expired; request a new one with withdraw_otp");
+    let otp = app.store.get_otp(&caller.account.id, otp_id).await?.ok_or_else(invalid_otp)?;
+    if otp.used || otp.expires_at < kobo_shared::model::now_unix() || otp.phone != phone {
+        return Err(invalid_otp());
+    }
+    let hubtel = app.hubtel.get().await.map_err(hubtel_unavailable)?;
+    if !app.hubtel_throttle.acquire(std::time::Duration::from_secs(8)).await? {
+        return Err(ApiError::Unavailable);
+    }
+    if !hubtel.otp_verify(&otp.session, code).await.map_err(hubtel_unavailable)? {
+        return Err(invalid_otp());
+    }
+    if !app.store.use_otp(&caller.account.id, otp_id).await? {
+        return Err(invalid_otp());
+    }
+    let w = Withdrawal {
+        id: withdrawals::new_withdrawal_id(),
+        account_id: caller.account.id.clone(),
+        amount,
+        phone,
+        status: WithdrawalStatus::PendingApproval,
+        transaction_id: None,
+        reason: None,
+        created_at: kobo_shared::model::now_rfc3339(),
+    };
+    match withdrawals::hold(&app.store, &w, caller.account.min_balance).await {
+        Ok(()) => {}
+        Err(HoldError::InsufficientBalance) => return Err(ApiError::InsufficientBalance),
+        Err(HoldError::Store(e)) => return Err(e.into()),
+    }
+    let balance = app.store.balance(&caller.account.id).await?.unwrap_or_default();
+    Ok(render::ok(&serde_json::json!({
+        "withdrawal_id": w.id, "amount": amount.to_string(), "currency": "NGN",
+        "status": w.status.as_str(), "balance": balance.to_string(),
+    })))
+}
+
+/// `withdrawal_status`: `withdrawal_id` → its state (owner only).
+pub async fn withdrawal_status(
+    app: &crate::App,
+    caller: &Caller,
+    p: &crate::request::Params,
+) -> Result<Response<Body>, ApiError> {
+    let id = p.require("withdrawal_id")?;
+    let not_found = || ApiError::NotFound("Withdrawal not found".into());
+    if !id.starts_with("wdr_") || id.len() > 64 {
+        return Err(not_found());
+    }
+    let w = app.store.get_withdrawal(&caller.account.id, id).await?.ok_or_else(not_found)?;
+    Ok(render::ok(&serde_json::json!({
+        "withdrawal_id": w.id, "amount": w.amount.to_string(), "currency": "NGN",
+        "status": w.status.as_str(), "reason": w.reason,
+    })))
+}

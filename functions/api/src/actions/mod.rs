@@ -53,5 +53,8 @@ pub async fn dispatch(
         Action::VtuStatus => vtu::status(app, caller, &req.params).await,
         Action::Deposit => account::deposit(app, caller, &req.params).await,
         Action::DepositStatus => account::deposit_status(app, caller, &req.params).await,
+        Action::WithdrawOtp => account::withdraw_otp(app, caller, &req.params).await,
+        Action::Withdraw => account::withdraw(app, caller, &req.params).await,
+        Action::WithdrawalStatus => account::withdrawal_status(app, caller, &req.params).await,
     }
 }

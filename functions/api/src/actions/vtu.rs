@@ -345,7 +345,7 @@ fn build(action: Action, p: &Params, cat: &VtuCatalog) -> Result<Purchase, ApiEr
 
 /// Checks the transaction PIN: locked accounts and wrong PINs are refused; five wrong
 /// PINs lock purchases for 30 minutes.
-async fn check_pin(app: &App, caller: &Caller, p: &Params) -> Result<(), ApiError> {
+pub(crate) async fn check_pin(app: &App, caller: &Caller, p: &Params) -> Result<(), ApiError> {
     let given = p.require("pin")?;
     let account = &caller.account;
     let now = now_unix();

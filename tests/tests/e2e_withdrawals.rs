@@ -1,0 +1,218 @@
+//! Withdrawals end to end: OTP by SMS, transaction PIN, a hold in one transaction,
+//! operator approval (`withdraw.approved`), Hubtel send-money and its callback; rejection
+//! and failed payouts release the hold exactly once.
+
+use std::time::Duration;
+
+use kobo_shared::hubtel_throttle::Throttle;
+use kobo_shared::upstream::LazyHubtel;
+use kobo_shared::webhooks::{manage, ssrf::TargetPolicy};
+use kobo_shared::withdrawals::{self, WithdrawalStatus};
+use kobo_shared::{accounts, outbox::EventType, Kobo, Store};
+use kobo_tests::{new_reseller, stack, ApiClient, Mode, Receiver, ResellerSpec, Stack};
+use serde_json::{json, Value};
+
+async fn code_for(s: &Stack, store: &Store, account: &str, otp_id: &str) -> String {
+    let otp = store.get_otp(account, otp_id).await.ok().flatten().unwrap_or_else(|| panic!("no otp {otp_id}"));
+    let v: Value = reqwest::get(format!("{}/control/otp/{}", s.hubtel_base, otp.session.request_id))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .json()
+        .await
+        .unwrap_or_default();
+    v["code"].as_str().unwrap_or_default().to_string()
+}
+
+async fn request(
+    s: &Stack,
+    store: &Store,
+    c: &ApiClient,
+    account: &str,
+    amount: &str,
+    pin: &str,
+    wrong_code: bool,
+) -> (u16, Value) {
+    let (st, v) = c.call(&[("action", "withdraw_otp"), ("phone", "08031234567")]).await;
+    assert_eq!((st, v["status"].as_str()), (200, Some("sent")), "{v}");
+    let otp_id = v["otp_id"].as_str().unwrap_or_default().to_string();
+    let mut code = code_for(s, store, account, &otp_id).await;
+    if wrong_code {
+        code = if code == "1111" { "2222".into() } else { "1111".into() };
+    }
+    c.call(&[
+        ("action", "withdraw"),
+        ("amount", amount),
+        ("phone", "+2348031234567"),
+        ("pin", pin),
+        ("otp_id", &otp_id),
+        ("otp", &code),
+    ])
+    .await
+}
+
+async fn payer(s: &Stack, store: &Store) -> (LazyHubtel, Throttle, String) {
+    let config = s.config();
+    let sdk = kobo_devstack_sdk(s).await;
+    let hubtel = LazyHubtel::new(&config, aws_sdk_secretsmanager::Client::new(&sdk));
+    let throttle = Throttle::new(store.clone(), "hubtel", 5, Duration::from_secs(2));
+    (hubtel, throttle, s.pepper().await)
+}
+
+async fn kobo_devstack_sdk(s: &Stack) -> aws_config::SdkConfig {
+    kobo_cli::devstack::moto::sdk_config_for(&s.aws_endpoint).await
+}
+
+async fn hubtel_withdraw(s: &Stack, tx: &str, success: bool) -> Value {
+    reqwest::Client::new()
+        .post(format!("{}/control/withdraw/{tx}", s.hubtel_base))
+        .json(&json!({"success": success}))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .json()
+        .await
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn withdrawals_need_pin_and_otp_hold_funds_and_settle_once() {
+    let s = stack();
+    let store = s.store().await;
+    let (acct, key) = new_reseller(&store, ResellerSpec { balance: Kobo::naira(10_000), ..Default::default() }).await;
+    accounts::set_pin(&store, s.pepper().await.as_bytes(), &acct, "1234").await.unwrap_or_else(|e| panic!("{e}"));
+    let receiver = Receiver::start(Mode::Ok);
+    let (_, secret) = manage::create_endpoint(
+        &store,
+        &s.vault().await,
+        &acct,
+        &receiver.url,
+        vec![EventType::WithdrawApproved],
+        TargetPolicy::LOCAL,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    receiver.set_secret(&secret);
+    let c = ApiClient::new(s, &key);
+
+    // Refusals: wrong OTP, wrong PIN, too much; none holds anything.
+    let (st, v) = request(s, &store, &c, &acct, "1000", "1234", true).await;
+    assert_eq!(st, 422, "{v}");
+    assert!(v["error"].as_str().unwrap_or_default().contains("otp"), "{v}");
+    let (st, v) = request(s, &store, &c, &acct, "1000", "9999", false).await;
+    assert_eq!(st, 422, "{v}");
+    assert!(v["error"].as_str().unwrap_or_default().contains("PIN"), "{v}");
+    let (st, v) = request(s, &store, &c, &acct, "20000", "1234", false).await;
+    assert_eq!((st, v["error"].as_str()), (422, Some("Insufficient balance")));
+    let (st, _) = c
+        .call(&[
+            ("action", "withdraw"),
+            ("amount", "100"),
+            ("phone", "08031234567"),
+            ("pin", "1234"),
+            ("otp_id", "x"),
+            ("otp", "1"),
+        ])
+        .await;
+    assert_eq!(st, 422, "below the minimum");
+    assert_eq!(c.balance().await, Kobo::naira(10_000));
+
+    // A good request holds the amount; its OTP cannot be used twice.
+    let (st, v) = request(s, &store, &c, &acct, "3000", "1234", false).await;
+    assert_eq!((st, v["status"].as_str()), (200, Some("pending_approval")), "{v}");
+    assert_eq!(c.balance().await, Kobo::naira(7_000));
+    let id = v["withdrawal_id"].as_str().unwrap_or_default().to_string();
+    assert!(store.pending_withdrawals(100).await.unwrap_or_default().iter().any(|w| w.id == id));
+
+    // Approved: withdraw.approved, Hubtel pays, its callback settles it once.
+    let (hubtel, throttle, key_material) = payer(s, &store).await;
+    let w = store.get_withdrawal(&acct, &id).await.ok().flatten().unwrap_or_else(|| panic!("no withdrawal"));
+    let after = withdrawals::approve_and_pay(
+        &store,
+        hubtel.get().await.unwrap_or_else(|e| panic!("{e}")),
+        &throttle,
+        key_material.as_bytes(),
+        &s.base_url,
+        &w,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(after.status, WithdrawalStatus::Paying);
+    let tx = after.transaction_id.clone().unwrap_or_else(|| panic!("no Hubtel transaction"));
+    assert_eq!(hubtel_withdraw(s, &tx, true).await["callback_answer"]["status"], "paid");
+    assert_eq!(hubtel_withdraw(s, &tx, true).await["callback_answer"]["status"], "duplicate");
+    assert_eq!(
+        hubtel_withdraw(s, &tx, false).await["callback_answer"]["status"],
+        "duplicate",
+        "a late failure changes nothing"
+    );
+    let (_, v) = c.call(&[("action", "withdrawal_status"), ("withdrawal_id", &id)]).await;
+    assert_eq!(v["status"], "paid");
+    assert_eq!(c.balance().await, Kobo::naira(7_000));
+    let got = receiver.wait_for(1, Duration::from_secs(20)).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].event, "withdraw.approved");
+    assert!(got[0].seed_signature_ok);
+
+    // Rejected: released once, however often it is rejected.
+    let (_, v) = request(s, &store, &c, &acct, "2000", "1234", false).await;
+    let rid = v["withdrawal_id"].as_str().unwrap_or_default().to_string();
+    assert_eq!(c.balance().await, Kobo::naira(5_000));
+    let w = store.get_withdrawal(&acct, &rid).await.ok().flatten().unwrap_or_else(|| panic!("no withdrawal"));
+    let (a, b) = tokio::join!(
+        withdrawals::release(
+            &store,
+            &w,
+            WithdrawalStatus::PendingApproval,
+            WithdrawalStatus::Rejected,
+            "KYC mismatch",
+            "operator"
+        ),
+        withdrawals::release(
+            &store,
+            &w,
+            WithdrawalStatus::PendingApproval,
+            WithdrawalStatus::Rejected,
+            "KYC mismatch",
+            "operator"
+        )
+    );
+    assert_eq!([a.unwrap_or(false), b.unwrap_or(false)].iter().filter(|x| **x).count(), 1);
+    assert_eq!(c.balance().await, Kobo::naira(7_000));
+    assert!(!withdrawals::approve(&store, &w).await.unwrap_or(true), "a rejected withdrawal cannot be approved");
+
+    // Failed payout: released once.
+    let (_, v) = request(s, &store, &c, &acct, "1500", "1234", false).await;
+    let fid = v["withdrawal_id"].as_str().unwrap_or_default().to_string();
+    let w = store.get_withdrawal(&acct, &fid).await.ok().flatten().unwrap_or_else(|| panic!("no withdrawal"));
+    let after = withdrawals::approve_and_pay(
+        &store,
+        hubtel.get().await.unwrap_or_else(|e| panic!("{e}")),
+        &throttle,
+        key_material.as_bytes(),
+        &s.base_url,
+        &w,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let tx = after.transaction_id.clone().unwrap_or_else(|| panic!("no Hubtel transaction"));
+    assert_eq!(hubtel_withdraw(s, &tx, false).await["callback_answer"]["status"], "failed");
+    assert_eq!(hubtel_withdraw(s, &tx, false).await["callback_answer"]["status"], "duplicate");
+    assert_eq!(
+        hubtel_withdraw(s, &tx, true).await["callback_answer"]["status"],
+        "duplicate",
+        "no payment after a failure"
+    );
+    assert_eq!(c.balance().await, Kobo::naira(7_000));
+    let a = store.get_account(&acct).await.ok().flatten().unwrap_or_else(|| panic!("no account"));
+    assert!(accounts::check_ledger(&store, &a).await.map(|c| c.ok()).unwrap_or(false));
+
+    // A forged callback URL is refused.
+    let forged = format!("{}/callbacks/hubtel/withdrawal/{acct}/{fid}/{}", s.base_url, "0".repeat(40));
+    let r = reqwest::Client::new()
+        .post(forged)
+        .json(&json!({"responseCode": "2001", "data": {"clientReference": fid}}))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.status().as_u16(), 401);
+}
