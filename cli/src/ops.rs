@@ -148,6 +148,20 @@ pub enum AccountCmd {
         /// Naira, e.g. 500 or 0.
         amount: String,
     },
+    /// Turn SMS notices on (deposit credited, withdrawal paid, low balance) or off.
+    Notices {
+        /// Account id.
+        account: String,
+        /// Nigerian phone to notify; omit with --off.
+        #[arg(long)]
+        phone: Option<String>,
+        /// Also notify when a spend takes the balance below this (naira).
+        #[arg(long)]
+        low_balance: Option<String>,
+        /// Turn notices off.
+        #[arg(long)]
+        off: bool,
+    },
     /// Set or reset the transaction PIN (4-6 digits); clears a lockout.
     SetPin {
         /// Account id.
@@ -701,6 +715,20 @@ pub async fn account(conn: &Conn, cmd: AccountCmd) -> Result<()> {
             store.set_min_balance(&account, min).await?;
             println!("minimum balance of {account} is {min}");
             Ok(())
+        }
+        AccountCmd::Notices { account, phone, low_balance, off } => {
+            let settings = if off {
+                kobo_shared::sms::NoticeSettings::default()
+            } else {
+                let phone = phone.ok_or_else(|| anyhow!("give --phone or --off"))?;
+                let phone = kobo_shared::upstream::hubtel::nigerian_e164(&phone)
+                    .ok_or_else(|| anyhow!("--phone must be a Nigerian mobile number"))?;
+                let low =
+                    low_balance.map(|l| Kobo::parse_naira(&l).map_err(|e| anyhow!("--low-balance {e}"))).transpose()?;
+                kobo_shared::sms::NoticeSettings { phone: Some(phone), low_balance: low }
+            };
+            store.set_notices(&account, &settings).await?;
+            print_json(&settings)
         }
         AccountCmd::SetPin { account, pin } => {
             let pepper = conn.secrets.get().await?.pin_pepper.clone();

@@ -66,6 +66,8 @@ pub async fn create_account(store: &Store, new: NewAccount) -> Result<Account, O
         pin_digest: None,
         pin_failures: 0,
         pin_locked_until: None,
+        notice_phone: None,
+        low_balance_alert: None,
         created_at: now_rfc3339(),
     };
     store.create_account(&account).await?;

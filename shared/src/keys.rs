@@ -23,6 +23,7 @@
 //! | deposit         | `ACCOUNT#<id>`        | `DEPOSIT#<dep id>`  | `DEPOSIT#PENDING` / `<created>#<id>` until its paylink exists (sparse) | deposit_status; Hubtel's callback (its URL names account and deposit) |
 //! | withdrawal      | `ACCOUNT#<id>`        | `WITHDRAWAL#<wdr id>` | `WITHDRAWAL#PENDING` / `<created>#<id>` while awaiting approval | status; operator approval queue; Hubtel's callback |
 //! | OTP session     | `ACCOUNT#<id>`        | `OTP#<otp id>`      | –                               | withdrawal OTP check; expires by TTL |
+//! | SMS notice      | `SMSQ`                | `<uuid v7>`         | –                               | queued notices, oldest first; taken off by a conditional delete before sending |
 //! | outbox event    | `EVENT#<uuid v7>`     | `EVENT`             | –                               | written in the business transaction; the stream carries it to `relay` |
 
 /// Partition key of everything owned by one account.
@@ -185,6 +186,9 @@ pub const PENDING_WITHDRAWALS_GSI1PK: &str = "WITHDRAWAL#PENDING";
 pub fn otp_sk(id: &str) -> String {
     format!("OTP#{id}")
 }
+
+/// Partition of queued SMS notices.
+pub const SMS_QUEUE_PK: &str = "SMSQ";
 
 /// Partition key of an outbox event.
 pub fn event_pk(event_id: &str) -> String {

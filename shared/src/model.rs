@@ -152,6 +152,10 @@ pub struct Account {
     pub pin_failures: u32,
     /// Purchases are locked until this unix time after too many wrong PINs.
     pub pin_locked_until: Option<i64>,
+    /// E.164 phone for SMS notices, when they are on.
+    pub notice_phone: Option<String>,
+    /// SMS when a spend takes the balance below this.
+    pub low_balance_alert: Option<Kobo>,
     /// RFC 3339 creation time.
     pub created_at: String,
 }
@@ -186,6 +190,12 @@ impl Account {
         if let Some(v) = self.pin_locked_until {
             m.insert("pin_locked_until".into(), n(v));
         }
+        if let Some(v) = &self.notice_phone {
+            m.insert("notice_phone".into(), s(v));
+        }
+        if let Some(v) = self.low_balance_alert {
+            m.insert("low_balance_alert".into(), n(v.0));
+        }
         m
     }
 
@@ -204,6 +214,8 @@ impl Account {
             pin_digest: r.opt_s("pin_digest")?,
             pin_failures: r.u32_or("pin_failures", 0)?,
             pin_locked_until: r.opt_i64("pin_locked_until")?,
+            notice_phone: r.opt_s("notice_phone")?,
+            low_balance_alert: r.opt_i64("low_balance_alert")?.map(Kobo),
             created_at: r.s("created_at")?,
         })
     }
@@ -589,6 +601,8 @@ mod tests {
             pin_digest: Some("ff".into()),
             pin_failures: 2,
             pin_locked_until: Some(99),
+            notice_phone: Some("+2348012345678".into()),
+            low_balance_alert: Some(Kobo(50_000)),
             created_at: "2026-01-01T00:00:00Z".into(),
         };
         assert_eq!(Account::from_item(&acct.to_item()).ok(), Some(acct));

@@ -119,3 +119,59 @@ async fn a_deposit_left_pending_gets_its_paylink_from_the_reconciler() {
     assert_eq!(pay(&s.hubtel_base, &paylink, json!({})).await["callback_answer"]["status"], "credited");
     assert_eq!(c.balance().await, Kobo::naira(10_000 + 1_000));
 }
+
+#[tokio::test]
+async fn accounts_with_notices_get_sms_for_deposits_and_low_balance() {
+    use kobo_shared::sms::NoticeSettings;
+    let s = stack();
+    let store = s.store().await;
+    let (acct, key) = new_reseller(&store, ResellerSpec { balance: Kobo::naira(1_000), ..Default::default() }).await;
+    accounts::set_pin(&store, s.pepper().await.as_bytes(), &acct, "1234").await.unwrap_or_else(|e| panic!("{e}"));
+    let phone = "+2348039990001";
+    store
+        .set_notices(&acct, &NoticeSettings { phone: Some(phone.into()), low_balance: Some(Kobo::naira(1_500)) })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let c = ApiClient::new(s, &key);
+    let (_, v) = c.call(&[("action", "deposit"), ("amount", "1000")]).await;
+    let id = v["deposit_id"].as_str().unwrap_or_default().to_string();
+    let (paylink, _) = paylink_of(&s.hubtel_base, &id).await;
+    assert_eq!(pay(&s.hubtel_base, &paylink, json!({})).await["callback_answer"]["status"], "credited");
+    // ₦2,000 now; an ₦800 airtime purchase (₦784) crosses the ₦1,500 alert.
+    let (st, v) = c
+        .call(&[
+            ("action", "vtu_airtime"),
+            ("service_name", "mtn"),
+            ("phone", "08039990001"),
+            ("amount", "800"),
+            ("pin", "1234"),
+        ])
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let rec = s.reconciler().await;
+    let mut sent = 0;
+    for _ in 0..5 {
+        sent += rec.run_sms_once().await.unwrap_or_else(|e| panic!("{e}"));
+        if sent >= 2 {
+            break;
+        }
+    }
+    let stats: Value = reqwest::get(format!("{}/control/stats", s.hubtel_base))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .json()
+        .await
+        .unwrap_or_default();
+    let mine: Vec<String> = stats["sms"]
+        .as_array()
+        .map(|l| {
+            l.iter()
+                .filter(|m| m["to"] == json!(phone))
+                .filter_map(|m| m["content"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(mine.iter().any(|m| m.contains("credited with NGN 1000.00")), "{mine:?}");
+    assert!(mine.iter().any(|m| m.contains("below your alert of NGN 1500.00")), "{mine:?}");
+    assert_eq!(mine.len(), 2, "exactly one of each: {mine:?}");
+}

@@ -140,6 +140,10 @@ async fn hubtel_payment(cb: &Callbacks, rest: &str, body: &[u8]) -> Response<Bod
     match deposits::apply_payment(&cb.store, &d, &payload).await {
         Ok(PaymentResult::Credited) => {
             tracing::info!(deposit = %d.id, "deposit credited");
+            let text = format!("kobo: your wallet was credited with NGN {}. Ref {}", d.amount, d.id);
+            if let Err(e) = kobo_shared::sms::notify(&cb.store, &d.account_id, text).await {
+                tracing::warn!(error = %e, "deposit notice not queued");
+            }
             reply(200, serde_json::json!({"status": "credited"}))
         }
         Ok(PaymentResult::Duplicate) => reply(200, serde_json::json!({"status": "duplicate"})),
@@ -186,6 +190,12 @@ async fn hubtel_withdrawal(cb: &Callbacks, rest: &str, body: &[u8]) -> Response<
     match withdrawals::apply_callback(&cb.store, &w, &payload).await {
         Ok(word) => {
             tracing::info!(withdrawal = %w.id, result = word, "hubtel withdrawal callback");
+            if word == "paid" {
+                let text = format!("kobo: your withdrawal of NGN {} has been paid. Ref {}", w.amount, w.id);
+                if let Err(e) = kobo_shared::sms::notify(&cb.store, &w.account_id, text).await {
+                    tracing::warn!(error = %e, "withdrawal notice not queued");
+                }
+            }
             reply(200, serde_json::json!({"status": word}))
         }
         Err(e) => {

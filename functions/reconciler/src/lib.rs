@@ -122,12 +122,29 @@ impl Reconciler {
         Ok(done)
     }
 
-    /// Every pass (SMM, VTU, deposits); a failure of one does not stop the others.
+    /// Sends queued SMS notices while Hubtel's limit allows. Returns how many.
+    pub async fn run_sms_once(&self) -> Result<usize, ReconcileError> {
+        let hubtel = self.hubtel.get().await?;
+        Ok(kobo_shared::sms::drain(
+            &self.store,
+            &self.hubtel_throttle,
+            hubtel,
+            "kobo",
+            10,
+            std::time::Duration::from_secs(10),
+        )
+        .await?)
+    }
+
+    /// Every pass (SMM, VTU, deposits, SMS); a failure of one does not stop the others.
     pub async fn run_all(&self) -> Result<(SyncReport, RequeryReport), ReconcileError> {
         let smm = self.run_once().await;
         let vtu = self.run_vtu_once().await;
         if let Err(e) = self.run_deposits_once().await {
             tracing::warn!(error = %e, "deposit paylink pass failed");
+        }
+        if let Err(e) = self.run_sms_once().await {
+            tracing::warn!(error = %e, "SMS notice pass failed");
         }
         Ok((smm?, vtu?))
     }

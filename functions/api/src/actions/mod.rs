@@ -23,6 +23,22 @@ pub struct Caller {
     pub plan: Option<Plan>,
 }
 
+/// Queues a low-balance SMS when a spend took the balance from at or above the account's
+/// alert threshold to below it (accounts with notices on only).
+pub async fn low_balance_notice(app: &App, caller: &Caller, after: kobo_shared::Kobo) {
+    let a = &caller.account;
+    let (Some(phone), Some(alert)) = (&a.notice_phone, a.low_balance_alert) else { return };
+    if a.balance >= alert && after < alert {
+        let sms = kobo_shared::sms::Sms {
+            to: phone.clone(),
+            content: format!("kobo: your wallet balance is NGN {after}, below your alert of NGN {alert}."),
+        };
+        if let Err(e) = app.store.queue_sms(&a.id, &sms).await {
+            tracing::warn!(error = %e, "low-balance notice not queued");
+        }
+    }
+}
+
 /// Runs an authorized action.
 pub async fn dispatch(
     app: &App,

@@ -152,6 +152,7 @@ async fn place(
         Err(CreateError::IdemRace) => return Err(ApiError::Unavailable),
         Err(CreateError::Store(e)) => return Err(e.into()),
     }
+    super::low_balance_notice(app, caller, Kobo(account.balance.0 - charge.0)).await;
     // Money and order are committed; upstream now. Failures leave the order for the
     // reconciler (never lost, never sent twice) and the reseller still gets the order id.
     match app.smm().await {

@@ -492,6 +492,7 @@ pub async fn purchase(
         }
     };
     let balance = app.store.balance(&account.id).await?.unwrap_or(account.balance);
+    super::low_balance_notice(app, caller, balance).await;
     Ok(render::ok(&response(&after, balance)))
 }
 
