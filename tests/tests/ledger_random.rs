@@ -1,0 +1,231 @@
+//! A randomized run of mixed deposits (with duplicate callbacks), withdrawals
+//! (paid, rejected, failed) and spends (delivered and refunded), four at a time across
+//! five accounts, against moto through the real SDK. Afterwards every account's ledger
+//! sums to its balance and no balance went below zero.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use kobo_shared::accounts::{self, NewAccount};
+use kobo_shared::deposits::{self, Deposit, DepositStatus};
+use kobo_shared::model::{now_rfc3339, Plan, VtuCategory};
+use kobo_shared::vtu::{self, Outcome, VtuStatus, VtuTx};
+use kobo_shared::withdrawals::{self, Withdrawal, WithdrawalStatus};
+use kobo_shared::{Kobo, Store};
+use kobo_tests::{fresh_resources, sdk};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// Operations in a run: `KOBO_LEDGER_OPS`, default 200 (the 1,000-operation
+/// measurement runs with `KOBO_LEDGER_OPS=1000`; moto copies the whole table for every
+/// transaction, so a long run costs minutes).
+fn ops() -> usize {
+    std::env::var("KOBO_LEDGER_OPS").ok().and_then(|v| v.parse().ok()).unwrap_or(200)
+}
+
+async fn deposit(store: &Store, account: &str, amount: Kobo, duplicate: bool) -> bool {
+    let d = Deposit {
+        id: deposits::new_deposit_id(),
+        account_id: account.into(),
+        amount,
+        status: DepositStatus::AwaitingPayment,
+        paylink_id: Some("pl".into()),
+        paylink_url: Some("https://pay".into()),
+        created_at: now_rfc3339(),
+    };
+    store.put_deposit(&d).await.unwrap_or_else(|e| panic!("{e}"));
+    let body =
+        serde_json::json!({"data": {"status": "Success", "amount": amount.0 as f64 / 100.0, "clientReference": d.id}});
+    let r = deposits::apply_payment(store, &d, &body).await.unwrap_or_else(|e| panic!("{e}"));
+    if duplicate {
+        let again = deposits::apply_payment(store, &d, &body).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(again, deposits::PaymentResult::Duplicate);
+    }
+    r == deposits::PaymentResult::Credited
+}
+
+async fn withdraw(store: &Store, account: &str, amount: Kobo, fate: u8) {
+    let w = Withdrawal {
+        id: withdrawals::new_withdrawal_id(),
+        account_id: account.into(),
+        amount,
+        phone: "+2348031234567".into(),
+        status: WithdrawalStatus::PendingApproval,
+        transaction_id: None,
+        reason: None,
+        created_at: now_rfc3339(),
+    };
+    if withdrawals::hold(store, &w, Kobo::ZERO).await.is_err() {
+        return; // insufficient: nothing held
+    }
+    match fate % 3 {
+        0 => {
+            let _ = withdrawals::release(
+                store,
+                &w,
+                WithdrawalStatus::PendingApproval,
+                WithdrawalStatus::Rejected,
+                "random",
+                "test",
+            )
+            .await;
+            // A second rejection must change nothing.
+            assert!(!withdrawals::release(
+                store,
+                &w,
+                WithdrawalStatus::PendingApproval,
+                WithdrawalStatus::Rejected,
+                "random",
+                "test"
+            )
+            .await
+            .unwrap_or(true));
+        }
+        1 => {
+            assert!(withdrawals::approve(store, &w).await.unwrap_or(false));
+            assert!(withdrawals::mark_paid(store, &w, "tx").await.unwrap_or(false));
+        }
+        _ => {
+            assert!(withdrawals::approve(store, &w).await.unwrap_or(false));
+            let mut paying = w.clone();
+            paying.status = WithdrawalStatus::Paying;
+            assert!(withdrawals::release(
+                store,
+                &paying,
+                WithdrawalStatus::Paying,
+                WithdrawalStatus::Failed,
+                "payout failed",
+                "test"
+            )
+            .await
+            .unwrap_or(false));
+            assert!(!withdrawals::mark_paid(store, &paying, "tx").await.unwrap_or(true), "no payment after a failure");
+        }
+    }
+}
+
+async fn spend(store: &Store, account: &str, amount: Kobo, fail: bool) {
+    let now = now_rfc3339();
+    let tx = VtuTx {
+        id: 1,
+        trx: vtu::new_trx(),
+        account_id: account.into(),
+        category: VtuCategory::Airtime,
+        service_name: "mtn".into(),
+        phone: "08031234567".into(),
+        amount,
+        base_amount: amount,
+        profit_amount: Kobo::ZERO,
+        face_value: amount,
+        status: VtuStatus::Processing,
+        provider_ref: None,
+        message: None,
+        meta: serde_json::json!({}),
+        cards: vec![],
+        request: serde_json::json!({}),
+        created_at: now.clone(),
+        updated_at: now,
+    };
+    if vtu::pay(store, &tx, Kobo::ZERO, None).await.is_err() {
+        return;
+    }
+    let outcome = if fail {
+        Outcome::Failed { reason: "random".into() }
+    } else {
+        Outcome::Success { provider_ref: None, meta: serde_json::json!({}), cards: vec![] }
+    };
+    let first = vtu::settle(store, &tx, &outcome, "test").await.unwrap_or_else(|e| panic!("settle: {e}"));
+    assert!(first.is_some(), "the first settlement applies");
+    // A second settlement changes nothing.
+    let again = vtu::settle(store, &tx, &outcome, "test").await.unwrap_or_else(|e| panic!("settle again: {e}"));
+    assert!(again.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_operations_keep_every_ledger_equal_to_its_balance() {
+    let sdk = sdk().await;
+    let res = fresh_resources(&sdk).await;
+    let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), res.table().unwrap_or_default());
+    let plan = Plan {
+        id: "basic".into(),
+        name: "Basic".into(),
+        smm_discount_bp: 0,
+        vtu_discount_bp: Default::default(),
+        key_rpm: 0,
+        ip_rpm: 0,
+    };
+    store.put_plan(&plan).await.unwrap_or_else(|e| panic!("{e}"));
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let a = accounts::create_account(
+            &store,
+            NewAccount {
+                name: format!("r{i}"),
+                plan_id: "basic".into(),
+                email: None,
+                phone: None,
+                api_active: true,
+                id: None,
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        ids.push(a.id);
+    }
+    let ids = Arc::new(ids);
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let ops = ops();
+    let workers: Vec<_> = (0..4u64)
+        .map(|w| {
+            let (store, ids, next) = (store.clone(), ids.clone(), next.clone());
+            tokio::spawn(async move {
+                let mut rng = StdRng::seed_from_u64(0x6b6f626f + w);
+                let mut counts = [0usize; 3];
+                while next.fetch_add(1, Ordering::SeqCst) < ops {
+                    let account = &ids[rng.random_range(0..ids.len())];
+                    let amount = Kobo(rng.random_range(1..=500_000)); // up to ₦5,000.00
+                    match rng.random_range(0..10) {
+                        0..=2 => {
+                            deposit(&store, account, amount, rng.random_bool(0.2)).await;
+                            counts[0] += 1;
+                        }
+                        3..=5 => {
+                            withdraw(&store, account, amount, rng.random()).await;
+                            counts[1] += 1;
+                        }
+                        _ => {
+                            spend(&store, account, amount, rng.random_bool(0.3)).await;
+                            counts[2] += 1;
+                        }
+                    }
+                }
+                counts
+            })
+        })
+        .collect();
+    let mut totals = [0usize; 3];
+    for w in workers {
+        let c = w.await.unwrap_or_else(|e| panic!("{e}"));
+        for i in 0..3 {
+            totals[i] += c[i];
+        }
+    }
+    let took = started.elapsed();
+    assert_eq!(totals.iter().sum::<usize>(), ops);
+    let checks = accounts::check_all_ledgers(&store).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(checks.len(), 5);
+    for c in &checks {
+        assert!(c.ok(), "ledger of {} does not sum to its balance: {c:?}", c.account_id);
+        assert!(c.balance.0 >= 0, "{c:?}");
+    }
+    let entries: usize = checks.iter().map(|c| c.entries).sum();
+    println!(
+        "MEASURE ledger check after {ops} random operations ({} deposits, {} withdrawals, {} spends; 4 at a time, 5 accounts): {entries} ledger entries, every ledger sums to its balance; took {:.1} s",
+        totals[0],
+        totals[1],
+        totals[2],
+        took.as_secs_f64()
+    );
+}
