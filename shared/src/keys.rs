@@ -182,6 +182,12 @@ pub fn withdrawal_sk(id: &str) -> String {
 /// GSI1 partition of withdrawals waiting for an operator.
 pub const PENDING_WITHDRAWALS_GSI1PK: &str = "WITHDRAWAL#PENDING";
 
+/// GSI1 partition of withdrawals whose OTP is still to be checked.
+pub const VERIFYING_WITHDRAWALS_GSI1PK: &str = "WITHDRAWAL#VERIFYING";
+
+/// GSI1 partition of OTPs queued while Hubtel was busy.
+pub const QUEUED_OTPS_GSI1PK: &str = "OTP#QUEUED";
+
 /// Sort key of an OTP session under its account.
 pub fn otp_sk(id: &str) -> String {
     format!("OTP#{id}")

@@ -28,6 +28,8 @@ pub const MAX_WITHDRAWAL: Kobo = Kobo::naira(1_000_000);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WithdrawalStatus {
+    /// Held; the OTP is checked as soon as Hubtel's rate limit allows.
+    Verifying,
     /// Held; waiting for an operator.
     PendingApproval,
     /// Approved; Hubtel is sending the money.
@@ -44,6 +46,7 @@ impl WithdrawalStatus {
     /// The word.
     pub const fn as_str(self) -> &'static str {
         match self {
+            WithdrawalStatus::Verifying => "verifying",
             WithdrawalStatus::PendingApproval => "pending_approval",
             WithdrawalStatus::Paying => "paying",
             WithdrawalStatus::Paid => "paid",
@@ -54,7 +57,7 @@ impl WithdrawalStatus {
 
     fn parse(v: &str) -> Option<WithdrawalStatus> {
         use WithdrawalStatus::*;
-        [PendingApproval, Paying, Paid, Rejected, Failed].into_iter().find(|x| x.as_str() == v)
+        [Verifying, PendingApproval, Paying, Paid, Rejected, Failed].into_iter().find(|x| x.as_str() == v)
     }
 }
 
@@ -75,6 +78,9 @@ pub struct Withdrawal {
     pub transaction_id: Option<String>,
     /// Why it was rejected or failed.
     pub reason: Option<String>,
+    /// The OTP to check later (`Verifying` only): Hubtel session and the code given.
+    #[serde(skip)]
+    pub pending_otp: Option<(crate::upstream::hubtel::OtpSession, String)>,
     /// RFC 3339.
     pub created_at: String,
 }
@@ -97,6 +103,13 @@ impl Withdrawal {
             m.insert("GSI1PK".into(), s(keys::PENDING_WITHDRAWALS_GSI1PK));
             m.insert("GSI1SK".into(), s(format!("{}#{}", self.created_at, self.id)));
         }
+        if let (WithdrawalStatus::Verifying, Some((session, code))) = (self.status, &self.pending_otp) {
+            m.insert("GSI1PK".into(), s(keys::VERIFYING_WITHDRAWALS_GSI1PK));
+            m.insert("GSI1SK".into(), s(format!("{}#{}", self.created_at, self.id)));
+            m.insert("otp_request_id".into(), s(&session.request_id));
+            m.insert("otp_prefix".into(), s(&session.prefix));
+            m.insert("otp_code".into(), s(code));
+        }
         m
     }
 
@@ -113,6 +126,12 @@ impl Withdrawal {
                 .ok_or_else(|| StoreError::Corrupt("withdrawal".into(), format!("status {st:?}")))?,
             transaction_id: r.opt_s("transaction_id")?,
             reason: r.opt_s("reason")?,
+            pending_otp: match (r.opt_s("otp_request_id")?, r.opt_s("otp_prefix")?, r.opt_s("otp_code")?) {
+                (Some(request_id), Some(prefix), Some(code)) => {
+                    Some((crate::upstream::hubtel::OtpSession { request_id, prefix }, code))
+                }
+                _ => None,
+            },
             created_at: r.s("created_at")?,
         })
     }
@@ -188,8 +207,13 @@ fn transition(
         expr.push_str(&format!(", {field} = :x{i}"));
         u = u.expression_attribute_values(format!(":x{i}"), s(value));
     }
-    if from == WithdrawalStatus::PendingApproval {
-        expr.push_str(" REMOVE GSI1PK, GSI1SK");
+    if from == WithdrawalStatus::Verifying && to == WithdrawalStatus::PendingApproval {
+        expr.push_str(", GSI1PK = :gpk, GSI1SK = :gsk REMOVE otp_code, otp_request_id, otp_prefix");
+        u = u
+            .expression_attribute_values(":gpk", s(keys::PENDING_WITHDRAWALS_GSI1PK))
+            .expression_attribute_values(":gsk", s(format!("{}#{}", w.created_at, w.id)));
+    } else if matches!(from, WithdrawalStatus::PendingApproval | WithdrawalStatus::Verifying) {
+        expr.push_str(" REMOVE GSI1PK, GSI1SK, otp_code, otp_request_id, otp_prefix");
     }
     Ok(TransactWriteItem::builder().update(u.update_expression(expr).build().map_err(build_err)?).build())
 }
@@ -425,7 +449,15 @@ impl Store {
             ("prefix".into(), s(&o.session.prefix)),
             ("used".into(), aws_sdk_dynamodb::types::AttributeValue::Bool(false)),
             ("expires_at".into(), n(o.expires_at)),
+            ("account_id".into(), s(&o.account_id)),
+            ("otp_id".into(), s(&o.id)),
         ]);
+        let mut item = item;
+        if o.session.request_id.is_empty() {
+            // Queued: Hubtel had no slot; the reconciler sends it.
+            item.insert("GSI1PK".into(), s(keys::QUEUED_OTPS_GSI1PK));
+            item.insert("GSI1SK".into(), s(format!("{}#{}", o.expires_at, o.id)));
+        }
         self.client().put_item().table_name(self.table()).set_item(Some(item)).send().await.map_err(sdk_err)?;
         Ok(())
     }
@@ -472,5 +504,82 @@ impl Store {
             Err(StoreError::Conflict(_)) => Ok(false),
             Err(e) => Err(e),
         }
+    }
+}
+
+/// Ends the OTP check of a `Verifying` withdrawal: a right code moves it to
+/// `PendingApproval`; a wrong one rejects it and releases the hold (once).
+pub async fn finish_verification(store: &Store, w: &Withdrawal, code_ok: bool) -> Result<bool, StoreError> {
+    if code_ok {
+        let item = transition(store, w, WithdrawalStatus::Verifying, WithdrawalStatus::PendingApproval, &[])?;
+        return match transact(store, vec![item]).await {
+            Ok(()) => Ok(true),
+            Err(TxError::Conditions(_)) | Err(TxError::Store(StoreError::Conflict(_))) => Ok(false),
+            Err(TxError::Store(e)) => Err(e),
+        };
+    }
+    release(store, w, WithdrawalStatus::Verifying, WithdrawalStatus::Rejected, "wrong OTP", "reconciler").await
+}
+
+impl Store {
+    /// Withdrawals whose OTP waits to be checked, oldest first.
+    pub async fn verifying_withdrawals(&self, limit: i32) -> Result<Vec<Withdrawal>, StoreError> {
+        let out = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .index_name("GSI1")
+            .key_condition_expression("GSI1PK = :pk")
+            .expression_attribute_values(":pk", s(keys::VERIFYING_WITHDRAWALS_GSI1PK))
+            .limit(limit)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        out.items().iter().map(Withdrawal::from_item).collect()
+    }
+}
+
+impl Store {
+    /// OTPs waiting to be sent, oldest first: (account, otp id, phone).
+    pub async fn queued_otps(&self, limit: i32) -> Result<Vec<(String, String, String)>, StoreError> {
+        let out = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .index_name("GSI1")
+            .key_condition_expression("GSI1PK = :pk")
+            .expression_attribute_values(":pk", s(keys::QUEUED_OTPS_GSI1PK))
+            .limit(limit)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        out.items()
+            .iter()
+            .map(|i| {
+                let r = Reader::new(i);
+                Ok((r.s("account_id")?, r.s("otp_id")?, r.s("phone")?))
+            })
+            .collect()
+    }
+
+    /// Records the session of a queued OTP once Hubtel sent it.
+    pub async fn otp_sent(
+        &self,
+        account_id: &str,
+        id: &str,
+        session: &crate::upstream::hubtel::OtpSession,
+    ) -> Result<(), StoreError> {
+        self.client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(key(keys::account_pk(account_id), keys::otp_sk(id))))
+            .update_expression("SET request_id = :r, prefix = :p REMOVE GSI1PK, GSI1SK")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":r", s(&session.request_id))
+            .expression_attribute_values(":p", s(&session.prefix))
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        Ok(())
     }
 }

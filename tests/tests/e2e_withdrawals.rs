@@ -216,3 +216,62 @@ async fn withdrawals_need_pin_and_otp_hold_funds_and_settle_once() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(r.status().as_u16(), 401);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_deferred_while_hubtel_is_busy_is_finished_by_the_reconciler() {
+    use kobo_shared::upstream::hubtel::OtpSession;
+    use kobo_shared::withdrawals::{OtpRecord, Withdrawal};
+    let s = stack();
+    let store = s.store().await;
+    let (acct, key) = new_reseller(&store, ResellerSpec { balance: Kobo::naira(10_000), ..Default::default() }).await;
+    let c = ApiClient::new(s, &key);
+    let rec = s.reconciler().await;
+
+    // An OTP queued while Hubtel had no slot is sent by the reconciler.
+    let queued = OtpRecord {
+        id: "otp_queued1".into(),
+        account_id: acct.clone(),
+        phone: "+2348031234567".into(),
+        session: OtpSession { request_id: String::new(), prefix: String::new() },
+        expires_at: kobo_shared::model::now_unix() + 600,
+        used: false,
+    };
+    store.put_otp(&queued).await.unwrap_or_else(|e| panic!("{e}"));
+    rec.run_withdrawals_once().await.unwrap_or_else(|e| panic!("{e}"));
+    let sent = store.get_otp(&acct, "otp_queued1").await.ok().flatten().unwrap_or_else(|| panic!("otp gone"));
+    assert!(!sent.session.request_id.is_empty(), "the queued OTP was sent");
+    let right = code_for(s, &store, &acct, "otp_queued1").await;
+
+    // Withdrawals held with their OTP unchecked: a right code goes on to approval, a
+    // wrong one is rejected and released.
+    let held = |id: &str, code: &str| Withdrawal {
+        id: id.into(),
+        account_id: acct.clone(),
+        amount: Kobo::naira(1_000),
+        phone: "+2348031234567".into(),
+        status: WithdrawalStatus::Verifying,
+        transaction_id: None,
+        reason: None,
+        pending_otp: Some((sent.session.clone(), code.to_string())),
+        created_at: kobo_shared::model::now_rfc3339(),
+    };
+    let wrong = if right == "0000" { "1111" } else { "0000" };
+    withdrawals::hold(&store, &held("wdr_good", &right), Kobo::ZERO).await.unwrap_or_else(|_| panic!("hold"));
+    withdrawals::hold(&store, &held("wdr_bad", wrong), Kobo::ZERO).await.unwrap_or_else(|_| panic!("hold"));
+    assert_eq!(c.balance().await, Kobo::naira(8_000));
+    let mut settled = 0;
+    for _ in 0..3 {
+        settled += rec.run_withdrawals_once().await.unwrap_or_else(|e| panic!("{e}"));
+    }
+    assert_eq!(settled, 2);
+    let status = |id: &'static str| {
+        let store = store.clone();
+        let acct = acct.clone();
+        async move { store.get_withdrawal(&acct, id).await.ok().flatten().map(|w| w.status) }
+    };
+    assert_eq!(status("wdr_good").await, Some(WithdrawalStatus::PendingApproval));
+    assert_eq!(status("wdr_bad").await, Some(WithdrawalStatus::Rejected));
+    assert_eq!(c.balance().await, Kobo::naira(9_000), "the rejected one was released");
+    let a = store.get_account(&acct).await.ok().flatten().unwrap_or_else(|| panic!("no account"));
+    assert!(accounts::check_ledger(&store, &a).await.map(|c| c.ok()).unwrap_or(false));
+}

@@ -54,6 +54,7 @@ async fn withdraw(store: &Store, account: &str, amount: Kobo, fate: u8) {
         status: WithdrawalStatus::PendingApproval,
         transaction_id: None,
         reason: None,
+        pending_otp: None,
         created_at: now_rfc3339(),
     };
     if withdrawals::hold(store, &w, Kobo::ZERO).await.is_err() {

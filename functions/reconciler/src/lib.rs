@@ -136,12 +136,45 @@ impl Reconciler {
         .await?)
     }
 
-    /// Every pass (SMM, VTU, deposits, SMS); a failure of one does not stop the others.
+    /// Checks the OTPs of withdrawals held while Hubtel was busy. Returns how many were
+    /// settled either way.
+    pub async fn run_withdrawals_once(&self) -> Result<usize, ReconcileError> {
+        // OTPs queued while Hubtel was busy go out first.
+        for (account, id, phone) in self.store.queued_otps(10).await? {
+            if !self.hubtel_throttle.acquire(std::time::Duration::from_secs(10)).await? {
+                break;
+            }
+            let session = self.hubtel.get().await?.otp_send("kobo", &phone, "NG").await?;
+            self.store.otp_sent(&account, &id, &session).await?;
+        }
+        let waiting = self.store.verifying_withdrawals(10).await?;
+        if waiting.is_empty() {
+            return Ok(0);
+        }
+        let hubtel = self.hubtel.get().await?;
+        let mut done = 0;
+        for w in waiting {
+            let Some((session, code)) = &w.pending_otp else { continue };
+            if !self.hubtel_throttle.acquire(std::time::Duration::from_secs(10)).await? {
+                break;
+            }
+            let ok = hubtel.otp_verify(session, code).await?;
+            if kobo_shared::withdrawals::finish_verification(&self.store, &w, ok).await? {
+                done += 1;
+            }
+        }
+        Ok(done)
+    }
+
+    /// Every pass (SMM, VTU, deposits, withdrawals, SMS); a failure of one does not stop the others.
     pub async fn run_all(&self) -> Result<(SyncReport, RequeryReport), ReconcileError> {
         let smm = self.run_once().await;
         let vtu = self.run_vtu_once().await;
         if let Err(e) = self.run_deposits_once().await {
             tracing::warn!(error = %e, "deposit paylink pass failed");
+        }
+        if let Err(e) = self.run_withdrawals_once().await {
+            tracing::warn!(error = %e, "withdrawal OTP pass failed");
         }
         if let Err(e) = self.run_sms_once().await {
             tracing::warn!(error = %e, "SMS notice pass failed");

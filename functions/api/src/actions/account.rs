@@ -99,12 +99,13 @@ pub async fn withdraw_otp(
     let phone = nigerian_e164(p.require("phone")?)
         .ok_or_else(|| ApiError::field("phone", "must be a Nigerian mobile number"))?;
     let hubtel = app.hubtel.get().await.map_err(hubtel_unavailable)?;
-    if !app.hubtel_throttle.acquire(std::time::Duration::from_secs(8)).await? {
-        return Ok(render::ok(
-            &serde_json::json!({"status": "pending", "message": "Hubtel is busy; ask again in a minute"}),
-        ));
-    }
-    let session = hubtel.otp_send("kobo", &phone, "NG").await.map_err(hubtel_unavailable)?;
+    // No slot within a few seconds: the OTP is queued and sent by the reconciler.
+    let session = if app.hubtel_throttle.acquire(std::time::Duration::from_secs(8)).await? {
+        hubtel.otp_send("kobo", &phone, "NG").await.map_err(hubtel_unavailable)?
+    } else {
+        kobo_shared::upstream::hubtel::OtpSession { request_id: String::new(), prefix: String::new() }
+    };
+    let queued = session.request_id.is_empty();
     let otp = OtpRecord {
         id: format!("otp_{}", uuid::Uuid::now_v7().simple()),
         account_id: caller.account.id.clone(),
@@ -114,6 +115,12 @@ pub async fn withdraw_otp(
         used: false,
     };
     app.store.put_otp(&otp).await?;
+    if queued {
+        return Ok(render::ok(&serde_json::json!({
+            "status": "pending", "otp_id": otp.id, "expires_in": OTP_TTL_SECS,
+            "message": "The code will arrive by SMS shortly",
+        })));
+    }
     Ok(render::ok(
         &serde_json::json!({"status": "sent", "otp_id": otp.id, "prefix": otp.session.prefix, "expires_in": OTP_TTL_SECS}),
     ))
@@ -139,14 +146,18 @@ pub async fn withdraw(
     super::vtu::check_pin(app, caller, p).await?;
     let invalid_otp = || ApiError::field("otp", "is invalid or expired; request a new one with withdraw_otp");
     let otp = app.store.get_otp(&caller.account.id, otp_id).await?.ok_or_else(invalid_otp)?;
-    if otp.used || otp.expires_at < kobo_shared::model::now_unix() || otp.phone != phone {
+    if otp.used
+        || otp.expires_at < kobo_shared::model::now_unix()
+        || otp.phone != phone
+        || otp.session.request_id.is_empty()
+    {
         return Err(invalid_otp());
     }
     let hubtel = app.hubtel.get().await.map_err(hubtel_unavailable)?;
-    if !app.hubtel_throttle.acquire(std::time::Duration::from_secs(8)).await? {
-        return Err(ApiError::Unavailable);
-    }
-    if !hubtel.otp_verify(&otp.session, code).await.map_err(hubtel_unavailable)? {
+    // Check the code now when Hubtel has a slot; otherwise hold the amount and let the
+    // reconciler check it (a right code then waits for approval, a wrong one is released).
+    let checked_now = app.hubtel_throttle.acquire(std::time::Duration::from_secs(8)).await?;
+    if checked_now && !hubtel.otp_verify(&otp.session, code).await.map_err(hubtel_unavailable)? {
         return Err(invalid_otp());
     }
     if !app.store.use_otp(&caller.account.id, otp_id).await? {
@@ -157,9 +168,10 @@ pub async fn withdraw(
         account_id: caller.account.id.clone(),
         amount,
         phone,
-        status: WithdrawalStatus::PendingApproval,
+        status: if checked_now { WithdrawalStatus::PendingApproval } else { WithdrawalStatus::Verifying },
         transaction_id: None,
         reason: None,
+        pending_otp: (!checked_now).then(|| (otp.session.clone(), code.to_string())),
         created_at: kobo_shared::model::now_rfc3339(),
     };
     match withdrawals::hold(&app.store, &w, caller.account.min_balance).await {
