@@ -42,77 +42,76 @@ pub(crate) fn classify(e: &reqwest::Error) -> UpstreamError {
     }
 }
 
-/// The SMM panel client of a container, built on first use from the config (URL,
-/// timeout) and the provider secret (API key).
+/// A provider client of a container, built on first use from the config (URL, timeout)
+/// and the provider secret (credentials); a failed build is retried on the next use.
 #[derive(Debug)]
-pub struct LazySmm {
+pub struct Lazy<C> {
     url: String,
+    url_var: &'static str,
     timeout: std::time::Duration,
     secrets: crate::secrets::SecretsCache<crate::secrets::ProviderSecrets>,
-    client: tokio::sync::OnceCell<smm::SmmClient>,
+    client: tokio::sync::OnceCell<C>,
+    build: fn(&str, &crate::secrets::ProviderSecrets, std::time::Duration) -> Result<C, UpstreamError>,
 }
 
-impl LazySmm {
-    /// Nothing is fetched or built until [`LazySmm::get`].
+/// The SMM panel client of a container.
+pub type LazySmm = Lazy<smm::SmmClient>;
+/// The top-up provider client of a container.
+pub type LazyTopup = Lazy<topup::TopupClient>;
+/// The Hubtel client of a container.
+pub type LazyHubtel = Lazy<hubtel::HubtelClient>;
+
+impl<C> Lazy<C> {
+    fn with(
+        url: &str,
+        url_var: &'static str,
+        config: &crate::config::Config,
+        secrets: aws_sdk_secretsmanager::Client,
+        build: fn(&str, &crate::secrets::ProviderSecrets, std::time::Duration) -> Result<C, UpstreamError>,
+    ) -> Lazy<C> {
+        Lazy {
+            url: url.to_string(),
+            url_var,
+            timeout: std::time::Duration::from_millis(config.upstream_timeout_ms),
+            secrets: crate::secrets::SecretsCache::new(secrets, config.provider_secret_id.clone()),
+            client: tokio::sync::OnceCell::new(),
+            build,
+        }
+    }
+
+    /// The client; an error says what is missing.
+    pub async fn get(&self) -> Result<&C, UpstreamError> {
+        self.client
+            .get_or_try_init(|| async {
+                if self.url.is_empty() {
+                    return Err(UpstreamError::NotSent(format!("{} is not set", self.url_var)));
+                }
+                let s = self.secrets.get().await.map_err(|e| UpstreamError::NotSent(e.to_string()))?;
+                (self.build)(&self.url, s, self.timeout)
+            })
+            .await
+    }
+}
+
+fn required<'a>(v: &'a Option<String>, name: &str) -> Result<&'a str, UpstreamError> {
+    v.as_deref().ok_or_else(|| UpstreamError::NotSent(format!("{name} missing in the provider secret")))
+}
+
+impl Lazy<smm::SmmClient> {
+    /// Nothing is fetched or built until [`Lazy::get`].
     pub fn new(config: &crate::config::Config, secrets: aws_sdk_secretsmanager::Client) -> LazySmm {
-        LazySmm {
-            url: config.smm_url.clone(),
-            timeout: std::time::Duration::from_millis(config.upstream_timeout_ms),
-            secrets: crate::secrets::SecretsCache::new(secrets, config.provider_secret_id.clone()),
-            client: tokio::sync::OnceCell::new(),
-        }
-    }
-
-    /// The client; an error says what is missing.
-    pub async fn get(&self) -> Result<&smm::SmmClient, UpstreamError> {
-        self.client
-            .get_or_try_init(|| async {
-                if self.url.is_empty() {
-                    return Err(UpstreamError::NotSent("KOBO_SMM_URL is not set".into()));
-                }
-                let s = self.secrets.get().await.map_err(|e| UpstreamError::NotSent(e.to_string()))?;
-                smm::SmmClient::new(self.url.clone(), s.smm_api_key.clone(), self.timeout)
-            })
-            .await
+        Lazy::with(&config.smm_url, "KOBO_SMM_URL", config, secrets, |url, s, t| {
+            smm::SmmClient::new(url, s.smm_api_key.clone(), t)
+        })
     }
 }
 
-/// The top-up provider client of a container, built on first use from the config (URL,
-/// timeout) and the provider secret (API key).
-#[derive(Debug)]
-pub struct LazyTopup {
-    url: String,
-    timeout: std::time::Duration,
-    secrets: crate::secrets::SecretsCache<crate::secrets::ProviderSecrets>,
-    client: tokio::sync::OnceCell<topup::TopupClient>,
-}
-
-impl LazyTopup {
-    /// Nothing is fetched or built until [`LazyTopup::get`].
+impl Lazy<topup::TopupClient> {
+    /// Nothing is fetched or built until [`Lazy::get`].
     pub fn new(config: &crate::config::Config, secrets: aws_sdk_secretsmanager::Client) -> LazyTopup {
-        LazyTopup {
-            url: config.topup_url.clone(),
-            timeout: std::time::Duration::from_millis(config.upstream_timeout_ms),
-            secrets: crate::secrets::SecretsCache::new(secrets, config.provider_secret_id.clone()),
-            client: tokio::sync::OnceCell::new(),
-        }
-    }
-
-    /// The client; an error says what is missing.
-    pub async fn get(&self) -> Result<&topup::TopupClient, UpstreamError> {
-        self.client
-            .get_or_try_init(|| async {
-                if self.url.is_empty() {
-                    return Err(UpstreamError::NotSent("KOBO_TOPUP_URL is not set".into()));
-                }
-                let s = self.secrets.get().await.map_err(|e| UpstreamError::NotSent(e.to_string()))?;
-                let key = s
-                    .topup_api_key
-                    .clone()
-                    .ok_or_else(|| UpstreamError::NotSent("topup_api_key missing in the provider secret".into()))?;
-                topup::TopupClient::new(self.url.clone(), key, self.timeout)
-            })
-            .await
+        Lazy::with(&config.topup_url, "KOBO_TOPUP_URL", config, secrets, |url, s, t| {
+            topup::TopupClient::new(url, required(&s.topup_api_key, "topup_api_key")?, t)
+        })
     }
 
     /// The provider's callback signing secret.
@@ -128,42 +127,16 @@ impl LazyTopup {
     }
 }
 
-/// The Hubtel client of a container, built on first use from the config (URL, timeout)
-/// and the provider secret (ClientID, ClientSecret).
-#[derive(Debug)]
-pub struct LazyHubtel {
-    url: String,
-    timeout: std::time::Duration,
-    secrets: crate::secrets::SecretsCache<crate::secrets::ProviderSecrets>,
-    client: tokio::sync::OnceCell<hubtel::HubtelClient>,
-}
-
-impl LazyHubtel {
-    /// Nothing is fetched or built until [`LazyHubtel::get`].
+impl Lazy<hubtel::HubtelClient> {
+    /// Nothing is fetched or built until [`Lazy::get`].
     pub fn new(config: &crate::config::Config, secrets: aws_sdk_secretsmanager::Client) -> LazyHubtel {
-        LazyHubtel {
-            url: config.hubtel_url.clone(),
-            timeout: std::time::Duration::from_millis(config.upstream_timeout_ms),
-            secrets: crate::secrets::SecretsCache::new(secrets, config.provider_secret_id.clone()),
-            client: tokio::sync::OnceCell::new(),
-        }
-    }
-
-    /// The client; an error says what is missing.
-    pub async fn get(&self) -> Result<&hubtel::HubtelClient, UpstreamError> {
-        self.client
-            .get_or_try_init(|| async {
-                if self.url.is_empty() {
-                    return Err(UpstreamError::NotSent("KOBO_HUBTEL_URL is not set".into()));
-                }
-                let s = self.secrets.get().await.map_err(|e| UpstreamError::NotSent(e.to_string()))?;
-                match (&s.hubtel_client_id, &s.hubtel_client_secret) {
-                    (Some(id), Some(secret)) => hubtel::HubtelClient::new(&self.url, id, secret, self.timeout),
-                    _ => Err(UpstreamError::NotSent(
-                        "hubtel_client_id / hubtel_client_secret missing in the provider secret".into(),
-                    )),
-                }
-            })
-            .await
+        Lazy::with(&config.hubtel_url, "KOBO_HUBTEL_URL", config, secrets, |url, s, t| {
+            hubtel::HubtelClient::new(
+                url,
+                required(&s.hubtel_client_id, "hubtel_client_id")?,
+                required(&s.hubtel_client_secret, "hubtel_client_secret")?,
+                t,
+            )
+        })
     }
 }
