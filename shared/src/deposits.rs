@@ -158,18 +158,7 @@ impl Store {
 
     /// Deposits still waiting for their paylink, oldest first (sparse GSI1).
     pub async fn pending_deposits(&self, limit: i32) -> Result<Vec<Deposit>, StoreError> {
-        let out = self
-            .client()
-            .query()
-            .table_name(self.table())
-            .index_name("GSI1")
-            .key_condition_expression("GSI1PK = :pk")
-            .expression_attribute_values(":pk", s(keys::PENDING_DEPOSITS_GSI1PK))
-            .limit(limit)
-            .send()
-            .await
-            .map_err(sdk_err)?;
-        out.items().iter().map(Deposit::from_item).collect()
+        self.gsi1_page(keys::PENDING_DEPOSITS_GSI1PK, limit).await?.iter().map(Deposit::from_item).collect()
     }
 
     /// Records the paylink of a pending deposit.

@@ -200,18 +200,7 @@ impl Store {
 
     /// Orders that are not final, oldest update first (sparse GSI1).
     pub async fn open_orders(&self, limit: i32) -> Result<Vec<Order>, StoreError> {
-        let out = self
-            .client()
-            .query()
-            .table_name(self.table())
-            .index_name("GSI1")
-            .key_condition_expression("GSI1PK = :pk")
-            .expression_attribute_values(":pk", s(keys::OPEN_ORDERS_GSI1PK))
-            .limit(limit)
-            .send()
-            .await
-            .map_err(sdk_err)?;
-        out.items().iter().map(Order::from_item).collect()
+        self.gsi1_page(keys::OPEN_ORDERS_GSI1PK, limit).await?.iter().map(Order::from_item).collect()
     }
 
     /// Records a refill of an order (owner only).

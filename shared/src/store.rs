@@ -411,6 +411,23 @@ impl Store {
         ])
     }
 
+    /// The first `limit` items of a GSI1 partition, oldest first: the sparse "waiting"
+    /// lists (open orders, processing VTU, pending deposits and withdrawals, queued OTPs).
+    pub async fn gsi1_page(&self, pk: &str, limit: i32) -> Result<Vec<Item>, StoreError> {
+        let out = self
+            .db
+            .query()
+            .table_name(&self.table)
+            .index_name("GSI1")
+            .key_condition_expression("GSI1PK = :pk")
+            .expression_attribute_values(":pk", s(pk))
+            .limit(limit)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        Ok(out.items.unwrap_or_default())
+    }
+
     /// An account's ledger, oldest first.
     pub async fn ledger(&self, account_id: &str) -> Result<Vec<LedgerEntry>, StoreError> {
         self.query_prefix(keys::account_pk(account_id), keys::LEDGER_SK_PREFIX)

@@ -416,18 +416,7 @@ impl Store {
 
     /// Transactions still processing, oldest first (sparse GSI1).
     pub async fn processing_vtu(&self, limit: i32) -> Result<Vec<VtuTx>, StoreError> {
-        let out = self
-            .client()
-            .query()
-            .table_name(self.table())
-            .index_name("GSI1")
-            .key_condition_expression("GSI1PK = :pk")
-            .expression_attribute_values(":pk", s(keys::VTU_PROCESSING_GSI1PK))
-            .limit(limit)
-            .send()
-            .await
-            .map_err(sdk_err)?;
-        out.items().iter().map(VtuTx::from_item).collect()
+        self.gsi1_page(keys::VTU_PROCESSING_GSI1PK, limit).await?.iter().map(VtuTx::from_item).collect()
     }
 
     /// Counts a wrong PIN; locks purchases until `lock_until` when this makes `limit`.

@@ -314,18 +314,7 @@ impl Store {
 
     /// Withdrawals waiting for an operator, oldest first.
     pub async fn pending_withdrawals(&self, limit: i32) -> Result<Vec<Withdrawal>, StoreError> {
-        let out = self
-            .client()
-            .query()
-            .table_name(self.table())
-            .index_name("GSI1")
-            .key_condition_expression("GSI1PK = :pk")
-            .expression_attribute_values(":pk", s(keys::PENDING_WITHDRAWALS_GSI1PK))
-            .limit(limit)
-            .send()
-            .await
-            .map_err(sdk_err)?;
-        out.items().iter().map(Withdrawal::from_item).collect()
+        self.gsi1_page(keys::PENDING_WITHDRAWALS_GSI1PK, limit).await?.iter().map(Withdrawal::from_item).collect()
     }
 }
 
@@ -524,36 +513,15 @@ pub async fn finish_verification(store: &Store, w: &Withdrawal, code_ok: bool) -
 impl Store {
     /// Withdrawals whose OTP waits to be checked, oldest first.
     pub async fn verifying_withdrawals(&self, limit: i32) -> Result<Vec<Withdrawal>, StoreError> {
-        let out = self
-            .client()
-            .query()
-            .table_name(self.table())
-            .index_name("GSI1")
-            .key_condition_expression("GSI1PK = :pk")
-            .expression_attribute_values(":pk", s(keys::VERIFYING_WITHDRAWALS_GSI1PK))
-            .limit(limit)
-            .send()
-            .await
-            .map_err(sdk_err)?;
-        out.items().iter().map(Withdrawal::from_item).collect()
+        self.gsi1_page(keys::VERIFYING_WITHDRAWALS_GSI1PK, limit).await?.iter().map(Withdrawal::from_item).collect()
     }
 }
 
 impl Store {
     /// OTPs waiting to be sent, oldest first: (account, otp id, phone).
     pub async fn queued_otps(&self, limit: i32) -> Result<Vec<(String, String, String)>, StoreError> {
-        let out = self
-            .client()
-            .query()
-            .table_name(self.table())
-            .index_name("GSI1")
-            .key_condition_expression("GSI1PK = :pk")
-            .expression_attribute_values(":pk", s(keys::QUEUED_OTPS_GSI1PK))
-            .limit(limit)
-            .send()
-            .await
-            .map_err(sdk_err)?;
-        out.items()
+        self.gsi1_page(keys::QUEUED_OTPS_GSI1PK, limit)
+            .await?
             .iter()
             .map(|i| {
                 let r = Reader::new(i);
