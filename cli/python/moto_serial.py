@@ -1,36 +1,456 @@
-"""moto's server on loopback, with DynamoDB requests serialized.
+"""moto's server on loopback, made to hold up like DynamoDB under steady use.
 
-Stock moto server is not atomic under concurrent TransactWriteItems (parallel debits
-lose updates), so every request whose X-Amz-Target starts with "DynamoDB" runs under
-one lock, response body included. Everything else (SQS long polls above all) stays
-concurrent.
+What this launcher changes in stock moto 5.2.5 (all of it off with --stock, which is
+only for measuring the difference):
+
+* DynamoDB requests are serialized: every request whose X-Amz-Target starts with
+  "DynamoDB" (Streams included) runs under one lock, response body included. Stock moto
+  loses updates under concurrent TransactWriteItems. Everything else (SQS long polls
+  above all) stays concurrent.
+* TransactWriteItems costs the items it touches. Stock moto deep-copies the whole table,
+  stream history included, once per item of every transaction, and swaps the copy in on
+  a rollback (which also strands stream readers on the old shard). Here the same code
+  path keeps an undo journal of the touched items and the stream length instead: the
+  result is still all-or-nothing and the conditions and cancellation reasons are the
+  ones stock moto computes.
+* Stream records are trimmed as DynamoDB trims them: after 24 hours, and once a record
+  has been read by GetRecords and more than KEEP_READ newer records exist. A record no
+  reader has reached is only dropped past 24 hours or past HARD_CAP unread records (then
+  a warning is logged). Trimmed sequence numbers stay valid; reading before the trim
+  horizon answers TrimmedDataAccessException, as AWS does. Shard iterators expire after
+  15 minutes (ExpiredIteratorException), so they do not pile up either.
+* TTL: items whose TTL attribute (epoch seconds) has passed are deleted by a sweeper
+  every --ttl-sweep seconds (AWS: within minutes to days), with a REMOVE stream record;
+  as on AWS, values more than five years in the past are ignored. Empty partitions that
+  moto leaves behind after deletes and misses are dropped too.
+
+Control endpoints (loopback only, not AWS APIs):
+
+* GET  /_kobo/stats        RSS, items, stream records and iterators, as JSON.
+* POST /_kobo/sweep[?now=] runs the TTL sweep and stream trim now, with an injected
+                           clock (epoch seconds) when given, and answers what it removed.
 
 Prints "PORT <n>" on stdout once it listens (port 0 picks a free one), and exits when
 its parent process goes away so an interrupted test run leaves nothing behind.
 """
 
 import argparse
+import collections
+import copy
+import json
 import os
 import sys
 import threading
 import time
+from decimal import Decimal, InvalidOperation
+from urllib.parse import parse_qs
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import make_server
 
+# DynamoDB Streams keeps records for 24 hours.
+RETENTION_SECS = 24 * 3600
+# Records already read that are kept for late readers.
+KEEP_READ = 1000
+# Unread records kept at most (a reader this far behind has stopped reading).
+HARD_CAP = 50000
+# Shard iterators are valid for 15 minutes on AWS.
+ITERATOR_TTL_SECS = 15 * 60
+ITERATOR_CAP = 10000
+# AWS ignores TTL values more than five years in the past.
+TTL_MAX_AGE_SECS = 5 * 365 * 24 * 3600
 
-class SerializeDynamoDB:
-    """WSGI middleware: one DynamoDB request at a time, others untouched."""
+LOCK = threading.Lock()
 
-    def __init__(self, app):
+
+def log(msg: str) -> None:
+    sys.stderr.write(f"moto_serial: {msg}\n")
+    sys.stderr.flush()
+
+
+# --------------------------------------------------------------------------------------
+# TransactWriteItems with an undo journal
+# --------------------------------------------------------------------------------------
+
+
+def install_journaled_transactions() -> None:
+    from moto.dynamodb.exceptions import (
+        ConditionalCheckFailed,
+        MockValidationException,
+        MultipleTransactionsException,
+        TooManyTransactionsException,
+        TransactionCanceledException,
+        TransactWriteSingleOpException,
+    )
+    from moto.dynamodb.comparisons import get_filter_expression as get_filter
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    def rollback(journal, stream_lengths) -> None:
+        # Undo in reverse order: every touched item back to its image before the
+        # transaction (or gone, if it did not exist), then the stream back to its length.
+        for table, key, before in reversed(journal):
+            h = DynamoType(key[table.hash_key_attr])
+            if table.range_key_attr is not None:
+                r = DynamoType(key[table.range_key_attr])
+                bucket = table.items.get(h)
+                if before is None:
+                    if bucket is not None:
+                        bucket.pop(r, None)
+                        if not bucket:
+                            table.items.pop(h, None)
+                else:
+                    table.items[h][r] = before
+            else:
+                if before is None:
+                    table.items.pop(h, None)
+                else:
+                    table.items[h] = before
+        for table, length in stream_lengths.items():
+            if table.stream_shard is not None:
+                del table.stream_shard.items[length:]
+
+    def transact_write_items(self, transact_items):
+        # Stock moto 5.2.5's algorithm, item for item, with the table copy replaced by
+        # a journal of the items it touches.
+        if len(transact_items) > 100:
+            raise TooManyTransactionsException()
+        stream_lengths = {}
+        for item in transact_items:
+            _, op = next(iter(item.items()))
+            table_name = op.get("TableName")
+            if table_name and table_name in self.tables:
+                table = self.tables[table_name]
+                if table.stream_shard is not None and table not in stream_lengths:
+                    stream_lengths[table] = len(table.stream_shard.items)
+        journal = []
+        target_items = set()
+
+        def check_unicity(table_name, key):
+            item = (str(table_name), str(dict(sorted(key.items()))))
+            if item in target_items:
+                raise MultipleTransactionsException()
+            target_items.add(item)
+
+        errors = []
+        for item in transact_items:
+            original_item = None
+            if len(list(item.keys())) > 1:
+                raise TransactWriteSingleOpException
+            try:
+                op_type, op = next(iter(item.items()))
+                if op_type not in {"ConditionCheck", "Put", "Delete", "Update"}:
+                    raise ValueError("Unsupported transaction operation")
+                table_name = op["TableName"]
+                condition_expression = op.get("ConditionExpression")
+                expression_attribute_names = op.get("ExpressionAttributeNames")
+                expression_attribute_values = op.get("ExpressionAttributeValues")
+                return_values_on_condition_check_failure = op.get("ReturnValuesOnConditionCheckFailure")
+                if op_type == "Put":
+                    attrs = op["Item"]
+                    table = self.get_table(table_name)
+                    key = {table.hash_key_attr: attrs[table.hash_key_attr]}
+                    if table.range_key_attr is not None:
+                        key[table.range_key_attr] = attrs[table.range_key_attr]
+                else:
+                    key = op["Key"]
+                check_unicity(table_name, key)
+                current = self.get_item(table_name, key)
+                if op_type != "ConditionCheck":
+                    # moto updates items in place: keep a copy of the image before.
+                    journal.append((self.get_table(table_name), key, copy.deepcopy(current)))
+                if condition_expression is not None:
+                    condition_op = get_filter(
+                        condition_expression, expression_attribute_names, expression_attribute_values
+                    )
+                    if not condition_op.expr(current):
+                        if return_values_on_condition_check_failure == "ALL_OLD" and current:
+                            original_item = current.to_json()["Attributes"]
+                        raise ConditionalCheckFailed(item=original_item)
+                if op_type == "Put":
+                    self.put_item(
+                        table_name,
+                        op["Item"],
+                        condition_expression=condition_expression,
+                        expression_attribute_names=expression_attribute_names,
+                        expression_attribute_values=expression_attribute_values,
+                    )
+                elif op_type == "Delete":
+                    self.delete_item(
+                        table_name,
+                        key,
+                        condition_expression=condition_expression,
+                        expression_attribute_names=expression_attribute_names,
+                        expression_attribute_values=expression_attribute_values,
+                    )
+                elif op_type == "Update":
+                    self.update_item(
+                        table_name,
+                        key,
+                        update_expression=op["UpdateExpression"],
+                        condition_expression=condition_expression,
+                        expression_attribute_names=expression_attribute_names,
+                        expression_attribute_values=expression_attribute_values,
+                    )
+                errors.append((None, None, None))
+            except (MultipleTransactionsException, MockValidationException):
+                rollback(journal, stream_lengths)
+                raise
+            except ConditionalCheckFailed as e:
+                errors.append(("ConditionalCheckFailed", str(e.message), original_item))
+            except Exception as e:  # noqa: BLE001 - as stock moto: every other failure is a reason
+                errors.append((type(e).__name__, str(e), original_item))
+        if any(code is not None for code, _, _ in errors):
+            rollback(journal, stream_lengths)
+            raise TransactionCanceledException(errors)
+
+    DynamoDBBackend.transact_write_items = transact_write_items
+
+
+# --------------------------------------------------------------------------------------
+# Streams: trimming and iterator expiry
+# --------------------------------------------------------------------------------------
+
+
+def install_stream_trimming() -> None:
+    from moto.core.exceptions import JsonRESTError
+    from moto.dynamodb.models.table import StreamRecord, StreamShard
+    from moto.dynamodbstreams import models as streams
+
+    def base(shard) -> int:
+        return shard.starting_sequence_number + getattr(shard, "kobo_trimmed", 0)
+
+    def add(self, old, new):
+        # As stock moto (sequence numbers count up from the shard's start), plus the
+        # creation time for retention. Lambda event source mappings in moto itself are
+        # not used by the local stack (it polls the stream like the relay's mapping).
+        t = self.table.stream_specification["StreamViewType"]
+        event_name = "INSERT" if old is None else ("REMOVE" if new is None else "MODIFY")
+        seq = base(self) + len(self.items)
+        record = StreamRecord(self.table, t, event_name, old, new, seq)
+        record.kobo_created = time.time()
+        self.items.append(record)
+
+    def get(self, start, quantity):
+        first = base(self)
+        if start < first:
+            raise JsonRESTError(
+                "TrimmedDataAccessException",
+                "The operation attempted to read past the oldest stream record in a shard.",
+            )
+        index = start - first
+        records = self.items[index : index + quantity]
+        self.kobo_read_upto = max(getattr(self, "kobo_read_upto", 0), start + len(records))
+        return [r.to_json() for r in records]
+
+    StreamShard.add = add
+    StreamShard.get = get
+
+    stock_iterator_init = streams.ShardIterator.__init__
+
+    def iterator_init(self, streams_backend, stream_shard, shard_iterator_type, sequence_number=None):
+        stock_iterator_init(self, streams_backend, stream_shard, shard_iterator_type, sequence_number)
+        if shard_iterator_type == "TRIM_HORIZON":
+            self.sequence_number = base(stream_shard)
+        elif shard_iterator_type == "LATEST":
+            self.sequence_number = base(stream_shard) + len(stream_shard.items)
+
+    streams.ShardIterator.__init__ = iterator_init
+
+    class Iterators(collections.OrderedDict):
+        """Shard iterators by ARN, expiring after 15 minutes, at most ITERATOR_CAP."""
+
+        def __setitem__(self, arn, iterator):
+            now = time.monotonic()
+            super().__setitem__(arn, (now, iterator))
+            while self:
+                oldest_arn, (born, _) = next(iter(self.items()))
+                if now - born > ITERATOR_TTL_SECS or len(self) > ITERATOR_CAP:
+                    super().__delitem__(oldest_arn)
+                else:
+                    break
+
+        def __getitem__(self, arn):
+            entry = self.get(arn)
+            if entry is None or time.monotonic() - entry[0] > ITERATOR_TTL_SECS:
+                raise JsonRESTError(
+                    "ExpiredIteratorException", "The shard iterator has expired or does not exist."
+                )
+            return entry[1]
+
+    stock_backend_init = streams.DynamoDBStreamsBackend.__init__
+
+    def backend_init(self, region_name, account_id):
+        stock_backend_init(self, region_name, account_id)
+        self.shard_iterators = Iterators()
+
+    streams.DynamoDBStreamsBackend.__init__ = backend_init
+
+
+def all_tables():
+    from moto.dynamodb.models import dynamodb_backends
+
+    for regions in list(dynamodb_backends.values()):
+        for backend in list(regions.values()):
+            yield from list(backend.tables.values())
+
+
+def trim_stream(table, now: float) -> int:
+    shard = table.stream_shard
+    if shard is None:
+        return 0
+    items = shard.items
+    first = shard.starting_sequence_number + getattr(shard, "kobo_trimmed", 0)
+    read_upto = getattr(shard, "kobo_read_upto", 0)
+    n = 0
+    dropped_unread = 0
+    while n < len(items):
+        remaining = len(items) - n
+        seq = first + n
+        expired = now - getattr(items[n], "kobo_created", now) > RETENTION_SECS
+        read_and_old = seq < read_upto and remaining > KEEP_READ
+        over_cap = remaining > HARD_CAP
+        if not (expired or read_and_old or over_cap):
+            break
+        if seq >= read_upto and not expired:
+            dropped_unread += 1
+        n += 1
+    if n:
+        del items[:n]
+        shard.kobo_trimmed = getattr(shard, "kobo_trimmed", 0) + n
+    if dropped_unread:
+        log(f"stream of {table.name}: {dropped_unread} unread records dropped past the {HARD_CAP} cap")
+    return n
+
+
+def trim_if_due() -> None:
+    # Cheap check after each DynamoDB request: trim in batches, not one record at a time.
+    for table in all_tables():
+        shard = table.stream_shard
+        if shard is not None and len(shard.items) > KEEP_READ + 1000:
+            trim_stream(table, time.time())
+
+
+def ttl_number(item, attribute):
+    value = item.attrs.get(attribute)
+    if value is None or value.type != "N":
+        return None
+    try:
+        return Decimal(value.value)
+    except (InvalidOperation, TypeError):
+        return None
+
+
+def sweep(now: float) -> dict:
+    """Deletes TTL-expired items, drops empty partitions and trims streams."""
+    expired = 0
+    trimmed = 0
+    for table in all_tables():
+        if table.ttl.get("TimeToLiveStatus") == "ENABLED" and table.ttl.get("AttributeName"):
+            attribute = table.ttl["AttributeName"]
+            doomed = []
+            for item in table.all_items():
+                at = ttl_number(item, attribute)
+                if at is not None and now - TTL_MAX_AGE_SECS <= at <= now:
+                    doomed.append(item)
+            for item in doomed:
+                table.delete_item(item.hash_key, item.range_key)
+            expired += len(doomed)
+        if table.range_key_attr is not None:
+            for h in [h for h, bucket in table.items.items() if not bucket]:
+                del table.items[h]
+        trimmed += trim_stream(table, now)
+    return {"expired": expired, "trimmed": trimmed}
+
+
+def sweeper(interval: float) -> None:
+    while True:
+        time.sleep(interval)
+        try:
+            with LOCK:
+                sweep(time.time())
+        except Exception as e:  # noqa: BLE001 - the sweeper must outlive one bad pass
+            log(f"sweep failed: {e!r}")
+
+
+# --------------------------------------------------------------------------------------
+# Stats
+# --------------------------------------------------------------------------------------
+
+
+def proc_status(field: str) -> int:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def stats() -> dict:
+    from moto.dynamodbstreams.models import dynamodbstreams_backends
+
+    tables = {}
+    for table in all_tables():
+        shard = table.stream_shard
+        tables[table.name] = {
+            "items": sum(len(b) if table.range_key_attr else 1 for b in table.items.values()),
+            "partitions": len(table.items),
+            "stream_records": len(shard.items) if shard else 0,
+            "stream_trimmed": getattr(shard, "kobo_trimmed", 0) if shard else 0,
+        }
+    iterators = 0
+    for regions in list(dynamodbstreams_backends.values()):
+        for backend in list(regions.values()):
+            iterators += len(backend.shard_iterators)
+    return {
+        "rss_bytes": proc_status("VmRSS"),
+        "peak_rss_bytes": proc_status("VmHWM"),
+        "tables": tables,
+        "shard_iterators": iterators,
+    }
+
+
+# --------------------------------------------------------------------------------------
+# WSGI
+# --------------------------------------------------------------------------------------
+
+
+class Launcher:
+    """WSGI middleware: one DynamoDB request at a time, control endpoints, others untouched."""
+
+    def __init__(self, app, patched: bool):
         self.app = app
-        self.lock = threading.Lock()
+        self.patched = patched
+
+    def control(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        method = environ.get("REQUEST_METHOD", "GET")
+        with LOCK:
+            if path == "/_kobo/stats" and method == "GET":
+                body = stats()
+            elif path == "/_kobo/sweep" and method == "POST" and self.patched:
+                query = parse_qs(environ.get("QUERY_STRING", ""))
+                now = float(query["now"][0]) if "now" in query else time.time()
+                body = sweep(now)
+            else:
+                start_response("404 Not Found", [("Content-Type", "application/json")])
+                return [b'{"error":"unknown control endpoint"}']
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps(body).encode()]
 
     def __call__(self, environ, start_response):
+        if environ.get("PATH_INFO", "").startswith("/_kobo/"):
+            return self.control(environ, start_response)
         if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB"):
-            with self.lock:
+            with LOCK:
                 # Consume the body under the lock: moto may build it lazily.
-                return [b"".join(self.app(environ, start_response))]
+                body = b"".join(self.app(environ, start_response))
+                if self.patched:
+                    trim_if_due()
+                return [body]
         return self.app(environ, start_response)
 
 
@@ -42,12 +462,19 @@ def exit_with_parent(parent: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--ttl-sweep", type=float, default=60.0, help="seconds between TTL sweeps")
+    parser.add_argument("--stock", action="store_true", help="stock moto transactions and streams (for measuring)")
     args = parser.parse_args()
 
-    app = SerializeDynamoDB(DomainDispatcherApplication(create_backend_app))
+    patched = not args.stock
+    if patched:
+        install_journaled_transactions()
+        install_stream_trimming()
+        threading.Thread(target=sweeper, args=(args.ttl_sweep,), daemon=True).start()
+    app = Launcher(DomainDispatcherApplication(create_backend_app), patched)
     server = make_server(args.host, args.port, app, threaded=True)
     threading.Thread(target=exit_with_parent, args=(os.getppid(),), daemon=True).start()
     sys.stdout.write(f"PORT {server.port}\n")
