@@ -67,9 +67,23 @@ pub struct Route {
     pub function: String,
 }
 
+/// A Lambda function as declared.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FunctionSpec {
+    /// Logical id, e.g. `ApiFunction`.
+    pub logical_id: String,
+    /// Its `Timeout` (the function's own, else `Globals.Function.Timeout`, else Lambda's 3 s).
+    pub timeout_secs: u64,
+}
+
+/// Lambda's timeout when a template sets none.
+pub const LAMBDA_DEFAULT_TIMEOUT_SECS: u64 = 3;
+
 /// What the local stack takes from the template.
 #[derive(Debug, Clone, Default)]
 pub struct Template {
+    /// Functions.
+    pub functions: Vec<FunctionSpec>,
     /// Tables.
     pub tables: Vec<TableSpec>,
     /// Queues.
@@ -134,6 +148,11 @@ impl Template {
         let resources =
             get(&doc, "Resources").and_then(Value::as_mapping).ok_or_else(|| anyhow!("template has no Resources"))?;
         let mut t = Template::default();
+        let default_timeout = get(&doc, "Globals")
+            .and_then(|g| get(g, "Function"))
+            .and_then(|f| get(f, "Timeout"))
+            .and_then(Value::as_u64)
+            .unwrap_or(LAMBDA_DEFAULT_TIMEOUT_SECS);
         for (id, res) in resources {
             let id = string(id, "resource id")?;
             let kind = get(res, "Type").and_then(Value::as_str).unwrap_or_default();
@@ -142,7 +161,11 @@ impl Template {
                 "AWS::DynamoDB::Table" => t.tables.push(table(&id, &props)?),
                 "AWS::SQS::Queue" => t.queues.push(queue(&id, &props)?),
                 "AWS::SecretsManager::Secret" => t.secrets.push(secret(&id, &props)?),
-                "AWS::Serverless::Function" => t.routes.extend(routes(&id, &props)?),
+                "AWS::Serverless::Function" => {
+                    let timeout_secs = get(&props, "Timeout").and_then(Value::as_u64).unwrap_or(default_timeout);
+                    t.routes.extend(routes(&id, &props)?);
+                    t.functions.push(FunctionSpec { logical_id: id, timeout_secs });
+                }
                 _ => {}
             }
         }
@@ -236,6 +259,17 @@ fn routes(id: &str, p: &Value) -> Result<Vec<Route>> {
     Ok(out)
 }
 
+impl Template {
+    /// The `Timeout` of function `logical_id`; an error when the template has no such function.
+    pub fn timeout(&self, logical_id: &str) -> Result<std::time::Duration> {
+        self.functions
+            .iter()
+            .find(|f| f.logical_id == logical_id)
+            .map(|f| std::time::Duration::from_secs(f.timeout_secs))
+            .ok_or_else(|| anyhow!("template has no function {logical_id}"))
+    }
+}
+
 impl Route {
     /// Whether the route serves `method` on `path`.
     pub fn matches(&self, method: &str, path: &str) -> bool {
@@ -272,5 +306,18 @@ mod tests {
         assert!(t.secrets.iter().any(|s| s.generate_key == "pin_pepper"));
         assert!(t.routes.iter().any(|r| r.function == "ApiFunction" && r.matches("POST", "/api/v1")));
         assert!(!t.routes.iter().any(|r| r.matches("GET", "/api/v1")));
+        let secs = |id: &str| t.timeout(id).map(|d| d.as_secs()).ok();
+        assert_eq!(secs("ApiFunction"), Some(15), "Globals.Function.Timeout");
+        assert_eq!(secs("CallbacksFunction"), Some(10));
+        assert_eq!(secs("ReconcilerFunction"), Some(60));
+        assert_eq!(secs("RelayFunction"), Some(30));
+        assert_eq!(secs("NoSuchFunction"), None);
+    }
+
+    #[test]
+    fn a_function_without_timeout_gets_lambdas_default() {
+        let t = Template::parse("Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties: {}\n")
+            .unwrap_or_default();
+        assert_eq!(t.timeout("F").map(|d| d.as_secs()).ok(), Some(LAMBDA_DEFAULT_TIMEOUT_SECS));
     }
 }

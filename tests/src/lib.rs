@@ -664,11 +664,29 @@ impl ApiClient {
         ApiClient { http: client_from(fresh_source_ip()), url: s.api_url.clone(), key: key.to_string() }
     }
 
+    /// The API key.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
     /// POSTs `fields` (plus the key) as a form; the status and JSON answer.
     pub async fn call(&self, fields: &[(&str, &str)]) -> (u16, serde_json::Value) {
+        self.call_with_headers(fields, &[]).await
+    }
+
+    /// [`ApiClient::call`] with extra request headers.
+    pub async fn call_with_headers(
+        &self,
+        fields: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> (u16, serde_json::Value) {
         let mut form: Vec<(&str, &str)> = vec![("key", self.key.as_str())];
         form.extend_from_slice(fields);
-        json_of(self.http.post(&self.url).form(&form).send().await.unwrap_or_else(|e| panic!("{e}"))).await
+        let mut req = self.http.post(&self.url).form(&form);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        json_of(req.send().await.unwrap_or_else(|e| panic!("{e}"))).await
     }
 
     /// The wallet balance (`-0.01` if unreadable, so comparisons fail loudly).

@@ -540,3 +540,122 @@ async fn another_accounts_trx_answers_like_a_missing_one_and_retries_buy_once() 
     changed[1] = ("plan_id", "2");
     assert_eq!(owner.call(&changed).await.0, 409);
 }
+
+/// A reseller whose connection drops while the provider is still working must not lose the
+/// purchase: the invocation runs to its end (as on Lambda), settles it once, and a retry
+/// with the same Idempotency-Key answers it.
+#[tokio::test]
+async fn a_client_that_hangs_up_mid_purchase_still_gets_it_completed_once() {
+    use kobo_cli::devstack::server::{serve, LocalFunction, Routes};
+    use tokio::io::AsyncWriteExt;
+
+    let s = stack();
+    let store = s.store().await;
+    let (acct, c) = reseller(s, &store, Kobo::naira(5_000), &[]).await;
+    let start = c.balance().await;
+    let entries_before = store.ledger(&acct).await.unwrap_or_default().len();
+    let phone = format!("0803{:07}", rand::random::<u32>() % 10_000_000);
+    s.topup_next("hold", 1, &phone).await;
+
+    // The stack's API behind a gateway of this test's own, so its hang-up count is ours;
+    // a generous upstream timeout, so only the hang-up decides what happens.
+    let sdk = kobo_cli::devstack::moto::sdk_config_for(&s.aws_endpoint).await;
+    let mut config = s.config();
+    config.upstream_timeout_ms = 60_000;
+    let app = std::sync::Arc::new(kobo_api::App::new(
+        config.clone(),
+        aws_sdk_dynamodb::Client::new(&sdk),
+        aws_sdk_secretsmanager::Client::new(&sdk),
+    ));
+    let cb = std::sync::Arc::new(kobo_callbacks::Callbacks::new(
+        &config,
+        aws_sdk_dynamodb::Client::new(&sdk),
+        aws_sdk_secretsmanager::Client::new(&sdk),
+    ));
+    let template =
+        kobo_cli::template::Template::load(&kobo_tests::project().template()).unwrap_or_else(|e| panic!("{e:#}"));
+    let routes = Routes::bind(
+        &template,
+        &[("ApiFunction", LocalFunction::Api(app)), ("CallbacksFunction", LocalFunction::Callbacks(cb))],
+    )
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("{e}"));
+    let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    let (stop, stopped) = tokio::sync::oneshot::channel();
+    let server = tokio::spawn(serve(listener, routes.clone(), stopped));
+
+    let api_key = c.key().to_string();
+    let body = format!("action=vtu_airtime&service_name=mtn&phone={phone}&amount=500&pin=1234");
+    let request = format!(
+        "POST /api/v1 HTTP/1.1\r\nHost: {addr}\r\nX-API-KEY: {api_key}\r\nIdempotency-Key: hangup-{phone}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap_or_else(|e| panic!("{e}"));
+    conn.write_all(request.as_bytes()).await.unwrap_or_else(|e| panic!("{e}"));
+
+    // Wait until the provider holds the purchase (so the wallet was debited), hang up, and
+    // wait until the gateway has seen the hang-up before the provider may answer.
+    let held = || async {
+        let v: Value = reqwest::get(format!("{}/control/stats", s.topup_base))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .json()
+            .await
+            .unwrap_or_default();
+        v["held"][&phone].as_u64().unwrap_or(0)
+    };
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while held().await == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the purchase never reached the provider");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    drop(conn);
+    while routes.hangups() == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the gateway never saw the hang-up");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let r = reqwest::Client::new()
+        .post(format!("{}/control/release", s.topup_base))
+        .json(&json!({"phone": phone}))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(r.status().is_success());
+
+    // The reseller retries with the same key until the purchase shows as settled.
+    let (mut st, mut v) = (0, Value::Null);
+    while tokio::time::Instant::now() < deadline {
+        (st, v) = c
+            .call_with_headers(
+                &[
+                    ("action", "vtu_airtime"),
+                    ("service_name", "mtn"),
+                    ("phone", &phone),
+                    ("amount", "500"),
+                    ("pin", "1234"),
+                ],
+                &[("Idempotency-Key", &format!("hangup-{phone}"))],
+            )
+            .await;
+        if v["status"] != "processing" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!((st, v["status"].as_str()), (200, Some("success")), "{v}");
+    let price = kobo(&v["amount"]);
+    assert!(price > Kobo::ZERO, "{v}");
+    assert_eq!(c.balance().await, Kobo(start.0 - price.0), "debited exactly once");
+    assert_eq!(store.ledger(&acct).await.unwrap_or_default().len(), entries_before + 1, "one ledger entry");
+    let stats: Value = reqwest::get(format!("{}/control/stats", s.topup_base))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .json()
+        .await
+        .unwrap_or_default();
+    assert_eq!(stats["held"][&phone], 1, "the provider got the purchase once");
+    ledger_sums(&store, &acct).await;
+    let _ = stop.send(());
+    let _ = server.await;
+}

@@ -53,8 +53,8 @@ async fn every_route_has_a_local_function() {
         aws_sdk_secretsmanager::Client::new(&sdk),
     ));
     let all = [("ApiFunction", LocalFunction::Api(app.clone())), ("CallbacksFunction", LocalFunction::Callbacks(cb))];
-    assert!(Routes::bind(&t.routes, &all).is_ok());
-    assert!(Routes::bind(&t.routes, &all[..1]).is_err(), "a route without a local function must be refused");
+    assert!(Routes::bind(&t, &all).is_ok());
+    assert!(Routes::bind(&t, &all[..1]).is_err(), "a route without a local function must be refused");
 }
 
 #[test]

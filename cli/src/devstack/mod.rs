@@ -1,6 +1,7 @@
 //! The local stack: moto (DynamoDB serialized), resources created from `template.yaml`,
 //! seed data, and every template route served on 127.0.0.1 by the functions' own code.
 
+pub mod lambda;
 pub mod moto;
 pub mod provision;
 pub mod seed;
@@ -104,6 +105,7 @@ pub struct DevStack {
 async fn reconcile_loop(
     rec: Arc<kobo_reconciler::Reconciler>,
     every: Duration,
+    limits: lambda::Limits,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     loop {
@@ -111,8 +113,11 @@ async fn reconcile_loop(
             _ = tokio::time::sleep(every) => {}
             _ = stop.changed() => return,
         }
-        if let Err(e) = rec.run_all().await {
-            tracing::warn!(error = %e, "reconciler pass failed");
+        let rec = rec.clone();
+        match limits.invoke(async move { rec.run_all().await }).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "reconciler pass failed"),
+            Err(e) => tracing::warn!(error = %e, "reconciler pass cut off"),
         }
     }
 }
@@ -203,7 +208,12 @@ impl DevStack {
         let (loops_stop, loops_rx) = tokio::sync::watch::channel(false);
         let mut loops = Vec::new();
         if let Some(every) = opts.reconcile_every {
-            loops.push(tokio::spawn(reconcile_loop(reconciler.clone(), every, loops_rx.clone())));
+            loops.push(tokio::spawn(reconcile_loop(
+                reconciler.clone(),
+                every,
+                lambda::Limits::from_template(&template, "ReconcilerFunction")?,
+                loops_rx.clone(),
+            )));
         }
 
         // Webhooks: stream → relay → SQS → worker, with the local target policy.
@@ -230,6 +240,7 @@ impl DevStack {
             aws_sdk_dynamodb::Client::new(&sdk),
             resources.table()?.to_string(),
             relay.clone(),
+            lambda::Limits::from_template(&template, "RelayFunction")?,
             loops_rx.clone(),
         )));
         for _ in 0..opts.webhook_workers.max(1) {
@@ -237,6 +248,7 @@ impl DevStack {
                 sqs.clone(),
                 queue_url.clone(),
                 worker.clone(),
+                lambda::Limits::from_template(&template, "WebhooksFunction")?,
                 loops_rx.clone(),
             )));
         }
@@ -259,7 +271,7 @@ impl DevStack {
         };
 
         let routes = server::Routes::bind(
-            &template.routes,
+            &template,
             &[
                 ("ApiFunction", server::LocalFunction::Api(app.clone())),
                 ("CallbacksFunction", server::LocalFunction::Callbacks(callbacks.clone())),

@@ -1,8 +1,11 @@
 //! Serves the template's HTTP routes on loopback the way API Gateway would: each request
 //! becomes an API Gateway v2 event (the same JSON Lambda receives), is parsed by
-//! `lambda_http`, and goes to the function's own handler.
+//! `lambda_http`, and goes to the function's own handler, invoked as Lambda invokes it
+//! (see [`super::lambda`]): it runs to its end even when the client hangs up, and is cut
+//! off at the function's template `Timeout`, which API Gateway answers with a 500.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use anyhow::{bail, Result};
@@ -14,7 +17,8 @@ use lambda_http::Body;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-use crate::template::Route;
+use super::lambda::Limits;
+use crate::template::{Route, Template};
 
 /// API Gateway's payload limit.
 const GATEWAY_MAX_BODY: usize = 10 * 1024 * 1024;
@@ -29,26 +33,29 @@ pub enum LocalFunction {
 }
 
 impl LocalFunction {
-    async fn call(&self, req: lambda_http::Request) -> lambda_http::Response<Body> {
+    async fn call(self, req: lambda_http::Request) -> lambda_http::Response<Body> {
         match self {
-            LocalFunction::Api(app) => kobo_api::handle(app, req).await,
-            LocalFunction::Callbacks(cb) => kobo_callbacks::handle(cb, req).await,
+            LocalFunction::Api(app) => kobo_api::handle(&app, req).await,
+            LocalFunction::Callbacks(cb) => kobo_callbacks::handle(&cb, req).await,
         }
     }
 }
 
-/// The routing table: each template route with the function serving it.
+/// The routing table: each template route with the function serving it and its limits.
 #[derive(Clone)]
-pub struct Routes(Arc<Vec<(Route, LocalFunction)>>);
+pub struct Routes {
+    table: Arc<Vec<(Route, LocalFunction, Limits)>>,
+    hangups: Arc<AtomicU64>,
+}
 
 impl Routes {
     /// Binds every template route to a local function; a route whose function has no
     /// local implementation is an error, so the template and the stack cannot drift.
-    pub fn bind(routes: &[Route], functions: &[(&str, LocalFunction)]) -> Result<Routes> {
+    pub fn bind(template: &Template, functions: &[(&str, LocalFunction)]) -> Result<Routes> {
         let mut out = Vec::new();
-        for r in routes {
+        for r in &template.routes {
             match functions.iter().find(|(id, _)| *id == r.function) {
-                Some((_, f)) => out.push((r.clone(), f.clone())),
+                Some((_, f)) => out.push((r.clone(), f.clone(), Limits::from_template(template, &r.function)?)),
                 None => bail!(
                     "template route {} is served by {}, which the local stack cannot run",
                     r.route_key(),
@@ -56,7 +63,27 @@ impl Routes {
                 ),
             }
         }
-        Ok(Routes(Arc::new(out)))
+        Ok(Routes { table: Arc::new(out), hangups: Arc::default() })
+    }
+
+    /// Requests whose client went away before the answer (their invocations went on).
+    pub fn hangups(&self) -> u64 {
+        self.hangups.load(Ordering::SeqCst)
+    }
+}
+
+/// Counts and logs a request dropped before its answer was ready.
+struct HangupWatch<'a> {
+    answered: bool,
+    hangups: &'a AtomicU64,
+}
+
+impl Drop for HangupWatch<'_> {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.hangups.fetch_add(1, Ordering::SeqCst);
+            tracing::warn!("the client went away before the answer; the invocation goes on");
+        }
     }
 }
 
@@ -135,7 +162,7 @@ async fn dispatch(
     let path = parts.uri.path().to_string();
     let query = parts.uri.query().unwrap_or("").to_string();
     let method = parts.method.as_str().to_string();
-    let Some((route, function)) = routes.0.iter().find(|(r, _)| r.matches(&method, &path)) else {
+    let Some((route, function, limits)) = routes.table.iter().find(|(r, _, _)| r.matches(&method, &path)) else {
         return gateway_error(404, "Not Found");
     };
     let Ok(bytes) = to_bytes(body, GATEWAY_MAX_BODY).await else {
@@ -149,7 +176,15 @@ async fn dispatch(
             return gateway_error(500, "Internal Server Error");
         }
     };
-    let resp = function.call(lambda_req).await;
+    // If the client hangs up, this future is dropped; the invocation is not.
+    let mut watch = HangupWatch { answered: false, hangups: &routes.hangups };
+    let outcome = limits.invoke(function.clone().call(lambda_req)).await;
+    watch.answered = true;
+    let resp = match outcome {
+        Ok(resp) => resp,
+        // What an HTTP API answers when its Lambda integration fails or times out.
+        Err(_) => return gateway_error(500, "Internal Server Error"),
+    };
     let (parts, body) = resp.into_parts();
     let bytes: Vec<u8> = match body {
         Body::Text(t) => t.into_bytes(),

@@ -1,7 +1,8 @@
 //! The event sources Lambda provides in AWS, as loops: the table's stream → `relay`
 //! (polling DynamoDB Streams), the delivery queue → `webhooks` (long-polling SQS, deleting
 //! what succeeded, leaving failures for redelivery and the DLQ), and the schedule →
-//! `reconciler`.
+//! `reconciler`. Each batch is one invocation under the function's template `Timeout`
+//! (see [`super::lambda`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,6 +11,8 @@ use std::time::Duration;
 use aws_sdk_dynamodbstreams::types::{AttributeValue, ShardIteratorType};
 use kobo_shared::webhooks::deliver::OutboxRecord;
 use tokio::sync::watch;
+
+use super::lambda::Limits;
 
 fn s(image: &HashMap<String, AttributeValue>, k: &str) -> Option<String> {
     image.get(k).and_then(|v| v.as_s().ok()).cloned()
@@ -22,6 +25,7 @@ pub async fn stream_loop(
     ddb: aws_sdk_dynamodb::Client,
     table: String,
     relay: Arc<kobo_relay::Relay>,
+    limits: Limits,
     mut stop: watch::Receiver<bool>,
 ) {
     let arn = match ddb.describe_table().table_name(&table).send().await {
@@ -85,8 +89,15 @@ pub async fn stream_loop(
                     if !records.is_empty() {
                         got_any = true;
                         // Like Lambda: a failed batch is retried from the same records.
+                        let records = Arc::new(records);
                         let mut tries = 0;
-                        while let Err(e) = relay.handle(&records).await {
+                        loop {
+                            let (relay, batch) = (relay.clone(), records.clone());
+                            let e = match limits.invoke(async move { relay.handle(&batch).await }).await {
+                                Ok(Ok(_)) => break,
+                                Ok(Err(e)) => e.to_string(),
+                                Err(e) => e.to_string(),
+                            };
                             tries += 1;
                             tracing::warn!(error = %e, tries, "relay batch failed; retrying");
                             if tries >= 5 || *stop.borrow() {
@@ -131,6 +142,7 @@ pub async fn queue_loop(
     sqs: aws_sdk_sqs::Client,
     queue_url: String,
     worker: Arc<kobo_webhooks::Worker>,
+    limits: Limits,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
@@ -148,26 +160,34 @@ pub async fn queue_loop(
                 continue;
             }
         };
-        let jobs = messages.into_iter().map(|m| {
-            let worker = worker.clone();
-            let sqs = sqs.clone();
-            let url = queue_url.clone();
-            tokio::spawn(async move {
-                let body = m.body.clone().unwrap_or_default();
-                match worker.process_body(&body).await {
-                    Ok(_) => {
-                        if let Some(h) = m.receipt_handle {
-                            let _ = sqs.delete_message().queue_url(url).receipt_handle(h).send().await;
+        // One invocation per batch, as the event source mapping makes it. Only what the
+        // invocation finished is deleted; a batch cut off at the timeout comes back after
+        // the visibility timeout, as it would from Lambda.
+        let batch = worker.clone();
+        let done = limits
+            .invoke(async move {
+                let jobs: Vec<_> = messages
+                    .into_iter()
+                    .map(|m| {
+                        let worker = batch.clone();
+                        async move {
+                            let body = m.body.clone().unwrap_or_default();
+                            match worker.process_body(&body).await {
+                                Ok(_) => m.receipt_handle,
+                                Err(e) => {
+                                    tracing::warn!(error = %e, "webhook message failed; left for redelivery");
+                                    None
+                                }
+                            }
                         }
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "webhook message failed; left for redelivery")
-                    }
-                }
+                    })
+                    .collect();
+                futures_util::future::join_all(jobs).await
             })
-        });
-        for j in jobs.collect::<Vec<_>>() {
-            let _ = j.await;
+            .await
+            .unwrap_or_default();
+        for handle in done.into_iter().flatten() {
+            let _ = sqs.delete_message().queue_url(&queue_url).receipt_handle(handle).send().await;
         }
     }
 }

@@ -4,8 +4,10 @@
 //! body). Outcomes on demand: `POST /control/next {"outcome": "..."}` queues one of
 //! `success` (default), `failure`, `pending_success`, `pending_failure` (answer pending,
 //! then a signed callback), `timeout` (delivered, but answered after the client gave up),
-//! `down` (503, nothing recorded); with `"phone": "0803..."` the outcome applies only to
-//! purchases for that number. `GET /control/stats` counts purchases.
+//! `down` (503, nothing recorded), `hold` (recorded as a success, answered only once
+//! `POST /control/release {"phone": "..."}` lets that number's purchases go); with
+//! `"phone": "0803..."` the outcome applies only to purchases for that number.
+//! `GET /control/stats` counts purchases, and the purchases held per number.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -31,6 +33,7 @@ enum Outcome {
     PendingFailure,
     Timeout,
     Down,
+    Hold,
 }
 
 #[derive(Debug)]
@@ -45,6 +48,10 @@ struct State_ {
     records: HashMap<String, Value>,
     purchases: u64,
     counter: u64,
+    /// Purchases that reached a `hold`, per phone number.
+    held: HashMap<String, u64>,
+    /// Numbers whose held purchases may answer.
+    released: tokio::sync::watch::Sender<std::collections::HashSet<String>>,
 }
 
 type Shared = Arc<Mutex<State_>>;
@@ -210,6 +217,17 @@ async fn purchase(State(state): State<Shared>, headers: HeaderMap, Json(req): Js
     if outcome == Outcome::Timeout {
         tokio::time::sleep(slow).await;
     }
+    if outcome == Outcome::Hold {
+        let phone = record["phone"].as_str().unwrap_or_default().to_string();
+        let mut released = {
+            let Ok(mut s) = state.lock() else { return StatusCode::INTERNAL_SERVER_ERROR.into_response() };
+            *s.held.entry(phone.clone()).or_default() += 1;
+            s.released.subscribe()
+        };
+        if released.wait_for(|set| set.contains(&phone)).await.is_err() {
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    }
     Json(record).into_response()
 }
 
@@ -278,9 +296,24 @@ async fn reset(State(state): State<Shared>) -> Response {
     }
 }
 
+async fn release(State(state): State<Shared>, Json(v): Json<Value>) -> Response {
+    let Some(phone) = v["phone"].as_str() else {
+        return (StatusCode::BAD_REQUEST, "phone is required").into_response();
+    };
+    match state.lock() {
+        Ok(s) => {
+            s.released.send_modify(|set| {
+                set.insert(phone.to_string());
+            });
+            Json(json!({"released": phone})).into_response()
+        }
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
 async fn stats(State(state): State<Shared>) -> Response {
     match state.lock() {
-        Ok(s) => Json(json!({"purchases": s.purchases, "records": s.records.len()})).into_response(),
+        Ok(s) => Json(json!({"purchases": s.purchases, "records": s.records.len(), "held": s.held})).into_response(),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }
@@ -307,6 +340,8 @@ impl TopupSim {
             records: HashMap::new(),
             purchases: 0,
             counter: 0,
+            held: HashMap::new(),
+            released: tokio::sync::watch::Sender::new(Default::default()),
         }));
         let app = Router::new()
             .route("/v1/topup", post(purchase))
@@ -314,6 +349,7 @@ impl TopupSim {
             .route("/v1/verify/{kind}", post(verify))
             .route("/control/next", post(next))
             .route("/control/reset", post(reset))
+            .route("/control/release", post(release))
             .route("/control/stats", get(stats))
             .with_state(state.clone());
         let listener =
