@@ -54,6 +54,8 @@ RETENTION_SECS = 24 * 3600
 KEEP_READ = 1000
 # Unread records kept at most (a reader this far behind has stopped reading).
 HARD_CAP = 50000
+# Trim when this many records past KEEP_READ have piled up (not one record at a time).
+TRIM_BATCH = 1000
 # Shard iterators are valid for 15 minutes on AWS.
 ITERATOR_TTL_SECS = 15 * 60
 ITERATOR_CAP = 10000
@@ -327,7 +329,7 @@ def trim_if_due() -> None:
     # Cheap check after each DynamoDB request: trim in batches, not one record at a time.
     for table in all_tables():
         shard = table.stream_shard
-        if shard is not None and len(shard.items) > KEEP_READ + 1000:
+        if shard is not None and len(shard.items) > KEEP_READ + TRIM_BATCH:
             trim_stream(table, time.time())
 
 
@@ -462,12 +464,17 @@ def exit_with_parent(parent: int) -> None:
 
 
 def main() -> None:
+    global KEEP_READ, HARD_CAP, TRIM_BATCH
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--ttl-sweep", type=float, default=60.0, help="seconds between TTL sweeps")
     parser.add_argument("--stock", action="store_true", help="stock moto transactions and streams (for measuring)")
+    parser.add_argument("--keep-read", type=int, default=KEEP_READ, help="stream records kept once read")
+    parser.add_argument("--hard-cap", type=int, default=HARD_CAP, help="unread stream records kept at most")
+    parser.add_argument("--trim-batch", type=int, default=TRIM_BATCH, help="records past --keep-read before a trim")
     args = parser.parse_args()
+    KEEP_READ, HARD_CAP, TRIM_BATCH = args.keep_read, args.hard_cap, args.trim_batch
 
     patched = not args.stock
     if patched:

@@ -57,6 +57,24 @@ pub fn moto_endpoint() -> &'static str {
         .1
 }
 
+/// A second launcher for this test binary, started on first use with `args` (e.g.
+/// `--stock`); `slot` keeps it alive for the binary's lifetime.
+pub fn launch_moto(
+    slot: &'static OnceLock<(Moto, String)>,
+    name: &'static str,
+    args: &'static [&'static str],
+) -> &'static str {
+    &slot
+        .get_or_init(|| {
+            let log = format!("moto-{name}-{}.log", std::process::id());
+            let moto = on_background(async move { Moto::start_with(&project(), &log, args).await })
+                .unwrap_or_else(|e| panic!("starting moto ({name}): {e:#}"));
+            let endpoint = moto.endpoint.clone();
+            (moto, endpoint)
+        })
+        .1
+}
+
 /// SDK configuration for the test binary's moto.
 pub async fn sdk() -> SdkConfig {
     moto::sdk_config_for(moto_endpoint()).await

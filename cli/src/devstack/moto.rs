@@ -24,6 +24,12 @@ impl Moto {
     /// Installs the tools if needed and starts moto on a free loopback port. Its request
     /// log goes to `.local/<log_name>`.
     pub async fn start(project: &Project, log_name: &str) -> Result<Moto> {
+        Moto::start_with(project, log_name, &[]).await
+    }
+
+    /// [`Moto::start`] with extra launcher arguments (see `moto_serial.py --help`, e.g.
+    /// `--stock` or smaller stream limits for tests).
+    pub async fn start_with(project: &Project, log_name: &str, args: &[&str]) -> Result<Moto> {
         let bin = tokio::task::spawn_blocking({
             let p = project.clone();
             move || p.ensure_tools()
@@ -34,6 +40,7 @@ impl Moto {
         let mut child = Command::new(bin.join("python"))
             .arg(project.moto_script())
             .args(["--host", "127.0.0.1", "--port", "0"])
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
@@ -51,6 +58,11 @@ impl Moto {
             None => bail!("moto exited before listening; see .local/{log_name}"),
         };
         Ok(Moto { child, endpoint: format!("http://127.0.0.1:{port}") })
+    }
+
+    /// The launcher's own counters (`GET /_kobo/stats`): RSS, items, stream records.
+    pub async fn stats(&self) -> Result<serde_json::Value> {
+        launcher_stats(&self.endpoint).await
     }
 
     /// SDK configuration for this server (dummy credentials, us-east-1).
@@ -72,4 +84,21 @@ pub async fn sdk_config_for(endpoint: &str) -> SdkConfig {
         .credentials_provider(Credentials::new("kobo-local", "kobo-local", None, None, "kobo-local"))
         .load()
         .await
+}
+
+/// The launcher's counters at `endpoint` (`GET /_kobo/stats`).
+pub async fn launcher_stats(endpoint: &str) -> Result<serde_json::Value> {
+    let r = reqwest::get(format!("{endpoint}/_kobo/stats")).await.context("asking moto for its stats")?;
+    r.error_for_status().context("moto's stats")?.json().await.context("reading moto's stats")
+}
+
+/// Runs the launcher's TTL sweep and stream trim now, as if the clock read `now` (epoch
+/// seconds); what it removed.
+pub async fn launcher_sweep(endpoint: &str, now: Option<i64>) -> Result<serde_json::Value> {
+    let url = match now {
+        Some(t) => format!("{endpoint}/_kobo/sweep?now={t}"),
+        None => format!("{endpoint}/_kobo/sweep"),
+    };
+    let r = reqwest::Client::new().post(url).send().await.context("asking moto to sweep")?;
+    r.error_for_status().context("moto's sweep")?.json().await.context("reading moto's sweep")
 }
