@@ -19,6 +19,9 @@ only for measuring the difference):
   a warning is logged). Trimmed sequence numbers stay valid; reading before the trim
   horizon answers TrimmedDataAccessException, as AWS does. Shard iterators expire after
   15 minutes (ExpiredIteratorException), so they do not pile up either.
+* Query reads the partition it names. Stock moto lists and sorts the whole table for
+  every Query; here a base-table query lists only its partition and an index query skips
+  the sort of the whole table (its matches are still sorted).
 * TTL: items whose TTL attribute (epoch seconds) has passed are deleted by a sweeper
   every --ttl-sweep seconds (AWS: within minutes to days), with a REMOVE stream record;
   as on AWS, values more than five years in the past are ignored. Empty partitions that
@@ -38,6 +41,7 @@ import argparse
 import collections
 import copy
 import json
+import logging
 import os
 import sys
 import threading
@@ -207,6 +211,53 @@ def install_journaled_transactions() -> None:
             raise TransactionCanceledException(errors)
 
     DynamoDBBackend.transact_write_items = transact_write_items
+
+
+# --------------------------------------------------------------------------------------
+# Queries that read the partition they name
+# --------------------------------------------------------------------------------------
+
+
+def install_partition_queries() -> None:
+    """Stock moto answers every Query by listing and sorting the whole table
+    (Table.all_items), then filtering. A base-table query here lists only the partition
+    it names; an index query lists every item unsorted (its candidates are sorted after
+    filtering anyway). Results, order and pagination are stock moto's own code."""
+    from moto.dynamodb.models.table import Table
+
+    stock_query = Table.query
+    stock_all_items = Table.all_items
+
+    def all_items(self):
+        hint = getattr(self, "kobo_hint", None)
+        if hint is None:
+            return stock_all_items(self)
+        if hint[0] == "partition":
+            bucket = self.items.get(hint[1])
+            if bucket is None:
+                return []
+            return list(bucket.values()) if self.range_key_attr else [bucket]
+        out = []
+        for bucket in self.items.values():
+            if self.range_key_attr:
+                out.extend(bucket.values())
+            else:
+                out.append(bucket)
+        return out
+
+    def query(self, hash_key, *args, **kwargs):
+        index_name = kwargs.get("index_name", args[6] if len(args) > 6 else None)
+        if index_name:
+            self.kobo_hint = ("index",)
+        elif hash_key is not None:
+            self.kobo_hint = ("partition", hash_key)
+        try:
+            return stock_query(self, hash_key, *args, **kwargs)
+        finally:
+            self.kobo_hint = None
+
+    Table.all_items = all_items
+    Table.query = query
 
 
 # --------------------------------------------------------------------------------------
@@ -470,6 +521,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--ttl-sweep", type=float, default=60.0, help="seconds between TTL sweeps")
     parser.add_argument("--stock", action="store_true", help="stock moto transactions and streams (for measuring)")
+    parser.add_argument("--log-requests", action="store_true", help="log every request (werkzeug's access log)")
     parser.add_argument("--keep-read", type=int, default=KEEP_READ, help="stream records kept once read")
     parser.add_argument("--hard-cap", type=int, default=HARD_CAP, help="unread stream records kept at most")
     parser.add_argument("--trim-batch", type=int, default=TRIM_BATCH, help="records past --keep-read before a trim")
@@ -477,8 +529,12 @@ def main() -> None:
     KEEP_READ, HARD_CAP, TRIM_BATCH = args.keep_read, args.hard_cap, args.trim_batch
 
     patched = not args.stock
+    if not args.log_requests:
+        # One access-log line per request costs more than many requests themselves.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
     if patched:
         install_journaled_transactions()
+        install_partition_queries()
         install_stream_trimming()
         threading.Thread(target=sweeper, args=(args.ttl_sweep,), daemon=True).start()
     app = Launcher(DomainDispatcherApplication(create_backend_app), patched)

@@ -5,4 +5,5 @@
 pub mod devstack;
 pub mod ops;
 pub mod sim;
+pub mod soak;
 pub mod template;

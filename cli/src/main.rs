@@ -22,6 +22,25 @@ enum Cmd {
     Dev,
     /// Run every check: rustfmt, clippy, and all tests (unit, integration, end to end).
     Test,
+    /// Soak benchmark: a local stack of its own under mixed reseller traffic; prints
+    /// spends/s, early and late latency, and the emulator's memory.
+    Soak {
+        /// Stop after this many requests.
+        #[arg(long, default_value_t = 10_000)]
+        requests: u64,
+        /// Or after this many minutes, whichever comes first.
+        #[arg(long)]
+        minutes: Option<f64>,
+        /// Requests in flight at once.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        /// Run moto as stock (table copied per transaction item, streams never trimmed), to compare.
+        #[arg(long)]
+        stock_emulator: bool,
+        /// Seed of the request mix.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Plans: discounts and rate limits.
     Plan {
         #[command(flatten)]
@@ -122,6 +141,17 @@ async fn run(cmd: Cmd) -> Result<()> {
         }
         Cmd::Order { target, cmd } => ops::order(&target.connect(&project).await?, cmd).await,
         Cmd::Test => run_tests(),
+        Cmd::Soak { requests, minutes, concurrency, stock_emulator, seed } => {
+            let duration = minutes.map(|m| std::time::Duration::from_secs_f64(m.max(0.0) * 60.0));
+            let opts = kobo_cli::soak::SoakOptions { requests, duration, concurrency, stock_emulator, seed };
+            let report = kobo_cli::soak::run(&project, opts).await?;
+            println!("{report}");
+            println!("SOAK {}", serde_json::to_string(&report)?);
+            if !report.ledger_ok {
+                anyhow::bail!("the soak account's ledger does not sum to its balance");
+            }
+            Ok(())
+        }
     }
 }
 
@@ -135,6 +165,7 @@ async fn dev(project: &Project) -> Result<()> {
         addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
         demo_json: Some(devstack::demo_json_path(project)?),
         moto_log: "moto.log".into(),
+        moto_args: Vec::new(),
         pace: Default::default(),
         reconcile_every: Some(std::time::Duration::from_secs(5)),
         upstream_timeout: std::time::Duration::from_secs(8),

@@ -359,6 +359,7 @@ pub fn stack() -> &'static Stack {
                 addr: "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")),
                 demo_json: None,
                 moto_log: format!("moto-stack-{}.log", std::process::id()),
+                moto_args: Vec::new(),
                 pace: kobo_cli::sim::smm::Pace {
                     pending: std::time::Duration::from_secs(3600),
                     processing: std::time::Duration::from_secs(3600),

@@ -43,6 +43,8 @@ pub struct Options {
     pub demo_json: Option<PathBuf>,
     /// moto's log file name under `.local/`.
     pub moto_log: String,
+    /// Extra arguments for the moto launcher (e.g. `--stock` to measure stock moto).
+    pub moto_args: Vec<String>,
     /// How fast the SMM simulator's orders progress.
     pub pace: Pace,
     /// Run the reconciler this often (its EventBridge schedule); `None` = never (tests
@@ -126,7 +128,8 @@ impl DevStack {
     /// Starts everything and returns once the routes are being served.
     pub async fn start(project: &Project, opts: Options) -> Result<DevStack> {
         let template = Template::load(&project.template())?;
-        let moto = Moto::start(project, &opts.moto_log).await?;
+        let moto_args: Vec<&str> = opts.moto_args.iter().map(String::as_str).collect();
+        let moto = Moto::start_with(project, &opts.moto_log, &moto_args).await?;
         let sdk = moto.sdk_config().await;
         let resources = provision::provision(&sdk, &template, "kobo-local").await?;
 

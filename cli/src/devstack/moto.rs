@@ -28,7 +28,8 @@ impl Moto {
     }
 
     /// [`Moto::start`] with extra launcher arguments (see `moto_serial.py --help`, e.g.
-    /// `--stock` or smaller stream limits for tests).
+    /// `--stock` or smaller stream limits for tests). `KOBO_MOTO_ARGS` (space separated)
+    /// adds more to every launch, e.g. `KOBO_MOTO_ARGS=--stock` to time a test on stock moto.
     pub async fn start_with(project: &Project, log_name: &str, args: &[&str]) -> Result<Moto> {
         let bin = tokio::task::spawn_blocking({
             let p = project.clone();
@@ -41,6 +42,7 @@ impl Moto {
             .arg(project.moto_script())
             .args(["--host", "127.0.0.1", "--port", "0"])
             .args(args)
+            .args(std::env::var("KOBO_MOTO_ARGS").unwrap_or_default().split_whitespace())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
