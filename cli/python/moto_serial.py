@@ -20,8 +20,9 @@ only for measuring the difference):
   horizon answers TrimmedDataAccessException, as AWS does. Shard iterators expire after
   15 minutes (ExpiredIteratorException), so they do not pile up either.
 * Query reads the partition it names. Stock moto lists and sorts the whole table for
-  every Query; here a base-table query lists only its partition and an index query skips
-  the sort of the whole table (its matches are still sorted).
+  every Query; here a base-table query lists only the items of its partition that its
+  sort-key condition admits, and an index query skips the sort of the whole table (its
+  matches are still sorted).
 * TTL: items whose TTL attribute (epoch seconds) has passed are deleted by a sweeper
   every --ttl-sweep seconds (AWS: within minutes to days), with a REMOVE stream record;
   as on AWS, values more than five years in the past are ignored. Empty partitions that
@@ -29,7 +30,8 @@ only for measuring the difference):
 
 Control endpoints (loopback only, not AWS APIs):
 
-* GET  /_kobo/stats        RSS, items, stream records and iterators, as JSON.
+* GET  /_kobo/stats        RSS, items, stream records and iterators, and calls and time
+                           spent per DynamoDB operation, as JSON.
 * POST /_kobo/sweep[?now=] runs the TTL sweep and stream trim now, with an injected
                            clock (epoch seconds) when given, and answers what it removed.
 
@@ -67,6 +69,8 @@ ITERATOR_CAP = 10000
 TTL_MAX_AGE_SECS = 5 * 365 * 24 * 3600
 
 LOCK = threading.Lock()
+# Per DynamoDB operation: [calls, seconds spent under the lock].
+OPS = collections.defaultdict(lambda: [0, 0.0])
 
 
 def log(msg: str) -> None:
@@ -220,8 +224,8 @@ def install_journaled_transactions() -> None:
 
 def install_partition_queries() -> None:
     """Stock moto answers every Query by listing and sorting the whole table
-    (Table.all_items), then filtering. A base-table query here lists only the partition
-    it names; an index query lists every item unsorted (its candidates are sorted after
+    (Table.all_items), then filtering. A base-table query here lists only the items of the
+    partition it names that its sort-key condition admits; an index query lists every item unsorted (its candidates are sorted after
     filtering anyway). Results, order and pagination are stock moto's own code."""
     from moto.dynamodb.models.table import Table
 
@@ -236,7 +240,25 @@ def install_partition_queries() -> None:
             bucket = self.items.get(hint[1])
             if bucket is None:
                 return []
-            return list(bucket.values()) if self.range_key_attr else [bucket]
+            if not self.range_key_attr:
+                return [bucket]
+            comparison, objs = hint[2], hint[3]
+            if not comparison:
+                return list(bucket.values())
+            # Only the sort keys the key condition admits (stock applies it again), plus
+            # the partition's first and last items: stock answers a LastEvaluatedKey when
+            # any item follows the page, matching or not, and so must this.
+            values = bucket.values()
+            if comparison == "BEGINS_WITH" and objs and objs[0].type == "S":
+                prefix = objs[0].value
+                picked = [i for i in values if i.range_key.type == "S" and i.range_key.value.startswith(prefix)]
+            else:
+                picked = [i for i in values if i.range_key.compare(comparison, objs)]
+            if bucket:
+                order = lambda i: i.range_key.cast_value  # noqa: E731 - one sort key type per table
+                ids = {id(i) for i in picked}
+                picked.extend({id(i): i for i in (min(values, key=order), max(values, key=order)) if id(i) not in ids}.values())
+            return picked
         out = []
         for bucket in self.items.values():
             if self.range_key_attr:
@@ -250,7 +272,10 @@ def install_partition_queries() -> None:
         if index_name:
             self.kobo_hint = ("index",)
         elif hash_key is not None:
-            self.kobo_hint = ("partition", hash_key)
+            comparison, objs = (args[0], args[1]) if len(args) > 1 else (None, [])
+            conditions = kwargs.get("range_key_conditions") or []
+            on_sort_key = all(c[0] == self.range_key_attr for c in conditions) and len(conditions) <= 1
+            self.kobo_hint = ("partition", hash_key, comparison if on_sort_key else None, objs)
         try:
             return stock_query(self, hash_key, *args, **kwargs)
         finally:
@@ -298,6 +323,24 @@ def install_stream_trimming() -> None:
 
     StreamShard.add = add
     StreamShard.get = get
+
+    # GetRecords answers up to a thousand records with both images; moto's generic
+    # response serializer walks each of them through the service model, which costs more
+    # than everything else the local stack asks of moto. The records already are the
+    # wire format but for one timestamp, so they are written out directly.
+    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
+
+    def epoch(value):
+        if hasattr(value, "timestamp"):
+            return value.timestamp()
+        raise TypeError(f"cannot encode {type(value).__name__}")
+
+    def get_records(self):
+        limit = self._get_param("Limit")
+        result = self.backend.get_records(self._get_param("ShardIterator"), 1000 if limit is None else limit)
+        return json.dumps(result, default=epoch)
+
+    DynamoDBStreamsHandler.get_records = get_records
 
     stock_iterator_init = streams.ShardIterator.__init__
 
@@ -463,6 +506,7 @@ def stats() -> dict:
         "peak_rss_bytes": proc_status("VmHWM"),
         "tables": tables,
         "shard_iterators": iterators,
+        "ops": {name: {"calls": c, "ms": round(t * 1000, 1)} for name, (c, t) in sorted(OPS.items())},
     }
 
 
@@ -497,12 +541,17 @@ class Launcher:
     def __call__(self, environ, start_response):
         if environ.get("PATH_INFO", "").startswith("/_kobo/"):
             return self.control(environ, start_response)
-        if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB"):
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if target.startswith("DynamoDB"):
             with LOCK:
+                started = time.perf_counter()
                 # Consume the body under the lock: moto may build it lazily.
                 body = b"".join(self.app(environ, start_response))
                 if self.patched:
                     trim_if_due()
+                op = OPS[target.rpartition(".")[2]]
+                op[0] += 1
+                op[1] += time.perf_counter() - started
                 return [body]
         return self.app(environ, start_response)
 

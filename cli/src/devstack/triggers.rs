@@ -41,9 +41,15 @@ pub async fn stream_loop(
     };
     // Per shard: the iterator, and the last sequence number handed to the relay.
     let mut shards: HashMap<String, (Option<String>, Option<String>)> = HashMap::new();
+    let mut described: Option<tokio::time::Instant> = None;
     loop {
-        // New shards (a stream may split them over time).
-        if let Ok(d) = streams.describe_stream().stream_arn(&arn).send().await {
+        // New shards (a stream splits them every few hours; looked for every 30 s).
+        let due = described.is_none_or(|t| t.elapsed() >= Duration::from_secs(30));
+        if due {
+            described = Some(tokio::time::Instant::now());
+        }
+        if !due {
+        } else if let Ok(d) = streams.describe_stream().stream_arn(&arn).send().await {
             for shard in d.stream_description.map(|x| x.shards.unwrap_or_default()).unwrap_or_default() {
                 let Some(id) = shard.shard_id else { continue };
                 if shards.contains_key(&id) {

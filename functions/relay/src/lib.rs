@@ -48,10 +48,7 @@ pub fn outbox_records(event: &aws_lambda_events::event::dynamodb::Event) -> Vec<
 impl Relay {
     /// Relays a batch; an error makes Lambda retry the batch (which is safe).
     pub async fn handle(&self, records: &[OutboxRecord]) -> Result<usize, StoreError> {
-        let mut queued = 0;
-        for r in records {
-            queued += deliver::relay(&self.store, &self.queue, r).await?;
-        }
+        let queued = deliver::relay_batch(&self.store, &self.queue, records).await?;
         tracing::info!(records = records.len(), queued, "relay batch");
         Ok(queued)
     }

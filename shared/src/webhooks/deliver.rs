@@ -99,15 +99,39 @@ pub struct OutboxRecord {
     pub payload: String,
 }
 
+/// Fans a batch of outbox events out (see [`relay`]), reading each account's endpoints
+/// once per batch rather than once per event. Returns how many deliveries it queued.
+pub async fn relay_batch(store: &Store, queue: &Queue, records: &[OutboxRecord]) -> Result<usize, StoreError> {
+    let mut endpoints: std::collections::HashMap<&str, Vec<Endpoint>> = std::collections::HashMap::new();
+    let mut queued = 0;
+    for rec in records {
+        if !endpoints.contains_key(rec.account_id.as_str()) {
+            endpoints.insert(&rec.account_id, store.endpoints(&rec.account_id).await?);
+        }
+        let eps = endpoints.get(rec.account_id.as_str()).map(Vec::as_slice).unwrap_or_default();
+        queued += fan_out(store, queue, rec, eps).await?;
+    }
+    Ok(queued)
+}
+
 /// Fans one outbox event out: a delivery per active endpoint subscribed to it, each
 /// created at most once, each queued. Returns how many deliveries it queued.
 pub async fn relay(store: &Store, queue: &Queue, rec: &OutboxRecord) -> Result<usize, StoreError> {
+    relay_batch(store, queue, std::slice::from_ref(rec)).await
+}
+
+async fn fan_out(
+    store: &Store,
+    queue: &Queue,
+    rec: &OutboxRecord,
+    endpoints: &[Endpoint],
+) -> Result<usize, StoreError> {
     let Some(event) = super::parse_event(&rec.event) else {
         tracing::warn!(event = %rec.event, "outbox record with an unknown event; skipped");
         return Ok(0);
     };
     let mut queued = 0;
-    for ep in store.endpoints(&rec.account_id).await?.into_iter().filter(|e| e.wants(event)) {
+    for ep in endpoints.iter().filter(|e| e.wants(event)) {
         let d = Delivery {
             account_id: rec.account_id.clone(),
             id: format!("{}#{}", rec.event_id, ep.id),
