@@ -177,31 +177,17 @@ def install_journaled_transactions() -> None:
                         if return_values_on_condition_check_failure == "ALL_OLD" and current:
                             original_item = current.to_json()["Attributes"]
                         raise ConditionalCheckFailed(item=original_item)
+                conditions = {
+                    "condition_expression": condition_expression,
+                    "expression_attribute_names": expression_attribute_names,
+                    "expression_attribute_values": expression_attribute_values,
+                }
                 if op_type == "Put":
-                    self.put_item(
-                        table_name,
-                        op["Item"],
-                        condition_expression=condition_expression,
-                        expression_attribute_names=expression_attribute_names,
-                        expression_attribute_values=expression_attribute_values,
-                    )
+                    self.put_item(table_name, op["Item"], **conditions)
                 elif op_type == "Delete":
-                    self.delete_item(
-                        table_name,
-                        key,
-                        condition_expression=condition_expression,
-                        expression_attribute_names=expression_attribute_names,
-                        expression_attribute_values=expression_attribute_values,
-                    )
+                    self.delete_item(table_name, key, **conditions)
                 elif op_type == "Update":
-                    self.update_item(
-                        table_name,
-                        key,
-                        update_expression=op["UpdateExpression"],
-                        condition_expression=condition_expression,
-                        expression_attribute_names=expression_attribute_names,
-                        expression_attribute_values=expression_attribute_values,
-                    )
+                    self.update_item(table_name, key, update_expression=op["UpdateExpression"], **conditions)
                 errors.append((None, None, None))
             except (MultipleTransactionsException, MockValidationException):
                 rollback(journal, stream_lengths)

@@ -75,6 +75,23 @@ pub fn launch_moto(
         .1
 }
 
+/// The functions the local gateway can serve, built with `config` on `sdk` as their
+/// Lambdas build them: `(logical id, function)` for [`devstack::server::Routes::bind`].
+pub fn local_functions(sdk: &SdkConfig, config: &Config) -> Vec<(&'static str, devstack::server::LocalFunction)> {
+    use devstack::server::LocalFunction;
+    let app = Arc::new(kobo_api::App::new(
+        config.clone(),
+        aws_sdk_dynamodb::Client::new(sdk),
+        aws_sdk_secretsmanager::Client::new(sdk),
+    ));
+    let cb = Arc::new(kobo_callbacks::Callbacks::new(
+        config,
+        aws_sdk_dynamodb::Client::new(sdk),
+        aws_sdk_secretsmanager::Client::new(sdk),
+    ));
+    vec![("ApiFunction", LocalFunction::Api(app)), ("CallbacksFunction", LocalFunction::Callbacks(cb))]
+}
+
 /// SDK configuration for the test binary's moto.
 pub async fn sdk() -> SdkConfig {
     moto::sdk_config_for(moto_endpoint()).await

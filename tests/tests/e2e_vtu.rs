@@ -546,7 +546,7 @@ async fn another_accounts_trx_answers_like_a_missing_one_and_retries_buy_once() 
 /// with the same Idempotency-Key answers it.
 #[tokio::test]
 async fn a_client_that_hangs_up_mid_purchase_still_gets_it_completed_once() {
-    use kobo_cli::devstack::server::{serve, LocalFunction, Routes};
+    use kobo_cli::devstack::server::{serve, Routes};
     use tokio::io::AsyncWriteExt;
 
     let s = stack();
@@ -562,23 +562,10 @@ async fn a_client_that_hangs_up_mid_purchase_still_gets_it_completed_once() {
     let sdk = kobo_cli::devstack::moto::sdk_config_for(&s.aws_endpoint).await;
     let mut config = s.config();
     config.upstream_timeout_ms = 60_000;
-    let app = std::sync::Arc::new(kobo_api::App::new(
-        config.clone(),
-        aws_sdk_dynamodb::Client::new(&sdk),
-        aws_sdk_secretsmanager::Client::new(&sdk),
-    ));
-    let cb = std::sync::Arc::new(kobo_callbacks::Callbacks::new(
-        &config,
-        aws_sdk_dynamodb::Client::new(&sdk),
-        aws_sdk_secretsmanager::Client::new(&sdk),
-    ));
     let template =
         kobo_cli::template::Template::load(&kobo_tests::project().template()).unwrap_or_else(|e| panic!("{e:#}"));
-    let routes = Routes::bind(
-        &template,
-        &[("ApiFunction", LocalFunction::Api(app)), ("CallbacksFunction", LocalFunction::Callbacks(cb))],
-    )
-    .unwrap_or_else(|e| panic!("{e:#}"));
+    let routes =
+        Routes::bind(&template, &kobo_tests::local_functions(&sdk, &config)).unwrap_or_else(|e| panic!("{e:#}"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("{e}"));
     let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
     let (stop, stopped) = tokio::sync::oneshot::channel();

@@ -1,7 +1,7 @@
 //! template.yaml passes cfn-lint (offline, pinned), every route it declares can be served
 //! locally, and every file in events/ is an event lambda_http accepts.
 
-use kobo_cli::devstack::server::{LocalFunction, Routes};
+use kobo_cli::devstack::server::Routes;
 use kobo_cli::template::Template;
 use kobo_tests::project;
 
@@ -41,18 +41,7 @@ async fn every_route_has_a_local_function() {
     let t = Template::load(&project().template()).unwrap_or_else(|e| panic!("{e:#}"));
     assert!(t.routes.iter().any(|r| r.function == "CallbacksFunction" && r.matches("POST", "/callbacks/topup")));
     let sdk = kobo_tests::sdk().await;
-    let config = kobo_shared::config::Config::for_table("unused");
-    let app = std::sync::Arc::new(kobo_api::App::new(
-        config.clone(),
-        aws_sdk_dynamodb::Client::new(&sdk),
-        aws_sdk_secretsmanager::Client::new(&sdk),
-    ));
-    let cb = std::sync::Arc::new(kobo_callbacks::Callbacks::new(
-        &config,
-        aws_sdk_dynamodb::Client::new(&sdk),
-        aws_sdk_secretsmanager::Client::new(&sdk),
-    ));
-    let all = [("ApiFunction", LocalFunction::Api(app.clone())), ("CallbacksFunction", LocalFunction::Callbacks(cb))];
+    let all = kobo_tests::local_functions(&sdk, &kobo_shared::config::Config::for_table("unused"));
     assert!(Routes::bind(&t, &all).is_ok());
     assert!(Routes::bind(&t, &all[..1]).is_err(), "a route without a local function must be refused");
 }
