@@ -574,6 +574,38 @@ pub fn now_unix() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
+/// Where a rate window takes "now" from: the system clock, or an instant a test sets, so
+/// no test depends on the wall clock falling inside one window.
+#[derive(Debug, Clone, Default)]
+pub struct Clock(Option<std::sync::Arc<std::sync::atomic::AtomicI64>>);
+
+impl Clock {
+    /// The system clock.
+    pub fn system() -> Clock {
+        Clock(None)
+    }
+
+    /// A clock standing at `unix` seconds until told otherwise.
+    pub fn fixed(unix: i64) -> Clock {
+        Clock(Some(std::sync::Arc::new(std::sync::atomic::AtomicI64::new(unix))))
+    }
+
+    /// Moves a fixed clock to `unix` (no effect on the system clock).
+    pub fn set(&self, unix: i64) {
+        if let Some(t) = &self.0 {
+            t.store(unix, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    /// Unix seconds now.
+    pub fn now_unix(&self) -> i64 {
+        match &self.0 {
+            Some(t) => t.load(std::sync::atomic::Ordering::SeqCst),
+            None => now_unix(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

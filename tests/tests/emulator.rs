@@ -761,3 +761,19 @@ async fn partition_queries_answer_exactly_as_stock_moto() {
     assert!(answers[0][1][0].contains("LEDGER#010") && !answers[0][1][0].contains("ORDER#"), "{:?}", answers[0][1]);
     assert!(answers[0][6].len() >= 12, "limit 1 pages through all twelve items: {:?}", answers[0][6]);
 }
+
+/// `kobo soak` on a small run: every request answered, spends made, the emulator's numbers
+/// read, and the ledger still summing to the balance.
+#[tokio::test]
+async fn a_short_soak_reports_what_it_measured() {
+    let opts =
+        kobo_cli::soak::SoakOptions { requests: 60, duration: None, concurrency: 4, stock_emulator: false, seed: 7 };
+    let report = kobo_cli::soak::run(&kobo_tests::project(), opts).await.unwrap_or_else(|e| panic!("soak: {e:#}"));
+    assert_eq!(report.requests, 60, "{report}");
+    assert!(report.errors.is_empty(), "{report}");
+    assert!(report.spends > 30 && report.spends <= 60, "about 80% of the mix spends: {report}");
+    assert!(report.rss_start_mib > 0.0 && report.rss_end_mib > 0.0, "{report}");
+    assert!(report.first_p50_ms > 0.0 && report.last_p50_ms > 0.0, "{report}");
+    assert!(report.items_end > 60, "{report}");
+    assert!(report.ledger_ok, "{report}");
+}

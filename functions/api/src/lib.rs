@@ -14,7 +14,6 @@ use kobo_shared::auth::{self, AnonymousLimits, Hits};
 use kobo_shared::config::Config;
 use kobo_shared::hubtel_throttle::Throttle;
 use kobo_shared::keys::RateSubject;
-use kobo_shared::model::now_unix;
 use kobo_shared::secrets::SecretsCache;
 use kobo_shared::upstream::smm::SmmClient;
 use kobo_shared::upstream::{LazyHubtel, LazySmm, LazyTopup};
@@ -46,6 +45,8 @@ pub struct App {
     pub hubtel: LazyHubtel,
     /// Hubtel's 5-per-minute limit, shared with every other container.
     pub hubtel_throttle: Throttle,
+    /// The clock of the rate windows (the system clock; tests fix it).
+    pub clock: kobo_shared::model::Clock,
 }
 
 impl App {
@@ -66,6 +67,7 @@ impl App {
             ),
             config,
             plans: PlanCache::default(),
+            clock: kobo_shared::model::Clock::system(),
         }
     }
 
@@ -117,7 +119,7 @@ struct RequestLog {
 }
 
 async fn serve(app: &App, req: &ApiRequest, log: &mut RequestLog) -> Result<Response<Body>, ApiError> {
-    let window = ratelimit::window(now_unix());
+    let window = ratelimit::window(app.clock.now_unix());
     let ip = req.source_ip.map(|ip| ip.to_string()).unwrap_or_else(|| "unknown".into());
     let presented = req.key.as_deref().and_then(apikey::parse);
     let anonymous = AnonymousLimits { ip_rpm: app.config.anon_ip_rpm };
