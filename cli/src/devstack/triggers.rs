@@ -45,11 +45,12 @@ pub async fn stream_loop(
     loop {
         // New shards (a stream splits them every few hours; looked for every 30 s).
         let due = described.is_none_or(|t| t.elapsed() >= Duration::from_secs(30));
-        if due {
+        let description = match due {
+            true => streams.describe_stream().stream_arn(&arn).send().await.ok(),
+            false => None,
+        };
+        if let Some(d) = description {
             described = Some(tokio::time::Instant::now());
-        }
-        if !due {
-        } else if let Ok(d) = streams.describe_stream().stream_arn(&arn).send().await {
             for shard in d.stream_description.map(|x| x.shards.unwrap_or_default()).unwrap_or_default() {
                 let Some(id) = shard.shard_id else { continue };
                 if shards.contains_key(&id) {
