@@ -62,11 +62,6 @@ impl Moto {
         Ok(Moto { child, endpoint: format!("http://127.0.0.1:{port}") })
     }
 
-    /// The launcher's own counters (`GET /_kobo/stats`): RSS, items, stream records.
-    pub async fn stats(&self) -> Result<serde_json::Value> {
-        launcher_stats(&self.endpoint).await
-    }
-
     /// SDK configuration for this server (dummy credentials, us-east-1).
     pub async fn sdk_config(&self) -> SdkConfig {
         sdk_config_for(&self.endpoint).await

@@ -99,8 +99,9 @@ pub struct OutboxRecord {
     pub payload: String,
 }
 
-/// Fans a batch of outbox events out (see [`relay`]), reading each account's endpoints
-/// once per batch rather than once per event. Returns how many deliveries it queued.
+/// Fans a batch of outbox events out: for each, a delivery per active endpoint subscribed
+/// to it, each created at most once, each queued. Each account's endpoints are read once
+/// per batch rather than once per event. Returns how many deliveries it queued.
 pub async fn relay_batch(store: &Store, queue: &Queue, records: &[OutboxRecord]) -> Result<usize, StoreError> {
     let mut endpoints: std::collections::HashMap<&str, Vec<Endpoint>> = std::collections::HashMap::new();
     let mut queued = 0;
@@ -112,12 +113,6 @@ pub async fn relay_batch(store: &Store, queue: &Queue, records: &[OutboxRecord])
         queued += fan_out(store, queue, rec, eps).await?;
     }
     Ok(queued)
-}
-
-/// Fans one outbox event out: a delivery per active endpoint subscribed to it, each
-/// created at most once, each queued. Returns how many deliveries it queued.
-pub async fn relay(store: &Store, queue: &Queue, rec: &OutboxRecord) -> Result<usize, StoreError> {
-    relay_batch(store, queue, std::slice::from_ref(rec)).await
 }
 
 async fn fan_out(
