@@ -156,7 +156,7 @@ async fn run(cmd: Cmd) -> Result<()> {
 }
 
 async fn dev(project: &Project) -> Result<()> {
-    kobo_shared::telemetry::init();
+    kobo_shared::platform::telemetry::init();
     let port: u16 = match std::env::var("KOBO_PORT") {
         Ok(p) => p.trim().parse().with_context(|| format!("KOBO_PORT={p:?} is not a port"))?,
         Err(_) => 3000,
@@ -170,7 +170,7 @@ async fn dev(project: &Project) -> Result<()> {
         reconcile_every: Some(std::time::Duration::from_secs(5)),
         upstream_timeout: std::time::Duration::from_secs(8),
         webhook_retry_delays: match std::env::var("KOBO_WEBHOOK_RETRY_DELAYS") {
-            Ok(v) => kobo_shared::config::parse_delays(&v)?,
+            Ok(v) => kobo_shared::platform::config::parse_delays(&v)?,
             Err(_) => vec![10, 60, 300],
         },
         webhook_workers: 4,

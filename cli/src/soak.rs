@@ -10,8 +10,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use kobo_shared::accounts::{self, Direction, NewAccount};
-use kobo_shared::model::{Plan, VtuCategory};
+use kobo_shared::flows::accounts;
+use kobo_shared::flows::accounts::{Direction, NewAccount};
+use kobo_shared::domain::account::Plan;
+use kobo_shared::domain::vtu::VtuCategory;
 use kobo_shared::{Action, Kobo, Store};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -177,7 +179,7 @@ pub async fn run(project: &Project, opts: SoakOptions) -> Result<SoakReport> {
     .await?;
     let sdk = moto::sdk_config_for(&stack.aws_endpoint).await;
     let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), stack.resources.table()?.to_string());
-    let pepper = kobo_shared::secrets::SecretsCache::<kobo_shared::secrets::AppSecrets>::new(
+    let pepper = kobo_shared::platform::secrets::SecretsCache::<kobo_shared::platform::secrets::AppSecrets>::new(
         aws_sdk_secretsmanager::Client::new(&sdk),
         stack.resources.app_secret()?.to_string(),
     )

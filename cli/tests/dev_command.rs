@@ -111,7 +111,7 @@ async fn dev_serves_the_demo_reseller_and_stops_on_sigterm() {
         assert!(waited.elapsed() < Duration::from_secs(30), "no webhook delivery to the demo endpoint");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    assert!(kobo_shared::crypto::verify_hmac_sha256_hex(secret.as_bytes(), &delivered.2, &delivered.1));
+    assert!(kobo_shared::platform::crypto::verify_hmac_sha256_hex(secret.as_bytes(), &delivered.2, &delivered.1));
 
     // Operator commands against the running stack.
     run_ok(&["wallet", "--local", "credit", &account, "250.50", "--reason", "test top-up"], &demo_path);

@@ -1,40 +1,24 @@
-//! kobo's common crate: money, domain types, DynamoDB keys and store, authorization,
-//! configuration and secrets. Every Lambda and the CLI build on it.
+//! kobo's common crate, in layers with one dependency direction:
+//!
+//! - [`domain`]: plain types and pure rules (no AWS types);
+//! - [`db`]: the table — keys, item codec, table operations, named transactions,
+//!   one repository per entity (depends on `domain`);
+//! - [`upstream`]: one port per provider and its HTTP client (depends on `domain`);
+//! - [`flows`]: what happens to money and state (depends on `db` and `upstream`);
+//! - [`platform`]: config, secrets, AWS clients, telemetry, crypto (depends on nothing).
+//!
+//! [`error`] holds the one error type of each edge. Every Lambda and the CLI build on
+//! this crate.
 #![warn(missing_docs)]
 
-pub mod accounts;
-pub mod action;
-pub mod apikey;
-pub mod auth;
-pub mod aws;
-pub mod catalog;
-pub mod config;
-pub mod crypto;
-pub mod deposits;
+pub mod db;
+pub mod domain;
 pub mod error;
-pub mod hubtel_throttle;
-pub mod idempotency;
-pub mod item;
-pub mod keys;
-pub mod model;
-pub mod money;
-pub mod orders;
-pub mod outbox;
-pub mod pin;
-pub mod ratelimit;
-pub mod secrets;
-pub mod smm;
-pub mod sms;
-pub mod store;
-pub mod telemetry;
+pub mod flows;
+pub mod platform;
 pub mod upstream;
-pub mod vtu;
-pub mod vtu_flow;
-pub mod webhooks;
-pub mod whitelist;
-pub mod withdrawals;
 
-pub use action::Action;
+pub use db::Store;
+pub use domain::action::Action;
+pub use domain::money::Kobo;
 pub use error::{ApiError, StoreError};
-pub use money::Kobo;
-pub use store::Store;

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use kobo_shared::config::Config;
-use kobo_shared::secrets::{AppSecrets, ProviderSecrets, SecretsCache};
+use kobo_shared::platform::config::Config;
+use kobo_shared::platform::secrets::{AppSecrets, ProviderSecrets, SecretsCache};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -25,9 +25,9 @@ use crate::sim::hubtel::HubtelSim;
 use crate::sim::smm::{Pace, SmmSim};
 use crate::sim::topup::TopupSim;
 use crate::template::Template;
-use kobo_shared::webhooks::deliver::{Queue, Settings};
-use kobo_shared::webhooks::ssrf::TargetPolicy;
-use kobo_shared::webhooks::vault::Vault;
+use kobo_shared::flows::webhooks::deliver::{Queue, Settings};
+use kobo_shared::platform::ssrf::TargetPolicy;
+use kobo_shared::platform::vault::Vault;
 pub use moto::Moto;
 pub use provision::Provisioned;
 pub use seed::Demo;
@@ -198,8 +198,8 @@ impl DevStack {
             aws_sdk_dynamodb::Client::new(&sdk),
             secrets_client.clone(),
         ));
-        let panel = app.smm.get().await.context("connecting to the SMM simulator")?;
-        kobo_shared::catalog::import_services(&app.store, panel, seed::DEMO_MARKUP_BP)
+        let panel = app.providers.smm.get().await.context("connecting to the SMM simulator")?;
+        kobo_shared::flows::catalog::import_services(&app.store, panel, seed::DEMO_MARKUP_BP)
             .await
             .context("importing the SMM catalog from the simulator")?;
 
@@ -258,12 +258,12 @@ impl DevStack {
         let vault = Vault::new(pepper.as_bytes()).map_err(|e| anyhow::anyhow!(e))?;
         let demo_webhook = match &opts.demo_webhook_url {
             Some(url) => {
-                let (ep, secret) = kobo_shared::webhooks::manage::create_endpoint(
+                let (ep, secret) = kobo_shared::flows::webhooks::manage::create_endpoint(
                     &app.store,
                     &vault,
                     &demo.account_id,
                     url,
-                    kobo_shared::webhooks::ALL_EVENTS.to_vec(),
+                    kobo_shared::domain::webhook::ALL_EVENTS.to_vec(),
                     TargetPolicy::LOCAL,
                 )
                 .await

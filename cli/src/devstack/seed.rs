@@ -4,8 +4,10 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
-use kobo_shared::accounts::{self, Direction, NewAccount};
-use kobo_shared::model::{Plan, VtuCategory};
+use kobo_shared::flows::accounts;
+use kobo_shared::flows::accounts::{Direction, NewAccount};
+use kobo_shared::domain::account::Plan;
+use kobo_shared::domain::vtu::VtuCategory;
 use kobo_shared::{Action, Kobo, Store};
 
 /// The demo reseller's transaction PIN.
@@ -24,7 +26,7 @@ pub const FIXTURE_KEY: &str = "kobo_evtfixture_EventsFixtureKeyAllScopes00000000
 /// The fixture key allowed only `services` (in `events/balance-wrong-scope.json`).
 pub const FIXTURE_SCOPED_KEY: &str = "kobo_evtfixture_EventsFixtureKeyServicesOnly00000000000002";
 /// The fixture account's balance: ₦1,234.56.
-pub const FIXTURE_BALANCE: Kobo = Kobo(123_456);
+pub const FIXTURE_BALANCE: Kobo = Kobo::new(123_456);
 
 /// What was seeded for the demo reseller.
 #[derive(Debug, Clone)]

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_dynamodbstreams::types::{AttributeValue, ShardIteratorType};
-use kobo_shared::webhooks::deliver::OutboxRecord;
+use kobo_shared::flows::webhooks::deliver::OutboxRecord;
 use tokio::sync::watch;
 
 use super::lambda::Limits;

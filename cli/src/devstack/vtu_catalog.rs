@@ -1,8 +1,8 @@
 //! The demo VTU catalog: a realistic Nigerian price list (naira, late 2026) for the local
 //! stack and the tests.
 
-use kobo_shared::model::VtuCategory;
-use kobo_shared::vtu::{FaceProduct, VtuPlan};
+use kobo_shared::domain::vtu::VtuCategory;
+use kobo_shared::domain::vtu::{FaceProduct, VtuPlan};
 use kobo_shared::{Kobo, Store, StoreError};
 
 fn plan(id: u64, category: VtuCategory, service: &str, name: &str, validity: &str, base: i64, profit: i64) -> VtuPlan {
@@ -108,7 +108,7 @@ pub fn faces() -> Vec<FaceProduct> {
         profit_bp,
         min: Kobo::naira(min),
         max: Kobo::naira(max),
-        step: Kobo(step),
+        step: Kobo::new(step),
     };
     let mut v = Vec::new();
     for (s, n) in

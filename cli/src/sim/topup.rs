@@ -105,7 +105,7 @@ async fn callback(url: String, secret: String, record: Value, success: bool) {
         json!({ "success": false, "error": "Recharge failed at the operator", "passthrough": passthrough })
     }
     .to_string();
-    let sig = kobo_shared::crypto::hmac_sha256_hex(secret.as_bytes(), body.as_bytes());
+    let sig = kobo_shared::platform::crypto::hmac_sha256_hex(secret.as_bytes(), body.as_bytes());
     let client = reqwest_client();
     for _ in 0..3 {
         let r = client

@@ -10,14 +10,15 @@ pub mod request;
 
 use std::time::Instant;
 
-use kobo_shared::auth::{self, AnonymousLimits, Hits};
-use kobo_shared::config::Config;
-use kobo_shared::hubtel_throttle::Throttle;
-use kobo_shared::keys::RateSubject;
-use kobo_shared::secrets::SecretsCache;
+use kobo_shared::db::keys::RateSubject;
+use kobo_shared::domain::auth;
+use kobo_shared::domain::auth::{AnonymousLimits, Hits};
+use kobo_shared::domain::{apikey, ratelimit};
+use kobo_shared::flows::providers::Providers;
+use kobo_shared::platform::config::Config;
+use kobo_shared::platform::secrets::SecretsCache;
 use kobo_shared::upstream::smm::SmmClient;
-use kobo_shared::upstream::{LazyHubtel, LazySmm, LazyTopup};
-use kobo_shared::{apikey, ratelimit, ApiError, Store};
+use kobo_shared::{ApiError, Store};
 use lambda_http::{Body, Request, Response};
 
 use crate::actions::Caller;
@@ -35,18 +36,13 @@ pub struct App {
     pub secrets: SecretsCache,
     /// Plans, cached.
     pub plans: PlanCache,
-    /// The upstream SMM panel, connected on first use.
-    pub smm: LazySmm,
-    /// The top-up provider, connected on first use.
-    pub topup: LazyTopup,
+    /// The providers (SMM panel, VTU provider, Hubtel and its shared throttle), each
+    /// connected on first use.
+    pub providers: Providers,
     /// The VTU catalog, cached.
     pub vtu_catalog: actions::vtu::CatalogCache,
-    /// Hubtel, connected on first use.
-    pub hubtel: LazyHubtel,
-    /// Hubtel's 5-per-minute limit, shared with every other container.
-    pub hubtel_throttle: Throttle,
     /// The clock of the rate windows (the system clock; tests fix it).
-    pub clock: kobo_shared::model::Clock,
+    pub clock: kobo_shared::domain::time::Clock,
 }
 
 impl App {
@@ -55,35 +51,27 @@ impl App {
         App {
             store: Store::new(dynamodb.clone(), config.table.clone()),
             secrets: SecretsCache::new(secrets.clone(), config.app_secret_id.clone()),
-            smm: LazySmm::new(&config, secrets.clone()),
-            topup: LazyTopup::new(&config, secrets.clone()),
+            providers: Providers::new(&config, secrets, &Store::new(dynamodb.clone(), config.table.clone())),
             vtu_catalog: Default::default(),
-            hubtel: LazyHubtel::new(&config, secrets),
-            hubtel_throttle: Throttle::new(
-                Store::new(dynamodb.clone(), config.table.clone()),
-                "hubtel",
-                5,
-                std::time::Duration::from_secs(config.hubtel_window_secs),
-            ),
             config,
             plans: PlanCache::default(),
-            clock: kobo_shared::model::Clock::system(),
+            clock: kobo_shared::domain::time::Clock::system(),
         }
     }
 
     /// The upstream SMM panel client, built on first use (its key comes from Secrets
     /// Manager). Unavailable (503) when it cannot be built.
     pub async fn smm(&self) -> Result<&SmmClient, ApiError> {
-        self.smm.get().await.map_err(|e| {
+        self.providers.smm.get().await.map_err(|e| {
             tracing::error!(error = %e, "SMM panel client unavailable");
             ApiError::Unavailable
         })
     }
 
     /// Builds the app from the environment, as the Lambda does at init.
-    pub async fn from_env() -> Result<App, kobo_shared::config::ConfigError> {
+    pub async fn from_env() -> Result<App, kobo_shared::platform::config::ConfigError> {
         let config = Config::from_env()?;
-        let sdk = kobo_shared::aws::load().await;
+        let sdk = kobo_shared::platform::aws::load().await;
         Ok(App::new(config, aws_sdk_dynamodb::Client::new(&sdk), aws_sdk_secretsmanager::Client::new(&sdk)))
     }
 }

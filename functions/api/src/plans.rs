@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kobo_shared::model::Plan;
+use kobo_shared::domain::account::Plan;
 use kobo_shared::{Store, StoreError};
 use tokio::sync::RwLock;
 

@@ -4,9 +4,10 @@
 //! or late callback is acknowledged and changes nothing twice.
 #![warn(missing_docs)]
 
-use kobo_shared::config::Config;
-use kobo_shared::upstream::LazyTopup;
-use kobo_shared::vtu_flow::{self, CallbackError, CallbackResult};
+use kobo_shared::flows::providers::Providers;
+use kobo_shared::flows::vtu;
+use kobo_shared::flows::vtu::{CallbackError, CallbackResult};
+use kobo_shared::platform::config::Config;
 use kobo_shared::Store;
 use lambda_http::http::header::CONTENT_TYPE;
 use lambda_http::{Body, Request, Response};
@@ -19,10 +20,10 @@ pub const MAX_BODY: usize = 64 * 1024;
 pub struct Callbacks {
     /// The table.
     pub store: Store,
-    /// The provider secret (for the callback signing key).
-    pub topup: LazyTopup,
+    /// The providers (the VTU provider's secret signs its callbacks).
+    pub providers: Providers,
     /// The app secret (deposit callback secrets derive from it).
-    pub app_secrets: kobo_shared::secrets::SecretsCache,
+    pub app_secrets: kobo_shared::platform::secrets::SecretsCache,
 }
 
 impl Callbacks {
@@ -32,10 +33,11 @@ impl Callbacks {
         dynamodb: aws_sdk_dynamodb::Client,
         secrets: aws_sdk_secretsmanager::Client,
     ) -> Callbacks {
+        let store = Store::new(dynamodb, config.table.clone());
         Callbacks {
-            store: Store::new(dynamodb, config.table.clone()),
-            topup: LazyTopup::new(config, secrets.clone()),
-            app_secrets: kobo_shared::secrets::SecretsCache::new(secrets, config.app_secret_id.clone()),
+            providers: Providers::new(config, secrets.clone(), &store),
+            store,
+            app_secrets: kobo_shared::platform::secrets::SecretsCache::new(secrets, config.app_secret_id.clone()),
         }
     }
 }
@@ -72,14 +74,14 @@ pub async fn handle(cb: &Callbacks, req: Request) -> Response<Body> {
         return reply(404, serde_json::json!({"error": "unknown callback"}));
     }
     let signature = req.headers().get("x-signature").and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let secret = match cb.topup.webhook_secret().await {
+    let secret = match cb.providers.topup.webhook_secret().await {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(error = %e, "callback secret unavailable");
             return reply(503, serde_json::json!({"error": "retry later"}));
         }
     };
-    match vtu_flow::handle_callback(&cb.store, &secret, body, signature).await {
+    match vtu::handle_callback(&cb.store, &secret, body, signature).await {
         Ok(r) => {
             let word = match r {
                 CallbackResult::Applied => "applied",
@@ -104,28 +106,46 @@ pub async fn handle(cb: &Callbacks, req: Request) -> Response<Body> {
     }
 }
 
-/// Hubtel's payment callback for a deposit.
-async fn hubtel_payment(cb: &Callbacks, rest: &str, body: &[u8]) -> Response<Body> {
-    use kobo_shared::deposits::{self, PaymentResult};
+/// The common front of Hubtel's callbacks, whose URL is the credential:
+/// `<account>/<id>/<secret>` with the secret checked (constant time) before any lookup,
+/// so unknown and forged answer alike, then a JSON body. The refusal is the reply.
+async fn verified(
+    cb: &Callbacks,
+    rest: &str,
+    body: &[u8],
+    secret_ok: fn(&[u8], &str, &str) -> bool,
+) -> Result<(String, String, serde_json::Value), Response<Body>> {
     let parts: Vec<&str> = rest.split('/').collect();
-    let [account, deposit, secret] = parts.as_slice() else {
-        return reply(404, serde_json::json!({"error": "unknown callback"}));
+    let [account, id, secret] = parts.as_slice() else {
+        return Err(reply(404, serde_json::json!({"error": "unknown callback"})));
     };
     let key = match cb.app_secrets.get().await {
         Ok(s) => s.pin_pepper.clone(),
         Err(e) => {
             tracing::error!(error = %e, "app secret unavailable");
-            return reply(503, serde_json::json!({"error": "retry later"}));
+            return Err(reply(503, serde_json::json!({"error": "retry later"})));
         }
     };
-    // The secret is checked before any lookup, so unknown and forged answer alike.
-    if !kobo_shared::apikey::is_account_id(account) || !deposits::secret_ok(key.as_bytes(), deposit, secret) {
-        tracing::warn!("hubtel payment callback with a bad URL secret refused");
-        return reply(401, serde_json::json!({"error": "unauthorized"}));
+    if !kobo_shared::domain::apikey::is_account_id(account) || !secret_ok(key.as_bytes(), id, secret) {
+        tracing::warn!("hubtel callback with a bad URL secret refused");
+        return Err(reply(401, serde_json::json!({"error": "unauthorized"})));
     }
     let Ok(payload) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return reply(400, serde_json::json!({"error": "malformed callback"}));
+        return Err(reply(400, serde_json::json!({"error": "malformed callback"})));
     };
+    Ok((account.to_string(), id.to_string(), payload))
+}
+
+/// Hubtel's payment callback for a deposit.
+async fn hubtel_payment(cb: &Callbacks, rest: &str, body: &[u8]) -> Response<Body> {
+    use kobo_shared::domain::deposit as deposits;
+    use kobo_shared::domain::deposit::PaymentResult;
+    use kobo_shared::flows::deposits::apply_payment;
+    let (account, deposit, payload) = match verified(cb, rest, body, deposits::secret_ok).await {
+        Ok(v) => v,
+        Err(refusal) => return refusal,
+    };
+    let (account, deposit) = (account.as_str(), deposit.as_str());
     let d = match cb.store.get_deposit(account, deposit).await {
         Ok(Some(d)) => d,
         Ok(None) => {
@@ -137,11 +157,11 @@ async fn hubtel_payment(cb: &Callbacks, rest: &str, body: &[u8]) -> Response<Bod
             return reply(503, serde_json::json!({"error": "retry later"}));
         }
     };
-    match deposits::apply_payment(&cb.store, &d, &payload).await {
+    match apply_payment(&cb.store, &d, &payload).await {
         Ok(PaymentResult::Credited) => {
             tracing::info!(deposit = %d.id, "deposit credited");
             let text = format!("kobo: your wallet was credited with NGN {}. Ref {}", d.amount, d.id);
-            if let Err(e) = kobo_shared::sms::notify(&cb.store, &d.account_id, text).await {
+            if let Err(e) = kobo_shared::flows::sms::notify(&cb.store, &d.account_id, text).await {
                 tracing::warn!(error = %e, "deposit notice not queued");
             }
             reply(200, serde_json::json!({"status": "credited"}))
@@ -160,25 +180,13 @@ async fn hubtel_payment(cb: &Callbacks, rest: &str, body: &[u8]) -> Response<Bod
 
 /// Hubtel's send-money callback for a withdrawal.
 async fn hubtel_withdrawal(cb: &Callbacks, rest: &str, body: &[u8]) -> Response<Body> {
-    use kobo_shared::withdrawals;
-    let parts: Vec<&str> = rest.split('/').collect();
-    let [account, id, secret] = parts.as_slice() else {
-        return reply(404, serde_json::json!({"error": "unknown callback"}));
+    use kobo_shared::domain::withdrawal as withdrawals;
+    use kobo_shared::flows::withdrawals::apply_callback;
+    let (account, id, payload) = match verified(cb, rest, body, withdrawals::secret_ok).await {
+        Ok(v) => v,
+        Err(refusal) => return refusal,
     };
-    let key = match cb.app_secrets.get().await {
-        Ok(s) => s.pin_pepper.clone(),
-        Err(e) => {
-            tracing::error!(error = %e, "app secret unavailable");
-            return reply(503, serde_json::json!({"error": "retry later"}));
-        }
-    };
-    if !kobo_shared::apikey::is_account_id(account) || !withdrawals::secret_ok(key.as_bytes(), id, secret) {
-        tracing::warn!("hubtel withdrawal callback with a bad URL secret refused");
-        return reply(401, serde_json::json!({"error": "unauthorized"}));
-    }
-    let Ok(payload) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return reply(400, serde_json::json!({"error": "malformed callback"}));
-    };
+    let (account, id) = (account.as_str(), id.as_str());
     let w = match cb.store.get_withdrawal(account, id).await {
         Ok(Some(w)) => w,
         Ok(None) => return reply(200, serde_json::json!({"status": "unknown"})),
@@ -187,12 +195,12 @@ async fn hubtel_withdrawal(cb: &Callbacks, rest: &str, body: &[u8]) -> Response<
             return reply(503, serde_json::json!({"error": "retry later"}));
         }
     };
-    match withdrawals::apply_callback(&cb.store, &w, &payload).await {
+    match apply_callback(&cb.store, &w, &payload).await {
         Ok(word) => {
             tracing::info!(withdrawal = %w.id, result = word, "hubtel withdrawal callback");
             if word == "paid" {
                 let text = format!("kobo: your withdrawal of NGN {} has been paid. Ref {}", w.amount, w.id);
-                if let Err(e) = kobo_shared::sms::notify(&cb.store, &w.account_id, text).await {
+                if let Err(e) = kobo_shared::flows::sms::notify(&cb.store, &w.account_id, text).await {
                     tracing::warn!(error = %e, "withdrawal notice not queued");
                 }
             }

@@ -6,9 +6,9 @@ use lambda_http::{run, service_fn, Error, Request};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    kobo_shared::telemetry::init();
-    let config = kobo_shared::config::Config::from_env()?;
-    let sdk = kobo_shared::aws::load().await;
+    kobo_shared::platform::telemetry::init();
+    let config = kobo_shared::platform::config::Config::from_env()?;
+    let sdk = kobo_shared::platform::aws::load().await;
     let cb = kobo_callbacks::Callbacks::new(
         &config,
         aws_sdk_dynamodb::Client::new(&sdk),

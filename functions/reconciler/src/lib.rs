@@ -4,33 +4,27 @@
 //! conditional write.
 #![warn(missing_docs)]
 
-use kobo_shared::config::Config;
-use kobo_shared::deposits;
-use kobo_shared::hubtel_throttle::Throttle;
-use kobo_shared::orders::{self, SyncReport};
-use kobo_shared::secrets::SecretsCache;
-use kobo_shared::upstream::{LazyHubtel, LazySmm, LazyTopup};
-use kobo_shared::vtu_flow::{self, RequeryReport};
+use kobo_shared::flows::orders::{self, SyncReport};
+use kobo_shared::flows::providers::Providers;
+use kobo_shared::flows::vtu::{self, RequeryReport};
+use kobo_shared::flows::{deposits, sms, withdrawals};
+use kobo_shared::platform::config::Config;
+use kobo_shared::platform::secrets::SecretsCache;
+use kobo_shared::upstream::HubtelApi;
 use kobo_shared::{Store, StoreError};
 
 /// Open orders examined per pass (one upstream multi-status call).
-pub const BATCH: i32 = 100;
+pub const BATCH: usize = 100;
 
 /// Per-container state.
 #[derive(Debug)]
 pub struct Reconciler {
     /// The table.
     pub store: Store,
-    /// The upstream SMM panel.
-    pub smm: LazySmm,
-    /// The top-up provider.
-    pub topup: LazyTopup,
+    /// The providers (SMM panel, VTU provider, Hubtel and its shared throttle).
+    pub providers: Providers,
     /// VTU transactions processing longer than this are requeried (seconds).
     pub requery_after_secs: i64,
-    /// Hubtel.
-    pub hubtel: LazyHubtel,
-    /// Hubtel's shared rate limit.
-    pub hubtel_throttle: Throttle,
     /// The app secret (deposit callback secrets derive from it).
     pub app_secrets: SecretsCache,
     /// kobo's public URL (for Hubtel callbacks).
@@ -57,16 +51,8 @@ impl Reconciler {
     ) -> Reconciler {
         Reconciler {
             store: Store::new(dynamodb.clone(), config.table.clone()),
-            smm: LazySmm::new(config, secrets.clone()),
-            topup: LazyTopup::new(config, secrets.clone()),
+            providers: Providers::new(config, secrets.clone(), &Store::new(dynamodb, config.table.clone())),
             requery_after_secs: config.vtu_requery_after_secs,
-            hubtel: LazyHubtel::new(config, secrets.clone()),
-            hubtel_throttle: Throttle::new(
-                Store::new(dynamodb.clone(), config.table.clone()),
-                "hubtel",
-                5,
-                std::time::Duration::from_secs(config.hubtel_window_secs),
-            ),
             app_secrets: SecretsCache::new(secrets, config.app_secret_id.clone()),
             public_url: config.public_url.clone(),
         }
@@ -74,15 +60,9 @@ impl Reconciler {
 
     /// One VTU pass: requery transactions stuck in processing and settle them.
     pub async fn run_vtu_once(&self) -> Result<RequeryReport, ReconcileError> {
-        let provider = self.topup.get().await?;
-        let report = vtu_flow::requery_processing(&self.store, provider, self.requery_after_secs, BATCH).await?;
-        tracing::info!(
-            examined = report.examined,
-            succeeded = report.succeeded,
-            failed = report.failed,
-            resent = report.resent,
-            "vtu requery pass"
-        );
+        let provider = self.providers.topup.get().await?;
+        let report = vtu::requery_processing(&self.store, provider, self.requery_after_secs, BATCH).await?;
+        log_pass("vtu requery pass", &report);
         Ok(report)
     }
 
@@ -93,7 +73,7 @@ impl Reconciler {
         if pending.is_empty() {
             return Ok(0);
         }
-        let hubtel = self.hubtel.get().await?;
+        let hubtel = self.providers.hubtel.get().await?;
         let key = self
             .app_secrets
             .get()
@@ -106,7 +86,7 @@ impl Reconciler {
             let after = deposits::create_paylink(
                 &self.store,
                 hubtel,
-                &self.hubtel_throttle,
+                &self.providers.hubtel_throttle,
                 key.as_bytes(),
                 &self.public_url,
                 &d,
@@ -124,10 +104,10 @@ impl Reconciler {
 
     /// Sends queued SMS notices while Hubtel's limit allows. Returns how many.
     pub async fn run_sms_once(&self) -> Result<usize, ReconcileError> {
-        let hubtel = self.hubtel.get().await?;
-        Ok(kobo_shared::sms::drain(
+        let hubtel = self.providers.hubtel.get().await?;
+        Ok(sms::drain(
             &self.store,
-            &self.hubtel_throttle,
+            &self.providers.hubtel_throttle,
             hubtel,
             "kobo",
             10,
@@ -140,26 +120,26 @@ impl Reconciler {
     /// settled either way.
     pub async fn run_withdrawals_once(&self) -> Result<usize, ReconcileError> {
         // OTPs queued while Hubtel was busy go out first.
-        for (account, id, phone) in self.store.queued_otps(10).await? {
-            if !self.hubtel_throttle.acquire(std::time::Duration::from_secs(10)).await? {
+        for otp in self.store.queued_otps(10).await? {
+            if !self.providers.hubtel_throttle.acquire(std::time::Duration::from_secs(10)).await? {
                 break;
             }
-            let session = self.hubtel.get().await?.otp_send("kobo", &phone, "NG").await?;
-            self.store.otp_sent(&account, &id, &session).await?;
+            let session = self.providers.hubtel.get().await?.otp_send("kobo", &otp.phone, "NG").await?;
+            self.store.otp_sent(&otp.account_id, &otp.id, &session).await?;
         }
         let waiting = self.store.verifying_withdrawals(10).await?;
         if waiting.is_empty() {
             return Ok(0);
         }
-        let hubtel = self.hubtel.get().await?;
+        let hubtel = self.providers.hubtel.get().await?;
         let mut done = 0;
         for w in waiting {
             let Some((session, code)) = &w.pending_otp else { continue };
-            if !self.hubtel_throttle.acquire(std::time::Duration::from_secs(10)).await? {
+            if !self.providers.hubtel_throttle.acquire(std::time::Duration::from_secs(10)).await? {
                 break;
             }
             let ok = hubtel.otp_verify(session, code).await?;
-            if kobo_shared::withdrawals::finish_verification(&self.store, &w, ok).await? {
+            if withdrawals::finish_verification(&self.store, &w, ok).await? {
                 done += 1;
             }
         }
@@ -184,16 +164,15 @@ impl Reconciler {
 
     /// One SMM pass.
     pub async fn run_once(&self) -> Result<SyncReport, ReconcileError> {
-        let panel = self.smm.get().await?;
+        let panel = self.providers.smm.get().await?;
         let report = orders::sync_open_orders(&self.store, panel, BATCH).await?;
-        tracing::info!(
-            examined = report.examined,
-            sent = report.sent,
-            changed = report.changed,
-            refunded = report.refunded,
-            unknown = report.unknown,
-            "reconciler pass"
-        );
+        log_pass("reconciler pass", &report);
         Ok(report)
     }
+}
+
+/// Logs what a pass did, its counters as one JSON field.
+fn log_pass(what: &str, report: &impl serde::Serialize) {
+    let counts = serde_json::to_string(report).unwrap_or_default();
+    tracing::info!(pass = what, counts = %counts, "reconciler pass done");
 }

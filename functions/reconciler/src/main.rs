@@ -5,9 +5,9 @@ use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    kobo_shared::telemetry::init();
-    let config = kobo_shared::config::Config::from_env()?;
-    let sdk = kobo_shared::aws::load().await;
+    kobo_shared::platform::telemetry::init();
+    let config = kobo_shared::platform::config::Config::from_env()?;
+    let sdk = kobo_shared::platform::aws::load().await;
     let rec = kobo_reconciler::Reconciler::new(
         &config,
         aws_sdk_dynamodb::Client::new(&sdk),

@@ -3,7 +3,8 @@
 //! redelivery is harmless: deliveries are created with a conditional put.
 #![warn(missing_docs)]
 
-use kobo_shared::webhooks::deliver::{self, OutboxRecord, Queue};
+use kobo_shared::flows::webhooks::deliver;
+use kobo_shared::flows::webhooks::deliver::{OutboxRecord, Queue};
 use kobo_shared::{Store, StoreError};
 use serde::Deserialize;
 

@@ -1,14 +1,14 @@
 //! Lambda entry point of the relay.
 
 use aws_lambda_events::event::dynamodb::Event;
-use kobo_shared::webhooks::deliver::Queue;
+use kobo_shared::flows::webhooks::deliver::Queue;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    kobo_shared::telemetry::init();
-    let config = kobo_shared::config::Config::from_env()?;
-    let sdk = kobo_shared::aws::load().await;
+    kobo_shared::platform::telemetry::init();
+    let config = kobo_shared::platform::config::Config::from_env()?;
+    let sdk = kobo_shared::platform::aws::load().await;
     let relay = kobo_relay::Relay {
         store: kobo_shared::Store::new(aws_sdk_dynamodb::Client::new(&sdk), config.table.clone()),
         queue: Queue::new(aws_sdk_sqs::Client::new(&sdk), config.webhook_queue_url.clone()),

@@ -5,9 +5,10 @@
 #![warn(missing_docs)]
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
-use kobo_shared::secrets::SecretsCache;
-use kobo_shared::webhooks::deliver::{self, Processed, Queue, QueueMsg, Sender, Settings};
-use kobo_shared::webhooks::vault::Vault;
+use kobo_shared::flows::webhooks::deliver;
+use kobo_shared::flows::webhooks::deliver::{Processed, Queue, QueueMsg, Sender, Settings};
+use kobo_shared::platform::secrets::SecretsCache;
+use kobo_shared::platform::vault::Vault;
 use kobo_shared::{Store, StoreError};
 use tokio::sync::OnceCell;
 

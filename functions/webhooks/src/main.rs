@@ -1,15 +1,15 @@
 //! Lambda entry point of the webhook worker.
 
 use aws_lambda_events::event::sqs::SqsEvent;
-use kobo_shared::secrets::SecretsCache;
-use kobo_shared::webhooks::deliver::{Queue, Settings};
+use kobo_shared::flows::webhooks::deliver::{Queue, Settings};
+use kobo_shared::platform::secrets::SecretsCache;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    kobo_shared::telemetry::init();
-    let config = kobo_shared::config::Config::from_env()?;
-    let sdk = kobo_shared::aws::load().await;
+    kobo_shared::platform::telemetry::init();
+    let config = kobo_shared::platform::config::Config::from_env()?;
+    let sdk = kobo_shared::platform::aws::load().await;
     let settings = Settings { retry_delays: config.webhook_retry_delays.clone(), ..Settings::production() };
     let worker = kobo_webhooks::Worker::new(
         kobo_shared::Store::new(aws_sdk_dynamodb::Client::new(&sdk), config.table.clone()),

@@ -1,7 +1,7 @@
 //! Hubtel's client (`hubtel-api.txt`): SMS send and status, OTP send/verify/resend,
-//! paylinks (single and multi) and send-money (single and multi), with Basic auth
+//! paylinks and send-money, with Basic auth
 //! (ClientID / ClientSecret from Secrets Manager). Inputs are validated before any call.
-//! Hubtel allows 5 requests per minute: callers go through [`crate::hubtel_throttle`].
+//! Hubtel allows 5 requests per minute: callers go through the shared throttle (`db::throttle`).
 
 use std::time::Duration;
 
@@ -9,40 +9,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{classify, UpstreamError};
-
-/// ISO 3166-1 alpha-2 codes.
-const ISO_COUNTRIES: &str = "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW";
-
-/// Whether `s` is a sender id Hubtel accepts: 1 to 11 ASCII letters and digits.
-pub fn is_sender_id(s: &str) -> bool {
-    (1..=11).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric())
-}
-
-/// Whether `s` is an E.164 number: `+`, then 8 to 15 digits, the first not 0.
-pub fn is_e164(s: &str) -> bool {
-    let Some(d) = s.strip_prefix('+') else { return false };
-    (8..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()) && !d.starts_with('0')
-}
-
-/// Whether `s` is an ISO 3166-1 alpha-2 country code.
-pub fn is_country(s: &str) -> bool {
-    s.len() == 2 && ISO_COUNTRIES.split(' ').any(|c| c == s)
-}
-
-/// A Nigerian local number (`08012345678`) in E.164 (`+2348012345678`).
-pub fn nigerian_e164(local: &str) -> Option<String> {
-    crate::vtu::normalize_phone(local).map(|l| format!("+234{}", &l[1..]))
-}
-
-/// An OTP session.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OtpSession {
-    /// Hubtel's session id.
-    #[serde(rename = "requestId")]
-    pub request_id: String,
-    /// The 4-character prefix shown to the user.
-    pub prefix: String,
-}
+use crate::domain::money::Kobo;
+use crate::domain::phone::{is_country, is_e164, is_sender_id};
+use crate::domain::withdrawal::OtpSession;
 
 /// A created paylink.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,6 +25,28 @@ pub struct Paylink {
     /// Unix time it expires.
     #[serde(rename = "expiresAt", default)]
     pub expires_at: i64,
+}
+
+/// A payment Hubtel is asked to collect (paylink) or make (send-money).
+#[derive(Debug, Clone, Copy)]
+pub struct Payment<'a> {
+    /// How much.
+    pub amount: Kobo,
+    /// Short title.
+    pub title: &'a str,
+    /// What it is for.
+    pub description: &'a str,
+    /// Our reference (`clientReference`): a deposit or withdrawal id.
+    pub reference: &'a str,
+    /// Where Hubtel reports the result.
+    pub callback_url: &'a str,
+}
+
+impl Payment<'_> {
+    fn body(&self) -> Value {
+        json!({"amount": self.amount.as_naira_f64(), "title": self.title, "description": self.description,
+               "clientReference": self.reference, "callbackUrl": self.callback_url})
+    }
 }
 
 /// Client of Hubtel.
@@ -79,12 +70,7 @@ impl HubtelClient {
         client_secret: &str,
         timeout: Duration,
     ) -> Result<HubtelClient, UpstreamError> {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(Duration::from_secs(3))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| UpstreamError::NotSent(format!("building the HTTP client: {e}")))?;
+        let http = super::http_client(timeout)?;
         Ok(HubtelClient {
             http,
             base: base.trim_end_matches('/').to_string(),
@@ -121,9 +107,59 @@ impl HubtelClient {
         serde_json::from_value(v.get("data").cloned().unwrap_or(Value::Null))
             .map_err(|e| UpstreamError::Ambiguous(format!("Hubtel answer: {e}")))
     }
+}
 
+/// The Hubtel port: SMS, OTP, paylinks and send-money.
+pub trait HubtelApi: Send + Sync {
     /// Sends an SMS; returns Hubtel's message id.
-    pub async fn send_sms(&self, from: &str, to: &str, content: &str) -> Result<String, UpstreamError> {
+    fn send_sms(
+        &self,
+        from: &str,
+        to: &str,
+        content: &str,
+    ) -> impl std::future::Future<Output = Result<String, UpstreamError>> + Send;
+
+    /// An SMS's delivery status word.
+    fn sms_status(&self, message_id: &str) -> impl std::future::Future<Output = Result<String, UpstreamError>> + Send;
+
+    /// Sends an OTP.
+    fn otp_send(
+        &self,
+        sender_id: &str,
+        phone: &str,
+        country: &str,
+    ) -> impl std::future::Future<Output = Result<OtpSession, UpstreamError>> + Send;
+
+    /// Whether the code is right for the session.
+    fn otp_verify(
+        &self,
+        session: &OtpSession,
+        code: &str,
+    ) -> impl std::future::Future<Output = Result<bool, UpstreamError>> + Send;
+
+    /// Re-sends an OTP of an existing session.
+    fn otp_resend(
+        &self,
+        request_id: &str,
+    ) -> impl std::future::Future<Output = Result<OtpSession, UpstreamError>> + Send;
+
+    /// Creates a paylink for `payment`.
+    fn paylink(
+        &self,
+        payment: &Payment<'_>,
+    ) -> impl std::future::Future<Output = Result<Paylink, UpstreamError>> + Send;
+
+    /// Sends `payment` to its customer; returns Hubtel's
+    /// transaction id. The result arrives by callback.
+    fn send_money(
+        &self,
+        payment: &Payment<'_>,
+    ) -> impl std::future::Future<Output = Result<String, UpstreamError>> + Send;
+}
+
+impl HubtelApi for HubtelClient {
+    /// Sends an SMS; returns Hubtel's message id.
+    async fn send_sms(&self, from: &str, to: &str, content: &str) -> Result<String, UpstreamError> {
         if !is_sender_id(from) {
             return Err(bad("from", "must be 1 to 11 letters and digits"));
         }
@@ -145,13 +181,13 @@ impl HubtelClient {
     }
 
     /// An SMS's delivery status word.
-    pub async fn sms_status(&self, message_id: &str) -> Result<String, UpstreamError> {
+    async fn sms_status(&self, message_id: &str) -> Result<String, UpstreamError> {
         let v = self.call(reqwest::Method::GET, &format!("/v1/messages/{message_id}"), None).await?;
         Ok(v["data"]["status"].as_str().unwrap_or_default().to_string())
     }
 
     /// Sends an OTP.
-    pub async fn otp_send(&self, sender_id: &str, phone: &str, country: &str) -> Result<OtpSession, UpstreamError> {
+    async fn otp_send(&self, sender_id: &str, phone: &str, country: &str) -> Result<OtpSession, UpstreamError> {
         if !is_sender_id(sender_id) {
             return Err(bad("senderId", "must be 1 to 11 letters and digits"));
         }
@@ -172,7 +208,7 @@ impl HubtelClient {
     }
 
     /// Whether the code is right for the session.
-    pub async fn otp_verify(&self, session: &OtpSession, code: &str) -> Result<bool, UpstreamError> {
+    async fn otp_verify(&self, session: &OtpSession, code: &str) -> Result<bool, UpstreamError> {
         if !(4..=8).contains(&code.len()) || !code.bytes().all(|b| b.is_ascii_digit()) {
             return Ok(false);
         }
@@ -191,63 +227,33 @@ impl HubtelClient {
     }
 
     /// Re-sends an OTP of an existing session.
-    pub async fn otp_resend(&self, request_id: &str) -> Result<OtpSession, UpstreamError> {
+    async fn otp_resend(&self, request_id: &str) -> Result<OtpSession, UpstreamError> {
         let v = self.call(reqwest::Method::POST, "/v1/otp/resend", Some(json!({"requestId": request_id}))).await?;
         Self::data(v)
     }
 
-    /// Creates a paylink for one customer (`audience` empty) or several.
-    pub async fn paylink(
-        &self,
-        amount: crate::Kobo,
-        title: &str,
-        description: &str,
-        reference: &str,
-        audience: &[String],
-        callback_url: &str,
-    ) -> Result<Paylink, UpstreamError> {
-        let mut body = json!({"amount": amount.0 as f64 / 100.0, "title": title, "description": description,
-                              "clientReference": reference, "callbackUrl": callback_url});
-        let path = if audience.is_empty() {
-            "/v1/paylinks"
-        } else {
-            body["audience"] = json!(audience);
-            "/v1/paylinks/multi"
-        };
-        Self::data(self.call(reqwest::Method::POST, path, Some(body)).await?)
+    /// Creates a paylink for `payment`.
+    async fn paylink(&self, payment: &Payment<'_>) -> Result<Paylink, UpstreamError> {
+        Self::data(self.call(reqwest::Method::POST, "/v1/paylinks", Some(payment.body())).await?)
     }
 
-    /// Sends money to one customer (`audience` empty) or several; returns Hubtel's
+    /// Sends `payment` to its customer; returns Hubtel's
     /// transaction id. The result arrives by callback.
-    pub async fn send_money(
-        &self,
-        amount: crate::Kobo,
-        title: &str,
-        description: &str,
-        reference: &str,
-        audience: &[String],
-        callback_url: &str,
-    ) -> Result<String, UpstreamError> {
+    async fn send_money(&self, payment: &Payment<'_>) -> Result<String, UpstreamError> {
         #[derive(Deserialize)]
         struct D {
             #[serde(rename = "transactionId")]
             transaction_id: String,
         }
-        let mut body = json!({"amount": amount.0 as f64 / 100.0, "title": title, "description": description,
-                              "clientReference": reference, "callbackUrl": callback_url});
-        let path = if audience.is_empty() {
-            "/v1/send-money"
-        } else {
-            body["audience"] = json!(audience);
-            "/v1/send-money/multi"
-        };
-        Ok(Self::data::<D>(self.call(reqwest::Method::POST, path, Some(body)).await?)?.transaction_id)
+        let body = payment.body();
+        Ok(Self::data::<D>(self.call(reqwest::Method::POST, "/v1/send-money", Some(body)).await?)?.transaction_id)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::phone::nigerian_e164;
 
     #[test]
     fn validation() {

@@ -5,6 +5,10 @@ pub mod hubtel;
 pub mod smm;
 pub mod topup;
 
+pub use hubtel::HubtelApi;
+pub use smm::SmmPanel;
+pub use topup::TopupProvider;
+
 /// How a call to a provider failed, in the terms that decide what kobo may do next.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UpstreamError {
@@ -31,6 +35,16 @@ pub(crate) fn check_status(status: u16) -> Result<(), UpstreamError> {
     }
 }
 
+/// The HTTP client of a provider: its own timeout, 3 s to connect, no redirects.
+pub(crate) fn http_client(timeout: std::time::Duration) -> Result<reqwest::Client, UpstreamError> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(std::time::Duration::from_secs(3))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| UpstreamError::NotSent(format!("building the HTTP client: {e}")))
+}
+
 /// Classifies a transport error.
 pub(crate) fn classify(e: &reqwest::Error) -> UpstreamError {
     if e.is_connect() {
@@ -49,9 +63,9 @@ pub struct Lazy<C> {
     url: String,
     url_var: &'static str,
     timeout: std::time::Duration,
-    secrets: crate::secrets::SecretsCache<crate::secrets::ProviderSecrets>,
+    secrets: crate::platform::secrets::SecretsCache<crate::platform::secrets::ProviderSecrets>,
     client: tokio::sync::OnceCell<C>,
-    build: fn(&str, &crate::secrets::ProviderSecrets, std::time::Duration) -> Result<C, UpstreamError>,
+    build: fn(&str, &crate::platform::secrets::ProviderSecrets, std::time::Duration) -> Result<C, UpstreamError>,
 }
 
 /// The SMM panel client of a container.
@@ -65,15 +79,15 @@ impl<C> Lazy<C> {
     fn with(
         url: &str,
         url_var: &'static str,
-        config: &crate::config::Config,
+        config: &crate::platform::config::Config,
         secrets: aws_sdk_secretsmanager::Client,
-        build: fn(&str, &crate::secrets::ProviderSecrets, std::time::Duration) -> Result<C, UpstreamError>,
+        build: fn(&str, &crate::platform::secrets::ProviderSecrets, std::time::Duration) -> Result<C, UpstreamError>,
     ) -> Lazy<C> {
         Lazy {
             url: url.to_string(),
             url_var,
             timeout: std::time::Duration::from_millis(config.upstream_timeout_ms),
-            secrets: crate::secrets::SecretsCache::new(secrets, config.provider_secret_id.clone()),
+            secrets: crate::platform::secrets::SecretsCache::new(secrets, config.provider_secret_id.clone()),
             client: tokio::sync::OnceCell::new(),
             build,
         }
@@ -99,7 +113,7 @@ fn required<'a>(v: &'a Option<String>, name: &str) -> Result<&'a str, UpstreamEr
 
 impl Lazy<smm::SmmClient> {
     /// Nothing is fetched or built until [`Lazy::get`].
-    pub fn new(config: &crate::config::Config, secrets: aws_sdk_secretsmanager::Client) -> LazySmm {
+    pub fn new(config: &crate::platform::config::Config, secrets: aws_sdk_secretsmanager::Client) -> LazySmm {
         Lazy::with(&config.smm_url, "KOBO_SMM_URL", config, secrets, |url, s, t| {
             smm::SmmClient::new(url, s.smm_api_key.clone(), t)
         })
@@ -108,7 +122,7 @@ impl Lazy<smm::SmmClient> {
 
 impl Lazy<topup::TopupClient> {
     /// Nothing is fetched or built until [`Lazy::get`].
-    pub fn new(config: &crate::config::Config, secrets: aws_sdk_secretsmanager::Client) -> LazyTopup {
+    pub fn new(config: &crate::platform::config::Config, secrets: aws_sdk_secretsmanager::Client) -> LazyTopup {
         Lazy::with(&config.topup_url, "KOBO_TOPUP_URL", config, secrets, |url, s, t| {
             topup::TopupClient::new(url, required(&s.topup_api_key, "topup_api_key")?, t)
         })
@@ -129,7 +143,7 @@ impl Lazy<topup::TopupClient> {
 
 impl Lazy<hubtel::HubtelClient> {
     /// Nothing is fetched or built until [`Lazy::get`].
-    pub fn new(config: &crate::config::Config, secrets: aws_sdk_secretsmanager::Client) -> LazyHubtel {
+    pub fn new(config: &crate::platform::config::Config, secrets: aws_sdk_secretsmanager::Client) -> LazyHubtel {
         Lazy::with(&config.hubtel_url, "KOBO_HUBTEL_URL", config, secrets, |url, s, t| {
             hubtel::HubtelClient::new(
                 url,

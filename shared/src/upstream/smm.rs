@@ -79,12 +79,7 @@ fn flag(v: &Value) -> bool {
 impl SmmClient {
     /// A client for `url` with API `key`; requests time out after `timeout`.
     pub fn new(url: impl Into<String>, key: impl Into<String>, timeout: Duration) -> Result<SmmClient, UpstreamError> {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(Duration::from_secs(3))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| UpstreamError::NotSent(format!("building the HTTP client: {e}")))?;
+        let http = super::http_client(timeout)?;
         Ok(SmmClient { http, url: url.into(), key: key.into() })
     }
 
@@ -105,9 +100,43 @@ impl SmmClient {
         }
         Ok(v)
     }
+}
 
+/// The SMM panel port: what kobo asks of an upstream SMM API v2 panel.
+pub trait SmmPanel: Send + Sync {
     /// `action=services`.
-    pub async fn services(&self) -> Result<Vec<UpstreamService>, UpstreamError> {
+    fn services(&self) -> impl std::future::Future<Output = Result<Vec<UpstreamService>, UpstreamError>> + Send;
+
+    /// `action=add`: the upstream order id.
+    fn add(
+        &self,
+        service: &str,
+        link: &str,
+        quantity: u64,
+    ) -> impl std::future::Future<Output = Result<String, UpstreamError>> + Send;
+
+    /// `action=status&orders=a,b,c`: each id's status or error.
+    fn statuses(
+        &self,
+        ids: &[String],
+    ) -> impl std::future::Future<Output = Result<HashMap<String, Result<UpstreamStatus, String>>, UpstreamError>> + Send;
+
+    /// `action=refill&order=id`: the upstream refill id.
+    fn refill(&self, order: &str) -> impl std::future::Future<Output = Result<String, UpstreamError>> + Send;
+
+    /// `action=refill_status&refill=id`: the status word.
+    fn refill_status(&self, refill: &str) -> impl std::future::Future<Output = Result<String, UpstreamError>> + Send;
+
+    /// `action=cancel&orders=a,b`: per upstream id, accepted or the error.
+    fn cancel(
+        &self,
+        ids: &[String],
+    ) -> impl std::future::Future<Output = Result<HashMap<String, Result<(), String>>, UpstreamError>> + Send;
+}
+
+impl SmmPanel for SmmClient {
+    /// `action=services`.
+    async fn services(&self) -> Result<Vec<UpstreamService>, UpstreamError> {
         let v = self.call("services", &[]).await?;
         let list = v.as_array().ok_or_else(|| UpstreamError::Ambiguous("services is not a list".into()))?;
         Ok(list
@@ -129,7 +158,7 @@ impl SmmClient {
     }
 
     /// `action=add`: the upstream order id.
-    pub async fn add(&self, service: &str, link: &str, quantity: u64) -> Result<String, UpstreamError> {
+    async fn add(&self, service: &str, link: &str, quantity: u64) -> Result<String, UpstreamError> {
         let q = quantity.to_string();
         let v = self.call("add", &[("service", service), ("link", link), ("quantity", &q)]).await?;
         match v.get("order") {
@@ -139,10 +168,7 @@ impl SmmClient {
     }
 
     /// `action=status&orders=a,b,c`: each id's status or error.
-    pub async fn statuses(
-        &self,
-        ids: &[String],
-    ) -> Result<HashMap<String, Result<UpstreamStatus, String>>, UpstreamError> {
+    async fn statuses(&self, ids: &[String]) -> Result<HashMap<String, Result<UpstreamStatus, String>>, UpstreamError> {
         let joined = ids.join(",");
         let v = self.call("status", &[("orders", &joined)]).await?;
         let map = v.as_object().ok_or_else(|| UpstreamError::Ambiguous("status is not an object".into()))?;
@@ -163,7 +189,7 @@ impl SmmClient {
     }
 
     /// `action=refill&order=id`: the upstream refill id.
-    pub async fn refill(&self, order: &str) -> Result<String, UpstreamError> {
+    async fn refill(&self, order: &str) -> Result<String, UpstreamError> {
         let v = self.call("refill", &[("order", order)]).await?;
         match v.get("refill") {
             Some(id) if !text(id).is_empty() => Ok(text(id)),
@@ -172,13 +198,13 @@ impl SmmClient {
     }
 
     /// `action=refill_status&refill=id`: the status word.
-    pub async fn refill_status(&self, refill: &str) -> Result<String, UpstreamError> {
+    async fn refill_status(&self, refill: &str) -> Result<String, UpstreamError> {
         let v = self.call("refill_status", &[("refill", refill)]).await?;
         Ok(v.get("status").map(text).unwrap_or_default())
     }
 
     /// `action=cancel&orders=a,b`: per upstream id, accepted or the error.
-    pub async fn cancel(&self, ids: &[String]) -> Result<HashMap<String, Result<(), String>>, UpstreamError> {
+    async fn cancel(&self, ids: &[String]) -> Result<HashMap<String, Result<(), String>>, UpstreamError> {
         #[derive(Deserialize)]
         struct Row {
             order: Value,

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{classify, UpstreamError};
-use crate::vtu::Card;
+use crate::domain::vtu::Card;
 
 /// What to buy.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -121,12 +121,7 @@ impl TopupClient {
         key: impl Into<String>,
         timeout: Duration,
     ) -> Result<TopupClient, UpstreamError> {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(Duration::from_secs(3))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| UpstreamError::NotSent(format!("building the HTTP client: {e}")))?;
+        let http = super::http_client(timeout)?;
         Ok(TopupClient { http, base: base.into().trim_end_matches('/').to_string(), key: key.into() })
     }
 
@@ -140,8 +135,48 @@ impl TopupClient {
         Ok((status, v))
     }
 
+    async fn verify(&self, path: &str, body: Value) -> Result<Customer, UpstreamError> {
+        let (_, v) = self.send(self.http.post(format!("{}/v1/verify/{path}", self.base)).json(&body)).await?;
+        if v.get("valid").and_then(Value::as_bool) != Some(true) {
+            return Err(UpstreamError::Rejected(text(v.get("error")).unwrap_or_else(|| "not found".into())));
+        }
+        serde_json::from_value(v).map_err(|e| UpstreamError::Ambiguous(format!("verification answer: {e}")))
+    }
+}
+
+/// The VTU provider port: purchases, requeries and customer lookups.
+pub trait TopupProvider: Send + Sync {
     /// Buys. Safe to repeat with the same reference.
-    pub async fn purchase(&self, r: &TopupRequest) -> Result<TopupResult, UpstreamError> {
+    fn purchase(
+        &self,
+        r: &TopupRequest,
+    ) -> impl std::future::Future<Output = Result<TopupResult, UpstreamError>> + Send;
+
+    /// The provider's record of our reference, or `None` if it never got it.
+    fn requery(
+        &self,
+        reference: &str,
+    ) -> impl std::future::Future<Output = Result<Option<TopupResult>, UpstreamError>> + Send;
+
+    /// Looks up a smartcard / IUC number.
+    fn verify_cable(
+        &self,
+        service_id: &str,
+        customer_id: &str,
+    ) -> impl std::future::Future<Output = Result<Customer, UpstreamError>> + Send;
+
+    /// Looks up a meter.
+    fn verify_meter(
+        &self,
+        service_name: &str,
+        meter_type: &str,
+        meter_number: &str,
+    ) -> impl std::future::Future<Output = Result<Customer, UpstreamError>> + Send;
+}
+
+impl TopupProvider for TopupClient {
+    /// Buys. Safe to repeat with the same reference.
+    async fn purchase(&self, r: &TopupRequest) -> Result<TopupResult, UpstreamError> {
         let (status, v) = self.send(self.http.post(format!("{}/v1/topup", self.base)).json(r)).await?;
         if status == 401 || status == 403 {
             return Err(UpstreamError::NotSent(format!("provider refused our credentials ({status})")));
@@ -153,7 +188,7 @@ impl TopupClient {
     }
 
     /// The provider's record of our reference, or `None` if it never got it.
-    pub async fn requery(&self, reference: &str) -> Result<Option<TopupResult>, UpstreamError> {
+    async fn requery(&self, reference: &str) -> Result<Option<TopupResult>, UpstreamError> {
         let (status, v) = self.send(self.http.get(format!("{}/v1/topup/{reference}", self.base))).await?;
         if status == 404 {
             return Ok(None);
@@ -164,21 +199,13 @@ impl TopupClient {
         Ok(Some(parse_result(&v)))
     }
 
-    async fn verify(&self, path: &str, body: Value) -> Result<Customer, UpstreamError> {
-        let (_, v) = self.send(self.http.post(format!("{}/v1/verify/{path}", self.base)).json(&body)).await?;
-        if v.get("valid").and_then(Value::as_bool) != Some(true) {
-            return Err(UpstreamError::Rejected(text(v.get("error")).unwrap_or_else(|| "not found".into())));
-        }
-        serde_json::from_value(v).map_err(|e| UpstreamError::Ambiguous(format!("verification answer: {e}")))
-    }
-
     /// Looks up a smartcard / IUC number.
-    pub async fn verify_cable(&self, service_id: &str, customer_id: &str) -> Result<Customer, UpstreamError> {
+    async fn verify_cable(&self, service_id: &str, customer_id: &str) -> Result<Customer, UpstreamError> {
         self.verify("cable", serde_json::json!({"service_id": service_id, "customer_id": customer_id})).await
     }
 
     /// Looks up a meter.
-    pub async fn verify_meter(
+    async fn verify_meter(
         &self,
         service_name: &str,
         meter_type: &str,

@@ -20,7 +20,9 @@ pub async fn deposit(
     caller: &Caller,
     p: &crate::request::Params,
 ) -> Result<Response<Body>, ApiError> {
-    use kobo_shared::deposits::{self, Deposit, DepositStatus, MAX_DEPOSIT, MIN_DEPOSIT};
+    use kobo_shared::domain::deposit as deposits;
+    use kobo_shared::domain::deposit::{Deposit, DepositStatus, MAX_DEPOSIT, MIN_DEPOSIT};
+    use kobo_shared::flows::deposits as deposit_flows;
     let amount = kobo_shared::Kobo::parse_naira(p.require("amount")?).map_err(|e| ApiError::field("amount", e))?;
     if amount < MIN_DEPOSIT || amount > MAX_DEPOSIT {
         return Err(ApiError::field("amount", format!("must be between {MIN_DEPOSIT} and {MAX_DEPOSIT}")));
@@ -36,15 +38,15 @@ pub async fn deposit(
         status: DepositStatus::Pending,
         paylink_id: None,
         paylink_url: None,
-        created_at: kobo_shared::model::now_rfc3339(),
+        created_at: kobo_shared::domain::time::now_rfc3339(),
     };
     app.store.put_deposit(&d).await?;
-    let d = match (app.hubtel.get().await, app.secrets.get().await) {
+    let d = match (app.providers.hubtel.get().await, app.secrets.get().await) {
         (Ok(hubtel), Ok(secrets)) => {
-            deposits::create_paylink(
+            deposit_flows::create_paylink(
                 &app.store,
                 hubtel,
-                &app.hubtel_throttle,
+                &app.providers.hubtel_throttle,
                 secrets.pin_pepper.as_bytes(),
                 &app.config.public_url,
                 &d,
@@ -57,7 +59,7 @@ pub async fn deposit(
     Ok(render::ok(&deposit_view(&d)))
 }
 
-fn deposit_view(d: &kobo_shared::deposits::Deposit) -> serde_json::Value {
+fn deposit_view(d: &kobo_shared::domain::deposit::Deposit) -> serde_json::Value {
     serde_json::json!({
         "deposit_id": d.id,
         "amount": d.amount.to_string(),
@@ -94,16 +96,17 @@ pub async fn withdraw_otp(
     caller: &Caller,
     p: &crate::request::Params,
 ) -> Result<Response<Body>, ApiError> {
-    use kobo_shared::upstream::hubtel::nigerian_e164;
-    use kobo_shared::withdrawals::{OtpRecord, OTP_TTL_SECS};
+    use kobo_shared::domain::phone::nigerian_e164;
+    use kobo_shared::domain::withdrawal::{OtpRecord, OTP_TTL_SECS};
+    use kobo_shared::upstream::HubtelApi;
     let phone = nigerian_e164(p.require("phone")?)
         .ok_or_else(|| ApiError::field("phone", "must be a Nigerian mobile number"))?;
-    let hubtel = app.hubtel.get().await.map_err(hubtel_unavailable)?;
+    let hubtel = app.providers.hubtel.get().await.map_err(hubtel_unavailable)?;
     // No slot within a few seconds: the OTP is queued and sent by the reconciler.
-    let session = if app.hubtel_throttle.acquire(std::time::Duration::from_secs(8)).await? {
+    let session = if app.providers.hubtel_throttle.acquire(std::time::Duration::from_secs(8)).await? {
         hubtel.otp_send("kobo", &phone, "NG").await.map_err(hubtel_unavailable)?
     } else {
-        kobo_shared::upstream::hubtel::OtpSession { request_id: String::new(), prefix: String::new() }
+        kobo_shared::domain::withdrawal::OtpSession { request_id: String::new(), prefix: String::new() }
     };
     let queued = session.request_id.is_empty();
     let otp = OtpRecord {
@@ -111,7 +114,7 @@ pub async fn withdraw_otp(
         account_id: caller.account.id.clone(),
         phone,
         session,
-        expires_at: kobo_shared::model::now_unix() + OTP_TTL_SECS,
+        expires_at: kobo_shared::domain::time::now_unix() + OTP_TTL_SECS,
         used: false,
     };
     app.store.put_otp(&otp).await?;
@@ -133,8 +136,12 @@ pub async fn withdraw(
     caller: &Caller,
     p: &crate::request::Params,
 ) -> Result<Response<Body>, ApiError> {
-    use kobo_shared::upstream::hubtel::nigerian_e164;
-    use kobo_shared::withdrawals::{self, HoldError, Withdrawal, WithdrawalStatus, MAX_WITHDRAWAL, MIN_WITHDRAWAL};
+    use kobo_shared::domain::phone::nigerian_e164;
+    use kobo_shared::domain::withdrawal as withdrawals;
+    use kobo_shared::domain::withdrawal::{Withdrawal, WithdrawalStatus, MAX_WITHDRAWAL, MIN_WITHDRAWAL};
+    use kobo_shared::flows::orders::SpendError;
+    use kobo_shared::flows::withdrawals as withdrawal_flows;
+    use kobo_shared::upstream::HubtelApi;
     let amount = kobo_shared::Kobo::parse_naira(p.require("amount")?).map_err(|e| ApiError::field("amount", e))?;
     if amount < MIN_WITHDRAWAL || amount > MAX_WITHDRAWAL {
         return Err(ApiError::field("amount", format!("must be between {MIN_WITHDRAWAL} and {MAX_WITHDRAWAL}")));
@@ -147,16 +154,16 @@ pub async fn withdraw(
     let invalid_otp = || ApiError::field("otp", "is invalid or expired; request a new one with withdraw_otp");
     let otp = app.store.get_otp(&caller.account.id, otp_id).await?.ok_or_else(invalid_otp)?;
     if otp.used
-        || otp.expires_at < kobo_shared::model::now_unix()
+        || otp.expires_at < kobo_shared::domain::time::now_unix()
         || otp.phone != phone
         || otp.session.request_id.is_empty()
     {
         return Err(invalid_otp());
     }
-    let hubtel = app.hubtel.get().await.map_err(hubtel_unavailable)?;
+    let hubtel = app.providers.hubtel.get().await.map_err(hubtel_unavailable)?;
     // Check the code now when Hubtel has a slot; otherwise hold the amount and let the
     // reconciler check it (a right code then waits for approval, a wrong one is released).
-    let checked_now = app.hubtel_throttle.acquire(std::time::Duration::from_secs(8)).await?;
+    let checked_now = app.providers.hubtel_throttle.acquire(std::time::Duration::from_secs(8)).await?;
     if checked_now && !hubtel.otp_verify(&otp.session, code).await.map_err(hubtel_unavailable)? {
         return Err(invalid_otp());
     }
@@ -172,12 +179,14 @@ pub async fn withdraw(
         transaction_id: None,
         reason: None,
         pending_otp: (!checked_now).then(|| (otp.session.clone(), code.to_string())),
-        created_at: kobo_shared::model::now_rfc3339(),
+        created_at: kobo_shared::domain::time::now_rfc3339(),
     };
-    match withdrawals::hold(&app.store, &w, caller.account.min_balance).await {
+    match withdrawal_flows::hold(&app.store, &w, caller.account.min_balance).await {
         Ok(()) => {}
-        Err(HoldError::InsufficientBalance) => return Err(ApiError::InsufficientBalance),
-        Err(HoldError::Store(e)) => return Err(e.into()),
+        Err(SpendError::InsufficientBalance) => return Err(ApiError::InsufficientBalance),
+        // No idempotency record rides with a hold, so no replay can come back.
+        Err(SpendError::Replay(_)) => return Err(ApiError::Unavailable),
+        Err(SpendError::Store(e)) => return Err(e.into()),
     }
     let balance = app.store.balance(&caller.account.id).await?.unwrap_or_default();
     Ok(render::ok(&serde_json::json!({

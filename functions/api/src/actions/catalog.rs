@@ -1,6 +1,6 @@
 //! Catalog actions: `services`.
 
-use kobo_shared::smm::plan_rate;
+use kobo_shared::domain::smm::plan_rate;
 use kobo_shared::ApiError;
 use lambda_http::{Body, Response};
 use serde::Serialize;

@@ -5,7 +5,7 @@ pub mod catalog;
 pub mod orders;
 pub mod vtu;
 
-use kobo_shared::model::{Account, ApiKeyRecord, Plan};
+use kobo_shared::domain::account::{Account, ApiKeyRecord, Plan};
 use kobo_shared::{Action, ApiError};
 use lambda_http::{Body, Response};
 
@@ -29,7 +29,7 @@ pub async fn low_balance_notice(app: &App, caller: &Caller, after: kobo_shared::
     let a = &caller.account;
     let (Some(phone), Some(alert)) = (&a.notice_phone, a.low_balance_alert) else { return };
     if a.balance >= alert && after < alert {
-        let sms = kobo_shared::sms::Sms {
+        let sms = kobo_shared::domain::sms::Sms {
             to: phone.clone(),
             content: format!("kobo: your wallet balance is NGN {after}, below your alert of NGN {alert}."),
         };

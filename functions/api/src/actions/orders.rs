@@ -3,10 +3,15 @@
 
 use std::collections::BTreeMap;
 
-use kobo_shared::idempotency::{self, IdemRecord};
-use kobo_shared::model::{now_rfc3339, Order, UpstreamState};
-use kobo_shared::orders::{self, CreateError};
-use kobo_shared::smm::{self, OrderStatus};
+use kobo_shared::domain::idempotency;
+use kobo_shared::domain::idempotency::IdemRecord;
+use kobo_shared::domain::smm;
+use kobo_shared::domain::smm::OrderStatus;
+use kobo_shared::domain::smm::{Order, UpstreamState};
+use kobo_shared::domain::time::now_rfc3339;
+use kobo_shared::flows::orders;
+use kobo_shared::flows::orders::SpendError;
+use kobo_shared::upstream::SmmPanel;
 use kobo_shared::{ApiError, Kobo};
 use lambda_http::{Body, Response};
 use serde::Deserialize;
@@ -143,16 +148,15 @@ async fn place(
     });
     match orders::create_order(&app.store, &order, account.min_balance, record.as_ref()).await {
         Ok(()) => {}
-        Err(CreateError::InsufficientBalance) => return Err(ApiError::InsufficientBalance),
-        Err(CreateError::Replay(rec)) => {
+        Err(SpendError::InsufficientBalance) => return Err(ApiError::InsufficientBalance),
+        Err(SpendError::Replay(rec)) => {
             let hash = record.as_ref().map(|r| r.request_hash.as_str()).unwrap_or_default();
             let (status, body) = rec.replay(hash)?;
             return Ok(Placed::Replay(status, body));
         }
-        Err(CreateError::IdemRace) => return Err(ApiError::Unavailable),
-        Err(CreateError::Store(e)) => return Err(e.into()),
+        Err(SpendError::Store(e)) => return Err(e.into()),
     }
-    super::low_balance_notice(app, caller, Kobo(account.balance.0 - charge.0)).await;
+    super::low_balance_notice(app, caller, account.balance.checked_sub(charge).unwrap_or_default()).await;
     // Money and order are committed; upstream now. Failures leave the order for the
     // reconciler (never lost, never sent twice) and the reseller still gets the order id.
     match app.smm().await {
@@ -175,7 +179,7 @@ fn idem_for(app_req: &ApiRequest, suffix: &str) -> Result<Option<(String, String
         None => Ok(None),
         Some(k) => {
             let k = idempotency::validate_key(k)?;
-            let key_hash = kobo_shared::crypto::sha256_hex(format!("{k}{suffix}").as_bytes());
+            let key_hash = kobo_shared::platform::crypto::sha256_hex(format!("{k}{suffix}").as_bytes());
             let fields: Vec<(&str, &str)> = app_req.params.iter().collect();
             let mut request_hash = idempotency::fingerprint(fields.into_iter());
             request_hash.push_str(suffix);

@@ -4,13 +4,21 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kobo_shared::idempotency::{self, IdemRecord};
-use kobo_shared::model::{now_rfc3339, now_unix, VtuCategory};
+use kobo_shared::domain::idempotency;
+use kobo_shared::domain::idempotency::IdemRecord;
+use kobo_shared::domain::phone;
+use kobo_shared::domain::pin;
+use kobo_shared::domain::time::{now_rfc3339, now_unix};
+use kobo_shared::domain::vtu as rules;
+use kobo_shared::domain::vtu::VtuCategory;
+use kobo_shared::domain::vtu::{FaceProduct, VtuCatalog, VtuStatus, VtuTx};
+use kobo_shared::flows::orders::SpendError;
+use kobo_shared::flows::vtu;
+use kobo_shared::flows::vtu::Passthrough;
 use kobo_shared::upstream::topup::TopupRequest;
+use kobo_shared::upstream::TopupProvider;
 use kobo_shared::upstream::UpstreamError;
-use kobo_shared::vtu::{self, FaceProduct, PayError, VtuCatalog, VtuStatus, VtuTx};
-use kobo_shared::vtu_flow::{self, Passthrough};
-use kobo_shared::{pin, Action, ApiError, Kobo};
+use kobo_shared::{Action, ApiError, Kobo};
 use lambda_http::{Body, Response};
 use serde_json::{json, Value};
 use tokio::sync::RwLock;
@@ -68,7 +76,7 @@ fn plans_for(
                 "name": p.name,
                 "validity": p.validity,
                 field: p.service,
-                "amount": vtu::price(p.base, p.profit, d).to_string(),
+                "amount": rules::price(p.base, p.profit, d).to_string(),
                 "currency": "NGN",
             })
         })
@@ -117,7 +125,7 @@ fn upstream_error(e: UpstreamError, invalid: &str) -> ApiError {
 
 /// `vtu_cable_verify` and `vtu_electricity_verify`.
 pub async fn verify(app: &App, action: Action, p: &Params) -> Result<Response<Body>, ApiError> {
-    let provider = app.topup.get().await.map_err(|e| upstream_error(e, "provider"))?;
+    let provider = app.providers.topup.get().await.map_err(|e| upstream_error(e, "provider"))?;
     let catalog = app.vtu_catalog.get(app).await?;
     let customer = if action == Action::VtuCableVerify {
         let service = p.require("service_id")?.to_ascii_lowercase();
@@ -125,7 +133,7 @@ pub async fn verify(app: &App, action: Action, p: &Params) -> Result<Response<Bo
         if !catalog.plans.iter().any(|x| x.category == VtuCategory::Cable && x.service == service) {
             return Err(ApiError::field("service_id", format!("{service:?} is not a known cable service")));
         }
-        if !vtu::is_digits(customer_id, 10, 12) {
+        if !phone::is_digits(customer_id, 10, 12) {
             return Err(ApiError::field("customer_id", "must be a 10 to 12 digit smartcard or IUC number"));
         }
         provider.verify_cable(&service, customer_id).await.map_err(|e| upstream_error(e, "Invalid smartcard number"))?
@@ -136,7 +144,7 @@ pub async fn verify(app: &App, action: Action, p: &Params) -> Result<Response<Bo
         if catalog.face(VtuCategory::Electricity, &service).is_none() {
             return Err(ApiError::field("service_name", format!("{service:?} is not a known disco")));
         }
-        if !vtu::is_digits(meter, 11, 13) {
+        if !phone::is_digits(meter, 11, 13) {
             return Err(ApiError::field("meter_number", "must be an 11 to 13 digit meter number"));
         }
         provider
@@ -164,7 +172,7 @@ fn meter_type(p: &Params) -> Result<&'static str, ApiError> {
 }
 
 fn phone(p: &Params) -> Result<String, ApiError> {
-    vtu::normalize_phone(p.require("phone")?).ok_or_else(|| {
+    phone::normalize_phone(p.require("phone")?).ok_or_else(|| {
         ApiError::field("phone", "must be a Nigerian mobile number such as 08012345678 or +2348012345678")
     })
 }
@@ -189,7 +197,7 @@ fn face_checked(f: &FaceProduct, face: Kobo, field: &str) -> Result<(), ApiError
     if face < f.min || face > f.max {
         return Err(ApiError::field(field, format!("must be between {} and {}", f.min, f.max)));
     }
-    if f.step.0 > 0 && face.0 % f.step.0 != 0 {
+    if f.step.is_positive() && face.as_i64() % f.step.as_i64() != 0 {
         return Err(ApiError::field(field, format!("must be a multiple of {}", f.step)));
     }
     Ok(())
@@ -216,7 +224,7 @@ fn build(action: Action, p: &Params, cat: &VtuCatalog) -> Result<Purchase, ApiEr
         let mut meta = json!({"plan_id": plan.id, "plan": plan.name, "validity": plan.validity});
         if category == VtuCategory::Cable {
             let customer = p.require("customer_id")?;
-            if !vtu::is_digits(customer, 10, 12) {
+            if !phone::is_digits(customer, 10, 12) {
                 return Err(ApiError::field("customer_id", "must be a 10 to 12 digit smartcard or IUC number"));
             }
             request.customer_id = Some(customer.to_string());
@@ -248,7 +256,7 @@ fn build(action: Action, p: &Params, cat: &VtuCatalog) -> Result<Purchase, ApiEr
                     let service = p.require("service_name")?.to_ascii_lowercase();
                     let mt = meter_type(p)?;
                     let meter = p.require("meter_number")?;
-                    if !vtu::is_digits(meter, 11, 13) {
+                    if !phone::is_digits(meter, 11, 13) {
                         return Err(ApiError::field("meter_number", "must be an 11 to 13 digit meter number"));
                     }
                     let amount = naira(p, "amount")?;
@@ -291,7 +299,9 @@ fn build(action: Action, p: &Params, cat: &VtuCatalog) -> Result<Purchase, ApiEr
                         ApiError::field("card_network", format!("{network:?} is not a known network"))
                     })?;
                     face_checked(f, value, "value")?;
-                    let face = Kobo(value.0 * qty as i64);
+                    let face = value
+                        .checked_mul(i64::try_from(qty).unwrap_or(i64::MAX))
+                        .ok_or_else(|| ApiError::field("quantity", "is too large"))?;
                     (
                         VtuCategory::RechargeCard,
                         network,
@@ -317,7 +327,7 @@ fn build(action: Action, p: &Params, cat: &VtuCatalog) -> Result<Purchase, ApiEr
                 _ => {
                     face_checked(f, face, "amount")?;
                     if category == VtuCategory::Education {
-                        let n = (face.0 / f.step.0.max(1)) as u32;
+                        let n = u32::try_from(face.as_i64() / f.step.as_i64().max(1)).unwrap_or(0);
                         meta["pins"] = json!(n);
                         Some(n)
                     } else {
@@ -325,7 +335,7 @@ fn build(action: Action, p: &Params, cat: &VtuCatalog) -> Result<Purchase, ApiEr
                     }
                 }
             };
-            let (base, profit) = vtu::face_split(face, f.base_bp, f.profit_bp);
+            let (base, profit) = rules::face_split(face, f.base_bp, f.profit_bp);
             // Printed recharge cards go to the reseller, not to a phone: phone is optional there.
             let phone = if category == VtuCategory::RechargeCard && p.get("phone").is_none_or(|v| v.trim().is_empty()) {
                 String::new()
@@ -412,7 +422,7 @@ pub async fn purchase(
     let what = build(action, p, &catalog)?;
     check_pin(app, caller, p).await?;
     let account = &caller.account;
-    let amount = vtu::price(what.base, what.profit, discount(caller, what.category));
+    let amount = rules::price(what.base, what.profit, discount(caller, what.category));
     let available = account.balance.checked_sub(account.min_balance).unwrap_or(Kobo::ZERO);
     if amount > available {
         return Err(ApiError::InsufficientBalance);
@@ -422,7 +432,7 @@ pub async fn purchase(
         Some(k) => {
             let k = idempotency::validate_key(k)?;
             let fields = p.iter().filter(|(name, _)| *name != "pin");
-            Some((kobo_shared::crypto::sha256_hex(k.as_bytes()), idempotency::fingerprint(fields)))
+            Some((kobo_shared::platform::crypto::sha256_hex(k.as_bytes()), idempotency::fingerprint(fields)))
         }
     };
     let idem_lookup = async {
@@ -436,7 +446,7 @@ pub async fn purchase(
         let (status, body) = rec.replay(request_hash)?;
         return replay(app, caller, status, body).await;
     }
-    let trx = vtu::new_trx();
+    let trx = rules::new_trx();
     let now = now_rfc3339();
     let mut request = what.request;
     request.reference = trx.clone();
@@ -451,7 +461,7 @@ pub async fn purchase(
         phone: what.phone,
         amount,
         base_amount: what.base,
-        profit_amount: Kobo(amount.0 - what.base.0),
+        profit_amount: amount.checked_sub(what.base).unwrap_or_default(),
         face_value: what.face,
         status: VtuStatus::Processing,
         provider_ref: None,
@@ -463,7 +473,7 @@ pub async fn purchase(
         updated_at: now,
     };
     // The idempotent answer is the transaction reference; its status is read by vtu_status.
-    let first = response(&tx, Kobo(account.balance.0 - amount.0));
+    let first = response(&tx, account.balance.checked_sub(amount).unwrap_or_default());
     let record = idem.map(|(key_hash, request_hash)| IdemRecord {
         account_id: account.id.clone(),
         key_hash,
@@ -473,18 +483,18 @@ pub async fn purchase(
     });
     match vtu::pay(&app.store, &tx, account.min_balance, record.as_ref()).await {
         Ok(()) => {}
-        Err(PayError::InsufficientBalance) => return Err(ApiError::InsufficientBalance),
-        Err(PayError::Replay(rec)) => {
+        Err(SpendError::InsufficientBalance) => return Err(ApiError::InsufficientBalance),
+        Err(SpendError::Replay(rec)) => {
             let (status, body) = rec.replay(record.as_ref().map(|r| r.request_hash.as_str()).unwrap_or_default())?;
             return replay(app, caller, status, body).await;
         }
-        Err(PayError::Store(e)) => return Err(e.into()),
+        Err(SpendError::Store(e)) => return Err(e.into()),
     }
-    let answer = match app.topup.get().await {
+    let answer = match app.providers.topup.get().await {
         Ok(provider) => provider.purchase(&request).await,
         Err(e) => Err(e),
     };
-    let after = match vtu_flow::apply_purchase(&app.store, &tx, &answer, "api").await {
+    let after = match vtu::apply_purchase(&app.store, &tx, &answer, "api").await {
         Ok(t) => t,
         Err(e) => {
             tracing::error!(trx = %trx, error = %e, "recording the provider answer failed; the reconciler will settle it");
@@ -513,7 +523,7 @@ async fn replay(app: &App, caller: &Caller, status: u16, body: String) -> Result
 pub async fn status(app: &App, caller: &Caller, p: &Params) -> Result<Response<Body>, ApiError> {
     let trx = p.require("trx")?;
     let not_found = || ApiError::NotFound("Transaction not found".into());
-    if !vtu::is_trx(trx) {
+    if !rules::is_trx(trx) {
         return Err(not_found());
     }
     let tx = app.store.get_vtu(&caller.account.id, trx).await?.ok_or_else(not_found)?;

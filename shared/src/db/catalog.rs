@@ -1,0 +1,149 @@
+//! The SMM service catalog and the VTU catalog in the table.
+
+use super::item::{Key, Reader, Record, Writer};
+use super::keys;
+use super::table::Query;
+use super::Store;
+use crate::domain::smm::Service;
+use crate::domain::vtu::{FaceProduct, VtuCatalog, VtuPlan};
+use crate::error::StoreError;
+
+fn service_key(id: u64) -> Key {
+    Key::new(keys::SERVICE_PK, keys::service_sk(id))
+}
+
+impl Record for Service {
+    const TYPE: &'static str = "service";
+    fn key(&self) -> Key {
+        service_key(self.id)
+    }
+    fn write(&self, w: Writer) -> Writer {
+        w.n("service_id", self.id)
+            .s("name", &self.name)
+            .s("kind", &self.kind)
+            .s("category", &self.category)
+            .s("upstream_service", &self.upstream_service)
+            .kobo("cost_per_1000", self.cost_per_1000)
+            .kobo("rate_per_1000", self.rate_per_1000)
+            .n("min", self.min)
+            .n("max", self.max)
+            .bool("refill", self.refill)
+            .bool("cancel", self.cancel)
+            .bool("enabled", self.enabled)
+    }
+    fn read(r: &Reader<'_>) -> Result<Service, StoreError> {
+        Ok(Service {
+            id: r.u64("service_id")?,
+            name: r.s("name")?,
+            kind: r.opt_s("kind")?.unwrap_or_else(|| "Default".into()),
+            category: r.opt_s("category")?.unwrap_or_default(),
+            upstream_service: r.s("upstream_service")?,
+            cost_per_1000: r.kobo("cost_per_1000")?,
+            rate_per_1000: r.kobo("rate_per_1000")?,
+            min: r.u64("min")?,
+            max: r.u64("max")?,
+            refill: r.bool("refill")?,
+            cancel: r.bool("cancel")?,
+            enabled: r.bool("enabled")?,
+        })
+    }
+}
+
+impl Record for VtuPlan {
+    const TYPE: &'static str = "vtu_plan";
+    fn key(&self) -> Key {
+        Key::new(keys::VTU_CATALOG_PK, keys::vtu_plan_sk(self.id))
+    }
+    fn write(&self, w: Writer) -> Writer {
+        w.n("plan_id", self.id)
+            .s("category", self.category.as_str())
+            .s("service", &self.service)
+            .s("name", &self.name)
+            .s("validity", &self.validity)
+            .kobo("base", self.base)
+            .kobo("profit", self.profit)
+            .s("provider_code", &self.provider_code)
+    }
+    fn read(r: &Reader<'_>) -> Result<VtuPlan, StoreError> {
+        Ok(VtuPlan {
+            id: r.u64("plan_id")?,
+            category: r.word("category", |c| c.parse().ok())?,
+            service: r.s("service")?,
+            name: r.s("name")?,
+            validity: r.opt_s("validity")?.unwrap_or_default(),
+            base: r.kobo("base")?,
+            profit: r.kobo("profit")?,
+            provider_code: r.s("provider_code")?,
+        })
+    }
+}
+
+impl Record for FaceProduct {
+    const TYPE: &'static str = "vtu_face";
+    fn key(&self) -> Key {
+        Key::new(keys::VTU_CATALOG_PK, keys::vtu_face_sk(self.category.as_str(), &self.service))
+    }
+    fn write(&self, w: Writer) -> Writer {
+        w.s("category", self.category.as_str())
+            .s("service", &self.service)
+            .s("name", &self.name)
+            .n("base_bp", self.base_bp)
+            .n("profit_bp", self.profit_bp)
+            .kobo("min", self.min)
+            .kobo("max", self.max)
+            .kobo("step", self.step)
+    }
+    fn read(r: &Reader<'_>) -> Result<FaceProduct, StoreError> {
+        Ok(FaceProduct {
+            category: r.word("category", |c| c.parse().ok())?,
+            service: r.s("service")?,
+            name: r.s("name")?,
+            base_bp: r.u32_or("base_bp", 0)?,
+            profit_bp: r.u32_or("profit_bp", 0)?,
+            min: r.kobo("min")?,
+            max: r.kobo("max")?,
+            step: r.kobo("step")?,
+        })
+    }
+}
+
+impl Store {
+    /// Creates or replaces a service.
+    pub async fn put_service(&self, service: &Service) -> Result<(), StoreError> {
+        self.put(service.to_item()).await
+    }
+
+    /// One service.
+    pub async fn get_service(&self, id: u64) -> Result<Option<Service>, StoreError> {
+        self.get_item(&service_key(id), false).await?.as_ref().map(Service::from_item).transpose()
+    }
+
+    /// The whole catalog, by id.
+    pub async fn services(&self) -> Result<Vec<Service>, StoreError> {
+        self.query_records(&Query::partition(keys::SERVICE_PK)).await
+    }
+
+    /// Stores a VTU plan.
+    pub async fn put_vtu_plan(&self, p: &VtuPlan) -> Result<(), StoreError> {
+        self.put(p.to_item()).await
+    }
+
+    /// Stores a face-value product.
+    pub async fn put_face_product(&self, f: &FaceProduct) -> Result<(), StoreError> {
+        self.put(f.to_item()).await
+    }
+
+    /// The whole VTU catalog (one Query, every page).
+    pub async fn vtu_catalog(&self) -> Result<VtuCatalog, StoreError> {
+        let mut cat = VtuCatalog::default();
+        for item in self.query(&Query::partition(keys::VTU_CATALOG_PK)).await? {
+            match item.get("type").and_then(|t| t.as_s().ok()).map(String::as_str) {
+                Some(VtuPlan::TYPE) => cat.plans.push(VtuPlan::from_item(&item)?),
+                Some(FaceProduct::TYPE) => cat.faces.push(FaceProduct::from_item(&item)?),
+                _ => {}
+            }
+        }
+        cat.plans.sort_by_key(|p| p.id);
+        Ok(cat)
+    }
+}

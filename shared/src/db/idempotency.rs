@@ -1,0 +1,51 @@
+//! Idempotency records in the table: written in the same transaction as the spend, so two
+//! racing retries cannot both spend.
+
+use super::item::{Key, Reader, Record, Writer};
+use super::keys;
+use super::Store;
+use crate::domain::idempotency::{IdemRecord, IDEM_TTL_SECS};
+use crate::domain::time::now_unix;
+use crate::error::StoreError;
+
+fn idem_key(account_id: &str, key_hash: &str) -> Key {
+    Key::new(keys::account_pk(account_id), keys::idem_sk(key_hash))
+}
+
+impl Record for IdemRecord {
+    const TYPE: &'static str = "idempotency";
+    fn key(&self) -> Key {
+        idem_key(&self.account_id, &self.key_hash)
+    }
+    fn write(&self, w: Writer) -> Writer {
+        w.s("request_hash", &self.request_hash)
+            .n("status", self.status)
+            .s("body", &self.body)
+            .n("expires_at", now_unix() + IDEM_TTL_SECS)
+    }
+    fn read(r: &Reader<'_>) -> Result<IdemRecord, StoreError> {
+        let pk = r.s("PK")?;
+        let sk = r.s("SK")?;
+        Ok(IdemRecord {
+            account_id: pk.strip_prefix("ACCOUNT#").unwrap_or(&pk).to_string(),
+            key_hash: sk.strip_prefix("IDEM#").unwrap_or(&sk).to_string(),
+            request_hash: r.s("request_hash")?,
+            status: u16::try_from(r.i64("status")?).unwrap_or(200),
+            body: r.s("body")?,
+        })
+    }
+}
+
+impl Store {
+    /// The record of a key, if it is remembered (strongly consistent; an expired record
+    /// the TTL sweeper has not removed yet counts as gone).
+    pub async fn get_idem(&self, account_id: &str, key_hash: &str) -> Result<Option<IdemRecord>, StoreError> {
+        let Some(item) = self.get_item(&idem_key(account_id, key_hash), true).await? else {
+            return Ok(None);
+        };
+        if Reader::new(&item).opt_i64("expires_at")?.is_some_and(|t| t < now_unix()) {
+            return Ok(None);
+        }
+        IdemRecord::from_item(&item).map(Some)
+    }
+}

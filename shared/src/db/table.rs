@@ -1,0 +1,389 @@
+//! The table operations every repository is written with, each in one place: get by key,
+//! a query that always pages, a batch get with one unprocessed-keys retry loop, puts
+//! (plain, if absent, if present), conditional updates ([`Change`]) and deletes.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue, Update};
+
+use super::item::{s, Item, Key, Record};
+use super::{build_err, sdk_err, Store};
+use crate::error::StoreError;
+
+/// How many times a batch get asks again for unprocessed keys.
+const BATCH_RETRIES: u32 = 5;
+/// Most keys in one `BatchGetItem`.
+const BATCH_MAX: usize = 100;
+
+/// A query over one partition of the table or of GSI1.
+#[derive(Debug, Clone)]
+pub struct Query {
+    pk: String,
+    sk_prefix: Option<String>,
+    gsi1: bool,
+    consistent: bool,
+    newest_first: bool,
+    limit: Option<usize>,
+}
+
+impl Query {
+    /// Every item of partition `pk`.
+    pub fn partition(pk: impl Into<String>) -> Query {
+        Query { pk: pk.into(), sk_prefix: None, gsi1: false, consistent: true, newest_first: false, limit: None }
+    }
+
+    /// Every item of GSI1 partition `pk`, oldest first (eventually consistent, as GSIs are).
+    pub fn gsi1(pk: impl Into<String>) -> Query {
+        Query { gsi1: true, consistent: false, ..Query::partition(pk) }
+    }
+
+    /// Only items whose sort key begins with `prefix`.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Query {
+        self.sk_prefix = Some(prefix.into());
+        self
+    }
+
+    /// At most `n` items.
+    pub fn limit(mut self, n: usize) -> Query {
+        self.limit = Some(n);
+        self
+    }
+
+    /// Descending sort-key order.
+    pub fn newest_first(mut self) -> Query {
+        self.newest_first = true;
+        self
+    }
+}
+
+/// A conditional update of one item: `SET`, `ADD` and `REMOVE` clauses and a condition,
+/// with placeholders numbered here so no caller writes an expression's plumbing.
+#[derive(Debug, Clone, Default)]
+pub struct Change {
+    sets: Vec<String>,
+    adds: Vec<String>,
+    removes: Vec<String>,
+    conditions: Vec<String>,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl Change {
+    /// An empty change.
+    pub fn new() -> Change {
+        Change::default()
+    }
+
+    fn name(&mut self, field: &str) -> String {
+        let placeholder = format!("#{field}");
+        self.names.insert(placeholder.clone(), field.to_string());
+        placeholder
+    }
+
+    fn value(&mut self, v: AttributeValue) -> String {
+        let placeholder = format!(":v{}", self.values.len());
+        self.values.insert(placeholder.clone(), v);
+        placeholder
+    }
+
+    /// `SET field = v`.
+    pub fn set(mut self, field: &str, v: AttributeValue) -> Change {
+        let (f, v) = (self.name(field), self.value(v));
+        self.sets.push(format!("{f} = {v}"));
+        self
+    }
+
+    /// `SET field = v` unless the field already has a value.
+    pub fn set_if_absent(mut self, field: &str, v: AttributeValue) -> Change {
+        let (f, v) = (self.name(field), self.value(v));
+        self.sets.push(format!("{f} = if_not_exists({f}, {v})"));
+        self
+    }
+
+    /// `SET field = field + v`.
+    pub fn increase(mut self, field: &str, v: AttributeValue) -> Change {
+        let (f, v) = (self.name(field), self.value(v));
+        self.sets.push(format!("{f} = {f} + {v}"));
+        self
+    }
+
+    /// `ADD field v` (creates the field at `v`).
+    pub fn add(mut self, field: &str, v: AttributeValue) -> Change {
+        let (f, v) = (self.name(field), self.value(v));
+        self.adds.push(format!("{f} {v}"));
+        self
+    }
+
+    /// `REMOVE field`.
+    pub fn remove(mut self, field: &str) -> Change {
+        let f = self.name(field);
+        self.removes.push(f);
+        self
+    }
+
+    /// Removes the item from the sparse GSI1.
+    pub fn leave_gsi1(self) -> Change {
+        self.remove("GSI1PK").remove("GSI1SK")
+    }
+
+    /// Puts the item in the sparse GSI1.
+    pub fn enter_gsi1(self, pk: impl Into<String>, sk: impl Into<String>) -> Change {
+        self.set("GSI1PK", s(pk)).set("GSI1SK", s(sk))
+    }
+
+    /// Only when the item exists.
+    pub fn if_exists(mut self) -> Change {
+        self.conditions.push("attribute_exists(PK)".into());
+        self
+    }
+
+    /// Only when `field` holds `v` now.
+    pub fn if_eq(mut self, field: &str, v: AttributeValue) -> Change {
+        let (f, v) = (self.name(field), self.value(v));
+        self.conditions.push(format!("{f} = {v}"));
+        self
+    }
+
+    /// Only when `field` does not hold `v` now.
+    pub fn if_ne(mut self, field: &str, v: AttributeValue) -> Change {
+        let (f, v) = (self.name(field), self.value(v));
+        self.conditions.push(format!("{f} <> {v}"));
+        self
+    }
+
+    /// Only when `field` is at least `v` now.
+    pub fn if_at_least(mut self, field: &str, v: AttributeValue) -> Change {
+        let (f, v) = (self.name(field), self.value(v));
+        self.conditions.push(format!("{f} >= {v}"));
+        self
+    }
+
+    /// Only when `condition` holds; `{field}` in it names a field, `:name` a value from
+    /// `values` (for a condition the helpers above do not say, such as an `OR`).
+    pub fn if_expr(mut self, condition: &str, fields: &[&str], values: Vec<(&str, AttributeValue)>) -> Change {
+        let mut text = condition.to_string();
+        for field in fields {
+            let f = self.name(field);
+            text = text.replace(&format!("{{{field}}}"), &f);
+        }
+        for (name, v) in values {
+            let p = self.value(v);
+            text = text.replace(name, &p);
+        }
+        self.conditions.push(format!("({text})"));
+        self
+    }
+
+    fn update_expression(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.sets.is_empty() {
+            parts.push(format!("SET {}", self.sets.join(", ")));
+        }
+        if !self.adds.is_empty() {
+            parts.push(format!("ADD {}", self.adds.join(", ")));
+        }
+        if !self.removes.is_empty() {
+            parts.push(format!("REMOVE {}", self.removes.join(", ")));
+        }
+        parts.join(" ")
+    }
+
+    fn condition(&self) -> Option<String> {
+        (!self.conditions.is_empty()).then(|| self.conditions.join(" AND "))
+    }
+
+    /// The transaction form of this change on `key`.
+    pub(crate) fn into_update(self, table: &str, key: &Key) -> Result<Update, StoreError> {
+        Update::builder()
+            .table_name(table)
+            .set_key(Some(key.item()))
+            .update_expression(self.update_expression())
+            .set_condition_expression(self.condition())
+            .set_expression_attribute_names((!self.names.is_empty()).then_some(self.names))
+            .set_expression_attribute_values((!self.values.is_empty()).then_some(self.values))
+            .build()
+            .map_err(build_err)
+    }
+}
+
+impl Store {
+    /// The item at `key`; `consistent` for a strongly consistent read.
+    pub async fn get_item(&self, key: &Key, consistent: bool) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .set_key(Some(key.item()))
+            .consistent_read(consistent)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        Ok(out.item)
+    }
+
+    /// The record at `key`, strongly consistent.
+    pub async fn get<R: Record>(&self, key: &Key) -> Result<Option<R>, StoreError> {
+        self.get_item(key, true).await?.as_ref().map(R::from_item).transpose()
+    }
+
+    /// Every item a query names, page after page (up to its limit).
+    pub async fn query(&self, q: &Query) -> Result<Vec<Item>, StoreError> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        let (pk_field, sk_field) = if q.gsi1 { ("GSI1PK", "GSI1SK") } else { ("PK", "SK") };
+        loop {
+            let mut req = self
+                .client()
+                .query()
+                .table_name(self.table())
+                .set_index_name(q.gsi1.then(|| "GSI1".to_string()))
+                .consistent_read(q.consistent)
+                .scan_index_forward(!q.newest_first)
+                .expression_attribute_values(":pk", s(&q.pk))
+                .set_exclusive_start_key(start.take());
+            req = match &q.sk_prefix {
+                Some(prefix) => req
+                    .key_condition_expression(format!("{pk_field} = :pk AND begins_with({sk_field}, :prefix)"))
+                    .expression_attribute_values(":prefix", s(prefix)),
+                None => req.key_condition_expression(format!("{pk_field} = :pk")),
+            };
+            if let Some(limit) = q.limit {
+                let left = limit.saturating_sub(out.len()).max(1);
+                req = req.limit(i32::try_from(left).unwrap_or(i32::MAX));
+            }
+            let page = req.send().await.map_err(sdk_err)?;
+            out.extend(page.items.unwrap_or_default());
+            let full = q.limit.is_some_and(|l| out.len() >= l);
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() && !full => start = Some(k),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// Every record a query names.
+    pub async fn query_records<R: Record>(&self, q: &Query) -> Result<Vec<R>, StoreError> {
+        self.query(q).await?.iter().map(R::from_item).collect()
+    }
+
+    /// The items at `keys` (strongly consistent), in chunks of 100, asking again for
+    /// unprocessed keys with a growing pause. Missing items are absent from the answer.
+    pub async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError> {
+        let mut found = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(BATCH_MAX) {
+            let mut wanted = KeysAndAttributes::builder()
+                .set_keys(Some(chunk.iter().map(Key::item).collect()))
+                .consistent_read(true)
+                .build()
+                .map_err(build_err)?;
+            for attempt in 0..BATCH_RETRIES {
+                let out = self
+                    .client()
+                    .batch_get_item()
+                    .request_items(self.table(), wanted.clone())
+                    .send()
+                    .await
+                    .map_err(sdk_err)?;
+                found.extend(out.responses.and_then(|mut r| r.remove(self.table())).unwrap_or_default());
+                match out.unprocessed_keys.and_then(|mut u| u.remove(self.table())) {
+                    Some(rest) if !rest.keys.is_empty() => {
+                        if attempt + 1 == BATCH_RETRIES {
+                            return Err(StoreError::Throttled(format!(
+                                "{} keys still unprocessed after {BATCH_RETRIES} tries",
+                                rest.keys.len()
+                            )));
+                        }
+                        wanted = rest;
+                        tokio::time::sleep(Duration::from_millis(10 << attempt)).await;
+                    }
+                    _ => break,
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    async fn put_when(&self, item: Item, condition: Option<&str>) -> Result<(), StoreError> {
+        self.client()
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(item))
+            .set_condition_expression(condition.map(str::to_string))
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        Ok(())
+    }
+
+    /// Creates or replaces an item.
+    pub async fn put(&self, item: Item) -> Result<(), StoreError> {
+        self.put_when(item, None).await
+    }
+
+    /// Creates an item whose key is new; `Conflict` when it exists.
+    pub async fn put_new(&self, item: Item) -> Result<(), StoreError> {
+        self.put_when(item, Some("attribute_not_exists(PK)")).await
+    }
+
+    /// Creates an item unless its key exists; whether it was created.
+    pub async fn put_if_absent(&self, item: Item) -> Result<bool, StoreError> {
+        match self.put_new(item).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::Conflict(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Replaces an item that exists; `Conflict` when it does not.
+    pub async fn replace(&self, item: Item) -> Result<(), StoreError> {
+        self.put_when(item, Some("attribute_exists(PK)")).await
+    }
+
+    /// Applies `change` to the item at `key` and answers the item as it is after it;
+    /// `Conflict` when the change's condition does not hold.
+    pub async fn update(&self, key: &Key, change: Change) -> Result<Item, StoreError> {
+        let out = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(key.item()))
+            .update_expression(change.update_expression())
+            .set_condition_expression(change.condition())
+            .set_expression_attribute_names((!change.names.is_empty()).then_some(change.names))
+            .set_expression_attribute_values((!change.values.is_empty()).then_some(change.values))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        Ok(out.attributes.unwrap_or_default())
+    }
+
+    /// A conditional transition: applies `change` and answers whether its condition held
+    /// (`false`: another writer moved the item first, or it is gone).
+    pub async fn transition(&self, key: &Key, change: Change) -> Result<bool, StoreError> {
+        match self.update(key, change).await {
+            Ok(_) => Ok(true),
+            Err(StoreError::Conflict(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Deletes the item at `key` if it exists; whether this call deleted it.
+    pub async fn take(&self, key: &Key) -> Result<bool, StoreError> {
+        let out = self
+            .client()
+            .delete_item()
+            .table_name(self.table())
+            .set_key(Some(key.item()))
+            .condition_expression("attribute_exists(PK)")
+            .send()
+            .await
+            .map_err(sdk_err);
+        match out {
+            Ok(_) => Ok(true),
+            Err(StoreError::Conflict(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! Wallet deposits through Hubtel paylinks: their states, limits and callback secrets.
+
+use serde::Serialize;
+
+use super::money::Kobo;
+use super::time::now_rfc3339;
+
+/// Smallest deposit: ₦100.00.
+pub const MIN_DEPOSIT: Kobo = Kobo::naira(100);
+
+/// Largest deposit: ₦5,000,000.00.
+pub const MAX_DEPOSIT: Kobo = Kobo::naira(5_000_000);
+
+/// A deposit's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DepositStatus {
+    /// Waiting for a Hubtel slot to create the paylink.
+    Pending,
+    /// The paylink exists; waiting for the payment.
+    AwaitingPayment,
+    /// Paid and credited.
+    Credited,
+}
+
+impl DepositStatus {
+    /// The word.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DepositStatus::Pending => "pending",
+            DepositStatus::AwaitingPayment => "awaiting_payment",
+            DepositStatus::Credited => "credited",
+        }
+    }
+
+    /// The status a stored word names.
+    pub fn parse(s: &str) -> Option<DepositStatus> {
+        [DepositStatus::Pending, DepositStatus::AwaitingPayment, DepositStatus::Credited]
+            .into_iter()
+            .find(|x| x.as_str() == s)
+    }
+}
+
+/// One deposit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Deposit {
+    /// `dep_<uuid>`: also Hubtel's `clientReference`.
+    pub id: String,
+    /// Owner.
+    pub account_id: String,
+    /// Amount to pay and credit.
+    pub amount: Kobo,
+    /// State.
+    pub status: DepositStatus,
+    /// Hubtel's paylink id.
+    pub paylink_id: Option<String>,
+    /// Where the reseller pays.
+    pub paylink_url: Option<String>,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+impl Deposit {
+    /// The webhook object.
+    pub fn webhook_object(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id,
+            "amount": self.amount.to_string(),
+            "currency": "NGN",
+            "status": "success",
+            "created_at": self.created_at,
+            "credited_at": now_rfc3339(),
+        })
+    }
+}
+
+/// What a payment callback did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PaymentResult {
+    /// The wallet was credited.
+    Credited,
+    /// Already credited: nothing changed.
+    Duplicate,
+    /// Not a successful payment of this deposit's amount: nothing changed.
+    Ignored(String),
+}
+
+/// A new deposit id.
+pub fn new_deposit_id() -> String {
+    format!("dep_{}", uuid::Uuid::now_v7().simple())
+}
+
+/// The callback secret of a deposit: HMAC-SHA256 of its id under `key` (the app secret),
+/// hex, 40 characters.
+pub fn callback_secret(key: &[u8], deposit_id: &str) -> String {
+    crate::platform::crypto::url_secret(key, "hubtel-deposit-callback", deposit_id)
+}
+
+/// Whether `given` is the deposit's callback secret (constant time).
+pub fn secret_ok(key: &[u8], deposit_id: &str, given: &str) -> bool {
+    crate::platform::crypto::url_secret_ok(key, "hubtel-deposit-callback", deposit_id, given)
+}
+
+/// The callback path of a deposit (appended to kobo's public URL).
+pub fn callback_path(account_id: &str, deposit_id: &str, secret: &str) -> String {
+    format!("/callbacks/hubtel/payment/{account_id}/{deposit_id}/{secret}")
+}

@@ -1,0 +1,334 @@
+//! VTU: categories, the catalog (fixed-price plans and face-value products), pricing,
+//! transactions, their status and outcomes.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::money::Kobo;
+
+/// A VTU category; plans set a discount per category.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VtuCategory {
+    /// Airtime top-up (face value).
+    Airtime,
+    /// Data bundles (fixed price).
+    Data,
+    /// SME data (fixed price).
+    Sme,
+    /// Cable TV subscriptions (fixed price).
+    Cable,
+    /// Electricity tokens and bills (face value).
+    Electricity,
+    /// Education PINs such as WAEC (face value).
+    Education,
+    /// Printable recharge cards (face value).
+    RechargeCard,
+}
+
+impl VtuCategory {
+    /// Every category.
+    pub const ALL: [VtuCategory; 7] = [
+        VtuCategory::Airtime,
+        VtuCategory::Data,
+        VtuCategory::Sme,
+        VtuCategory::Cable,
+        VtuCategory::Electricity,
+        VtuCategory::Education,
+        VtuCategory::RechargeCard,
+    ];
+
+    /// The wire name, as in the seed's `category` field.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            VtuCategory::Airtime => "airtime",
+            VtuCategory::Data => "data",
+            VtuCategory::Sme => "sme",
+            VtuCategory::Cable => "cable",
+            VtuCategory::Electricity => "electricity",
+            VtuCategory::Education => "education",
+            VtuCategory::RechargeCard => "recharge_card",
+        }
+    }
+}
+
+impl fmt::Display for VtuCategory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for VtuCategory {
+    type Err = String;
+    fn from_str(v: &str) -> Result<Self, Self::Err> {
+        VtuCategory::ALL.into_iter().find(|c| c.as_str() == v).ok_or_else(|| format!("unknown VTU category {v:?}"))
+    }
+}
+
+/// price = base + profit × (1 − discount), the profit part rounded up to the kobo; never
+/// below base (a discount over 100% is capped).
+pub fn price(base: Kobo, profit: Kobo, discount_bp: u32) -> Kobo {
+    let p = profit.at_least_zero().as_i64();
+    let kept = (i128::from(p) * i128::from(10_000 - discount_bp.min(10_000)) + 9_999) / 10_000;
+    Kobo::new(base.as_i64().saturating_add(i64::try_from(kept).unwrap_or(i64::MAX)))
+}
+
+/// Base and profit of a face value, from fractions in basis points (rounded up).
+pub fn face_split(face: Kobo, base_bp: u32, profit_bp: u32) -> (Kobo, Kobo) {
+    let f = |bp: u32| {
+        Kobo::new(i64::try_from((i128::from(face.as_i64()) * i128::from(bp) + 9_999) / 10_000).unwrap_or(i64::MAX))
+    };
+    (f(base_bp), f(profit_bp))
+}
+
+/// A fixed-price product: a data, SME data or cable plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VtuPlan {
+    /// Plan id (what resellers send as `plan_id`).
+    pub id: u64,
+    /// `data`, `sme` or `cable`.
+    pub category: VtuCategory,
+    /// `mtn-data`, `mtn` (SME network), `dstv`, ...
+    pub service: String,
+    /// Display name.
+    pub name: String,
+    /// Validity text, e.g. `30 days`.
+    pub validity: String,
+    /// What the provider charges us.
+    pub base: Kobo,
+    /// Our margin before plan discounts.
+    pub profit: Kobo,
+    /// The provider's product code.
+    pub provider_code: String,
+}
+
+/// A face-value product: airtime, electricity, education PINs, recharge cards. Base and
+/// profit are fractions of the face value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FaceProduct {
+    /// `airtime`, `electricity`, `education` or `recharge_card`.
+    pub category: VtuCategory,
+    /// `mtn`, `ikeja-electric`, `waec`, ...
+    pub service: String,
+    /// Display name.
+    pub name: String,
+    /// Base, basis points of face value.
+    pub base_bp: u32,
+    /// Profit, basis points of face value.
+    pub profit_bp: u32,
+    /// Smallest face value.
+    pub min: Kobo,
+    /// Largest face value.
+    pub max: Kobo,
+    /// Face value must be a multiple of this (one education PIN; recharge card values).
+    pub step: Kobo,
+}
+
+/// The VTU catalog.
+#[derive(Debug, Clone, Default)]
+pub struct VtuCatalog {
+    /// Plans by id.
+    pub plans: Vec<VtuPlan>,
+    /// Face-value products.
+    pub faces: Vec<FaceProduct>,
+}
+
+impl VtuCatalog {
+    /// A plan by id.
+    pub fn plan(&self, id: u64) -> Option<&VtuPlan> {
+        self.plans.iter().find(|p| p.id == id)
+    }
+
+    /// A face product.
+    pub fn face(&self, category: VtuCategory, service: &str) -> Option<&FaceProduct> {
+        self.faces.iter().find(|f| f.category == category && f.service.eq_ignore_ascii_case(service.trim()))
+    }
+}
+
+/// Status of a VTU transaction, as the seed words it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VtuStatus {
+    /// Paid; waiting for the provider's result.
+    Processing,
+    /// Delivered.
+    Success,
+    /// Failed; refunded.
+    Failed,
+}
+
+impl VtuStatus {
+    /// The word.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            VtuStatus::Processing => "processing",
+            VtuStatus::Success => "success",
+            VtuStatus::Failed => "failed",
+        }
+    }
+
+    /// The status a stored word names.
+    pub fn parse(s: &str) -> Option<VtuStatus> {
+        [VtuStatus::Processing, VtuStatus::Success, VtuStatus::Failed].into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+/// A printed card or PIN.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Card {
+    /// The PIN.
+    pub pin: String,
+    /// Its serial.
+    pub serial: String,
+}
+
+/// One VTU transaction.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VtuTx {
+    /// Numeric id (the webhook payload's `id`).
+    pub id: u64,
+    /// Unique, unguessable reference.
+    pub trx: String,
+    /// Owner.
+    pub account_id: String,
+    /// Category.
+    pub category: VtuCategory,
+    /// Service name (`mtn-data`, `dstv`, `ikeja-electric`, ...).
+    pub service_name: String,
+    /// Recipient phone (`08012345678`).
+    pub phone: String,
+    /// What was charged.
+    pub amount: Kobo,
+    /// Base part of the charge.
+    pub base_amount: Kobo,
+    /// Profit part of the charge.
+    pub profit_amount: Kobo,
+    /// Face value (face-value products) or plan price before discount.
+    pub face_value: Kobo,
+    /// Status.
+    pub status: VtuStatus,
+    /// Provider's reference, once known.
+    pub provider_ref: Option<String>,
+    /// Result or error message.
+    pub message: Option<String>,
+    /// Product details and results (plan, customer, token, ...).
+    pub meta: serde_json::Value,
+    /// Cards or PINs delivered.
+    pub cards: Vec<Card>,
+    /// What the provider is asked to deliver.
+    pub request: serde_json::Value,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+}
+
+impl VtuTx {
+    /// The transaction as `outcome` settles it at `now` (a pure transition: the store
+    /// applies it only while the stored one is still processing).
+    pub fn settled(&self, outcome: &Outcome, now: String) -> VtuTx {
+        let mut after = self.clone();
+        after.updated_at = now;
+        match outcome {
+            Outcome::Success { provider_ref, meta, cards } => {
+                after.status = VtuStatus::Success;
+                if provider_ref.is_some() {
+                    after.provider_ref = provider_ref.clone();
+                }
+                if let (Some(m), Some(extra)) = (after.meta.as_object_mut(), meta.as_object()) {
+                    for (k, v) in extra {
+                        m.insert(k.clone(), v.clone());
+                    }
+                }
+                after.cards = cards.clone();
+                after.message = Some("Transaction successful".into());
+            }
+            Outcome::Failed { reason } => {
+                after.status = VtuStatus::Failed;
+                after.message = Some(reason.clone());
+            }
+        }
+        after
+    }
+
+    /// The webhook object, as the seed's example payload has it.
+    pub fn webhook_object(&self) -> serde_json::Value {
+        let naira =
+            |k: Kobo| serde_json::Number::from_f64(k.as_naira_f64()).map(serde_json::Value::Number).unwrap_or_default();
+        let mut meta = self.meta.clone();
+        if !self.cards.is_empty() {
+            meta["cards"] = serde_json::json!(self.cards.len());
+        }
+        serde_json::json!({
+            "id": self.id,
+            "trx": self.trx,
+            "category": self.category.as_str(),
+            "service_name": self.service_name,
+            "phone": self.phone,
+            "amount": naira(self.amount),
+            "base_amount": naira(self.base_amount),
+            "profit_amount": naira(self.profit_amount),
+            "provider": "third_party",
+            "provider_ref": self.provider_ref.clone().unwrap_or_default(),
+            "status": self.status.as_str(),
+            "meta": meta,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        })
+    }
+}
+
+/// The final result of a transaction from the provider.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Delivered.
+    Success {
+        /// Provider reference.
+        provider_ref: Option<String>,
+        /// Extra result fields to merge into `meta` (token, operator, ...).
+        meta: serde_json::Value,
+        /// Cards or PINs.
+        cards: Vec<Card>,
+    },
+    /// Failed (refund due).
+    Failed {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A random, unguessable transaction reference: `TRX` + 20 uppercase alphanumerics.
+pub fn new_trx() -> String {
+    use rand::distr::{Alphanumeric, SampleString};
+    format!("TRX{}", Alphanumeric.sample_string(&mut rand::rng(), 20).to_ascii_uppercase())
+}
+
+/// Whether `s` has the shape of a kobo trx.
+pub fn is_trx(s: &str) -> bool {
+    s.len() == 23 && s.starts_with("TRX") && s[3..].bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pricing_follows_the_rule() {
+        assert_eq!(price(Kobo::new(12_000), Kobo::new(345), 0), Kobo::new(12_345));
+        assert_eq!(price(Kobo::new(12_000), Kobo::new(345), 5_000), Kobo::new(12_173)); // 172.5 -> 173
+        assert_eq!(price(Kobo::new(12_000), Kobo::new(345), 10_000), Kobo::new(12_000));
+        assert_eq!(price(Kobo::new(12_000), Kobo::new(345), 20_000), Kobo::new(12_000), "never below base");
+        assert_eq!(face_split(Kobo::new(10_000), 9_650, 150), (Kobo::new(9_650), Kobo::new(150)));
+        assert_eq!(face_split(Kobo::new(333), 9_650, 150), (Kobo::new(322), Kobo::new(5)));
+    }
+
+    #[test]
+    fn trx_refs() {
+        let a = new_trx();
+        assert!(is_trx(&a));
+        assert_ne!(a, new_trx());
+        assert!(!is_trx("TRX123"));
+    }
+}

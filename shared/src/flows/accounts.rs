@@ -1,0 +1,254 @@
+//! Operator tasks over accounts, plans, keys and wallets: the logic behind the CLI (and
+//! later the portal), written once over [`Store`].
+
+use crate::db::{Floor, Store};
+use crate::domain::account::{Account, ApiKeyRecord, LedgerEntry, Plan};
+use crate::domain::action::Action;
+use crate::domain::apikey::{self, NewKey};
+use crate::domain::money::Kobo;
+use crate::domain::pin;
+use crate::domain::time::now_rfc3339;
+use crate::domain::whitelist;
+use crate::error::StoreError;
+
+/// An operator task failed.
+#[derive(Debug, thiserror::Error)]
+pub enum OpsError {
+    /// The input is not acceptable; the message says how to fix it.
+    #[error("{0}")]
+    Invalid(String),
+    /// A debit would take the balance below zero.
+    #[error("insufficient balance: the account holds less than the amount")]
+    InsufficientBalance,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a new account needs.
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    /// Display name.
+    pub name: String,
+    /// Plan id; must exist.
+    pub plan_id: String,
+    /// Contact e-mail.
+    pub email: Option<String>,
+    /// Contact phone.
+    pub phone: Option<String>,
+    /// Whether API access starts active.
+    pub api_active: bool,
+    /// Fixed id (fixtures); random when `None`.
+    pub id: Option<String>,
+}
+
+/// Creates an account with a zero balance on an existing plan.
+pub async fn create_account(store: &Store, new: NewAccount) -> Result<Account, OpsError> {
+    if new.name.trim().is_empty() {
+        return Err(OpsError::Invalid("name must not be empty".into()));
+    }
+    if !store.plans().await?.iter().any(|p| p.id == new.plan_id) {
+        return Err(OpsError::Invalid(format!("plan {:?} does not exist; create it first", new.plan_id)));
+    }
+    let id = match new.id {
+        Some(id) if apikey::is_account_id(&id) => id,
+        Some(id) => return Err(OpsError::Invalid(format!("account id {id:?} must be 1-32 letters and digits"))),
+        None => apikey::new_account_id(),
+    };
+    let account = Account {
+        id,
+        name: new.name.trim().to_string(),
+        email: new.email,
+        phone: new.phone,
+        plan_id: new.plan_id,
+        api_active: new.api_active,
+        balance: Kobo::ZERO,
+        min_balance: Kobo::ZERO,
+        pin_digest: None,
+        pin_failures: 0,
+        pin_locked_until: None,
+        notice_phone: None,
+        low_balance_alert: None,
+        created_at: now_rfc3339(),
+    };
+    store.create_account(&account).await?;
+    Ok(account)
+}
+
+/// Validates a plan before it is stored.
+pub fn validate_plan(plan: &Plan) -> Result<(), OpsError> {
+    if !apikey::is_account_id(&plan.id) {
+        return Err(OpsError::Invalid("plan id must be 1-32 letters and digits".into()));
+    }
+    if plan.smm_discount_bp > 10_000 || plan.vtu_discount_bp.values().any(|bp| *bp > 10_000) {
+        return Err(OpsError::Invalid("discounts are basis points from 0 to 10000".into()));
+    }
+    Ok(())
+}
+
+/// Validated whitelists, normalized for storage.
+pub fn normalize_whitelists(ips: &[String], domains: &[String]) -> Result<(Vec<String>, Vec<String>), OpsError> {
+    for ip in ips {
+        if !whitelist::is_valid_ip_entry(ip) {
+            return Err(OpsError::Invalid(format!("{ip:?} is not an IP address or CIDR block")));
+        }
+    }
+    let domains = domains
+        .iter()
+        .map(|d| {
+            whitelist::normalize_domain_entry(d).ok_or_else(|| OpsError::Invalid(format!("{d:?} is not a domain")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((ips.iter().map(|s| s.trim().to_string()).collect(), domains))
+}
+
+/// Issues a key for an account. The returned [`NewKey::secret`] is the only copy.
+pub async fn issue_key(
+    store: &Store,
+    account_id: &str,
+    label: &str,
+    scopes: &[Action],
+    ips: &[String],
+    domains: &[String],
+) -> Result<(NewKey, ApiKeyRecord), OpsError> {
+    issue_key_with(store, account_id, label, scopes, ips, domains, None).await
+}
+
+/// Like [`issue_key`] but with a given secret (fixtures whose key is known in advance).
+pub async fn issue_key_with(
+    store: &Store,
+    account_id: &str,
+    label: &str,
+    scopes: &[Action],
+    ips: &[String],
+    domains: &[String],
+    fixed_secret: Option<&str>,
+) -> Result<(NewKey, ApiKeyRecord), OpsError> {
+    if store.get_account(account_id).await?.is_none() {
+        return Err(OpsError::Invalid(format!("account {account_id} does not exist")));
+    }
+    let (ips, domains) = normalize_whitelists(ips, domains)?;
+    let key = match fixed_secret {
+        Some(secret) => {
+            let parsed = apikey::parse(secret).filter(|p| p.account_id == account_id);
+            if parsed.is_none() {
+                return Err(OpsError::Invalid(format!("fixture key is not a key of account {account_id}")));
+            }
+            apikey::from_secret(secret.to_string())
+        }
+        None => apikey::generate(account_id),
+    };
+    let record = ApiKeyRecord {
+        account_id: account_id.to_string(),
+        key_id: ApiKeyRecord::key_id_of(&key.hash),
+        hash: key.hash.clone(),
+        label: label.to_string(),
+        hint: key.hint.clone(),
+        scopes: scopes.to_vec(),
+        ip_whitelist: ips,
+        domain_whitelist: domains,
+        revoked_at: None,
+        created_at: now_rfc3339(),
+    };
+    store.put_key(&record).await?;
+    Ok((key, record))
+}
+
+/// Sets a transaction PIN (4 to 6 digits), stored only as a keyed digest.
+pub async fn set_pin(store: &Store, pepper: &[u8], account_id: &str, new_pin: &str) -> Result<(), OpsError> {
+    if !pin::is_valid_pin(new_pin) {
+        return Err(OpsError::Invalid("a PIN is 4 to 6 digits".into()));
+    }
+    store.set_pin_digest(account_id, &pin::digest(pepper, account_id, new_pin)).await?;
+    Ok(())
+}
+
+/// Which way an operator adjustment goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Adds to the wallet.
+    Credit,
+    /// Takes from the wallet (never below zero).
+    Debit,
+}
+
+/// Credits or debits a wallet with a reason; balance change and ledger entry are one
+/// transaction.
+pub async fn adjust(
+    store: &Store,
+    account_id: &str,
+    direction: Direction,
+    amount: Kobo,
+    reason: &str,
+    actor: &str,
+) -> Result<LedgerEntry, OpsError> {
+    if !amount.is_positive() {
+        return Err(OpsError::Invalid("amount must be positive".into()));
+    }
+    if reason.trim().is_empty() {
+        return Err(OpsError::Invalid("give a reason: it is kept in the ledger".into()));
+    }
+    let (signed, kind, floor) = match direction {
+        Direction::Credit => (amount, "credit", Floor::None),
+        Direction::Debit => (amount.negate(), "debit", Floor::AtLeast(amount)),
+    };
+    let entry = LedgerEntry {
+        id: uuid::Uuid::now_v7().to_string(),
+        account_id: account_id.to_string(),
+        amount: signed,
+        kind: kind.to_string(),
+        reason: reason.trim().to_string(),
+        reference: None,
+        actor: actor.to_string(),
+        created_at: now_rfc3339(),
+    };
+    match store.post_ledger(&entry, floor).await {
+        Ok(()) => Ok(entry),
+        Err(StoreError::Conflict(_)) => match store.get_account(account_id).await? {
+            None => Err(OpsError::Invalid(format!("account {account_id} does not exist"))),
+            Some(_) => Err(OpsError::InsufficientBalance),
+        },
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// One account's ledger check.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LedgerCheck {
+    /// The account.
+    pub account_id: String,
+    /// Its balance.
+    pub balance: Kobo,
+    /// The sum of its ledger entries.
+    pub ledger_sum: Kobo,
+    /// How many entries.
+    pub entries: usize,
+}
+
+impl LedgerCheck {
+    /// Whether the ledger sums to the balance.
+    pub fn ok(&self) -> bool {
+        self.balance == self.ledger_sum
+    }
+}
+
+/// Sums one account's ledger and compares it to its balance. Run on a quiet account (or
+/// repeat on mismatch): the two reads are not one snapshot.
+pub async fn check_ledger(store: &Store, account: &Account) -> Result<LedgerCheck, OpsError> {
+    let entries = store.ledger(&account.id).await?;
+    let sum = entries.iter().try_fold(Kobo::ZERO, |acc, e| acc.checked_add(e.amount));
+    let Some(sum) = sum else {
+        return Err(OpsError::Invalid(format!("ledger of {} overflows", account.id)));
+    };
+    let after = store.get_account(&account.id).await?.map(|a| a.balance).unwrap_or(account.balance);
+    Ok(LedgerCheck { account_id: account.id.clone(), balance: after, ledger_sum: sum, entries: entries.len() })
+}
+
+/// Checks every account's ledger.
+pub async fn check_all_ledgers(store: &Store) -> Result<Vec<LedgerCheck>, OpsError> {
+    let mut out = Vec::new();
+    for account in store.list_accounts().await? {
+        out.push(check_ledger(store, &account).await?);
+    }
+    Ok(out)
+}

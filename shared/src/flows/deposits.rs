@@ -1,0 +1,102 @@
+//! Wallet deposits through Hubtel paylinks. A deposit gets a paylink whose callback URL
+//! carries a per-deposit secret (Hubtel's payment callback is not signed, so the URL is
+//! the credential). A callback credits the wallet exactly once, and only for a successful
+//! payment of the deposit's amount: the credit, its ledger entry and `deposit.success`
+//! ride in one transaction conditional on the deposit still being unpaid.
+
+use std::time::Duration;
+
+use crate::db::accounts::entry;
+use crate::db::deposits::deposit_key;
+use crate::db::item::s;
+use crate::db::throttle::Throttle;
+use crate::db::{Change, Floor, Store, Tx};
+use crate::domain::deposit::{callback_path, callback_secret, Deposit, DepositStatus, PaymentResult};
+use crate::domain::event::EventType;
+use crate::domain::money::Kobo;
+use crate::domain::phone::mask_phone;
+use crate::domain::time::now_rfc3339;
+use crate::error::StoreError;
+use crate::upstream::hubtel::Payment;
+use crate::upstream::HubtelApi;
+
+/// Applies Hubtel's payment callback for a deposit whose URL secret was verified.
+pub async fn apply_payment(store: &Store, d: &Deposit, body: &serde_json::Value) -> Result<PaymentResult, StoreError> {
+    let data = &body["data"];
+    let status = data["status"].as_str().unwrap_or_default().to_ascii_lowercase();
+    let paid = matches!(status.as_str(), "success" | "successful" | "paid" | "completed");
+    let reference_ok = data["clientReference"].as_str() == Some(d.id.as_str());
+    let amount = data["amount"].as_f64().and_then(Kobo::from_naira_f64);
+    if !paid {
+        return Ok(PaymentResult::Ignored(format!("payment status {status:?}")));
+    }
+    if !reference_ok {
+        return Ok(PaymentResult::Ignored("clientReference does not match the deposit".into()));
+    }
+    if amount != Some(d.amount) {
+        return Ok(PaymentResult::Ignored(format!("amount {amount:?} does not match {}", d.amount)));
+    }
+    if d.status == DepositStatus::Credited {
+        return Ok(PaymentResult::Duplicate);
+    }
+    let now = now_rfc3339();
+    let mark = Change::new()
+        .set("status", s(DepositStatus::Credited.as_str()))
+        .set("credited_at", s(&now))
+        .set("payment_phone", s(mask_phone(data["phoneNumber"].as_str().unwrap_or_default())))
+        .if_ne("status", s(DepositStatus::Credited.as_str()));
+    let credit =
+        entry(&d.account_id, d.amount, "deposit", "Hubtel payment".into(), Some(format!("deposit:{}", d.id)), "hubtel");
+    let credited = Tx::new(store)
+        .update("deposit", &deposit_key(&d.account_id, &d.id), mark)?
+        .balance(&credit, Floor::None)?
+        .event(&d.account_id, EventType::DepositSuccess, "deposit", d.webhook_object())?
+        .commit_once()
+        .await?;
+    Ok(if credited { PaymentResult::Credited } else { PaymentResult::Duplicate })
+}
+
+/// Creates the paylink of a pending deposit if Hubtel has a free slot within `max_wait`;
+/// otherwise leaves it pending (the reconciler tries again). Returns the deposit as it
+/// now stands.
+pub async fn create_paylink(
+    store: &Store,
+    hubtel: &impl HubtelApi,
+    throttle: &Throttle,
+    key: &[u8],
+    public_url: &str,
+    d: &Deposit,
+    max_wait: Duration,
+) -> Result<Deposit, StoreError> {
+    if d.status != DepositStatus::Pending || !throttle.acquire(max_wait).await? {
+        return Ok(d.clone());
+    }
+    let callback = format!(
+        "{}{}",
+        public_url.trim_end_matches('/'),
+        callback_path(&d.account_id, &d.id, &callback_secret(key, &d.id))
+    );
+    let description = format!("Deposit {} to a kobo wallet", d.amount);
+    match hubtel
+        .paylink(&Payment {
+            amount: d.amount,
+            title: "kobo wallet deposit",
+            description: &description,
+            reference: &d.id,
+            callback_url: &callback,
+        })
+        .await
+    {
+        Ok(p) => {
+            match store.set_paylink(d, &p.paylink_id, &p.paylink_url).await {
+                Ok(()) | Err(StoreError::Conflict(_)) => {}
+                Err(e) => return Err(e),
+            }
+            Ok(store.get_deposit(&d.account_id, &d.id).await?.unwrap_or_else(|| d.clone()))
+        }
+        Err(e) => {
+            tracing::warn!(deposit = %d.id, error = %e, "paylink not created yet; the reconciler will retry");
+            Ok(d.clone())
+        }
+    }
+}
