@@ -1,6 +1,6 @@
 //! Shared harness of the cross-function tests: one moto server and one local stack per
-//! test binary (on a background runtime that outlives each test's own), fresh tables per
-//! test, HTTP clients bound to chosen loopback source addresses, and a DynamoDB call
+//! test binary (on a background runtime that outlives each test's own; tests that need
+//! them start more, in slots of their own), fresh tables per test, HTTP clients bound to chosen loopback source addresses, and a DynamoDB call
 //! counter built on an SDK interceptor.
 
 use std::net::IpAddr;
@@ -367,15 +367,27 @@ impl Stack {
     }
 }
 
-/// The test binary's local stack, started on first use on a random port.
+/// Where a local stack lives once started: `static S: StackSlot = StackSlot::new();`.
+pub type StackSlot = OnceLock<(DevStack, Stack)>;
+
+/// The test binary's local stack, shared by every test that does not need one of its
+/// own; started on first use on a random port.
 pub fn stack() -> &'static Stack {
-    static STACK: OnceLock<(DevStack, Stack)> = OnceLock::new();
-    &STACK
+    static STACK: StackSlot = StackSlot::new();
+    own_stack(&STACK, "stack")
+}
+
+/// A local stack of its own (its own moto, simulators, queue and workers) for tests that
+/// change what the whole stack does (simulator faults) or would flood it for the others;
+/// started on first use in `slot`, which keeps it alive for the binary's lifetime. `name`
+/// names its moto log.
+pub fn own_stack(slot: &'static StackSlot, name: &'static str) -> &'static Stack {
+    &slot
         .get_or_init(|| {
             let opts = devstack::Options {
                 addr: "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")),
                 demo_json: None,
-                moto_log: format!("moto-stack-{}.log", std::process::id()),
+                moto_log: format!("moto-{name}-{}.log", std::process::id()),
                 moto_args: Vec::new(),
                 pace: kobo_cli::sim::smm::Pace {
                     pending: std::time::Duration::from_secs(3600),
@@ -397,7 +409,7 @@ pub fn stack() -> &'static Stack {
                 )
                 .try_init();
             let dev = on_background(async move { DevStack::start(&project(), opts).await })
-                .unwrap_or_else(|e| panic!("starting the local stack: {e:#}"));
+                .unwrap_or_else(|e| panic!("starting the local stack ({name}): {e:#}"));
             let info = Stack {
                 api_url: format!("{}/api/v1", dev.base_url),
                 base_url: dev.base_url.clone(),

@@ -1,11 +1,18 @@
 //! The upstream SMM panel failing: down (nothing sent), answering 500 (outcome unknown),
 //! slow past the timeout. Money is never lost and no order is ever sent twice. This
-//! binary has its own stack, since it takes the simulator down.
+//! test has a stack of its own: it takes the shared simulator down, counts every `add`
+//! the simulator receives, and expects its reconciler pass to send exactly its order.
 
 use kobo_shared::model::UpstreamState;
 use kobo_shared::Kobo;
-use kobo_tests::{client_from, fresh_source_ip, json_of, new_reseller, stack, ResellerSpec};
+use kobo_tests::{client_from, fresh_source_ip, json_of, new_reseller, own_stack, ResellerSpec, Stack, StackSlot};
 use serde_json::json;
+
+/// This module's stack: nobody else's orders reach its simulator or its reconciler.
+fn stack() -> &'static Stack {
+    static FAULTS: StackSlot = StackSlot::new();
+    own_stack(&FAULTS, "stack-faults")
+}
 
 #[tokio::test]
 async fn upstream_down_then_up_places_the_order_once() {
