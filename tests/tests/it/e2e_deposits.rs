@@ -40,10 +40,11 @@ async fn a_paid_deposit_is_credited_once_and_nothing_else_credits() {
     let (acct, key) = new_reseller(&store, ResellerSpec { balance: Kobo::naira(100), ..Default::default() }).await;
     let c = ApiClient::new(s, &key);
     for bad in ["0", "50", "5000000.01", "abc", "10.001"] {
+        // Sent as it stands: out of range, not a number, a fraction of a kobo.
         let (st, v) = c.call(&[("action", "deposit"), ("amount", bad)]).await;
         assert_eq!(st, 422, "{bad}: {v}");
     }
-    let (st, v) = c.call(&[("action", "deposit"), ("amount", "2500.50")]).await;
+    let (st, v) = c.deposit("2500.50").await;
     assert_eq!(st, 200, "{v}");
     assert_eq!((v["status"].as_str(), v["amount"].as_str()), (Some("awaiting_payment"), Some("2500.50")));
     assert!(v["paylink_url"].as_str().is_some_and(|u| u.starts_with("https://")));
@@ -75,7 +76,7 @@ async fn a_paid_deposit_is_credited_once_and_nothing_else_credits() {
     assert_eq!(answers.iter().filter(|a| **a == "credited").count(), 1, "{answers:?}");
     assert_eq!(answers.iter().filter(|a| **a == "duplicate").count(), 2, "{answers:?}");
     assert_eq!(c.balance().await, Kobo(10_000 + 250_050));
-    let (_, st) = c.call(&[("action", "deposit_status"), ("deposit_id", &id)]).await;
+    let (_, st) = c.deposit_status(&id).await;
     assert_eq!(st["status"], "credited");
     let deposits = store.ledger(&acct).await.unwrap_or_default().into_iter().filter(|e| e.kind == "deposit").count();
     assert_eq!(deposits, 1);
@@ -85,7 +86,7 @@ async fn a_paid_deposit_is_credited_once_and_nothing_else_credits() {
     // Another account cannot see it; an unknown deposit with a guessed URL gets 401.
     let (_, other_key) = new_reseller(&store, ResellerSpec::default()).await;
     let other = ApiClient::new(s, &other_key);
-    assert_eq!(other.call(&[("action", "deposit_status"), ("deposit_id", &id)]).await.0, 404);
+    assert_eq!(other.deposit_status(&id).await.0, 404);
     let guessed = callback_url.replace(&id, "dep_00000000000000000000000000000000");
     let r = reqwest::Client::new().post(&guessed).json(&body).send().await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(r.status().as_u16(), 401);
@@ -109,11 +110,11 @@ async fn a_deposit_left_pending_gets_its_paylink_from_the_reconciler() {
     };
     store.put_deposit(&d).await.unwrap_or_else(|e| panic!("{e}"));
     let c = ApiClient::new(s, &key);
-    let (_, v) = c.call(&[("action", "deposit_status"), ("deposit_id", &d.id)]).await;
+    let (_, v) = c.deposit_status(&d.id).await;
     assert_eq!((v["status"].as_str(), v["paylink_url"].clone()), (Some("pending"), Value::Null));
     let done = s.reconciler().await.run_deposits_once().await.unwrap_or_else(|e| panic!("{e}"));
     assert!(done >= 1);
-    let (_, v) = c.call(&[("action", "deposit_status"), ("deposit_id", &d.id)]).await;
+    let (_, v) = c.deposit_status(&d.id).await;
     assert_eq!(v["status"], "awaiting_payment", "{v}");
     let (paylink, _) = paylink_of(&s.hubtel_base, &d.id).await;
     assert_eq!(pay(&s.hubtel_base, &paylink, json!({})).await["callback_answer"]["status"], "credited");
@@ -133,20 +134,12 @@ async fn accounts_with_notices_get_sms_for_deposits_and_low_balance() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let c = ApiClient::new(s, &key);
-    let (_, v) = c.call(&[("action", "deposit"), ("amount", "1000")]).await;
+    let (_, v) = c.deposit("1000").await;
     let id = v["deposit_id"].as_str().unwrap_or_default().to_string();
     let (paylink, _) = paylink_of(&s.hubtel_base, &id).await;
     assert_eq!(pay(&s.hubtel_base, &paylink, json!({})).await["callback_answer"]["status"], "credited");
     // ₦2,000 now; an ₦800 airtime purchase (₦784) crosses the ₦1,500 alert.
-    let (st, v) = c
-        .call(&[
-            ("action", "vtu_airtime"),
-            ("service_name", "mtn"),
-            ("phone", "08039990001"),
-            ("amount", "800"),
-            ("pin", "1234"),
-        ])
-        .await;
+    let (st, v) = c.vtu_airtime("mtn", "08039990001", "800", "1234").await;
     assert_eq!(st, 200, "{v}");
     let rec = s.reconciler().await;
     let mut sent = 0;

@@ -5,7 +5,7 @@
 
 use kobo_shared::model::UpstreamState;
 use kobo_shared::Kobo;
-use kobo_tests::{client_from, fresh_source_ip, json_of, new_reseller, own_stack, ResellerSpec, Stack, StackSlot};
+use kobo_tests::{new_reseller, own_stack, ApiClient, ResellerSpec, Stack, StackSlot};
 use serde_json::json;
 
 /// This module's stack: nobody else's orders reach its simulator or its reconciler.
@@ -19,26 +19,9 @@ async fn upstream_down_then_up_places_the_order_once() {
     let s = stack();
     let store = s.store().await;
     let (acct, key) = new_reseller(&store, ResellerSpec::default()).await;
-    let http = client_from(fresh_source_ip());
-    let add = |link: &'static str| {
-        let http = http.clone();
-        let url = s.api_url.clone();
-        let key = key.clone();
-        async move {
-            let form =
-                [("key", key.as_str()), ("action", "add"), ("service", "102"), ("link", link), ("quantity", "100")];
-            json_of(http.post(url).form(&form).send().await.unwrap_or_else(|e| panic!("{e}"))).await
-        }
-    };
-    let start = json_of(
-        http.post(&s.api_url)
-            .form(&[("key", key.as_str()), ("action", "balance")])
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{e}")),
-    )
-    .await
-    .1;
+    let c = ApiClient::new(s, &key);
+    let add = |link: &'static str| c.add(102, link, 100);
+    let start = c.balance_answer().await.1;
     let adds_before = s.sim_stats().await["add_calls"].as_u64().unwrap_or(0);
 
     // 1. Down: the reseller still gets an order id; the order waits, unsent.
@@ -68,14 +51,7 @@ async fn upstream_down_then_up_places_the_order_once() {
     // 3. Upstream completes it.
     s.sim_control(&format!("/control/orders/{up}"), json!({"status": "Completed"})).await;
     rec.run_once().await.unwrap_or_else(|e| panic!("{e}"));
-    let (_, v) = json_of(
-        http.post(&s.api_url)
-            .form(&[("key", key.as_str()), ("action", "status"), ("order", &id.to_string())])
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{e}")),
-    )
-    .await;
+    let (_, v) = c.status(id).await;
     assert_eq!(v["status"], "completed");
 
     // 4. A 500 after sending: outcome unknown. Never re-sent automatically; the money
@@ -117,15 +93,7 @@ async fn upstream_down_then_up_places_the_order_once() {
     assert_eq!((o.status.as_str(), o.refunded), ("cancelled", o.charge));
 
     // Money: start − the three kept orders (the refused one was refunded), ledger sums.
-    let end = json_of(
-        http.post(&s.api_url)
-            .form(&[("key", key.as_str()), ("action", "balance")])
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{e}")),
-    )
-    .await
-    .1;
+    let end = c.balance_answer().await.1;
     let start = Kobo::parse_naira(start["balance"].as_str().unwrap_or_default()).unwrap_or_default();
     let end = Kobo::parse_naira(end["balance"].as_str().unwrap_or_default()).unwrap_or_default();
     assert_eq!(end, Kobo(start.0 - 3 * o.charge.0));

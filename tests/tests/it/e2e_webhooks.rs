@@ -9,7 +9,7 @@ use kobo_shared::webhooks::deliver::{self, OutboxRecord, QueueMsg, Sender};
 use kobo_shared::webhooks::ssrf::TargetPolicy;
 use kobo_shared::webhooks::{manage, sign, DeliveryState, ALL_EVENTS};
 use kobo_shared::{Kobo, Store};
-use kobo_tests::{client_from, fresh_source_ip, json_of, new_reseller, stack, Mode, Receiver, ResellerSpec, Stack};
+use kobo_tests::{new_reseller, stack, ApiClient, Mode, Receiver, ResellerSpec, Stack};
 use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -32,9 +32,7 @@ async fn subscribed(s: &Stack, store: &Store, receiver: &Receiver) -> (String, S
 }
 
 async fn add(s: &Stack, key: &str, link: &str) -> u64 {
-    let http = client_from(fresh_source_ip());
-    let form = [("key", key), ("action", "add"), ("service", "102"), ("link", link), ("quantity", "100")];
-    let (st, v) = json_of(http.post(&s.api_url).form(&form).send().await.unwrap_or_else(|e| panic!("{e}"))).await;
+    let (st, v) = ApiClient::new(s, key).add(102, link, 100).await;
     assert_eq!(st, 200, "{v}");
     v["order"].as_u64().unwrap_or_default()
 }
@@ -345,10 +343,7 @@ async fn a_vtu_purchase_produces_the_documented_events_signed_and_in_order() {
         .unwrap_or_else(|e| panic!("{e}"));
     // Pending at the provider, then its signed success callback.
     s.topup_next("pending_success", 1, "08061110009").await;
-    let http = client_from(fresh_source_ip());
-    let form =
-        [("key", key.as_str()), ("action", "vtu_data"), ("plan_id", "3"), ("phone", "08061110009"), ("pin", "1234")];
-    let (st, v) = json_of(http.post(&s.api_url).form(&form).send().await.unwrap_or_else(|e| panic!("{e}"))).await;
+    let (st, v) = ApiClient::new(s, &key).vtu_data(3, "08061110009", "1234").await;
     assert_eq!((st, v["status"].as_str()), (200, Some("processing")), "{v}");
     let trx = v["trx"].as_str().unwrap_or_default().to_string();
 

@@ -32,22 +32,14 @@ async fn request(
     pin: &str,
     wrong_code: bool,
 ) -> (u16, Value) {
-    let (st, v) = c.call(&[("action", "withdraw_otp"), ("phone", "08031234567")]).await;
+    let (st, v) = c.withdraw_otp("08031234567").await;
     assert_eq!((st, v["status"].as_str()), (200, Some("sent")), "{v}");
     let otp_id = v["otp_id"].as_str().unwrap_or_default().to_string();
     let mut code = code_for(s, store, account, &otp_id).await;
     if wrong_code {
         code = if code == "1111" { "2222".into() } else { "1111".into() };
     }
-    c.call(&[
-        ("action", "withdraw"),
-        ("amount", amount),
-        ("phone", "+2348031234567"),
-        ("pin", pin),
-        ("otp_id", &otp_id),
-        ("otp", &code),
-    ])
-    .await
+    c.withdraw(amount, "+2348031234567", pin, &otp_id, &code).await
 }
 
 async fn payer(s: &Stack, store: &Store) -> (LazyHubtel, Throttle, String) {
@@ -103,6 +95,7 @@ async fn withdrawals_need_pin_and_otp_hold_funds_and_settle_once() {
     assert!(v["error"].as_str().unwrap_or_default().contains("PIN"), "{v}");
     let (st, v) = request(s, &store, &c, &acct, "20000", "1234", false).await;
     assert_eq!((st, v["error"].as_str()), (422, Some("Insufficient balance")));
+    // Below the minimum, with a made-up OTP: sent as it stands.
     let (st, _) = c
         .call(&[
             ("action", "withdraw"),
@@ -145,7 +138,7 @@ async fn withdrawals_need_pin_and_otp_hold_funds_and_settle_once() {
         "duplicate",
         "a late failure changes nothing"
     );
-    let (_, v) = c.call(&[("action", "withdrawal_status"), ("withdrawal_id", &id)]).await;
+    let (_, v) = c.withdrawal_status(&id).await;
     assert_eq!(v["status"], "paid");
     assert_eq!(c.balance().await, Kobo::naira(7_000));
     let got = receiver.wait_for(1, Duration::from_secs(20)).await;
