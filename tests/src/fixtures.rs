@@ -54,21 +54,21 @@ pub async fn new_reseller(store: &Store, spec: ResellerSpec<'_>) -> (String, Str
         key_rpm: spec.key_rpm,
         ip_rpm: spec.ip_rpm,
     };
-    store.put_plan(&plan).await.unwrap_or_else(|e| panic!("{e}"));
+    store.put_plan(&plan).await.expect("storing the test plan");
     let a = accounts::create_account(
         store,
         NewAccount { name: "t".into(), plan_id: plan.id, email: None, phone: None, api_active: true, id: None },
     )
     .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    .expect("creating the test account");
     if spec.balance.0 > 0 {
         accounts::adjust(store, &a.id, Direction::Credit, spec.balance, "test opening balance", "test")
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("crediting the opening balance");
     }
     let ips: Vec<String> = spec.ips.iter().map(|s| s.to_string()).collect();
     let domains: Vec<String> = spec.domains.iter().map(|s| s.to_string()).collect();
     let (key, _) =
-        accounts::issue_key(store, &a.id, "t", spec.scopes, &ips, &domains).await.unwrap_or_else(|e| panic!("{e}"));
+        accounts::issue_key(store, &a.id, "t", spec.scopes, &ips, &domains).await.expect("issuing the test key");
     (a.id, key.secret)
 }

@@ -106,7 +106,7 @@ impl Receiver {
         let bound = on_background(async move {
             let listener =
                 tokio::net::TcpListener::bind(addr).await.unwrap_or_else(|e| panic!("binding a receiver: {e}"));
-            let bound = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+            let bound = listener.local_addr().expect("the receiver's listener has an address");
             let app = axum::Router::new().route("/hook", axum::routing::post(receive)).with_state(st);
             tokio::spawn(async move {
                 let _ = axum::serve(listener, app).await;

@@ -40,7 +40,7 @@ pub(crate) fn on_background<T: Send + 'static>(f: impl std::future::Future<Outpu
 
 /// The project checkout.
 pub fn project() -> Project {
-    Project::locate().unwrap_or_else(|e| panic!("{e:#}"))
+    Project::locate().expect("locating the project checkout")
 }
 
 /// The test binary's moto endpoint (started on first use).
@@ -99,7 +99,7 @@ pub async fn sdk() -> SdkConfig {
 
 /// Creates the template's resources under a fresh prefix.
 pub async fn fresh_resources(sdk: &SdkConfig) -> Provisioned {
-    let template = Template::load(&project().template()).unwrap_or_else(|e| panic!("{e:#}"));
+    let template = Template::load(&project().template()).expect("loading template.yaml");
     provision::provision(sdk, &template, &format!("t{}", unique()))
         .await
         .unwrap_or_else(|e| panic!("provisioning: {e:#}"))
@@ -292,7 +292,7 @@ impl Stack {
         .get()
         .await
         .map(|x| x.pin_pepper.clone())
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("reading the stack's app secret (PIN pepper)")
     }
 
     /// The webhook vault of the stack (same app secret as its Lambdas).
@@ -302,8 +302,8 @@ impl Stack {
             aws_sdk_secretsmanager::Client::new(&sdk),
             self.app_secret.clone(),
         );
-        let pepper = s.get().await.map(|x| x.pin_pepper.clone()).unwrap_or_else(|e| panic!("{e}"));
-        kobo_shared::webhooks::vault::Vault::new(pepper.as_bytes()).unwrap_or_else(|e| panic!("{e}"))
+        let pepper = s.get().await.map(|x| x.pin_pepper.clone()).expect("reading the stack's app secret (PIN pepper)");
+        kobo_shared::webhooks::vault::Vault::new(pepper.as_bytes()).expect("building the webhook vault from the pepper")
     }
 
     /// The delivery queue for the calling test's runtime.
@@ -380,7 +380,7 @@ pub fn own_stack(slot: &'static StackSlot, name: &'static str) -> &'static Stack
     &slot
         .get_or_init(|| {
             let opts = devstack::Options {
-                addr: "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")),
+                addr: "127.0.0.1:0".parse().expect("the loopback address parses"),
                 demo_json: None,
                 moto_log: format!("moto-{name}-{}.log", std::process::id()),
                 moto_args: Vec::new(),

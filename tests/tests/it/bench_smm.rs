@@ -79,7 +79,7 @@ async fn add_and_services_round_trips_and_latency() {
             .keys(key(pk.clone(), "PROFILE"))
             .keys(key(pk.clone(), "KEY#x"))
             .build()
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("building the raw BatchGetItem keys");
         let counter = |sk: String| {
             db.update_item()
                 .table_name(&table)
@@ -106,7 +106,7 @@ async fn add_and_services_round_trips_and_latency() {
                         .table_name(&table)
                         .set_item(Some(key("RAW#BENCH".into(), &sk)))
                         .build()
-                        .unwrap_or_else(|e| panic!("{e}")),
+                        .expect("building a raw transaction Put"),
                 )
                 .build()
         };
@@ -116,7 +116,7 @@ async fn add_and_services_round_trips_and_latency() {
             .update_expression("ADD balance :d")
             .expression_attribute_values(":d", AttributeValue::N("-1".into()))
             .build()
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("building the raw transaction Update");
         db.transact_write_items()
             .transact_items(TransactWriteItem::builder().update(upd).build())
             .transact_items(put(format!("L#{i}")))
@@ -124,7 +124,7 @@ async fn add_and_services_round_trips_and_latency() {
             .transact_items(put(format!("E#{i}")))
             .send()
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("the raw TransactWriteItems succeeds");
         let _ = counter("upstream".into()).await;
         raw_times.push(t.elapsed());
     }

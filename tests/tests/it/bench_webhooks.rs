@@ -36,7 +36,7 @@ async fn write_to_delivery_latency_and_worker_throughput() {
         TargetPolicy::LOCAL,
     )
     .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    .expect("creating the receiver's endpoint");
     receiver.set_secret(&secret);
 
     // 1. Latency: write an outbox event (what every business transaction writes), then
@@ -56,7 +56,7 @@ async fn write_to_delivery_latency_and_worker_throughput() {
             .set_item(Some(ev.to_item()))
             .send()
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("writing an outbox event");
         written.insert(ev.id.clone(), Instant::now());
         // Paced below the local pipeline's capacity (moto serializes every DynamoDB call).
         tokio::time::sleep(Duration::from_millis(60)).await;
@@ -96,7 +96,7 @@ async fn write_to_delivery_latency_and_worker_throughput() {
     let before = receiver.got().len();
     let t = Instant::now();
     for m in &msgs {
-        queue.send(m, 0).await.unwrap_or_else(|e| panic!("{e}"));
+        queue.send(m, 0).await.expect("queueing a burst delivery");
     }
     let enqueued = t.elapsed();
     let got = receiver.wait_for(before + BURST, Duration::from_secs(300)).await;

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 async fn paylink_of(hubtel: &str, deposit_id: &str) -> (String, Value) {
     let links: Value = reqwest::get(format!("{hubtel}/control/paylinks"))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("the Hubtel simulator lists its paylinks")
         .json()
         .await
         .unwrap_or_default();
@@ -27,7 +27,7 @@ async fn pay(hubtel: &str, paylink: &str, body: Value) -> Value {
         .json(&body)
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("the Hubtel simulator takes the payment")
         .json()
         .await
         .unwrap_or_default()
@@ -56,7 +56,7 @@ async fn a_paid_deposit_is_credited_once_and_nothing_else_credits() {
     // Forged: right deposit, wrong secret; and a secret of another deposit.
     let forged = format!("{}0", &callback_url[..callback_url.len() - 1]);
     let body = json!({"message": "Success", "responseCode": "0000", "data": {"status": "Success", "amount": 2500.50, "clientReference": id, "paylinkId": paylink}});
-    let r = reqwest::Client::new().post(&forged).json(&body).send().await.unwrap_or_else(|e| panic!("{e}"));
+    let r = reqwest::Client::new().post(&forged).json(&body).send().await.expect("the forged callback reaches the stack");
     assert_eq!(r.status().as_u16(), 401);
     // Wrong amount, failed payment: ignored.
     assert_eq!(pay(&s.hubtel_base, &paylink, json!({"amount": 25.0})).await["callback_answer"]["status"], "ignored");
@@ -88,7 +88,7 @@ async fn a_paid_deposit_is_credited_once_and_nothing_else_credits() {
     let other = ApiClient::new(s, &other_key);
     assert_eq!(other.deposit_status(&id).await.0, 404);
     let guessed = callback_url.replace(&id, "dep_00000000000000000000000000000000");
-    let r = reqwest::Client::new().post(&guessed).json(&body).send().await.unwrap_or_else(|e| panic!("{e}"));
+    let r = reqwest::Client::new().post(&guessed).json(&body).send().await.expect("the guessed callback reaches the stack");
     assert_eq!(r.status().as_u16(), 401);
 }
 
@@ -108,11 +108,11 @@ async fn a_deposit_left_pending_gets_its_paylink_from_the_reconciler() {
         paylink_url: None,
         created_at: kobo_shared::model::now_rfc3339(),
     };
-    store.put_deposit(&d).await.unwrap_or_else(|e| panic!("{e}"));
+    store.put_deposit(&d).await.expect("storing the pending deposit");
     let c = ApiClient::new(s, &key);
     let (_, v) = c.deposit_status(&d.id).await;
     assert_eq!((v["status"].as_str(), v["paylink_url"].clone()), (Some("pending"), Value::Null));
-    let done = s.reconciler().await.run_deposits_once().await.unwrap_or_else(|e| panic!("{e}"));
+    let done = s.reconciler().await.run_deposits_once().await.expect("reconciler deposit pass");
     assert!(done >= 1);
     let (_, v) = c.deposit_status(&d.id).await;
     assert_eq!(v["status"], "awaiting_payment", "{v}");
@@ -127,12 +127,12 @@ async fn accounts_with_notices_get_sms_for_deposits_and_low_balance() {
     let s = stack();
     let store = s.store().await;
     let (acct, key) = new_reseller(&store, ResellerSpec { balance: Kobo::naira(1_000), ..Default::default() }).await;
-    accounts::set_pin(&store, s.pepper().await.as_bytes(), &acct, "1234").await.unwrap_or_else(|e| panic!("{e}"));
+    accounts::set_pin(&store, s.pepper().await.as_bytes(), &acct, "1234").await.expect("setting the reseller's PIN");
     let phone = "+2348039990001";
     store
         .set_notices(&acct, &NoticeSettings { phone: Some(phone.into()), low_balance: Some(Kobo::naira(1_500)) })
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("turning the account's notices on");
     let c = ApiClient::new(s, &key);
     let (_, v) = c.deposit("1000").await;
     let id = v["deposit_id"].as_str().unwrap_or_default().to_string();
@@ -144,14 +144,14 @@ async fn accounts_with_notices_get_sms_for_deposits_and_low_balance() {
     let rec = s.reconciler().await;
     let mut sent = 0;
     for _ in 0..5 {
-        sent += rec.run_sms_once().await.unwrap_or_else(|e| panic!("{e}"));
+        sent += rec.run_sms_once().await.expect("reconciler SMS pass");
         if sent >= 2 {
             break;
         }
     }
     let stats: Value = reqwest::get(format!("{}/control/stats", s.hubtel_base))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("the Hubtel simulator reports its stats")
         .json()
         .await
         .unwrap_or_default();

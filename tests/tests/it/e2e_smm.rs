@@ -19,7 +19,7 @@ async fn upstream_id(store: &Store, account: &str, order: u64) -> String {
 
 async fn ledger_sums(store: &Store, account: &str) {
     let a = store.get_account(account).await.ok().flatten().unwrap_or_else(|| panic!("no account"));
-    let check = accounts::check_ledger(store, &a).await.unwrap_or_else(|e| panic!("{e}"));
+    let check = accounts::check_ledger(store, &a).await.expect("checking the ledger");
     assert!(check.ok(), "{check:?}");
 }
 
@@ -70,7 +70,7 @@ async fn a_stock_api_v2_client_runs_its_panel_on_kobo() {
     // The upstream panel moves the order on; the reconciler picks it up.
     let up = upstream_id(&store, &acct, order).await;
     s.sim_control(&format!("/control/orders/{up}"), json!({"status": "In progress", "remains": 400})).await;
-    s.reconciler().await.run_once().await.unwrap_or_else(|e| panic!("{e}"));
+    s.reconciler().await.run_once().await.expect("reconciler pass (order in progress)");
     let (_, v) = c.status(order).await;
     assert_eq!(
         (v["status"].as_str(), v["status_code"].as_u64(), v["remains"].as_str()),
@@ -91,7 +91,7 @@ async fn a_stock_api_v2_client_runs_its_panel_on_kobo() {
     let (st, v) = c.refill(order).await;
     assert_eq!(st, 422, "{v}");
     s.sim_control(&format!("/control/orders/{up}"), json!({"status": "Completed", "remains": 0})).await;
-    s.reconciler().await.run_once().await.unwrap_or_else(|e| panic!("{e}"));
+    s.reconciler().await.run_once().await.expect("reconciler pass (order completed)");
     let (st, v) = c.refill(order).await;
     assert_eq!(st, 200, "{v}");
     let refill = v["refill"].as_str().unwrap_or_default().to_string();
@@ -110,7 +110,7 @@ async fn a_stock_api_v2_client_runs_its_panel_on_kobo() {
     assert_eq!(v[1], json!({"order": second, "cancel": 1}));
     assert_eq!(v[2]["cancel"], json!({"error": "Incorrect order ID"}));
     let before_refund = c.balance().await;
-    s.reconciler().await.run_once().await.unwrap_or_else(|e| panic!("{e}"));
+    s.reconciler().await.run_once().await.expect("reconciler pass (order cancelled)");
     let (_, v) = c.status(second).await;
     assert_eq!((v["status"].as_str(), v["status_code"].as_u64()), (Some("cancelled"), Some(3)), "{v}");
     let second_charge = Kobo::parse_naira(v["charge"].as_str().unwrap_or_default()).unwrap_or_default();
@@ -261,7 +261,7 @@ async fn fifty_parallel_adds_never_overdraw() {
     let mut ok = BTreeSet::new();
     let mut short = 0;
     for t in tasks {
-        let (st, v) = t.await.unwrap_or_else(|e| panic!("{e}"));
+        let (st, v) = t.await.expect("an add task ran to its end");
         match st {
             200 => {
                 ok.insert(v["order"].as_u64().unwrap_or_default());
@@ -292,7 +292,7 @@ async fn twenty_parallel_retries_with_one_idempotency_key_make_one_order() {
     let tasks: Vec<_> = (0..20).map(|_| tokio::spawn(send("https://instagram.com/p/idem"))).collect();
     let mut answers = BTreeSet::new();
     for t in tasks {
-        let (st, v) = t.await.unwrap_or_else(|e| panic!("{e}"));
+        let (st, v) = t.await.expect("a retry task ran to its end");
         assert_eq!(st, 200, "{v}");
         answers.insert(v.to_string());
     }
@@ -331,9 +331,9 @@ async fn a_partial_order_refunds_the_remains_once_even_with_two_reconcilers_raci
     s.sim_control(&format!("/control/orders/{up}"), json!({"status": "Partial", "remains": 250})).await;
     let (r1, r2) = (s.reconciler().await, s.reconciler().await);
     let (a, b) = tokio::join!(r1.run_once(), r2.run_once());
-    a.unwrap_or_else(|e| panic!("{e}"));
-    b.unwrap_or_else(|e| panic!("{e}"));
-    s.reconciler().await.run_once().await.unwrap_or_else(|e| panic!("{e}"));
+    a.expect("the first racing reconciler pass");
+    b.expect("the second racing reconciler pass");
+    s.reconciler().await.run_once().await.expect("the reconciler pass after the race");
     let want = smm::partial_refund(charge, 1000, 250);
     assert_eq!(want, Kobo((charge.0 * 250) / 1000));
     assert_eq!(c.balance().await, Kobo(before.0 + want.0));

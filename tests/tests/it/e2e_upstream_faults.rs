@@ -33,7 +33,7 @@ async fn upstream_down_then_up_places_the_order_once() {
     assert_eq!(o.upstream, UpstreamState::Unsent);
     assert_eq!(o.status.as_str(), "pending");
     let rec = s.reconciler().await;
-    rec.run_once().await.unwrap_or_else(|e| panic!("{e}"));
+    rec.run_once().await.expect("reconciler pass while upstream is down");
     let o = store.get_order(&acct, id).await.ok().flatten().unwrap_or_else(|| panic!("order missing"));
     assert_eq!(o.upstream, UpstreamState::Unsent, "still down: still unsent");
 
@@ -45,12 +45,12 @@ async fn upstream_down_then_up_places_the_order_once() {
     let o = store.get_order(&acct, id).await.ok().flatten().unwrap_or_else(|| panic!("order missing"));
     assert_eq!(o.upstream, UpstreamState::Placed);
     let up = o.upstream_order.clone().unwrap_or_default();
-    rec.run_once().await.unwrap_or_else(|e| panic!("{e}"));
+    rec.run_once().await.expect("reconciler pass after the race");
     assert_eq!(s.sim_stats().await["add_calls"].as_u64().unwrap_or(0), adds_before + 1, "exactly one upstream add");
 
     // 3. Upstream completes it.
     s.sim_control(&format!("/control/orders/{up}"), json!({"status": "Completed"})).await;
-    rec.run_once().await.unwrap_or_else(|e| panic!("{e}"));
+    rec.run_once().await.expect("reconciler pass (order completed)");
     let (_, v) = c.status(id).await;
     assert_eq!(v["status"], "completed");
 
@@ -62,14 +62,14 @@ async fn upstream_down_then_up_places_the_order_once() {
     let amb = v["order"].as_u64().unwrap_or_default();
     let adds = s.sim_stats().await["add_calls"].as_u64().unwrap_or(0);
     for _ in 0..2 {
-        rec.run_once().await.unwrap_or_else(|e| panic!("{e}"));
+        rec.run_once().await.expect("reconciler pass (outcome unknown)");
     }
     let o = store.get_order(&acct, amb).await.ok().flatten().unwrap_or_else(|| panic!("order missing"));
     assert_eq!(o.upstream, UpstreamState::Unknown);
     assert_eq!(s.sim_stats().await["add_calls"].as_u64().unwrap_or(0), adds, "unknown orders are not re-sent");
     // The operator finds it was not placed and releases it; the next pass sends it once.
-    store.set_upstream(&o, UpstreamState::Unknown, UpstreamState::Unsent, None).await.unwrap_or_else(|e| panic!("{e}"));
-    rec.run_once().await.unwrap_or_else(|e| panic!("{e}"));
+    store.set_upstream(&o, UpstreamState::Unknown, UpstreamState::Unsent, None).await.expect("releasing the unknown order");
+    rec.run_once().await.expect("reconciler pass after the release");
     let o = store.get_order(&acct, amb).await.ok().flatten().unwrap_or_else(|| panic!("order missing"));
     assert_eq!(o.upstream, UpstreamState::Placed);
 

@@ -29,17 +29,17 @@ async fn reseller(s: &Stack, store: &Store, balance: Kobo, discounts: &[(VtuCate
             key_rpm: 0,
             ip_rpm: 0,
         };
-        store.put_plan(&plan).await.unwrap_or_else(|e| panic!("{e}"));
-        store.set_plan(&acct, &plan.id).await.unwrap_or_else(|e| panic!("{e}"));
+        store.put_plan(&plan).await.expect("storing the discount plan");
+        store.set_plan(&acct, &plan.id).await.expect("moving the reseller to the discount plan");
     }
     let pepper = s.pepper().await;
-    accounts::set_pin(store, pepper.as_bytes(), &acct, "1234").await.unwrap_or_else(|e| panic!("{e}"));
+    accounts::set_pin(store, pepper.as_bytes(), &acct, "1234").await.expect("setting the reseller's PIN");
     (acct, Client::new(s, &key))
 }
 
 async fn ledger_sums(store: &Store, account: &str) {
     let a = store.get_account(account).await.ok().flatten().unwrap_or_else(|| panic!("no account"));
-    let check = accounts::check_ledger(store, &a).await.unwrap_or_else(|e| panic!("{e}"));
+    let check = accounts::check_ledger(store, &a).await.expect("checking the ledger");
     assert!(check.ok(), "{check:?}");
 }
 
@@ -268,7 +268,7 @@ async fn five_wrong_pins_lock_purchases_until_an_operator_resets() {
     assert_eq!(c.balance().await, Kobo::naira(5_000));
     let stored = store.get_account(&acct).await.ok().flatten().and_then(|a| a.pin_digest).unwrap_or_default();
     assert!(!stored.contains("1234") && stored.len() == 64, "only a keyed digest is stored");
-    accounts::set_pin(&store, s.pepper().await.as_bytes(), &acct, "4321").await.unwrap_or_else(|e| panic!("{e}"));
+    accounts::set_pin(&store, s.pepper().await.as_bytes(), &acct, "4321").await.expect("resetting the PIN");
     assert_eq!(buy("1234").await.0, 422, "the old PIN no longer works");
     assert_eq!(buy("4321").await.0, 200, "reset clears the lock");
 }
@@ -313,7 +313,7 @@ async fn pending_then_signed_callback_settles_and_forgeries_change_nothing() {
         (altered, good_sig.clone()),
         (fail.clone(), kobo_shared::crypto::hmac_sha256_hex(b"wrong secret", fail.as_bytes())),
     ] {
-        let r = http.post(&cb_url).header("X-Signature", sig).body(body).send().await.unwrap_or_else(|e| panic!("{e}"));
+        let r = http.post(&cb_url).header("X-Signature", sig).body(body).send().await.expect("the forged callback reaches the stack");
         assert_eq!(r.status().as_u16(), 401);
     }
     let r = http
@@ -322,7 +322,7 @@ async fn pending_then_signed_callback_settles_and_forgeries_change_nothing() {
         .body(fail[..fail.len() - 5].to_string())
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the truncated callback reaches the stack");
     assert_eq!(r.status().as_u16(), 401, "truncated body: the signature no longer matches");
     assert_eq!(c.balance().await, paid, "no forgery refunds");
     let mut after = Value::Null;
@@ -341,7 +341,7 @@ async fn pending_then_signed_callback_settles_and_forgeries_change_nothing() {
         .body(fail.clone())
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the late failure callback reaches the stack");
     assert_eq!(r.status().as_u16(), 200);
     assert_eq!(r.json::<Value>().await.unwrap_or_default()["status"], "duplicate");
     assert_eq!(c.balance().await, paid);
@@ -376,12 +376,12 @@ async fn a_failure_refunds_exactly_once_under_five_concurrent_callbacks_and_a_ra
         })
     });
     let (recon, statuses) = tokio::join!(rec.run_vtu_once(), futures_util::future::join_all(sends));
-    recon.unwrap_or_else(|e| panic!("{e}"));
+    recon.expect("the racing reconciler VTU pass");
     for st in statuses {
         assert_eq!(st.ok().and_then(|r| r.ok()), Some(200));
     }
     tokio::time::sleep(std::time::Duration::from_millis(800)).await; // the simulator's own callback too
-    rec.run_vtu_once().await.unwrap_or_else(|e| panic!("{e}"));
+    rec.run_vtu_once().await.expect("reconciler VTU pass after the callbacks");
     assert_eq!(c.balance().await, start, "refunded in full");
     let refunds = store.ledger(&acct).await.unwrap_or_default().into_iter().filter(|e| e.kind == "refund").count();
     assert_eq!(refunds, 1, "exactly one refund");
@@ -406,7 +406,7 @@ async fn instant_failure_refunds_and_a_lost_answer_is_settled_by_requery() {
     assert_eq!(v["status"], "processing", "{v}");
     let trx = v["trx"].as_str().unwrap_or_default().to_string();
     tokio::time::sleep(std::time::Duration::from_millis(800)).await;
-    let report = s.reconciler().await.run_vtu_once().await.unwrap_or_else(|e| panic!("{e}"));
+    let report = s.reconciler().await.run_vtu_once().await.expect("reconciler VTU pass (lost answer)");
     assert!(report.succeeded >= 1, "{report:?}");
     let (_, v) = c.vtu_status(&trx).await;
     assert_eq!(v["status"], "success");
@@ -415,7 +415,7 @@ async fn instant_failure_refunds_and_a_lost_answer_is_settled_by_requery() {
     let (_, v) = c.vtu_airtime("airtel", "08021110003", "200", "1234").await;
     assert_eq!(v["status"], "processing", "{v}");
     let trx = v["trx"].as_str().unwrap_or_default().to_string();
-    let report = s.reconciler().await.run_vtu_once().await.unwrap_or_else(|e| panic!("{e}"));
+    let report = s.reconciler().await.run_vtu_once().await.expect("reconciler VTU pass (provider back up)");
     assert!(report.resent >= 1, "{report:?}");
     let (_, v) = c.vtu_status(&trx).await;
     assert_eq!(v["status"], "success", "{v}");
@@ -437,7 +437,7 @@ async fn fifty_parallel_purchases_never_overdraw() {
         .collect();
     let (mut ok, mut short) = (0, 0);
     for t in tasks {
-        let (st, v) = t.await.unwrap_or_else(|e| panic!("{e}"));
+        let (st, v) = t.await.expect("a purchase task ran to its end");
         match st {
             200 => ok += 1,
             422 if v["error"] == "Insufficient balance" => short += 1,
@@ -497,11 +497,11 @@ async fn a_client_that_hangs_up_mid_purchase_still_gets_it_completed_once() {
     let mut config = s.config();
     config.upstream_timeout_ms = 60_000;
     let template =
-        kobo_cli::template::Template::load(&kobo_tests::project().template()).unwrap_or_else(|e| panic!("{e:#}"));
+        kobo_cli::template::Template::load(&kobo_tests::project().template()).expect("loading template.yaml");
     let routes =
-        Routes::bind(&template, &kobo_tests::local_functions(&sdk, &config)).unwrap_or_else(|e| panic!("{e:#}"));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("{e}"));
-    let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+        Routes::bind(&template, &kobo_tests::local_functions(&sdk, &config)).expect("binding the local functions to the routes");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binding the test's own gateway");
+    let addr = listener.local_addr().expect("the gateway's listener has an address");
     let (stop, stopped) = tokio::sync::oneshot::channel();
     let server = tokio::spawn(serve(listener, routes.clone(), stopped));
 
@@ -512,15 +512,15 @@ async fn a_client_that_hangs_up_mid_purchase_still_gets_it_completed_once() {
          Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
-    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap_or_else(|e| panic!("{e}"));
-    conn.write_all(request.as_bytes()).await.unwrap_or_else(|e| panic!("{e}"));
+    let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connecting to the test's gateway");
+    conn.write_all(request.as_bytes()).await.expect("sending the purchase");
 
     // Wait until the provider holds the purchase (so the wallet was debited), hang up, and
     // wait until the gateway has seen the hang-up before the provider may answer.
     let held = || async {
         let v: Value = reqwest::get(format!("{}/control/stats", s.topup_base))
             .await
-            .unwrap_or_else(|e| panic!("{e}"))
+            .expect("the top-up simulator reports its stats")
             .json()
             .await
             .unwrap_or_default();
@@ -541,7 +541,7 @@ async fn a_client_that_hangs_up_mid_purchase_still_gets_it_completed_once() {
         .json(&json!({"phone": phone}))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the top-up simulator releases the purchase");
     assert!(r.status().is_success());
 
     // The reseller retries with the same key until the purchase shows as settled.
@@ -561,7 +561,7 @@ async fn a_client_that_hangs_up_mid_purchase_still_gets_it_completed_once() {
     assert_eq!(store.ledger(&acct).await.unwrap_or_default().len(), entries_before + 1, "one ledger entry");
     let stats: Value = reqwest::get(format!("{}/control/stats", s.topup_base))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("the top-up simulator reports its stats")
         .json()
         .await
         .unwrap_or_default();

@@ -16,7 +16,7 @@ async fn code_for(s: &Stack, store: &Store, account: &str, otp_id: &str) -> Stri
     let otp = store.get_otp(account, otp_id).await.ok().flatten().unwrap_or_else(|| panic!("no otp {otp_id}"));
     let v: Value = reqwest::get(format!("{}/control/otp/{}", s.hubtel_base, otp.session.request_id))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("the Hubtel simulator tells the OTP")
         .json()
         .await
         .unwrap_or_default();
@@ -60,7 +60,7 @@ async fn hubtel_withdraw(s: &Stack, tx: &str, success: bool) -> Value {
         .json(&json!({"success": success}))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("the Hubtel simulator settles the send-money")
         .json()
         .await
         .unwrap_or_default()
@@ -71,7 +71,7 @@ async fn withdrawals_need_pin_and_otp_hold_funds_and_settle_once() {
     let s = stack();
     let store = s.store().await;
     let (acct, key) = new_reseller(&store, ResellerSpec { balance: Kobo::naira(10_000), ..Default::default() }).await;
-    accounts::set_pin(&store, s.pepper().await.as_bytes(), &acct, "1234").await.unwrap_or_else(|e| panic!("{e}"));
+    accounts::set_pin(&store, s.pepper().await.as_bytes(), &acct, "1234").await.expect("setting the reseller's PIN");
     let receiver = Receiver::start(Mode::Ok);
     let (_, secret) = manage::create_endpoint(
         &store,
@@ -82,7 +82,7 @@ async fn withdrawals_need_pin_and_otp_hold_funds_and_settle_once() {
         TargetPolicy::LOCAL,
     )
     .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    .expect("creating the receiver's endpoint");
     receiver.set_secret(&secret);
     let c = ApiClient::new(s, &key);
 
@@ -121,14 +121,14 @@ async fn withdrawals_need_pin_and_otp_hold_funds_and_settle_once() {
     let w = store.get_withdrawal(&acct, &id).await.ok().flatten().unwrap_or_else(|| panic!("no withdrawal"));
     let after = withdrawals::approve_and_pay(
         &store,
-        hubtel.get().await.unwrap_or_else(|e| panic!("{e}")),
+        hubtel.get().await.expect("the Hubtel client is configured"),
         &throttle,
         key_material.as_bytes(),
         &s.base_url,
         &w,
     )
     .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    .expect("approving and paying the withdrawal");
     assert_eq!(after.status, WithdrawalStatus::Paying);
     let tx = after.transaction_id.clone().unwrap_or_else(|| panic!("no Hubtel transaction"));
     assert_eq!(hubtel_withdraw(s, &tx, true).await["callback_answer"]["status"], "paid");
@@ -179,14 +179,14 @@ async fn withdrawals_need_pin_and_otp_hold_funds_and_settle_once() {
     let w = store.get_withdrawal(&acct, &fid).await.ok().flatten().unwrap_or_else(|| panic!("no withdrawal"));
     let after = withdrawals::approve_and_pay(
         &store,
-        hubtel.get().await.unwrap_or_else(|e| panic!("{e}")),
+        hubtel.get().await.expect("the Hubtel client is configured"),
         &throttle,
         key_material.as_bytes(),
         &s.base_url,
         &w,
     )
     .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    .expect("approving and paying the withdrawal whose payout fails");
     let tx = after.transaction_id.clone().unwrap_or_else(|| panic!("no Hubtel transaction"));
     assert_eq!(hubtel_withdraw(s, &tx, false).await["callback_answer"]["status"], "failed");
     assert_eq!(hubtel_withdraw(s, &tx, false).await["callback_answer"]["status"], "duplicate");
@@ -206,7 +206,7 @@ async fn withdrawals_need_pin_and_otp_hold_funds_and_settle_once() {
         .json(&json!({"responseCode": "2001", "data": {"clientReference": fid}}))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the forged callback reaches the stack");
     assert_eq!(r.status().as_u16(), 401);
 }
 
@@ -229,8 +229,8 @@ async fn work_deferred_while_hubtel_is_busy_is_finished_by_the_reconciler() {
         expires_at: kobo_shared::model::now_unix() + 600,
         used: false,
     };
-    store.put_otp(&queued).await.unwrap_or_else(|e| panic!("{e}"));
-    rec.run_withdrawals_once().await.unwrap_or_else(|e| panic!("{e}"));
+    store.put_otp(&queued).await.expect("storing the queued OTP");
+    rec.run_withdrawals_once().await.expect("reconciler withdrawal pass (queued OTP)");
     let sent = store.get_otp(&acct, "otp_queued1").await.ok().flatten().unwrap_or_else(|| panic!("otp gone"));
     assert!(!sent.session.request_id.is_empty(), "the queued OTP was sent");
     let right = code_for(s, &store, &acct, "otp_queued1").await;
@@ -254,7 +254,7 @@ async fn work_deferred_while_hubtel_is_busy_is_finished_by_the_reconciler() {
     assert_eq!(c.balance().await, Kobo::naira(8_000));
     let mut settled = 0;
     for _ in 0..3 {
-        settled += rec.run_withdrawals_once().await.unwrap_or_else(|e| panic!("{e}"));
+        settled += rec.run_withdrawals_once().await.expect("reconciler withdrawal pass");
     }
     assert_eq!(settled, 2);
     let status = |id: &'static str| {
