@@ -241,7 +241,12 @@ impl ApiClient {
     }
 
     /// `vtu_electricity_verify`: the customer behind a meter (`prepaid` or `postpaid`).
-    pub async fn vtu_electricity_verify(&self, service_name: &str, meter_type: &str, meter_number: &str) -> (u16, Value) {
+    pub async fn vtu_electricity_verify(
+        &self,
+        service_name: &str,
+        meter_type: &str,
+        meter_number: &str,
+    ) -> (u16, Value) {
         self.act(
             Action::VtuElectricityVerify,
             &[("service_name", service_name), ("meter_type", meter_type), ("meter_number", meter_number)],

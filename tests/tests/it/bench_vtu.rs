@@ -62,7 +62,13 @@ async fn purchase_round_trips_and_callback_latency() {
         .to_string();
         let sig = kobo_shared::crypto::hmac_sha256_hex(secret.as_bytes(), cb.as_bytes());
         let t = Instant::now();
-        let r = http.post(&url).header("X-Signature", sig).body(cb).send().await.expect("the signed callback reaches the stack");
+        let r = http
+            .post(&url)
+            .header("X-Signature", sig)
+            .body(cb)
+            .send()
+            .await
+            .expect("the signed callback reaches the stack");
         let status = r.status().as_u16();
         times.push(t.elapsed());
         assert_eq!(status, 200);

@@ -80,7 +80,12 @@ async fn unknown_and_malformed_keys_are_invalid() {
             .expect("balance with a bad key reaches the stack");
         assert_eq!(json_of(r).await, (401, json!({"error": "Invalid api key"})), "key {key:?}");
     }
-    let r = http.post(&s.api_url).form(&[("action", "balance")]).send().await.expect("balance without a key reaches the stack");
+    let r = http
+        .post(&s.api_url)
+        .form(&[("action", "balance")])
+        .send()
+        .await
+        .expect("balance without a key reaches the stack");
     assert_eq!(json_of(r).await, (401, json!({"error": "Invalid api key"})));
 }
 

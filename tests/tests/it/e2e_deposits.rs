@@ -56,7 +56,8 @@ async fn a_paid_deposit_is_credited_once_and_nothing_else_credits() {
     // Forged: right deposit, wrong secret; and a secret of another deposit.
     let forged = format!("{}0", &callback_url[..callback_url.len() - 1]);
     let body = json!({"message": "Success", "responseCode": "0000", "data": {"status": "Success", "amount": 2500.50, "clientReference": id, "paylinkId": paylink}});
-    let r = reqwest::Client::new().post(&forged).json(&body).send().await.expect("the forged callback reaches the stack");
+    let r =
+        reqwest::Client::new().post(&forged).json(&body).send().await.expect("the forged callback reaches the stack");
     assert_eq!(r.status().as_u16(), 401);
     // Wrong amount, failed payment: ignored.
     assert_eq!(pay(&s.hubtel_base, &paylink, json!({"amount": 25.0})).await["callback_answer"]["status"], "ignored");
@@ -88,7 +89,8 @@ async fn a_paid_deposit_is_credited_once_and_nothing_else_credits() {
     let other = ApiClient::new(s, &other_key);
     assert_eq!(other.deposit_status(&id).await.0, 404);
     let guessed = callback_url.replace(&id, "dep_00000000000000000000000000000000");
-    let r = reqwest::Client::new().post(&guessed).json(&body).send().await.expect("the guessed callback reaches the stack");
+    let r =
+        reqwest::Client::new().post(&guessed).json(&body).send().await.expect("the guessed callback reaches the stack");
     assert_eq!(r.status().as_u16(), 401);
 }
 

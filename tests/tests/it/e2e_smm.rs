@@ -309,7 +309,8 @@ async fn twenty_parallel_retries_with_one_idempotency_key_make_one_order() {
         (409, Some("This Idempotency-Key was already used with a different request"))
     );
     // request_id in the body works the same way (an extra field: sent as it stands).
-    let body = [("action", "add"), ("service", "102"), ("link", "https://x.ng/r"), ("quantity", "100"), ("request_id", "r-1")];
+    let body =
+        [("action", "add"), ("service", "102"), ("link", "https://x.ng/r"), ("quantity", "100"), ("request_id", "r-1")];
     let a = c.call(&body).await;
     let b = c.call(&body).await;
     assert_eq!(a, b);

@@ -68,7 +68,10 @@ async fn upstream_down_then_up_places_the_order_once() {
     assert_eq!(o.upstream, UpstreamState::Unknown);
     assert_eq!(s.sim_stats().await["add_calls"].as_u64().unwrap_or(0), adds, "unknown orders are not re-sent");
     // The operator finds it was not placed and releases it; the next pass sends it once.
-    store.set_upstream(&o, UpstreamState::Unknown, UpstreamState::Unsent, None).await.expect("releasing the unknown order");
+    store
+        .set_upstream(&o, UpstreamState::Unknown, UpstreamState::Unsent, None)
+        .await
+        .expect("releasing the unknown order");
     rec.run_once().await.expect("reconciler pass after the release");
     let o = store.get_order(&acct, amb).await.ok().flatten().unwrap_or_else(|| panic!("order missing"));
     assert_eq!(o.upstream, UpstreamState::Placed);

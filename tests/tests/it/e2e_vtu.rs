@@ -313,7 +313,13 @@ async fn pending_then_signed_callback_settles_and_forgeries_change_nothing() {
         (altered, good_sig.clone()),
         (fail.clone(), kobo_shared::crypto::hmac_sha256_hex(b"wrong secret", fail.as_bytes())),
     ] {
-        let r = http.post(&cb_url).header("X-Signature", sig).body(body).send().await.expect("the forged callback reaches the stack");
+        let r = http
+            .post(&cb_url)
+            .header("X-Signature", sig)
+            .body(body)
+            .send()
+            .await
+            .expect("the forged callback reaches the stack");
         assert_eq!(r.status().as_u16(), 401);
     }
     let r = http
@@ -498,8 +504,8 @@ async fn a_client_that_hangs_up_mid_purchase_still_gets_it_completed_once() {
     config.upstream_timeout_ms = 60_000;
     let template =
         kobo_cli::template::Template::load(&kobo_tests::project().template()).expect("loading template.yaml");
-    let routes =
-        Routes::bind(&template, &kobo_tests::local_functions(&sdk, &config)).expect("binding the local functions to the routes");
+    let routes = Routes::bind(&template, &kobo_tests::local_functions(&sdk, &config))
+        .expect("binding the local functions to the routes");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binding the test's own gateway");
     let addr = listener.local_addr().expect("the gateway's listener has an address");
     let (stop, stopped) = tokio::sync::oneshot::channel();

@@ -97,7 +97,9 @@ async fn standard_webhooks_signature_verifies_and_rotation_signs_with_both() {
     let ts: i64 = r.timestamp.parse().unwrap_or(0);
     assert_eq!(r.standard_signature, sign::standard_signature(&old, &r.webhook_id, ts, r.body.as_bytes()));
 
-    let new = manage::rotate_secret(&store, &s.vault().await, &acct, &ep, 3600).await.expect("rotating the endpoint's secret");
+    let new = manage::rotate_secret(&store, &s.vault().await, &acct, &ep, 3600)
+        .await
+        .expect("rotating the endpoint's secret");
     assert_ne!(new, old);
     receiver.set_secret(&new);
     add(s, &key, "https://instagram.com/p/std2").await;
@@ -204,7 +206,8 @@ async fn an_always_failing_receiver_gets_exactly_four_attempts_then_failed() {
 
     // Kept for manual redelivery: once the receiver is fixed, it arrives, same webhook-id.
     receiver.set_mode(Mode::Ok);
-    let again = deliver::redeliver(&store, &s.queue().await, &acct, &d.id).await.expect("redelivering the failed delivery");
+    let again =
+        deliver::redeliver(&store, &s.queue().await, &acct, &d.id).await.expect("redelivering the failed delivery");
     let got = receiver.wait_for(5, WAIT).await;
     assert_eq!(got.len(), 5);
     assert_eq!(got[4].webhook_id, d.event_id);
@@ -285,8 +288,7 @@ async fn test_events_arrive_signed_and_410_disables_the_endpoint() {
     let ep = store.get_endpoint(&acct, &ep_id).await.ok().flatten().unwrap_or_else(|| panic!("no endpoint"));
     let sender = Sender::new(TargetPolicy::LOCAL).expect("building the local sender");
     for event in ALL_EVENTS {
-        let a =
-            deliver::send_test(&store, &s.vault().await, &sender, &ep, event).await.expect("sending a test event");
+        let a = deliver::send_test(&store, &s.vault().await, &sender, &ep, event).await.expect("sending a test event");
         assert!(a.success, "{a:?}");
     }
     let got = receiver.got();

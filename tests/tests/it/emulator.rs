@@ -71,7 +71,11 @@ impl Db {
                 .expect("building an attribute definition")
         };
         let ks = |name: &str, kind| {
-            KeySchemaElement::builder().attribute_name(name).key_type(kind).build().expect("building a key schema element")
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+                .expect("building a key schema element")
         };
         ddb.create_table()
             .table_name(&table)
@@ -192,14 +196,8 @@ impl Db {
 
     /// Up to `limit` records from `iterator`: (event, PK, sequence number), and the next iterator.
     async fn read(&self, iterator: &str, limit: i32) -> (Vec<(String, String, u128)>, Option<String>) {
-        let out = self
-            .streams
-            .get_records()
-            .shard_iterator(iterator)
-            .limit(limit)
-            .send()
-            .await
-            .expect("GetRecords succeeds");
+        let out =
+            self.streams.get_records().shard_iterator(iterator).limit(limit).send().await.expect("GetRecords succeeds");
         let records = out
             .records
             .unwrap_or_default()

@@ -198,8 +198,13 @@ async fn a_poison_message_ends_in_the_dead_letter_queue() {
         assert!(worker.process_body(m.body.as_deref().unwrap_or_default()).await.is_err());
     }
     assert_eq!(receives, 5, "received maxReceiveCount times");
-    let dead =
-        sqs.receive_message().queue_url(&dlq).wait_time_seconds(1).send().await.expect("receiving from the dead-letter queue");
+    let dead = sqs
+        .receive_message()
+        .queue_url(&dlq)
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .expect("receiving from the dead-letter queue");
     let bodies: Vec<String> = dead.messages.unwrap_or_default().into_iter().filter_map(|m| m.body).collect();
     assert_eq!(bodies, ["{not json"]);
 }

@@ -101,6 +101,7 @@ async fn hubtel_inputs_are_validated_before_any_call() {
         .unwrap_or_default();
     assert_eq!(h.otp_verify(&session, "0000").await.ok(), Some(code["code"] == "0000"));
     assert_eq!(h.otp_verify(&session, code["code"].as_str().unwrap_or_default()).await.ok(), Some(true));
-    let wrong = HubtelClient::new(&sim.base, "id", "nope", Duration::from_secs(5)).expect("building the Hubtel client with wrong credentials");
+    let wrong = HubtelClient::new(&sim.base, "id", "nope", Duration::from_secs(5))
+        .expect("building the Hubtel client with wrong credentials");
     assert!(wrong.send_sms("Kobo", "+2348012345678", "hi").await.is_err());
 }
