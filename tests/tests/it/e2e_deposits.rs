@@ -53,8 +53,10 @@ async fn a_paid_deposit_is_credited_once_and_nothing_else_credits() {
     let callback_url = link["callbackUrl"].as_str().unwrap_or_default().to_string();
     assert!(callback_url.starts_with(&s.base_url) && callback_url.contains(&id));
 
-    // Forged: right deposit, wrong secret; and a secret of another deposit.
-    let forged = format!("{}0", &callback_url[..callback_url.len() - 1]);
+    // Forged: right deposit, wrong secret; and a secret of another deposit. (The secret is
+    // hex: one ending in 0 gets a 1, or the "forgery" would be the real URL.)
+    let last = if callback_url.ends_with('0') { '1' } else { '0' };
+    let forged = format!("{}{last}", &callback_url[..callback_url.len() - 1]);
     let body = json!({"message": "Success", "responseCode": "0000", "data": {"status": "Success", "amount": 2500.50, "clientReference": id, "paylinkId": paylink}});
     let r =
         reqwest::Client::new().post(&forged).json(&body).send().await.expect("the forged callback reaches the stack");
