@@ -68,10 +68,14 @@ impl Db {
                 .attribute_name(name)
                 .attribute_type(ScalarAttributeType::S)
                 .build()
-                .unwrap_or_else(|e| panic!("{e}"))
+                .expect("building an attribute definition")
         };
         let ks = |name: &str, kind| {
-            KeySchemaElement::builder().attribute_name(name).key_type(kind).build().unwrap_or_else(|e| panic!("{e}"))
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+                .expect("building a key schema element")
         };
         ddb.create_table()
             .table_name(&table)
@@ -88,7 +92,7 @@ impl Db {
                     .key_schema(ks("GSI1SK", KeyType::Range))
                     .projection(Projection::builder().projection_type(ProjectionType::All).build())
                     .build()
-                    .unwrap_or_else(|e| panic!("{e}")),
+                    .expect("building the GSI"),
             )
             .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
             .stream_specification(
@@ -96,7 +100,7 @@ impl Db {
                     .stream_enabled(true)
                     .stream_view_type(StreamViewType::NewAndOldImages)
                     .build()
-                    .unwrap_or_else(|e| panic!("{e}")),
+                    .expect("building the stream specification"),
             )
             .send()
             .await
@@ -108,7 +112,7 @@ impl Db {
                     .attribute_name("expires_at")
                     .enabled(true)
                     .build()
-                    .unwrap_or_else(|e| panic!("{e}")),
+                    .expect("building the TTL specification"),
             )
             .send()
             .await
@@ -117,7 +121,7 @@ impl Db {
     }
 
     async fn put(&self, it: Item) {
-        self.ddb.put_item().table_name(&self.table).set_item(Some(it)).send().await.unwrap_or_else(|e| panic!("{e:?}"));
+        self.ddb.put_item().table_name(&self.table).set_item(Some(it)).send().await.expect("PutItem succeeds");
     }
 
     async fn get(&self, pk: &str, sk: &str) -> Option<Item> {
@@ -128,13 +132,13 @@ impl Db {
             .consistent_read(true)
             .send()
             .await
-            .unwrap_or_else(|e| panic!("{e:?}"))
+            .expect("GetItem succeeds")
             .item
     }
 
     /// Every item, in key order, as comparable text.
     async fn scan(&self) -> Vec<String> {
-        let out = self.ddb.scan().table_name(&self.table).send().await.unwrap_or_else(|e| panic!("{e:?}"));
+        let out = self.ddb.scan().table_name(&self.table).send().await.expect("Scan succeeds");
         let mut rows: Vec<String> = out
             .items
             .unwrap_or_default()
@@ -185,21 +189,15 @@ impl Db {
             .set_sequence_number(seq.map(str::to_string))
             .send()
             .await
-            .unwrap_or_else(|e| panic!("{e:?}"))
+            .expect("GetShardIterator succeeds")
             .shard_iterator
             .unwrap_or_else(|| panic!("no iterator"))
     }
 
     /// Up to `limit` records from `iterator`: (event, PK, sequence number), and the next iterator.
     async fn read(&self, iterator: &str, limit: i32) -> (Vec<(String, String, u128)>, Option<String>) {
-        let out = self
-            .streams
-            .get_records()
-            .shard_iterator(iterator)
-            .limit(limit)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{e:?}"));
+        let out =
+            self.streams.get_records().shard_iterator(iterator).limit(limit).send().await.expect("GetRecords succeeds");
         let records = out
             .records
             .unwrap_or_default()
@@ -222,7 +220,7 @@ impl Db {
 
     /// This table's line of the launcher's stats.
     async fn stats(&self) -> serde_json::Value {
-        let v = launcher_stats(&self.endpoint).await.unwrap_or_else(|e| panic!("{e:#}"));
+        let v = launcher_stats(&self.endpoint).await.expect("reading the launcher's stats");
         v["tables"][&self.table].clone()
     }
 }
@@ -283,7 +281,7 @@ impl Op {
                     .set_expression_attribute_names(cond.and_then(names))
                     .set_expression_attribute_values(values(v))
                     .build()
-                    .unwrap_or_else(|e| panic!("{e}")),
+                    .expect("building a transaction Put"),
             ),
             Op::Update(k, upd, cond, v, old) => b.update(
                 Update::builder()
@@ -295,7 +293,7 @@ impl Op {
                     .set_expression_attribute_values(values(v))
                     .set_return_values_on_condition_check_failure(all_old(*old))
                     .build()
-                    .unwrap_or_else(|e| panic!("{e}")),
+                    .expect("building a transaction Update"),
             ),
             Op::Delete(k, cond, v) => b.delete(
                 Delete::builder()
@@ -305,7 +303,7 @@ impl Op {
                     .set_expression_attribute_names(cond.and_then(names))
                     .set_expression_attribute_values(values(v))
                     .build()
-                    .unwrap_or_else(|e| panic!("{e}")),
+                    .expect("building a transaction Delete"),
             ),
             Op::Check(k, cond, v, old) => b.condition_check(
                 ConditionCheck::builder()
@@ -316,7 +314,7 @@ impl Op {
                     .set_expression_attribute_values(values(v))
                     .set_return_values_on_condition_check_failure(all_old(*old))
                     .build()
-                    .unwrap_or_else(|e| panic!("{e}")),
+                    .expect("building a transaction ConditionCheck"),
             ),
         };
         built.build()
@@ -596,7 +594,7 @@ async fn stream_trimming_keeps_every_record_nobody_has_read() {
     let first_seq = first[0].2;
     let last_seq = first[9].2;
     // (The launcher's periodic sweeper may trim first; the outcome is the same.)
-    launcher_sweep(&db.endpoint, None).await.unwrap_or_else(|e| panic!("{e:#}"));
+    launcher_sweep(&db.endpoint, None).await.expect("sweeping the launcher");
     let stats = db.stats().await;
     assert_eq!((stats["stream_records"].as_u64(), stats["stream_trimmed"].as_u64()), (Some(20), Some(10)), "{stats}");
 
@@ -610,7 +608,7 @@ async fn stream_trimming_keeps_every_record_nobody_has_read() {
     for i in 30..60 {
         db.put(item(&format!("P{i:02}"), "X", &[])).await;
     }
-    launcher_sweep(&db.endpoint, None).await.unwrap_or_else(|e| panic!("{e:#}"));
+    launcher_sweep(&db.endpoint, None).await.expect("sweeping the launcher again");
     let stats = db.stats().await;
     assert_eq!(stats["stream_records"].as_u64(), Some(30), "only read records go: {stats}");
     let (more, _) = db.read(&next.unwrap_or_else(|| panic!("no next iterator")), 100).await;
@@ -630,7 +628,7 @@ async fn stream_trimming_keeps_every_record_nobody_has_read() {
 
     // 24 hours on, every record is gone, read or not, as in DynamoDB Streams.
     let later = chrono::Utc::now().timestamp() + 25 * 3600;
-    launcher_sweep(&db.endpoint, Some(later)).await.unwrap_or_else(|e| panic!("{e:#}"));
+    launcher_sweep(&db.endpoint, Some(later)).await.expect("sweeping the launcher a day later");
     assert_eq!(db.stats().await["stream_records"].as_u64(), Some(0));
 }
 
@@ -644,7 +642,7 @@ async fn ttl_expired_items_are_swept_with_a_remove_record() {
     db.put(item("RATE#3", "W", &[("expires_at", n(now - 6 * 365 * 24 * 3600))])).await;
     db.put(item("RATE#4", "W", &[("expires_at", s("soon"))])).await;
     db.put(item("RATE#5", "W", &[])).await;
-    launcher_sweep(&db.endpoint, Some(now)).await.unwrap_or_else(|e| panic!("{e:#}"));
+    launcher_sweep(&db.endpoint, Some(now)).await.expect("sweeping the launcher");
     assert!(db.get("RATE#1", "W").await.is_none(), "expired: deleted");
     for kept in ["RATE#2", "RATE#3", "RATE#4", "RATE#5"] {
         assert!(db.get(kept, "W").await.is_some(), "{kept} kept (future, over five years old, not a number, none)");

@@ -19,9 +19,9 @@ async fn thirty_sms_at_once_never_exceed_five_per_window() {
     let sdk = sdk().await;
     let res = fresh_resources(&sdk).await;
     let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), res.table().unwrap_or_default());
-    let sim = HubtelSim::start("client-id", "client-secret", 5, WINDOW).await.unwrap_or_else(|e| panic!("{e}"));
+    let sim = HubtelSim::start("client-id", "client-secret", 5, WINDOW).await.expect("starting the Hubtel simulator");
     let hubtel = HubtelClient::new(&sim.base, "client-id", "client-secret", Duration::from_secs(5))
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("building the Hubtel client");
 
     let queue: std::sync::Arc<tokio::sync::Mutex<Vec<Sms>>> = std::sync::Arc::new(tokio::sync::Mutex::new(
         (0..30)
@@ -55,7 +55,7 @@ async fn thirty_sms_at_once_never_exceed_five_per_window() {
     assert_eq!(total, 30, "every SMS sent");
     let stats: serde_json::Value = reqwest::get(format!("{}/control/stats", sim.base))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("the Hubtel simulator reports its stats")
         .json()
         .await
         .unwrap_or_default();
@@ -78,29 +78,30 @@ async fn thirty_sms_at_once_never_exceed_five_per_window() {
 
 #[tokio::test]
 async fn hubtel_inputs_are_validated_before_any_call() {
-    let sim = HubtelSim::start("id", "secret", 5, WINDOW).await.unwrap_or_else(|e| panic!("{e}"));
-    let h = HubtelClient::new(&sim.base, "id", "secret", Duration::from_secs(5)).unwrap_or_else(|e| panic!("{e}"));
+    let sim = HubtelSim::start("id", "secret", 5, WINDOW).await.expect("starting the Hubtel simulator");
+    let h = HubtelClient::new(&sim.base, "id", "secret", Duration::from_secs(5)).expect("building the Hubtel client");
     assert!(h.send_sms("TooLongSenderId", "+2348012345678", "hi").await.is_err());
     assert!(h.send_sms("Kobo", "08012345678", "hi").await.is_err());
     assert!(h.otp_send("Kobo", "+2348012345678", "XX").await.is_err());
     let stats: serde_json::Value = reqwest::get(format!("{}/control/stats", sim.base))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("the Hubtel simulator reports its stats")
         .json()
         .await
         .unwrap_or_default();
     assert_eq!(stats["served"], 0, "nothing invalid reached Hubtel");
     // Valid calls work, OTP round trip included; wrong credentials are refused.
     assert!(h.send_sms("Kobo", "+2348012345678", "hi").await.is_ok());
-    let session = h.otp_send("Kobo", "+2348012345678", "NG").await.unwrap_or_else(|e| panic!("{e}"));
+    let session = h.otp_send("Kobo", "+2348012345678", "NG").await.expect("sending an OTP");
     let code: serde_json::Value = reqwest::get(format!("{}/control/otp/{}", sim.base, session.request_id))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("the Hubtel simulator tells the OTP")
         .json()
         .await
         .unwrap_or_default();
     assert_eq!(h.otp_verify(&session, "0000").await.ok(), Some(code["code"] == "0000"));
     assert_eq!(h.otp_verify(&session, code["code"].as_str().unwrap_or_default()).await.ok(), Some(true));
-    let wrong = HubtelClient::new(&sim.base, "id", "nope", Duration::from_secs(5)).unwrap_or_else(|e| panic!("{e}"));
+    let wrong = HubtelClient::new(&sim.base, "id", "nope", Duration::from_secs(5))
+        .expect("building the Hubtel client with wrong credentials");
     assert!(wrong.send_sms("Kobo", "+2348012345678", "hi").await.is_err());
 }

@@ -9,7 +9,7 @@ use kobo_shared::webhooks::deliver::{self, OutboxRecord, QueueMsg, Sender};
 use kobo_shared::webhooks::ssrf::TargetPolicy;
 use kobo_shared::webhooks::{manage, sign, DeliveryState, ALL_EVENTS};
 use kobo_shared::{Kobo, Store};
-use kobo_tests::{client_from, fresh_source_ip, json_of, new_reseller, stack, Mode, Receiver, ResellerSpec, Stack};
+use kobo_tests::{new_reseller, stack, ApiClient, Mode, Receiver, ResellerSpec, Stack};
 use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -26,15 +26,13 @@ async fn subscribed(s: &Stack, store: &Store, receiver: &Receiver) -> (String, S
         TargetPolicy::LOCAL,
     )
     .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    .expect("creating the reseller's endpoint");
     receiver.set_secret(&secret);
     (acct, key, ep.id)
 }
 
 async fn add(s: &Stack, key: &str, link: &str) -> u64 {
-    let http = client_from(fresh_source_ip());
-    let form = [("key", key), ("action", "add"), ("service", "102"), ("link", link), ("quantity", "100")];
-    let (st, v) = json_of(http.post(&s.api_url).form(&form).send().await.unwrap_or_else(|e| panic!("{e}"))).await;
+    let (st, v) = ApiClient::new(s, key).add(102, link, 100).await;
     assert_eq!(st, 200, "{v}");
     v["order"].as_u64().unwrap_or_default()
 }
@@ -61,7 +59,7 @@ async fn an_smm_order_produces_the_documented_events_signed_and_in_order() {
     let o = store.get_order(&acct, id).await.ok().flatten().unwrap_or_else(|| panic!("no order"));
     let up = o.upstream_order.unwrap_or_default();
     s.sim_control(&format!("/control/orders/{up}"), json!({"status": "Canceled"})).await;
-    s.reconciler().await.run_once().await.unwrap_or_else(|e| panic!("{e}"));
+    s.reconciler().await.run_once().await.expect("reconciler pass (order cancelled upstream)");
 
     let mut got = receiver.wait_for(3, WAIT).await;
     assert_eq!(got.len(), 3, "{got:?}");
@@ -99,7 +97,9 @@ async fn standard_webhooks_signature_verifies_and_rotation_signs_with_both() {
     let ts: i64 = r.timestamp.parse().unwrap_or(0);
     assert_eq!(r.standard_signature, sign::standard_signature(&old, &r.webhook_id, ts, r.body.as_bytes()));
 
-    let new = manage::rotate_secret(&store, &s.vault().await, &acct, &ep, 3600).await.unwrap_or_else(|e| panic!("{e}"));
+    let new = manage::rotate_secret(&store, &s.vault().await, &acct, &ep, 3600)
+        .await
+        .expect("rotating the endpoint's secret");
     assert_ne!(new, old);
     receiver.set_secret(&new);
     add(s, &key, "https://instagram.com/p/std2").await;
@@ -130,7 +130,7 @@ async fn receiver_down_then_up_gets_it_on_a_retry_with_attempts_logged() {
         TargetPolicy::LOCAL,
     )
     .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    .expect("creating the endpoint on the closed port");
     add(s, &key, "https://instagram.com/p/down").await;
     // Nothing listens yet: the first attempt fails to connect.
     let start = std::time::Instant::now();
@@ -190,7 +190,7 @@ async fn an_always_failing_receiver_gets_exactly_four_attempts_then_failed() {
         TargetPolicy::LOCAL,
     )
     .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    .expect("creating the endpoint on the failing receiver");
     receiver.set_secret(&secret);
     add(s, &key, "https://instagram.com/p/fail").await;
     let got = receiver.wait_for(4, WAIT).await;
@@ -206,7 +206,8 @@ async fn an_always_failing_receiver_gets_exactly_four_attempts_then_failed() {
 
     // Kept for manual redelivery: once the receiver is fixed, it arrives, same webhook-id.
     receiver.set_mode(Mode::Ok);
-    let again = deliver::redeliver(&store, &s.queue().await, &acct, &d.id).await.unwrap_or_else(|e| panic!("{e}"));
+    let again =
+        deliver::redeliver(&store, &s.queue().await, &acct, &d.id).await.expect("redelivering the failed delivery");
     let got = receiver.wait_for(5, WAIT).await;
     assert_eq!(got.len(), 5);
     assert_eq!(got[4].webhook_id, d.event_id);
@@ -231,13 +232,13 @@ async fn duplicated_stream_records_and_queue_messages_deliver_once() {
     };
     // The same record three times, two of them at once (stream redelivery, retried batch).
     let (a, b) = tokio::join!(relay.handle(std::slice::from_ref(&rec)), relay.handle(std::slice::from_ref(&rec)));
-    a.unwrap_or_else(|e| panic!("{e}"));
-    b.unwrap_or_else(|e| panic!("{e}"));
-    relay.handle(std::slice::from_ref(&rec)).await.unwrap_or_else(|e| panic!("{e}"));
+    a.expect("the first concurrent relay pass");
+    b.expect("the second concurrent relay pass");
+    relay.handle(std::slice::from_ref(&rec)).await.expect("the third relay pass");
     // And the queue message duplicated by hand.
     let msg = QueueMsg { account_id: acct.clone(), delivery_id: format!("{}#{ep}", rec.event_id), attempt: 1 };
-    s.queue().await.send(&msg, 0).await.unwrap_or_else(|e| panic!("{e}"));
-    s.queue().await.send(&msg, 0).await.unwrap_or_else(|e| panic!("{e}"));
+    s.queue().await.send(&msg, 0).await.expect("queueing the message");
+    s.queue().await.send(&msg, 0).await.expect("queueing the message again");
     let got = receiver.wait_for(2, Duration::from_secs(5)).await;
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[0].body, rec.payload, "the exact payload bytes");
@@ -268,7 +269,7 @@ async fn ssrf_targets_are_refused() {
     // Checked again at send time, on the resolved address: a receiver on loopback gets
     // nothing from a production sender, whether named by IP or by a name resolving to it.
     let receiver = Receiver::start(Mode::Ok);
-    let sender = Sender::new(TargetPolicy::PRODUCTION).unwrap_or_else(|e| panic!("{e}"));
+    let sender = Sender::new(TargetPolicy::PRODUCTION).expect("building the production sender");
     let by_name = receiver.url.replace("127.0.0.1", "localhost").replace("http://", "https://");
     for url in [receiver.url.clone(), receiver.url.replace("http://", "https://"), by_name] {
         let r = sender.post(&url, "order.created", "id", "{}", &["whsec_x"]).await;
@@ -285,10 +286,9 @@ async fn test_events_arrive_signed_and_410_disables_the_endpoint() {
     let receiver = Receiver::start(Mode::Ok);
     let (acct, key, ep_id) = subscribed(s, &store, &receiver).await;
     let ep = store.get_endpoint(&acct, &ep_id).await.ok().flatten().unwrap_or_else(|| panic!("no endpoint"));
-    let sender = Sender::new(TargetPolicy::LOCAL).unwrap_or_else(|e| panic!("{e}"));
+    let sender = Sender::new(TargetPolicy::LOCAL).expect("building the local sender");
     for event in ALL_EVENTS {
-        let a =
-            deliver::send_test(&store, &s.vault().await, &sender, &ep, event).await.unwrap_or_else(|e| panic!("{e}"));
+        let a = deliver::send_test(&store, &s.vault().await, &sender, &ep, event).await.expect("sending a test event");
         assert!(a.success, "{a:?}");
     }
     let got = receiver.got();
@@ -342,13 +342,10 @@ async fn a_vtu_purchase_produces_the_documented_events_signed_and_in_order() {
     let (acct, key, _) = subscribed(s, &store, &receiver).await;
     kobo_shared::accounts::set_pin(&store, s.pepper().await.as_bytes(), &acct, "1234")
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("setting the reseller's PIN");
     // Pending at the provider, then its signed success callback.
     s.topup_next("pending_success", 1, "08061110009").await;
-    let http = client_from(fresh_source_ip());
-    let form =
-        [("key", key.as_str()), ("action", "vtu_data"), ("plan_id", "3"), ("phone", "08061110009"), ("pin", "1234")];
-    let (st, v) = json_of(http.post(&s.api_url).form(&form).send().await.unwrap_or_else(|e| panic!("{e}"))).await;
+    let (st, v) = ApiClient::new(s, &key).vtu_data(3, "08061110009", "1234").await;
     assert_eq!((st, v["status"].as_str()), (200, Some("processing")), "{v}");
     let trx = v["trx"].as_str().unwrap_or_default().to_string();
 

@@ -34,12 +34,12 @@ async fn deposit(store: &Store, account: &str, amount: Kobo, duplicate: bool) ->
         paylink_url: Some("https://pay".into()),
         created_at: now_rfc3339(),
     };
-    store.put_deposit(&d).await.unwrap_or_else(|e| panic!("{e}"));
+    store.put_deposit(&d).await.expect("storing the deposit");
     let body =
         serde_json::json!({"data": {"status": "Success", "amount": amount.0 as f64 / 100.0, "clientReference": d.id}});
-    let r = deposits::apply_payment(store, &d, &body).await.unwrap_or_else(|e| panic!("{e}"));
+    let r = deposits::apply_payment(store, &d, &body).await.expect("applying the payment");
     if duplicate {
-        let again = deposits::apply_payment(store, &d, &body).await.unwrap_or_else(|e| panic!("{e}"));
+        let again = deposits::apply_payment(store, &d, &body).await.expect("applying the payment again");
         assert_eq!(again, deposits::PaymentResult::Duplicate);
     }
     r == deposits::PaymentResult::Credited
@@ -156,7 +156,7 @@ async fn random_operations_keep_every_ledger_equal_to_its_balance() {
         key_rpm: 0,
         ip_rpm: 0,
     };
-    store.put_plan(&plan).await.unwrap_or_else(|e| panic!("{e}"));
+    store.put_plan(&plan).await.expect("storing the plan");
     let mut ids = Vec::new();
     for i in 0..5 {
         let a = accounts::create_account(
@@ -171,7 +171,7 @@ async fn random_operations_keep_every_ledger_equal_to_its_balance() {
             },
         )
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("creating an account");
         ids.push(a.id);
     }
     let ids = Arc::new(ids);
@@ -208,14 +208,14 @@ async fn random_operations_keep_every_ledger_equal_to_its_balance() {
         .collect();
     let mut totals = [0usize; 3];
     for w in workers {
-        let c = w.await.unwrap_or_else(|e| panic!("{e}"));
+        let c = w.await.expect("a worker ran to its end");
         for i in 0..3 {
             totals[i] += c[i];
         }
     }
     let took = started.elapsed();
     assert_eq!(totals.iter().sum::<usize>(), ops);
-    let checks = accounts::check_all_ledgers(&store).await.unwrap_or_else(|e| panic!("{e}"));
+    let checks = accounts::check_all_ledgers(&store).await.expect("checking every ledger");
     assert_eq!(checks.len(), 5);
     for c in &checks {
         assert!(c.ok(), "ledger of {} does not sum to its balance: {c:?}", c.account_id);

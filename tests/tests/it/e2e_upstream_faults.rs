@@ -1,37 +1,27 @@
 //! The upstream SMM panel failing: down (nothing sent), answering 500 (outcome unknown),
 //! slow past the timeout. Money is never lost and no order is ever sent twice. This
-//! binary has its own stack, since it takes the simulator down.
+//! test has a stack of its own: it takes the shared simulator down, counts every `add`
+//! the simulator receives, and expects its reconciler pass to send exactly its order.
 
 use kobo_shared::model::UpstreamState;
 use kobo_shared::Kobo;
-use kobo_tests::{client_from, fresh_source_ip, json_of, new_reseller, stack, ResellerSpec};
+use kobo_tests::{new_reseller, own_stack, ApiClient, ResellerSpec, Stack, StackSlot};
 use serde_json::json;
+
+/// This module's stack: nobody else's orders reach its simulator or its reconciler.
+fn stack() -> &'static Stack {
+    static FAULTS: StackSlot = StackSlot::new();
+    own_stack(&FAULTS, "stack-faults")
+}
 
 #[tokio::test]
 async fn upstream_down_then_up_places_the_order_once() {
     let s = stack();
     let store = s.store().await;
     let (acct, key) = new_reseller(&store, ResellerSpec::default()).await;
-    let http = client_from(fresh_source_ip());
-    let add = |link: &'static str| {
-        let http = http.clone();
-        let url = s.api_url.clone();
-        let key = key.clone();
-        async move {
-            let form =
-                [("key", key.as_str()), ("action", "add"), ("service", "102"), ("link", link), ("quantity", "100")];
-            json_of(http.post(url).form(&form).send().await.unwrap_or_else(|e| panic!("{e}"))).await
-        }
-    };
-    let start = json_of(
-        http.post(&s.api_url)
-            .form(&[("key", key.as_str()), ("action", "balance")])
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{e}")),
-    )
-    .await
-    .1;
+    let c = ApiClient::new(s, &key);
+    let add = |link: &'static str| c.add(102, link, 100);
+    let start = c.balance_answer().await.1;
     let adds_before = s.sim_stats().await["add_calls"].as_u64().unwrap_or(0);
 
     // 1. Down: the reseller still gets an order id; the order waits, unsent.
@@ -43,7 +33,7 @@ async fn upstream_down_then_up_places_the_order_once() {
     assert_eq!(o.upstream, UpstreamState::Unsent);
     assert_eq!(o.status.as_str(), "pending");
     let rec = s.reconciler().await;
-    rec.run_once().await.unwrap_or_else(|e| panic!("{e}"));
+    rec.run_once().await.expect("reconciler pass while upstream is down");
     let o = store.get_order(&acct, id).await.ok().flatten().unwrap_or_else(|| panic!("order missing"));
     assert_eq!(o.upstream, UpstreamState::Unsent, "still down: still unsent");
 
@@ -55,20 +45,13 @@ async fn upstream_down_then_up_places_the_order_once() {
     let o = store.get_order(&acct, id).await.ok().flatten().unwrap_or_else(|| panic!("order missing"));
     assert_eq!(o.upstream, UpstreamState::Placed);
     let up = o.upstream_order.clone().unwrap_or_default();
-    rec.run_once().await.unwrap_or_else(|e| panic!("{e}"));
+    rec.run_once().await.expect("reconciler pass after the race");
     assert_eq!(s.sim_stats().await["add_calls"].as_u64().unwrap_or(0), adds_before + 1, "exactly one upstream add");
 
     // 3. Upstream completes it.
     s.sim_control(&format!("/control/orders/{up}"), json!({"status": "Completed"})).await;
-    rec.run_once().await.unwrap_or_else(|e| panic!("{e}"));
-    let (_, v) = json_of(
-        http.post(&s.api_url)
-            .form(&[("key", key.as_str()), ("action", "status"), ("order", &id.to_string())])
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{e}")),
-    )
-    .await;
+    rec.run_once().await.expect("reconciler pass (order completed)");
+    let (_, v) = c.status(id).await;
     assert_eq!(v["status"], "completed");
 
     // 4. A 500 after sending: outcome unknown. Never re-sent automatically; the money
@@ -79,14 +62,17 @@ async fn upstream_down_then_up_places_the_order_once() {
     let amb = v["order"].as_u64().unwrap_or_default();
     let adds = s.sim_stats().await["add_calls"].as_u64().unwrap_or(0);
     for _ in 0..2 {
-        rec.run_once().await.unwrap_or_else(|e| panic!("{e}"));
+        rec.run_once().await.expect("reconciler pass (outcome unknown)");
     }
     let o = store.get_order(&acct, amb).await.ok().flatten().unwrap_or_else(|| panic!("order missing"));
     assert_eq!(o.upstream, UpstreamState::Unknown);
     assert_eq!(s.sim_stats().await["add_calls"].as_u64().unwrap_or(0), adds, "unknown orders are not re-sent");
     // The operator finds it was not placed and releases it; the next pass sends it once.
-    store.set_upstream(&o, UpstreamState::Unknown, UpstreamState::Unsent, None).await.unwrap_or_else(|e| panic!("{e}"));
-    rec.run_once().await.unwrap_or_else(|e| panic!("{e}"));
+    store
+        .set_upstream(&o, UpstreamState::Unknown, UpstreamState::Unsent, None)
+        .await
+        .expect("releasing the unknown order");
+    rec.run_once().await.expect("reconciler pass after the release");
     let o = store.get_order(&acct, amb).await.ok().flatten().unwrap_or_else(|| panic!("order missing"));
     assert_eq!(o.upstream, UpstreamState::Placed);
 
@@ -110,15 +96,7 @@ async fn upstream_down_then_up_places_the_order_once() {
     assert_eq!((o.status.as_str(), o.refunded), ("cancelled", o.charge));
 
     // Money: start − the three kept orders (the refused one was refunded), ledger sums.
-    let end = json_of(
-        http.post(&s.api_url)
-            .form(&[("key", key.as_str()), ("action", "balance")])
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{e}")),
-    )
-    .await
-    .1;
+    let end = c.balance_answer().await.1;
     let start = Kobo::parse_naira(start["balance"].as_str().unwrap_or_default()).unwrap_or_default();
     let end = Kobo::parse_naira(end["balance"].as_str().unwrap_or_default()).unwrap_or_default();
     assert_eq!(end, Kobo(start.0 - 3 * o.charge.0));

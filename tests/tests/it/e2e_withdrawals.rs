@@ -16,7 +16,7 @@ async fn code_for(s: &Stack, store: &Store, account: &str, otp_id: &str) -> Stri
     let otp = store.get_otp(account, otp_id).await.ok().flatten().unwrap_or_else(|| panic!("no otp {otp_id}"));
     let v: Value = reqwest::get(format!("{}/control/otp/{}", s.hubtel_base, otp.session.request_id))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("the Hubtel simulator tells the OTP")
         .json()
         .await
         .unwrap_or_default();
@@ -32,22 +32,14 @@ async fn request(
     pin: &str,
     wrong_code: bool,
 ) -> (u16, Value) {
-    let (st, v) = c.call(&[("action", "withdraw_otp"), ("phone", "08031234567")]).await;
+    let (st, v) = c.withdraw_otp("08031234567").await;
     assert_eq!((st, v["status"].as_str()), (200, Some("sent")), "{v}");
     let otp_id = v["otp_id"].as_str().unwrap_or_default().to_string();
     let mut code = code_for(s, store, account, &otp_id).await;
     if wrong_code {
         code = if code == "1111" { "2222".into() } else { "1111".into() };
     }
-    c.call(&[
-        ("action", "withdraw"),
-        ("amount", amount),
-        ("phone", "+2348031234567"),
-        ("pin", pin),
-        ("otp_id", &otp_id),
-        ("otp", &code),
-    ])
-    .await
+    c.withdraw(amount, "+2348031234567", pin, &otp_id, &code).await
 }
 
 async fn payer(s: &Stack, store: &Store) -> (LazyHubtel, Throttle, String) {
@@ -68,7 +60,7 @@ async fn hubtel_withdraw(s: &Stack, tx: &str, success: bool) -> Value {
         .json(&json!({"success": success}))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("the Hubtel simulator settles the send-money")
         .json()
         .await
         .unwrap_or_default()
@@ -79,7 +71,7 @@ async fn withdrawals_need_pin_and_otp_hold_funds_and_settle_once() {
     let s = stack();
     let store = s.store().await;
     let (acct, key) = new_reseller(&store, ResellerSpec { balance: Kobo::naira(10_000), ..Default::default() }).await;
-    accounts::set_pin(&store, s.pepper().await.as_bytes(), &acct, "1234").await.unwrap_or_else(|e| panic!("{e}"));
+    accounts::set_pin(&store, s.pepper().await.as_bytes(), &acct, "1234").await.expect("setting the reseller's PIN");
     let receiver = Receiver::start(Mode::Ok);
     let (_, secret) = manage::create_endpoint(
         &store,
@@ -90,7 +82,7 @@ async fn withdrawals_need_pin_and_otp_hold_funds_and_settle_once() {
         TargetPolicy::LOCAL,
     )
     .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    .expect("creating the receiver's endpoint");
     receiver.set_secret(&secret);
     let c = ApiClient::new(s, &key);
 
@@ -103,6 +95,7 @@ async fn withdrawals_need_pin_and_otp_hold_funds_and_settle_once() {
     assert!(v["error"].as_str().unwrap_or_default().contains("PIN"), "{v}");
     let (st, v) = request(s, &store, &c, &acct, "20000", "1234", false).await;
     assert_eq!((st, v["error"].as_str()), (422, Some("Insufficient balance")));
+    // Below the minimum, with a made-up OTP: sent as it stands.
     let (st, _) = c
         .call(&[
             ("action", "withdraw"),
@@ -128,14 +121,14 @@ async fn withdrawals_need_pin_and_otp_hold_funds_and_settle_once() {
     let w = store.get_withdrawal(&acct, &id).await.ok().flatten().unwrap_or_else(|| panic!("no withdrawal"));
     let after = withdrawals::approve_and_pay(
         &store,
-        hubtel.get().await.unwrap_or_else(|e| panic!("{e}")),
+        hubtel.get().await.expect("the Hubtel client is configured"),
         &throttle,
         key_material.as_bytes(),
         &s.base_url,
         &w,
     )
     .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    .expect("approving and paying the withdrawal");
     assert_eq!(after.status, WithdrawalStatus::Paying);
     let tx = after.transaction_id.clone().unwrap_or_else(|| panic!("no Hubtel transaction"));
     assert_eq!(hubtel_withdraw(s, &tx, true).await["callback_answer"]["status"], "paid");
@@ -145,7 +138,7 @@ async fn withdrawals_need_pin_and_otp_hold_funds_and_settle_once() {
         "duplicate",
         "a late failure changes nothing"
     );
-    let (_, v) = c.call(&[("action", "withdrawal_status"), ("withdrawal_id", &id)]).await;
+    let (_, v) = c.withdrawal_status(&id).await;
     assert_eq!(v["status"], "paid");
     assert_eq!(c.balance().await, Kobo::naira(7_000));
     let got = receiver.wait_for(1, Duration::from_secs(20)).await;
@@ -186,14 +179,14 @@ async fn withdrawals_need_pin_and_otp_hold_funds_and_settle_once() {
     let w = store.get_withdrawal(&acct, &fid).await.ok().flatten().unwrap_or_else(|| panic!("no withdrawal"));
     let after = withdrawals::approve_and_pay(
         &store,
-        hubtel.get().await.unwrap_or_else(|e| panic!("{e}")),
+        hubtel.get().await.expect("the Hubtel client is configured"),
         &throttle,
         key_material.as_bytes(),
         &s.base_url,
         &w,
     )
     .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    .expect("approving and paying the withdrawal whose payout fails");
     let tx = after.transaction_id.clone().unwrap_or_else(|| panic!("no Hubtel transaction"));
     assert_eq!(hubtel_withdraw(s, &tx, false).await["callback_answer"]["status"], "failed");
     assert_eq!(hubtel_withdraw(s, &tx, false).await["callback_answer"]["status"], "duplicate");
@@ -213,7 +206,7 @@ async fn withdrawals_need_pin_and_otp_hold_funds_and_settle_once() {
         .json(&json!({"responseCode": "2001", "data": {"clientReference": fid}}))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the forged callback reaches the stack");
     assert_eq!(r.status().as_u16(), 401);
 }
 
@@ -236,8 +229,8 @@ async fn work_deferred_while_hubtel_is_busy_is_finished_by_the_reconciler() {
         expires_at: kobo_shared::model::now_unix() + 600,
         used: false,
     };
-    store.put_otp(&queued).await.unwrap_or_else(|e| panic!("{e}"));
-    rec.run_withdrawals_once().await.unwrap_or_else(|e| panic!("{e}"));
+    store.put_otp(&queued).await.expect("storing the queued OTP");
+    rec.run_withdrawals_once().await.expect("reconciler withdrawal pass (queued OTP)");
     let sent = store.get_otp(&acct, "otp_queued1").await.ok().flatten().unwrap_or_else(|| panic!("otp gone"));
     assert!(!sent.session.request_id.is_empty(), "the queued OTP was sent");
     let right = code_for(s, &store, &acct, "otp_queued1").await;
@@ -261,7 +254,7 @@ async fn work_deferred_while_hubtel_is_busy_is_finished_by_the_reconciler() {
     assert_eq!(c.balance().await, Kobo::naira(8_000));
     let mut settled = 0;
     for _ in 0..3 {
-        settled += rec.run_withdrawals_once().await.unwrap_or_else(|e| panic!("{e}"));
+        settled += rec.run_withdrawals_once().await.expect("reconciler withdrawal pass");
     }
     assert_eq!(settled, 2);
     let status = |id: &'static str| {

@@ -1,6 +1,8 @@
 //! Measurements (printed as `MEASURE` lines; only delivery counts are asserted): time
 //! from the business write (the outbox item) to arrival at a receiver, over 200 events,
-//! and the deliveries per second the local worker sustains against a fast receiver.
+//! and the deliveries per second the local worker sustains against a fast receiver. On a
+//! stack of its own: its bursts would queue ahead of other tests' deliveries (some wait
+//! only seconds), and their deliveries would count in its throughput.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -8,10 +10,16 @@ use std::time::{Duration, Instant};
 use kobo_shared::outbox::{EventType, OutboxEvent};
 use kobo_shared::webhooks::deliver::QueueMsg;
 use kobo_shared::webhooks::{manage, ssrf::TargetPolicy, Delivery, DeliveryState};
-use kobo_tests::{new_reseller, percentile_ms, stack, Mode, Receiver, ResellerSpec};
+use kobo_tests::{new_reseller, own_stack, percentile_ms, Mode, Receiver, ResellerSpec, Stack, StackSlot};
 
 const EVENTS: usize = 200;
 const BURST: usize = 300;
+
+/// This module's stack: its delivery queue and workers serve this benchmark only.
+fn stack() -> &'static Stack {
+    static BENCH: StackSlot = StackSlot::new();
+    own_stack(&BENCH, "stack-bench-webhooks")
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn write_to_delivery_latency_and_worker_throughput() {
@@ -28,7 +36,7 @@ async fn write_to_delivery_latency_and_worker_throughput() {
         TargetPolicy::LOCAL,
     )
     .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    .expect("creating the receiver's endpoint");
     receiver.set_secret(&secret);
 
     // 1. Latency: write an outbox event (what every business transaction writes), then
@@ -48,7 +56,7 @@ async fn write_to_delivery_latency_and_worker_throughput() {
             .set_item(Some(ev.to_item()))
             .send()
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("writing an outbox event");
         written.insert(ev.id.clone(), Instant::now());
         // Paced below the local pipeline's capacity (moto serializes every DynamoDB call).
         tokio::time::sleep(Duration::from_millis(60)).await;
@@ -88,7 +96,7 @@ async fn write_to_delivery_latency_and_worker_throughput() {
     let before = receiver.got().len();
     let t = Instant::now();
     for m in &msgs {
-        queue.send(m, 0).await.unwrap_or_else(|e| panic!("{e}"));
+        queue.send(m, 0).await.expect("queueing a burst delivery");
     }
     let enqueued = t.elapsed();
     let got = receiver.wait_for(before + BURST, Duration::from_secs(300)).await;

@@ -6,16 +6,10 @@ use std::collections::BTreeSet;
 use kobo_shared::accounts;
 use kobo_shared::smm;
 use kobo_shared::{Kobo, Store};
-use kobo_tests::{client_from, fresh_source_ip, json_of, new_reseller, stack, ResellerSpec};
+use kobo_tests::{new_reseller, stack, ResellerSpec};
 use serde_json::{json, Value};
 
 type Client = kobo_tests::ApiClient;
-
-/// `add` of one SMM order.
-async fn add(c: &Client, service: u64, link: &str, quantity: u64) -> (u16, Value) {
-    let (s, q) = (service.to_string(), quantity.to_string());
-    c.call(&[("action", "add"), ("service", &s), ("link", link), ("quantity", &q)]).await
-}
 
 /// The upstream order id of one of our orders.
 async fn upstream_id(store: &Store, account: &str, order: u64) -> String {
@@ -25,7 +19,7 @@ async fn upstream_id(store: &Store, account: &str, order: u64) -> String {
 
 async fn ledger_sums(store: &Store, account: &str) {
     let a = store.get_account(account).await.ok().flatten().unwrap_or_else(|| panic!("no account"));
-    let check = accounts::check_ledger(store, &a).await.unwrap_or_else(|e| panic!("{e}"));
+    let check = accounts::check_ledger(store, &a).await.expect("checking the ledger");
     assert!(check.ok(), "{check:?}");
 }
 
@@ -44,7 +38,7 @@ async fn a_stock_api_v2_client_runs_its_panel_on_kobo() {
     let start = c.balance().await;
 
     // services: the seeded catalog, rates as two-decimal strings, API v2 fields.
-    let (st, services) = c.call(&[("action", "services")]).await;
+    let (st, services) = c.services().await;
     assert_eq!(st, 200);
     let list = services.as_array().cloned().unwrap_or_default();
     assert!(list.len() >= 10, "{services}");
@@ -58,14 +52,14 @@ async fn a_stock_api_v2_client_runs_its_panel_on_kobo() {
 
     // add: charges exactly what services showed, rounded up to the kobo.
     let rate = rate_of(&services, 101);
-    let (st, v) = add(&c, 101, "https://instagram.com/p/abc", 1001).await;
+    let (st, v) = c.add(101, "https://instagram.com/p/abc", 1001).await;
     assert_eq!(st, 200, "{v}");
     let order = v["order"].as_u64().unwrap_or_else(|| panic!("{v}"));
     let charge = smm::charge(rate, 1001).unwrap_or_default();
     assert_eq!(c.balance().await, Kobo(start.0 - charge.0));
 
     // status: seed shape plus API v2 fields.
-    let (st, v) = c.call(&[("action", "status"), ("order", &order.to_string())]).await;
+    let (st, v) = c.status(order).await;
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["status"], "pending");
     assert_eq!(v["status_code"], 0);
@@ -76,15 +70,15 @@ async fn a_stock_api_v2_client_runs_its_panel_on_kobo() {
     // The upstream panel moves the order on; the reconciler picks it up.
     let up = upstream_id(&store, &acct, order).await;
     s.sim_control(&format!("/control/orders/{up}"), json!({"status": "In progress", "remains": 400})).await;
-    s.reconciler().await.run_once().await.unwrap_or_else(|e| panic!("{e}"));
-    let (_, v) = c.call(&[("action", "status"), ("order", &order.to_string())]).await;
+    s.reconciler().await.run_once().await.expect("reconciler pass (order in progress)");
+    let (_, v) = c.status(order).await;
     assert_eq!(
         (v["status"].as_str(), v["status_code"].as_u64(), v["remains"].as_str()),
         (Some("processing"), Some(1), Some("400"))
     );
 
-    // multi status, with an unknown and a malformed id.
-    let second = add(&c, 102, "https://instagram.com/p/def", 100).await.1["order"].as_u64().unwrap_or_default();
+    // multi status, with an unknown and a malformed id (so sent as it stands).
+    let second = c.add(102, "https://instagram.com/p/def", 100).await.1["order"].as_u64().unwrap_or_default();
     let ids = format!("{order},{second},99999999,abc");
     let (st, v) = c.call(&[("action", "status"), ("orders", &ids)]).await;
     assert_eq!(st, 200, "{v}");
@@ -94,30 +88,30 @@ async fn a_stock_api_v2_client_runs_its_panel_on_kobo() {
     assert_eq!(v["abc"], json!({"error": "Incorrect order ID"}));
 
     // refill: only completed orders of refillable services.
-    let (st, v) = c.call(&[("action", "refill"), ("order", &order.to_string())]).await;
+    let (st, v) = c.refill(order).await;
     assert_eq!(st, 422, "{v}");
     s.sim_control(&format!("/control/orders/{up}"), json!({"status": "Completed", "remains": 0})).await;
-    s.reconciler().await.run_once().await.unwrap_or_else(|e| panic!("{e}"));
-    let (st, v) = c.call(&[("action", "refill"), ("order", &order.to_string())]).await;
+    s.reconciler().await.run_once().await.expect("reconciler pass (order completed)");
+    let (st, v) = c.refill(order).await;
     assert_eq!(st, 200, "{v}");
     let refill = v["refill"].as_str().unwrap_or_default().to_string();
     assert!(!refill.is_empty(), "{v}");
-    let (st, v) = c.call(&[("action", "refill_status"), ("refill", &refill)]).await;
+    let (st, v) = c.refill_status(&refill).await;
     assert_eq!(st, 200, "{v}");
     assert!(v["status"].is_string(), "{v}");
-    let (st, v) = c.call(&[("action", "refill_status"), ("refills", &format!("{refill},424242"))]).await;
+    let (st, v) = c.multi_refill_status(&[&refill, "424242"]).await;
     assert_eq!(st, 200, "{v}");
     assert_eq!(v[1]["status"], json!({"error": "Refill not found"}));
 
     // cancel: a final order cannot be cancelled; a pending one can, and is refunded in full.
-    let (st, v) = c.call(&[("action", "cancel"), ("orders", &format!("{order},{second},77777777"))]).await;
+    let (st, v) = c.cancel(&[order, second, 77777777]).await;
     assert_eq!(st, 200, "{v}");
     assert!(v[0]["cancel"]["error"].is_string(), "{v}");
     assert_eq!(v[1], json!({"order": second, "cancel": 1}));
     assert_eq!(v[2]["cancel"], json!({"error": "Incorrect order ID"}));
     let before_refund = c.balance().await;
-    s.reconciler().await.run_once().await.unwrap_or_else(|e| panic!("{e}"));
-    let (_, v) = c.call(&[("action", "status"), ("order", &second.to_string())]).await;
+    s.reconciler().await.run_once().await.expect("reconciler pass (order cancelled)");
+    let (_, v) = c.status(second).await;
     assert_eq!((v["status"].as_str(), v["status_code"].as_u64()), (Some("cancelled"), Some(3)), "{v}");
     let second_charge = Kobo::parse_naira(v["charge"].as_str().unwrap_or_default()).unwrap_or_default();
     assert_eq!(c.balance().await, Kobo(before_refund.0 + second_charge.0));
@@ -165,12 +159,12 @@ async fn plan_discount_lowers_the_rate_services_shows_and_add_charges() {
     let (_, key) = new_reseller(&store, ResellerSpec { smm_discount_bp: 1250, ..Default::default() }).await;
     let full = Client::new(s, &full_key);
     let c = Client::new(s, &key);
-    let full_rate = rate_of(&full.call(&[("action", "services")]).await.1, 103);
-    let rate = rate_of(&c.call(&[("action", "services")]).await.1, 103);
+    let full_rate = rate_of(&full.services().await.1, 103);
+    let rate = rate_of(&c.services().await.1, 103);
     assert_eq!(rate, full_rate.less_basis_points_ceil(1250));
     assert!(rate < full_rate);
     let before = c.balance().await;
-    let (st, v) = add(&c, 103, "https://instagram.com/reel/1", 777).await;
+    let (st, v) = c.add(103, "https://instagram.com/reel/1", 777).await;
     assert_eq!(st, 200, "{v}");
     assert_eq!(c.balance().await, Kobo(before.0 - smm::charge(rate, 777).unwrap_or_default().0));
 }
@@ -190,9 +184,8 @@ async fn add_bulk_charges_each_good_item_and_reports_each_bad_one() {
         {"service": 102, "link": "https://example.com/4", "quantity": 5},
         "not an object",
         {"service": 302, "link": "https://youtube.com/c/x", "quantity": 10000}
-    ])
-    .to_string();
-    let (st, v) = c.call(&[("action", "add_bulk"), ("orders", &orders)]).await;
+    ]);
+    let (st, v) = c.add_bulk(&orders).await;
     assert_eq!(st, 200, "{v}");
     let rows = v.as_array().cloned().unwrap_or_default();
     assert_eq!(rows.len(), 7, "{v}");
@@ -205,8 +198,7 @@ async fn add_bulk_charges_each_good_item_and_reports_each_bad_one() {
     assert_eq!(rows[6]["error"], "Insufficient balance");
     let mut charged = 0;
     for r in [&rows[0], &rows[3]] {
-        let id = r["order"].as_u64().unwrap_or_default().to_string();
-        let (_, st) = c.call(&[("action", "status"), ("order", &id)]).await;
+        let (_, st) = c.status(r["order"].as_u64().unwrap_or_default()).await;
         charged += Kobo::parse_naira(st["charge"].as_str().unwrap_or_default()).unwrap_or_default().0;
     }
     assert_eq!(c.balance().await, Kobo(start.0 - charged));
@@ -214,8 +206,9 @@ async fn add_bulk_charges_each_good_item_and_reports_each_bad_one() {
 
     let too_many: Vec<Value> =
         (0..101).map(|_| json!({"service": 102, "link": "https://e.com", "quantity": 20})).collect();
-    let (st, v) = c.call(&[("action", "add_bulk"), ("orders", &Value::Array(too_many).to_string())]).await;
+    let (st, v) = c.add_bulk(&Value::Array(too_many)).await;
     assert_eq!((st, v["error"].as_str()), (422, Some("orders may hold at most 100 orders")));
+    // Not JSON: sent as it stands.
     let (st, _) = c.call(&[("action", "add_bulk"), ("orders", "{nope")]).await;
     assert_eq!(st, 422);
 }
@@ -228,21 +221,23 @@ async fn another_accounts_order_answers_like_a_missing_one() {
     let (_, other_key) = new_reseller(&store, ResellerSpec::default()).await;
     let owner = Client::new(s, &owner_key);
     let other = Client::new(s, &other_key);
-    let id =
-        add(&owner, 102, "https://instagram.com/p/mine", 100).await.1["order"].as_u64().unwrap_or_default().to_string();
-    let missing = "987654321";
+    let id = owner.add(102, "https://instagram.com/p/mine", 100).await.1["order"].as_u64().unwrap_or_default();
+    let missing = 987654321;
     for action in ["status", "refill"] {
-        let theirs = other.call(&[("action", action), ("order", &id)]).await;
-        let absent = other.call(&[("action", action), ("order", missing)]).await;
+        let (theirs, absent) = if action == "status" {
+            (other.status(id).await, other.status(missing).await)
+        } else {
+            (other.refill(id).await, other.refill(missing).await)
+        };
         assert_eq!(theirs, absent, "{action}");
         assert_eq!(theirs.0, 404);
     }
-    let (_, theirs) = other.call(&[("action", "status"), ("orders", &id)]).await;
-    assert_eq!(theirs[&id], json!({"error": "Incorrect order ID"}));
-    let (_, theirs) = other.call(&[("action", "cancel"), ("orders", &id)]).await;
+    let (_, theirs) = other.multi_status(&[id]).await;
+    assert_eq!(theirs[&id.to_string()], json!({"error": "Incorrect order ID"}));
+    let (_, theirs) = other.cancel(&[id]).await;
     assert_eq!(theirs[0]["cancel"], json!({"error": "Incorrect order ID"}));
     // And the owner's order is untouched.
-    assert_eq!(owner.call(&[("action", "status"), ("order", &id)]).await.1["status"], "pending");
+    assert_eq!(owner.status(id).await.1["status"], "pending");
 }
 
 #[tokio::test]
@@ -253,20 +248,20 @@ async fn fifty_parallel_adds_never_overdraw() {
     let (acct, key) =
         new_reseller(&store, ResellerSpec { balance: Kobo::naira(36 * 17 + 20), ..Default::default() }).await;
     let c = std::sync::Arc::new(Client::new(s, &key));
-    let rate = rate_of(&c.call(&[("action", "services")]).await.1, 102);
+    let rate = rate_of(&c.services().await.1, 102);
     let each = smm::charge(rate, 100).unwrap_or_default();
     let start = c.balance().await;
     let affordable = (start.0 / each.0) as usize;
     let tasks: Vec<_> = (0..50)
         .map(|i| {
             let c = c.clone();
-            tokio::spawn(async move { add(&c, 102, &format!("https://instagram.com/p/{i}"), 100).await })
+            tokio::spawn(async move { c.add(102, &format!("https://instagram.com/p/{i}"), 100).await })
         })
         .collect();
     let mut ok = BTreeSet::new();
     let mut short = 0;
     for t in tasks {
-        let (st, v) = t.await.unwrap_or_else(|e| panic!("{e}"));
+        let (st, v) = t.await.expect("an add task ran to its end");
         match st {
             200 => {
                 ok.insert(v["order"].as_u64().unwrap_or_default());
@@ -288,39 +283,22 @@ async fn twenty_parallel_retries_with_one_idempotency_key_make_one_order() {
     let s = stack();
     let store = s.store().await;
     let (acct, key) = new_reseller(&store, ResellerSpec::default()).await;
-    let http = client_from(fresh_source_ip());
     let start = Client::new(s, &key).balance().await;
-    let send = |body: &'static str| {
-        let http = http.clone();
-        let url = s.api_url.clone();
-        let key = key.clone();
-        async move {
-            let r = http
-                .post(url)
-                .header("Idempotency-Key", "order-2026-11-25-0001")
-                .form(&[
-                    ("key", key.as_str()),
-                    ("action", "add"),
-                    ("service", "102"),
-                    ("link", body),
-                    ("quantity", "100"),
-                ])
-                .send()
-                .await
-                .unwrap_or_else(|e| panic!("{e}"));
-            json_of(r).await
-        }
+    let idempotent = Client::new(s, &key).with_idempotency_key("order-2026-11-25-0001");
+    let send = |link: &'static str| {
+        let c = idempotent.clone();
+        async move { c.add(102, link, 100).await }
     };
     let tasks: Vec<_> = (0..20).map(|_| tokio::spawn(send("https://instagram.com/p/idem"))).collect();
     let mut answers = BTreeSet::new();
     for t in tasks {
-        let (st, v) = t.await.unwrap_or_else(|e| panic!("{e}"));
+        let (st, v) = t.await.expect("a retry task ran to its end");
         assert_eq!(st, 200, "{v}");
         answers.insert(v.to_string());
     }
     assert_eq!(answers.len(), 1, "every retry gets the first answer: {answers:?}");
     let c = Client::new(s, &key);
-    let rate = rate_of(&c.call(&[("action", "services")]).await.1, 102);
+    let rate = rate_of(&c.services().await.1, 102);
     assert_eq!(c.balance().await, Kobo(start.0 - smm::charge(rate, 100).unwrap_or_default().0), "charged once");
     let orders = store.ledger(&acct).await.unwrap_or_default().iter().filter(|e| e.kind == "order").count();
     assert_eq!(orders, 1);
@@ -330,17 +308,11 @@ async fn twenty_parallel_retries_with_one_idempotency_key_make_one_order() {
         (st, v["error"].as_str()),
         (409, Some("This Idempotency-Key was already used with a different request"))
     );
-    // request_id in the body works the same way.
-    let body = [
-        ("key", key.as_str()),
-        ("action", "add"),
-        ("service", "102"),
-        ("link", "https://x.ng/r"),
-        ("quantity", "100"),
-        ("request_id", "r-1"),
-    ];
-    let a = json_of(http.post(&s.api_url).form(&body).send().await.unwrap_or_else(|e| panic!("{e}"))).await;
-    let b = json_of(http.post(&s.api_url).form(&body).send().await.unwrap_or_else(|e| panic!("{e}"))).await;
+    // request_id in the body works the same way (an extra field: sent as it stands).
+    let body =
+        [("action", "add"), ("service", "102"), ("link", "https://x.ng/r"), ("quantity", "100"), ("request_id", "r-1")];
+    let a = c.call(&body).await;
+    let b = c.call(&body).await;
     assert_eq!(a, b);
     ledger_sums(&store, &acct).await;
 }
@@ -351,7 +323,7 @@ async fn a_partial_order_refunds_the_remains_once_even_with_two_reconcilers_raci
     let store = s.store().await;
     let (acct, key) = new_reseller(&store, ResellerSpec::default()).await;
     let c = Client::new(s, &key);
-    let (st, v) = add(&c, 101, "https://instagram.com/p/partial", 1000).await;
+    let (st, v) = c.add(101, "https://instagram.com/p/partial", 1000).await;
     assert_eq!(st, 200, "{v}");
     let id = v["order"].as_u64().unwrap_or_default();
     let before = c.balance().await;
@@ -360,16 +332,16 @@ async fn a_partial_order_refunds_the_remains_once_even_with_two_reconcilers_raci
     s.sim_control(&format!("/control/orders/{up}"), json!({"status": "Partial", "remains": 250})).await;
     let (r1, r2) = (s.reconciler().await, s.reconciler().await);
     let (a, b) = tokio::join!(r1.run_once(), r2.run_once());
-    a.unwrap_or_else(|e| panic!("{e}"));
-    b.unwrap_or_else(|e| panic!("{e}"));
-    s.reconciler().await.run_once().await.unwrap_or_else(|e| panic!("{e}"));
+    a.expect("the first racing reconciler pass");
+    b.expect("the second racing reconciler pass");
+    s.reconciler().await.run_once().await.expect("the reconciler pass after the race");
     let want = smm::partial_refund(charge, 1000, 250);
     assert_eq!(want, Kobo((charge.0 * 250) / 1000));
     assert_eq!(c.balance().await, Kobo(before.0 + want.0));
     let refunds: Vec<_> =
         store.ledger(&acct).await.unwrap_or_default().into_iter().filter(|e| e.kind == "refund").collect();
     assert_eq!(refunds.len(), 1, "{refunds:?}");
-    let (_, v) = c.call(&[("action", "status"), ("order", &id.to_string())]).await;
+    let (_, v) = c.status(id).await;
     assert_eq!(
         (v["status"].as_str(), v["status_code"].as_u64(), v["remains"].as_str()),
         (Some("partial"), Some(5), Some("250"))

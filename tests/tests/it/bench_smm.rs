@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
 use kobo_shared::Kobo;
-use kobo_tests::{api_request, client_from, fresh_source_ip, new_reseller, percentile_ms, stack, ResellerSpec};
+use kobo_tests::{api_request, new_reseller, percentile_ms, stack, ApiClient, ResellerSpec};
 
 const N: usize = 60;
 
@@ -61,19 +61,15 @@ async fn add_and_services_round_trips_and_latency() {
     // Latency of add over HTTP on the local stack, interleaved with the same DynamoDB
     // work done raw (the same calls in the same waves, straight to moto), so both see the
     // same table: moto's transactions slow down as the table grows.
-    let http = client_from(fresh_source_ip());
+    let c = ApiClient::new(s, &key_text);
     let db = store.client().clone();
     let table = store.table().to_string();
     let mut api_times = Vec::with_capacity(N);
     let mut raw_times = Vec::with_capacity(N);
     for i in 0..N {
         let link = format!("https://instagram.com/p/bench{i}");
-        let form =
-            [("key", key_text.as_str()), ("action", "add"), ("service", "102"), ("link", &link), ("quantity", "100")];
         let t = Instant::now();
-        let r = http.post(&s.api_url).form(&form).send().await.unwrap_or_else(|e| panic!("{e}"));
-        let ok = r.status().as_u16();
-        let _ = r.bytes().await;
+        let (ok, _) = c.add(102, &link, 100).await;
         api_times.push(t.elapsed());
         assert_eq!(ok, 200);
 
@@ -83,7 +79,7 @@ async fn add_and_services_round_trips_and_latency() {
             .keys(key(pk.clone(), "PROFILE"))
             .keys(key(pk.clone(), "KEY#x"))
             .build()
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("building the raw BatchGetItem keys");
         let counter = |sk: String| {
             db.update_item()
                 .table_name(&table)
@@ -110,7 +106,7 @@ async fn add_and_services_round_trips_and_latency() {
                         .table_name(&table)
                         .set_item(Some(key("RAW#BENCH".into(), &sk)))
                         .build()
-                        .unwrap_or_else(|e| panic!("{e}")),
+                        .expect("building a raw transaction Put"),
                 )
                 .build()
         };
@@ -120,7 +116,7 @@ async fn add_and_services_round_trips_and_latency() {
             .update_expression("ADD balance :d")
             .expression_attribute_values(":d", AttributeValue::N("-1".into()))
             .build()
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("building the raw transaction Update");
         db.transact_write_items()
             .transact_items(TransactWriteItem::builder().update(upd).build())
             .transact_items(put(format!("L#{i}")))
@@ -128,7 +124,7 @@ async fn add_and_services_round_trips_and_latency() {
             .transact_items(put(format!("E#{i}")))
             .send()
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("the raw TransactWriteItems succeeds");
         let _ = counter("upstream".into()).await;
         raw_times.push(t.elapsed());
     }

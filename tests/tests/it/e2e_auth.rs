@@ -30,7 +30,7 @@ async fn seed_curl_examples_for_balance() {
         .header("content-type", "application/x-www-form-urlencoded")
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("balance with the key in X-API-KEY reaches the stack");
     assert_eq!(json_of(r).await, (200, json!({"balance": "50000.00", "currency": "NGN"})));
     // key=... in the body
     let r = http
@@ -38,7 +38,7 @@ async fn seed_curl_examples_for_balance() {
         .form(&[("key", s.demo.api_key.as_str()), ("action", "balance")])
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("balance with the key in the form reaches the stack");
     assert_eq!(json_of(r).await, (200, json!({"balance": "50000.00", "currency": "NGN"})));
     // JSON body
     let r = http
@@ -46,7 +46,7 @@ async fn seed_curl_examples_for_balance() {
         .json(&json!({"key": s.demo.api_key, "action": "balance"}))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("balance with a JSON body reaches the stack");
     assert_eq!(json_of(r).await, (200, json!({"balance": "50000.00", "currency": "NGN"})));
 }
 
@@ -57,12 +57,12 @@ async fn revoked_key_is_refused_on_the_next_request() {
     let (acct, key) = account(&store, 0, 0, Action::ALL, &[], &[]).await;
     let http = client_from(fresh_source_ip());
     let call = || http.post(&s.api_url).header("X-API-KEY", &key).form(&[("action", "balance")]).send();
-    let (status, body) = json_of(call().await.unwrap_or_else(|e| panic!("{e}"))).await;
+    let (status, body) = json_of(call().await.expect("balance reaches the stack")).await;
     assert_eq!((status, body["balance"].as_str()), (200, Some("7770.01")));
     let record =
-        store.find_key(&acct, &kobo_shared::apikey::hash_key(&key)[..12]).await.unwrap_or_else(|e| panic!("{e}"));
-    store.revoke_key(&acct, &record.hash).await.unwrap_or_else(|e| panic!("{e}"));
-    let r = call().await.unwrap_or_else(|e| panic!("{e}"));
+        store.find_key(&acct, &kobo_shared::apikey::hash_key(&key)[..12]).await.expect("finding the key to revoke");
+    store.revoke_key(&acct, &record.hash).await.expect("revoking the key");
+    let r = call().await.expect("balance after revocation reaches the stack");
     assert_eq!(json_of(r).await, (401, json!({"error": "Invalid api key"})));
 }
 
@@ -77,10 +77,15 @@ async fn unknown_and_malformed_keys_are_invalid() {
             .form(&[("action", "balance"), ("key", key)])
             .send()
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("balance with a bad key reaches the stack");
         assert_eq!(json_of(r).await, (401, json!({"error": "Invalid api key"})), "key {key:?}");
     }
-    let r = http.post(&s.api_url).form(&[("action", "balance")]).send().await.unwrap_or_else(|e| panic!("{e}"));
+    let r = http
+        .post(&s.api_url)
+        .form(&[("action", "balance")])
+        .send()
+        .await
+        .expect("balance without a key reaches the stack");
     assert_eq!(json_of(r).await, (401, json!({"error": "Invalid api key"})));
 }
 
@@ -96,7 +101,7 @@ async fn scope_is_enforced() {
         .form(&[("action", "balance")])
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("balance out of scope reaches the stack");
     assert_eq!(json_of(r).await, (403, json!({"error": "This API key is not allowed for this action"})));
 }
 
@@ -112,7 +117,7 @@ async fn ip_whitelist_allows_listed_addresses_only() {
         .form(&[("action", "balance")])
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("balance from the whitelisted IP reaches the stack");
     assert_eq!(json_of(r).await.0, 200);
     let other = fresh_source_ip();
     assert_ne!(other, allowed);
@@ -122,7 +127,7 @@ async fn ip_whitelist_allows_listed_addresses_only() {
         .form(&[("action", "balance")])
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("balance from another IP reaches the stack");
     let (status, body) = json_of(r).await;
     assert_eq!(status, 403);
     assert_eq!(body["error"], json!(format!("This API key is not allowed from IP address {other}")));
@@ -147,7 +152,7 @@ async fn domain_whitelist_reads_every_origin_form_the_seed_lists() {
             .header("Origin", "https://evil.io")
             .form(&[("action", "balance")]),
     ] {
-        let (status, body) = json_of(req.send().await.unwrap_or_else(|e| panic!("{e}"))).await;
+        let (status, body) = json_of(req.send().await.expect("balance from an allowed origin reaches the stack")).await;
         assert_eq!(status, 200, "{body}");
     }
     // Refused: none, or another domain, or a look-alike.
@@ -160,7 +165,7 @@ async fn domain_whitelist_reads_every_origin_form_the_seed_lists() {
             .form(&[("action", "balance")]),
         post().form(&[("action", "balance"), ("domain", "notexample.com")]),
     ] {
-        let (status, body) = json_of(req.send().await.unwrap_or_else(|e| panic!("{e}"))).await;
+        let (status, body) = json_of(req.send().await.expect("balance from a refused origin reaches the stack")).await;
         assert_eq!(status, 403, "{body}");
         assert!(body["error"].as_str().unwrap_or_default().contains("not allowed from this domain"), "{body}");
     }
@@ -173,11 +178,11 @@ async fn inactive_api_access_is_refused() {
     let (acct, key) = account(&store, 0, 0, Action::ALL, &[], &[]).await;
     let http = client_from(fresh_source_ip());
     let call = || http.post(&s.api_url).header("X-API-KEY", &key).form(&[("action", "balance")]).send();
-    store.set_api_active(&acct, false).await.unwrap_or_else(|e| panic!("{e}"));
-    let r = call().await.unwrap_or_else(|e| panic!("{e}"));
+    store.set_api_active(&acct, false).await.expect("turning API access off");
+    let r = call().await.expect("balance with API access off reaches the stack");
     assert_eq!(json_of(r).await, (403, json!({"error": "API access is not active for this account"})));
-    store.set_api_active(&acct, true).await.unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(json_of(call().await.unwrap_or_else(|e| panic!("{e}"))).await.0, 200);
+    store.set_api_active(&acct, true).await.expect("turning API access back on");
+    assert_eq!(json_of(call().await.expect("balance with API access on reaches the stack")).await.0, 200);
 }
 
 /// The stack's API with its rate windows on a fixed clock (a window's first second, an

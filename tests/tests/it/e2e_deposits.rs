@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 async fn paylink_of(hubtel: &str, deposit_id: &str) -> (String, Value) {
     let links: Value = reqwest::get(format!("{hubtel}/control/paylinks"))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("the Hubtel simulator lists its paylinks")
         .json()
         .await
         .unwrap_or_default();
@@ -27,7 +27,7 @@ async fn pay(hubtel: &str, paylink: &str, body: Value) -> Value {
         .json(&body)
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("the Hubtel simulator takes the payment")
         .json()
         .await
         .unwrap_or_default()
@@ -40,10 +40,11 @@ async fn a_paid_deposit_is_credited_once_and_nothing_else_credits() {
     let (acct, key) = new_reseller(&store, ResellerSpec { balance: Kobo::naira(100), ..Default::default() }).await;
     let c = ApiClient::new(s, &key);
     for bad in ["0", "50", "5000000.01", "abc", "10.001"] {
+        // Sent as it stands: out of range, not a number, a fraction of a kobo.
         let (st, v) = c.call(&[("action", "deposit"), ("amount", bad)]).await;
         assert_eq!(st, 422, "{bad}: {v}");
     }
-    let (st, v) = c.call(&[("action", "deposit"), ("amount", "2500.50")]).await;
+    let (st, v) = c.deposit("2500.50").await;
     assert_eq!(st, 200, "{v}");
     assert_eq!((v["status"].as_str(), v["amount"].as_str()), (Some("awaiting_payment"), Some("2500.50")));
     assert!(v["paylink_url"].as_str().is_some_and(|u| u.starts_with("https://")));
@@ -52,10 +53,13 @@ async fn a_paid_deposit_is_credited_once_and_nothing_else_credits() {
     let callback_url = link["callbackUrl"].as_str().unwrap_or_default().to_string();
     assert!(callback_url.starts_with(&s.base_url) && callback_url.contains(&id));
 
-    // Forged: right deposit, wrong secret; and a secret of another deposit.
-    let forged = format!("{}0", &callback_url[..callback_url.len() - 1]);
+    // Forged: right deposit, wrong secret; and a secret of another deposit. (The secret is
+    // hex: one ending in 0 gets a 1, or the "forgery" would be the real URL.)
+    let last = if callback_url.ends_with('0') { '1' } else { '0' };
+    let forged = format!("{}{last}", &callback_url[..callback_url.len() - 1]);
     let body = json!({"message": "Success", "responseCode": "0000", "data": {"status": "Success", "amount": 2500.50, "clientReference": id, "paylinkId": paylink}});
-    let r = reqwest::Client::new().post(&forged).json(&body).send().await.unwrap_or_else(|e| panic!("{e}"));
+    let r =
+        reqwest::Client::new().post(&forged).json(&body).send().await.expect("the forged callback reaches the stack");
     assert_eq!(r.status().as_u16(), 401);
     // Wrong amount, failed payment: ignored.
     assert_eq!(pay(&s.hubtel_base, &paylink, json!({"amount": 25.0})).await["callback_answer"]["status"], "ignored");
@@ -75,7 +79,7 @@ async fn a_paid_deposit_is_credited_once_and_nothing_else_credits() {
     assert_eq!(answers.iter().filter(|a| **a == "credited").count(), 1, "{answers:?}");
     assert_eq!(answers.iter().filter(|a| **a == "duplicate").count(), 2, "{answers:?}");
     assert_eq!(c.balance().await, Kobo(10_000 + 250_050));
-    let (_, st) = c.call(&[("action", "deposit_status"), ("deposit_id", &id)]).await;
+    let (_, st) = c.deposit_status(&id).await;
     assert_eq!(st["status"], "credited");
     let deposits = store.ledger(&acct).await.unwrap_or_default().into_iter().filter(|e| e.kind == "deposit").count();
     assert_eq!(deposits, 1);
@@ -85,9 +89,10 @@ async fn a_paid_deposit_is_credited_once_and_nothing_else_credits() {
     // Another account cannot see it; an unknown deposit with a guessed URL gets 401.
     let (_, other_key) = new_reseller(&store, ResellerSpec::default()).await;
     let other = ApiClient::new(s, &other_key);
-    assert_eq!(other.call(&[("action", "deposit_status"), ("deposit_id", &id)]).await.0, 404);
+    assert_eq!(other.deposit_status(&id).await.0, 404);
     let guessed = callback_url.replace(&id, "dep_00000000000000000000000000000000");
-    let r = reqwest::Client::new().post(&guessed).json(&body).send().await.unwrap_or_else(|e| panic!("{e}"));
+    let r =
+        reqwest::Client::new().post(&guessed).json(&body).send().await.expect("the guessed callback reaches the stack");
     assert_eq!(r.status().as_u16(), 401);
 }
 
@@ -107,13 +112,13 @@ async fn a_deposit_left_pending_gets_its_paylink_from_the_reconciler() {
         paylink_url: None,
         created_at: kobo_shared::model::now_rfc3339(),
     };
-    store.put_deposit(&d).await.unwrap_or_else(|e| panic!("{e}"));
+    store.put_deposit(&d).await.expect("storing the pending deposit");
     let c = ApiClient::new(s, &key);
-    let (_, v) = c.call(&[("action", "deposit_status"), ("deposit_id", &d.id)]).await;
+    let (_, v) = c.deposit_status(&d.id).await;
     assert_eq!((v["status"].as_str(), v["paylink_url"].clone()), (Some("pending"), Value::Null));
-    let done = s.reconciler().await.run_deposits_once().await.unwrap_or_else(|e| panic!("{e}"));
+    let done = s.reconciler().await.run_deposits_once().await.expect("reconciler deposit pass");
     assert!(done >= 1);
-    let (_, v) = c.call(&[("action", "deposit_status"), ("deposit_id", &d.id)]).await;
+    let (_, v) = c.deposit_status(&d.id).await;
     assert_eq!(v["status"], "awaiting_payment", "{v}");
     let (paylink, _) = paylink_of(&s.hubtel_base, &d.id).await;
     assert_eq!(pay(&s.hubtel_base, &paylink, json!({})).await["callback_answer"]["status"], "credited");
@@ -126,39 +131,31 @@ async fn accounts_with_notices_get_sms_for_deposits_and_low_balance() {
     let s = stack();
     let store = s.store().await;
     let (acct, key) = new_reseller(&store, ResellerSpec { balance: Kobo::naira(1_000), ..Default::default() }).await;
-    accounts::set_pin(&store, s.pepper().await.as_bytes(), &acct, "1234").await.unwrap_or_else(|e| panic!("{e}"));
+    accounts::set_pin(&store, s.pepper().await.as_bytes(), &acct, "1234").await.expect("setting the reseller's PIN");
     let phone = "+2348039990001";
     store
         .set_notices(&acct, &NoticeSettings { phone: Some(phone.into()), low_balance: Some(Kobo::naira(1_500)) })
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("turning the account's notices on");
     let c = ApiClient::new(s, &key);
-    let (_, v) = c.call(&[("action", "deposit"), ("amount", "1000")]).await;
+    let (_, v) = c.deposit("1000").await;
     let id = v["deposit_id"].as_str().unwrap_or_default().to_string();
     let (paylink, _) = paylink_of(&s.hubtel_base, &id).await;
     assert_eq!(pay(&s.hubtel_base, &paylink, json!({})).await["callback_answer"]["status"], "credited");
     // ₦2,000 now; an ₦800 airtime purchase (₦784) crosses the ₦1,500 alert.
-    let (st, v) = c
-        .call(&[
-            ("action", "vtu_airtime"),
-            ("service_name", "mtn"),
-            ("phone", "08039990001"),
-            ("amount", "800"),
-            ("pin", "1234"),
-        ])
-        .await;
+    let (st, v) = c.vtu_airtime("mtn", "08039990001", "800", "1234").await;
     assert_eq!(st, 200, "{v}");
     let rec = s.reconciler().await;
     let mut sent = 0;
     for _ in 0..5 {
-        sent += rec.run_sms_once().await.unwrap_or_else(|e| panic!("{e}"));
+        sent += rec.run_sms_once().await.expect("reconciler SMS pass");
         if sent >= 2 {
             break;
         }
     }
     let stats: Value = reqwest::get(format!("{}/control/stats", s.hubtel_base))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("the Hubtel simulator reports its stats")
         .json()
         .await
         .unwrap_or_default();

@@ -77,15 +77,15 @@ async fn malformed_requests_get_json_4xx_never_5xx() {
         key_rpm: 0,
         ip_rpm: 0,
     };
-    store.put_plan(&plan).await.unwrap_or_else(|e| panic!("{e}"));
+    store.put_plan(&plan).await.expect("storing the fuzz plan");
     let a = accounts::create_account(
         &store,
         NewAccount { name: "fuzz".into(), plan_id: plan.id, email: None, phone: None, api_active: true, id: None },
     )
     .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    .expect("creating the fuzz account");
     let (key, _) =
-        accounts::issue_key(&store, &a.id, "fuzz", Action::ALL, &[], &[]).await.unwrap_or_else(|e| panic!("{e}"));
+        accounts::issue_key(&store, &a.id, "fuzz", Action::ALL, &[], &[]).await.expect("issuing the fuzz key");
 
     let mut rng = StdRng::seed_from_u64(0x6b6f626f);
     let http = client_from(fresh_source_ip());

@@ -8,7 +8,7 @@ use kobo_tests::project;
 #[test]
 fn template_passes_cfn_lint() {
     let p = project();
-    let bin = p.ensure_tools().unwrap_or_else(|e| panic!("{e:#}"));
+    let bin = p.ensure_tools().expect("installing the pinned tools");
     let out = std::process::Command::new(bin.join("cfn-lint"))
         .arg(p.template())
         .output()
@@ -25,20 +25,20 @@ fn template_passes_cfn_lint() {
 fn cfn_lint_would_catch_a_broken_template() {
     // Guards the test above against a linter that passes everything.
     let p = project();
-    let bin = p.ensure_tools().unwrap_or_else(|e| panic!("{e:#}"));
+    let bin = p.ensure_tools().expect("installing the pinned tools");
     let text = std::fs::read_to_string(p.template()).unwrap_or_default();
     let broken = text.replace("BillingMode: PAY_PER_REQUEST", "BillingMode: PAY_PER_WISH");
     assert_ne!(broken, text);
     let path = std::env::temp_dir().join(format!("kobo-broken-{}.yaml", std::process::id()));
-    std::fs::write(&path, broken).unwrap_or_else(|e| panic!("{e}"));
-    let out = std::process::Command::new(bin.join("cfn-lint")).arg(&path).output().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&path, broken).expect("writing the broken template");
+    let out = std::process::Command::new(bin.join("cfn-lint")).arg(&path).output().expect("running cfn-lint");
     let _ = std::fs::remove_file(&path);
     assert!(!out.status.success(), "cfn-lint accepted an invalid billing mode");
 }
 
 #[tokio::test]
 async fn every_route_has_a_local_function() {
-    let t = Template::load(&project().template()).unwrap_or_else(|e| panic!("{e:#}"));
+    let t = Template::load(&project().template()).expect("loading template.yaml");
     assert!(t.routes.iter().any(|r| r.function == "CallbacksFunction" && r.matches("POST", "/callbacks/topup")));
     let sdk = kobo_tests::sdk().await;
     let all = kobo_tests::local_functions(&sdk, &kobo_shared::config::Config::for_table("unused"));
@@ -50,7 +50,7 @@ async fn every_route_has_a_local_function() {
 fn every_event_file_is_a_valid_lambda_event() {
     let dir = project().root.join("events");
     let mut n = 0;
-    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{e}")).flatten() {
+    for entry in std::fs::read_dir(&dir).expect("reading events/").flatten() {
         let path = entry.path();
         if path.extension().and_then(|e| e.to_str()) != Some("json") {
             continue;

@@ -10,8 +10,8 @@ use serde_json::{json, Value};
 
 type Client = kobo_tests::ApiClient;
 
-/// An action, its fields, and the category it answers.
-type Case = (&'static str, Vec<(&'static str, &'static str)>, &'static str);
+/// An action, its request (not sent until awaited), and the category it answers.
+type Case<'a> = (&'static str, futures_util::future::BoxFuture<'a, (u16, Value)>, &'static str);
 
 fn kobo(v: &Value) -> Kobo {
     Kobo::parse_naira(v.as_str().unwrap_or_default()).unwrap_or(Kobo(-1))
@@ -29,17 +29,17 @@ async fn reseller(s: &Stack, store: &Store, balance: Kobo, discounts: &[(VtuCate
             key_rpm: 0,
             ip_rpm: 0,
         };
-        store.put_plan(&plan).await.unwrap_or_else(|e| panic!("{e}"));
-        store.set_plan(&acct, &plan.id).await.unwrap_or_else(|e| panic!("{e}"));
+        store.put_plan(&plan).await.expect("storing the discount plan");
+        store.set_plan(&acct, &plan.id).await.expect("moving the reseller to the discount plan");
     }
     let pepper = s.pepper().await;
-    accounts::set_pin(store, pepper.as_bytes(), &acct, "1234").await.unwrap_or_else(|e| panic!("{e}"));
+    accounts::set_pin(store, pepper.as_bytes(), &acct, "1234").await.expect("setting the reseller's PIN");
     (acct, Client::new(s, &key))
 }
 
 async fn ledger_sums(store: &Store, account: &str) {
     let a = store.get_account(account).await.ok().flatten().unwrap_or_else(|| panic!("no account"));
-    let check = accounts::check_ledger(store, &a).await.unwrap_or_else(|e| panic!("{e}"));
+    let check = accounts::check_ledger(store, &a).await.expect("checking the ledger");
     assert!(check.ok(), "{check:?}");
 }
 
@@ -49,29 +49,21 @@ async fn the_seven_purchases_charge_exactly_and_answer_the_seed_shape() {
     let store = s.store().await;
     let (acct, c) = reseller(s, &store, Kobo::naira(50_000), &[]).await;
     let cases: Vec<Case> = vec![
-        ("vtu_airtime", vec![("service_name", "mtn"), ("phone", "+2348031234567"), ("amount", "500")], "airtime"),
-        ("vtu_data", vec![("plan_id", "2"), ("phone", "08031234567")], "data"),
-        ("vtu_sme", vec![("plan_id", "101"), ("phone", "08031234567")], "sme"),
-        ("vtu_cable", vec![("plan_id", "212"), ("customer_id", "7012345678"), ("phone", "08031234567")], "cable"),
+        ("vtu_airtime", Box::pin(c.vtu_airtime("mtn", "+2348031234567", "500", "1234")), "airtime"),
+        ("vtu_data", Box::pin(c.vtu_data(2, "08031234567", "1234")), "data"),
+        ("vtu_sme", Box::pin(c.vtu_sme(101, "08031234567", "1234")), "sme"),
+        ("vtu_cable", Box::pin(c.vtu_cable(212, "7012345678", "08031234567", "1234")), "cable"),
         (
             "vtu_electricity",
-            vec![
-                ("service_name", "ikeja-electric"),
-                ("meter_type", "prepaid"),
-                ("meter_number", "45012345678"),
-                ("phone", "08031234567"),
-                ("amount", "2000"),
-            ],
+            Box::pin(c.vtu_electricity("ikeja-electric", "prepaid", "45012345678", "08031234567", "2000", "1234")),
             "electricity",
         ),
-        ("vtu_education", vec![("phone", "08031234567"), ("amount", "7000")], "education"),
-        ("vtu_recharge_card", vec![("card_network", "glo"), ("value", "500"), ("quantity", "4")], "recharge_card"),
+        ("vtu_education", Box::pin(c.vtu_education("08031234567", "7000", "1234")), "education"),
+        ("vtu_recharge_card", Box::pin(c.vtu_recharge_card("glo", "500", 4, "1234")), "recharge_card"),
     ];
-    for (action, fields, category) in cases {
+    for (action, purchase, category) in cases {
         let before = c.balance().await;
-        let mut f = vec![("action", action), ("pin", "1234")];
-        f.extend(fields.iter().copied());
-        let (st, v) = c.call(&f).await;
+        let (st, v) = purchase.await;
         assert_eq!(st, 200, "{action}: {v}");
         for field in ["status", "category", "trx", "provider_ref", "amount", "balance", "currency", "message", "cards"]
         {
@@ -95,7 +87,7 @@ async fn the_seven_purchases_charge_exactly_and_answer_the_seed_shape() {
         if let Some(cards) = v["cards"].as_array() {
             assert!(cards.iter().all(|c| c["pin"].is_string() && c["serial"].is_string()));
         }
-        let (st, again) = c.call(&[("action", "vtu_status"), ("trx", v["trx"].as_str().unwrap_or_default())]).await;
+        let (st, again) = c.vtu_status(v["trx"].as_str().unwrap_or_default()).await;
         assert_eq!(st, 200);
         assert_eq!(
             (again["status"].clone(), again["amount"].clone(), again["cards"].clone()),
@@ -116,30 +108,21 @@ async fn prices_follow_the_rule_per_plan_and_category_never_below_base() {
     let plan = catalog.plan(2).cloned().unwrap_or_else(|| panic!("plan 2"));
     let listed =
         |v: &Value| v.as_array().and_then(|l| l.iter().find(|p| p["plan_id"] == json!(2)).cloned()).unwrap_or_default();
-    let (_, plans_full) = full.call(&[("action", "vtu_data_plans"), ("service_id", "mtn-data")]).await;
-    let (_, plans_half) = half.call(&[("action", "vtu_data_plans"), ("service_id", "mtn-data")]).await;
+    let (_, plans_full) = full.vtu_data_plans("mtn-data").await;
+    let (_, plans_half) = half.vtu_data_plans("mtn-data").await;
     assert_eq!(kobo(&listed(&plans_full)["amount"]), Kobo(plan.base.0 + plan.profit.0));
     assert_eq!(kobo(&listed(&plans_half)["amount"]), vtu::price(plan.base, plan.profit, 5_000));
     // What the plan list shows is what the purchase charges.
-    let (_, v) =
-        half.call(&[("action", "vtu_data"), ("plan_id", "2"), ("phone", "08031234567"), ("pin", "1234")]).await;
+    let (_, v) = half.vtu_data(2, "08031234567", "1234").await;
     assert_eq!(kobo(&v["amount"]), vtu::price(plan.base, plan.profit, 5_000));
     // 100% airtime discount: exactly the base, never below.
     let face = catalog.face(VtuCategory::Airtime, "mtn").cloned().unwrap_or_else(|| panic!("airtime"));
     let (base, _) = vtu::face_split(Kobo::naira(1000), face.base_bp, face.profit_bp);
-    let (_, v) = half
-        .call(&[
-            ("action", "vtu_airtime"),
-            ("service_name", "mtn"),
-            ("phone", "08031234567"),
-            ("amount", "1000"),
-            ("pin", "1234"),
-        ])
-        .await;
+    let (_, v) = half.vtu_airtime("mtn", "08031234567", "1000", "1234").await;
     assert_eq!(kobo(&v["amount"]), base);
     // Other categories are unaffected by the data discount.
-    let (_, sme_half) = half.call(&[("action", "vtu_sme_plans"), ("network", "mtn")]).await;
-    let (_, sme_full) = full.call(&[("action", "vtu_sme_plans"), ("network", "mtn")]).await;
+    let (_, sme_half) = half.vtu_sme_plans("mtn").await;
+    let (_, sme_full) = full.vtu_sme_plans("mtn").await;
     assert_eq!(sme_half, sme_full);
 }
 
@@ -148,6 +131,7 @@ async fn validation_and_verification_answer_clearly() {
     let s = stack();
     let store = s.store().await;
     let (_, c) = reseller(s, &store, Kobo::naira(1_000), &[]).await;
+    // Each refused request as it stands (bad values, missing fields).
     for (fields, needle) in [
         (
             vec![
@@ -256,18 +240,10 @@ async fn validation_and_verification_answer_clearly() {
         assert_eq!(st, 422, "{fields:?}: {v}");
         assert!(v["error"].as_str().unwrap_or_default().contains(needle), "{fields:?}: {v}");
     }
-    let (st, v) =
-        c.call(&[("action", "vtu_cable_verify"), ("service_id", "gotv"), ("customer_id", "7012345678")]).await;
+    let (st, v) = c.vtu_cable_verify("gotv", "7012345678").await;
     assert_eq!(st, 200, "{v}");
     assert!(v["customer_name"].as_str().is_some_and(|n| !n.is_empty()));
-    let (st, v) = c
-        .call(&[
-            ("action", "vtu_electricity_verify"),
-            ("service_name", "eko-electric"),
-            ("meter_type", "postpaid"),
-            ("meter_number", "45012345678"),
-        ])
-        .await;
+    let (st, v) = c.vtu_electricity_verify("eko-electric", "postpaid", "45012345678").await;
     assert_eq!(st, 200, "{v}");
     assert_eq!(c.balance().await, Kobo::naira(1_000), "nothing refused may charge");
 }
@@ -278,16 +254,7 @@ async fn five_wrong_pins_lock_purchases_until_an_operator_resets() {
     let store = s.store().await;
     let (acct, c) = reseller(s, &store, Kobo::naira(5_000), &[]).await;
     let c = &c;
-    let buy = |pin: &'static str| async move {
-        c.call(&[
-            ("action", "vtu_airtime"),
-            ("service_name", "glo"),
-            ("phone", "08051234567"),
-            ("amount", "100"),
-            ("pin", pin),
-        ])
-        .await
-    };
+    let buy = |pin: &'static str| async move { c.vtu_airtime("glo", "08051234567", "100", pin).await };
     for left in (1..=4).rev() {
         let (st, v) = buy("9999").await;
         assert_eq!(st, 422, "{v}");
@@ -301,7 +268,7 @@ async fn five_wrong_pins_lock_purchases_until_an_operator_resets() {
     assert_eq!(c.balance().await, Kobo::naira(5_000));
     let stored = store.get_account(&acct).await.ok().flatten().and_then(|a| a.pin_digest).unwrap_or_default();
     assert!(!stored.contains("1234") && stored.len() == 64, "only a keyed digest is stored");
-    accounts::set_pin(&store, s.pepper().await.as_bytes(), &acct, "4321").await.unwrap_or_else(|e| panic!("{e}"));
+    accounts::set_pin(&store, s.pepper().await.as_bytes(), &acct, "4321").await.expect("resetting the PIN");
     assert_eq!(buy("1234").await.0, 422, "the old PIN no longer works");
     assert_eq!(buy("4321").await.0, 200, "reset clears the lock");
 }
@@ -317,12 +284,12 @@ async fn pending_then_signed_callback_settles_and_forgeries_change_nothing() {
 
     // Pending, then the provider's signed success callback.
     s.topup_next("pending_success", 2, "08091110001").await;
-    let (st, v) = c.call(&[("action", "vtu_data"), ("plan_id", "1"), ("phone", "08091110001"), ("pin", "1234")]).await;
+    let (st, v) = c.vtu_data(1, "08091110001", "1234").await;
     assert_eq!((st, v["status"].as_str()), (200, Some("processing")), "{v}");
     let trx = v["trx"].as_str().unwrap_or_default().to_string();
     let mut settled = Value::Null;
     for _ in 0..100 {
-        settled = c.call(&[("action", "vtu_status"), ("trx", &trx)]).await.1;
+        settled = c.vtu_status(&trx).await.1;
         if settled["status"] != "processing" {
             break;
         }
@@ -332,7 +299,7 @@ async fn pending_then_signed_callback_settles_and_forgeries_change_nothing() {
     assert!(settled["provider_ref"].as_str().is_some_and(|r| r.starts_with("RCH")));
 
     // Another pending one, attacked: forged, truncated, altered-after-signing callbacks.
-    let (_, v) = c.call(&[("action", "vtu_data"), ("plan_id", "1"), ("phone", "08091110001"), ("pin", "1234")]).await;
+    let (_, v) = c.vtu_data(1, "08091110001", "1234").await;
     let trx2 = v["trx"].as_str().unwrap_or_default().to_string();
     let paid = c.balance().await;
     let pt = json!({"account": acct, "trx": trx2}).to_string();
@@ -346,7 +313,13 @@ async fn pending_then_signed_callback_settles_and_forgeries_change_nothing() {
         (altered, good_sig.clone()),
         (fail.clone(), kobo_shared::crypto::hmac_sha256_hex(b"wrong secret", fail.as_bytes())),
     ] {
-        let r = http.post(&cb_url).header("X-Signature", sig).body(body).send().await.unwrap_or_else(|e| panic!("{e}"));
+        let r = http
+            .post(&cb_url)
+            .header("X-Signature", sig)
+            .body(body)
+            .send()
+            .await
+            .expect("the forged callback reaches the stack");
         assert_eq!(r.status().as_u16(), 401);
     }
     let r = http
@@ -355,12 +328,12 @@ async fn pending_then_signed_callback_settles_and_forgeries_change_nothing() {
         .body(fail[..fail.len() - 5].to_string())
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the truncated callback reaches the stack");
     assert_eq!(r.status().as_u16(), 401, "truncated body: the signature no longer matches");
     assert_eq!(c.balance().await, paid, "no forgery refunds");
     let mut after = Value::Null;
     for _ in 0..100 {
-        after = c.call(&[("action", "vtu_status"), ("trx", &trx2)]).await.1;
+        after = c.vtu_status(&trx2).await.1;
         if after["status"] != "processing" {
             break;
         }
@@ -374,7 +347,7 @@ async fn pending_then_signed_callback_settles_and_forgeries_change_nothing() {
         .body(fail.clone())
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the late failure callback reaches the stack");
     assert_eq!(r.status().as_u16(), 200);
     assert_eq!(r.json::<Value>().await.unwrap_or_default()["status"], "duplicate");
     assert_eq!(c.balance().await, paid);
@@ -388,7 +361,7 @@ async fn a_failure_refunds_exactly_once_under_five_concurrent_callbacks_and_a_ra
     let (acct, c) = reseller(s, &store, Kobo::naira(5_000), &[]).await;
     let start = c.balance().await;
     s.topup_next("pending_failure", 1, "08091110002").await;
-    let (st, v) = c.call(&[("action", "vtu_sme"), ("plan_id", "102"), ("phone", "08091110002"), ("pin", "1234")]).await;
+    let (st, v) = c.vtu_sme(102, "08091110002", "1234").await;
     assert_eq!((st, v["status"].as_str()), (200, Some("processing")), "{v}");
     let trx = v["trx"].as_str().unwrap_or_default().to_string();
     let secret = s.topup_webhook_secret().await;
@@ -409,16 +382,16 @@ async fn a_failure_refunds_exactly_once_under_five_concurrent_callbacks_and_a_ra
         })
     });
     let (recon, statuses) = tokio::join!(rec.run_vtu_once(), futures_util::future::join_all(sends));
-    recon.unwrap_or_else(|e| panic!("{e}"));
+    recon.expect("the racing reconciler VTU pass");
     for st in statuses {
         assert_eq!(st.ok().and_then(|r| r.ok()), Some(200));
     }
     tokio::time::sleep(std::time::Duration::from_millis(800)).await; // the simulator's own callback too
-    rec.run_vtu_once().await.unwrap_or_else(|e| panic!("{e}"));
+    rec.run_vtu_once().await.expect("reconciler VTU pass after the callbacks");
     assert_eq!(c.balance().await, start, "refunded in full");
     let refunds = store.ledger(&acct).await.unwrap_or_default().into_iter().filter(|e| e.kind == "refund").count();
     assert_eq!(refunds, 1, "exactly one refund");
-    let (_, v) = c.call(&[("action", "vtu_status"), ("trx", &trx)]).await;
+    let (_, v) = c.vtu_status(&trx).await;
     assert_eq!(v["status"], "failed");
     ledger_sums(&store, &acct).await;
 }
@@ -430,51 +403,27 @@ async fn instant_failure_refunds_and_a_lost_answer_is_settled_by_requery() {
     let (acct, c) = reseller(s, &store, Kobo::naira(5_000), &[]).await;
     let start = c.balance().await;
     s.topup_next("failure", 1, "08021110003").await;
-    let (st, v) = c
-        .call(&[
-            ("action", "vtu_airtime"),
-            ("service_name", "airtel"),
-            ("phone", "08021110003"),
-            ("amount", "200"),
-            ("pin", "1234"),
-        ])
-        .await;
+    let (st, v) = c.vtu_airtime("airtel", "08021110003", "200", "1234").await;
     assert_eq!((st, v["status"].as_str()), (200, Some("failed")), "{v}");
     assert_eq!(kobo(&v["balance"]), start, "the answer shows the refunded balance");
     // Timeout: the provider delivers but answers after the client gave up.
     s.topup_next("timeout", 1, "08021110003").await;
-    let (_, v) = c
-        .call(&[
-            ("action", "vtu_airtime"),
-            ("service_name", "airtel"),
-            ("phone", "08021110003"),
-            ("amount", "200"),
-            ("pin", "1234"),
-        ])
-        .await;
+    let (_, v) = c.vtu_airtime("airtel", "08021110003", "200", "1234").await;
     assert_eq!(v["status"], "processing", "{v}");
     let trx = v["trx"].as_str().unwrap_or_default().to_string();
     tokio::time::sleep(std::time::Duration::from_millis(800)).await;
-    let report = s.reconciler().await.run_vtu_once().await.unwrap_or_else(|e| panic!("{e}"));
+    let report = s.reconciler().await.run_vtu_once().await.expect("reconciler VTU pass (lost answer)");
     assert!(report.succeeded >= 1, "{report:?}");
-    let (_, v) = c.call(&[("action", "vtu_status"), ("trx", &trx)]).await;
+    let (_, v) = c.vtu_status(&trx).await;
     assert_eq!(v["status"], "success");
     // Provider down: the purchase waits; once it is back the requery sends it (once).
     s.topup_next("down", 1, "08021110003").await;
-    let (_, v) = c
-        .call(&[
-            ("action", "vtu_airtime"),
-            ("service_name", "airtel"),
-            ("phone", "08021110003"),
-            ("amount", "200"),
-            ("pin", "1234"),
-        ])
-        .await;
+    let (_, v) = c.vtu_airtime("airtel", "08021110003", "200", "1234").await;
     assert_eq!(v["status"], "processing", "{v}");
     let trx = v["trx"].as_str().unwrap_or_default().to_string();
-    let report = s.reconciler().await.run_vtu_once().await.unwrap_or_else(|e| panic!("{e}"));
+    let report = s.reconciler().await.run_vtu_once().await.expect("reconciler VTU pass (provider back up)");
     assert!(report.resent >= 1, "{report:?}");
-    let (_, v) = c.call(&[("action", "vtu_status"), ("trx", &trx)]).await;
+    let (_, v) = c.vtu_status(&trx).await;
     assert_eq!(v["status"], "success", "{v}");
     ledger_sums(&store, &acct).await;
 }
@@ -489,21 +438,12 @@ async fn fifty_parallel_purchases_never_overdraw() {
     let tasks: Vec<_> = (0..50)
         .map(|_| {
             let c = c.clone();
-            tokio::spawn(async move {
-                c.call(&[
-                    ("action", "vtu_airtime"),
-                    ("service_name", "mtn"),
-                    ("phone", "08031234567"),
-                    ("amount", "100"),
-                    ("pin", "1234"),
-                ])
-                .await
-            })
+            tokio::spawn(async move { c.vtu_airtime("mtn", "08031234567", "100", "1234").await })
         })
         .collect();
     let (mut ok, mut short) = (0, 0);
     for t in tasks {
-        let (st, v) = t.await.unwrap_or_else(|e| panic!("{e}"));
+        let (st, v) = t.await.expect("a purchase task ran to its end");
         match st {
             200 => ok += 1,
             422 if v["error"] == "Insufficient balance" => short += 1,
@@ -521,15 +461,15 @@ async fn another_accounts_trx_answers_like_a_missing_one_and_retries_buy_once() 
     let store = s.store().await;
     let (_, owner) = reseller(s, &store, Kobo::naira(2_000), &[]).await;
     let (_, other) = reseller(s, &store, Kobo::naira(2_000), &[]).await;
-    let (_, v) =
-        owner.call(&[("action", "vtu_data"), ("plan_id", "1"), ("phone", "08031234567"), ("pin", "1234")]).await;
+    let (_, v) = owner.vtu_data(1, "08031234567", "1234").await;
     let trx = v["trx"].as_str().unwrap_or_default().to_string();
-    let theirs = other.call(&[("action", "vtu_status"), ("trx", &trx)]).await;
-    let missing = other.call(&[("action", "vtu_status"), ("trx", "TRXAAAAAAAAAAAAAAAAAAAA")]).await;
+    let theirs = other.vtu_status(&trx).await;
+    let missing = other.vtu_status("TRXAAAAAAAAAAAAAAAAAAAA").await;
     assert_eq!(theirs, missing);
     assert_eq!(theirs.0, 404);
 
     let before = owner.balance().await;
+    // request_id is an extra field: these requests are sent as they stand.
     let fields =
         [("action", "vtu_data"), ("plan_id", "1"), ("phone", "08031234567"), ("pin", "1234"), ("request_id", "buy-1")];
     let a = owner.call(&fields).await;
@@ -563,11 +503,11 @@ async fn a_client_that_hangs_up_mid_purchase_still_gets_it_completed_once() {
     let mut config = s.config();
     config.upstream_timeout_ms = 60_000;
     let template =
-        kobo_cli::template::Template::load(&kobo_tests::project().template()).unwrap_or_else(|e| panic!("{e:#}"));
-    let routes =
-        Routes::bind(&template, &kobo_tests::local_functions(&sdk, &config)).unwrap_or_else(|e| panic!("{e:#}"));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("{e}"));
-    let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+        kobo_cli::template::Template::load(&kobo_tests::project().template()).expect("loading template.yaml");
+    let routes = Routes::bind(&template, &kobo_tests::local_functions(&sdk, &config))
+        .expect("binding the local functions to the routes");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binding the test's own gateway");
+    let addr = listener.local_addr().expect("the gateway's listener has an address");
     let (stop, stopped) = tokio::sync::oneshot::channel();
     let server = tokio::spawn(serve(listener, routes.clone(), stopped));
 
@@ -578,15 +518,15 @@ async fn a_client_that_hangs_up_mid_purchase_still_gets_it_completed_once() {
          Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
-    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap_or_else(|e| panic!("{e}"));
-    conn.write_all(request.as_bytes()).await.unwrap_or_else(|e| panic!("{e}"));
+    let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connecting to the test's gateway");
+    conn.write_all(request.as_bytes()).await.expect("sending the purchase");
 
     // Wait until the provider holds the purchase (so the wallet was debited), hang up, and
     // wait until the gateway has seen the hang-up before the provider may answer.
     let held = || async {
         let v: Value = reqwest::get(format!("{}/control/stats", s.topup_base))
             .await
-            .unwrap_or_else(|e| panic!("{e}"))
+            .expect("the top-up simulator reports its stats")
             .json()
             .await
             .unwrap_or_default();
@@ -607,24 +547,14 @@ async fn a_client_that_hangs_up_mid_purchase_still_gets_it_completed_once() {
         .json(&json!({"phone": phone}))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the top-up simulator releases the purchase");
     assert!(r.status().is_success());
 
     // The reseller retries with the same key until the purchase shows as settled.
+    let retry = c.with_idempotency_key(&format!("hangup-{phone}"));
     let (mut st, mut v) = (0, Value::Null);
     while tokio::time::Instant::now() < deadline {
-        (st, v) = c
-            .call_with_headers(
-                &[
-                    ("action", "vtu_airtime"),
-                    ("service_name", "mtn"),
-                    ("phone", &phone),
-                    ("amount", "500"),
-                    ("pin", "1234"),
-                ],
-                &[("Idempotency-Key", &format!("hangup-{phone}"))],
-            )
-            .await;
+        (st, v) = retry.vtu_airtime("mtn", &phone, "500", "1234").await;
         if v["status"] != "processing" {
             break;
         }
@@ -637,7 +567,7 @@ async fn a_client_that_hangs_up_mid_purchase_still_gets_it_completed_once() {
     assert_eq!(store.ledger(&acct).await.unwrap_or_default().len(), entries_before + 1, "one ledger entry");
     let stats: Value = reqwest::get(format!("{}/control/stats", s.topup_base))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("the top-up simulator reports its stats")
         .json()
         .await
         .unwrap_or_default();

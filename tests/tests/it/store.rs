@@ -22,7 +22,7 @@ async fn store() -> Store {
         key_rpm: 60,
         ip_rpm: 60,
     };
-    store.put_plan(&plan).await.unwrap_or_else(|e| panic!("{e}"));
+    store.put_plan(&plan).await.expect("storing the plan");
     store
 }
 
@@ -39,7 +39,7 @@ async fn account(store: &Store) -> String {
         },
     )
     .await
-    .unwrap_or_else(|e| panic!("{e}"))
+    .expect("creating the account")
     .id
 }
 
@@ -49,7 +49,7 @@ async fn concurrent_debits_never_overdraw() {
     let id = account(&store).await;
     accounts::adjust(&store, &id, Direction::Credit, Kobo::naira(100), "opening", "test")
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("crediting the opening balance");
     let tasks: Vec<_> = (0..30)
         .map(|_| {
             let store = store.clone();
@@ -71,7 +71,7 @@ async fn concurrent_debits_never_overdraw() {
     assert_eq!((ok, short), (10, 20));
     let acct = store.get_account(&id).await.ok().flatten().unwrap_or_else(|| panic!("account gone"));
     assert_eq!(acct.balance, Kobo::ZERO);
-    let check = accounts::check_ledger(&store, &acct).await.unwrap_or_else(|e| panic!("{e}"));
+    let check = accounts::check_ledger(&store, &acct).await.expect("checking the ledger");
     assert!(check.ok(), "{check:?}");
     assert_eq!(check.entries, 11);
 }
@@ -105,8 +105,8 @@ async fn adjustments_need_a_reason_an_amount_and_an_account() {
 async fn ledger_check_finds_a_tampered_balance() {
     let store = store().await;
     let id = account(&store).await;
-    accounts::adjust(&store, &id, Direction::Credit, Kobo(5_000), "r", "t").await.unwrap_or_else(|e| panic!("{e}"));
-    let all = accounts::check_all_ledgers(&store).await.unwrap_or_else(|e| panic!("{e}"));
+    accounts::adjust(&store, &id, Direction::Credit, Kobo(5_000), "r", "t").await.expect("crediting the account");
+    let all = accounts::check_all_ledgers(&store).await.expect("checking every ledger");
     assert!(all.iter().all(|c| c.ok()) && all.len() == 1, "{all:?}");
     // Change the balance behind the ledger's back.
     store
@@ -119,8 +119,8 @@ async fn ledger_check_finds_a_tampered_balance() {
         .expression_attribute_values(":b", aws_sdk_dynamodb::types::AttributeValue::N("5001".into()))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let all = accounts::check_all_ledgers(&store).await.unwrap_or_else(|e| panic!("{e}"));
+        .expect("tampering with the balance");
+    let all = accounts::check_all_ledgers(&store).await.expect("checking every ledger after the tampering");
     assert_eq!(all.iter().filter(|c| !c.ok()).count(), 1, "{all:?}");
 }
 
@@ -137,25 +137,25 @@ async fn key_lifecycle() {
         &["https://Shop.NG/".into()],
     )
     .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    .expect("issuing the key");
     assert_eq!(rec.domain_whitelist, ["shop.ng"]);
-    let (acct, found) = store.auth_lookup(&id, &rec.hash).await.unwrap_or_else(|e| panic!("{e}"));
+    let (acct, found) = store.auth_lookup(&id, &rec.hash).await.expect("looking the key up as auth does");
     assert_eq!(acct.map(|a| a.id), Some(id.clone()));
     assert_eq!(found.as_ref().map(|k| k.scopes.clone()), Some(vec![Action::Balance]));
     let listed = store.list_keys(&id).await.unwrap_or_default();
     assert_eq!(listed.len(), 1);
     assert!(!format!("{listed:?}").contains(&key.secret), "the key itself must not be stored");
 
-    store.set_key_scopes(&id, &rec.hash, &[Action::Services, Action::Balance]).await.unwrap_or_else(|e| panic!("{e}"));
-    store.set_key_whitelists(&id, &rec.hash, Some(&[]), None).await.unwrap_or_else(|e| panic!("{e}"));
-    let k = store.find_key(&id, &rec.key_id).await.unwrap_or_else(|e| panic!("{e}"));
+    store.set_key_scopes(&id, &rec.hash, &[Action::Services, Action::Balance]).await.expect("setting the key's scopes");
+    store.set_key_whitelists(&id, &rec.hash, Some(&[]), None).await.expect("clearing the key's IP whitelist");
+    let k = store.find_key(&id, &rec.key_id).await.expect("finding the key");
     assert_eq!(k.scopes, vec![Action::Services, Action::Balance]);
     assert!(k.ip_whitelist.is_empty());
     assert_eq!(k.domain_whitelist, ["shop.ng"]);
 
-    store.revoke_key(&id, &rec.hash).await.unwrap_or_else(|e| panic!("{e}"));
+    store.revoke_key(&id, &rec.hash).await.expect("revoking the key");
     let first = store.find_key(&id, &rec.key_id).await.ok().and_then(|k| k.revoked_at);
-    store.revoke_key(&id, &rec.hash).await.unwrap_or_else(|e| panic!("{e}"));
+    store.revoke_key(&id, &rec.hash).await.expect("revoking the key again");
     let second = store.find_key(&id, &rec.key_id).await.ok().and_then(|k| k.revoked_at);
     assert!(first.is_some());
     assert_eq!(first, second, "revoking twice keeps the first time");

@@ -14,7 +14,7 @@ async fn purchase_round_trips_and_callback_latency() {
         new_reseller(&store, ResellerSpec { balance: kobo_shared::Kobo::naira(100_000), ..Default::default() }).await;
     kobo_shared::accounts::set_pin(&store, s.pepper().await.as_bytes(), &acct, "1234")
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("setting the reseller's PIN");
     let (app, counter) = s.counted_app().await;
     let ip = "203.0.113.77";
     let buy = "action=vtu_data&plan_id=2&phone=08031234567&pin=1234";
@@ -62,7 +62,13 @@ async fn purchase_round_trips_and_callback_latency() {
         .to_string();
         let sig = kobo_shared::crypto::hmac_sha256_hex(secret.as_bytes(), cb.as_bytes());
         let t = Instant::now();
-        let r = http.post(&url).header("X-Signature", sig).body(cb).send().await.unwrap_or_else(|e| panic!("{e}"));
+        let r = http
+            .post(&url)
+            .header("X-Signature", sig)
+            .body(cb)
+            .send()
+            .await
+            .expect("the signed callback reaches the stack");
         let status = r.status().as_u16();
         times.push(t.elapsed());
         assert_eq!(status, 200);

@@ -96,7 +96,7 @@ async fn relay_event_queues_one_delivery_per_subscribed_endpoint() {
     assert_eq!(records.len(), 1, "the MODIFY of an account is not an outbox event");
     assert_eq!(records[0].event, "order.created");
 
-    let vault = Vault::new(t.pepper.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+    let vault = Vault::new(t.pepper.as_bytes()).expect("building the webhook vault");
     let subscribed = vec![kobo_shared::outbox::EventType::OrderCreated];
     let other = vec![kobo_shared::outbox::EventType::VtuSuccess];
     let (a, _) = manage::create_endpoint(
@@ -108,7 +108,7 @@ async fn relay_event_queues_one_delivery_per_subscribed_endpoint() {
         TargetPolicy::PRODUCTION,
     )
     .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    .expect("creating the subscribed endpoint");
     manage::create_endpoint(
         &t.store,
         &vault,
@@ -118,7 +118,7 @@ async fn relay_event_queues_one_delivery_per_subscribed_endpoint() {
         TargetPolicy::PRODUCTION,
     )
     .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    .expect("creating the other endpoint");
     let sdk = kobo_tests::sdk().await;
     let res = kobo_tests::fresh_resources(&sdk).await;
     let queue_url = res.queues.get("WebhookQueue").cloned().unwrap_or_default();
@@ -140,7 +140,7 @@ async fn relay_event_queues_one_delivery_per_subscribed_endpoint() {
         .max_number_of_messages(10)
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("receiving from the webhook queue");
     assert_eq!(got.messages.unwrap_or_default().len(), 2);
 }
 
@@ -156,7 +156,7 @@ async fn webhooks_event_reports_only_the_malformed_message() {
         SecretsCache::new(aws_sdk_secretsmanager::Client::new(&sdk), t.app.config.app_secret_id.clone()),
         Settings::production(),
     )
-    .unwrap_or_else(|e| panic!("{e}"));
+    .expect("building the webhooks worker");
     let event: aws_lambda_events::event::sqs::SqsEvent = read_event("webhooks-delivery.json");
     let response = worker.handle(event).await;
     let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
@@ -179,8 +179,8 @@ async fn a_poison_message_ends_in_the_dead_letter_queue() {
         SecretsCache::new(aws_sdk_secretsmanager::Client::new(&sdk), t.app.config.app_secret_id.clone()),
         Settings::production(),
     )
-    .unwrap_or_else(|e| panic!("{e}"));
-    sqs.send_message().queue_url(&url).message_body("{not json").send().await.unwrap_or_else(|e| panic!("{e}"));
+    .expect("building the webhooks worker");
+    sqs.send_message().queue_url(&url).message_body("{not json").send().await.expect("queueing the poison message");
     // Receive it as the event source mapping would, failing each time, until the queue's
     // redrive policy (maxReceiveCount 5 in template.yaml) moves it.
     let mut receives = 0;
@@ -192,14 +192,19 @@ async fn a_poison_message_ends_in_the_dead_letter_queue() {
             .wait_time_seconds(1)
             .send()
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("receiving from the webhook queue");
         let Some(m) = out.messages.unwrap_or_default().into_iter().next() else { break };
         receives += 1;
         assert!(worker.process_body(m.body.as_deref().unwrap_or_default()).await.is_err());
     }
     assert_eq!(receives, 5, "received maxReceiveCount times");
-    let dead =
-        sqs.receive_message().queue_url(&dlq).wait_time_seconds(1).send().await.unwrap_or_else(|e| panic!("{e}"));
+    let dead = sqs
+        .receive_message()
+        .queue_url(&dlq)
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .expect("receiving from the dead-letter queue");
     let bodies: Vec<String> = dead.messages.unwrap_or_default().into_iter().filter_map(|m| m.body).collect();
     assert_eq!(bodies, ["{not json"]);
 }

@@ -1,0 +1,74 @@
+//! Test data: unique names, and resellers (a plan, an account with its opening balance,
+//! a key) made to a spec.
+
+use kobo_shared::Store;
+use rand::distr::{Alphanumeric, SampleString};
+
+/// A random lowercase suffix for unique names.
+pub fn unique() -> String {
+    Alphanumeric.sample_string(&mut rand::rng(), 10).to_ascii_lowercase()
+}
+
+/// What a test reseller gets.
+#[derive(Debug, Clone)]
+pub struct ResellerSpec<'a> {
+    /// Opening balance (credited through the ledger).
+    pub balance: kobo_shared::Kobo,
+    /// Plan requests per minute per key (0 = unlimited).
+    pub key_rpm: u32,
+    /// Plan requests per minute per IP (0 = unlimited).
+    pub ip_rpm: u32,
+    /// Plan SMM discount, basis points.
+    pub smm_discount_bp: u32,
+    /// Key scopes.
+    pub scopes: &'a [kobo_shared::Action],
+    /// Key IP whitelist.
+    pub ips: &'a [&'a str],
+    /// Key domain whitelist.
+    pub domains: &'a [&'a str],
+}
+
+impl Default for ResellerSpec<'_> {
+    fn default() -> Self {
+        ResellerSpec {
+            balance: kobo_shared::Kobo::naira(10_000),
+            key_rpm: 0,
+            ip_rpm: 0,
+            smm_discount_bp: 0,
+            scopes: kobo_shared::Action::ALL,
+            ips: &[],
+            domains: &[],
+        }
+    }
+}
+
+/// Creates a plan, an active account on it with the opening balance, and one key;
+/// returns the account id and the key.
+pub async fn new_reseller(store: &Store, spec: ResellerSpec<'_>) -> (String, String) {
+    use kobo_shared::accounts::{self, Direction, NewAccount};
+    let plan = kobo_shared::model::Plan {
+        id: format!("p{}", unique()),
+        name: "test".into(),
+        smm_discount_bp: spec.smm_discount_bp,
+        vtu_discount_bp: Default::default(),
+        key_rpm: spec.key_rpm,
+        ip_rpm: spec.ip_rpm,
+    };
+    store.put_plan(&plan).await.expect("storing the test plan");
+    let a = accounts::create_account(
+        store,
+        NewAccount { name: "t".into(), plan_id: plan.id, email: None, phone: None, api_active: true, id: None },
+    )
+    .await
+    .expect("creating the test account");
+    if spec.balance.0 > 0 {
+        accounts::adjust(store, &a.id, Direction::Credit, spec.balance, "test opening balance", "test")
+            .await
+            .expect("crediting the opening balance");
+    }
+    let ips: Vec<String> = spec.ips.iter().map(|s| s.to_string()).collect();
+    let domains: Vec<String> = spec.domains.iter().map(|s| s.to_string()).collect();
+    let (key, _) =
+        accounts::issue_key(store, &a.id, "t", spec.scopes, &ips, &domains).await.expect("issuing the test key");
+    (a.id, key.secret)
+}

@@ -1,0 +1,425 @@
+//! Moto, the local stack and the SDK: one moto server and one local stack per test
+//! binary, started on first use on a background runtime that outlives each test's own
+//! (tests that need them start more, in slots of their own); fresh resources per test; and
+//! a DynamoDB call counter built on an SDK interceptor.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeSerializationInterceptorContextRef, FinalizerInterceptorContextRef,
+};
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use kobo_cli::devstack::{self, moto, provision, DevStack, Moto, Project, Provisioned};
+use kobo_cli::template::Template;
+use kobo_shared::config::Config;
+use kobo_shared::Store;
+use tokio::runtime::Runtime;
+
+use crate::fixtures::unique;
+
+/// The runtime that owns moto and the local stack for the whole test binary.
+fn background() -> &'static Runtime {
+    static RT: OnceLock<Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("cannot start the background runtime: {e}"))
+    })
+}
+
+/// Runs a future on the background runtime from any context (even inside a test runtime).
+pub(crate) fn on_background<T: Send + 'static>(f: impl std::future::Future<Output = T> + Send + 'static) -> T {
+    std::thread::spawn(move || background().block_on(f)).join().unwrap_or_else(|_| panic!("background task panicked"))
+}
+
+/// The project checkout.
+pub fn project() -> Project {
+    Project::locate().expect("locating the project checkout")
+}
+
+/// The test binary's moto endpoint (started on first use).
+pub fn moto_endpoint() -> &'static str {
+    static MOTO: OnceLock<(Moto, String)> = OnceLock::new();
+    &MOTO
+        .get_or_init(|| {
+            let name = format!("moto-test-{}.log", std::process::id());
+            let moto = on_background(async move { Moto::start(&project(), &name).await })
+                .unwrap_or_else(|e| panic!("starting moto: {e:#}"));
+            let endpoint = moto.endpoint.clone();
+            (moto, endpoint)
+        })
+        .1
+}
+
+/// A second launcher for this test binary, started on first use with `args` (e.g.
+/// `--stock`); `slot` keeps it alive for the binary's lifetime.
+pub fn launch_moto(
+    slot: &'static OnceLock<(Moto, String)>,
+    name: &'static str,
+    args: &'static [&'static str],
+) -> &'static str {
+    &slot
+        .get_or_init(|| {
+            let log = format!("moto-{name}-{}.log", std::process::id());
+            let moto = on_background(async move { Moto::start_with(&project(), &log, args).await })
+                .unwrap_or_else(|e| panic!("starting moto ({name}): {e:#}"));
+            let endpoint = moto.endpoint.clone();
+            (moto, endpoint)
+        })
+        .1
+}
+
+/// The functions the local gateway can serve, built with `config` on `sdk` as their
+/// Lambdas build them: `(logical id, function)` for [`devstack::server::Routes::bind`].
+pub fn local_functions(sdk: &SdkConfig, config: &Config) -> Vec<(&'static str, devstack::server::LocalFunction)> {
+    use devstack::server::LocalFunction;
+    let app = Arc::new(kobo_api::App::new(
+        config.clone(),
+        aws_sdk_dynamodb::Client::new(sdk),
+        aws_sdk_secretsmanager::Client::new(sdk),
+    ));
+    let cb = Arc::new(kobo_callbacks::Callbacks::new(
+        config,
+        aws_sdk_dynamodb::Client::new(sdk),
+        aws_sdk_secretsmanager::Client::new(sdk),
+    ));
+    vec![("ApiFunction", LocalFunction::Api(app)), ("CallbacksFunction", LocalFunction::Callbacks(cb))]
+}
+
+/// SDK configuration for the test binary's moto.
+pub async fn sdk() -> SdkConfig {
+    moto::sdk_config_for(moto_endpoint()).await
+}
+
+/// Creates the template's resources under a fresh prefix.
+pub async fn fresh_resources(sdk: &SdkConfig) -> Provisioned {
+    let template = Template::load(&project().template()).expect("loading template.yaml");
+    provision::provision(sdk, &template, &format!("t{}", unique()))
+        .await
+        .unwrap_or_else(|e| panic!("provisioning: {e:#}"))
+}
+
+/// Counts DynamoDB operations (by name) and the most that were in flight at once.
+#[derive(Debug, Clone, Default)]
+pub struct CallCounter {
+    calls: Arc<Mutex<Vec<String>>>,
+    in_flight: Arc<AtomicUsize>,
+    max_in_flight: Arc<AtomicUsize>,
+    waves: Arc<AtomicUsize>,
+}
+
+impl CallCounter {
+    /// Operation names recorded since the last reset.
+    pub fn calls(&self) -> Vec<String> {
+        self.calls.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// Most operations in flight at once since the last reset.
+    pub fn max_in_flight(&self) -> usize {
+        self.max_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Sequential round trips: how many times a call started while none was in flight.
+    pub fn round_trips(&self) -> usize {
+        self.waves.load(Ordering::SeqCst)
+    }
+
+    /// Forgets what was recorded.
+    pub fn reset(&self) {
+        self.waves.store(0, Ordering::SeqCst);
+        if let Ok(mut c) = self.calls.lock() {
+            c.clear();
+        }
+        self.max_in_flight.store(0, Ordering::SeqCst);
+    }
+}
+
+impl Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "CallCounter"
+    }
+
+    fn read_before_serialization(
+        &self,
+        _ctx: &BeforeSerializationInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let name = cfg.load::<Metadata>().map(|m| m.name().to_string()).unwrap_or_else(|| "?".into());
+        if let Ok(mut c) = self.calls.lock() {
+            c.push(name);
+        }
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        if now == 1 {
+            self.waves.fetch_add(1, Ordering::SeqCst);
+        }
+        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn read_after_execution(
+        &self,
+        _ctx: &FinalizerInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// An API app over fresh resources, with its DynamoDB calls counted, plus a plain store.
+pub struct TestApp {
+    /// The app, as the Lambda builds it.
+    pub app: kobo_api::App,
+    /// Counts the app's DynamoDB calls.
+    pub counter: CallCounter,
+    /// An uncounted store on the same table (for setup).
+    pub store: Store,
+    /// The app secret's pepper.
+    pub pepper: String,
+}
+
+/// Builds a [`TestApp`] over fresh resources with the fixtures of `events/` seeded.
+pub async fn test_app() -> TestApp {
+    let sdk = sdk().await;
+    let res = fresh_resources(&sdk).await;
+    let counter = CallCounter::default();
+    let ddb_conf = aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(counter.clone()).build();
+    let mut config = Config::for_table(res.table().unwrap_or_default());
+    config.app_secret_id = res.app_secret().unwrap_or_default().to_string();
+    let app = kobo_api::App::new(
+        config,
+        aws_sdk_dynamodb::Client::from_conf(ddb_conf),
+        aws_sdk_secretsmanager::Client::new(&sdk),
+    );
+    let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), res.table().unwrap_or_default());
+    let pepper = app.secrets.get().await.map(|s| s.pin_pepper.clone()).unwrap_or_default();
+    devstack::seed::seed_fixtures(&store, pepper.as_bytes())
+        .await
+        .unwrap_or_else(|e| panic!("seeding fixtures: {e:#}"));
+    TestApp { app, counter, store, pepper }
+}
+
+/// What tests need of the shared local stack.
+#[derive(Debug, Clone)]
+pub struct Stack {
+    /// `http://127.0.0.1:<port>`.
+    pub base_url: String,
+    /// `<base_url>/api/v1`.
+    pub api_url: String,
+    /// moto endpoint.
+    pub aws_endpoint: String,
+    /// Table name.
+    pub table: String,
+    /// App secret id.
+    pub app_secret: String,
+    /// Demo reseller.
+    pub demo: devstack::Demo,
+    /// Provider secret id.
+    pub provider_secret: String,
+    /// The SMM simulator's API URL.
+    pub smm_url: String,
+    /// The SMM simulator's base URL (for `/control/...`).
+    pub smm_base: String,
+    /// The webhook delivery queue URL.
+    pub queue_url: String,
+    /// The top-up simulator's base URL.
+    pub topup_base: String,
+    /// The Hubtel simulator's base URL.
+    pub hubtel_base: String,
+}
+
+impl Stack {
+    /// A store on the stack's table, for the calling test's runtime.
+    pub async fn store(&self) -> Store {
+        let sdk = moto::sdk_config_for(&self.aws_endpoint).await;
+        Store::new(aws_sdk_dynamodb::Client::new(&sdk), self.table.clone())
+    }
+
+    /// The stack's config, as its Lambdas get it.
+    pub fn config(&self) -> Config {
+        let mut c = Config::for_table(self.table.clone());
+        c.app_secret_id = self.app_secret.clone();
+        c.provider_secret_id = self.provider_secret.clone();
+        c.smm_url = self.smm_url.clone();
+        c.upstream_timeout_ms = 2000;
+        c.topup_url = self.topup_base.clone();
+        c.hubtel_url = self.hubtel_base.clone();
+        c.public_url = self.base_url.clone();
+        c.hubtel_window_secs = 2;
+        c.vtu_requery_after_secs = 0;
+        c
+    }
+
+    /// A reconciler for the calling test's runtime, as the scheduled Lambda builds it.
+    pub async fn reconciler(&self) -> kobo_reconciler::Reconciler {
+        let sdk = moto::sdk_config_for(&self.aws_endpoint).await;
+        kobo_reconciler::Reconciler::new(
+            &self.config(),
+            aws_sdk_dynamodb::Client::new(&sdk),
+            aws_sdk_secretsmanager::Client::new(&sdk),
+        )
+    }
+
+    /// An API app on the stack's table for the calling test's runtime, with its DynamoDB
+    /// calls counted.
+    pub async fn counted_app(&self) -> (kobo_api::App, CallCounter) {
+        let sdk = moto::sdk_config_for(&self.aws_endpoint).await;
+        let counter = CallCounter::default();
+        let conf = aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(counter.clone()).build();
+        let app = kobo_api::App::new(
+            self.config(),
+            aws_sdk_dynamodb::Client::from_conf(conf),
+            aws_sdk_secretsmanager::Client::new(&sdk),
+        );
+        (app, counter)
+    }
+
+    /// The app secret's PIN pepper.
+    pub async fn pepper(&self) -> String {
+        let sdk = moto::sdk_config_for(&self.aws_endpoint).await;
+        kobo_shared::secrets::SecretsCache::<kobo_shared::secrets::AppSecrets>::new(
+            aws_sdk_secretsmanager::Client::new(&sdk),
+            self.app_secret.clone(),
+        )
+        .get()
+        .await
+        .map(|x| x.pin_pepper.clone())
+        .expect("reading the stack's app secret (PIN pepper)")
+    }
+
+    /// The webhook vault of the stack (same app secret as its Lambdas).
+    pub async fn vault(&self) -> kobo_shared::webhooks::vault::Vault {
+        let sdk = moto::sdk_config_for(&self.aws_endpoint).await;
+        let s = kobo_shared::secrets::SecretsCache::<kobo_shared::secrets::AppSecrets>::new(
+            aws_sdk_secretsmanager::Client::new(&sdk),
+            self.app_secret.clone(),
+        );
+        let pepper = s.get().await.map(|x| x.pin_pepper.clone()).expect("reading the stack's app secret (PIN pepper)");
+        kobo_shared::webhooks::vault::Vault::new(pepper.as_bytes()).expect("building the webhook vault from the pepper")
+    }
+
+    /// The delivery queue for the calling test's runtime.
+    pub async fn queue(&self) -> kobo_shared::webhooks::deliver::Queue {
+        let sdk = moto::sdk_config_for(&self.aws_endpoint).await;
+        kobo_shared::webhooks::deliver::Queue::new(aws_sdk_sqs::Client::new(&sdk), self.queue_url.clone())
+    }
+
+    /// POSTs JSON to the SMM simulator's control endpoint `path`.
+    pub async fn sim_control(&self, path: &str, body: serde_json::Value) {
+        let r = reqwest::Client::new()
+            .post(format!("{}{path}", self.smm_base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("simulator control {path}: {e}"));
+        assert!(r.status().is_success(), "simulator control {path}: {}", r.status());
+    }
+
+    /// Queues the top-up simulator's next outcome(s) for purchases to `phone` (tests
+    /// running at once each use their own number).
+    pub async fn topup_next(&self, outcome: &str, times: u32, phone: &str) {
+        let r = reqwest::Client::new()
+            .post(format!("{}/control/next", self.topup_base))
+            .json(&serde_json::json!({"outcome": outcome, "times": times, "phone": phone}))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("top-up control: {e}"));
+        assert!(r.status().is_success(), "top-up control: {}", r.status());
+    }
+
+    /// The provider's callback signing secret, as the stack's provider secret holds it.
+    pub async fn topup_webhook_secret(&self) -> String {
+        let sdk = moto::sdk_config_for(&self.aws_endpoint).await;
+        kobo_shared::secrets::SecretsCache::<kobo_shared::secrets::ProviderSecrets>::new(
+            aws_sdk_secretsmanager::Client::new(&sdk),
+            self.provider_secret.clone(),
+        )
+        .get()
+        .await
+        .ok()
+        .and_then(|s| s.topup_webhook_secret.clone())
+        .unwrap_or_default()
+    }
+
+    /// The simulator's counters: `add` calls received and orders it holds.
+    pub async fn sim_stats(&self) -> serde_json::Value {
+        reqwest::Client::new()
+            .get(format!("{}/control/stats", self.smm_base))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("simulator stats: {e}"))
+            .json()
+            .await
+            .unwrap_or_default()
+    }
+}
+
+/// Where a local stack lives once started: `static S: StackSlot = StackSlot::new();`.
+pub type StackSlot = OnceLock<(DevStack, Stack)>;
+
+/// The test binary's local stack, shared by every test that does not need one of its
+/// own; started on first use on a random port.
+pub fn stack() -> &'static Stack {
+    static STACK: StackSlot = StackSlot::new();
+    own_stack(&STACK, "stack")
+}
+
+/// A local stack of its own (its own moto, simulators, queue and workers) for tests that
+/// change what the whole stack does (simulator faults) or would flood it for the others;
+/// started on first use in `slot`, which keeps it alive for the binary's lifetime. `name`
+/// names its moto log.
+pub fn own_stack(slot: &'static StackSlot, name: &'static str) -> &'static Stack {
+    &slot
+        .get_or_init(|| {
+            let opts = devstack::Options {
+                addr: "127.0.0.1:0".parse().expect("the loopback address parses"),
+                demo_json: None,
+                moto_log: format!("moto-{name}-{}.log", std::process::id()),
+                moto_args: Vec::new(),
+                pace: kobo_cli::sim::smm::Pace {
+                    pending: std::time::Duration::from_secs(3600),
+                    processing: std::time::Duration::from_secs(3600),
+                },
+                reconcile_every: None,
+                upstream_timeout: std::time::Duration::from_secs(2),
+                webhook_retry_delays: vec![1, 1, 1],
+                webhook_workers: 4,
+                demo_webhook_url: None,
+                topup_callback_delay: std::time::Duration::from_millis(300),
+                vtu_requery_after: std::time::Duration::from_secs(0),
+                hubtel_window: std::time::Duration::from_secs(2),
+            };
+            // Warnings and errors of the stack's loops go to the test output.
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+                )
+                .try_init();
+            let dev = on_background(async move { DevStack::start(&project(), opts).await })
+                .unwrap_or_else(|e| panic!("starting the local stack ({name}): {e:#}"));
+            let info = Stack {
+                api_url: format!("{}/api/v1", dev.base_url),
+                base_url: dev.base_url.clone(),
+                aws_endpoint: dev.aws_endpoint.clone(),
+                table: dev.resources.table().unwrap_or_default().to_string(),
+                app_secret: dev.resources.app_secret().unwrap_or_default().to_string(),
+                demo: dev.demo.clone(),
+                provider_secret: dev.resources.secret("ProviderSecret").unwrap_or_default().to_string(),
+                smm_url: dev.smm.url.clone(),
+                smm_base: dev.smm.base.clone(),
+                queue_url: dev.queue.url().to_string(),
+                topup_base: dev.topup.base.clone(),
+                hubtel_base: dev.hubtel.base.clone(),
+            };
+            (dev, info)
+        })
+        .1
+}
