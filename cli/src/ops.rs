@@ -5,10 +5,12 @@ use std::collections::BTreeMap;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand};
-use kobo_shared::accounts::{self, Direction, NewAccount};
-use kobo_shared::action::parse_scopes;
-use kobo_shared::model::{Plan, VtuCategory};
-use kobo_shared::secrets::SecretsCache;
+use kobo_shared::domain::account::Plan;
+use kobo_shared::domain::action::parse_scopes;
+use kobo_shared::domain::vtu::VtuCategory;
+use kobo_shared::flows::accounts;
+use kobo_shared::flows::accounts::{Direction, NewAccount};
+use kobo_shared::platform::secrets::SecretsCache;
 use kobo_shared::{Kobo, Store};
 
 use crate::devstack::{demo_json_path, Project};
@@ -58,7 +60,7 @@ impl Target {
             });
         }
         let table = self.table.clone().ok_or_else(|| anyhow!("give --table, set KOBO_TABLE, or use --local"))?;
-        let sdk = kobo_shared::aws::load().await;
+        let sdk = kobo_shared::platform::aws::load().await;
         Ok(Conn {
             store: Store::new(aws_sdk_dynamodb::Client::new(&sdk), table),
             secrets: SecretsCache::new(aws_sdk_secretsmanager::Client::new(&sdk), self.app_secret_id.clone()),
@@ -352,32 +354,32 @@ pub async fn service(conn: &Conn, project: &Project, target: &Target, cmd: Servi
             } else {
                 (smm_url.ok_or_else(|| anyhow!("give --smm-url or set KOBO_SMM_URL"))?, provider_secret_id)
             };
-            let mut config = kobo_shared::config::Config::for_table(store.table());
+            let mut config = kobo_shared::platform::config::Config::for_table(store.table());
             config.smm_url = url;
             config.provider_secret_id = secret_id;
-            let smm = kobo_shared::upstream::LazySmm::new(&config, conn.secrets_client.clone());
+            let smm = kobo_shared::flows::providers::Providers::new(&config, conn.secrets_client.clone(), store).smm;
             let panel = smm.get().await?;
-            let imported = kobo_shared::catalog::import_services(store, panel, percent_to_bp(&markup)?).await?;
+            let imported = kobo_shared::flows::catalog::import_services(store, panel, percent_to_bp(&markup)?).await?;
             println!("imported {} services", imported.len());
             print_json(&imported)
         }
         ServiceCmd::List => print_json(&store.services().await?),
         ServiceCmd::Enable { id } => {
-            print_json(&kobo_shared::catalog::update_service(store, id, |s| s.enabled = true).await?)
+            print_json(&kobo_shared::flows::catalog::update_service(store, id, |s| s.enabled = true).await?)
         }
         ServiceCmd::Disable { id } => {
-            print_json(&kobo_shared::catalog::update_service(store, id, |s| s.enabled = false).await?)
+            print_json(&kobo_shared::flows::catalog::update_service(store, id, |s| s.enabled = false).await?)
         }
         ServiceCmd::SetRate { id, rate } => {
             let rate = Kobo::parse_naira(&rate).map_err(|e| anyhow!("rate {e}"))?;
-            print_json(&kobo_shared::catalog::update_service(store, id, |s| s.rate_per_1000 = rate).await?)
+            print_json(&kobo_shared::flows::catalog::update_service(store, id, |s| s.rate_per_1000 = rate).await?)
         }
     }
 }
 
 /// Runs an order command.
 pub async fn order(conn: &Conn, cmd: OrderCmd) -> Result<()> {
-    use kobo_shared::model::UpstreamState;
+    use kobo_shared::domain::smm::UpstreamState;
     let store = &conn.store;
     match cmd {
         OrderCmd::Show { account, id } => {
@@ -475,7 +477,9 @@ pub enum WebhookCmd {
 
 /// Runs a webhook command.
 pub async fn webhook(conn: &Conn, project: &Project, target: &Target, cmd: WebhookCmd) -> Result<()> {
-    use kobo_shared::webhooks::{deliver, manage, parse_event, parse_events, ssrf::TargetPolicy, vault::Vault};
+    use kobo_shared::domain::webhook::{parse_event, parse_events};
+    use kobo_shared::flows::webhooks::{deliver, manage};
+    use kobo_shared::platform::{ssrf::TargetPolicy, vault::Vault};
     let store = &conn.store;
     let policy = if target.local { TargetPolicy::LOCAL } else { TargetPolicy::PRODUCTION };
     let vault = || async {
@@ -509,7 +513,9 @@ pub async fn webhook(conn: &Conn, project: &Project, target: &Target, cmd: Webho
             let sender = deliver::Sender::new(policy).map_err(|e| anyhow!(e))?;
             print_json(&deliver::send_test(store, &vault().await?, &sender, &ep, event).await?)
         }
-        WebhookCmd::Logs { endpoint, limit } => print_json(&store.attempts(&endpoint, limit).await?),
+        WebhookCmd::Logs { endpoint, limit } => {
+            print_json(&store.attempts(&endpoint, usize::try_from(limit).unwrap_or_default()).await?)
+        }
         WebhookCmd::Redeliver { account, delivery, queue_url } => {
             let url = if target.local {
                 read_demo(project)?["queues"]["WebhookQueue"]
@@ -553,7 +559,8 @@ pub enum WithdrawalCmd {
 
 /// Runs a withdrawal command.
 pub async fn withdrawal(conn: &Conn, project: &Project, target: &Target, cmd: WithdrawalCmd) -> Result<()> {
-    use kobo_shared::withdrawals::{self, WithdrawalStatus};
+    use kobo_shared::domain::withdrawal::WithdrawalStatus;
+    use kobo_shared::flows::withdrawals;
     let store = &conn.store;
     match cmd {
         WithdrawalCmd::Pending => print_json(&store.pending_withdrawals(1000).await?),
@@ -588,23 +595,24 @@ pub async fn withdrawal(conn: &Conn, project: &Project, target: &Target, cmd: Wi
                 let f = |k: &str| v[k].as_str().map(str::to_string).ok_or_else(|| anyhow!("demo.json has no {k}"));
                 (f("hubtel_simulator")?, f("base_url")?, v["hubtel_window_secs"].as_u64().unwrap_or(60))
             } else {
-                let c = kobo_shared::config::Config::from_env()?;
+                let c = kobo_shared::platform::config::Config::from_env()?;
                 (c.hubtel_url, c.public_url, c.hubtel_window_secs)
             };
-            let mut config = kobo_shared::config::Config::for_table(store.table());
+            let mut config = kobo_shared::platform::config::Config::for_table(store.table());
             config.hubtel_url = hubtel_url;
             config.provider_secret_id = provider_secret_id(project, target)?;
-            let hubtel = kobo_shared::upstream::LazyHubtel::new(&config, conn.secrets_client.clone());
-            let throttle = kobo_shared::hubtel_throttle::Throttle::new(
-                store.clone(),
-                "hubtel",
-                5,
-                std::time::Duration::from_secs(window),
-            );
+            config.hubtel_window_secs = window;
+            let providers = kobo_shared::flows::providers::Providers::new(&config, conn.secrets_client.clone(), store);
             let key = conn.secrets.get().await?.pin_pepper.clone();
-            let after =
-                withdrawals::approve_and_pay(store, hubtel.get().await?, &throttle, key.as_bytes(), &public_url, &w)
-                    .await?;
+            let after = withdrawals::approve_and_pay(
+                store,
+                providers.hubtel.get().await?,
+                &providers.hubtel_throttle,
+                key.as_bytes(),
+                &public_url,
+                &w,
+            )
+            .await?;
             print_json(&after)
         }
     }
@@ -633,7 +641,7 @@ pub fn percent_to_bp(s: &str) -> Result<u32> {
     if s.trim_start_matches('0').trim_start_matches('.').trim_start_matches('0').is_empty() {
         return Ok(0);
     }
-    let bp = Kobo::parse_naira(s).map_err(|e| anyhow!("percent {s:?} {e}"))?.0;
+    let bp = Kobo::parse_naira(s).map_err(|e| anyhow!("percent {s:?} {e}"))?.as_i64();
     if bp > 10_000 {
         bail!("percent {s:?} is above 100");
     }
@@ -718,14 +726,14 @@ pub async fn account(conn: &Conn, cmd: AccountCmd) -> Result<()> {
         }
         AccountCmd::Notices { account, phone, low_balance, off } => {
             let settings = if off {
-                kobo_shared::sms::NoticeSettings::default()
+                kobo_shared::domain::account::NoticeSettings::default()
             } else {
                 let phone = phone.ok_or_else(|| anyhow!("give --phone or --off"))?;
-                let phone = kobo_shared::upstream::hubtel::nigerian_e164(&phone)
+                let phone = kobo_shared::domain::phone::nigerian_e164(&phone)
                     .ok_or_else(|| anyhow!("--phone must be a Nigerian mobile number"))?;
                 let low =
                     low_balance.map(|l| Kobo::parse_naira(&l).map_err(|e| anyhow!("--low-balance {e}"))).transpose()?;
-                kobo_shared::sms::NoticeSettings { phone: Some(phone), low_balance: low }
+                kobo_shared::domain::account::NoticeSettings { phone: Some(phone), low_balance: low }
             };
             store.set_notices(&account, &settings).await?;
             print_json(&settings)

@@ -10,10 +10,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use kobo_shared::flows::accounts;
-use kobo_shared::flows::accounts::{Direction, NewAccount};
 use kobo_shared::domain::account::Plan;
 use kobo_shared::domain::vtu::VtuCategory;
+use kobo_shared::flows::accounts;
+use kobo_shared::flows::accounts::{Direction, NewAccount};
 use kobo_shared::{Action, Kobo, Store};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};

@@ -133,7 +133,7 @@ impl ApiClient {
     /// The wallet balance (`-0.01` if unreadable, so comparisons fail loudly).
     pub async fn balance(&self) -> Kobo {
         let (_, v) = self.balance_answer().await;
-        Kobo::parse_naira(v["balance"].as_str().unwrap_or_default()).unwrap_or(Kobo(-1))
+        Kobo::parse_naira(v["balance"].as_str().unwrap_or_default()).unwrap_or(Kobo::new(-1))
     }
 
     /// `deposit` of `amount` naira (`"2500.50"`).

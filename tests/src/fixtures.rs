@@ -45,8 +45,9 @@ impl Default for ResellerSpec<'_> {
 /// Creates a plan, an active account on it with the opening balance, and one key;
 /// returns the account id and the key.
 pub async fn new_reseller(store: &Store, spec: ResellerSpec<'_>) -> (String, String) {
-    use kobo_shared::accounts::{self, Direction, NewAccount};
-    let plan = kobo_shared::model::Plan {
+    use kobo_shared::flows::accounts;
+    use kobo_shared::flows::accounts::{Direction, NewAccount};
+    let plan = kobo_shared::domain::account::Plan {
         id: format!("p{}", unique()),
         name: "test".into(),
         smm_discount_bp: spec.smm_discount_bp,
@@ -61,7 +62,7 @@ pub async fn new_reseller(store: &Store, spec: ResellerSpec<'_>) -> (String, Str
     )
     .await
     .expect("creating the test account");
-    if spec.balance.0 > 0 {
+    if spec.balance.is_positive() {
         accounts::adjust(store, &a.id, Direction::Credit, spec.balance, "test opening balance", "test")
             .await
             .expect("crediting the opening balance");

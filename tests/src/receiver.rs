@@ -67,8 +67,9 @@ async fn receive(
         Err(_) => return (lambda_http::http::StatusCode::INTERNAL_SERVER_ERROR, "poisoned"),
     };
     // $expected = hash_hmac("sha256", $payload, $secret); hash_equals($expected, $signature)
-    let seed_ok = kobo_shared::crypto::verify_hmac_sha256_hex(secret.as_bytes(), &body, &h("x-webhook-signature"))
-        && h("x-webhook-signature").len() == 64;
+    let seed_ok =
+        kobo_shared::platform::crypto::verify_hmac_sha256_hex(secret.as_bytes(), &body, &h("x-webhook-signature"))
+            && h("x-webhook-signature").len() == 64;
     if let Ok(mut s) = state.lock() {
         s.got.push(Received {
             event: h("x-webhook-event"),

@@ -15,7 +15,7 @@ use aws_smithy_runtime_api::client::interceptors::context::{
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use kobo_cli::devstack::{self, moto, provision, DevStack, Moto, Project, Provisioned};
 use kobo_cli::template::Template;
-use kobo_shared::config::Config;
+use kobo_shared::platform::config::Config;
 use kobo_shared::Store;
 use tokio::runtime::Runtime;
 
@@ -285,7 +285,7 @@ impl Stack {
     /// The app secret's PIN pepper.
     pub async fn pepper(&self) -> String {
         let sdk = moto::sdk_config_for(&self.aws_endpoint).await;
-        kobo_shared::secrets::SecretsCache::<kobo_shared::secrets::AppSecrets>::new(
+        kobo_shared::platform::secrets::SecretsCache::<kobo_shared::platform::secrets::AppSecrets>::new(
             aws_sdk_secretsmanager::Client::new(&sdk),
             self.app_secret.clone(),
         )
@@ -296,20 +296,20 @@ impl Stack {
     }
 
     /// The webhook vault of the stack (same app secret as its Lambdas).
-    pub async fn vault(&self) -> kobo_shared::webhooks::vault::Vault {
+    pub async fn vault(&self) -> kobo_shared::platform::vault::Vault {
         let sdk = moto::sdk_config_for(&self.aws_endpoint).await;
-        let s = kobo_shared::secrets::SecretsCache::<kobo_shared::secrets::AppSecrets>::new(
+        let s = kobo_shared::platform::secrets::SecretsCache::<kobo_shared::platform::secrets::AppSecrets>::new(
             aws_sdk_secretsmanager::Client::new(&sdk),
             self.app_secret.clone(),
         );
         let pepper = s.get().await.map(|x| x.pin_pepper.clone()).expect("reading the stack's app secret (PIN pepper)");
-        kobo_shared::webhooks::vault::Vault::new(pepper.as_bytes()).expect("building the webhook vault from the pepper")
+        kobo_shared::platform::vault::Vault::new(pepper.as_bytes()).expect("building the webhook vault from the pepper")
     }
 
     /// The delivery queue for the calling test's runtime.
-    pub async fn queue(&self) -> kobo_shared::webhooks::deliver::Queue {
+    pub async fn queue(&self) -> kobo_shared::flows::webhooks::deliver::Queue {
         let sdk = moto::sdk_config_for(&self.aws_endpoint).await;
-        kobo_shared::webhooks::deliver::Queue::new(aws_sdk_sqs::Client::new(&sdk), self.queue_url.clone())
+        kobo_shared::flows::webhooks::deliver::Queue::new(aws_sdk_sqs::Client::new(&sdk), self.queue_url.clone())
     }
 
     /// POSTs JSON to the SMM simulator's control endpoint `path`.
@@ -338,7 +338,7 @@ impl Stack {
     /// The provider's callback signing secret, as the stack's provider secret holds it.
     pub async fn topup_webhook_secret(&self) -> String {
         let sdk = moto::sdk_config_for(&self.aws_endpoint).await;
-        kobo_shared::secrets::SecretsCache::<kobo_shared::secrets::ProviderSecrets>::new(
+        kobo_shared::platform::secrets::SecretsCache::<kobo_shared::platform::secrets::ProviderSecrets>::new(
             aws_sdk_secretsmanager::Client::new(&sdk),
             self.provider_secret.clone(),
         )

@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
-use kobo_shared::flows::accounts;
-use kobo_shared::flows::accounts::{Direction, NewAccount};
 use kobo_shared::domain::account::Plan;
 use kobo_shared::domain::vtu::VtuCategory;
+use kobo_shared::flows::accounts;
+use kobo_shared::flows::accounts::{Direction, NewAccount};
 use kobo_shared::{Action, Kobo, Store};
 
 /// The demo reseller's transaction PIN.

@@ -12,7 +12,7 @@ async fn purchase_round_trips_and_callback_latency() {
     let store = s.store().await;
     let (acct, key) =
         new_reseller(&store, ResellerSpec { balance: kobo_shared::Kobo::naira(100_000), ..Default::default() }).await;
-    kobo_shared::accounts::set_pin(&store, s.pepper().await.as_bytes(), &acct, "1234")
+    kobo_shared::flows::accounts::set_pin(&store, s.pepper().await.as_bytes(), &acct, "1234")
         .await
         .expect("setting the reseller's PIN");
     let (app, counter) = s.counted_app().await;
@@ -60,7 +60,7 @@ async fn purchase_round_trips_and_callback_latency() {
         let cb = json!({"success": true, "amount": 990, "phoneNumber": phone, "passthrough": json!({"account": acct, "trx": trx}).to_string(),
                         "operatorTransactionId": format!("OPX{i}"), "operator": "MTN", "rechargeId": format!("RCHX{i}")})
         .to_string();
-        let sig = kobo_shared::crypto::hmac_sha256_hex(secret.as_bytes(), cb.as_bytes());
+        let sig = kobo_shared::platform::crypto::hmac_sha256_hex(secret.as_bytes(), cb.as_bytes());
         let t = Instant::now();
         let r = http
             .post(&url)

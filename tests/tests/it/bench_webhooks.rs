@@ -7,9 +7,12 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use kobo_shared::outbox::{EventType, OutboxEvent};
-use kobo_shared::webhooks::deliver::QueueMsg;
-use kobo_shared::webhooks::{manage, ssrf::TargetPolicy, Delivery, DeliveryState};
+use kobo_shared::db::item::Record;
+use kobo_shared::domain::event::{EventType, OutboxEvent};
+use kobo_shared::domain::webhook::{Delivery, DeliveryState};
+use kobo_shared::flows::webhooks::deliver::QueueMsg;
+use kobo_shared::flows::webhooks::manage;
+use kobo_shared::platform::ssrf::TargetPolicy;
 use kobo_tests::{new_reseller, own_stack, percentile_ms, Mode, Receiver, ResellerSpec, Stack, StackSlot};
 
 const EVENTS: usize = 200;
@@ -88,7 +91,7 @@ async fn write_to_delivery_latency_and_worker_throughput() {
             payload: format!("{{\"event\":\"deposit.success\",\"n\":{i}}}"),
             state: DeliveryState::Pending,
             attempts: 0,
-            created_at: kobo_shared::model::now_rfc3339(),
+            created_at: kobo_shared::domain::time::now_rfc3339(),
         };
         assert!(store.create_delivery(&d).await.unwrap_or(false));
         msgs.push(QueueMsg { account_id: acct.clone(), delivery_id: d.id, attempt: 1 });

@@ -14,7 +14,8 @@ async fn account(
     ips: &[&str],
     domains: &[&str],
 ) -> (String, String) {
-    let spec = ResellerSpec { balance: Kobo(777_001), key_rpm, ip_rpm, scopes, ips, domains, ..Default::default() };
+    let spec =
+        ResellerSpec { balance: Kobo::new(777_001), key_rpm, ip_rpm, scopes, ips, domains, ..Default::default() };
     new_reseller(store, spec).await
 }
 
@@ -59,8 +60,10 @@ async fn revoked_key_is_refused_on_the_next_request() {
     let call = || http.post(&s.api_url).header("X-API-KEY", &key).form(&[("action", "balance")]).send();
     let (status, body) = json_of(call().await.expect("balance reaches the stack")).await;
     assert_eq!((status, body["balance"].as_str()), (200, Some("7770.01")));
-    let record =
-        store.find_key(&acct, &kobo_shared::apikey::hash_key(&key)[..12]).await.expect("finding the key to revoke");
+    let record = store
+        .find_key(&acct, &kobo_shared::domain::apikey::hash_key(&key)[..12])
+        .await
+        .expect("finding the key to revoke");
     store.revoke_key(&acct, &record.hash).await.expect("revoking the key");
     let r = call().await.expect("balance after revocation reaches the stack");
     assert_eq!(json_of(r).await, (401, json!({"error": "Invalid api key"})));
@@ -192,7 +195,7 @@ async fn clocked_api(s: &kobo_tests::Stack) -> kobo_api::App {
     let sdk = kobo_cli::devstack::moto::sdk_config_for(&s.aws_endpoint).await;
     let mut app =
         kobo_api::App::new(s.config(), aws_sdk_dynamodb::Client::new(&sdk), aws_sdk_secretsmanager::Client::new(&sdk));
-    app.clock = kobo_shared::model::Clock::fixed((chrono::Utc::now().timestamp() / 60 + 60) * 60);
+    app.clock = kobo_shared::domain::time::Clock::fixed((chrono::Utc::now().timestamp() / 60 + 60) * 60);
     app
 }
 

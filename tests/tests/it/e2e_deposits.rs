@@ -2,7 +2,7 @@
 //! the wallet exactly once; duplicates, forged URLs, wrong amounts and unknown deposits
 //! change nothing.
 
-use kobo_shared::accounts;
+use kobo_shared::flows::accounts;
 use kobo_shared::Kobo;
 use kobo_tests::{new_reseller, stack, ApiClient, ResellerSpec};
 use serde_json::{json, Value};
@@ -78,7 +78,7 @@ async fn a_paid_deposit_is_credited_once_and_nothing_else_credits() {
     let answers: Vec<Value> = vec![a, b, c2].into_iter().map(|v| v["callback_answer"]["status"].clone()).collect();
     assert_eq!(answers.iter().filter(|a| **a == "credited").count(), 1, "{answers:?}");
     assert_eq!(answers.iter().filter(|a| **a == "duplicate").count(), 2, "{answers:?}");
-    assert_eq!(c.balance().await, Kobo(10_000 + 250_050));
+    assert_eq!(c.balance().await, Kobo::new(10_000 + 250_050));
     let (_, st) = c.deposit_status(&id).await;
     assert_eq!(st["status"], "credited");
     let deposits = store.ledger(&acct).await.unwrap_or_default().into_iter().filter(|e| e.kind == "deposit").count();
@@ -98,7 +98,7 @@ async fn a_paid_deposit_is_credited_once_and_nothing_else_credits() {
 
 #[tokio::test]
 async fn a_deposit_left_pending_gets_its_paylink_from_the_reconciler() {
-    use kobo_shared::deposits::{new_deposit_id, Deposit, DepositStatus};
+    use kobo_shared::domain::deposit::{new_deposit_id, Deposit, DepositStatus};
     let s = stack();
     let store = s.store().await;
     let (acct, key) = new_reseller(&store, ResellerSpec::default()).await;
@@ -110,7 +110,7 @@ async fn a_deposit_left_pending_gets_its_paylink_from_the_reconciler() {
         status: DepositStatus::Pending,
         paylink_id: None,
         paylink_url: None,
-        created_at: kobo_shared::model::now_rfc3339(),
+        created_at: kobo_shared::domain::time::now_rfc3339(),
     };
     store.put_deposit(&d).await.expect("storing the pending deposit");
     let c = ApiClient::new(s, &key);
@@ -127,7 +127,7 @@ async fn a_deposit_left_pending_gets_its_paylink_from_the_reconciler() {
 
 #[tokio::test]
 async fn accounts_with_notices_get_sms_for_deposits_and_low_balance() {
-    use kobo_shared::sms::NoticeSettings;
+    use kobo_shared::domain::account::NoticeSettings;
     let s = stack();
     let store = s.store().await;
     let (acct, key) = new_reseller(&store, ResellerSpec { balance: Kobo::naira(1_000), ..Default::default() }).await;

@@ -4,8 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use kobo_shared::accounts::{self, NewAccount};
-use kobo_shared::model::Plan;
+use kobo_shared::domain::account::Plan;
+use kobo_shared::flows::accounts;
+use kobo_shared::flows::accounts::NewAccount;
 use kobo_shared::Action;
 use kobo_tests::{client_from, fresh_source_ip, stack, unique};
 use rand::rngs::StdRng;

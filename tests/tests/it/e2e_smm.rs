@@ -3,8 +3,8 @@
 
 use std::collections::BTreeSet;
 
-use kobo_shared::accounts;
-use kobo_shared::smm;
+use kobo_shared::domain::smm;
+use kobo_shared::flows::accounts;
 use kobo_shared::{Kobo, Store};
 use kobo_tests::{new_reseller, stack, ResellerSpec};
 use serde_json::{json, Value};
@@ -56,7 +56,7 @@ async fn a_stock_api_v2_client_runs_its_panel_on_kobo() {
     assert_eq!(st, 200, "{v}");
     let order = v["order"].as_u64().unwrap_or_else(|| panic!("{v}"));
     let charge = smm::charge(rate, 1001).unwrap_or_default();
-    assert_eq!(c.balance().await, Kobo(start.0 - charge.0));
+    assert_eq!(c.balance().await, Kobo::new(start.as_i64() - charge.as_i64()));
 
     // status: seed shape plus API v2 fields.
     let (st, v) = c.status(order).await;
@@ -114,11 +114,11 @@ async fn a_stock_api_v2_client_runs_its_panel_on_kobo() {
     let (_, v) = c.status(second).await;
     assert_eq!((v["status"].as_str(), v["status_code"].as_u64()), (Some("cancelled"), Some(3)), "{v}");
     let second_charge = Kobo::parse_naira(v["charge"].as_str().unwrap_or_default()).unwrap_or_default();
-    assert_eq!(c.balance().await, Kobo(before_refund.0 + second_charge.0));
+    assert_eq!(c.balance().await, Kobo::new(before_refund.as_i64() + second_charge.as_i64()));
     assert_eq!(v["refunded"], v["charge"]);
 
     // Balance = start − charges + refunds, and the ledger sums to it.
-    assert_eq!(c.balance().await, Kobo(start.0 - charge.0));
+    assert_eq!(c.balance().await, Kobo::new(start.as_i64() - charge.as_i64()));
     ledger_sums(&store, &acct).await;
 }
 
@@ -166,7 +166,7 @@ async fn plan_discount_lowers_the_rate_services_shows_and_add_charges() {
     let before = c.balance().await;
     let (st, v) = c.add(103, "https://instagram.com/reel/1", 777).await;
     assert_eq!(st, 200, "{v}");
-    assert_eq!(c.balance().await, Kobo(before.0 - smm::charge(rate, 777).unwrap_or_default().0));
+    assert_eq!(c.balance().await, Kobo::new(before.as_i64() - smm::charge(rate, 777).unwrap_or_default().as_i64()));
 }
 
 #[tokio::test]
@@ -199,9 +199,9 @@ async fn add_bulk_charges_each_good_item_and_reports_each_bad_one() {
     let mut charged = 0;
     for r in [&rows[0], &rows[3]] {
         let (_, st) = c.status(r["order"].as_u64().unwrap_or_default()).await;
-        charged += Kobo::parse_naira(st["charge"].as_str().unwrap_or_default()).unwrap_or_default().0;
+        charged += Kobo::parse_naira(st["charge"].as_str().unwrap_or_default()).unwrap_or_default().as_i64();
     }
-    assert_eq!(c.balance().await, Kobo(start.0 - charged));
+    assert_eq!(c.balance().await, Kobo::new(start.as_i64() - charged));
     ledger_sums(&store, &acct).await;
 
     let too_many: Vec<Value> =
@@ -251,7 +251,7 @@ async fn fifty_parallel_adds_never_overdraw() {
     let rate = rate_of(&c.services().await.1, 102);
     let each = smm::charge(rate, 100).unwrap_or_default();
     let start = c.balance().await;
-    let affordable = (start.0 / each.0) as usize;
+    let affordable = (start.as_i64() / each.as_i64()) as usize;
     let tasks: Vec<_> = (0..50)
         .map(|i| {
             let c = c.clone();
@@ -273,8 +273,8 @@ async fn fifty_parallel_adds_never_overdraw() {
     assert_eq!(ok.len(), affordable, "exactly as many as the money covers");
     assert_eq!(ok.len() + short, 50);
     let end = c.balance().await;
-    assert!(end.0 >= 0);
-    assert_eq!(end, Kobo(start.0 - each.0 * affordable as i64), "no lost update");
+    assert!(end.as_i64() >= 0);
+    assert_eq!(end, Kobo::new(start.as_i64() - each.as_i64() * affordable as i64), "no lost update");
     ledger_sums(&store, &acct).await;
 }
 
@@ -299,7 +299,11 @@ async fn twenty_parallel_retries_with_one_idempotency_key_make_one_order() {
     assert_eq!(answers.len(), 1, "every retry gets the first answer: {answers:?}");
     let c = Client::new(s, &key);
     let rate = rate_of(&c.services().await.1, 102);
-    assert_eq!(c.balance().await, Kobo(start.0 - smm::charge(rate, 100).unwrap_or_default().0), "charged once");
+    assert_eq!(
+        c.balance().await,
+        Kobo::new(start.as_i64() - smm::charge(rate, 100).unwrap_or_default().as_i64()),
+        "charged once"
+    );
     let orders = store.ledger(&acct).await.unwrap_or_default().iter().filter(|e| e.kind == "order").count();
     assert_eq!(orders, 1);
     // Same key, different body: 409, nothing charged.
@@ -336,8 +340,8 @@ async fn a_partial_order_refunds_the_remains_once_even_with_two_reconcilers_raci
     b.expect("the second racing reconciler pass");
     s.reconciler().await.run_once().await.expect("the reconciler pass after the race");
     let want = smm::partial_refund(charge, 1000, 250);
-    assert_eq!(want, Kobo((charge.0 * 250) / 1000));
-    assert_eq!(c.balance().await, Kobo(before.0 + want.0));
+    assert_eq!(want, Kobo::new((charge.as_i64() * 250) / 1000));
+    assert_eq!(c.balance().await, Kobo::new(before.as_i64() + want.as_i64()));
     let refunds: Vec<_> =
         store.ledger(&acct).await.unwrap_or_default().into_iter().filter(|e| e.kind == "refund").collect();
     assert_eq!(refunds.len(), 1, "{refunds:?}");

@@ -3,7 +3,7 @@
 //! test has a stack of its own: it takes the shared simulator down, counts every `add`
 //! the simulator receives, and expects its reconciler pass to send exactly its order.
 
-use kobo_shared::model::UpstreamState;
+use kobo_shared::domain::smm::UpstreamState;
 use kobo_shared::Kobo;
 use kobo_tests::{new_reseller, own_stack, ApiClient, ResellerSpec, Stack, StackSlot};
 use serde_json::json;
@@ -99,7 +99,7 @@ async fn upstream_down_then_up_places_the_order_once() {
     let end = c.balance_answer().await.1;
     let start = Kobo::parse_naira(start["balance"].as_str().unwrap_or_default()).unwrap_or_default();
     let end = Kobo::parse_naira(end["balance"].as_str().unwrap_or_default()).unwrap_or_default();
-    assert_eq!(end, Kobo(start.0 - 3 * o.charge.0));
+    assert_eq!(end, Kobo::new(start.as_i64() - 3 * o.charge.as_i64()));
     let a = store.get_account(&acct).await.ok().flatten().unwrap_or_else(|| panic!("no account"));
-    assert!(kobo_shared::accounts::check_ledger(&store, &a).await.map(|c| c.ok()).unwrap_or(false));
+    assert!(kobo_shared::flows::accounts::check_ledger(&store, &a).await.map(|c| c.ok()).unwrap_or(false));
 }

@@ -3,8 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use kobo_shared::model::{Plan, VtuCategory};
-use kobo_shared::{accounts, vtu, Kobo, Store};
+use kobo_shared::domain::account::Plan;
+use kobo_shared::domain::vtu;
+use kobo_shared::domain::vtu::VtuCategory;
+use kobo_shared::flows::accounts;
+use kobo_shared::{Kobo, Store};
 use kobo_tests::{new_reseller, stack, ResellerSpec, Stack};
 use serde_json::{json, Value};
 
@@ -14,7 +17,7 @@ type Client = kobo_tests::ApiClient;
 type Case<'a> = (&'static str, futures_util::future::BoxFuture<'a, (u16, Value)>, &'static str);
 
 fn kobo(v: &Value) -> Kobo {
-    Kobo::parse_naira(v.as_str().unwrap_or_default()).unwrap_or(Kobo(-1))
+    Kobo::parse_naira(v.as_str().unwrap_or_default()).unwrap_or(Kobo::new(-1))
 }
 
 /// A reseller with a PIN (1234) on a plan with the given VTU discounts.
@@ -75,9 +78,9 @@ async fn the_seven_purchases_charge_exactly_and_answer_the_seed_shape() {
             "{v}"
         );
         let amount = kobo(&v["amount"]);
-        assert!(amount.0 > 0);
-        assert_eq!(kobo(&v["balance"]), Kobo(before.0 - amount.0), "{action}");
-        assert_eq!(c.balance().await, Kobo(before.0 - amount.0), "{action}");
+        assert!(amount.as_i64() > 0);
+        assert_eq!(kobo(&v["balance"]), Kobo::new(before.as_i64() - amount.as_i64()), "{action}");
+        assert_eq!(c.balance().await, Kobo::new(before.as_i64() - amount.as_i64()), "{action}");
         match action {
             "vtu_electricity" => assert_eq!(v["token"].as_str().map(str::len), Some(20), "{v}"),
             "vtu_recharge_card" => assert_eq!(v["cards"].as_array().map(Vec::len), Some(4), "{v}"),
@@ -110,7 +113,7 @@ async fn prices_follow_the_rule_per_plan_and_category_never_below_base() {
         |v: &Value| v.as_array().and_then(|l| l.iter().find(|p| p["plan_id"] == json!(2)).cloned()).unwrap_or_default();
     let (_, plans_full) = full.vtu_data_plans("mtn-data").await;
     let (_, plans_half) = half.vtu_data_plans("mtn-data").await;
-    assert_eq!(kobo(&listed(&plans_full)["amount"]), Kobo(plan.base.0 + plan.profit.0));
+    assert_eq!(kobo(&listed(&plans_full)["amount"]), Kobo::new(plan.base.as_i64() + plan.profit.as_i64()));
     assert_eq!(kobo(&listed(&plans_half)["amount"]), vtu::price(plan.base, plan.profit, 5_000));
     // What the plan list shows is what the purchase charges.
     let (_, v) = half.vtu_data(2, "08031234567", "1234").await;
@@ -304,14 +307,14 @@ async fn pending_then_signed_callback_settles_and_forgeries_change_nothing() {
     let paid = c.balance().await;
     let pt = json!({"account": acct, "trx": trx2}).to_string();
     let fail = json!({"success": false, "error": "forged", "passthrough": pt}).to_string();
-    let good_sig = kobo_shared::crypto::hmac_sha256_hex(secret.as_bytes(), fail.as_bytes());
+    let good_sig = kobo_shared::platform::crypto::hmac_sha256_hex(secret.as_bytes(), fail.as_bytes());
     let altered = fail.replace("forged", "forgeD");
     for (body, sig) in [
         (fail.clone(), "00".repeat(32)),
         (fail.clone(), good_sig[..40].to_string()),
         (fail.clone(), String::new()),
         (altered, good_sig.clone()),
-        (fail.clone(), kobo_shared::crypto::hmac_sha256_hex(b"wrong secret", fail.as_bytes())),
+        (fail.clone(), kobo_shared::platform::crypto::hmac_sha256_hex(b"wrong secret", fail.as_bytes())),
     ] {
         let r = http
             .post(&cb_url)
@@ -366,7 +369,7 @@ async fn a_failure_refunds_exactly_once_under_five_concurrent_callbacks_and_a_ra
     let trx = v["trx"].as_str().unwrap_or_default().to_string();
     let secret = s.topup_webhook_secret().await;
     let body = json!({"success": false, "error": "Recharge failed at the operator", "passthrough": json!({"account": acct, "trx": trx}).to_string()}).to_string();
-    let sig = kobo_shared::crypto::hmac_sha256_hex(secret.as_bytes(), body.as_bytes());
+    let sig = kobo_shared::platform::crypto::hmac_sha256_hex(secret.as_bytes(), body.as_bytes());
     let url = format!("{}/callbacks/topup", s.base_url);
     let rec = s.reconciler().await;
     let sends = (0..5).map(|_| {
@@ -475,7 +478,7 @@ async fn another_accounts_trx_answers_like_a_missing_one_and_retries_buy_once() 
     let a = owner.call(&fields).await;
     let b = owner.call(&fields).await;
     assert_eq!(a.1["trx"], b.1["trx"], "same transaction");
-    assert_eq!(owner.balance().await, Kobo(before.0 - kobo(&a.1["amount"]).0), "charged once");
+    assert_eq!(owner.balance().await, Kobo::new(before.as_i64() - kobo(&a.1["amount"]).as_i64()), "charged once");
     let mut changed = fields.to_vec();
     changed[1] = ("plan_id", "2");
     assert_eq!(owner.call(&changed).await.0, 409);
@@ -563,7 +566,7 @@ async fn a_client_that_hangs_up_mid_purchase_still_gets_it_completed_once() {
     assert_eq!((st, v["status"].as_str()), (200, Some("success")), "{v}");
     let price = kobo(&v["amount"]);
     assert!(price > Kobo::ZERO, "{v}");
-    assert_eq!(c.balance().await, Kobo(start.0 - price.0), "debited exactly once");
+    assert_eq!(c.balance().await, Kobo::new(start.as_i64() - price.as_i64()), "debited exactly once");
     assert_eq!(store.ledger(&acct).await.unwrap_or_default().len(), entries_before + 1, "one ledger entry");
     let stats: Value = reqwest::get(format!("{}/control/stats", s.topup_base))
         .await

@@ -4,10 +4,13 @@
 
 use std::time::Duration;
 
-use kobo_shared::model::now_unix;
-use kobo_shared::webhooks::deliver::{self, OutboxRecord, QueueMsg, Sender};
-use kobo_shared::webhooks::ssrf::TargetPolicy;
-use kobo_shared::webhooks::{manage, sign, DeliveryState, ALL_EVENTS};
+use kobo_shared::domain::signing as sign;
+use kobo_shared::domain::time::now_unix;
+use kobo_shared::domain::webhook::{DeliveryState, ALL_EVENTS};
+use kobo_shared::flows::webhooks::deliver;
+use kobo_shared::flows::webhooks::deliver::{OutboxRecord, QueueMsg, Sender};
+use kobo_shared::flows::webhooks::manage;
+use kobo_shared::platform::ssrf::TargetPolicy;
 use kobo_shared::{Kobo, Store};
 use kobo_tests::{new_reseller, stack, ApiClient, Mode, Receiver, ResellerSpec, Stack};
 use serde_json::{json, Value};
@@ -45,16 +48,16 @@ async fn an_smm_order_produces_the_documented_events_signed_and_in_order() {
     let (acct, key, _) = subscribed(s, &store, &receiver).await;
     // A cancelled transaction first: moto replaces the stream's shard when it rolls one
     // back, which once left the local relay reading a dead shard.
-    let refused = kobo_shared::accounts::adjust(
+    let refused = kobo_shared::flows::accounts::adjust(
         &store,
         &acct,
-        kobo_shared::accounts::Direction::Debit,
+        kobo_shared::flows::accounts::Direction::Debit,
         Kobo::naira(1_000_000),
         "too much",
         "test",
     )
     .await;
-    assert!(matches!(refused, Err(kobo_shared::accounts::OpsError::InsufficientBalance)));
+    assert!(matches!(refused, Err(kobo_shared::flows::accounts::OpsError::InsufficientBalance)));
     let id = add(s, &key, "https://instagram.com/p/hooks").await;
     let o = store.get_order(&acct, id).await.ok().flatten().unwrap_or_else(|| panic!("no order"));
     let up = o.upstream_order.unwrap_or_default();
@@ -126,7 +129,7 @@ async fn receiver_down_then_up_gets_it_on_a_retry_with_attempts_logged() {
         &s.vault().await,
         &acct,
         &url,
-        vec![kobo_shared::outbox::EventType::OrderCreated],
+        vec![kobo_shared::domain::event::EventType::OrderCreated],
         TargetPolicy::LOCAL,
     )
     .await
@@ -186,7 +189,7 @@ async fn an_always_failing_receiver_gets_exactly_four_attempts_then_failed() {
         &s.vault().await,
         &acct,
         &receiver.url,
-        vec![kobo_shared::outbox::EventType::OrderCreated],
+        vec![kobo_shared::domain::event::EventType::OrderCreated],
         TargetPolicy::LOCAL,
     )
     .await
@@ -340,7 +343,7 @@ async fn a_vtu_purchase_produces_the_documented_events_signed_and_in_order() {
     let store = s.store().await;
     let receiver = Receiver::start(Mode::Ok);
     let (acct, key, _) = subscribed(s, &store, &receiver).await;
-    kobo_shared::accounts::set_pin(&store, s.pepper().await.as_bytes(), &acct, "1234")
+    kobo_shared::flows::accounts::set_pin(&store, s.pepper().await.as_bytes(), &acct, "1234")
         .await
         .expect("setting the reseller's PIN");
     // Pending at the provider, then its signed success callback.

@@ -4,11 +4,15 @@
 
 use std::time::Duration;
 
-use kobo_shared::hubtel_throttle::Throttle;
+use kobo_shared::db::throttle::Throttle;
+use kobo_shared::domain::event::EventType;
+use kobo_shared::domain::withdrawal::WithdrawalStatus;
+use kobo_shared::flows::accounts;
+use kobo_shared::flows::webhooks::manage;
+use kobo_shared::flows::withdrawals;
+use kobo_shared::platform::ssrf::TargetPolicy;
 use kobo_shared::upstream::LazyHubtel;
-use kobo_shared::webhooks::{manage, ssrf::TargetPolicy};
-use kobo_shared::withdrawals::{self, WithdrawalStatus};
-use kobo_shared::{accounts, outbox::EventType, Kobo, Store};
+use kobo_shared::{Kobo, Store};
 use kobo_tests::{new_reseller, stack, ApiClient, Mode, Receiver, ResellerSpec, Stack};
 use serde_json::{json, Value};
 
@@ -212,8 +216,8 @@ async fn withdrawals_need_pin_and_otp_hold_funds_and_settle_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn work_deferred_while_hubtel_is_busy_is_finished_by_the_reconciler() {
-    use kobo_shared::upstream::hubtel::OtpSession;
-    use kobo_shared::withdrawals::{OtpRecord, Withdrawal};
+    use kobo_shared::domain::withdrawal::OtpSession;
+    use kobo_shared::domain::withdrawal::{OtpRecord, Withdrawal};
     let s = stack();
     let store = s.store().await;
     let (acct, key) = new_reseller(&store, ResellerSpec { balance: Kobo::naira(10_000), ..Default::default() }).await;
@@ -226,7 +230,7 @@ async fn work_deferred_while_hubtel_is_busy_is_finished_by_the_reconciler() {
         account_id: acct.clone(),
         phone: "+2348031234567".into(),
         session: OtpSession { request_id: String::new(), prefix: String::new() },
-        expires_at: kobo_shared::model::now_unix() + 600,
+        expires_at: kobo_shared::domain::time::now_unix() + 600,
         used: false,
     };
     store.put_otp(&queued).await.expect("storing the queued OTP");
@@ -246,7 +250,7 @@ async fn work_deferred_while_hubtel_is_busy_is_finished_by_the_reconciler() {
         transaction_id: None,
         reason: None,
         pending_otp: Some((sent.session.clone(), code.to_string())),
-        created_at: kobo_shared::model::now_rfc3339(),
+        created_at: kobo_shared::domain::time::now_rfc3339(),
     };
     let wrong = if right == "0000" { "1111" } else { "0000" };
     withdrawals::hold(&store, &held("wdr_good", &right), Kobo::ZERO).await.unwrap_or_else(|_| panic!("hold"));

@@ -89,7 +89,9 @@ fn read_event<T: serde::de::DeserializeOwned>(name: &str) -> T {
 
 #[tokio::test]
 async fn relay_event_queues_one_delivery_per_subscribed_endpoint() {
-    use kobo_shared::webhooks::{manage, ssrf::TargetPolicy, vault::Vault, DeliveryState};
+    use kobo_shared::domain::webhook::DeliveryState;
+    use kobo_shared::flows::webhooks::manage;
+    use kobo_shared::platform::{ssrf::TargetPolicy, vault::Vault};
     let t = test_app().await;
     let event: aws_lambda_events::event::dynamodb::Event = read_event("relay-outbox-insert.json");
     let records = kobo_relay::outbox_records(&event);
@@ -97,8 +99,8 @@ async fn relay_event_queues_one_delivery_per_subscribed_endpoint() {
     assert_eq!(records[0].event, "order.created");
 
     let vault = Vault::new(t.pepper.as_bytes()).expect("building the webhook vault");
-    let subscribed = vec![kobo_shared::outbox::EventType::OrderCreated];
-    let other = vec![kobo_shared::outbox::EventType::VtuSuccess];
+    let subscribed = vec![kobo_shared::domain::event::EventType::OrderCreated];
+    let other = vec![kobo_shared::domain::event::EventType::VtuSuccess];
     let (a, _) = manage::create_endpoint(
         &t.store,
         &vault,
@@ -125,7 +127,7 @@ async fn relay_event_queues_one_delivery_per_subscribed_endpoint() {
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let relay = kobo_relay::Relay {
         store: t.store.clone(),
-        queue: kobo_shared::webhooks::deliver::Queue::new(sqs.clone(), queue_url.clone()),
+        queue: kobo_shared::flows::webhooks::deliver::Queue::new(sqs.clone(), queue_url.clone()),
     };
     assert_eq!(relay.handle(&records).await.ok(), Some(1));
     assert_eq!(relay.handle(&records).await.ok(), Some(1), "redelivered: re-queued (never sent yet), not re-created");
@@ -146,8 +148,8 @@ async fn relay_event_queues_one_delivery_per_subscribed_endpoint() {
 
 #[tokio::test]
 async fn webhooks_event_reports_only_the_malformed_message() {
-    use kobo_shared::secrets::SecretsCache;
-    use kobo_shared::webhooks::deliver::{Queue, Settings};
+    use kobo_shared::flows::webhooks::deliver::{Queue, Settings};
+    use kobo_shared::platform::secrets::SecretsCache;
     let t = test_app().await;
     let sdk = kobo_tests::sdk().await;
     let worker = kobo_webhooks::Worker::new(
@@ -165,8 +167,8 @@ async fn webhooks_event_reports_only_the_malformed_message() {
 
 #[tokio::test]
 async fn a_poison_message_ends_in_the_dead_letter_queue() {
-    use kobo_shared::secrets::SecretsCache;
-    use kobo_shared::webhooks::deliver::{Queue, Settings};
+    use kobo_shared::flows::webhooks::deliver::{Queue, Settings};
+    use kobo_shared::platform::secrets::SecretsCache;
     let t = test_app().await;
     let sdk = kobo_tests::sdk().await;
     let res = kobo_tests::fresh_resources(&sdk).await;

@@ -6,9 +6,12 @@
 use std::time::{Duration, Instant};
 
 use kobo_cli::sim::hubtel::HubtelSim;
-use kobo_shared::hubtel_throttle::Throttle;
-use kobo_shared::sms::{self, Sent, Sms};
+use kobo_shared::db::throttle::Throttle;
+use kobo_shared::domain::sms::Sms;
+use kobo_shared::flows::sms;
+use kobo_shared::flows::sms::Sent;
 use kobo_shared::upstream::hubtel::HubtelClient;
+use kobo_shared::upstream::HubtelApi;
 use kobo_shared::Store;
 use kobo_tests::{fresh_resources, sdk};
 

@@ -7,11 +7,20 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use kobo_shared::accounts::{self, NewAccount};
-use kobo_shared::deposits::{self, Deposit, DepositStatus};
-use kobo_shared::model::{now_rfc3339, Plan, VtuCategory};
-use kobo_shared::vtu::{self, Outcome, VtuStatus, VtuTx};
-use kobo_shared::withdrawals::{self, Withdrawal, WithdrawalStatus};
+use kobo_shared::domain::account::Plan;
+use kobo_shared::domain::deposit as deposit_rules;
+use kobo_shared::domain::deposit::{Deposit, DepositStatus};
+use kobo_shared::domain::time::now_rfc3339;
+use kobo_shared::domain::vtu as vtu_rules;
+use kobo_shared::domain::vtu::VtuCategory;
+use kobo_shared::domain::vtu::{Outcome, VtuStatus, VtuTx};
+use kobo_shared::domain::withdrawal as withdrawal_rules;
+use kobo_shared::domain::withdrawal::{Withdrawal, WithdrawalStatus};
+use kobo_shared::flows::accounts;
+use kobo_shared::flows::accounts::NewAccount;
+use kobo_shared::flows::deposits;
+use kobo_shared::flows::vtu;
+use kobo_shared::flows::withdrawals;
 use kobo_shared::{Kobo, Store};
 use kobo_tests::{fresh_resources, sdk};
 use rand::rngs::StdRng;
@@ -26,7 +35,7 @@ fn ops() -> usize {
 
 async fn deposit(store: &Store, account: &str, amount: Kobo, duplicate: bool) -> bool {
     let d = Deposit {
-        id: deposits::new_deposit_id(),
+        id: deposit_rules::new_deposit_id(),
         account_id: account.into(),
         amount,
         status: DepositStatus::AwaitingPayment,
@@ -35,19 +44,18 @@ async fn deposit(store: &Store, account: &str, amount: Kobo, duplicate: bool) ->
         created_at: now_rfc3339(),
     };
     store.put_deposit(&d).await.expect("storing the deposit");
-    let body =
-        serde_json::json!({"data": {"status": "Success", "amount": amount.0 as f64 / 100.0, "clientReference": d.id}});
+    let body = serde_json::json!({"data": {"status": "Success", "amount": amount.as_i64() as f64 / 100.0, "clientReference": d.id}});
     let r = deposits::apply_payment(store, &d, &body).await.expect("applying the payment");
     if duplicate {
         let again = deposits::apply_payment(store, &d, &body).await.expect("applying the payment again");
-        assert_eq!(again, deposits::PaymentResult::Duplicate);
+        assert_eq!(again, deposit_rules::PaymentResult::Duplicate);
     }
-    r == deposits::PaymentResult::Credited
+    r == deposit_rules::PaymentResult::Credited
 }
 
 async fn withdraw(store: &Store, account: &str, amount: Kobo, fate: u8) {
     let w = Withdrawal {
-        id: withdrawals::new_withdrawal_id(),
+        id: withdrawal_rules::new_withdrawal_id(),
         account_id: account.into(),
         amount,
         phone: "+2348031234567".into(),
@@ -110,7 +118,7 @@ async fn spend(store: &Store, account: &str, amount: Kobo, fail: bool) {
     let now = now_rfc3339();
     let tx = VtuTx {
         id: 1,
-        trx: vtu::new_trx(),
+        trx: vtu_rules::new_trx(),
         account_id: account.into(),
         category: VtuCategory::Airtime,
         service_name: "mtn".into(),
@@ -186,7 +194,7 @@ async fn random_operations_keep_every_ledger_equal_to_its_balance() {
                 let mut counts = [0usize; 3];
                 while next.fetch_add(1, Ordering::SeqCst) < ops {
                     let account = &ids[rng.random_range(0..ids.len())];
-                    let amount = Kobo(rng.random_range(1..=500_000)); // up to ₦5,000.00
+                    let amount = Kobo::new(rng.random_range(1..=500_000)); // up to ₦5,000.00
                     match rng.random_range(0..10) {
                         0..=2 => {
                             deposit(&store, account, amount, rng.random_bool(0.2)).await;
@@ -219,7 +227,7 @@ async fn random_operations_keep_every_ledger_equal_to_its_balance() {
     assert_eq!(checks.len(), 5);
     for c in &checks {
         assert!(c.ok(), "ledger of {} does not sum to its balance: {c:?}", c.account_id);
-        assert!(c.balance.0 >= 0, "{c:?}");
+        assert!(c.balance.as_i64() >= 0, "{c:?}");
     }
     let entries: usize = checks.iter().map(|c| c.entries).sum();
     println!(

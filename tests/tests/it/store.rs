@@ -3,10 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use kobo_shared::accounts::{self, Direction, NewAccount, OpsError};
-use kobo_shared::keys::RateSubject;
-use kobo_shared::model::Plan;
-use kobo_shared::ratelimit::window;
+use kobo_shared::db::keys::RateSubject;
+use kobo_shared::domain::account::Plan;
+use kobo_shared::domain::ratelimit::window;
+use kobo_shared::flows::accounts;
+use kobo_shared::flows::accounts::{Direction, NewAccount, OpsError};
 use kobo_shared::{Action, Kobo, Store};
 use kobo_tests::{fresh_resources, sdk};
 
@@ -81,19 +82,19 @@ async fn adjustments_need_a_reason_an_amount_and_an_account() {
     let store = store().await;
     let id = account(&store).await;
     assert!(matches!(
-        accounts::adjust(&store, &id, Direction::Credit, Kobo(100), "  ", "t").await,
+        accounts::adjust(&store, &id, Direction::Credit, Kobo::new(100), "  ", "t").await,
         Err(OpsError::Invalid(_))
     ));
     assert!(matches!(
-        accounts::adjust(&store, &id, Direction::Credit, Kobo(0), "r", "t").await,
+        accounts::adjust(&store, &id, Direction::Credit, Kobo::new(0), "r", "t").await,
         Err(OpsError::Invalid(_))
     ));
     assert!(matches!(
-        accounts::adjust(&store, "nosuchacct", Direction::Credit, Kobo(100), "r", "t").await,
+        accounts::adjust(&store, "nosuchacct", Direction::Credit, Kobo::new(100), "r", "t").await,
         Err(OpsError::Invalid(_))
     ));
     assert!(matches!(
-        accounts::adjust(&store, &id, Direction::Debit, Kobo(1), "r", "t").await,
+        accounts::adjust(&store, &id, Direction::Debit, Kobo::new(1), "r", "t").await,
         Err(OpsError::InsufficientBalance)
     ));
     // Nothing was written by the refusals.
@@ -105,7 +106,7 @@ async fn adjustments_need_a_reason_an_amount_and_an_account() {
 async fn ledger_check_finds_a_tampered_balance() {
     let store = store().await;
     let id = account(&store).await;
-    accounts::adjust(&store, &id, Direction::Credit, Kobo(5_000), "r", "t").await.expect("crediting the account");
+    accounts::adjust(&store, &id, Direction::Credit, Kobo::new(5_000), "r", "t").await.expect("crediting the account");
     let all = accounts::check_all_ledgers(&store).await.expect("checking every ledger");
     assert!(all.iter().all(|c| c.ok()) && all.len() == 1, "{all:?}");
     // Change the balance behind the ledger's back.

@@ -41,7 +41,7 @@ async fn every_route_has_a_local_function() {
     let t = Template::load(&project().template()).expect("loading template.yaml");
     assert!(t.routes.iter().any(|r| r.function == "CallbacksFunction" && r.matches("POST", "/callbacks/topup")));
     let sdk = kobo_tests::sdk().await;
-    let all = kobo_tests::local_functions(&sdk, &kobo_shared::config::Config::for_table("unused"));
+    let all = kobo_tests::local_functions(&sdk, &kobo_shared::platform::config::Config::for_table("unused"));
     assert!(Routes::bind(&t, &all).is_ok());
     assert!(Routes::bind(&t, &all[..1]).is_err(), "a route without a local function must be refused");
 }
