@@ -21,6 +21,7 @@ mod e2e_withdrawals;
 mod emulator;
 mod events;
 mod hubtel_throttle;
+mod layers;
 mod ledger_random;
 mod store;
 mod template;
