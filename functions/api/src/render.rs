@@ -1,6 +1,9 @@
 //! Every response shape of the API is built here.
 
-use kobo_shared::ApiError;
+use kobo_shared::domain::deposit::Deposit;
+use kobo_shared::domain::smm::Order;
+use kobo_shared::domain::vtu::{Card, VtuStatus, VtuTx};
+use kobo_shared::{ApiError, Kobo};
 use lambda_http::http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
 use lambda_http::{Body, Response};
 use serde::Serialize;
@@ -47,4 +50,327 @@ pub struct Balance {
     pub balance: String,
     /// Always `NGN`.
     pub currency: &'static str,
+}
+
+/// `{"error": "..."}` inside a larger answer (one item of a bulk or multi answer).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ItemError {
+    /// What went wrong with this item.
+    pub error: String,
+}
+
+impl ItemError {
+    /// An item error with `message`.
+    pub fn new(message: impl Into<String>) -> ItemError {
+        ItemError { error: message.into() }
+    }
+}
+
+/// A value, or the error of that one item.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Either<T> {
+    /// It worked.
+    Ok(T),
+    /// It did not.
+    Err(ItemError),
+}
+
+impl<T> From<Result<T, String>> for Either<T> {
+    fn from(r: Result<T, String>) -> Either<T> {
+        match r {
+            Ok(v) => Either::Ok(v),
+            Err(e) => Either::Err(ItemError::new(e)),
+        }
+    }
+}
+
+/// An id as the caller sent it: a number when it is one, else the text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum IdText {
+    /// A numeric id.
+    Number(u64),
+    /// Anything else the caller sent.
+    Text(String),
+}
+
+impl IdText {
+    /// The id of `text`.
+    pub fn of(text: &str) -> IdText {
+        text.parse().map(IdText::Number).unwrap_or_else(|_| IdText::Text(text.to_string()))
+    }
+}
+
+/// `add`: `{"order": id}`.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct OrderCreated {
+    /// The new order's id.
+    pub order: u64,
+}
+
+/// One item of an `add_bulk` answer: the order, a replayed first answer, or its error.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum BulkItem {
+    /// A new order.
+    Created(OrderCreated),
+    /// The first answer to this item's idempotency key, as it was sent.
+    Replayed(serde_json::Value),
+    /// Why this item was refused.
+    Refused(ItemError),
+}
+
+/// `status` of one order, as SMM API v2 has it (amounts in naira, counts as text).
+#[derive(Debug, Clone, Serialize)]
+pub struct OrderStatusView {
+    /// Order id.
+    pub order: u64,
+    /// What was charged.
+    pub charge: String,
+    /// Start count.
+    pub start_count: String,
+    /// Status word.
+    pub status: &'static str,
+    /// Status number.
+    pub status_code: u8,
+    /// Remains.
+    pub remains: String,
+    /// What was refunded.
+    pub refunded: String,
+    /// Always `NGN`.
+    pub currency: &'static str,
+}
+
+impl From<&Order> for OrderStatusView {
+    fn from(o: &Order) -> OrderStatusView {
+        OrderStatusView {
+            order: o.id,
+            charge: o.charge.to_string(),
+            start_count: o.start_count.to_string(),
+            status: o.status.as_str(),
+            status_code: o.status.code(),
+            remains: o.remains.to_string(),
+            refunded: o.refunded.to_string(),
+            currency: "NGN",
+        }
+    }
+}
+
+/// `refill` of one order: `{"refill": "<id>"}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RefillCreated {
+    /// The refill id, as text.
+    pub refill: String,
+}
+
+/// One row of a multi `refill` answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct RefillRow {
+    /// The order as named.
+    pub order: IdText,
+    /// The refill id, or why there is none.
+    pub refill: Either<u64>,
+}
+
+/// `refill_status` of one refill.
+#[derive(Debug, Clone, Serialize)]
+pub struct RefillStatusView {
+    /// Upstream's status word.
+    pub status: String,
+}
+
+/// One row of a multi `refill_status` answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct RefillStatusRow {
+    /// The refill as named.
+    pub refill: IdText,
+    /// Its status, or why there is none.
+    pub status: Either<String>,
+}
+
+/// One row of a `cancel` answer: `1` when upstream accepted the cancel.
+#[derive(Debug, Clone, Serialize)]
+pub struct CancelRow {
+    /// The order as named.
+    pub order: IdText,
+    /// `1`, or why not.
+    pub cancel: Either<u8>,
+}
+
+/// One fixed-price VTU plan of a plans list; the service is named by the field the
+/// request used (`service_id` or `network`).
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanRow {
+    /// Plan id.
+    pub plan_id: u64,
+    /// Display name.
+    pub name: String,
+    /// Validity text.
+    pub validity: String,
+    /// The service, when listed by `service_id`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_id: Option<String>,
+    /// The network, when listed by `network`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
+    /// Price after the caller's plan discount.
+    pub amount: String,
+    /// Always `NGN`.
+    pub currency: &'static str,
+}
+
+/// One electricity distributor.
+#[derive(Debug, Clone, Serialize)]
+pub struct DiscoRow {
+    /// Service name.
+    pub service_name: String,
+    /// Display name.
+    pub name: String,
+    /// Meter types.
+    pub meter_types: [&'static str; 2],
+    /// Smallest purchase.
+    pub min_amount: String,
+    /// Largest purchase.
+    pub max_amount: String,
+}
+
+/// A customer lookup: the name and whatever else the provider tells.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verified {
+    /// Always `success`.
+    pub status: &'static str,
+    /// The customer's name.
+    pub customer_name: String,
+    /// Other details (address, current bouquet, ...).
+    #[serde(flatten)]
+    pub details: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A purchase or `vtu_status` answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct VtuAnswer {
+    /// `processing`, `success` or `failed`.
+    pub status: &'static str,
+    /// Category.
+    pub category: &'static str,
+    /// Reference.
+    pub trx: String,
+    /// Provider reference (empty until known).
+    pub provider_ref: String,
+    /// What was charged.
+    pub amount: String,
+    /// The balance after it.
+    pub balance: String,
+    /// Always `NGN`.
+    pub currency: &'static str,
+    /// What happened, in words.
+    pub message: String,
+    /// Printed cards or PINs.
+    pub cards: Vec<Card>,
+    /// Electricity: the token to type into the meter.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+impl VtuAnswer {
+    /// The answer about `tx` with the balance `balance`.
+    pub fn of(tx: &VtuTx, balance: Kobo) -> VtuAnswer {
+        let token = tx.meta.get("token").and_then(serde_json::Value::as_str).map(str::to_string);
+        let message = match (&token, &tx.message) {
+            (Some(t), _) => format!("Transaction successful. Token: {t}"),
+            (None, Some(m)) => m.clone(),
+            (None, None) => match tx.status {
+                VtuStatus::Processing => "Transaction is processing".to_string(),
+                VtuStatus::Success => "Transaction successful".to_string(),
+                VtuStatus::Failed => "Transaction failed".to_string(),
+            },
+        };
+        VtuAnswer {
+            status: tx.status.as_str(),
+            category: tx.category.as_str(),
+            trx: tx.trx.clone(),
+            provider_ref: tx.provider_ref.clone().unwrap_or_default(),
+            amount: tx.amount.to_string(),
+            balance: balance.to_string(),
+            currency: "NGN",
+            message,
+            cards: tx.cards.clone(),
+            token,
+        }
+    }
+}
+
+/// A deposit.
+#[derive(Debug, Clone, Serialize)]
+pub struct DepositView {
+    /// Its id.
+    pub deposit_id: String,
+    /// Amount.
+    pub amount: String,
+    /// Always `NGN`.
+    pub currency: &'static str,
+    /// State word.
+    pub status: &'static str,
+    /// Where to pay, once it exists.
+    pub paylink_url: Option<String>,
+}
+
+impl From<&Deposit> for DepositView {
+    fn from(d: &Deposit) -> DepositView {
+        DepositView {
+            deposit_id: d.id.clone(),
+            amount: d.amount.to_string(),
+            currency: "NGN",
+            status: d.status.as_str(),
+            paylink_url: d.paylink_url.clone(),
+        }
+    }
+}
+
+/// A sent (or queued) withdrawal OTP.
+#[derive(Debug, Clone, Serialize)]
+pub struct OtpSent {
+    /// `sent`, or `pending` while it waits for a Hubtel slot.
+    pub status: &'static str,
+    /// The OTP session to name in `withdraw`.
+    pub otp_id: String,
+    /// Hubtel's prefix, shown next to the code (once sent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    /// Seconds it stays valid.
+    pub expires_in: i64,
+    /// For a pending OTP: when to expect it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<&'static str>,
+}
+
+/// A withdrawal just requested.
+#[derive(Debug, Clone, Serialize)]
+pub struct WithdrawalHeld {
+    /// Its id.
+    pub withdrawal_id: String,
+    /// Amount held.
+    pub amount: String,
+    /// Always `NGN`.
+    pub currency: &'static str,
+    /// State word.
+    pub status: &'static str,
+    /// The balance after the hold.
+    pub balance: String,
+}
+
+/// A withdrawal's state.
+#[derive(Debug, Clone, Serialize)]
+pub struct WithdrawalView {
+    /// Its id.
+    pub withdrawal_id: String,
+    /// Amount.
+    pub amount: String,
+    /// Always `NGN`.
+    pub currency: &'static str,
+    /// State word.
+    pub status: &'static str,
+    /// Why it was rejected or failed.
+    pub reason: Option<String>,
 }

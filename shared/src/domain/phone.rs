@@ -60,6 +60,27 @@ pub fn mask_phone(phone: &str) -> String {
     format!("{head}{}{tail}", "*".repeat(chars.len() - 7))
 }
 
+/// A Nigerian mobile number, normalized to its local form (`08012345678`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NigerianPhone(String);
+
+impl NigerianPhone {
+    /// Reads `08012345678`, `+2348012345678`, `2348012345678` (spaces and dashes allowed).
+    pub fn parse(raw: &str) -> Option<NigerianPhone> {
+        normalize_phone(raw).map(NigerianPhone)
+    }
+
+    /// The local form, `08012345678`.
+    pub fn local(&self) -> &str {
+        &self.0
+    }
+
+    /// The E.164 form, `+2348012345678`.
+    pub fn e164(&self) -> String {
+        format!("+234{}", &self.0[1..])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -319,6 +319,23 @@ pub fn with_markup(cost: Kobo, markup_bp: u32) -> Kobo {
     Kobo::new(i64::try_from((v + 9_999) / 10_000).unwrap_or(i64::MAX))
 }
 
+/// The link an SMM order delivers to: an http(s) URL with a host, no spaces, at most
+/// 2048 bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link(String);
+
+impl Link {
+    /// Reads a link.
+    pub fn parse(raw: &str) -> Option<Link> {
+        is_valid_link(raw).then(|| Link(raw.trim().to_string()))
+    }
+
+    /// The URL.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use super::money::Kobo;
+use super::phone::is_digits;
 
 /// A VTU category; plans set a discount per category.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -308,6 +309,82 @@ pub fn new_trx() -> String {
 /// Whether `s` has the shape of a kobo trx.
 pub fn is_trx(s: &str) -> bool {
     s.len() == 23 && s.starts_with("TRX") && s[3..].bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
+/// A prepaid or postpaid meter number: 11 to 13 digits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeterNumber(String);
+
+impl MeterNumber {
+    /// Reads a meter number.
+    pub fn parse(raw: &str) -> Option<MeterNumber> {
+        is_digits(raw, 11, 13).then(|| MeterNumber(raw.to_string()))
+    }
+
+    /// The digits.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A cable TV smartcard or IUC number: 10 to 12 digits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmartcardNumber(String);
+
+impl SmartcardNumber {
+    /// Reads a smartcard number.
+    pub fn parse(raw: &str) -> Option<SmartcardNumber> {
+        is_digits(raw, 10, 12).then(|| SmartcardNumber(raw.to_string()))
+    }
+
+    /// The digits.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A meter's kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MeterType {
+    /// Pays before use.
+    Prepaid,
+    /// Pays after use.
+    Postpaid,
+}
+
+impl MeterType {
+    /// Reads `prepaid` or `postpaid` (any case).
+    pub fn parse(raw: &str) -> Option<MeterType> {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "prepaid" => Some(MeterType::Prepaid),
+            "postpaid" => Some(MeterType::Postpaid),
+            _ => None,
+        }
+    }
+
+    /// The word.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            MeterType::Prepaid => "prepaid",
+            MeterType::Postpaid => "postpaid",
+        }
+    }
+}
+
+/// A transaction reference of kobo's shape (`TRX` + 20 uppercase letters and digits).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trx(String);
+
+impl Trx {
+    /// Reads a reference; anything else is no kobo transaction.
+    pub fn parse(raw: &str) -> Option<Trx> {
+        is_trx(raw.trim()).then(|| Trx(raw.trim().to_string()))
+    }
+
+    /// The reference.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 #[cfg(test)]

@@ -3,8 +3,74 @@
 use kobo_shared::ApiError;
 use lambda_http::{Body, Response};
 
+use kobo_shared::domain::deposit::{MAX_DEPOSIT, MIN_DEPOSIT};
+use kobo_shared::domain::phone::NigerianPhone;
+use kobo_shared::domain::withdrawal::{MAX_WITHDRAWAL, MIN_WITHDRAWAL};
+use kobo_shared::Kobo;
+
 use super::Caller;
-use crate::render;
+use crate::render::{self, DepositView, OtpSent, WithdrawalHeld, WithdrawalView};
+use crate::request::Params;
+
+/// `deposit`: an amount within the deposit limits.
+pub struct DepositRequest {
+    amount: Kobo,
+}
+
+fn amount_within(p: &Params, min: Kobo, max: Kobo) -> Result<Kobo, ApiError> {
+    let amount = Kobo::parse_naira(p.require("amount")?).map_err(|e| ApiError::field("amount", e))?;
+    if amount < min || amount > max {
+        return Err(ApiError::field("amount", format!("must be between {min} and {max}")));
+    }
+    Ok(amount)
+}
+
+impl TryFrom<&Params> for DepositRequest {
+    type Error = ApiError;
+    fn try_from(p: &Params) -> Result<DepositRequest, ApiError> {
+        Ok(DepositRequest { amount: amount_within(p, MIN_DEPOSIT, MAX_DEPOSIT)? })
+    }
+}
+
+/// `withdraw`: an amount within the limits, the phone it goes to and the OTP sent to it.
+/// (The transaction PIN is checked by the PIN check, which counts failures.)
+pub struct WithdrawRequest {
+    amount: Kobo,
+    phone: String,
+    otp_id: String,
+    code: String,
+}
+
+impl TryFrom<&Params> for WithdrawRequest {
+    type Error = ApiError;
+    fn try_from(p: &Params) -> Result<WithdrawRequest, ApiError> {
+        Ok(WithdrawRequest {
+            amount: amount_within(p, MIN_WITHDRAWAL, MAX_WITHDRAWAL)?,
+            phone: phone_field(p)?.e164(),
+            otp_id: p.require("otp_id")?.to_string(),
+            code: p.require("otp")?.to_string(),
+        })
+    }
+}
+
+fn phone_field(p: &Params) -> Result<NigerianPhone, ApiError> {
+    NigerianPhone::parse(p.require("phone")?)
+        .ok_or_else(|| ApiError::field("phone", "must be a Nigerian mobile number"))
+}
+
+fn not_found(what: &str) -> ApiError {
+    ApiError::NotFound(what.into())
+}
+
+/// A deposit or withdrawal id of kobo's shape (`prefix` + at most 64 characters in all);
+/// anything else names nothing.
+fn ref_of(p: &Params, field: &str, prefix: &str, missing: &str) -> Result<String, ApiError> {
+    let id = p.require(field)?;
+    if !id.starts_with(prefix) || id.len() > 64 {
+        return Err(not_found(missing));
+    }
+    Ok(id.to_string())
+}
 
 /// `balance`: the wallet as read (strongly consistent) during authentication; no
 /// further DynamoDB call.
@@ -21,12 +87,9 @@ pub async fn deposit(
     p: &crate::request::Params,
 ) -> Result<Response<Body>, ApiError> {
     use kobo_shared::domain::deposit as deposits;
-    use kobo_shared::domain::deposit::{Deposit, DepositStatus, MAX_DEPOSIT, MIN_DEPOSIT};
+    use kobo_shared::domain::deposit::{Deposit, DepositStatus};
     use kobo_shared::flows::deposits as deposit_flows;
-    let amount = kobo_shared::Kobo::parse_naira(p.require("amount")?).map_err(|e| ApiError::field("amount", e))?;
-    if amount < MIN_DEPOSIT || amount > MAX_DEPOSIT {
-        return Err(ApiError::field("amount", format!("must be between {MIN_DEPOSIT} and {MAX_DEPOSIT}")));
-    }
+    let DepositRequest { amount } = DepositRequest::try_from(p)?;
     if app.config.public_url.is_empty() {
         tracing::error!("KOBO_PUBLIC_URL is not set; deposits need it for Hubtel's callback");
         return Err(ApiError::Unavailable);
@@ -56,17 +119,7 @@ pub async fn deposit(
         }
         _ => d,
     };
-    Ok(render::ok(&deposit_view(&d)))
-}
-
-fn deposit_view(d: &kobo_shared::domain::deposit::Deposit) -> serde_json::Value {
-    serde_json::json!({
-        "deposit_id": d.id,
-        "amount": d.amount.to_string(),
-        "currency": "NGN",
-        "status": d.status.as_str(),
-        "paylink_url": d.paylink_url,
-    })
+    Ok(render::ok(&DepositView::from(&d)))
 }
 
 /// `deposit_status`: `deposit_id` → the deposit (owner only).
@@ -75,13 +128,9 @@ pub async fn deposit_status(
     caller: &Caller,
     p: &crate::request::Params,
 ) -> Result<Response<Body>, ApiError> {
-    let id = p.require("deposit_id")?;
-    let not_found = || ApiError::NotFound("Deposit not found".into());
-    if !id.starts_with("dep_") || id.len() > 64 {
-        return Err(not_found());
-    }
-    let d = app.store.get_deposit(&caller.account.id, id).await?.ok_or_else(not_found)?;
-    Ok(render::ok(&deposit_view(&d)))
+    let id = ref_of(p, "deposit_id", "dep_", "Deposit not found")?;
+    let d = app.store.get_deposit(&caller.account.id, &id).await?.ok_or_else(|| not_found("Deposit not found"))?;
+    Ok(render::ok(&DepositView::from(&d)))
 }
 
 fn hubtel_unavailable(e: impl std::fmt::Display) -> ApiError {
@@ -96,11 +145,9 @@ pub async fn withdraw_otp(
     caller: &Caller,
     p: &crate::request::Params,
 ) -> Result<Response<Body>, ApiError> {
-    use kobo_shared::domain::phone::nigerian_e164;
     use kobo_shared::domain::withdrawal::{OtpRecord, OTP_TTL_SECS};
     use kobo_shared::upstream::HubtelApi;
-    let phone = nigerian_e164(p.require("phone")?)
-        .ok_or_else(|| ApiError::field("phone", "must be a Nigerian mobile number"))?;
+    let phone = phone_field(p)?.e164();
     let hubtel = app.providers.hubtel.get().await.map_err(hubtel_unavailable)?;
     // No slot within a few seconds: the OTP is queued and sent by the reconciler.
     let session = if app.providers.hubtel_throttle.acquire(std::time::Duration::from_secs(8)).await? {
@@ -118,15 +165,23 @@ pub async fn withdraw_otp(
         used: false,
     };
     app.store.put_otp(&otp).await?;
-    if queued {
-        return Ok(render::ok(&serde_json::json!({
-            "status": "pending", "otp_id": otp.id, "expires_in": OTP_TTL_SECS,
-            "message": "The code will arrive by SMS shortly",
-        })));
-    }
-    Ok(render::ok(
-        &serde_json::json!({"status": "sent", "otp_id": otp.id, "prefix": otp.session.prefix, "expires_in": OTP_TTL_SECS}),
-    ))
+    Ok(render::ok(&if queued {
+        OtpSent {
+            status: "pending",
+            otp_id: otp.id,
+            prefix: None,
+            expires_in: OTP_TTL_SECS,
+            message: Some("The code will arrive by SMS shortly"),
+        }
+    } else {
+        OtpSent {
+            status: "sent",
+            otp_id: otp.id,
+            prefix: Some(otp.session.prefix),
+            expires_in: OTP_TTL_SECS,
+            message: None,
+        }
+    }))
 }
 
 /// `withdraw`: `amount`, `phone`, `pin`, `otp_id`, `otp` → the amount is held from the
@@ -136,20 +191,13 @@ pub async fn withdraw(
     caller: &Caller,
     p: &crate::request::Params,
 ) -> Result<Response<Body>, ApiError> {
-    use kobo_shared::domain::phone::nigerian_e164;
     use kobo_shared::domain::withdrawal as withdrawals;
-    use kobo_shared::domain::withdrawal::{Withdrawal, WithdrawalStatus, MAX_WITHDRAWAL, MIN_WITHDRAWAL};
+    use kobo_shared::domain::withdrawal::{Withdrawal, WithdrawalStatus};
     use kobo_shared::flows::orders::SpendError;
     use kobo_shared::flows::withdrawals as withdrawal_flows;
     use kobo_shared::upstream::HubtelApi;
-    let amount = kobo_shared::Kobo::parse_naira(p.require("amount")?).map_err(|e| ApiError::field("amount", e))?;
-    if amount < MIN_WITHDRAWAL || amount > MAX_WITHDRAWAL {
-        return Err(ApiError::field("amount", format!("must be between {MIN_WITHDRAWAL} and {MAX_WITHDRAWAL}")));
-    }
-    let phone = nigerian_e164(p.require("phone")?)
-        .ok_or_else(|| ApiError::field("phone", "must be a Nigerian mobile number"))?;
-    let otp_id = p.require("otp_id")?;
-    let code = p.require("otp")?;
+    let WithdrawRequest { amount, phone, otp_id, code } = WithdrawRequest::try_from(p)?;
+    let (otp_id, code) = (otp_id.as_str(), code.as_str());
     super::vtu::check_pin(app, caller, p).await?;
     let invalid_otp = || ApiError::field("otp", "is invalid or expired; request a new one with withdraw_otp");
     let otp = app.store.get_otp(&caller.account.id, otp_id).await?.ok_or_else(invalid_otp)?;
@@ -189,10 +237,13 @@ pub async fn withdraw(
         Err(SpendError::Store(e)) => return Err(e.into()),
     }
     let balance = app.store.balance(&caller.account.id).await?.unwrap_or_default();
-    Ok(render::ok(&serde_json::json!({
-        "withdrawal_id": w.id, "amount": amount.to_string(), "currency": "NGN",
-        "status": w.status.as_str(), "balance": balance.to_string(),
-    })))
+    Ok(render::ok(&WithdrawalHeld {
+        withdrawal_id: w.id,
+        amount: amount.to_string(),
+        currency: "NGN",
+        status: w.status.as_str(),
+        balance: balance.to_string(),
+    }))
 }
 
 /// `withdrawal_status`: `withdrawal_id` → its state (owner only).
@@ -201,14 +252,14 @@ pub async fn withdrawal_status(
     caller: &Caller,
     p: &crate::request::Params,
 ) -> Result<Response<Body>, ApiError> {
-    let id = p.require("withdrawal_id")?;
-    let not_found = || ApiError::NotFound("Withdrawal not found".into());
-    if !id.starts_with("wdr_") || id.len() > 64 {
-        return Err(not_found());
-    }
-    let w = app.store.get_withdrawal(&caller.account.id, id).await?.ok_or_else(not_found)?;
-    Ok(render::ok(&serde_json::json!({
-        "withdrawal_id": w.id, "amount": w.amount.to_string(), "currency": "NGN",
-        "status": w.status.as_str(), "reason": w.reason,
-    })))
+    let id = ref_of(p, "withdrawal_id", "wdr_", "Withdrawal not found")?;
+    let w =
+        app.store.get_withdrawal(&caller.account.id, &id).await?.ok_or_else(|| not_found("Withdrawal not found"))?;
+    Ok(render::ok(&WithdrawalView {
+        withdrawal_id: w.id,
+        amount: w.amount.to_string(),
+        currency: "NGN",
+        status: w.status.as_str(),
+        reason: w.reason,
+    }))
 }

@@ -7,7 +7,7 @@ use kobo_shared::domain::idempotency;
 use kobo_shared::domain::idempotency::IdemRecord;
 use kobo_shared::domain::smm;
 use kobo_shared::domain::smm::OrderStatus;
-use kobo_shared::domain::smm::{Order, UpstreamState};
+use kobo_shared::domain::smm::{Link, Order, UpstreamState};
 use kobo_shared::domain::time::now_rfc3339;
 use kobo_shared::flows::orders;
 use kobo_shared::flows::orders::SpendError;
@@ -15,11 +15,15 @@ use kobo_shared::upstream::SmmPanel;
 use kobo_shared::{ApiError, Kobo};
 use lambda_http::{Body, Response};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::Caller;
-use crate::request::ApiRequest;
-use crate::{render, App};
+use crate::render::{
+    self, BulkItem, CancelRow, Either, IdText, ItemError, OrderCreated, OrderStatusView, RefillCreated, RefillRow,
+    RefillStatusRow, RefillStatusView,
+};
+use crate::request::{ApiRequest, Params};
+use crate::App;
 
 /// Most orders one `add_bulk` may carry.
 pub const MAX_BULK: usize = 100;
@@ -49,9 +53,10 @@ fn as_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::
 }
 
 /// A validated order request.
-struct Valid {
+#[derive(Debug, Clone)]
+pub struct NewOrder {
     service_id: u64,
-    link: String,
+    link: Link,
     quantity: u64,
 }
 
@@ -62,16 +67,25 @@ fn required<'a>(v: &'a Option<String>, field: &str) -> Result<&'a str, ApiError>
     }
 }
 
-fn validate(f: &OrderFields) -> Result<Valid, ApiError> {
-    let service = required(&f.service, "service")?;
-    let service_id: u64 = service.parse().map_err(|_| ApiError::Validation("Incorrect service ID".into()))?;
-    let link = required(&f.link, "link")?;
-    if !smm::is_valid_link(link) {
-        return Err(ApiError::field("link", "must be an http(s) URL"));
+impl TryFrom<&OrderFields> for NewOrder {
+    type Error = ApiError;
+    fn try_from(f: &OrderFields) -> Result<NewOrder, ApiError> {
+        let service = required(&f.service, "service")?;
+        let service_id: u64 = service.parse().map_err(|_| ApiError::Validation("Incorrect service ID".into()))?;
+        let link =
+            Link::parse(required(&f.link, "link")?).ok_or_else(|| ApiError::field("link", "must be an http(s) URL"))?;
+        let quantity = required(&f.quantity, "quantity")?;
+        let quantity: u64 = quantity.parse().map_err(|_| ApiError::field("quantity", "must be a whole number"))?;
+        Ok(NewOrder { service_id, link, quantity })
     }
-    let quantity = required(&f.quantity, "quantity")?;
-    let quantity: u64 = quantity.parse().map_err(|_| ApiError::field("quantity", "must be a whole number"))?;
-    Ok(Valid { service_id, link: link.to_string(), quantity })
+}
+
+impl TryFrom<&Params> for NewOrder {
+    type Error = ApiError;
+    fn try_from(p: &Params) -> Result<NewOrder, ApiError> {
+        let text = |name: &str| p.get(name).map(str::to_string);
+        NewOrder::try_from(&OrderFields { service: text("service"), link: text("link"), quantity: text("quantity") })
+    }
 }
 
 /// What placing one order produced.
@@ -83,13 +97,7 @@ enum Placed {
 }
 
 /// Places one order: validate, price, one transaction, then upstream.
-async fn place(
-    app: &App,
-    caller: &Caller,
-    fields: &OrderFields,
-    idem: Option<(String, String)>,
-) -> Result<Placed, ApiError> {
-    let v = validate(fields)?;
+async fn place(app: &App, caller: &Caller, v: NewOrder, idem: Option<(String, String)>) -> Result<Placed, ApiError> {
     let account = &caller.account;
     // Service, a fresh id and any earlier answer: one round trip.
     let idem_lookup = async {
@@ -125,7 +133,7 @@ async fn place(
         account_id: account.id.clone(),
         service_id: service.id,
         upstream_service: service.upstream_service.clone(),
-        link: v.link,
+        link: v.link.as_str().to_string(),
         quantity: v.quantity,
         rate_per_1000: rate,
         charge,
@@ -138,7 +146,7 @@ async fn place(
         created_at: now.clone(),
         updated_at: now,
     };
-    let answer = json!({ "order": id }).to_string();
+    let answer = serde_json::to_string(&OrderCreated { order: id }).map_err(|_| ApiError::Internal)?;
     let record = idem.map(|(key_hash, request_hash)| IdemRecord {
         account_id: account.id.clone(),
         key_hash,
@@ -190,15 +198,10 @@ fn idem_for(app_req: &ApiRequest, suffix: &str) -> Result<Option<(String, String
 
 /// `add`: `{"order": id}`.
 pub async fn add(app: &App, caller: &Caller, req: &ApiRequest) -> Result<Response<Body>, ApiError> {
-    let p = &req.params;
-    let fields = OrderFields {
-        service: p.get("service").map(str::to_string),
-        link: p.get("link").map(str::to_string),
-        quantity: p.get("quantity").map(str::to_string),
-    };
+    let order = NewOrder::try_from(&req.params)?;
     let idem = idem_for(req, "")?;
-    match place(app, caller, &fields, idem).await? {
-        Placed::New(id) => Ok(render::ok(&json!({ "order": id }))),
+    match place(app, caller, order, idem).await? {
+        Placed::New(id) => Ok(render::ok(&OrderCreated { order: id })),
         Placed::Replay(status, body) => Ok(render::raw(status, body)),
     }
 }
@@ -206,15 +209,7 @@ pub async fn add(app: &App, caller: &Caller, req: &ApiRequest) -> Result<Respons
 /// `add_bulk`: `orders` is a JSON array of `{service, link, quantity}`; each is charged on
 /// its own and the answer lists, in order, `{"order": id}` or `{"error": "..."}`.
 pub async fn add_bulk(app: &App, caller: &Caller, req: &ApiRequest) -> Result<Response<Body>, ApiError> {
-    let raw = req.params.require("orders")?;
-    let items: Vec<Value> =
-        serde_json::from_str(raw).map_err(|_| ApiError::field("orders", "must be a JSON array of orders"))?;
-    if items.is_empty() {
-        return Err(ApiError::field("orders", "must not be empty"));
-    }
-    if items.len() > MAX_BULK {
-        return Err(ApiError::field("orders", format!("may hold at most {MAX_BULK} orders")));
-    }
+    let BulkOrders(items) = BulkOrders::try_from(&req.params)?;
     let mut results = Vec::with_capacity(items.len());
     // A fresh view of the balance for each item: the auth read is stale after a spend.
     let mut caller = caller.clone();
@@ -222,28 +217,112 @@ pub async fn add_bulk(app: &App, caller: &Caller, req: &ApiRequest) -> Result<Re
         let fields: Result<OrderFields, _> = serde_json::from_value(item.clone());
         let outcome = match fields {
             Err(_) => Err(ApiError::Validation("each order must be an object with service, link and quantity".into())),
-            Ok(f) => {
-                let idem = idem_for(req, &format!("#{i}"))?;
-                place(app, &caller, &f, idem).await
-            }
+            Ok(f) => match NewOrder::try_from(&f) {
+                Ok(order) => {
+                    let idem = idem_for(req, &format!("#{i}"))?;
+                    place(app, &caller, order, idem).await
+                }
+                Err(e) => Err(e),
+            },
         };
         results.push(match outcome {
             Ok(Placed::New(id)) => {
                 if let Some(o) = app.store.get_account(&caller.account.id).await? {
                     caller.account = o;
                 }
-                json!({ "order": id })
+                BulkItem::Created(OrderCreated { order: id })
             }
-            Ok(Placed::Replay(_, body)) => {
-                serde_json::from_str(&body).unwrap_or_else(|_| json!({ "error": "replay unreadable" }))
-            }
+            Ok(Placed::Replay(_, body)) => match serde_json::from_str(&body) {
+                Ok(v) => BulkItem::Replayed(v),
+                Err(_) => BulkItem::Refused(ItemError::new("replay unreadable")),
+            },
             Err(ApiError::IdempotencyMismatch) => return Err(ApiError::IdempotencyMismatch),
             Err(e) if e.status() >= 500 => return Err(e),
-            Err(e) => json!({ "error": e.to_string() }),
+            Err(e) => BulkItem::Refused(ItemError::new(e.to_string())),
         });
     }
     Ok(render::ok(&results))
 }
+
+/// `add_bulk`'s `orders`: a JSON array of 1 to [`MAX_BULK`] order objects (each is read
+/// on its own, so one bad item fails alone).
+pub struct BulkOrders(Vec<Value>);
+
+impl TryFrom<&Params> for BulkOrders {
+    type Error = ApiError;
+    fn try_from(p: &Params) -> Result<BulkOrders, ApiError> {
+        let items: Vec<Value> = serde_json::from_str(p.require("orders")?)
+            .map_err(|_| ApiError::field("orders", "must be a JSON array of orders"))?;
+        if items.is_empty() {
+            return Err(ApiError::field("orders", "must not be empty"));
+        }
+        if items.len() > MAX_BULK {
+            return Err(ApiError::field("orders", format!("may hold at most {MAX_BULK} orders")));
+        }
+        Ok(BulkOrders(items))
+    }
+}
+
+/// Ids as the caller named them (each with its number when it is one), and whether the
+/// request named a list (`orders=1,2`) or one id (`order=1`).
+#[derive(Debug, Clone)]
+pub struct Refs {
+    ids: Vec<(String, Option<u64>)>,
+    many: bool,
+}
+
+impl Refs {
+    /// `list_field=1,2,3` (at most [`MAX_IDS`] ids, in order, duplicates dropped) or
+    /// `one_field=id` (an id that is not a number names nothing).
+    fn parse(p: &Params, list_field: &str, one_field: &str) -> Result<Refs, ApiError> {
+        if let Some(raw) = p.get(list_field) {
+            return Ok(Refs { ids: id_list(raw, list_field)?, many: true });
+        }
+        let one = p
+            .get(one_field)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| ApiError::field(one_field, "is required"))?;
+        Ok(Refs { ids: vec![(one.to_string(), one.parse().ok())], many: false })
+    }
+
+    fn numbers(&self) -> Vec<u64> {
+        self.ids.iter().filter_map(|(_, n)| *n).collect()
+    }
+}
+
+/// The orders of `status` and `refill`: `orders=1,2` or `order=1`.
+pub struct OrderRefs(Refs);
+
+impl TryFrom<&Params> for OrderRefs {
+    type Error = ApiError;
+    fn try_from(p: &Params) -> Result<OrderRefs, ApiError> {
+        Refs::parse(p, "orders", "order").map(OrderRefs)
+    }
+}
+
+/// The refills of `refill_status`: `refills=1,2` or `refill=1`.
+pub struct RefillRefs(Refs);
+
+impl TryFrom<&Params> for RefillRefs {
+    type Error = ApiError;
+    fn try_from(p: &Params) -> Result<RefillRefs, ApiError> {
+        Refs::parse(p, "refills", "refill").map(RefillRefs)
+    }
+}
+
+/// The orders of `cancel`: a list, given as `orders=` or `order=`.
+pub struct CancelRefs(Vec<(String, Option<u64>)>);
+
+impl TryFrom<&Params> for CancelRefs {
+    type Error = ApiError;
+    fn try_from(p: &Params) -> Result<CancelRefs, ApiError> {
+        let raw = p.get("orders").or_else(|| p.get("order")).ok_or_else(|| ApiError::field("orders", "is required"))?;
+        Ok(CancelRefs(id_list(raw, "orders")?))
+    }
+}
+
+const REFILL_NOT_FOUND: &str = "Refill not found";
 
 /// Parses `orders=1,2,3` (or `refills=`): at most [`MAX_IDS`] ids, in order, no duplicates.
 fn id_list(raw: &str, field: &str) -> Result<Vec<(String, Option<u64>)>, ApiError> {
@@ -263,60 +342,43 @@ fn id_list(raw: &str, field: &str) -> Result<Vec<(String, Option<u64>)>, ApiErro
     Ok(out)
 }
 
-fn status_object(o: &Order) -> Value {
-    json!({
-        "order": o.id,
-        "charge": o.charge.to_string(),
-        "start_count": o.start_count.to_string(),
-        "status": o.status.as_str(),
-        "status_code": o.status.code(),
-        "remains": o.remains.to_string(),
-        "refunded": o.refunded.to_string(),
-        "currency": "NGN",
-    })
+/// A single-id answer from the one row of a per-id result: the value, a 404 for an id
+/// that names nothing, else a 400 with the reason.
+fn single<T>(rows: Vec<(String, Result<T, String>)>, not_found: &str) -> Result<T, ApiError> {
+    match rows.into_iter().next() {
+        Some((_, Ok(v))) => Ok(v),
+        Some((_, Err(e))) if e == not_found => Err(ApiError::NotFound(e)),
+        Some((_, Err(e))) => Err(ApiError::Validation(e)),
+        None => Err(ApiError::Internal),
+    }
 }
 
 /// `status`: `order=id` → one status; `orders=1,2` → a map of id → status or error.
 pub async fn status(app: &App, caller: &Caller, req: &ApiRequest) -> Result<Response<Body>, ApiError> {
-    let p = &req.params;
-    if let Some(list) = p.get("orders") {
-        let ids = id_list(list, "orders")?;
-        let numeric: Vec<u64> = ids.iter().filter_map(|(_, n)| *n).collect();
-        let found = app.store.get_orders(&caller.account.id, &numeric).await?;
-        let mut out = serde_json::Map::new();
-        for (text, n) in ids {
-            let v =
-                n.and_then(|n| found.get(&n)).map(status_object).unwrap_or_else(|| json!({ "error": INCORRECT_ORDER }));
-            out.insert(text, v);
-        }
-        return Ok(render::ok(&out));
+    let OrderRefs(refs) = OrderRefs::try_from(&req.params)?;
+    let found = app.store.get_orders(&caller.account.id, &refs.numbers()).await?;
+    let rows: Vec<(String, Result<OrderStatusView, String>)> = refs
+        .ids
+        .into_iter()
+        .map(|(text, n)| {
+            let view =
+                n.and_then(|n| found.get(&n)).map(OrderStatusView::from).ok_or_else(|| INCORRECT_ORDER.to_string());
+            (text, view)
+        })
+        .collect();
+    if !refs.many {
+        return single(rows, INCORRECT_ORDER).map(|v| render::ok(&v));
     }
-    let id = order_id(p.get("order"))?;
-    match app.store.get_order(&caller.account.id, id).await? {
-        Some(o) => Ok(render::ok(&status_object(&o))),
-        None => Err(ApiError::NotFound(INCORRECT_ORDER.into())),
-    }
-}
-
-fn order_id(v: Option<&str>) -> Result<u64, ApiError> {
-    let v = v.map(str::trim).filter(|v| !v.is_empty()).ok_or_else(|| ApiError::field("order", "is required"))?;
-    v.parse().map_err(|_| ApiError::NotFound(INCORRECT_ORDER.into()))
+    let map: BTreeMap<String, Either<OrderStatusView>> = rows.into_iter().map(|(t, r)| (t, r.into())).collect();
+    Ok(render::ok(&map))
 }
 
 /// `refill`: `order=id` → `{"refill": "<id>"}`; `orders=1,2` → a list per order.
 pub async fn refill(app: &App, caller: &Caller, req: &ApiRequest) -> Result<Response<Body>, ApiError> {
-    let p = &req.params;
-    let (ids, many) = match p.get("orders") {
-        Some(list) => (id_list(list, "orders")?, true),
-        None => {
-            let id = order_id(p.get("order"))?;
-            (vec![(id.to_string(), Some(id))], false)
-        }
-    };
-    let numeric: Vec<u64> = ids.iter().filter_map(|(_, n)| *n).collect();
-    let found = app.store.get_orders(&caller.account.id, &numeric).await?;
+    let OrderRefs(refs) = OrderRefs::try_from(&req.params)?;
+    let found = app.store.get_orders(&caller.account.id, &refs.numbers()).await?;
     let mut rows = Vec::new();
-    for (text, n) in ids {
+    for (text, n) in refs.ids {
         let result: Result<u64, String> = async {
             let o = n.and_then(|n| found.get(&n)).ok_or_else(|| INCORRECT_ORDER.to_string())?;
             let service =
@@ -329,10 +391,8 @@ pub async fn refill(app: &App, caller: &Caller, req: &ApiRequest) -> Result<Resp
             }
             let upstream = o.upstream_order.clone().ok_or_else(|| "Refill is not available yet".to_string())?;
             let panel = app.smm().await.map_err(|e| e.to_string())?;
-            let upstream_refill = panel.refill(&upstream).await.map_err(|e| match e {
-                kobo_shared::upstream::UpstreamError::Rejected(m) => m,
-                _ => "Refill unavailable, retry later".to_string(),
-            })?;
+            let upstream_refill =
+                panel.refill(&upstream).await.map_err(|e| upstream_words(e, "Refill unavailable, retry later"))?;
             let refill_id =
                 app.store.next_id("refill").await.map_err(|_| "Refill unavailable, retry later".to_string())?;
             app.store
@@ -344,91 +404,60 @@ pub async fn refill(app: &App, caller: &Caller, req: &ApiRequest) -> Result<Resp
         .await;
         rows.push((text, result));
     }
-    if !many {
-        return match rows.pop() {
-            Some((_, Ok(id))) => Ok(render::ok(&json!({ "refill": id.to_string() }))),
-            Some((_, Err(e))) if e == INCORRECT_ORDER => Err(ApiError::NotFound(e)),
-            Some((_, Err(e))) => Err(ApiError::Validation(e)),
-            None => Err(ApiError::Internal),
-        };
+    if !refs.many {
+        return single(rows, INCORRECT_ORDER).map(|id| render::ok(&RefillCreated { refill: id.to_string() }));
     }
-    let list: Vec<Value> = rows
-        .into_iter()
-        .map(|(text, r)| {
-            let order = text.parse::<u64>().map(Value::from).unwrap_or(Value::String(text));
-            match r {
-                Ok(id) => json!({ "order": order, "refill": id }),
-                Err(e) => json!({ "order": order, "refill": { "error": e } }),
-            }
-        })
-        .collect();
+    let list: Vec<RefillRow> =
+        rows.into_iter().map(|(text, r)| RefillRow { order: IdText::of(&text), refill: r.into() }).collect();
     Ok(render::ok(&list))
+}
+
+/// What a reseller reads when upstream refused (its words) or failed (`unavailable`).
+fn upstream_words(e: kobo_shared::upstream::UpstreamError, unavailable: &str) -> String {
+    match e {
+        kobo_shared::upstream::UpstreamError::Rejected(m) => m,
+        _ => unavailable.to_string(),
+    }
 }
 
 /// `refill_status`: `refill=id` → `{"status": "..."}`; `refills=1,2` → a list.
 pub async fn refill_status(app: &App, caller: &Caller, req: &ApiRequest) -> Result<Response<Body>, ApiError> {
-    let p = &req.params;
-    let (ids, many) = match p.get("refills") {
-        Some(list) => (id_list(list, "refills")?, true),
-        None => {
-            let raw = p
-                .get("refill")
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-                .ok_or_else(|| ApiError::field("refill", "is required"))?;
-            (vec![(raw.to_string(), raw.parse::<u64>().ok())], false)
-        }
-    };
+    let RefillRefs(refs) = RefillRefs::try_from(&req.params)?;
     let mut rows = Vec::new();
-    for (text, n) in ids {
+    for (text, n) in refs.ids {
         let result: Result<String, String> = async {
-            let n = n.ok_or_else(|| "Refill not found".to_string())?;
+            let n = n.ok_or_else(|| REFILL_NOT_FOUND.to_string())?;
             let upstream = app
                 .store
                 .get_refill(&caller.account.id, n)
                 .await
                 .map_err(|_| "Refill status unavailable, retry later".to_string())?
-                .ok_or_else(|| "Refill not found".to_string())?;
+                .ok_or_else(|| REFILL_NOT_FOUND.to_string())?;
             let panel = app.smm().await.map_err(|e| e.to_string())?;
-            panel.refill_status(&upstream).await.map_err(|e| match e {
-                kobo_shared::upstream::UpstreamError::Rejected(m) => m,
-                _ => "Refill status unavailable, retry later".to_string(),
-            })
+            panel
+                .refill_status(&upstream)
+                .await
+                .map_err(|e| upstream_words(e, "Refill status unavailable, retry later"))
         }
         .await;
         rows.push((text, result));
     }
-    if !many {
-        return match rows.pop() {
-            Some((_, Ok(s))) => Ok(render::ok(&json!({ "status": s }))),
-            Some((_, Err(e))) if e == "Refill not found" => Err(ApiError::NotFound(e)),
-            Some((_, Err(e))) => Err(ApiError::Validation(e)),
-            None => Err(ApiError::Internal),
-        };
+    if !refs.many {
+        return single(rows, REFILL_NOT_FOUND).map(|status| render::ok(&RefillStatusView { status }));
     }
-    let list: Vec<Value> = rows
-        .into_iter()
-        .map(|(text, r)| {
-            let refill = text.parse::<u64>().map(Value::from).unwrap_or(Value::String(text));
-            match r {
-                Ok(s) => json!({ "refill": refill, "status": s }),
-                Err(e) => json!({ "refill": refill, "status": { "error": e } }),
-            }
-        })
-        .collect();
+    let list: Vec<RefillStatusRow> =
+        rows.into_iter().map(|(text, r)| RefillStatusRow { refill: IdText::of(&text), status: r.into() }).collect();
     Ok(render::ok(&list))
 }
 
 /// `cancel`: `orders=1,2` (or `order=1`) → `[{"order": 1, "cancel": 1}, {"order": 2,
 /// "cancel": {"error": "..."}}]`. The refund follows when upstream reports the cancel.
 pub async fn cancel(app: &App, caller: &Caller, req: &ApiRequest) -> Result<Response<Body>, ApiError> {
-    let p = &req.params;
-    let raw = p.get("orders").or_else(|| p.get("order")).ok_or_else(|| ApiError::field("orders", "is required"))?;
-    let ids = id_list(raw, "orders")?;
+    let CancelRefs(ids) = CancelRefs::try_from(&req.params)?;
     let numeric: Vec<u64> = ids.iter().filter_map(|(_, n)| *n).collect();
     let found = app.store.get_orders(&caller.account.id, &numeric).await?;
     let mut services = BTreeMap::new();
-    let mut verdicts: Vec<(String, Result<Option<String>, String>)> = Vec::new();
+    let mut verdicts: Vec<(String, Result<String, String>)> = Vec::new();
     for (text, n) in &ids {
         let Some(o) = n.and_then(|n| found.get(&n)) else {
             verdicts.push((text.clone(), Err(INCORRECT_ORDER.into())));
@@ -447,14 +476,11 @@ pub async fn cancel(app: &App, caller: &Caller, req: &ApiRequest) -> Result<Resp
         } else if o.status.is_final() {
             Err(format!("Order is already {}", o.status))
         } else {
-            match &o.upstream_order {
-                Some(u) => Ok(Some(u.clone())),
-                None => Err("Order cannot be cancelled yet, retry later".to_string()),
-            }
+            o.upstream_order.clone().ok_or_else(|| "Order cannot be cancelled yet, retry later".to_string())
         };
         verdicts.push((text.clone(), verdict));
     }
-    let upstream_ids: Vec<String> = verdicts.iter().filter_map(|(_, v)| v.as_ref().ok().cloned().flatten()).collect();
+    let upstream_ids: Vec<String> = verdicts.iter().filter_map(|(_, v)| v.as_ref().ok().cloned()).collect();
     let answers = if upstream_ids.is_empty() {
         Default::default()
     } else {
@@ -466,20 +492,15 @@ pub async fn cancel(app: &App, caller: &Caller, req: &ApiRequest) -> Result<Resp
             }
         }
     };
-    let list: Vec<Value> = verdicts
+    let list: Vec<CancelRow> = verdicts
         .into_iter()
         .map(|(text, v)| {
-            let order = text.parse::<u64>().map(Value::from).unwrap_or(Value::String(text));
-            let cancel = match v {
-                Ok(Some(u)) => match answers.get(&u) {
-                    Some(Ok(())) => json!(1),
-                    Some(Err(e)) => json!({ "error": e }),
-                    None => json!({ "error": "Cancel not confirmed, retry later" }),
-                },
-                Ok(None) => json!({ "error": "Order cannot be cancelled yet, retry later" }),
-                Err(e) => json!({ "error": e }),
-            };
-            json!({ "order": order, "cancel": cancel })
+            let cancel = v.and_then(|u| match answers.get(&u) {
+                Some(Ok(())) => Ok(1),
+                Some(Err(e)) => Err(e.clone()),
+                None => Err("Cancel not confirmed, retry later".to_string()),
+            });
+            CancelRow { order: IdText::of(&text), cancel: cancel.into() }
         })
         .collect();
     Ok(render::ok(&list))

@@ -6,12 +6,14 @@ use std::time::{Duration, Instant};
 
 use kobo_shared::domain::idempotency;
 use kobo_shared::domain::idempotency::IdemRecord;
-use kobo_shared::domain::phone;
+use kobo_shared::domain::phone::NigerianPhone;
 use kobo_shared::domain::pin;
 use kobo_shared::domain::time::{now_rfc3339, now_unix};
 use kobo_shared::domain::vtu as rules;
 use kobo_shared::domain::vtu::VtuCategory;
-use kobo_shared::domain::vtu::{FaceProduct, VtuCatalog, VtuStatus, VtuTx};
+use kobo_shared::domain::vtu::{
+    FaceProduct, MeterNumber, MeterType, SmartcardNumber, Trx, VtuCatalog, VtuStatus, VtuTx,
+};
 use kobo_shared::flows::orders::SpendError;
 use kobo_shared::flows::vtu;
 use kobo_shared::flows::vtu::Passthrough;
@@ -24,8 +26,9 @@ use serde_json::{json, Value};
 use tokio::sync::RwLock;
 
 use super::Caller;
+use crate::render::{self, DiscoRow, PlanRow, Verified, VtuAnswer};
 use crate::request::{ApiRequest, Params};
-use crate::{render, App};
+use crate::App;
 
 /// Wrong PINs before purchases lock.
 pub const PIN_LIMIT: u32 = 5;
@@ -58,59 +61,74 @@ fn discount(caller: &Caller, cat: VtuCategory) -> u32 {
     caller.plan.as_ref().and_then(|p| p.vtu_discount_bp.get(&cat).copied()).unwrap_or(0)
 }
 
-fn plans_for(
-    app_cat: &VtuCatalog,
-    caller: &Caller,
-    cat: VtuCategory,
-    service: &str,
-    field: &str,
-) -> Result<Value, ApiError> {
-    let d = discount(caller, cat);
-    let rows: Vec<Value> = app_cat
-        .plans
-        .iter()
-        .filter(|p| p.category == cat && p.service.eq_ignore_ascii_case(service))
-        .map(|p| {
-            json!({
-                "plan_id": p.id,
-                "name": p.name,
-                "validity": p.validity,
-                field: p.service,
-                "amount": rules::price(p.base, p.profit, d).to_string(),
-                "currency": "NGN",
-            })
-        })
-        .collect();
-    if rows.is_empty() {
-        return Err(ApiError::field(field, format!("{service:?} is not a known {} service", cat)));
+/// What a catalog action asks for.
+pub enum CatalogQuery {
+    /// The fixed-price plans of one service (`service_id` or `network`, as named by `by`).
+    Plans {
+        /// Data, SME or cable.
+        category: VtuCategory,
+        /// The field that named the service.
+        by: &'static str,
+        /// The service.
+        service: String,
+    },
+    /// The electricity distributors.
+    Discos,
+}
+
+impl TryFrom<(Action, &Params)> for CatalogQuery {
+    type Error = ApiError;
+    fn try_from((action, p): (Action, &Params)) -> Result<CatalogQuery, ApiError> {
+        let plans = |category, by: &'static str| -> Result<CatalogQuery, ApiError> {
+            Ok(CatalogQuery::Plans { category, by, service: p.require(by)?.to_string() })
+        };
+        match action {
+            Action::VtuDataPlans => plans(VtuCategory::Data, "service_id"),
+            Action::VtuSmePlans => plans(VtuCategory::Sme, "network"),
+            Action::VtuCablePlans => plans(VtuCategory::Cable, "service_id"),
+            _ => Ok(CatalogQuery::Discos),
+        }
     }
-    Ok(Value::Array(rows))
 }
 
 /// `vtu_data_plans`, `vtu_sme_plans`, `vtu_cable_plans`, `vtu_electric_discos`.
 pub async fn catalog(app: &App, caller: &Caller, action: Action, p: &Params) -> Result<Response<Body>, ApiError> {
+    let query = CatalogQuery::try_from((action, p))?;
     let cat = app.vtu_catalog.get(app).await?;
-    let body = match action {
-        Action::VtuDataPlans => plans_for(&cat, caller, VtuCategory::Data, p.require("service_id")?, "service_id")?,
-        Action::VtuSmePlans => plans_for(&cat, caller, VtuCategory::Sme, p.require("network")?, "network")?,
-        Action::VtuCablePlans => plans_for(&cat, caller, VtuCategory::Cable, p.require("service_id")?, "service_id")?,
-        _ => Value::Array(
-            cat.faces
-                .iter()
-                .filter(|f| f.category == VtuCategory::Electricity)
-                .map(|f| {
-                    json!({
-                        "service_name": f.service,
-                        "name": f.name,
-                        "meter_types": ["prepaid", "postpaid"],
-                        "min_amount": f.min.to_string(),
-                        "max_amount": f.max.to_string(),
-                    })
-                })
-                .collect(),
-        ),
+    let CatalogQuery::Plans { category, by, service } = query else {
+        let discos: Vec<DiscoRow> = cat
+            .faces
+            .iter()
+            .filter(|f| f.category == VtuCategory::Electricity)
+            .map(|f| DiscoRow {
+                service_name: f.service.clone(),
+                name: f.name.clone(),
+                meter_types: ["prepaid", "postpaid"],
+                min_amount: f.min.to_string(),
+                max_amount: f.max.to_string(),
+            })
+            .collect();
+        return Ok(render::ok(&discos));
     };
-    Ok(render::ok(&body))
+    let d = discount(caller, category);
+    let rows: Vec<PlanRow> = cat
+        .plans
+        .iter()
+        .filter(|p| p.category == category && p.service.eq_ignore_ascii_case(&service))
+        .map(|p| PlanRow {
+            plan_id: p.id,
+            name: p.name.clone(),
+            validity: p.validity.clone(),
+            service_id: (by == "service_id").then(|| p.service.clone()),
+            network: (by == "network").then(|| p.service.clone()),
+            amount: rules::price(p.base, p.profit, d).to_string(),
+            currency: "NGN",
+        })
+        .collect();
+    if rows.is_empty() {
+        return Err(ApiError::field(by, format!("{service:?} is not a known {category} service")));
+    }
+    Ok(render::ok(&rows))
 }
 
 fn upstream_error(e: UpstreamError, invalid: &str) -> ApiError {
@@ -123,56 +141,87 @@ fn upstream_error(e: UpstreamError, invalid: &str) -> ApiError {
     }
 }
 
+/// A customer lookup.
+pub enum VerifyRequest {
+    /// A cable TV smartcard.
+    Cable {
+        /// The cable service (`dstv`, ...).
+        service: String,
+        /// The smartcard or IUC number.
+        customer: SmartcardNumber,
+    },
+    /// An electricity meter.
+    Meter {
+        /// The distributor.
+        service: String,
+        /// Prepaid or postpaid.
+        meter_type: MeterType,
+        /// The meter number.
+        meter: MeterNumber,
+    },
+}
+
+fn smartcard(p: &Params) -> Result<SmartcardNumber, ApiError> {
+    SmartcardNumber::parse(p.require("customer_id")?)
+        .ok_or_else(|| ApiError::field("customer_id", "must be a 10 to 12 digit smartcard or IUC number"))
+}
+
+fn meter(p: &Params) -> Result<(MeterType, MeterNumber), ApiError> {
+    let meter_type = MeterType::parse(p.require("meter_type")?)
+        .ok_or_else(|| ApiError::field("meter_type", "must be prepaid or postpaid"))?;
+    let meter = MeterNumber::parse(p.require("meter_number")?)
+        .ok_or_else(|| ApiError::field("meter_number", "must be an 11 to 13 digit meter number"))?;
+    Ok((meter_type, meter))
+}
+
+impl TryFrom<(Action, &Params)> for VerifyRequest {
+    type Error = ApiError;
+    fn try_from((action, p): (Action, &Params)) -> Result<VerifyRequest, ApiError> {
+        if action == Action::VtuCableVerify {
+            let service = p.require("service_id")?.to_ascii_lowercase();
+            return Ok(VerifyRequest::Cable { service, customer: smartcard(p)? });
+        }
+        let service = p.require("service_name")?.to_ascii_lowercase();
+        let (meter_type, meter) = meter(p)?;
+        Ok(VerifyRequest::Meter { service, meter_type, meter })
+    }
+}
+
 /// `vtu_cable_verify` and `vtu_electricity_verify`.
 pub async fn verify(app: &App, action: Action, p: &Params) -> Result<Response<Body>, ApiError> {
+    let request = VerifyRequest::try_from((action, p))?;
     let provider = app.providers.topup.get().await.map_err(|e| upstream_error(e, "provider"))?;
     let catalog = app.vtu_catalog.get(app).await?;
-    let customer = if action == Action::VtuCableVerify {
-        let service = p.require("service_id")?.to_ascii_lowercase();
-        let customer_id = p.require("customer_id")?;
-        if !catalog.plans.iter().any(|x| x.category == VtuCategory::Cable && x.service == service) {
-            return Err(ApiError::field("service_id", format!("{service:?} is not a known cable service")));
+    let customer = match request {
+        VerifyRequest::Cable { service, customer } => {
+            if !catalog.plans.iter().any(|x| x.category == VtuCategory::Cable && x.service == service) {
+                return Err(ApiError::field("service_id", format!("{service:?} is not a known cable service")));
+            }
+            provider
+                .verify_cable(&service, customer.as_str())
+                .await
+                .map_err(|e| upstream_error(e, "Invalid smartcard number"))?
         }
-        if !phone::is_digits(customer_id, 10, 12) {
-            return Err(ApiError::field("customer_id", "must be a 10 to 12 digit smartcard or IUC number"));
+        VerifyRequest::Meter { service, meter_type, meter } => {
+            if catalog.face(VtuCategory::Electricity, &service).is_none() {
+                return Err(ApiError::field("service_name", format!("{service:?} is not a known disco")));
+            }
+            provider
+                .verify_meter(&service, meter_type.as_str(), meter.as_str())
+                .await
+                .map_err(|e| upstream_error(e, "Invalid meter number"))?
         }
-        provider.verify_cable(&service, customer_id).await.map_err(|e| upstream_error(e, "Invalid smartcard number"))?
-    } else {
-        let service = p.require("service_name")?.to_ascii_lowercase();
-        let meter_type = meter_type(p)?;
-        let meter = p.require("meter_number")?;
-        if catalog.face(VtuCategory::Electricity, &service).is_none() {
-            return Err(ApiError::field("service_name", format!("{service:?} is not a known disco")));
-        }
-        if !phone::is_digits(meter, 11, 13) {
-            return Err(ApiError::field("meter_number", "must be an 11 to 13 digit meter number"));
-        }
-        provider
-            .verify_meter(&service, meter_type, meter)
-            .await
-            .map_err(|e| upstream_error(e, "Invalid meter number"))?
     };
-    let mut out = serde_json::Map::new();
-    out.insert("status".into(), json!("success"));
-    out.insert("customer_name".into(), json!(customer.customer_name));
-    for (k, v) in customer.details {
-        if k != "valid" {
-            out.insert(k, v);
-        }
-    }
-    Ok(render::ok(&Value::Object(out)))
+    let details = customer
+        .details
+        .into_iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "valid" | "status" | "customer_name"))
+        .collect();
+    Ok(render::ok(&Verified { status: "success", customer_name: customer.customer_name, details }))
 }
 
-fn meter_type(p: &Params) -> Result<&'static str, ApiError> {
-    match p.require("meter_type")?.to_ascii_lowercase().as_str() {
-        "prepaid" => Ok("prepaid"),
-        "postpaid" => Ok("postpaid"),
-        _ => Err(ApiError::field("meter_type", "must be prepaid or postpaid")),
-    }
-}
-
-fn phone(p: &Params) -> Result<String, ApiError> {
-    phone::normalize_phone(p.require("phone")?).ok_or_else(|| {
+fn phone(p: &Params) -> Result<NigerianPhone, ApiError> {
+    NigerianPhone::parse(p.require("phone")?).ok_or_else(|| {
         ApiError::field("phone", "must be a Nigerian mobile number such as 08012345678 or +2348012345678")
     })
 }
@@ -181,7 +230,117 @@ fn naira(p: &Params, field: &str) -> Result<Kobo, ApiError> {
     Kobo::parse_naira(p.require(field)?).map_err(|e| ApiError::field(field, e))
 }
 
-/// What a purchase buys, before it is paid.
+/// One of the seven purchases, as asked (before the catalog is consulted).
+pub enum PurchaseRequest {
+    /// Data, SME data or cable: a plan from the plans list.
+    Plan {
+        /// Data, SME or cable.
+        category: VtuCategory,
+        /// The plan.
+        plan_id: u64,
+        /// Recipient.
+        phone: NigerianPhone,
+        /// Cable only: the smartcard.
+        customer: Option<SmartcardNumber>,
+    },
+    /// Airtime of a network.
+    Airtime {
+        /// Network.
+        service: String,
+        /// Face value.
+        amount: Kobo,
+        /// Recipient.
+        phone: NigerianPhone,
+    },
+    /// An electricity token or bill.
+    Electricity {
+        /// Distributor.
+        service: String,
+        /// Prepaid or postpaid.
+        meter_type: MeterType,
+        /// Meter.
+        meter: MeterNumber,
+        /// Face value.
+        amount: Kobo,
+        /// Customer phone.
+        phone: NigerianPhone,
+    },
+    /// WAEC PINs: the amount buys whole PINs.
+    Education {
+        /// Face value.
+        amount: Kobo,
+        /// Customer phone.
+        phone: NigerianPhone,
+    },
+    /// Printable recharge cards (no phone needed: they go to the reseller).
+    RechargeCard {
+        /// Network.
+        network: String,
+        /// Value of one card.
+        value: Kobo,
+        /// How many.
+        quantity: u32,
+        /// Optional phone.
+        phone: Option<NigerianPhone>,
+    },
+}
+
+impl TryFrom<(Action, &Params)> for PurchaseRequest {
+    type Error = ApiError;
+    fn try_from((action, p): (Action, &Params)) -> Result<PurchaseRequest, ApiError> {
+        let plan = |category: VtuCategory| -> Result<PurchaseRequest, ApiError> {
+            let plan_id = p
+                .require("plan_id")?
+                .parse()
+                .map_err(|_| ApiError::field("plan_id", "must be a plan id from the plans list"))?;
+            let phone = phone(p)?;
+            let customer = if category == VtuCategory::Cable { Some(smartcard(p)?) } else { None };
+            Ok(PurchaseRequest::Plan { category, plan_id, phone, customer })
+        };
+        match action {
+            Action::VtuData => plan(VtuCategory::Data),
+            Action::VtuSme => plan(VtuCategory::Sme),
+            Action::VtuCable => plan(VtuCategory::Cable),
+            Action::VtuAirtime => Ok(PurchaseRequest::Airtime {
+                service: p.require("service_name")?.to_ascii_lowercase(),
+                amount: naira(p, "amount")?,
+                phone: phone(p)?,
+            }),
+            Action::VtuElectricity => {
+                let service = p.require("service_name")?.to_ascii_lowercase();
+                let (meter_type, meter) = meter(p)?;
+                Ok(PurchaseRequest::Electricity {
+                    service,
+                    meter_type,
+                    meter,
+                    amount: naira(p, "amount")?,
+                    phone: phone(p)?,
+                })
+            }
+            Action::VtuEducation => Ok(PurchaseRequest::Education { amount: naira(p, "amount")?, phone: phone(p)? }),
+            Action::VtuRechargeCard => {
+                let network = p.require("card_network")?.to_ascii_lowercase();
+                let value = naira(p, "value")?;
+                let quantity: u64 = p
+                    .require("quantity")?
+                    .parse()
+                    .map_err(|_| ApiError::field("quantity", "must be a whole number"))?;
+                let quantity = u32::try_from(quantity)
+                    .ok()
+                    .filter(|q| (1..=MAX_CARDS).contains(&u64::from(*q)))
+                    .ok_or_else(|| ApiError::field("quantity", format!("must be between 1 and {MAX_CARDS}")))?;
+                let phone = match p.get("phone").map(str::trim).filter(|v| !v.is_empty()) {
+                    Some(_) => Some(phone(p)?),
+                    None => None,
+                };
+                Ok(PurchaseRequest::RechargeCard { network, value, quantity, phone })
+            }
+            _ => Err(ApiError::Internal),
+        }
+    }
+}
+
+/// What a purchase buys, priced from the catalog, before it is paid.
 struct Purchase {
     category: VtuCategory,
     service_name: String,
@@ -203,154 +362,96 @@ fn face_checked(f: &FaceProduct, face: Kobo, field: &str) -> Result<(), ApiError
     Ok(())
 }
 
-fn build(action: Action, p: &Params, cat: &VtuCatalog) -> Result<Purchase, ApiError> {
-    let plan_purchase = |category: VtuCategory| -> Result<Purchase, ApiError> {
-        let id: u64 = p
-            .require("plan_id")?
-            .parse()
-            .map_err(|_| ApiError::field("plan_id", "must be a plan id from the plans list"))?;
-        let plan = cat
-            .plan(id)
-            .filter(|x| x.category == category)
-            .ok_or_else(|| ApiError::field("plan_id", format!("{id} is not a {category} plan")))?;
-        let phone = phone(p)?;
-        let mut request = TopupRequest {
-            category: category.as_str().into(),
-            service: plan.service.clone(),
-            phone: phone.clone(),
-            product_code: Some(plan.provider_code.clone()),
-            ..Default::default()
-        };
-        let mut meta = json!({"plan_id": plan.id, "plan": plan.name, "validity": plan.validity});
-        if category == VtuCategory::Cable {
-            let customer = p.require("customer_id")?;
-            if !phone::is_digits(customer, 10, 12) {
-                return Err(ApiError::field("customer_id", "must be a 10 to 12 digit smartcard or IUC number"));
+fn face_product<'c>(
+    cat: &'c VtuCatalog,
+    category: VtuCategory,
+    service: &str,
+    field: &str,
+) -> Result<&'c FaceProduct, ApiError> {
+    cat.face(category, service)
+        .ok_or_else(|| ApiError::field(field, format!("{service:?} is not a known {category} service")))
+}
+
+/// Prices a request from the catalog and says what the provider is asked to deliver.
+fn build(req: PurchaseRequest, cat: &VtuCatalog) -> Result<Purchase, ApiError> {
+    let (category, f, face, quantity, phone, meta, mut request) = match req {
+        PurchaseRequest::Plan { category, plan_id, phone, customer } => {
+            let plan = cat
+                .plan(plan_id)
+                .filter(|x| x.category == category)
+                .ok_or_else(|| ApiError::field("plan_id", format!("{plan_id} is not a {category} plan")))?;
+            let mut meta = json!({"plan_id": plan.id, "plan": plan.name, "validity": plan.validity});
+            if let Some(c) = &customer {
+                meta["customer_id"] = json!(c.as_str());
             }
-            request.customer_id = Some(customer.to_string());
-            meta["customer_id"] = json!(customer);
+            let request = TopupRequest {
+                category: category.as_str().into(),
+                service: plan.service.clone(),
+                phone: phone.local().to_string(),
+                product_code: Some(plan.provider_code.clone()),
+                customer_id: customer.map(|c| c.as_str().to_string()),
+                ..Default::default()
+            };
+            return Ok(Purchase {
+                category,
+                service_name: plan.service.clone(),
+                phone: phone.local().to_string(),
+                face: plan.base.checked_add(plan.profit).unwrap_or(plan.base),
+                base: plan.base,
+                profit: plan.profit,
+                meta,
+                request,
+            });
         }
-        Ok(Purchase {
-            category,
-            service_name: plan.service.clone(),
-            phone,
-            face: plan.base.checked_add(plan.profit).unwrap_or(plan.base),
-            base: plan.base,
-            profit: plan.profit,
-            meta,
-            request,
-        })
-    };
-    match action {
-        Action::VtuData => plan_purchase(VtuCategory::Data),
-        Action::VtuSme => plan_purchase(VtuCategory::Sme),
-        Action::VtuCable => plan_purchase(VtuCategory::Cable),
-        Action::VtuAirtime | Action::VtuElectricity | Action::VtuEducation | Action::VtuRechargeCard => {
-            let (category, service, face, quantity, mut meta, mut request) = match action {
-                Action::VtuAirtime => {
-                    let service = p.require("service_name")?.to_ascii_lowercase();
-                    let amount = naira(p, "amount")?;
-                    (VtuCategory::Airtime, service, amount, None, json!({}), TopupRequest::default())
-                }
-                Action::VtuElectricity => {
-                    let service = p.require("service_name")?.to_ascii_lowercase();
-                    let mt = meter_type(p)?;
-                    let meter = p.require("meter_number")?;
-                    if !phone::is_digits(meter, 11, 13) {
-                        return Err(ApiError::field("meter_number", "must be an 11 to 13 digit meter number"));
-                    }
-                    let amount = naira(p, "amount")?;
-                    let req = TopupRequest {
-                        meter_number: Some(meter.into()),
-                        meter_type: Some(mt.into()),
-                        ..Default::default()
-                    };
-                    (
-                        VtuCategory::Electricity,
-                        service,
-                        amount,
-                        None,
-                        json!({"meter_number": meter, "meter_type": mt}),
-                        req,
-                    )
-                }
-                Action::VtuEducation => {
-                    let amount = naira(p, "amount")?;
-                    (
-                        VtuCategory::Education,
-                        "waec".to_string(),
-                        amount,
-                        None,
-                        json!({"exam": "WAEC"}),
-                        TopupRequest::default(),
-                    )
-                }
-                _ => {
-                    let network = p.require("card_network")?.to_ascii_lowercase();
-                    let value = naira(p, "value")?;
-                    let qty: u64 = p
-                        .require("quantity")?
-                        .parse()
-                        .map_err(|_| ApiError::field("quantity", "must be a whole number"))?;
-                    if qty == 0 || qty > MAX_CARDS {
-                        return Err(ApiError::field("quantity", format!("must be between 1 and {MAX_CARDS}")));
-                    }
-                    let f = cat.face(VtuCategory::RechargeCard, &network).ok_or_else(|| {
-                        ApiError::field("card_network", format!("{network:?} is not a known network"))
-                    })?;
-                    face_checked(f, value, "value")?;
-                    let face = value
-                        .checked_mul(i64::try_from(qty).unwrap_or(i64::MAX))
-                        .ok_or_else(|| ApiError::field("quantity", "is too large"))?;
-                    (
-                        VtuCategory::RechargeCard,
-                        network,
-                        face,
-                        Some(qty as u32),
-                        json!({"value": value.to_string(), "quantity": qty}),
-                        TopupRequest::default(),
-                    )
-                }
+        PurchaseRequest::Airtime { service, amount, phone } => {
+            let f = face_product(cat, VtuCategory::Airtime, &service, "service_name")?;
+            face_checked(f, amount, "amount")?;
+            (VtuCategory::Airtime, f, amount, None, Some(phone), json!({}), TopupRequest::default())
+        }
+        PurchaseRequest::Electricity { service, meter_type, meter, amount, phone } => {
+            let f = face_product(cat, VtuCategory::Electricity, &service, "service_name")?;
+            face_checked(f, amount, "amount")?;
+            let meta = json!({"meter_number": meter.as_str(), "meter_type": meter_type.as_str()});
+            let request = TopupRequest {
+                meter_number: Some(meter.as_str().into()),
+                meter_type: Some(meter_type.as_str().into()),
+                ..Default::default()
             };
-            let field = if category == VtuCategory::RechargeCard {
-                "card_network"
-            } else if category == VtuCategory::Education {
-                "amount"
-            } else {
-                "service_name"
-            };
+            (VtuCategory::Electricity, f, amount, None, Some(phone), meta, request)
+        }
+        PurchaseRequest::Education { amount, phone } => {
+            let f = face_product(cat, VtuCategory::Education, "waec", "amount")?;
+            face_checked(f, amount, "amount")?;
+            let pins = u32::try_from(amount.as_i64() / f.step.as_i64().max(1)).unwrap_or(0);
+            (
+                VtuCategory::Education,
+                f,
+                amount,
+                Some(pins),
+                Some(phone),
+                json!({"exam": "WAEC", "pins": pins}),
+                TopupRequest::default(),
+            )
+        }
+        PurchaseRequest::RechargeCard { network, value, quantity, phone } => {
             let f = cat
-                .face(category, &service)
-                .ok_or_else(|| ApiError::field(field, format!("{service:?} is not a known {category} service")))?;
-            let quantity = match category {
-                VtuCategory::RechargeCard => quantity,
-                _ => {
-                    face_checked(f, face, "amount")?;
-                    if category == VtuCategory::Education {
-                        let n = u32::try_from(face.as_i64() / f.step.as_i64().max(1)).unwrap_or(0);
-                        meta["pins"] = json!(n);
-                        Some(n)
-                    } else {
-                        None
-                    }
-                }
-            };
-            let (base, profit) = rules::face_split(face, f.base_bp, f.profit_bp);
-            // Printed recharge cards go to the reseller, not to a phone: phone is optional there.
-            let phone = if category == VtuCategory::RechargeCard && p.get("phone").is_none_or(|v| v.trim().is_empty()) {
-                String::new()
-            } else {
-                phone(p)?
-            };
-            request.category = category.as_str().into();
-            request.service = f.service.clone();
-            request.phone = phone.clone();
-            request.amount = Some(face.to_string());
-            request.quantity = quantity;
-            Ok(Purchase { category, service_name: f.service.clone(), phone, face, base, profit, meta, request })
+                .face(VtuCategory::RechargeCard, &network)
+                .ok_or_else(|| ApiError::field("card_network", format!("{network:?} is not a known network")))?;
+            face_checked(f, value, "value")?;
+            let face =
+                value.checked_mul(i64::from(quantity)).ok_or_else(|| ApiError::field("quantity", "is too large"))?;
+            let meta = json!({"value": value.to_string(), "quantity": quantity});
+            (VtuCategory::RechargeCard, f, face, Some(quantity), phone, meta, TopupRequest::default())
         }
-        _ => Err(ApiError::Internal),
-    }
+    };
+    let (base, profit) = rules::face_split(face, f.base_bp, f.profit_bp);
+    let phone = phone.map(|p| p.local().to_string()).unwrap_or_default();
+    request.category = category.as_str().into();
+    request.service = f.service.clone();
+    request.phone = phone.clone();
+    request.amount = Some(face.to_string());
+    request.quantity = quantity;
+    Ok(Purchase { category, service_name: f.service.clone(), phone, face, base, profit, meta, request })
 }
 
 /// Checks the transaction PIN: locked accounts and wrong PINs are refused; five wrong
@@ -386,30 +487,6 @@ fn minutes_left(until: i64, now: i64) -> i64 {
     ((until - now) + 59) / 60
 }
 
-fn response(tx: &VtuTx, balance: Kobo) -> Value {
-    let mut v = json!({
-        "status": tx.status.as_str(),
-        "category": tx.category.as_str(),
-        "trx": tx.trx,
-        "provider_ref": tx.provider_ref.clone().unwrap_or_default(),
-        "amount": tx.amount.to_string(),
-        "balance": balance.to_string(),
-        "currency": "NGN",
-        "message": tx.message.clone().unwrap_or_else(|| match tx.status {
-            VtuStatus::Processing => "Transaction is processing".to_string(),
-            VtuStatus::Success => "Transaction successful".to_string(),
-            VtuStatus::Failed => "Transaction failed".to_string(),
-        }),
-        "cards": tx.cards,
-    });
-    // Electricity: the token the customer types into the meter.
-    if let Some(token) = tx.meta.get("token").and_then(Value::as_str) {
-        v["token"] = json!(token);
-        v["message"] = json!(format!("Transaction successful. Token: {token}"));
-    }
-    v
-}
-
 /// One of the seven purchases.
 pub async fn purchase(
     app: &App,
@@ -419,7 +496,7 @@ pub async fn purchase(
 ) -> Result<Response<Body>, ApiError> {
     let p = &req.params;
     let catalog = app.vtu_catalog.get(app).await?;
-    let what = build(action, p, &catalog)?;
+    let what = build(PurchaseRequest::try_from((action, p))?, &catalog)?;
     check_pin(app, caller, p).await?;
     let account = &caller.account;
     let amount = rules::price(what.base, what.profit, discount(caller, what.category));
@@ -473,13 +550,13 @@ pub async fn purchase(
         updated_at: now,
     };
     // The idempotent answer is the transaction reference; its status is read by vtu_status.
-    let first = response(&tx, account.balance.checked_sub(amount).unwrap_or_default());
+    let first = VtuAnswer::of(&tx, account.balance.checked_sub(amount).unwrap_or_default());
     let record = idem.map(|(key_hash, request_hash)| IdemRecord {
         account_id: account.id.clone(),
         key_hash,
         request_hash,
         status: 200,
-        body: first.to_string(),
+        body: serde_json::to_string(&first).unwrap_or_default(),
     });
     match vtu::pay(&app.store, &tx, account.min_balance, record.as_ref()).await {
         Ok(()) => {}
@@ -503,7 +580,7 @@ pub async fn purchase(
     };
     let balance = app.store.balance(&account.id).await?.unwrap_or(account.balance);
     super::low_balance_notice(app, caller, balance).await;
-    Ok(render::ok(&response(&after, balance)))
+    Ok(render::ok(&VtuAnswer::of(&after, balance)))
 }
 
 /// A retried purchase answers for the same transaction, as it stands now (it may have
@@ -513,19 +590,30 @@ async fn replay(app: &App, caller: &Caller, status: u16, body: String) -> Result
     if let Some(trx) = trx {
         if let Some(tx) = app.store.get_vtu(&caller.account.id, &trx).await? {
             let balance = app.store.balance(&caller.account.id).await?.unwrap_or(caller.account.balance);
-            return Ok(render::ok(&response(&tx, balance)));
+            return Ok(render::ok(&VtuAnswer::of(&tx, balance)));
         }
     }
     Ok(render::raw(status, body))
 }
 
+/// `vtu_status`'s transaction: one of kobo's references (anything else names nothing).
+pub struct StatusRequest(Trx);
+
+impl TryFrom<&Params> for StatusRequest {
+    type Error = ApiError;
+    fn try_from(p: &Params) -> Result<StatusRequest, ApiError> {
+        let trx = Trx::parse(p.require("trx")?).ok_or_else(tx_not_found)?;
+        Ok(StatusRequest(trx))
+    }
+}
+
+fn tx_not_found() -> ApiError {
+    ApiError::NotFound("Transaction not found".into())
+}
+
 /// `vtu_status`: the transaction by trx (owner only), same shape as a purchase answer.
 pub async fn status(app: &App, caller: &Caller, p: &Params) -> Result<Response<Body>, ApiError> {
-    let trx = p.require("trx")?;
-    let not_found = || ApiError::NotFound("Transaction not found".into());
-    if !rules::is_trx(trx) {
-        return Err(not_found());
-    }
-    let tx = app.store.get_vtu(&caller.account.id, trx).await?.ok_or_else(not_found)?;
-    Ok(render::ok(&response(&tx, caller.account.balance)))
+    let StatusRequest(trx) = StatusRequest::try_from(p)?;
+    let tx = app.store.get_vtu(&caller.account.id, trx.as_str()).await?.ok_or_else(tx_not_found)?;
+    Ok(render::ok(&VtuAnswer::of(&tx, caller.account.balance)))
 }
