@@ -97,16 +97,8 @@ pub async fn seed_fixtures(store: &Store, pin_pepper: &[u8]) -> Result<()> {
     .context("creating the fixture account")?;
     accounts::adjust(store, FIXTURE_ACCOUNT, Direction::Credit, FIXTURE_BALANCE, "fixture balance", "seed").await?;
     accounts::set_pin(store, pin_pepper, FIXTURE_ACCOUNT, DEMO_PIN).await?;
-    accounts::issue_key_with(store, FIXTURE_ACCOUNT, "events", Action::ALL, &[], &[], Some(FIXTURE_KEY)).await?;
-    accounts::issue_key_with(
-        store,
-        FIXTURE_ACCOUNT,
-        "events-scoped",
-        &[Action::Services],
-        &[],
-        &[],
-        Some(FIXTURE_SCOPED_KEY),
-    )
-    .await?;
+    accounts::issue_fixture_key(store, FIXTURE_ACCOUNT, "events", Action::ALL, FIXTURE_KEY).await?;
+    accounts::issue_fixture_key(store, FIXTURE_ACCOUNT, "events-scoped", &[Action::Services], FIXTURE_SCOPED_KEY)
+        .await?;
     Ok(())
 }

@@ -70,9 +70,8 @@ impl App {
 
     /// Builds the app from the environment, as the Lambda does at init.
     pub async fn from_env() -> Result<App, kobo_shared::platform::config::ConfigError> {
-        let config = Config::from_env()?;
-        let sdk = kobo_shared::platform::aws::load().await;
-        Ok(App::new(config, aws_sdk_dynamodb::Client::new(&sdk), aws_sdk_secretsmanager::Client::new(&sdk)))
+        let c = kobo_shared::platform::aws::Container::init().await?;
+        Ok(App::new(c.config, c.dynamodb, c.secrets))
     }
 }
 

@@ -7,7 +7,6 @@ use lambda_http::{run, service_fn, Error, Request};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    kobo_shared::platform::telemetry::init();
     let app = kobo_api::App::from_env().await?;
     let app = &app;
     run(service_fn(move |req: Request| async move { Ok::<_, Infallible>(kobo_api::handle(app, req).await) })).await

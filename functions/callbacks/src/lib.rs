@@ -4,11 +4,15 @@
 //! or late callback is acknowledged and changes nothing twice.
 #![warn(missing_docs)]
 
+use kobo_shared::domain::callback::HubtelCallback;
+use kobo_shared::domain::deposit::PaymentResult;
+use kobo_shared::flows::deposits::apply_payment;
 use kobo_shared::flows::providers::Providers;
 use kobo_shared::flows::vtu;
 use kobo_shared::flows::vtu::{CallbackError, CallbackResult};
+use kobo_shared::flows::withdrawals::apply_callback;
 use kobo_shared::platform::config::Config;
-use kobo_shared::Store;
+use kobo_shared::{Store, StoreError};
 use lambda_http::http::header::CONTENT_TYPE;
 use lambda_http::{Body, Request, Response};
 
@@ -64,11 +68,10 @@ pub async fn handle(cb: &Callbacks, req: Request) -> Response<Body> {
         return reply(413, serde_json::json!({"error": "body too large"}));
     }
     let path = req.uri().path().to_string();
-    if let Some(rest) = path.strip_prefix("/callbacks/hubtel/payment/") {
-        return hubtel_payment(cb, rest, body).await;
-    }
-    if let Some(rest) = path.strip_prefix("/callbacks/hubtel/withdrawal/") {
-        return hubtel_withdrawal(cb, rest, body).await;
+    for kind in [HubtelCallback::Payment, HubtelCallback::Withdrawal] {
+        if let Some(rest) = path.strip_prefix(&format!("/callbacks/hubtel/{}/", kind.kind())) {
+            return hubtel(cb, kind, rest, body).await;
+        }
     }
     if path != "/callbacks/topup" {
         return reply(404, serde_json::json!({"error": "unknown callback"}));
@@ -111,9 +114,9 @@ pub async fn handle(cb: &Callbacks, req: Request) -> Response<Body> {
 /// so unknown and forged answer alike, then a JSON body. The refusal is the reply.
 async fn verified(
     cb: &Callbacks,
+    kind: HubtelCallback,
     rest: &str,
     body: &[u8],
-    secret_ok: fn(&[u8], &str, &str) -> bool,
 ) -> Result<(String, String, serde_json::Value), Response<Body>> {
     let parts: Vec<&str> = rest.split('/').collect();
     let [account, id, secret] = parts.as_slice() else {
@@ -126,8 +129,8 @@ async fn verified(
             return Err(reply(503, serde_json::json!({"error": "retry later"})));
         }
     };
-    if !kobo_shared::domain::apikey::is_account_id(account) || !secret_ok(key.as_bytes(), id, secret) {
-        tracing::warn!("hubtel callback with a bad URL secret refused");
+    if !kobo_shared::domain::apikey::is_account_id(account) || !kind.secret_ok(key.as_bytes(), id, secret) {
+        tracing::warn!(callback = kind.kind(), "hubtel callback with a bad URL secret refused");
         return Err(reply(401, serde_json::json!({"error": "unauthorized"})));
     }
     let Ok(payload) = serde_json::from_slice::<serde_json::Value>(body) else {
@@ -136,79 +139,82 @@ async fn verified(
     Ok((account.to_string(), id.to_string(), payload))
 }
 
-/// Hubtel's payment callback for a deposit.
-async fn hubtel_payment(cb: &Callbacks, rest: &str, body: &[u8]) -> Response<Body> {
-    use kobo_shared::domain::deposit as deposits;
-    use kobo_shared::domain::deposit::PaymentResult;
-    use kobo_shared::flows::deposits::apply_payment;
-    let (account, deposit, payload) = match verified(cb, rest, body, deposits::secret_ok).await {
+/// What a Hubtel callback did: the word answered, and the SMS notice it earns (account,
+/// text) when money moved.
+struct Settled {
+    word: &'static str,
+    notice: Option<(String, String)>,
+}
+
+impl Settled {
+    fn quiet(word: &'static str) -> Settled {
+        Settled { word, notice: None }
+    }
+}
+
+/// One of Hubtel's callbacks: verified, applied once, acknowledged; a store failure is a
+/// 503 so Hubtel sends it again.
+async fn hubtel(cb: &Callbacks, kind: HubtelCallback, rest: &str, body: &[u8]) -> Response<Body> {
+    let (account, id, payload) = match verified(cb, kind, rest, body).await {
         Ok(v) => v,
         Err(refusal) => return refusal,
     };
-    let (account, deposit) = (account.as_str(), deposit.as_str());
-    let d = match cb.store.get_deposit(account, deposit).await {
-        Ok(Some(d)) => d,
-        Ok(None) => {
-            tracing::warn!(deposit = %deposit, "payment callback for an unknown deposit; nothing changed");
-            return reply(200, serde_json::json!({"status": "unknown"}));
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "deposit lookup failed");
-            return reply(503, serde_json::json!({"error": "retry later"}));
-        }
+    let settled = match kind {
+        HubtelCallback::Payment => payment(cb, &account, &id, &payload).await,
+        HubtelCallback::Withdrawal => withdrawal(cb, &account, &id, &payload).await,
     };
-    match apply_payment(&cb.store, &d, &payload).await {
-        Ok(PaymentResult::Credited) => {
-            tracing::info!(deposit = %d.id, "deposit credited");
-            let text = format!("kobo: your wallet was credited with NGN {}. Ref {}", d.amount, d.id);
-            if let Err(e) = kobo_shared::flows::sms::notify(&cb.store, &d.account_id, text).await {
-                tracing::warn!(error = %e, "deposit notice not queued");
+    match settled {
+        Ok(s) => {
+            tracing::info!(callback = kind.kind(), id = %id, result = s.word, "hubtel callback");
+            if let Some((account, text)) = s.notice {
+                if let Err(e) = kobo_shared::flows::sms::notify(&cb.store, &account, text).await {
+                    tracing::warn!(error = %e, "notice not queued");
+                }
             }
-            reply(200, serde_json::json!({"status": "credited"}))
-        }
-        Ok(PaymentResult::Duplicate) => reply(200, serde_json::json!({"status": "duplicate"})),
-        Ok(PaymentResult::Ignored(why)) => {
-            tracing::warn!(deposit = %d.id, reason = %why, "payment callback ignored");
-            reply(200, serde_json::json!({"status": "ignored"}))
+            reply(200, serde_json::json!({"status": s.word}))
         }
         Err(e) => {
-            tracing::error!(error = %e, "payment callback could not be applied; Hubtel should retry");
+            tracing::error!(callback = kind.kind(), error = %e, "hubtel callback could not be applied; Hubtel should retry");
             reply(503, serde_json::json!({"error": "retry later"}))
         }
     }
 }
 
+/// Hubtel's payment callback for a deposit.
+async fn payment(cb: &Callbacks, account: &str, id: &str, payload: &serde_json::Value) -> Result<Settled, StoreError> {
+    let Some(d) = cb.store.get_deposit(account, id).await? else {
+        tracing::warn!(deposit = %id, "payment callback for an unknown deposit; nothing changed");
+        return Ok(Settled::quiet("unknown"));
+    };
+    Ok(match apply_payment(&cb.store, &d, payload).await? {
+        PaymentResult::Credited => Settled {
+            word: "credited",
+            notice: Some((
+                d.account_id.clone(),
+                format!("kobo: your wallet was credited with NGN {}. Ref {}", d.amount, d.id),
+            )),
+        },
+        PaymentResult::Duplicate => Settled::quiet("duplicate"),
+        PaymentResult::Ignored(why) => {
+            tracing::warn!(deposit = %d.id, reason = %why, "payment callback ignored");
+            Settled::quiet("ignored")
+        }
+    })
+}
+
 /// Hubtel's send-money callback for a withdrawal.
-async fn hubtel_withdrawal(cb: &Callbacks, rest: &str, body: &[u8]) -> Response<Body> {
-    use kobo_shared::domain::withdrawal as withdrawals;
-    use kobo_shared::flows::withdrawals::apply_callback;
-    let (account, id, payload) = match verified(cb, rest, body, withdrawals::secret_ok).await {
-        Ok(v) => v,
-        Err(refusal) => return refusal,
+async fn withdrawal(
+    cb: &Callbacks,
+    account: &str,
+    id: &str,
+    payload: &serde_json::Value,
+) -> Result<Settled, StoreError> {
+    let Some(w) = cb.store.get_withdrawal(account, id).await? else {
+        return Ok(Settled::quiet("unknown"));
     };
-    let (account, id) = (account.as_str(), id.as_str());
-    let w = match cb.store.get_withdrawal(account, id).await {
-        Ok(Some(w)) => w,
-        Ok(None) => return reply(200, serde_json::json!({"status": "unknown"})),
-        Err(e) => {
-            tracing::error!(error = %e, "withdrawal lookup failed");
-            return reply(503, serde_json::json!({"error": "retry later"}));
-        }
-    };
-    match apply_callback(&cb.store, &w, &payload).await {
-        Ok(word) => {
-            tracing::info!(withdrawal = %w.id, result = word, "hubtel withdrawal callback");
-            if word == "paid" {
-                let text = format!("kobo: your withdrawal of NGN {} has been paid. Ref {}", w.amount, w.id);
-                if let Err(e) = kobo_shared::flows::sms::notify(&cb.store, &w.account_id, text).await {
-                    tracing::warn!(error = %e, "withdrawal notice not queued");
-                }
-            }
-            reply(200, serde_json::json!({"status": word}))
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "withdrawal callback could not be applied; Hubtel should retry");
-            reply(503, serde_json::json!({"error": "retry later"}))
-        }
-    }
+    let word = apply_callback(&cb.store, &w, payload).await?;
+    let notice = (word == "paid").then(|| {
+        (w.account_id.clone(), format!("kobo: your withdrawal of NGN {} has been paid. Ref {}", w.amount, w.id))
+    });
+    Ok(Settled { word, notice })
 }

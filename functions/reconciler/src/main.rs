@@ -5,14 +5,8 @@ use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    kobo_shared::platform::telemetry::init();
-    let config = kobo_shared::platform::config::Config::from_env()?;
-    let sdk = kobo_shared::platform::aws::load().await;
-    let rec = kobo_reconciler::Reconciler::new(
-        &config,
-        aws_sdk_dynamodb::Client::new(&sdk),
-        aws_sdk_secretsmanager::Client::new(&sdk),
-    );
+    let c = kobo_shared::platform::aws::Container::init().await?;
+    let rec = kobo_reconciler::Reconciler::new(&c.config, c.dynamodb, c.secrets);
     let rec = &rec;
     run(service_fn(move |_event: LambdaEvent<serde_json::Value>| async move {
         let (smm, vtu) = rec.run_all().await?;

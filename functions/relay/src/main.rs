@@ -6,13 +6,9 @@ use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    kobo_shared::platform::telemetry::init();
-    let config = kobo_shared::platform::config::Config::from_env()?;
-    let sdk = kobo_shared::platform::aws::load().await;
-    let relay = kobo_relay::Relay {
-        store: kobo_shared::Store::new(aws_sdk_dynamodb::Client::new(&sdk), config.table.clone()),
-        queue: Queue::new(aws_sdk_sqs::Client::new(&sdk), config.webhook_queue_url.clone()),
-    };
+    let c = kobo_shared::platform::aws::Container::init().await?;
+    let relay =
+        kobo_relay::Relay { store: c.store(), queue: Queue::new(c.sqs.clone(), c.config.webhook_queue_url.clone()) };
     let relay = &relay;
     run(service_fn(move |event: LambdaEvent<Event>| async move {
         let records = kobo_relay::outbox_records(&event.payload);

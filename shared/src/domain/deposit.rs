@@ -89,19 +89,3 @@ pub enum PaymentResult {
 pub fn new_deposit_id() -> String {
     format!("dep_{}", uuid::Uuid::now_v7().simple())
 }
-
-/// The callback secret of a deposit: HMAC-SHA256 of its id under `key` (the app secret),
-/// hex, 40 characters.
-pub fn callback_secret(key: &[u8], deposit_id: &str) -> String {
-    crate::platform::crypto::url_secret(key, "hubtel-deposit-callback", deposit_id)
-}
-
-/// Whether `given` is the deposit's callback secret (constant time).
-pub fn secret_ok(key: &[u8], deposit_id: &str, given: &str) -> bool {
-    crate::platform::crypto::url_secret_ok(key, "hubtel-deposit-callback", deposit_id, given)
-}
-
-/// The callback path of a deposit (appended to kobo's public URL).
-pub fn callback_path(account_id: &str, deposit_id: &str, secret: &str) -> String {
-    format!("/callbacks/hubtel/payment/{account_id}/{deposit_id}/{secret}")
-}

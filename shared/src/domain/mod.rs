@@ -6,6 +6,7 @@ pub mod account;
 pub mod action;
 pub mod apikey;
 pub mod auth;
+pub mod callback;
 pub mod deposit;
 pub mod event;
 pub mod idempotency;

@@ -93,21 +93,6 @@ pub fn new_withdrawal_id() -> String {
     format!("wdr_{}", uuid::Uuid::now_v7().simple())
 }
 
-/// The callback secret of a withdrawal (HMAC of its id under the app secret, 40 hex).
-pub fn callback_secret(key: &[u8], id: &str) -> String {
-    crate::platform::crypto::url_secret(key, "hubtel-withdrawal-callback", id)
-}
-
-/// Whether `given` is the withdrawal's callback secret (constant time).
-pub fn secret_ok(key: &[u8], id: &str, given: &str) -> bool {
-    crate::platform::crypto::url_secret_ok(key, "hubtel-withdrawal-callback", id, given)
-}
-
-/// The callback path of a withdrawal.
-pub fn callback_path(account_id: &str, id: &str, secret: &str) -> String {
-    format!("/callbacks/hubtel/withdrawal/{account_id}/{id}/{secret}")
-}
-
 /// A withdrawal OTP session: sent to one phone, used once, expiring.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OtpRecord {

@@ -111,45 +111,51 @@ pub async fn issue_key(
     ips: &[String],
     domains: &[String],
 ) -> Result<(NewKey, ApiKeyRecord), OpsError> {
-    issue_key_with(store, account_id, label, scopes, ips, domains, None).await
+    let (ips, domains) = normalize_whitelists(ips, domains)?;
+    let key = apikey::generate(account_id);
+    let record =
+        ApiKeyRecord { ip_whitelist: ips, domain_whitelist: domains, ..key_record(account_id, label, scopes, &key) };
+    register_key(store, key, record).await
 }
 
-/// Like [`issue_key`] but with a given secret (fixtures whose key is known in advance).
-pub async fn issue_key_with(
+/// Issues a key whose secret is known in advance (the fixtures `events/` use); it must be
+/// a key of `account_id`. No whitelists.
+pub async fn issue_fixture_key(
     store: &Store,
     account_id: &str,
     label: &str,
     scopes: &[Action],
-    ips: &[String],
-    domains: &[String],
-    fixed_secret: Option<&str>,
+    secret: &str,
 ) -> Result<(NewKey, ApiKeyRecord), OpsError> {
-    if store.get_account(account_id).await?.is_none() {
-        return Err(OpsError::Invalid(format!("account {account_id} does not exist")));
+    if apikey::parse(secret).filter(|p| p.account_id == account_id).is_none() {
+        return Err(OpsError::Invalid(format!("fixture key is not a key of account {account_id}")));
     }
-    let (ips, domains) = normalize_whitelists(ips, domains)?;
-    let key = match fixed_secret {
-        Some(secret) => {
-            let parsed = apikey::parse(secret).filter(|p| p.account_id == account_id);
-            if parsed.is_none() {
-                return Err(OpsError::Invalid(format!("fixture key is not a key of account {account_id}")));
-            }
-            apikey::from_secret(secret.to_string())
-        }
-        None => apikey::generate(account_id),
-    };
-    let record = ApiKeyRecord {
+    let key = apikey::from_secret(secret.to_string());
+    let record = key_record(account_id, label, scopes, &key);
+    register_key(store, key, record).await
+}
+
+/// The record of a new key (no whitelists).
+fn key_record(account_id: &str, label: &str, scopes: &[Action], key: &NewKey) -> ApiKeyRecord {
+    ApiKeyRecord {
         account_id: account_id.to_string(),
         key_id: ApiKeyRecord::key_id_of(&key.hash),
         hash: key.hash.clone(),
         label: label.to_string(),
         hint: key.hint.clone(),
         scopes: scopes.to_vec(),
-        ip_whitelist: ips,
-        domain_whitelist: domains,
+        ip_whitelist: Vec::new(),
+        domain_whitelist: Vec::new(),
         revoked_at: None,
         created_at: now_rfc3339(),
-    };
+    }
+}
+
+/// Stores a new key of an existing account.
+async fn register_key(store: &Store, key: NewKey, record: ApiKeyRecord) -> Result<(NewKey, ApiKeyRecord), OpsError> {
+    if store.get_account(&record.account_id).await?.is_none() {
+        return Err(OpsError::Invalid(format!("account {} does not exist", record.account_id)));
+    }
     store.put_key(&record).await?;
     Ok((key, record))
 }

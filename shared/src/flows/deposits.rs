@@ -11,7 +11,8 @@ use crate::db::deposits::deposit_key;
 use crate::db::item::s;
 use crate::db::throttle::Throttle;
 use crate::db::{Change, Floor, Store, Tx};
-use crate::domain::deposit::{callback_path, callback_secret, Deposit, DepositStatus, PaymentResult};
+use crate::domain::callback::HubtelCallback;
+use crate::domain::deposit::{Deposit, DepositStatus, PaymentResult};
 use crate::domain::event::EventType;
 use crate::domain::money::Kobo;
 use crate::domain::phone::mask_phone;
@@ -71,11 +72,7 @@ pub async fn create_paylink(
     if d.status != DepositStatus::Pending || !throttle.acquire(max_wait).await? {
         return Ok(d.clone());
     }
-    let callback = format!(
-        "{}{}",
-        public_url.trim_end_matches('/'),
-        callback_path(&d.account_id, &d.id, &callback_secret(key, &d.id))
-    );
+    let callback = HubtelCallback::Payment.url(public_url, key, &d.account_id, &d.id);
     let description = format!("Deposit {} to a kobo wallet", d.amount);
     match hubtel
         .paylink(&Payment {

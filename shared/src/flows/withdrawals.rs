@@ -13,9 +13,10 @@ use crate::db::throttle::Throttle;
 use crate::db::withdrawals::{transition_change, withdrawal_key};
 use crate::db::{Floor, Store, Tx};
 use crate::domain::account::LedgerEntry;
+use crate::domain::callback::HubtelCallback;
 use crate::domain::event::EventType;
 use crate::domain::money::Kobo;
-use crate::domain::withdrawal::{callback_path, callback_secret, Withdrawal, WithdrawalStatus};
+use crate::domain::withdrawal::{Withdrawal, WithdrawalStatus};
 use crate::error::StoreError;
 use crate::flows::orders::{commit_spend, spend, SpendError};
 use crate::upstream::hubtel::Payment;
@@ -93,11 +94,7 @@ pub async fn approve_and_pay(
     if !throttle.acquire(Duration::from_secs(90)).await? {
         return Ok(paying); // still paying; an operator can retry the send
     }
-    let callback = format!(
-        "{}{}",
-        public_url.trim_end_matches('/'),
-        callback_path(&w.account_id, &w.id, &callback_secret(key_material, &w.id))
-    );
+    let callback = HubtelCallback::Withdrawal.url(public_url, key_material, &w.account_id, &w.id);
     let description = format!("Withdrawal {} to {}", w.id, w.phone);
     match hubtel
         .send_money(&Payment {

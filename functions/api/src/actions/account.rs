@@ -11,6 +11,7 @@ use kobo_shared::Kobo;
 use super::Caller;
 use crate::render::{self, DepositView, OtpSent, WithdrawalHeld, WithdrawalView};
 use crate::request::Params;
+use crate::App;
 
 /// `deposit`: an amount within the deposit limits.
 pub struct DepositRequest {
@@ -81,11 +82,7 @@ pub fn balance(caller: &Caller) -> Response<Body> {
 /// `deposit`: `amount` in naira → a Hubtel paylink to pay it. When Hubtel's rate limit
 /// has no slot within a few seconds the deposit is accepted as `pending` and its paylink
 /// follows (read it with `deposit_status`).
-pub async fn deposit(
-    app: &crate::App,
-    caller: &Caller,
-    p: &crate::request::Params,
-) -> Result<Response<Body>, ApiError> {
+pub async fn deposit(app: &App, caller: &Caller, p: &Params) -> Result<Response<Body>, ApiError> {
     use kobo_shared::domain::deposit as deposits;
     use kobo_shared::domain::deposit::{Deposit, DepositStatus};
     use kobo_shared::flows::deposits as deposit_flows;
@@ -123,11 +120,7 @@ pub async fn deposit(
 }
 
 /// `deposit_status`: `deposit_id` → the deposit (owner only).
-pub async fn deposit_status(
-    app: &crate::App,
-    caller: &Caller,
-    p: &crate::request::Params,
-) -> Result<Response<Body>, ApiError> {
+pub async fn deposit_status(app: &App, caller: &Caller, p: &Params) -> Result<Response<Body>, ApiError> {
     let id = ref_of(p, "deposit_id", "dep_", "Deposit not found")?;
     let d = app.store.get_deposit(&caller.account.id, &id).await?.ok_or_else(|| not_found("Deposit not found"))?;
     Ok(render::ok(&DepositView::from(&d)))
@@ -140,11 +133,7 @@ fn hubtel_unavailable(e: impl std::fmt::Display) -> ApiError {
 
 /// `withdraw_otp`: `phone` (Nigerian) → an OTP by SMS to it, for one withdrawal to that
 /// phone. Answers the `otp_id` and Hubtel's `prefix` (shown next to the code).
-pub async fn withdraw_otp(
-    app: &crate::App,
-    caller: &Caller,
-    p: &crate::request::Params,
-) -> Result<Response<Body>, ApiError> {
+pub async fn withdraw_otp(app: &App, caller: &Caller, p: &Params) -> Result<Response<Body>, ApiError> {
     use kobo_shared::domain::withdrawal::{OtpRecord, OTP_TTL_SECS};
     use kobo_shared::upstream::HubtelApi;
     let phone = phone_field(p)?.e164();
@@ -186,11 +175,7 @@ pub async fn withdraw_otp(
 
 /// `withdraw`: `amount`, `phone`, `pin`, `otp_id`, `otp` → the amount is held from the
 /// balance and the withdrawal waits for an operator.
-pub async fn withdraw(
-    app: &crate::App,
-    caller: &Caller,
-    p: &crate::request::Params,
-) -> Result<Response<Body>, ApiError> {
+pub async fn withdraw(app: &App, caller: &Caller, p: &Params) -> Result<Response<Body>, ApiError> {
     use kobo_shared::domain::withdrawal as withdrawals;
     use kobo_shared::domain::withdrawal::{Withdrawal, WithdrawalStatus};
     use kobo_shared::flows::orders::SpendError;
@@ -247,11 +232,7 @@ pub async fn withdraw(
 }
 
 /// `withdrawal_status`: `withdrawal_id` → its state (owner only).
-pub async fn withdrawal_status(
-    app: &crate::App,
-    caller: &Caller,
-    p: &crate::request::Params,
-) -> Result<Response<Body>, ApiError> {
+pub async fn withdrawal_status(app: &App, caller: &Caller, p: &Params) -> Result<Response<Body>, ApiError> {
     let id = ref_of(p, "withdrawal_id", "wdr_", "Withdrawal not found")?;
     let w =
         app.store.get_withdrawal(&caller.account.id, &id).await?.ok_or_else(|| not_found("Withdrawal not found"))?;
