@@ -7,8 +7,10 @@ use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let c = kobo_shared::platform::aws::Container::init().await?;
-    let relay =
-        kobo_relay::Relay { store: c.store(), queue: Queue::new(c.sqs.clone(), c.config.webhook_queue_url.clone()) };
+    let relay = kobo_relay::Relay {
+        store: kobo_shared::Store::of(&c),
+        queue: Queue::new(c.sqs.clone(), c.config.webhook_queue_url.clone()),
+    };
     let relay = &relay;
     run(service_fn(move |event: LambdaEvent<Event>| async move {
         let records = kobo_relay::outbox_records(&event.payload);

@@ -10,7 +10,7 @@ async fn main() -> Result<(), Error> {
     let c = kobo_shared::platform::aws::Container::init().await?;
     let settings = Settings { retry_delays: c.config.webhook_retry_delays.clone(), ..Settings::production() };
     let worker = kobo_webhooks::Worker::new(
-        c.store(),
+        kobo_shared::Store::of(&c),
         Queue::new(c.sqs.clone(), c.config.webhook_queue_url.clone()),
         SecretsCache::new(c.secrets.clone(), c.config.app_secret_id.clone()),
         settings,

@@ -43,6 +43,11 @@ impl Store {
         Store { db, table: table.into() }
     }
 
+    /// The table of a Lambda container.
+    pub fn of(container: &crate::platform::aws::Container) -> Store {
+        Store::new(container.dynamodb.clone(), container.config.table.clone())
+    }
+
     /// The table name.
     pub fn table(&self) -> &str {
         &self.table

@@ -34,9 +34,4 @@ impl Container {
             secrets: aws_sdk_secretsmanager::Client::new(&sdk),
         })
     }
-
-    /// The table.
-    pub fn store(&self) -> crate::db::Store {
-        crate::db::Store::new(self.dynamodb.clone(), self.config.table.clone())
-    }
 }
