@@ -1,0 +1,64 @@
+//! `kobo order`: SMM orders (show, list open ones, resolve unknown upstream outcomes).
+
+use anyhow::{anyhow, bail, Result};
+use clap::Subcommand;
+use kobo_shared::domain::smm::Order;
+use kobo_shared::Store;
+
+use super::{print_json, Conn};
+
+/// SMM orders.
+#[derive(Subcommand, Debug)]
+pub enum OrderCmd {
+    /// Show an order.
+    Show {
+        /// Account id.
+        account: String,
+        /// Order id.
+        id: u64,
+    },
+    /// List orders not final yet (oldest first), with their upstream state.
+    Open,
+    /// Settle an order whose upstream outcome is unknown, after checking the panel by hand:
+    /// either upstream has it (give its id) or it never arrived (it is sent again).
+    Resolve {
+        /// Account id.
+        account: String,
+        /// Order id.
+        id: u64,
+        /// The upstream order id found on the panel.
+        #[arg(long, conflicts_with = "not_placed")]
+        upstream_order: Option<String>,
+        /// Upstream does not have it: send it again on the next reconciler pass.
+        #[arg(long)]
+        not_placed: bool,
+    },
+}
+
+/// Runs an order command.
+pub async fn order(conn: &Conn, cmd: OrderCmd) -> Result<()> {
+    use kobo_shared::domain::smm::UpstreamState;
+    let store = &conn.store;
+    match cmd {
+        OrderCmd::Show { account, id } => print_json(&find_order(store, &account, id).await?),
+        OrderCmd::Open => print_json(&store.open_orders(1000).await?),
+        OrderCmd::Resolve { account, id, upstream_order, not_placed } => {
+            let o = find_order(store, &account, id).await?;
+            if o.upstream != UpstreamState::Unknown {
+                bail!("order {id} is {:?} upstream, not unknown: nothing to resolve", o.upstream);
+            }
+            match (upstream_order, not_placed) {
+                (Some(u), false) => {
+                    store.set_upstream(&o, UpstreamState::Unknown, UpstreamState::Placed, Some(&u)).await?
+                }
+                (None, true) => store.set_upstream(&o, UpstreamState::Unknown, UpstreamState::Unsent, None).await?,
+                _ => bail!("give --upstream-order ID or --not-placed"),
+            }
+            print_json(&store.get_order(&account, id).await?)
+        }
+    }
+}
+
+async fn find_order(store: &Store, account: &str, id: u64) -> Result<Order> {
+    store.get_order(account, id).await?.ok_or_else(|| anyhow!("no order {id} of {account}"))
+}

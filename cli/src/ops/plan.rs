@@ -1,0 +1,66 @@
+//! `kobo plan`: plans (discounts and rate limits).
+
+use std::collections::BTreeMap;
+
+use anyhow::{anyhow, Result};
+use clap::Subcommand;
+use kobo_shared::domain::account::Plan;
+use kobo_shared::domain::vtu::VtuCategory;
+use kobo_shared::flows::accounts;
+
+use super::{percent_to_bp, print_json, Conn};
+
+/// Plans.
+#[derive(Subcommand, Debug)]
+pub enum PlanCmd {
+    /// Create or replace a plan.
+    Create {
+        /// Plan id (letters and digits).
+        #[arg(long)]
+        id: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// SMM discount in percent, e.g. 2.5.
+        #[arg(long, default_value = "0")]
+        smm_discount: String,
+        /// VTU discount on the profit, per category: `data=10` (repeatable).
+        #[arg(long = "vtu-discount", value_name = "CATEGORY=PERCENT")]
+        vtu_discount: Vec<String>,
+        /// Requests per minute per key (0 = unlimited).
+        #[arg(long, default_value_t = 120)]
+        key_rpm: u32,
+        /// Requests per minute per source IP (0 = unlimited).
+        #[arg(long, default_value_t = 300)]
+        ip_rpm: u32,
+    },
+    /// List plans.
+    List,
+}
+
+/// Runs a plan command.
+pub async fn plan(conn: &Conn, cmd: PlanCmd) -> Result<()> {
+    match cmd {
+        PlanCmd::Create { id, name, smm_discount, vtu_discount, key_rpm, ip_rpm } => {
+            let mut vtu: BTreeMap<VtuCategory, u32> = VtuCategory::ALL.into_iter().map(|c| (c, 0)).collect();
+            for entry in vtu_discount {
+                let (cat, pct) =
+                    entry.split_once('=').ok_or_else(|| anyhow!("--vtu-discount takes CATEGORY=PERCENT"))?;
+                let cat: VtuCategory = cat.trim().parse().map_err(|e: String| anyhow!(e))?;
+                vtu.insert(cat, percent_to_bp(pct)?);
+            }
+            let plan = Plan {
+                id,
+                name,
+                smm_discount_bp: percent_to_bp(&smm_discount)?,
+                vtu_discount_bp: vtu,
+                key_rpm,
+                ip_rpm,
+            };
+            accounts::validate_plan(&plan)?;
+            conn.store.put_plan(&plan).await?;
+            print_json(&plan)
+        }
+        PlanCmd::List => print_json(&conn.store.plans().await?),
+    }
+}
