@@ -40,6 +40,23 @@ async fn add(s: &Stack, key: &str, link: &str) -> u64 {
     v["order"].as_u64().unwrap_or_default()
 }
 
+/// Every field of the seed's VTU webhook object.
+const VTU_WEBHOOK_FIELDS: [&str; 14] = [
+    "id",
+    "trx",
+    "category",
+    "service_name",
+    "phone",
+    "amount",
+    "base_amount",
+    "profit_amount",
+    "provider",
+    "provider_ref",
+    "status",
+    "meta",
+    "created_at",
+    "updated_at",
+];
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_smm_order_produces_the_documented_events_signed_and_in_order() {
     let s = stack();
@@ -299,22 +316,7 @@ async fn test_events_arrive_signed_and_410_disables_the_endpoint() {
     assert!(got.iter().all(|r| r.seed_signature_ok));
     let vtu: Value = serde_json::from_str(&got[2].body).unwrap_or_default();
     assert_eq!(vtu["event"], "vtu.success");
-    for field in [
-        "id",
-        "trx",
-        "category",
-        "service_name",
-        "phone",
-        "amount",
-        "base_amount",
-        "profit_amount",
-        "provider",
-        "provider_ref",
-        "status",
-        "meta",
-        "created_at",
-        "updated_at",
-    ] {
+    for field in VTU_WEBHOOK_FIELDS {
         assert!(vtu["vtu"].get(field).is_some(), "sample vtu payload lacks {field}");
     }
     assert_eq!(store.attempts(&ep_id, 50).await.unwrap_or_default().len(), 9);
@@ -362,22 +364,7 @@ async fn a_vtu_purchase_produces_the_documented_events_signed_and_in_order() {
         let body: Value = serde_json::from_str(&r.body).unwrap_or_default();
         let vtu = &body["vtu"];
         assert_eq!(vtu["trx"], json!(trx));
-        for field in [
-            "id",
-            "trx",
-            "category",
-            "service_name",
-            "phone",
-            "amount",
-            "base_amount",
-            "profit_amount",
-            "provider",
-            "provider_ref",
-            "status",
-            "meta",
-            "created_at",
-            "updated_at",
-        ] {
+        for field in VTU_WEBHOOK_FIELDS {
             assert!(vtu.get(field).is_some(), "{field} missing in {body}");
         }
         assert!(

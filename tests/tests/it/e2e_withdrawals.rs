@@ -4,14 +4,13 @@
 
 use std::time::Duration;
 
-use kobo_shared::db::throttle::Throttle;
 use kobo_shared::domain::event::EventType;
-use kobo_shared::domain::withdrawal::WithdrawalStatus;
+use kobo_shared::domain::withdrawal::{Withdrawal, WithdrawalStatus};
 use kobo_shared::flows::accounts;
+use kobo_shared::flows::providers::Providers;
 use kobo_shared::flows::webhooks::manage;
 use kobo_shared::flows::withdrawals;
 use kobo_shared::platform::ssrf::TargetPolicy;
-use kobo_shared::upstream::LazyHubtel;
 use kobo_shared::{Kobo, Store};
 use kobo_tests::{new_reseller, stack, ApiClient, Mode, Receiver, ResellerSpec, Stack};
 use serde_json::{json, Value};
@@ -46,12 +45,27 @@ async fn request(
     c.withdraw(amount, "+2348031234567", pin, &otp_id, &code).await
 }
 
-async fn payer(s: &Stack, store: &Store) -> (LazyHubtel, Throttle, String) {
-    let config = s.config();
+/// The operator's side of a payout: the stack's providers (as every container builds
+/// them) and the app secret's key.
+async fn payer(s: &Stack, store: &Store) -> (Providers, String) {
     let sdk = kobo_devstack_sdk(s).await;
-    let hubtel = LazyHubtel::new(&config, aws_sdk_secretsmanager::Client::new(&sdk));
-    let throttle = Throttle::new(store.clone(), "hubtel", 5, Duration::from_secs(2));
-    (hubtel, throttle, s.pepper().await)
+    (Providers::new(&s.config(), aws_sdk_secretsmanager::Client::new(&sdk), store), s.pepper().await)
+}
+
+/// Approves and pays withdrawal `id` as an operator would.
+async fn approve_and_pay(s: &Stack, store: &Store, payer: &(Providers, String), acct: &str, id: &str) -> Withdrawal {
+    let (providers, key_material) = payer;
+    let w = store.get_withdrawal(acct, id).await.ok().flatten().unwrap_or_else(|| panic!("no withdrawal {id}"));
+    withdrawals::approve_and_pay(
+        store,
+        providers.hubtel.get().await.expect("the Hubtel client is configured"),
+        &providers.hubtel_throttle,
+        key_material.as_bytes(),
+        &s.base_url,
+        &w,
+    )
+    .await
+    .expect("approving and paying the withdrawal")
 }
 
 async fn kobo_devstack_sdk(s: &Stack) -> aws_config::SdkConfig {
@@ -121,18 +135,8 @@ async fn withdrawals_need_pin_and_otp_hold_funds_and_settle_once() {
     assert!(store.pending_withdrawals(100).await.unwrap_or_default().iter().any(|w| w.id == id));
 
     // Approved: withdraw.approved, Hubtel pays, its callback settles it once.
-    let (hubtel, throttle, key_material) = payer(s, &store).await;
-    let w = store.get_withdrawal(&acct, &id).await.ok().flatten().unwrap_or_else(|| panic!("no withdrawal"));
-    let after = withdrawals::approve_and_pay(
-        &store,
-        hubtel.get().await.expect("the Hubtel client is configured"),
-        &throttle,
-        key_material.as_bytes(),
-        &s.base_url,
-        &w,
-    )
-    .await
-    .expect("approving and paying the withdrawal");
+    let payer = payer(s, &store).await;
+    let after = approve_and_pay(s, &store, &payer, &acct, &id).await;
     assert_eq!(after.status, WithdrawalStatus::Paying);
     let tx = after.transaction_id.clone().unwrap_or_else(|| panic!("no Hubtel transaction"));
     assert_eq!(hubtel_withdraw(s, &tx, true).await["callback_answer"]["status"], "paid");
@@ -180,17 +184,7 @@ async fn withdrawals_need_pin_and_otp_hold_funds_and_settle_once() {
     // Failed payout: released once.
     let (_, v) = request(s, &store, &c, &acct, "1500", "1234", false).await;
     let fid = v["withdrawal_id"].as_str().unwrap_or_default().to_string();
-    let w = store.get_withdrawal(&acct, &fid).await.ok().flatten().unwrap_or_else(|| panic!("no withdrawal"));
-    let after = withdrawals::approve_and_pay(
-        &store,
-        hubtel.get().await.expect("the Hubtel client is configured"),
-        &throttle,
-        key_material.as_bytes(),
-        &s.base_url,
-        &w,
-    )
-    .await
-    .expect("approving and paying the withdrawal whose payout fails");
+    let after = approve_and_pay(s, &store, &payer, &acct, &fid).await;
     let tx = after.transaction_id.clone().unwrap_or_else(|| panic!("no Hubtel transaction"));
     assert_eq!(hubtel_withdraw(s, &tx, false).await["callback_answer"]["status"], "failed");
     assert_eq!(hubtel_withdraw(s, &tx, false).await["callback_answer"]["status"], "duplicate");
