@@ -73,3 +73,21 @@ pub async fn new_reseller(store: &Store, spec: ResellerSpec<'_>) -> (String, Str
         accounts::issue_key(store, &a.id, "t", spec.scopes, &ips, &domains).await.expect("issuing the test key");
     (a.id, key.secret)
 }
+
+/// A store on a fresh table holding one plan, `basic`, without discounts and with `rpm`
+/// requests per minute for keys and IPs (0 = unlimited).
+pub async fn store_with_plan(rpm: u32) -> kobo_shared::Store {
+    let sdk = crate::stack::sdk().await;
+    let res = crate::stack::fresh_resources(&sdk).await;
+    let store = kobo_shared::Store::new(aws_sdk_dynamodb::Client::new(&sdk), res.table().unwrap_or_default());
+    let plan = kobo_shared::domain::account::Plan {
+        id: "basic".into(),
+        name: "Basic".into(),
+        smm_discount_bp: 0,
+        vtu_discount_bp: Default::default(),
+        key_rpm: rpm,
+        ip_rpm: rpm,
+    };
+    store.put_plan(&plan).await.expect("storing the plan");
+    store
+}

@@ -72,6 +72,15 @@ async fn kobo_devstack_sdk(s: &Stack) -> aws_config::SdkConfig {
     kobo_cli::devstack::moto::sdk_config_for(&s.aws_endpoint).await
 }
 
+/// Hubtel reports `success` for payout `tx`: the first callback settles it as `word`; the
+/// same callback again, and a late opposite one, change nothing.
+async fn settles_once(s: &Stack, tx: &str, success: bool, word: &str) {
+    assert_eq!(hubtel_withdraw(s, tx, success).await["callback_answer"]["status"], word);
+    assert_eq!(hubtel_withdraw(s, tx, success).await["callback_answer"]["status"], "duplicate");
+    let late = hubtel_withdraw(s, tx, !success).await;
+    assert_eq!(late["callback_answer"]["status"], "duplicate", "a late opposite callback changes nothing: {late}");
+}
+
 async fn hubtel_withdraw(s: &Stack, tx: &str, success: bool) -> Value {
     reqwest::Client::new()
         .post(format!("{}/control/withdraw/{tx}", s.hubtel_base))
@@ -139,13 +148,7 @@ async fn withdrawals_need_pin_and_otp_hold_funds_and_settle_once() {
     let after = approve_and_pay(s, &store, &payer, &acct, &id).await;
     assert_eq!(after.status, WithdrawalStatus::Paying);
     let tx = after.transaction_id.clone().unwrap_or_else(|| panic!("no Hubtel transaction"));
-    assert_eq!(hubtel_withdraw(s, &tx, true).await["callback_answer"]["status"], "paid");
-    assert_eq!(hubtel_withdraw(s, &tx, true).await["callback_answer"]["status"], "duplicate");
-    assert_eq!(
-        hubtel_withdraw(s, &tx, false).await["callback_answer"]["status"],
-        "duplicate",
-        "a late failure changes nothing"
-    );
+    settles_once(s, &tx, true, "paid").await;
     let (_, v) = c.withdrawal_status(&id).await;
     assert_eq!(v["status"], "paid");
     assert_eq!(c.balance().await, Kobo::naira(7_000));
@@ -186,13 +189,7 @@ async fn withdrawals_need_pin_and_otp_hold_funds_and_settle_once() {
     let fid = v["withdrawal_id"].as_str().unwrap_or_default().to_string();
     let after = approve_and_pay(s, &store, &payer, &acct, &fid).await;
     let tx = after.transaction_id.clone().unwrap_or_else(|| panic!("no Hubtel transaction"));
-    assert_eq!(hubtel_withdraw(s, &tx, false).await["callback_answer"]["status"], "failed");
-    assert_eq!(hubtel_withdraw(s, &tx, false).await["callback_answer"]["status"], "duplicate");
-    assert_eq!(
-        hubtel_withdraw(s, &tx, true).await["callback_answer"]["status"],
-        "duplicate",
-        "no payment after a failure"
-    );
+    settles_once(s, &tx, false, "failed").await;
     assert_eq!(c.balance().await, Kobo::naira(7_000));
     let a = store.get_account(&acct).await.ok().flatten().unwrap_or_else(|| panic!("no account"));
     assert!(accounts::check_ledger(&store, &a).await.map(|c| c.ok()).unwrap_or(false));

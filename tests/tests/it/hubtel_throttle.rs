@@ -56,12 +56,7 @@ async fn thirty_sms_at_once_never_exceed_five_per_window() {
     }
     let took = started.elapsed();
     assert_eq!(total, 30, "every SMS sent");
-    let stats: serde_json::Value = reqwest::get(format!("{}/control/stats", sim.base))
-        .await
-        .expect("the Hubtel simulator reports its stats")
-        .json()
-        .await
-        .unwrap_or_default();
+    let stats = stats(&sim).await;
     assert_eq!(stats["refused"], 0, "Hubtel never had to refuse a request: {stats}");
     assert_eq!(stats["sms"].as_array().map(Vec::len), Some(30));
     // Independently of the simulator: no window of the arrival times holds more than 5.
@@ -86,12 +81,7 @@ async fn hubtel_inputs_are_validated_before_any_call() {
     assert!(h.send_sms("TooLongSenderId", "+2348012345678", "hi").await.is_err());
     assert!(h.send_sms("Kobo", "08012345678", "hi").await.is_err());
     assert!(h.otp_send("Kobo", "+2348012345678", "XX").await.is_err());
-    let stats: serde_json::Value = reqwest::get(format!("{}/control/stats", sim.base))
-        .await
-        .expect("the Hubtel simulator reports its stats")
-        .json()
-        .await
-        .unwrap_or_default();
+    let stats = stats(&sim).await;
     assert_eq!(stats["served"], 0, "nothing invalid reached Hubtel");
     // Valid calls work, OTP round trip included; wrong credentials are refused.
     assert!(h.send_sms("Kobo", "+2348012345678", "hi").await.is_ok());
@@ -107,4 +97,14 @@ async fn hubtel_inputs_are_validated_before_any_call() {
     let wrong = HubtelClient::new(&sim.base, "id", "nope", Duration::from_secs(5))
         .expect("building the Hubtel client with wrong credentials");
     assert!(wrong.send_sms("Kobo", "+2348012345678", "hi").await.is_err());
+}
+
+/// What the Hubtel simulator saw.
+async fn stats(sim: &HubtelSim) -> serde_json::Value {
+    reqwest::get(format!("{}/control/stats", sim.base))
+        .await
+        .expect("the Hubtel simulator reports its stats")
+        .json()
+        .await
+        .expect("the simulator's stats are JSON")
 }

@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use kobo_shared::domain::account::Plan;
 use kobo_shared::domain::deposit as deposit_rules;
 use kobo_shared::domain::deposit::{Deposit, DepositStatus};
 use kobo_shared::domain::time::now_rfc3339;
@@ -22,7 +21,7 @@ use kobo_shared::flows::deposits;
 use kobo_shared::flows::vtu;
 use kobo_shared::flows::withdrawals;
 use kobo_shared::{Kobo, Store};
-use kobo_tests::{fresh_resources, sdk};
+use kobo_tests::store_with_plan;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -153,18 +152,7 @@ async fn spend(store: &Store, account: &str, amount: Kobo, fail: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_operations_keep_every_ledger_equal_to_its_balance() {
-    let sdk = sdk().await;
-    let res = fresh_resources(&sdk).await;
-    let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), res.table().unwrap_or_default());
-    let plan = Plan {
-        id: "basic".into(),
-        name: "Basic".into(),
-        smm_discount_bp: 0,
-        vtu_discount_bp: Default::default(),
-        key_rpm: 0,
-        ip_rpm: 0,
-    };
-    store.put_plan(&plan).await.expect("storing the plan");
+    let store = store_with_plan(0).await;
     let mut ids = Vec::new();
     for i in 0..5 {
         let a = accounts::create_account(

@@ -1,30 +1,15 @@
 //! The store and the operator logic against moto through the real SDK: ledger
 //! transactions under concurrency, key lifecycle, rate counters, ledger checks.
 
-use std::collections::BTreeMap;
-
 use kobo_shared::db::keys::RateSubject;
-use kobo_shared::domain::account::Plan;
 use kobo_shared::domain::ratelimit::window;
 use kobo_shared::flows::accounts;
 use kobo_shared::flows::accounts::{Direction, NewAccount, OpsError};
 use kobo_shared::{Action, Kobo, Store};
-use kobo_tests::{fresh_resources, sdk};
+use kobo_tests::store_with_plan;
 
 async fn store() -> Store {
-    let sdk = sdk().await;
-    let res = fresh_resources(&sdk).await;
-    let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), res.table().unwrap_or_default());
-    let plan = Plan {
-        id: "basic".into(),
-        name: "Basic".into(),
-        smm_discount_bp: 0,
-        vtu_discount_bp: BTreeMap::new(),
-        key_rpm: 60,
-        ip_rpm: 60,
-    };
-    store.put_plan(&plan).await.expect("storing the plan");
-    store
+    store_with_plan(60).await
 }
 
 async fn account(store: &Store) -> String {
