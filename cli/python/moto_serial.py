@@ -28,12 +28,28 @@ only for measuring the difference):
   as on AWS, values more than five years in the past are ignored. Empty partitions that
   moto leaves behind after deletes and misses are dropped too.
 
+* TransactWriteItems honours ClientRequestToken as DynamoDB does: a repeat of a
+  successful transaction with the same token (within 10 minutes) answers success again
+  without writing; the same token with a different request answers
+  IdempotentParameterMismatchException. The SDK retries a 500 with the same token, so a
+  transaction that was applied but answered an error is not applied twice.
+* Faults on demand (off unless asked for; --faults SPEC or POST /_kobo/faults?spec=SPEC),
+  seeded so a run's sequence of faults is reproducible. SPEC is comma separated
+  key=value: seed=N, conflict=P (TransactWriteItems cancelled with reason
+  TransactionConflict on one of its items; Put/Update/DeleteItem answer
+  TransactionConflictException), throttle=P (any data-plane call answers
+  ThrottlingException or ProvisionedThroughputExceededException), error_after_write=P
+  (a write is applied, then answered 500 InternalServerError, as DynamoDB can). Faults
+  never touch control-plane calls (CreateTable, DescribeTable, ...) or Streams. Each
+  probability is per request attempt; the counts are in /_kobo/stats.
+
 Control endpoints (loopback only, not AWS APIs):
 
 * GET  /_kobo/stats        RSS, items, stream records and iterators, and calls and time
                            spent per DynamoDB operation, as JSON.
 * POST /_kobo/sweep[?now=] runs the TTL sweep and stream trim now, with an injected
                            clock (epoch seconds) when given, and answers what it removed.
+* POST /_kobo/faults?spec= sets the faults (empty spec: none) and answers them.
 
 Prints "PORT <n>" on stdout once it listens (port 0 picks a free one), and exits when
 its parent process goes away so an interrupted test run leaves nothing behind.
@@ -42,9 +58,12 @@ its parent process goes away so an interrupted test run leaves nothing behind.
 import argparse
 import collections
 import copy
+import hashlib
+import io
 import json
 import logging
 import os
+import random
 import sys
 import threading
 import time
@@ -493,7 +512,133 @@ def stats() -> dict:
         "tables": tables,
         "shard_iterators": iterators,
         "ops": {name: {"calls": c, "ms": round(t * 1000, 1)} for name, (c, t) in sorted(OPS.items())},
+        "faults": FAULTS.describe(),
+        "client_tokens": len(TOKENS),
     }
+
+
+# --------------------------------------------------------------------------------------
+# Faults and client request tokens
+# --------------------------------------------------------------------------------------
+
+DATA_READS = {"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems"}
+SINGLE_WRITES = {"PutItem", "UpdateItem", "DeleteItem"}
+WRITES = SINGLE_WRITES | {"BatchWriteItem", "TransactWriteItems"}
+# DynamoDB remembers a transaction's ClientRequestToken for 10 minutes.
+TOKEN_TTL_SECS = 600
+TOKEN_CAP = 20000
+
+
+class Faults:
+    """Seeded fault decisions; used under LOCK, so the sequence is reproducible."""
+
+    KINDS = ("conflict", "throttle", "error_after_write")
+
+    def __init__(self, spec: str):
+        self.spec = spec.strip()
+        self.p = {k: 0.0 for k in self.KINDS}
+        seed = 0
+        for part in filter(None, (x.strip() for x in self.spec.split(","))):
+            key, _, value = part.partition("=")
+            key = key.strip()
+            if key == "seed":
+                seed = int(value)
+            elif key in self.p:
+                prob = float(value)
+                if not 0.0 <= prob <= 1.0:
+                    raise ValueError(f"{key}={value}: a probability is between 0 and 1")
+                self.p[key] = prob
+            else:
+                raise ValueError(f"unknown fault {key!r} (known: seed, {', '.join(self.KINDS)})")
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.injected = collections.Counter()
+
+    def active(self) -> bool:
+        return any(v > 0 for v in self.p.values())
+
+    def roll(self, kind: str) -> bool:
+        p = self.p[kind]
+        return p > 0 and self.rng.random() < p
+
+    def describe(self) -> dict:
+        return {"spec": self.spec, "seed": self.seed, "p": self.p, "injected": dict(self.injected)}
+
+
+FAULTS = Faults("")
+# ClientRequestToken -> (request digest, response status, headers, body, when).
+TOKENS: "collections.OrderedDict[str, tuple]" = collections.OrderedDict()
+
+
+def error_response(start_response, status: str, kind: str, message: str, extra=None):
+    body = {"__type": f"com.amazonaws.dynamodb.v20120810#{kind}", "message": message}
+    if extra:
+        body.update(extra)
+    data = json.dumps(body).encode()
+    start_response(status, [("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(data)))])
+    return [data]
+
+
+def injected_fault(op: str, body: bytes, start_response):
+    """A fault answered instead of running the request, or None to run it."""
+    if op not in DATA_READS and op not in WRITES:
+        return None
+    if FAULTS.roll("throttle"):
+        kind = FAULTS.rng.choice(["ThrottlingException", "ProvisionedThroughputExceededException"])
+        FAULTS.injected["throttle"] += 1
+        return error_response(start_response, "400 Bad Request", kind, "Rate of requests exceeds the allowed throughput.")
+    if op in WRITES and op != "BatchWriteItem" and FAULTS.roll("conflict"):
+        FAULTS.injected["conflict"] += 1
+        if op == "TransactWriteItems":
+            try:
+                n = len(json.loads(body or b"{}").get("TransactItems", []))
+            except ValueError:
+                n = 1
+            n = max(n, 1)
+            which = FAULTS.rng.randrange(n)
+            reasons = [
+                {"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}
+                if i == which
+                else {"Code": "None"}
+                for i in range(n)
+            ]
+            codes = ", ".join(r["Code"] for r in reasons)
+            return error_response(
+                start_response,
+                "400 Bad Request",
+                "TransactionCanceledException",
+                f"Transaction cancelled, please refer cancellation reasons for specific reasons [{codes}]",
+                {"CancellationReasons": reasons},
+            )
+        return error_response(
+            start_response,
+            "400 Bad Request",
+            "TransactionConflictException",
+            "Transaction is ongoing for the item",
+        )
+    return None
+
+
+def remembered_token(token: str, digest: str, start_response):
+    """The answer to a repeated ClientRequestToken, or None when it is new."""
+    now = time.time()
+    while TOKENS:
+        oldest = next(iter(TOKENS.values()))
+        if now - oldest[4] <= TOKEN_TTL_SECS and len(TOKENS) <= TOKEN_CAP:
+            break
+        TOKENS.popitem(last=False)
+    seen = TOKENS.get(token)
+    if seen is None:
+        return None
+    if seen[0] != digest:
+        return error_response(
+            start_response,
+            "400 Bad Request",
+            "IdempotentParameterMismatchException",
+            "The request uses the same client token as a previous, but non-identical request.",
+        )
+    start_response(seen[1], seen[2])
+    return [seen[3]]
 
 
 # --------------------------------------------------------------------------------------
@@ -518,6 +663,15 @@ class Launcher:
                 query = parse_qs(environ.get("QUERY_STRING", ""))
                 now = float(query["now"][0]) if "now" in query else time.time()
                 body = sweep(now)
+            elif path == "/_kobo/faults" and method == "POST" and self.patched:
+                global FAULTS
+                query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+                try:
+                    FAULTS = Faults(query.get("spec", [""])[0])
+                except ValueError as e:
+                    start_response("400 Bad Request", [("Content-Type", "application/json")])
+                    return [json.dumps({"error": str(e)}).encode()]
+                body = FAULTS.describe()
             else:
                 start_response("404 Not Found", [("Content-Type", "application/json")])
                 return [b'{"error":"unknown control endpoint"}']
@@ -529,17 +683,64 @@ class Launcher:
             return self.control(environ, start_response)
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if target.startswith("DynamoDB"):
+            name = target.rpartition(".")[2]
+            data_plane = self.patched and target.startswith("DynamoDB_")
+            request = b""
+            if data_plane:
+                # Read the request once so it can be looked at and still reach moto.
+                try:
+                    length = int(environ.get("CONTENT_LENGTH") or 0)
+                except ValueError:
+                    length = 0
+                request = environ["wsgi.input"].read(length) if length > 0 else b""
+                environ["wsgi.input"] = io.BytesIO(request)
+                environ["CONTENT_LENGTH"] = str(len(request))
             with LOCK:
                 started = time.perf_counter()
-                # Consume the body under the lock: moto may build it lazily.
-                body = b"".join(self.app(environ, start_response))
-                if self.patched:
-                    trim_if_due()
-                op = OPS[target.rpartition(".")[2]]
-                op[0] += 1
-                op[1] += time.perf_counter() - started
-                return [body]
+                try:
+                    return self.dynamodb(environ, start_response, name, request, data_plane)
+                finally:
+                    if self.patched:
+                        trim_if_due()
+                    op = OPS[name]
+                    op[0] += 1
+                    op[1] += time.perf_counter() - started
         return self.app(environ, start_response)
+
+    def dynamodb(self, environ, start_response, name: str, request: bytes, data_plane: bool):
+        """One DynamoDB request, under LOCK."""
+        if not data_plane:
+            # Consume the body under the lock: moto may build it lazily.
+            return [b"".join(self.app(environ, start_response))]
+        token = None
+        if name == "TransactWriteItems":
+            try:
+                token = json.loads(request or b"{}").get("ClientRequestToken")
+            except ValueError:
+                token = None
+            if token:
+                digest = hashlib.sha256(request).hexdigest()
+                again = remembered_token(token, digest, start_response)
+                if again is not None:
+                    return again
+        fault = injected_fault(name, request, start_response)
+        if fault is not None:
+            return fault
+        captured = {}
+
+        def capture(status, headers, exc_info=None):
+            captured["status"], captured["headers"] = status, headers
+            return lambda _data: None
+
+        body = b"".join(self.app(environ, capture))
+        ok = captured.get("status", "").startswith("200")
+        if ok and token:
+            TOKENS[token] = (digest, captured["status"], captured["headers"], body, time.time())
+        if ok and name in WRITES and FAULTS.roll("error_after_write"):
+            FAULTS.injected["error_after_write"] += 1
+            return error_response(start_response, "500 Internal Server Error", "InternalServerError", "Internal server error")
+        start_response(captured.get("status", "500 Internal Server Error"), captured.get("headers", []))
+        return [body]
 
 
 def exit_with_parent(parent: int) -> None:
@@ -560,7 +761,10 @@ def main() -> None:
     parser.add_argument("--keep-read", type=int, default=KEEP_READ, help="stream records kept once read")
     parser.add_argument("--hard-cap", type=int, default=HARD_CAP, help="unread stream records kept at most")
     parser.add_argument("--trim-batch", type=int, default=TRIM_BATCH, help="records past --keep-read before a trim")
+    parser.add_argument("--faults", default="", help="fault spec, e.g. seed=7,conflict=0.1,throttle=0.05")
     args = parser.parse_args()
+    global FAULTS
+    FAULTS = Faults(args.faults)
     KEEP_READ, HARD_CAP, TRIM_BATCH = args.keep_read, args.hard_cap, args.trim_batch
 
     patched = not args.stock

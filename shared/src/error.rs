@@ -117,6 +117,10 @@ pub enum StoreError {
     /// A stored item could not be read back into its type.
     #[error("corrupt item {0}: {1}")]
     Corrupt(String, String),
+    /// A write that may or may not have been applied (every attempt ended in a 5xx or a
+    /// throttle after one that did): read back before answering.
+    #[error("outcome unknown: {0}")]
+    Unknown(String),
     /// Any other SDK or service failure.
     #[error("dynamodb: {0}")]
     Backend(String),
@@ -126,6 +130,10 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Throttled(_) => ApiError::Unavailable,
+            StoreError::Unknown(e) => {
+                tracing::warn!(error = %e, "a write's outcome is unknown; the client is told to retry");
+                ApiError::Unavailable
+            }
             other => {
                 tracing::error!(error = %other, "store failure");
                 ApiError::Internal

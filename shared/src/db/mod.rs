@@ -75,6 +75,11 @@ where
         | "RequestLimitExceeded"
         | "TransactionConflictException"
         | "TransactionCanceledException" => StoreError::Throttled(msg),
+        // A 5xx, or no answer at all: a write may have been applied.
+        "InternalServerError" | "ServiceUnavailable" => StoreError::Unknown(msg),
+        _ if matches!(e, SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_)) => {
+            StoreError::Unknown(msg)
+        }
         _ => StoreError::Backend(msg),
     }
 }

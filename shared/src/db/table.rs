@@ -5,7 +5,12 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue, Update};
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, KeysAndAttributes, ReturnValue, ReturnValuesOnConditionCheckFailure, Update,
+};
 
 use super::item::{s, Item, Key, Record};
 use super::{build_err, sdk_err, Store};
@@ -304,16 +309,29 @@ impl Store {
         Ok(found)
     }
 
-    async fn put_when(&self, item: Item, condition: Option<&str>) -> Result<(), StoreError> {
-        self.client()
+    async fn put_when(&self, mut item: Item, condition: Option<&str>) -> Result<(), StoreError> {
+        let token = condition.map(|_| write_token());
+        if let Some(t) = &token {
+            item.insert(WRITE_TOKEN.to_string(), s(t.clone()));
+        }
+        let out = self
+            .client()
             .put_item()
             .table_name(self.table())
             .set_item(Some(item))
             .set_condition_expression(condition.map(str::to_string))
+            .set_return_values_on_condition_check_failure(
+                token.as_ref().map(|_| ReturnValuesOnConditionCheckFailure::AllOld),
+            )
             .send()
-            .await
-            .map_err(sdk_err)?;
-        Ok(())
+            .await;
+        match out {
+            Ok(_) => Ok(()),
+            Err(e) => match own_echo(&e, token.as_deref()) {
+                Some(_) => Ok(()),
+                None => Err(sdk_err(e)),
+            },
+        }
     }
 
     /// Creates or replaces an item.
@@ -343,6 +361,11 @@ impl Store {
     /// Applies `change` to the item at `key` and answers the item as it is after it;
     /// `Conflict` when the change's condition does not hold.
     pub async fn update(&self, key: &Key, change: Change) -> Result<Item, StoreError> {
+        let token = change.condition().map(|_| write_token());
+        let change = match &token {
+            Some(t) => change.set(WRITE_TOKEN, s(t.clone())),
+            None => change,
+        };
         let out = self
             .client()
             .update_item()
@@ -353,10 +376,18 @@ impl Store {
             .set_expression_attribute_names((!change.names.is_empty()).then_some(change.names))
             .set_expression_attribute_values((!change.values.is_empty()).then_some(change.values))
             .return_values(ReturnValue::AllNew)
+            .set_return_values_on_condition_check_failure(
+                token.as_ref().map(|_| ReturnValuesOnConditionCheckFailure::AllOld),
+            )
             .send()
-            .await
-            .map_err(sdk_err)?;
-        Ok(out.attributes.unwrap_or_default())
+            .await;
+        match out {
+            Ok(out) => Ok(out.attributes.unwrap_or_default()),
+            Err(e) => match own_echo(&e, token.as_deref()) {
+                Some(item) => Ok(item),
+                None => Err(sdk_err(e)),
+            },
+        }
     }
 
     /// A conditional transition: applies `change` and answers whether its condition held
@@ -384,6 +415,59 @@ impl Store {
             Ok(_) => Ok(true),
             Err(StoreError::Conflict(_)) => Ok(false),
             Err(e) => Err(e),
+        }
+    }
+}
+
+/// The attribute every conditional single-item write stamps with a token of its own.
+///
+/// DynamoDB can apply a write and answer it with a 500; the SDK then sends it again, and
+/// the repeat finds its own condition broken by the first attempt. With the stamp, a
+/// failed condition whose current item carries this write's token is recognised as this
+/// write, already applied, and answered as success (the item comes back with the failure,
+/// `ReturnValuesOnConditionCheckFailure=ALL_OLD`).
+pub(crate) const WRITE_TOKEN: &str = "wt";
+
+fn write_token() -> String {
+    uuid::Uuid::now_v7().simple().to_string()
+}
+
+/// The current item, when `e` is a failed condition and that item is this write's own
+/// earlier attempt (it carries `token`).
+fn own_echo<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>, token: Option<&str>) -> Option<Item>
+where
+    E: ConditionFailureItem,
+{
+    let token = token?;
+    let item = e.as_service_error()?.condition_failure_item()?;
+    match item.get(WRITE_TOKEN) {
+        Some(AttributeValue::S(t)) if t == token => {
+            tracing::info!("a write answered with an error had been applied; taken as done");
+            Some(item.clone())
+        }
+        _ => None,
+    }
+}
+
+/// The item a conditional write's `ConditionalCheckFailedException` carries.
+trait ConditionFailureItem {
+    fn condition_failure_item(&self) -> Option<&Item>;
+}
+
+impl ConditionFailureItem for PutItemError {
+    fn condition_failure_item(&self) -> Option<&Item> {
+        match self {
+            PutItemError::ConditionalCheckFailedException(c) => c.item(),
+            _ => None,
+        }
+    }
+}
+
+impl ConditionFailureItem for UpdateItemError {
+    fn condition_failure_item(&self) -> Option<&Item> {
+        match self {
+            UpdateItemError::ConditionalCheckFailedException(c) => c.item(),
+            _ => None,
         }
     }
 }

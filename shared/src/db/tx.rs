@@ -1,7 +1,9 @@
 //! Transactions whose items carry names: a cancelled transaction says which conditions
 //! failed by name (`ConditionFailed(["balance"])`), so no caller matches on positions.
 
+use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 
@@ -29,6 +31,70 @@ impl TxError {
 impl From<StoreError> for TxError {
     fn from(e: StoreError) -> TxError {
         TxError::Store(e)
+    }
+}
+
+/// Attempts of one transaction, the SDK's own retries aside.
+const TX_ATTEMPTS: u32 = 5;
+
+/// The pause before attempt `attempt + 1`: exponential from 25 ms, full jitter, capped.
+fn backoff(attempt: u32) -> std::time::Duration {
+    let ceiling = 25u64 << attempt.min(5);
+    std::time::Duration::from_millis(rand::random_range(ceiling / 2..=ceiling))
+}
+
+/// What one failed attempt means.
+enum Attempt {
+    /// These items' conditions failed: final, nothing was written.
+    Conditions(Vec<&'static str>),
+    /// Nothing was written (a conflict with another transaction, a throttle): try again.
+    NotApplied,
+    /// It may have been written (a 5xx, a timeout): try again with the same token.
+    Ambiguous,
+    /// A request DynamoDB will never accept (validation): a bug.
+    Fatal,
+}
+
+fn classify(e: &SdkError<TransactWriteItemsError, HttpResponse>, labels: &[&'static str]) -> Attempt {
+    let mut reasons: Vec<String> = Vec::new();
+    if let Some(TransactWriteItemsError::TransactionCanceledException(t)) = e.as_service_error() {
+        reasons = t.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_string()).collect();
+    }
+    if reasons.is_empty() && e.code() == Some("TransactionCanceledException") {
+        // Some emulators list the reasons only in the message: "[None, ConditionalCheckFailed]".
+        let msg = e.message().unwrap_or_default();
+        if let Some((_, rest)) = msg.rsplit_once('[') {
+            let list = rest.split_once(']').map(|(l, _)| l).unwrap_or_default();
+            reasons = list.split(',').map(|r| r.trim().to_string()).collect();
+        }
+    }
+    let failed: Vec<&'static str> = reasons
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.as_str() == "ConditionalCheckFailed")
+        .filter_map(|(i, _)| labels.get(i).copied())
+        .collect();
+    if !failed.is_empty() {
+        return Attempt::Conditions(failed);
+    }
+    match e.code() {
+        Some("TransactionCanceledException")
+            if reasons.iter().any(|r| {
+                matches!(r.as_str(), "TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded")
+            }) =>
+        {
+            Attempt::NotApplied
+        }
+        Some(
+            "ThrottlingException"
+            | "ProvisionedThroughputExceededException"
+            | "RequestLimitExceeded"
+            | "TransactionInProgressException",
+        ) => Attempt::NotApplied,
+        Some("ValidationException" | "IdempotentParameterMismatchException" | "ResourceNotFoundException") => {
+            Attempt::Fatal
+        }
+        _ => Attempt::Ambiguous,
     }
 }
 
@@ -65,37 +131,49 @@ impl<'a> Tx<'a> {
     }
 
     /// Writes every item or none.
+    ///
+    /// The transaction carries a `ClientRequestToken`, so every attempt of it is the same
+    /// request to DynamoDB: one that was applied but answered an error (a 500 after the
+    /// write) is answered success when tried again, never applied twice. Attempts that
+    /// certainly wrote nothing (a `TransactionConflict` with another transaction on one of
+    /// its items, a throttle) and ambiguous ones (5xx) are tried again with jittered
+    /// backoff, a bounded number of times; a condition that fails is final.
     pub async fn commit(self) -> Result<(), TxError> {
         let labels: Vec<&'static str> = self.items.iter().map(|(l, _)| *l).collect();
-        let items = self.items.into_iter().map(|(_, i)| i).collect();
-        let e = match self.store.client().transact_write_items().set_transact_items(Some(items)).send().await {
-            Ok(_) => return Ok(()),
-            Err(e) => e,
-        };
-        let mut failed: Vec<&'static str> = Vec::new();
-        if let Some(TransactWriteItemsError::TransactionCanceledException(t)) = e.as_service_error() {
-            for (i, r) in t.cancellation_reasons().iter().enumerate() {
-                if r.code() == Some("ConditionalCheckFailed") {
-                    failed.extend(labels.get(i));
+        let items: Vec<TransactWriteItem> = self.items.into_iter().map(|(_, i)| i).collect();
+        let token = uuid::Uuid::now_v7().simple().to_string();
+        let mut ambiguous = false;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let sent = self
+                .store
+                .client()
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .client_request_token(&token)
+                .send()
+                .await;
+            let e = match sent {
+                Ok(_) => return Ok(()),
+                Err(e) => e,
+            };
+            let outcome = classify(&e, &labels);
+            match outcome {
+                Attempt::Conditions(failed) => return Err(TxError::ConditionFailed(failed)),
+                Attempt::Fatal => return Err(TxError::Store(sdk_err(e))),
+                Attempt::NotApplied | Attempt::Ambiguous if attempt < TX_ATTEMPTS => {
+                    ambiguous |= matches!(outcome, Attempt::Ambiguous);
+                    tracing::warn!(attempt, code = e.code().unwrap_or_default(), "transaction retried");
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                Attempt::NotApplied if !ambiguous => {
+                    return Err(TxError::Store(StoreError::Throttled(sdk_err(e).to_string())))
+                }
+                Attempt::NotApplied | Attempt::Ambiguous => {
+                    return Err(TxError::Store(StoreError::Unknown(sdk_err(e).to_string())))
                 }
             }
-        }
-        if failed.is_empty() && e.code() == Some("TransactionCanceledException") {
-            // Some emulators list the reasons only in the message: "[None, ConditionalCheckFailed]".
-            let msg = e.message().unwrap_or_default();
-            if let Some((_, rest)) = msg.rsplit_once('[') {
-                let list = rest.split_once(']').map(|(l, _)| l).unwrap_or_default();
-                for (i, r) in list.split(',').enumerate() {
-                    if r.trim() == "ConditionalCheckFailed" {
-                        failed.extend(labels.get(i));
-                    }
-                }
-            }
-        }
-        if failed.is_empty() {
-            Err(TxError::Store(sdk_err(e)))
-        } else {
-            Err(TxError::ConditionFailed(failed))
         }
     }
 
@@ -105,7 +183,7 @@ impl<'a> Tx<'a> {
     pub async fn commit_once(self) -> Result<bool, StoreError> {
         match self.commit().await {
             Ok(()) => Ok(true),
-            Err(TxError::ConditionFailed(_)) | Err(TxError::Store(StoreError::Conflict(_))) => Ok(false),
+            Err(TxError::ConditionFailed(_)) => Ok(false),
             Err(TxError::Store(e)) => Err(e),
         }
     }
