@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
@@ -434,10 +434,7 @@ fn write_token() -> String {
 
 /// The current item, when `e` is a failed condition and that item is this write's own
 /// earlier attempt (it carries `token`).
-fn own_echo<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>, token: Option<&str>) -> Option<Item>
-where
-    E: ConditionFailureItem,
-{
+fn own_echo<E: ConditionFailureItem, R>(e: &SdkError<E, R>, token: Option<&str>) -> Option<Item> {
     let token = token?;
     let item = e.as_service_error()?.condition_failure_item()?;
     match item.get(WRITE_TOKEN) {
