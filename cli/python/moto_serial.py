@@ -43,6 +43,15 @@ only for measuring the difference):
   never touch control-plane calls (CreateTable, DescribeTable, ...) or Streams. Each
   probability is per request attempt; the counts are in /_kobo/stats.
 
+* IAM on demand (POST /_kobo/iam): creates one IAM user per function with exactly the
+  policy document given and an access key for it, an operator user whose access key is
+  the local stack's default ("kobo-local", allowed everything), and from then on every
+  request is authenticated (SigV4) and authorized as AWS does it: DynamoDB per item of a
+  transaction or batch (PutItem, UpdateItem, DeleteItem, ConditionCheckItem, GetItem) on
+  the table or index ARN it names, Streams on the stream ARN, Secrets Manager on the
+  secret's ARN, SQS on the queue's ARN. A missing permission answers AccessDenied, as a
+  deployed function would see it.
+
 Control endpoints (loopback only, not AWS APIs):
 
 * GET  /_kobo/stats        RSS, items, stream records and iterators, and calls and time
@@ -50,6 +59,8 @@ Control endpoints (loopback only, not AWS APIs):
 * POST /_kobo/sweep[?now=] runs the TTL sweep and stream trim now, with an injected
                            clock (epoch seconds) when given, and answers what it removed.
 * POST /_kobo/faults?spec= sets the faults (empty spec: none) and answers them.
+* POST /_kobo/iam          {"users": {name: policy document}} creates the users, answers
+                           {name: {"access_key_id", "secret_access_key"}}, and enforces IAM.
 
 Prints "PORT <n>" on stdout once it listens (port 0 picks a free one), and exits when
 its parent process goes away so an interrupted test run leaves nothing behind.
@@ -518,6 +529,155 @@ def stats() -> dict:
 
 
 # --------------------------------------------------------------------------------------
+# IAM
+# --------------------------------------------------------------------------------------
+
+OPERATOR_KEY = "kobo-local"
+ADMIN_POLICY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+TX_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem", "ConditionCheck": "ConditionCheckItem", "Get": "GetItem"}
+
+
+def request_json(handler) -> dict:
+    body = handler.body
+    if isinstance(body, dict):
+        return body
+    try:
+        parsed = json.loads(body or "{}")
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def dynamodb_permissions(handler, op: str) -> list:
+    """The (action, resource) pairs AWS authorizes for one DynamoDB request."""
+    body = request_json(handler)
+
+    def table_arn(name):
+        return f"arn:aws:dynamodb:{handler.region}:{handler.current_account}:table/{name}"
+
+    if op in ("TransactWriteItems", "TransactGetItems"):
+        pairs = []
+        for item in body.get("TransactItems", []):
+            for kind, spec in item.items():
+                pairs.append((TX_ACTIONS.get(kind, op), table_arn(spec.get("TableName", "*"))))
+        return pairs or [(op, "*")]
+    if op in ("BatchGetItem", "BatchWriteItem"):
+        return [(op, table_arn(t)) for t in body.get("RequestItems", {})] or [(op, "*")]
+    table = body.get("TableName")
+    if table is None:
+        return [(op, "*")]
+    if op in ("Query", "Scan") and body.get("IndexName"):
+        return [(op, f"{table_arn(table)}/index/{body['IndexName']}")]
+    return [(op, table_arn(table))]
+
+
+def stream_permissions(handler, op: str) -> list:
+    body = request_json(handler)
+    arn = body.get("StreamArn") or (body.get("ShardIterator") or "").split("|")[0] or "*"
+    return [(op, arn)]
+
+
+def authorize(handler, pairs) -> None:
+    """Authenticates the request once and authorizes every (action, resource) pair."""
+    from moto.iam.access_control import IAMRequest
+    from urllib.parse import urlparse
+
+    parsed = urlparse(handler.uri)
+    path = handler.raw_path + ("?" + parsed.query if parsed.query else "")
+    checked_signature = False
+    for action, resource in pairs:
+        request = IAMRequest(
+            account_id=handler.current_account,
+            method=handler.method,
+            path=path,
+            data=handler.data,
+            body=handler.raw_body,
+            headers=handler.headers,
+            action=action,
+        )
+        if not checked_signature:
+            request.check_signature()
+            checked_signature = True
+        request.check_action_permitted(resource)
+
+
+def json_denial(body: bytes):
+    """moto answers an IAM denial in XML whatever the protocol; a JSON-protocol client
+    (DynamoDB, Secrets Manager, SQS) expects AccessDeniedException in JSON."""
+    if not body.lstrip().startswith(b"<?xml") or b"<Code>AccessDenied" not in body and b"InvalidClientTokenId" not in body and b"SignatureDoesNotMatch" not in body:
+        return None
+    text = body.decode("utf-8", "replace")
+    code = text.split("<Code>", 1)[1].split("</Code>", 1)[0] if "<Code>" in text else "AccessDenied"
+    message = text.split("<Message>", 1)[1].split("</Message>", 1)[0] if "<Message>" in text else code
+    kind = {"AccessDenied": "AccessDeniedException", "InvalidClientTokenId": "UnrecognizedClientException"}.get(code, code)
+    data = json.dumps({"__type": f"com.amazon.coral.service#{kind}", "message": message}).encode()
+    return [("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(data)))], data
+
+
+def install_iam() -> None:
+    from moto import settings
+    from moto.core.authorization import ActionAuthenticatorMixin
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
+    from moto.secretsmanager.responses import SecretsManagerResponse
+
+    def enforced() -> bool:
+        return ActionAuthenticatorMixin.request_count >= settings.INITIAL_NO_AUTH_ACTION_COUNT
+
+    def dynamodb_auth(self, resource="*"):
+        if enforced():
+            authorize(self, dynamodb_permissions(self, self._get_action()))
+
+    def streams_auth(self, resource="*"):
+        if enforced():
+            authorize(self, stream_permissions(self, self._get_action()))
+
+    def secret_resource(self):
+        secret_id = self._get_param("SecretId") or ""
+        if secret_id.startswith("arn:"):
+            return secret_id
+        try:
+            return self.backend.secrets[secret_id].arn
+        except Exception:  # noqa: BLE001 - unknown secret: the action itself answers
+            return "*"
+
+    DynamoHandler._authenticate_and_authorize_normal_action = dynamodb_auth
+    DynamoDBStreamsHandler._authenticate_and_authorize_normal_action = streams_auth
+    SecretsManagerResponse._determine_resource = secret_resource
+
+
+def create_iam_users(users: dict) -> dict:
+    """Creates the users with their policies and keys, and turns enforcement on."""
+    from moto import settings
+    from moto.core.authorization import ActionAuthenticatorMixin
+    from moto.iam.models import iam_backends
+
+    backend = iam_backends["123456789012"]["aws"]
+    out = {}
+
+    def user_with(name: str, policy: dict):
+        if name in backend.users:
+            backend.delete_user_policy(name, "kobo") if "kobo" in backend.users[name].policies else None
+        else:
+            backend.create_user("us-east-1", name)
+        backend.put_user_policy(name, "kobo", json.dumps(policy))
+        user = backend.users[name]
+        if not user.access_keys:
+            backend.create_access_key(name)
+        return user.access_keys[0]
+
+    operator = user_with("kobo-operator", ADMIN_POLICY)
+    operator.access_key_id = OPERATOR_KEY
+    operator.secret_access_key = OPERATOR_KEY
+    for name, policy in users.items():
+        key = user_with(name, policy)
+        out[name] = {"access_key_id": key.access_key_id, "secret_access_key": key.secret_access_key}
+    settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
+    ActionAuthenticatorMixin.request_count = 0
+    return out
+
+
+# --------------------------------------------------------------------------------------
 # Faults and client request tokens
 # --------------------------------------------------------------------------------------
 
@@ -672,6 +832,14 @@ class Launcher:
                     start_response("400 Bad Request", [("Content-Type", "application/json")])
                     return [json.dumps({"error": str(e)}).encode()]
                 body = FAULTS.describe()
+            elif path == "/_kobo/iam" and method == "POST":
+                try:
+                    length = int(environ.get("CONTENT_LENGTH") or 0)
+                    request = json.loads(environ["wsgi.input"].read(length) or b"{}")
+                    body = create_iam_users(request.get("users", {}))
+                except Exception as e:  # noqa: BLE001 - a bad policy is the caller's error
+                    start_response("400 Bad Request", [("Content-Type", "application/json")])
+                    return [json.dumps({"error": repr(e)}).encode()]
             else:
                 start_response("404 Not Found", [("Content-Type", "application/json")])
                 return [b'{"error":"unknown control endpoint"}']
@@ -705,13 +873,33 @@ class Launcher:
                     op = OPS[name]
                     op[0] += 1
                     op[1] += time.perf_counter() - started
+        if target:
+            return self.json_protocol(environ, start_response)
         return self.app(environ, start_response)
+
+    def json_protocol(self, environ, start_response):
+        """A JSON-protocol request (Secrets Manager, SQS): IAM denials answered in JSON."""
+        captured = {}
+
+        def capture(status, headers, exc_info=None):
+            captured["status"], captured["headers"] = status, headers
+            return lambda _data: None
+
+        body = b"".join(self.app(environ, capture))
+        status = captured.get("status", "500 Internal Server Error")
+        headers = captured.get("headers", [])
+        if status.startswith("403"):
+            denial = json_denial(body)
+            if denial is not None:
+                headers, body = denial
+        start_response(status, headers)
+        return [body]
 
     def dynamodb(self, environ, start_response, name: str, request: bytes, data_plane: bool):
         """One DynamoDB request, under LOCK."""
         if not data_plane:
             # Consume the body under the lock: moto may build it lazily.
-            return [b"".join(self.app(environ, start_response))]
+            return self.json_protocol(environ, start_response)
         token = None
         if name == "TransactWriteItems":
             try:
@@ -733,6 +921,10 @@ class Launcher:
             return lambda _data: None
 
         body = b"".join(self.app(environ, capture))
+        if captured.get("status", "").startswith("403"):
+            denial = json_denial(body)
+            if denial is not None:
+                captured["headers"], body = denial
         ok = captured.get("status", "").startswith("200")
         if ok and token:
             TOKENS[token] = (digest, captured["status"], captured["headers"], body, time.time())
@@ -776,6 +968,7 @@ def main() -> None:
         install_partition_queries()
         install_stream_trimming()
         threading.Thread(target=sweeper, args=(args.ttl_sweep,), daemon=True).start()
+    install_iam()
     app = Launcher(DomainDispatcherApplication(create_backend_app), patched)
     server = make_server(args.host, args.port, app, threaded=True)
     threading.Thread(target=exit_with_parent, args=(os.getppid(),), daemon=True).start()

@@ -1,6 +1,7 @@
 //! Reads `template.yaml`, the one source of truth for resources and routes, into what the
 //! local stack needs: tables, queues, secrets and HTTP routes.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -74,6 +75,8 @@ pub struct FunctionSpec {
     pub logical_id: String,
     /// Its `Timeout` (the function's own, else `Globals.Function.Timeout`, else Lambda's 3 s).
     pub timeout_secs: u64,
+    /// Its `Policies`, as written (intrinsics unresolved); see [`Template::policy_document`].
+    pub policies: Vec<Value>,
 }
 
 /// Lambda's timeout when a template sets none.
@@ -118,6 +121,63 @@ fn key_schema(v: Option<&Value>, what: &str) -> Result<Vec<(String, String)>> {
         .collect()
 }
 
+fn lookup(names: &HashMap<String, String>, key: &str) -> Result<String> {
+    names.get(key).cloned().ok_or_else(|| anyhow!("{key} is not known to the local stack"))
+}
+
+/// `v` as JSON with its intrinsics replaced (see [`Template::policy_document`]).
+fn resolve(v: &Value, names: &HashMap<String, String>) -> Result<serde_json::Value> {
+    use serde_json::Value as J;
+    let sub = |text: &str| -> Result<String> {
+        let mut out = String::new();
+        let mut rest = text;
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let end = rest[start..].find('}').ok_or_else(|| anyhow!("unclosed ${{ in {text}"))? + start;
+            out.push_str(&lookup(names, &rest[start + 2..end])?);
+            rest = &rest[end + 1..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    };
+    let intrinsic = |tag: &str, arg: &Value| -> Result<J> {
+        let text = match (tag, arg) {
+            ("GetAtt", Value::Sequence(seq)) => {
+                let parts: Vec<&str> = seq.iter().filter_map(Value::as_str).collect();
+                lookup(names, &parts.join("."))?
+            }
+            ("GetAtt" | "Ref", Value::String(x)) => lookup(names, x)?,
+            ("Sub", Value::String(x)) => sub(x)?,
+            _ => bail!("unsupported intrinsic {tag} {arg:?}"),
+        };
+        Ok(J::String(text))
+    };
+    Ok(match v {
+        Value::Tagged(t) => intrinsic(t.tag.to_string().trim_start_matches('!'), &t.value)?,
+        Value::Mapping(m) if m.len() == 1 => {
+            let (k, inner) = m.iter().next().ok_or_else(|| anyhow!("empty mapping"))?;
+            match k.as_str() {
+                Some("Ref") => intrinsic("Ref", inner)?,
+                Some(f @ ("Fn::GetAtt" | "Fn::Sub")) => intrinsic(&f[4..], inner)?,
+                _ => J::Object(resolve_map(m, names)?),
+            }
+        }
+        Value::Mapping(m) => J::Object(resolve_map(m, names)?),
+        Value::Sequence(seq) => J::Array(seq.iter().map(|x| resolve(x, names)).collect::<Result<_>>()?),
+        Value::String(x) => J::String(x.clone()),
+        Value::Bool(b) => J::Bool(*b),
+        Value::Number(n) => serde_json::to_value(n.as_f64()).unwrap_or(J::Null),
+        Value::Null => J::Null,
+    })
+}
+
+fn resolve_map(
+    m: &serde_norway::Mapping,
+    names: &HashMap<String, String>,
+) -> Result<serde_json::Map<String, serde_json::Value>> {
+    m.iter().map(|(k, v)| Ok((string(k, "policy key")?, resolve(v, names)?))).collect()
+}
+
 /// Logical id named by `!GetAtt X.Arn` (or `Fn::GetAtt: [X, Arn]`).
 fn get_att_target(v: &Value) -> Option<String> {
     match v {
@@ -136,6 +196,28 @@ fn get_att_target(v: &Value) -> Option<String> {
 }
 
 impl Template {
+    /// The IAM policy document of `function`: every statement of its inline `Policies`,
+    /// with `!GetAtt X.Attr`, `!Ref X` and `!Sub "...${X.Attr}..."` replaced by what
+    /// `names` maps `X.Attr` / `X` / `AWS::Region` to. SAM policy templates and managed
+    /// policy names are refused: the local stack enforces only what it can read.
+    pub fn policy_document(&self, function: &str, names: &HashMap<String, String>) -> Result<serde_json::Value> {
+        let f = self
+            .functions
+            .iter()
+            .find(|f| f.logical_id == function)
+            .ok_or_else(|| anyhow!("template has no function {function}"))?;
+        let mut statements = Vec::new();
+        for policy in &f.policies {
+            let list = get(policy, "Statement").and_then(Value::as_sequence).ok_or_else(|| {
+                anyhow!("{function}: only inline policy documents are supported locally, found {policy:?}")
+            })?;
+            for st in list {
+                statements.push(resolve(st, names).with_context(|| format!("{function}: resolving a policy"))?);
+            }
+        }
+        Ok(serde_json::json!({ "Version": "2012-10-17", "Statement": statements }))
+    }
+
     /// Reads and interprets a template file.
     pub fn load(path: &Path) -> Result<Template> {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
@@ -164,7 +246,8 @@ impl Template {
                 "AWS::Serverless::Function" => {
                     let timeout_secs = get(&props, "Timeout").and_then(Value::as_u64).unwrap_or(default_timeout);
                     t.routes.extend(routes(&id, &props)?);
-                    t.functions.push(FunctionSpec { logical_id: id, timeout_secs });
+                    let policies = get(&props, "Policies").and_then(Value::as_sequence).cloned().unwrap_or_default();
+                    t.functions.push(FunctionSpec { logical_id: id, timeout_secs, policies });
                 }
                 _ => {}
             }

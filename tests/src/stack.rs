@@ -234,10 +234,21 @@ pub struct Stack {
     pub topup_base: String,
     /// The Hubtel simulator's base URL.
     pub hubtel_base: String,
+    /// Each function's IAM credentials (its template policy), by logical id.
+    pub credentials: std::collections::HashMap<String, aws_sdk_dynamodb::config::Credentials>,
 }
 
 impl Stack {
-    /// A store on the stack's table, for the calling test's runtime.
+    /// SDK configuration as `function` (its IAM user: exactly its template policy).
+    pub async fn sdk_as(&self, function: &str) -> SdkConfig {
+        let sdk = moto::sdk_config_for(&self.aws_endpoint).await;
+        match self.credentials.get(function) {
+            Some(c) => moto::sdk_config_as(&sdk, c),
+            None => panic!("the template has no function {function}"),
+        }
+    }
+
+    /// A store on the stack's table as the operator (every permission), for setup.
     pub async fn store(&self) -> Store {
         let sdk = moto::sdk_config_for(&self.aws_endpoint).await;
         Store::new(aws_sdk_dynamodb::Client::new(&sdk), self.table.clone())
@@ -260,7 +271,7 @@ impl Stack {
 
     /// A reconciler for the calling test's runtime, as the scheduled Lambda builds it.
     pub async fn reconciler(&self) -> kobo_reconciler::Reconciler {
-        let sdk = moto::sdk_config_for(&self.aws_endpoint).await;
+        let sdk = self.sdk_as("ReconcilerFunction").await;
         kobo_reconciler::Reconciler::new(
             &self.config(),
             aws_sdk_dynamodb::Client::new(&sdk),
@@ -271,7 +282,7 @@ impl Stack {
     /// An API app on the stack's table for the calling test's runtime, with its DynamoDB
     /// calls counted.
     pub async fn counted_app(&self) -> (kobo_api::App, CallCounter) {
-        let sdk = moto::sdk_config_for(&self.aws_endpoint).await;
+        let sdk = self.sdk_as("ApiFunction").await;
         let counter = CallCounter::default();
         let conf = aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(counter.clone()).build();
         let app = kobo_api::App::new(
@@ -418,6 +429,7 @@ pub fn own_stack(slot: &'static StackSlot, name: &'static str) -> &'static Stack
                 queue_url: dev.queue.url().to_string(),
                 topup_base: dev.topup.base.clone(),
                 hubtel_base: dev.hubtel.base.clone(),
+                credentials: dev.credentials.clone(),
             };
             (dev, info)
         })

@@ -97,6 +97,9 @@ pub struct DevStack {
     pub worker: Arc<kobo_webhooks::Worker>,
     /// The delivery queue.
     pub queue: Queue,
+    /// Each function's IAM credentials in the emulator (exactly its template policy), by
+    /// logical id; see [`moto::sdk_config_as`].
+    pub credentials: std::collections::HashMap<String, aws_sdk_dynamodb::config::Credentials>,
     /// The demo reseller's webhook endpoint id and secret, when `KOBO_DEMO_WEBHOOK_URL` is set.
     pub demo_webhook: Option<(String, String)>,
     loops_stop: tokio::sync::watch::Sender<bool>,
@@ -132,6 +135,21 @@ impl DevStack {
         let moto = Moto::start_with(project, &opts.moto_log, &moto_args).await?;
         let sdk = moto.sdk_config().await;
         let resources = provision::provision(&sdk, &template, "kobo-local").await?;
+        // From here on every function calls AWS as itself: exactly its template policy.
+        let credentials = provision::enforce_iam(&moto.endpoint, &template, &resources).await?;
+        let as_function = |id: &str| -> Result<aws_config::SdkConfig> {
+            let c = credentials.get(id).ok_or_else(|| anyhow::anyhow!("template has no {id}"))?;
+            Ok(moto::sdk_config_as(&sdk, c))
+        };
+        let (api_sdk, callbacks_sdk, reconciler_sdk, relay_sdk, webhooks_sdk) = (
+            as_function("ApiFunction")?,
+            as_function("CallbacksFunction")?,
+            as_function("ReconcilerFunction")?,
+            as_function("RelayFunction")?,
+            as_function("WebhooksFunction")?,
+        );
+        // Seeding and the catalog import are an operator's work (all permissions).
+        let operator = kobo_shared::db::Store::new(aws_sdk_dynamodb::Client::new(&sdk), resources.table()?);
 
         // Bind first: the top-up simulator needs the callback URL.
         let listener = TcpListener::bind(opts.addr).await.with_context(|| format!("binding {}", opts.addr))?;
@@ -183,30 +201,33 @@ impl DevStack {
         config.hubtel_window_secs = opts.hubtel_window.as_secs().max(1);
         config.vtu_requery_after_secs = opts.vtu_requery_after.as_secs() as i64;
         config.upstream_timeout_ms = opts.upstream_timeout.as_millis() as u64;
-        let app =
-            Arc::new(kobo_api::App::new(config.clone(), aws_sdk_dynamodb::Client::new(&sdk), secrets_client.clone()));
+        let app = Arc::new(kobo_api::App::new(
+            config.clone(),
+            aws_sdk_dynamodb::Client::new(&api_sdk),
+            aws_sdk_secretsmanager::Client::new(&api_sdk),
+        ));
         let pepper = SecretsCache::<AppSecrets>::new(secrets_client.clone(), config.app_secret_id.clone())
             .get()
             .await
             .context("reading the app secret")?
             .pin_pepper
             .clone();
-        let demo = seed::seed(&app.store, pepper.as_bytes()).await?;
-        vtu_catalog::seed(&app.store).await.context("seeding the VTU catalog")?;
+        let demo = seed::seed(&operator, pepper.as_bytes()).await?;
+        vtu_catalog::seed(&operator).await.context("seeding the VTU catalog")?;
         let callbacks = Arc::new(kobo_callbacks::Callbacks::new(
             &config,
-            aws_sdk_dynamodb::Client::new(&sdk),
-            secrets_client.clone(),
+            aws_sdk_dynamodb::Client::new(&callbacks_sdk),
+            aws_sdk_secretsmanager::Client::new(&callbacks_sdk),
         ));
         let panel = app.providers.smm.get().await.context("connecting to the SMM simulator")?;
-        kobo_shared::flows::catalog::import_services(&app.store, panel, seed::DEMO_MARKUP_BP)
+        kobo_shared::flows::catalog::import_services(&operator, panel, seed::DEMO_MARKUP_BP)
             .await
             .context("importing the SMM catalog from the simulator")?;
 
         let reconciler = Arc::new(kobo_reconciler::Reconciler::new(
             &config,
-            aws_sdk_dynamodb::Client::new(&sdk),
-            secrets_client.clone(),
+            aws_sdk_dynamodb::Client::new(&reconciler_sdk),
+            aws_sdk_secretsmanager::Client::new(&reconciler_sdk),
         ));
         let (loops_stop, loops_rx) = tokio::sync::watch::channel(false);
         let mut loops = Vec::new();
@@ -225,15 +246,19 @@ impl DevStack {
             .get("WebhookQueue")
             .cloned()
             .ok_or_else(|| anyhow::anyhow!("template has no WebhookQueue"))?;
+        // The queue and stream pollers are Lambda's event source mappings (operator).
         let sqs = aws_sdk_sqs::Client::new(&sdk);
         let queue = Queue::new(sqs.clone(), queue_url.clone());
-        let relay = Arc::new(kobo_relay::Relay { store: app.store.clone(), queue: queue.clone() });
+        let relay = Arc::new(kobo_relay::Relay {
+            store: kobo_shared::db::Store::new(aws_sdk_dynamodb::Client::new(&relay_sdk), resources.table()?),
+            queue: Queue::new(aws_sdk_sqs::Client::new(&relay_sdk), queue_url.clone()),
+        });
         let settings = Settings { retry_delays: opts.webhook_retry_delays.clone(), policy: TargetPolicy::LOCAL };
         let worker = Arc::new(
             kobo_webhooks::Worker::new(
-                app.store.clone(),
-                queue.clone(),
-                SecretsCache::new(secrets_client.clone(), config.app_secret_id.clone()),
+                kobo_shared::db::Store::new(aws_sdk_dynamodb::Client::new(&webhooks_sdk), resources.table()?),
+                Queue::new(aws_sdk_sqs::Client::new(&webhooks_sdk), queue_url.clone()),
+                SecretsCache::new(aws_sdk_secretsmanager::Client::new(&webhooks_sdk), config.app_secret_id.clone()),
                 settings,
             )
             .map_err(|e| anyhow::anyhow!(e))?,
@@ -300,6 +325,7 @@ impl DevStack {
             relay,
             worker,
             queue,
+            credentials,
             demo_webhook,
             loops_stop,
             loops,

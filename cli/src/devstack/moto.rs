@@ -83,6 +83,13 @@ pub async fn sdk_config_for(endpoint: &str) -> SdkConfig {
         .await
 }
 
+/// `sdk` with `credentials` instead of the operator's (a function's IAM user).
+pub fn sdk_config_as(sdk: &SdkConfig, credentials: &Credentials) -> SdkConfig {
+    sdk.to_builder()
+        .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(credentials.clone()))
+        .build()
+}
+
 /// The launcher's counters at `endpoint` (`GET /_kobo/stats`).
 pub async fn launcher_stats(endpoint: &str) -> Result<serde_json::Value> {
     let r = reqwest::get(format!("{endpoint}/_kobo/stats")).await.context("asking moto for its stats")?;

@@ -22,6 +22,9 @@ pub struct Provisioned {
     pub queues: HashMap<String, String>,
     /// Secret names.
     pub secrets: HashMap<String, String>,
+    /// What the template's intrinsics name: `X.Arn`, `X.StreamArn`, `X` (a `!Ref`),
+    /// `AWS::Region`, ... (for the functions' policies).
+    pub names: HashMap<String, String>,
 }
 
 impl Provisioned {
@@ -71,6 +74,9 @@ pub fn random_secret(len: usize) -> String {
 /// Creates every resource of `template`, names prefixed with `prefix`.
 pub async fn provision(sdk: &SdkConfig, template: &Template, prefix: &str) -> Result<Provisioned> {
     let mut out = Provisioned::default();
+    for (k, v) in [("AWS::Region", "us-east-1"), ("AWS::AccountId", "123456789012"), ("AWS::Partition", "aws")] {
+        out.names.insert(k.to_string(), v.to_string());
+    }
     let ddb = aws_sdk_dynamodb::Client::new(sdk);
     for t in &template.tables {
         let name = format!("{prefix}-{}", t.logical_id);
@@ -114,6 +120,13 @@ pub async fn provision(sdk: &SdkConfig, template: &Template, prefix: &str) -> Re
                 .await
                 .with_context(|| format!("enabling TTL on {name}"))?;
         }
+        let described = ddb.describe_table().table_name(&name).send().await.context("describing the table")?;
+        let table = described.table.ok_or_else(|| anyhow!("table {name} has no description"))?;
+        out.names.insert(format!("{}.Arn", t.logical_id), table.table_arn.unwrap_or_default());
+        if let Some(stream) = table.latest_stream_arn {
+            out.names.insert(format!("{}.StreamArn", t.logical_id), stream);
+        }
+        out.names.insert(t.logical_id.clone(), name.clone());
         out.tables.insert(t.logical_id.clone(), name);
     }
 
@@ -142,8 +155,10 @@ pub async fn provision(sdk: &SdkConfig, template: &Template, prefix: &str) -> Re
             .await
             .with_context(|| format!("reading queue {name}"))?;
         if let Some(arn) = attrs.attributes.and_then(|mut a| a.remove(&QueueAttributeName::QueueArn)) {
+            out.names.insert(format!("{}.Arn", q.logical_id), arn.clone());
             arns.insert(q.logical_id.clone(), arn);
         }
+        out.names.insert(q.logical_id.clone(), url.clone());
         out.queues.insert(q.logical_id.clone(), url);
     }
 
@@ -152,13 +167,53 @@ pub async fn provision(sdk: &SdkConfig, template: &Template, prefix: &str) -> Re
         let name = format!("{prefix}/{}", s.logical_id);
         let value = Alphanumeric.sample_string(&mut rand::rng(), s.length.clamp(16, 4096));
         let body = serde_json::json!({ s.generate_key.clone(): value }).to_string();
-        sm.create_secret()
+        let created = sm
+            .create_secret()
             .name(&name)
             .secret_string(body)
             .send()
             .await
             .with_context(|| format!("creating secret {name}"))?;
+        // `!Ref` of a secret is its ARN.
+        out.names.insert(s.logical_id.clone(), created.arn.unwrap_or_default());
         out.secrets.insert(s.logical_id.clone(), name);
+    }
+    Ok(out)
+}
+
+/// Gives every function of `template` an IAM user in the emulator with exactly its
+/// template policy, and turns IAM enforcement on (the default local credentials stay an
+/// operator allowed everything). Each function's credentials, by logical id.
+pub async fn enforce_iam(
+    endpoint: &str,
+    template: &Template,
+    resources: &Provisioned,
+) -> Result<HashMap<String, aws_sdk_dynamodb::config::Credentials>> {
+    let mut users = serde_json::Map::new();
+    for f in &template.functions {
+        users.insert(f.logical_id.clone(), template.policy_document(&f.logical_id, &resources.names)?);
+    }
+    let r = reqwest::Client::new()
+        .post(format!("{endpoint}/_kobo/iam"))
+        .json(&serde_json::json!({ "users": users }))
+        .send()
+        .await
+        .context("asking the emulator to enforce IAM")?;
+    let status = r.status();
+    let body: serde_json::Value = r.json().await.context("reading the emulator's IAM answer")?;
+    if !status.is_success() {
+        anyhow::bail!("the emulator refused the functions' policies: {body}");
+    }
+    let mut out = HashMap::new();
+    for f in &template.functions {
+        let key = &body[&f.logical_id];
+        let (Some(id), Some(secret)) = (key["access_key_id"].as_str(), key["secret_access_key"].as_str()) else {
+            anyhow::bail!("the emulator gave {} no access key", f.logical_id);
+        };
+        out.insert(
+            f.logical_id.clone(),
+            aws_sdk_dynamodb::config::Credentials::new(id, secret, None, None, "kobo-local-iam"),
+        );
     }
     Ok(out)
 }

@@ -400,22 +400,22 @@ impl Store {
         }
     }
 
-    /// Deletes the item at `key` if it exists; whether this call deleted it.
+    /// Deletes the item at `key` if it exists; whether this call took it (exactly one
+    /// caller gets `true`). The item is first claimed by a conditional update, which
+    /// recognises its own applied attempt when DynamoDB answers a write with an error (a
+    /// conditional delete cannot: its repeat finds the item gone and cannot tell who took
+    /// it), then deleted.
     pub async fn take(&self, key: &Key) -> Result<bool, StoreError> {
-        let out = self
-            .client()
-            .delete_item()
-            .table_name(self.table())
-            .set_key(Some(key.item()))
-            .condition_expression("attribute_exists(PK)")
-            .send()
-            .await
-            .map_err(sdk_err);
-        match out {
-            Ok(_) => Ok(true),
-            Err(StoreError::Conflict(_)) => Ok(false),
-            Err(e) => Err(e),
+        let claim = Change::new().set("taken", s(write_token())).if_exists().if_expr(
+            "attribute_not_exists({taken})",
+            &["taken"],
+            Vec::new(),
+        );
+        if !self.transition(key, claim).await? {
+            return Ok(false);
         }
+        self.client().delete_item().table_name(self.table()).set_key(Some(key.item())).send().await.map_err(sdk_err)?;
+        Ok(true)
     }
 }
 
