@@ -178,6 +178,7 @@ async fn dev(project: &Project) -> Result<()> {
         topup_callback_delay: std::time::Duration::from_secs(3),
         vtu_requery_after: std::time::Duration::from_secs(30),
         hubtel_window: std::time::Duration::from_secs(60),
+        faults: std::env::var("KOBO_FAULTS").ok().filter(|f| !f.trim().is_empty()),
     };
     let stack = DevStack::start(project, opts).await?;
     eprintln!(

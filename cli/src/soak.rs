@@ -174,6 +174,7 @@ pub async fn run(project: &Project, opts: SoakOptions) -> Result<SoakReport> {
             topup_callback_delay: Duration::from_secs(3),
             vtu_requery_after: Duration::from_secs(30),
             hubtel_window: Duration::from_secs(60),
+            faults: None,
         },
     )
     .await?;

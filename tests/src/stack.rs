@@ -407,6 +407,7 @@ pub fn own_stack(slot: &'static StackSlot, name: &'static str) -> &'static Stack
                 topup_callback_delay: std::time::Duration::from_millis(300),
                 vtu_requery_after: std::time::Duration::from_secs(0),
                 hubtel_window: std::time::Duration::from_secs(2),
+                faults: None,
             };
             // Warnings and errors of the stack's loops go to the test output.
             let _ = tracing_subscriber::fmt()

@@ -64,6 +64,10 @@ pub struct Options {
     pub vtu_requery_after: Duration,
     /// Hubtel's rate window (60 s in production; tests compress it).
     pub hubtel_window: Duration,
+    /// DynamoDB faults to turn on once the stack is seeded (`KOBO_FAULTS` for `kobo dev`),
+    /// e.g. `seed=7,conflict=0.1,throttle=0.05,error_after_write=0.02`; see
+    /// `cli/python/moto_serial.py`.
+    pub faults: Option<String>,
 }
 
 /// A running local stack. Dropping it stops the server and moto.
@@ -330,6 +334,10 @@ impl DevStack {
             loops_stop,
             loops,
         };
+        if let Some(spec) = &opts.faults {
+            moto::launcher_faults(&stack.aws_endpoint, spec).await.context("turning the DynamoDB faults on")?;
+            tracing::warn!(faults = %spec, "DynamoDB faults are on");
+        }
         if let Some(path) = opts.demo_json {
             let tmp = path.with_extension("json.tmp");
             std::fs::write(&tmp, serde_json::to_string_pretty(&stack.demo_info()?)?)?;

@@ -106,3 +106,21 @@ pub async fn launcher_sweep(endpoint: &str, now: Option<i64>) -> Result<serde_js
     let r = reqwest::Client::new().post(url).send().await.context("asking moto to sweep")?;
     r.error_for_status().context("moto's sweep")?.json().await.context("reading moto's sweep")
 }
+
+/// Sets the launcher's DynamoDB faults (`""` turns them off); what it now injects.
+pub async fn launcher_faults(endpoint: &str, spec: &str) -> Result<serde_json::Value> {
+    if !spec.chars().all(|c| c.is_ascii_alphanumeric() || "_.=,".contains(c)) {
+        bail!("a fault spec is key=value pairs separated by commas, e.g. seed=7,conflict=0.1; got {spec:?}");
+    }
+    let r = reqwest::Client::new()
+        .post(format!("{endpoint}/_kobo/faults?spec={spec}"))
+        .send()
+        .await
+        .context("asking moto to set faults")?;
+    let status = r.status();
+    let body: serde_json::Value = r.json().await.context("reading moto's faults")?;
+    if !status.is_success() {
+        bail!("moto refused the fault spec {spec:?}: {body}");
+    }
+    Ok(body)
+}
