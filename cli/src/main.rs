@@ -104,6 +104,13 @@ enum Cmd {
         #[command(subcommand)]
         cmd: ops::LedgerCmd,
     },
+    /// Operator alerts: what kobo cannot settle by itself, and how to settle it.
+    Alerts {
+        #[command(flatten)]
+        target: ops::Target,
+        #[command(subcommand)]
+        cmd: ops::AlertCmd,
+    },
 }
 
 fn main() -> ExitCode {
@@ -134,6 +141,7 @@ async fn run(cmd: Cmd) -> Result<()> {
         Cmd::Key { target, cmd } => ops::key(&target.connect(&project).await?, cmd).await,
         Cmd::Wallet { target, cmd } => ops::wallet(&target.connect(&project).await?, cmd).await,
         Cmd::Ledger { target, cmd } => ops::ledger(&target.connect(&project).await?, cmd).await,
+        Cmd::Alerts { target, cmd } => ops::alert(&target.connect(&project).await?, cmd).await,
         Cmd::Service { target, cmd } => ops::service(&target.connect(&project).await?, &project, &target, cmd).await,
         Cmd::Webhook { target, cmd } => ops::webhook(&target.connect(&project).await?, &project, &target, cmd).await,
         Cmd::Withdrawal { target, cmd } => {

@@ -5,6 +5,7 @@
 //! where they connect and the helpers they share.
 
 mod account;
+mod alert;
 mod key;
 mod ledger;
 mod order;
@@ -22,6 +23,7 @@ use kobo_shared::platform::secrets::SecretsCache;
 use kobo_shared::{Kobo, Store};
 
 pub use self::account::{account, AccountCmd};
+pub use self::alert::{alert, AlertCmd};
 pub use self::key::{key, KeyCmd};
 pub use self::ledger::{ledger, LedgerCmd};
 pub use self::order::{order, OrderCmd};

@@ -84,11 +84,20 @@ pub async fn handle(cb: &Callbacks, req: Request) -> Response<Body> {
             return reply(503, serde_json::json!({"error": "retry later"}));
         }
     };
-    match vtu::handle_callback(&cb.store, &secret, body, signature).await {
+    let provider = match cb.providers.topup.get().await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(error = %e, "VTU provider client unavailable");
+            return reply(503, serde_json::json!({"error": "retry later"}));
+        }
+    };
+    match vtu::handle_callback(&cb.store, provider, &secret, body, signature).await {
         Ok(r) => {
             let word = match r {
                 CallbackResult::Applied => "applied",
                 CallbackResult::AlreadySettled => "duplicate",
+                CallbackResult::Awaiting => "awaiting",
+                CallbackResult::Contradicted => "contradicted",
                 CallbackResult::Unknown => "unknown",
             };
             tracing::info!(result = word, "topup callback");

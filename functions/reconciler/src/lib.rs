@@ -16,6 +16,10 @@ use kobo_shared::{Store, StoreError};
 /// Open orders examined per pass (one upstream multi-status call).
 pub const BATCH: usize = 100;
 
+/// How long one pass of a kind (VTU requeries, SMM syncs) may take before it leaves the
+/// rest to the next pass (the function's timeout is 60 s and it runs several kinds).
+pub const PASS_BUDGET: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// Per-container state.
 #[derive(Debug)]
 pub struct Reconciler {
@@ -61,7 +65,8 @@ impl Reconciler {
     /// One VTU pass: requery transactions stuck in processing and settle them.
     pub async fn run_vtu_once(&self) -> Result<RequeryReport, ReconcileError> {
         let provider = self.providers.topup.get().await?;
-        let report = vtu::requery_processing(&self.store, provider, self.requery_after_secs, BATCH).await?;
+        let deadline = std::time::Instant::now() + PASS_BUDGET;
+        let report = vtu::requery_processing(&self.store, provider, self.requery_after_secs, deadline).await?;
         log_pass("vtu requery pass", &report);
         Ok(report)
     }

@@ -24,7 +24,11 @@
 //! | withdrawal      | `ACCOUNT#<id>`        | `WITHDRAWAL#<wdr id>` | `WITHDRAWAL#PENDING` / `<created>#<id>` while awaiting approval | status; operator approval queue; Hubtel's callback |
 //! | OTP session     | `ACCOUNT#<id>`        | `OTP#<otp id>`      | –                               | withdrawal OTP check; expires by TTL |
 //! | SMS notice      | `SMSQ`                | `<uuid v7>`         | –                               | queued notices, oldest first; taken off by a conditional delete before sending |
+//! | operator alert  | `ALERT`               | `<subject>`, e.g. `vtu:<trx>` | –                     | `kobo alerts`: what kobo cannot settle alone, one per subject |
 //! | outbox event    | `EVENT#<uuid v7>`     | `EVENT`             | –                               | written in the business transaction; the stream carries it to `relay` |
+
+/// Partition of operator alerts.
+pub const ALERT_PK: &str = "ALERT";
 
 /// Partition key of everything owned by one account.
 pub fn account_pk(account_id: &str) -> String {

@@ -5,6 +5,7 @@
 //! expression or a request.
 
 pub mod accounts;
+pub mod alerts;
 pub mod catalog;
 pub mod deposits;
 pub mod idempotency;

@@ -89,8 +89,8 @@ impl Store {
         self.get(&vtu_key(account_id, trx)).await
     }
 
-    /// Transactions still processing, oldest first (sparse GSI1).
-    pub async fn processing_vtu(&self, limit: usize) -> Result<Vec<VtuTx>, StoreError> {
-        self.query_records(&Query::gsi1(keys::VTU_PROCESSING_GSI1PK).limit(limit)).await
+    /// Every transaction still processing, oldest first (sparse GSI1, all pages).
+    pub async fn processing_vtu(&self) -> Result<Vec<VtuTx>, StoreError> {
+        self.query_records(&Query::gsi1(keys::VTU_PROCESSING_GSI1PK)).await
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod action;
+pub mod alert;
 pub mod apikey;
 pub mod auth;
 pub mod callback;

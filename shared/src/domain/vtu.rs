@@ -227,6 +227,37 @@ pub struct VtuTx {
 }
 
 impl VtuTx {
+    /// What the reseller buys besides the service itself: the cards or PINs of a recharge
+    /// card or exam PIN purchase, the token of a prepaid meter. A success report without
+    /// it is not settled: the transaction waits for a requery that brings it.
+    pub fn missing_delivery(&self, outcome: &Outcome) -> Option<&'static str> {
+        let Outcome::Success { meta, cards, .. } = outcome else { return None };
+        match self.category {
+            VtuCategory::RechargeCard | VtuCategory::Education if cards.is_empty() => Some("cards"),
+            VtuCategory::Electricity
+                if self.request.get("meter_type").and_then(|m| m.as_str()) == Some("prepaid")
+                    && meta.get("token").and_then(|t| t.as_str()).is_none_or(str::is_empty) =>
+            {
+                Some("token")
+            }
+            _ => None,
+        }
+    }
+
+    /// How a report of `outcome` contradicts this settled transaction, if it does: the
+    /// provider delivering what kobo refunded, or failing (reversing) what it delivered.
+    pub fn contradiction(&self, outcome: &Outcome) -> Option<&'static str> {
+        match (self.status, outcome) {
+            (VtuStatus::Failed, Outcome::Success { .. }) => {
+                Some("the provider reports as delivered a purchase kobo failed and refunded")
+            }
+            (VtuStatus::Success, Outcome::Failed { .. }) => {
+                Some("the provider reports as failed (reversed) a purchase kobo settled as delivered")
+            }
+            _ => None,
+        }
+    }
+
     /// The transaction as `outcome` settles it at `now` (a pure transition: the store
     /// applies it only while the stored one is still processing).
     pub fn settled(&self, outcome: &Outcome, now: String) -> VtuTx {

@@ -8,6 +8,7 @@ use crate::db::accounts::entry;
 use crate::db::item::Record;
 use crate::db::vtu::{settle_change, vtu_key};
 use crate::db::{Floor, Store, Tx};
+use crate::domain::alert::Alert;
 use crate::domain::event::EventType;
 use crate::domain::idempotency::IdemRecord;
 use crate::domain::money::Kobo;
@@ -98,9 +99,10 @@ pub fn outcome_of(r: &TopupResult) -> Option<Outcome> {
     }
 }
 
-/// Applies a purchase answer: final results settle the transaction; pending, timeouts and
-/// unreachable providers leave it processing for a callback or the reconciler. Returns
-/// the transaction as it now stands.
+/// Applies a purchase answer: final results settle the transaction; pending, timeouts,
+/// unreachable providers and successes that lack the cards or token leave it processing
+/// for a callback or the reconciler; a result that contradicts a settled transaction
+/// raises an operator alert. Returns the transaction as it now stands.
 pub async fn apply_purchase(
     store: &Store,
     tx: &VtuTx,
@@ -116,11 +118,68 @@ pub async fn apply_purchase(
         }
     };
     let Some(outcome) = outcome else { return Ok(tx.clone()) };
-    match settle(store, tx, &outcome, actor).await? {
-        Some(after) => Ok(after),
-        // Settled meanwhile (a fast callback): read what won.
-        None => Ok(store.get_vtu(&tx.account_id, &tx.trx).await?.unwrap_or_else(|| tx.clone())),
+    Ok(settle_or_alert(store, tx, &outcome, actor).await?.now())
+}
+
+/// What reporting an outcome did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reported {
+    /// It settled the transaction (as it now stands).
+    Settled(VtuTx),
+    /// A success without the cards or token the purchase must deliver: left processing
+    /// for a requery that brings them.
+    Incomplete(VtuTx),
+    /// The transaction was settled already, the same way.
+    Already(VtuTx),
+    /// The transaction was settled already, the other way: an operator alert was raised.
+    Contradicted(VtuTx),
+}
+
+impl Reported {
+    /// The transaction as it now stands.
+    pub fn now(self) -> VtuTx {
+        match self {
+            Reported::Settled(t) | Reported::Incomplete(t) | Reported::Already(t) | Reported::Contradicted(t) => t,
+        }
     }
+}
+
+/// Settles `tx` with `outcome` exactly once. A success lacking what the purchase must
+/// deliver settles nothing. When the transaction was settled already (by a callback, a
+/// requery or an operator), an outcome that contradicts it is never acknowledged as a
+/// mere duplicate: it raises an operator alert with the command that settles it.
+pub async fn settle_or_alert(
+    store: &Store,
+    tx: &VtuTx,
+    outcome: &Outcome,
+    actor: &str,
+) -> Result<Reported, StoreError> {
+    if tx.status == VtuStatus::Processing {
+        if let Some(missing) = tx.missing_delivery(outcome) {
+            tracing::warn!(trx = %tx.trx, missing, "success reported without what the purchase delivers; left processing for a requery");
+            return Ok(Reported::Incomplete(tx.clone()));
+        }
+        if let Some(after) = settle(store, tx, outcome, actor).await? {
+            return Ok(Reported::Settled(after));
+        }
+    }
+    // Settled meanwhile (or before): read what won.
+    let now = store.get_vtu(&tx.account_id, &tx.trx).await?.unwrap_or_else(|| tx.clone());
+    let Some(why) = now.contradiction(outcome) else { return Ok(Reported::Already(now)) };
+    let command = match now.status {
+        VtuStatus::Failed => format!(
+            "confirm the delivery with the provider, then either `kobo wallet debit {acct} {amount} \"VTU {trx} delivered after refund\"` or absorb it; then `kobo alerts resolve vtu:{trx}`",
+            acct = now.account_id, amount = now.amount, trx = now.trx
+        ),
+        _ => format!(
+            "confirm the reversal with the provider, then `kobo wallet credit {acct} {amount} \"VTU {trx} reversed by the provider\"`; then `kobo alerts resolve vtu:{trx}`",
+            acct = now.account_id, amount = now.amount, trx = now.trx
+        ),
+    };
+    let alert =
+        Alert::new(format!("vtu:{}", now.trx), &now.account_id, format!("{why} (reported by {actor})"), command);
+    store.raise_alert(&alert).await?;
+    Ok(Reported::Contradicted(now))
 }
 
 /// What one requery pass did.
@@ -134,44 +193,146 @@ pub struct RequeryReport {
     pub failed: usize,
     /// Re-sent because the provider never received them.
     pub resent: usize,
+    /// Left processing: the provider's answer was missing, ambiguous or incomplete.
+    pub unresolved: usize,
+    /// Not reached before the pass's deadline (the next pass takes them).
+    pub deferred: usize,
+    /// Raised an operator alert (processing too long; contradictions).
+    pub alerted: usize,
 }
 
-/// Requeries transactions processing for longer than `older_than_secs` and settles them;
-/// one the provider never got is sent again (the provider deduplicates on our reference).
+/// Requeries at once at most this many.
+const REQUERY_CONCURRENCY: usize = 16;
+
+/// A purchase processing longer than this is put before an operator (it stays
+/// processing: only the provider's explicit answer or the operator settles it).
+pub const PROCESSING_ALERT_SECS: i64 = 6 * 3600;
+
+/// Requeries every transaction processing for longer than `older_than_secs` and settles
+/// those with a final answer; one the provider never got is sent again (it deduplicates
+/// on our reference). Every processing transaction is looked at (all pages,
+/// `REQUERY_CONCURRENCY` at a time, so one slow or failing transaction holds up no
+/// other), until `deadline` (the rest are counted `deferred`).
 pub async fn requery_processing(
     store: &Store,
     provider: &impl TopupProvider,
     older_than_secs: i64,
-    batch: usize,
+    deadline: std::time::Instant,
 ) -> Result<RequeryReport, StoreError> {
-    let mut report = RequeryReport::default();
+    use futures_util::stream::{self, StreamExt};
     let now = now_unix();
-    for tx in store.processing_vtu(batch).await? {
-        let age = chrono::DateTime::parse_from_rfc3339(&tx.created_at).map(|t| now - t.timestamp()).unwrap_or(i64::MAX);
-        if age < older_than_secs {
-            continue;
-        }
-        report.examined += 1;
-        let answer = match provider.requery(&tx.trx).await {
-            Ok(Some(r)) => Ok(r),
-            Ok(None) => {
-                let request: TopupRequest = match serde_json::from_value::<serde_json::Value>(tx.request.clone()) {
-                    Ok(v) => rebuild_request(&v),
-                    Err(_) => continue,
-                };
-                report.resent += 1;
-                provider.purchase(&request).await
+    let due: Vec<VtuTx> = store
+        .processing_vtu()
+        .await?
+        .into_iter()
+        .filter(|tx| {
+            let age =
+                chrono::DateTime::parse_from_rfc3339(&tx.created_at).map(|t| now - t.timestamp()).unwrap_or(i64::MAX);
+            age >= older_than_secs
+        })
+        .collect();
+    let outcomes: Vec<Requeried> = stream::iter(due)
+        .map(|tx| async move {
+            if std::time::Instant::now() >= deadline {
+                return Requeried::Deferred;
             }
-            Err(e) => Err(e),
-        };
-        let after = apply_purchase(store, &tx, &answer, "reconciler").await?;
-        match after.status {
-            VtuStatus::Success if tx.status == VtuStatus::Processing => report.succeeded += 1,
-            VtuStatus::Failed if tx.status == VtuStatus::Processing => report.failed += 1,
-            _ => {}
+            match requery_one(store, provider, &tx).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(trx = %tx.trx, error = %e, "requery failed; the next pass tries again");
+                    Requeried::Unresolved
+                }
+            }
+        })
+        .buffer_unordered(REQUERY_CONCURRENCY)
+        .collect()
+        .await;
+    let mut report = RequeryReport::default();
+    for o in outcomes {
+        if !matches!(o, Requeried::Deferred) {
+            report.examined += 1;
+        }
+        match o {
+            Requeried::Succeeded { resent } => {
+                report.succeeded += 1;
+                report.resent += usize::from(resent);
+            }
+            Requeried::Failed { resent } => {
+                report.failed += 1;
+                report.resent += usize::from(resent);
+            }
+            Requeried::Unresolved => report.unresolved += 1,
+            Requeried::Alerted => report.alerted += 1,
+            Requeried::Deferred => report.deferred += 1,
+            Requeried::Other => {}
         }
     }
     Ok(report)
+}
+
+enum Requeried {
+    Succeeded { resent: bool },
+    Failed { resent: bool },
+    Unresolved,
+    Alerted,
+    Deferred,
+    Other,
+}
+
+async fn requery_one(store: &Store, provider: &impl TopupProvider, tx: &VtuTx) -> Result<Requeried, StoreError> {
+    let mut resent = false;
+    let answer = match provider.requery(&tx.trx).await {
+        Ok(Some(r)) => Ok(r),
+        Ok(None) => {
+            let Ok(v) = serde_json::from_value::<serde_json::Value>(tx.request.clone()) else {
+                return Ok(Requeried::Unresolved);
+            };
+            resent = true;
+            provider.purchase(&rebuild_request(&v)).await
+        }
+        Err(e) => Err(e),
+    };
+    let reported = match answer {
+        // Only an explicit answer from the provider settles; anything else (4xx, 5xx,
+        // timeouts) says nothing about the purchase.
+        Ok(ref r) => match outcome_of(r) {
+            Some(outcome) => settle_or_alert(store, tx, &outcome, "reconciler").await?,
+            None => Reported::Incomplete(tx.clone()),
+        },
+        Err(UpstreamError::Rejected(reason)) if resent => {
+            settle_or_alert(store, tx, &Outcome::Failed { reason }, "reconciler").await?
+        }
+        Err(e) => {
+            tracing::warn!(trx = %tx.trx, error = %e, "requery answered nothing final; left processing");
+            Reported::Incomplete(tx.clone())
+        }
+    };
+    Ok(match reported {
+        Reported::Settled(after) if after.status == VtuStatus::Success => Requeried::Succeeded { resent },
+        Reported::Settled(_) => Requeried::Failed { resent },
+        Reported::Contradicted(_) => Requeried::Alerted,
+        Reported::Incomplete(now) => {
+            let age = chrono::DateTime::parse_from_rfc3339(&now.created_at)
+                .map(|t| now_unix() - t.timestamp())
+                .unwrap_or(i64::MAX);
+            if age >= PROCESSING_ALERT_SECS {
+                let alert = Alert::new(
+                    format!("vtu:{}", now.trx),
+                    &now.account_id,
+                    format!("processing for {} h without a final answer from the provider", age / 3600),
+                    format!(
+                        "check {trx} with the provider; when it failed, `kobo vtu settle {acct} {trx} --failed`; when it was delivered, `kobo vtu settle {acct} {trx} --delivered`",
+                        trx = now.trx, acct = now.account_id
+                    ),
+                );
+                if store.raise_alert(&alert).await? {
+                    return Ok(Requeried::Alerted);
+                }
+            }
+            Requeried::Unresolved
+        }
+        Reported::Already(_) => Requeried::Other,
+    })
 }
 
 /// The stored request as a [`TopupRequest`].
@@ -197,8 +358,13 @@ pub fn rebuild_request(v: &serde_json::Value) -> TopupRequest {
 pub enum CallbackResult {
     /// It settled the transaction.
     Applied,
-    /// The transaction was already settled: nothing changed.
+    /// The transaction was already settled the same way: nothing changed.
     AlreadySettled,
+    /// A success whose cards or token could not be fetched yet: left processing for the
+    /// reconciler's requery.
+    Awaiting,
+    /// It contradicts how the transaction was settled: an operator alert was raised.
+    Contradicted,
     /// No such transaction (logged, acknowledged).
     Unknown,
 }
@@ -246,6 +412,7 @@ fn as_text(v: &Option<serde_json::Value>) -> Option<String> {
 /// body, constant-time), finds the transaction by passthrough, and settles it once.
 pub async fn handle_callback(
     store: &Store,
+    provider: &impl TopupProvider,
     secret: &str,
     body: &[u8],
     signature: &str,
@@ -274,16 +441,51 @@ pub async fn handle_callback(
         if let Some(a) = as_text(&cb.amount) {
             meta.insert("provider_amount".into(), serde_json::json!(a));
         }
-        Outcome::Success {
+        let reported = Outcome::Success {
             provider_ref: as_text(&cb.recharge_id),
             meta: serde_json::Value::Object(meta),
             cards: tx.cards.clone(),
+        };
+        // A success callback carries no cards or token: fetch them before settling.
+        match tx.missing_delivery(&reported) {
+            Some(_) if tx.status == VtuStatus::Processing => match provider.requery(&tx.trx).await {
+                Ok(Some(r)) if r.state == TopupState::Success => {
+                    outcome_of(&r).map(|o| merge(o, &reported)).unwrap_or(reported)
+                }
+                Ok(_) | Err(_) => reported,
+            },
+            _ => reported,
         }
     } else {
         Outcome::Failed { reason: cb.error.unwrap_or_else(|| "failed at the provider".into()) }
     };
-    match settle(store, &tx, &outcome, "callback").await? {
-        Some(_) => Ok(CallbackResult::Applied),
-        None => Ok(CallbackResult::AlreadySettled),
+    Ok(match settle_or_alert(store, &tx, &outcome, "callback").await? {
+        Reported::Settled(_) => CallbackResult::Applied,
+        Reported::Already(_) => CallbackResult::AlreadySettled,
+        Reported::Incomplete(_) => CallbackResult::Awaiting,
+        Reported::Contradicted(_) => CallbackResult::Contradicted,
+    })
+}
+
+/// The requery's success, with what the callback reported that the requery lacks.
+fn merge(requeried: Outcome, callback: &Outcome) -> Outcome {
+    match (requeried, callback) {
+        (
+            Outcome::Success { provider_ref, meta, cards },
+            Outcome::Success { provider_ref: cb_ref, meta: cb_meta, .. },
+        ) => {
+            let mut merged = cb_meta.as_object().cloned().unwrap_or_default();
+            if let Some(m) = meta.as_object() {
+                for (k, v) in m {
+                    merged.insert(k.clone(), v.clone());
+                }
+            }
+            Outcome::Success {
+                provider_ref: provider_ref.or_else(|| cb_ref.clone()),
+                meta: serde_json::Value::Object(merged),
+                cards,
+            }
+        }
+        (other, _) => other,
     }
 }

@@ -178,8 +178,12 @@ impl TopupProvider for TopupClient {
     /// Buys. Safe to repeat with the same reference.
     async fn purchase(&self, r: &TopupRequest) -> Result<TopupResult, UpstreamError> {
         let (status, v) = self.send(self.http.post(format!("{}/v1/topup", self.base)).json(r)).await?;
-        if status == 401 || status == 403 {
-            return Err(UpstreamError::NotSent(format!("provider refused our credentials ({status})")));
+        match status {
+            401 | 403 => return Err(UpstreamError::NotSent(format!("provider refused our credentials ({status})"))),
+            429 => return Err(UpstreamError::NotSent("provider rate limit (429)".into())),
+            // A conflict on our reference: it has it already; a requery tells how it went.
+            409 => return Err(UpstreamError::Ambiguous("provider answered 409 for our reference".into())),
+            _ => {}
         }
         if status >= 400 && v.get("success").is_none() {
             return Err(UpstreamError::Rejected(text(v.get("error")).unwrap_or_else(|| format!("HTTP {status}"))));
@@ -187,16 +191,19 @@ impl TopupProvider for TopupClient {
         Ok(parse_result(&v))
     }
 
-    /// The provider's record of our reference, or `None` if it never got it.
+    /// The provider's record of our reference, or `None` if it never got it. Only a
+    /// 2xx with a body describes the purchase: any other answer (401, 403, 409, 429,
+    /// 5xx, ...) says nothing about it, so it is `Ambiguous`, never a failure.
     async fn requery(&self, reference: &str) -> Result<Option<TopupResult>, UpstreamError> {
         let (status, v) = self.send(self.http.get(format!("{}/v1/topup/{reference}", self.base))).await?;
-        if status == 404 {
-            return Ok(None);
+        match status {
+            404 => Ok(None),
+            200..=299 => Ok(Some(parse_result(&v))),
+            _ => Err(UpstreamError::Ambiguous(format!(
+                "requery answered {status}: {}",
+                text(v.get("error")).unwrap_or_default()
+            ))),
         }
-        if status >= 400 {
-            return Err(UpstreamError::Rejected(text(v.get("error")).unwrap_or_else(|| format!("HTTP {status}"))));
-        }
-        Ok(Some(parse_result(&v)))
     }
 
     /// Looks up a smartcard / IUC number.

@@ -343,7 +343,8 @@ async fn pending_then_signed_callback_settles_and_forgeries_change_nothing() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert_eq!(after["status"], "success", "the real callback still settles it: {after}");
-    // A late failure callback (validly signed) after success changes nothing.
+    // A late failure callback (validly signed) after success refunds nothing, and is not
+    // waved through as a duplicate: the operator is alerted, with the command to settle.
     let r = http
         .post(&cb_url)
         .header("X-Signature", &good_sig)
@@ -352,8 +353,11 @@ async fn pending_then_signed_callback_settles_and_forgeries_change_nothing() {
         .await
         .expect("the late failure callback reaches the stack");
     assert_eq!(r.status().as_u16(), 200);
-    assert_eq!(r.json::<Value>().await.unwrap_or_default()["status"], "duplicate");
+    assert_eq!(r.json::<Value>().await.unwrap_or_default()["status"], "contradicted");
     assert_eq!(c.balance().await, paid);
+    let alerts = store.alerts().await.expect("listing operator alerts");
+    let alert = alerts.iter().find(|a| a.subject == format!("vtu:{trx2}")).expect("an alert on the reversed purchase");
+    assert!(alert.command.contains("kobo wallet credit") && alert.command.contains(&trx2), "{alert:?}");
     ledger_sums(&store, &acct).await;
 }
 

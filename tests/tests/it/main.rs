@@ -23,5 +23,6 @@ mod events;
 mod hubtel_throttle;
 mod layers;
 mod ledger_random;
+mod money_vtu;
 mod store;
 mod template;

@@ -497,13 +497,7 @@ pub async fn purchase(
     let p = &req.params;
     let catalog = app.vtu_catalog.get(app).await?;
     let what = build(PurchaseRequest::try_from((action, p))?, &catalog)?;
-    check_pin(app, caller, p).await?;
     let account = &caller.account;
-    let amount = rules::price(what.base, what.profit, discount(caller, what.category));
-    let available = account.balance.checked_sub(account.min_balance).unwrap_or(Kobo::ZERO);
-    if amount > available {
-        return Err(ApiError::InsufficientBalance);
-    }
     let idem = match &req.idempotency_key {
         None => None,
         Some(k) => {
@@ -519,9 +513,17 @@ pub async fn purchase(
         }
     };
     let (id, earlier) = tokio::join!(app.store.next_id("vtu"), idem_lookup);
+    // A retry of a purchase already made answers that purchase, whatever the balance or
+    // the PIN's lock say now: the key is looked up before either is checked.
     if let (Some(rec), Some((_, request_hash))) = (earlier?, &idem) {
         let (status, body) = rec.replay(request_hash)?;
         return replay(app, caller, status, body).await;
+    }
+    check_pin(app, caller, p).await?;
+    let amount = rules::price(what.base, what.profit, discount(caller, what.category));
+    let available = account.balance.checked_sub(account.min_balance).unwrap_or(Kobo::ZERO);
+    if amount > available {
+        return Err(ApiError::InsufficientBalance);
     }
     let trx = rules::new_trx();
     let now = now_rfc3339();
@@ -578,7 +580,11 @@ pub async fn purchase(
             tx.clone()
         }
     };
-    let balance = app.store.balance(&account.id).await?.unwrap_or(account.balance);
+    // Committed: from here on nothing may turn the answer into an error.
+    let balance = match app.store.balance(&account.id).await {
+        Ok(Some(b)) => b,
+        Ok(None) | Err(_) => account.balance.checked_sub(amount).unwrap_or_default(),
+    };
     super::low_balance_notice(app, caller, balance).await;
     Ok(render::ok(&VtuAnswer::of(&after, balance)))
 }

@@ -1,0 +1,50 @@
+//! Operator alerts in the table: one item per subject under one partition, listed by
+//! `kobo alerts` and removed when the operator has settled them.
+
+use super::item::{Key, Reader, Record, Writer};
+use super::keys;
+use super::table::Query;
+use super::Store;
+use crate::domain::alert::Alert;
+use crate::error::StoreError;
+
+impl Record for Alert {
+    const TYPE: &'static str = "alert";
+    fn key(&self) -> Key {
+        Key::new(keys::ALERT_PK, &self.subject)
+    }
+    fn write(&self, w: Writer) -> Writer {
+        w.s("account_id", &self.account_id)
+            .s("reason", &self.reason)
+            .s("command", &self.command)
+            .s("created_at", &self.created_at)
+    }
+    fn read(r: &Reader<'_>) -> Result<Alert, StoreError> {
+        Ok(Alert {
+            subject: r.s("SK")?,
+            account_id: r.s("account_id")?,
+            reason: r.s("reason")?,
+            command: r.s("command")?,
+            created_at: r.s("created_at")?,
+        })
+    }
+}
+
+impl Store {
+    /// Raises `alert` unless one is open for its subject; whether it is new. Logged as an
+    /// error either way, so it reaches the operator's log alarms too.
+    pub async fn raise_alert(&self, alert: &Alert) -> Result<bool, StoreError> {
+        tracing::error!(subject = %alert.subject, account = %alert.account_id, reason = %alert.reason, command = %alert.command, "operator alert");
+        self.put_if_absent(alert.to_item()).await
+    }
+
+    /// Every open alert, by subject.
+    pub async fn alerts(&self) -> Result<Vec<Alert>, StoreError> {
+        self.query_records(&Query::partition(keys::ALERT_PK)).await
+    }
+
+    /// Closes the alert on `subject`; whether one was open.
+    pub async fn resolve_alert(&self, subject: &str) -> Result<bool, StoreError> {
+        self.take(&Key::new(keys::ALERT_PK, subject)).await
+    }
+}
