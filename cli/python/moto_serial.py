@@ -39,7 +39,9 @@ only for measuring the difference):
   TransactionConflict on one of its items; Put/Update/DeleteItem answer
   TransactionConflictException), throttle=P (any data-plane call answers
   ThrottlingException or ProvisionedThroughputExceededException), error_after_write=P
-  (a write is applied, then answered 500 InternalServerError, as DynamoDB can). Faults
+  (a write is applied, then answered 500 InternalServerError, as DynamoDB can),
+  ops=A+B (only these operations, e.g. ops=TransactWriteItems), skip=N (the first N
+  requests that could fault pass untouched: a fault placed at a known point). Faults
   never touch control-plane calls (CreateTable, DescribeTable, ...) or Streams. Each
   probability is per request attempt; the counts are in /_kobo/stats.
 
@@ -697,12 +699,18 @@ class Faults:
     def __init__(self, spec: str):
         self.spec = spec.strip()
         self.p = {k: 0.0 for k in self.KINDS}
+        self.ops = None
+        self.skip = 0
         seed = 0
         for part in filter(None, (x.strip() for x in self.spec.split(","))):
             key, _, value = part.partition("=")
             key = key.strip()
             if key == "seed":
                 seed = int(value)
+            elif key == "ops":
+                self.ops = set(filter(None, value.split("+")))
+            elif key == "skip":
+                self.skip = int(value)
             elif key in self.p:
                 prob = float(value)
                 if not 0.0 <= prob <= 1.0:
@@ -717,12 +725,28 @@ class Faults:
     def active(self) -> bool:
         return any(v > 0 for v in self.p.values())
 
+    def applies(self, op: str) -> bool:
+        """Whether `op` may fault now (counting down `skip`)."""
+        if not self.active() or (self.ops is not None and op not in self.ops):
+            return False
+        if self.skip > 0:
+            self.skip -= 1
+            return False
+        return True
+
     def roll(self, kind: str) -> bool:
         p = self.p[kind]
         return p > 0 and self.rng.random() < p
 
     def describe(self) -> dict:
-        return {"spec": self.spec, "seed": self.seed, "p": self.p, "injected": dict(self.injected)}
+        return {
+            "spec": self.spec,
+            "seed": self.seed,
+            "p": self.p,
+            "ops": sorted(self.ops) if self.ops is not None else None,
+            "skip_left": self.skip,
+            "injected": dict(self.injected),
+        }
 
 
 FAULTS = Faults("")
@@ -741,8 +765,6 @@ def error_response(start_response, status: str, kind: str, message: str, extra=N
 
 def injected_fault(op: str, body: bytes, start_response):
     """A fault answered instead of running the request, or None to run it."""
-    if op not in DATA_READS and op not in WRITES:
-        return None
     if FAULTS.roll("throttle"):
         kind = FAULTS.rng.choice(["ThrottlingException", "ProvisionedThroughputExceededException"])
         FAULTS.injected["throttle"] += 1
@@ -911,7 +933,8 @@ class Launcher:
                 again = remembered_token(token, digest, start_response)
                 if again is not None:
                     return again
-        fault = injected_fault(name, request, start_response)
+        may_fault = (name in DATA_READS or name in WRITES) and FAULTS.applies(name)
+        fault = injected_fault(name, request, start_response) if may_fault else None
         if fault is not None:
             return fault
         captured = {}
@@ -928,7 +951,7 @@ class Launcher:
         ok = captured.get("status", "").startswith("200")
         if ok and token:
             TOKENS[token] = (digest, captured["status"], captured["headers"], body, time.time())
-        if ok and name in WRITES and FAULTS.roll("error_after_write"):
+        if ok and may_fault and name in WRITES and FAULTS.roll("error_after_write"):
             FAULTS.injected["error_after_write"] += 1
             return error_response(start_response, "500 Internal Server Error", "InternalServerError", "Internal server error")
         start_response(captured.get("status", "500 Internal Server Error"), captured.get("headers", []))

@@ -102,6 +102,20 @@ impl ApiClient {
         self.call_with_headers(fields, &[]).await
     }
 
+    /// [`ApiClient::call`], with the answer's `Retry-After` header too.
+    pub async fn call_answer(&self, fields: &[(&str, &str)]) -> (u16, Option<String>, Value) {
+        let mut form: Vec<(&str, &str)> = vec![("key", self.key.as_str())];
+        form.extend_from_slice(fields);
+        let mut req = self.http.post(&self.url).form(&form);
+        if let Some(k) = &self.idempotency_key {
+            req = req.header("Idempotency-Key", k);
+        }
+        let r = req.send().await.unwrap_or_else(|e| panic!("POST {} failed: {e}", self.url));
+        let retry_after = r.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let (status, v) = json_of(r).await;
+        (status, retry_after, v)
+    }
+
     /// [`ApiClient::call`] with extra request headers.
     pub async fn call_with_headers(&self, fields: &[(&str, &str)], headers: &[(&str, &str)]) -> (u16, Value) {
         let mut form: Vec<(&str, &str)> = vec![("key", self.key.as_str())];

@@ -109,11 +109,11 @@ pub async fn launcher_sweep(endpoint: &str, now: Option<i64>) -> Result<serde_js
 
 /// Sets the launcher's DynamoDB faults (`""` turns them off); what it now injects.
 pub async fn launcher_faults(endpoint: &str, spec: &str) -> Result<serde_json::Value> {
-    if !spec.chars().all(|c| c.is_ascii_alphanumeric() || "_.=,".contains(c)) {
+    if !spec.chars().all(|c| c.is_ascii_alphanumeric() || "_.=,".contains(c) || c == '+') {
         bail!("a fault spec is key=value pairs separated by commas, e.g. seed=7,conflict=0.1; got {spec:?}");
     }
     let r = reqwest::Client::new()
-        .post(format!("{endpoint}/_kobo/faults?spec={spec}"))
+        .post(format!("{endpoint}/_kobo/faults?spec={}", spec.replace('+', "%2B")))
         .send()
         .await
         .context("asking moto to set faults")?;

@@ -41,7 +41,7 @@ pub async fn order(conn: &Conn, cmd: OrderCmd) -> Result<()> {
     let store = &conn.store;
     match cmd {
         OrderCmd::Show { account, id } => print_json(&find_order(store, &account, id).await?),
-        OrderCmd::Open => print_json(&store.open_orders(1000).await?),
+        OrderCmd::Open => print_json(&store.open_orders().await?),
         OrderCmd::Resolve { account, id, upstream_order, not_placed } => {
             let o = find_order(store, &account, id).await?;
             if o.upstream != UpstreamState::Unknown {

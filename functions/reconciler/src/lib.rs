@@ -13,9 +13,6 @@ use kobo_shared::platform::secrets::SecretsCache;
 use kobo_shared::upstream::HubtelApi;
 use kobo_shared::{Store, StoreError};
 
-/// Open orders examined per pass (one upstream multi-status call).
-pub const BATCH: usize = 100;
-
 /// How long one pass of a kind (VTU requeries, SMM syncs) may take before it leaves the
 /// rest to the next pass (the function's timeout is 60 s and it runs several kinds).
 pub const PASS_BUDGET: std::time::Duration = std::time::Duration::from_secs(20);
@@ -170,7 +167,8 @@ impl Reconciler {
     /// One SMM pass.
     pub async fn run_once(&self) -> Result<SyncReport, ReconcileError> {
         let panel = self.providers.smm.get().await?;
-        let report = orders::sync_open_orders(&self.store, panel, BATCH).await?;
+        let deadline = std::time::Instant::now() + PASS_BUDGET;
+        let report = orders::sync_open_orders(&self.store, panel, deadline).await?;
         log_pass("reconciler pass", &report);
         Ok(report)
     }

@@ -89,6 +89,11 @@ pub fn progress_change(before: &Order, after: &Order) -> Change {
     }
 }
 
+/// The change of an order's upstream state from `from` to `to`, only while it is `from`.
+pub fn upstream_change(change: Change, from: UpstreamState, to: UpstreamState) -> Change {
+    change.set("upstream_state", s(to.as_str())).if_eq("upstream_state", s(from.as_str()))
+}
+
 impl Store {
     /// One order of an account (strongly consistent).
     pub async fn get_order(&self, account_id: &str, order_id: u64) -> Result<Option<Order>, StoreError> {
@@ -97,7 +102,9 @@ impl Store {
 
     /// Orders of an account in one `BatchGetItem` per 100 ids; missing ids are absent.
     pub async fn get_orders(&self, account_id: &str, ids: &[u64]) -> Result<HashMap<u64, Order>, StoreError> {
-        let keys: Vec<Key> = ids.iter().map(|id| order_key(account_id, *id)).collect();
+        // BatchGetItem refuses a key named twice.
+        let unique: std::collections::BTreeSet<u64> = ids.iter().copied().collect();
+        let keys: Vec<Key> = unique.iter().map(|id| order_key(account_id, *id)).collect();
         let mut found = HashMap::new();
         for item in self.batch_get(&keys).await? {
             let o = Order::from_item(&item)?;
@@ -106,9 +113,9 @@ impl Store {
         Ok(found)
     }
 
-    /// Orders that are not final, oldest update first (sparse GSI1).
-    pub async fn open_orders(&self, limit: usize) -> Result<Vec<Order>, StoreError> {
-        self.query_records(&Query::gsi1(keys::OPEN_ORDERS_GSI1PK).limit(limit)).await
+    /// Every order that is not final, oldest update first (sparse GSI1, all pages).
+    pub async fn open_orders(&self) -> Result<Vec<Order>, StoreError> {
+        self.query_records(&Query::gsi1(keys::OPEN_ORDERS_GSI1PK)).await
     }
 
     /// Records a refill of an order (owner only).
@@ -126,6 +133,21 @@ impl Store {
             .s("upstream_refill", upstream_refill)
             .s("created_at", now_rfc3339());
         self.put_new(w.0).await
+    }
+
+    /// The upstream refill ids of the account's refills `ids` (one batch read; ids that
+    /// name nothing are absent).
+    pub async fn get_refills(&self, account_id: &str, ids: &[u64]) -> Result<HashMap<u64, String>, StoreError> {
+        let unique: std::collections::BTreeSet<u64> = ids.iter().copied().collect();
+        let keys: Vec<Key> = unique.iter().map(|id| refill_key(account_id, *id)).collect();
+        let mut found = HashMap::new();
+        for item in self.batch_get(&keys).await? {
+            let r = Reader::new(&item);
+            if let Some(upstream) = r.opt_s("upstream_refill")? {
+                found.insert(r.u64("refill_id")?, upstream);
+            }
+        }
+        Ok(found)
     }
 
     /// The upstream refill id of one of the account's refills.
@@ -146,7 +168,7 @@ impl Store {
         to: UpstreamState,
         upstream_order: Option<&str>,
     ) -> Result<(), StoreError> {
-        let mut change = Change::new().set("upstream_state", s(to.as_str())).if_eq("upstream_state", s(from.as_str()));
+        let mut change = upstream_change(Change::new(), from, to);
         if let Some(u) = upstream_order {
             change = change.set("upstream_order", s(u));
         }

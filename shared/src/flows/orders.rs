@@ -4,8 +4,9 @@
 
 use crate::db::accounts::entry;
 use crate::db::item::Record;
-use crate::db::orders::{order_key, progress_change};
+use crate::db::orders::{order_key, progress_change, upstream_change};
 use crate::db::{Floor, Store, Tx, TxError};
+use crate::domain::alert::Alert;
 use crate::domain::event::EventType;
 use crate::domain::idempotency::IdemRecord;
 use crate::domain::money::Kobo;
@@ -96,26 +97,61 @@ pub async fn create_order(
 
 /// Sends a freshly created order upstream and records the outcome. Never sends an order
 /// twice: the order is created as `Sending`, and only `Unsent` orders are (re)sent by the
-/// reconciler after claiming them.
+/// reconciler after claiming them. An answer that leaves it unknown whether the panel took
+/// the order (a timeout, a 502, an unreadable answer) is never sent again by itself: it
+/// goes before an operator.
 pub async fn send_upstream(store: &Store, panel: &impl SmmPanel, order: &Order) -> Result<UpstreamState, StoreError> {
     let outcome = panel.add(&order.upstream_service, &order.link, order.quantity).await;
+    if let Err(e) = &outcome {
+        tracing::warn!(order_id = order.id, error = %e, "upstream add did not succeed");
+    }
     let (to, upstream_id) = match &outcome {
         Ok(id) => (UpstreamState::Placed, Some(id.as_str())),
         Err(UpstreamError::NotSent(_)) => (UpstreamState::Unsent, None),
         Err(UpstreamError::Ambiguous(_)) => (UpstreamState::Unknown, None),
-        Err(UpstreamError::Rejected(_)) => (UpstreamState::Rejected, None),
+        Err(UpstreamError::Rejected(reason)) => {
+            if let Err(e) = reject(store, order, reason).await {
+                // The refund did not commit: record the refusal alone, and the reconciler
+                // finishes the rejection (refund included) on its next pass.
+                tracing::warn!(order_id = order.id, error = %e, "rejection not committed; left for the reconciler");
+                store.set_upstream(order, UpstreamState::Sending, UpstreamState::Rejected, None).await?;
+            }
+            return Ok(UpstreamState::Rejected);
+        }
     };
-    if let Err(e) = &outcome {
-        tracing::warn!(order_id = order.id, error = %e, "upstream add did not succeed");
-    }
     store.set_upstream(order, UpstreamState::Sending, to, upstream_id).await?;
-    if to == UpstreamState::Rejected {
-        let mut o = order.clone();
-        o.upstream = UpstreamState::Rejected;
-        let p = Progress { status: OrderStatus::Cancelled, start_count: 0, remains: order.quantity };
-        apply_progress(store, &o, p, "upstream rejected the order").await?;
+    if to == UpstreamState::Unknown {
+        alert_unknown(store, order).await?;
     }
     Ok(to)
+}
+
+/// Puts an order whose upstream outcome is unknown before an operator.
+async fn alert_unknown(store: &Store, order: &Order) -> Result<(), StoreError> {
+    let alert = Alert::new(
+        format!("order:{}", order.id),
+        &order.account_id,
+        format!("SMM order {} may or may not have reached the panel (its answer was lost)", order.id),
+        format!(
+            "find it on the panel, then `kobo order resolve {acct} {id} --upstream-order <panel id>`, or `kobo order resolve {acct} {id} --not-placed` to send it again; then `kobo alerts resolve order:{id}`",
+            acct = order.account_id,
+            id = order.id
+        ),
+    );
+    store.raise_alert(&alert).await.map(drop)
+}
+
+/// An order the panel refused: its upstream state, its status (cancelled) and its full
+/// refund change in one transaction, guarded on the order still being `Sending` (or, for
+/// an order a crashed older version left `Rejected` and open, still uncharged back), so
+/// it happens exactly once whoever finishes it.
+pub async fn reject(store: &Store, order: &Order, reason: &str) -> Result<bool, StoreError> {
+    if order.status.is_final() {
+        return Ok(false);
+    }
+    let p = Progress { status: OrderStatus::Cancelled, start_count: order.start_count, remains: order.quantity };
+    let reason = format!("upstream rejected the order: {reason}");
+    progress_tx(store, order, p, &reason, Some((order.upstream, UpstreamState::Rejected)))?.commit_once().await
 }
 
 /// Applies upstream progress to an order, exactly once: the update is conditional on the
@@ -129,6 +165,19 @@ pub async fn apply_progress(store: &Store, before: &Order, p: Progress, reason: 
     if p.status == before.status && p.start_count == before.start_count && p.remains == before.remains {
         return Ok(false);
     }
+    progress_tx(store, before, p, reason, None)?.commit_once().await
+}
+
+/// The transaction that applies `p` to `before`: the guarded update (with the upstream
+/// state's move `from → to` in the same update, when given), its events, and the refund
+/// due (credit + ledger entry + `order.refunded`).
+fn progress_tx<'a>(
+    store: &'a Store,
+    before: &Order,
+    p: Progress,
+    reason: &str,
+    upstream: Option<(UpstreamState, UpstreamState)>,
+) -> Result<Tx<'a>, StoreError> {
     let refund = if p.status.is_final() { refund_due(before, &p) } else { Kobo::ZERO };
     let mut after = before.clone();
     after.status = p.status;
@@ -138,8 +187,11 @@ pub async fn apply_progress(store: &Store, before: &Order, p: Progress, reason: 
     after.updated_at = now_rfc3339();
 
     let object = order_object(&after);
-    let mut tx =
-        Tx::new(store).update("order", &order_key(&before.account_id, before.id), progress_change(before, &after))?;
+    let mut change = progress_change(before, &after);
+    if let Some((from, to)) = upstream {
+        change = upstream_change(change, from, to);
+    }
+    let mut tx = Tx::new(store).update("order", &order_key(&before.account_id, before.id), change)?;
     if p.status != before.status {
         tx = tx.event(&before.account_id, EventType::OrderStatusChanged, "order", object.clone())?;
     }
@@ -154,7 +206,7 @@ pub async fn apply_progress(store: &Store, before: &Order, p: Progress, reason: 
         );
         tx = tx.balance(&credit, Floor::None)?.event(&before.account_id, EventType::OrderRefunded, "order", object)?;
     }
-    tx.commit_once().await
+    Ok(tx)
 }
 
 /// What one reconciler pass did.
@@ -170,71 +222,112 @@ pub struct SyncReport {
     pub refunded: usize,
     /// Orders whose upstream outcome is unknown (left for an operator).
     pub unknown: usize,
+    /// Not reached before the pass's deadline (the next pass takes them).
+    pub deferred: usize,
 }
 
 /// Stuck `Sending` orders older than this are treated as unknown (seconds).
 pub const SENDING_GRACE_SECS: i64 = 300;
 
-/// One reconciler pass over up to `batch` open orders: sends orders that never reached
-/// upstream (claiming each first), then asks upstream for the status of placed ones in
-/// one multi-status call and applies what changed.
-pub async fn sync_open_orders(store: &Store, panel: &impl SmmPanel, batch: usize) -> Result<SyncReport, StoreError> {
-    let open = store.open_orders(batch).await?;
+/// Most ids in one upstream multi-status call (SMM panel API v2 takes 100).
+pub const STATUS_CHUNK: usize = 100;
+
+/// One reconciler pass over every open order (all pages): sends orders that never reached
+/// upstream (claiming each first), finishes rejections, puts orders stuck sending before
+/// an operator, then asks upstream for the status of placed ones, 100 per multi-status
+/// call, and applies what changed. One order that fails holds up no other; past
+/// `deadline` the rest wait for the next pass.
+pub async fn sync_open_orders(
+    store: &Store,
+    panel: &impl SmmPanel,
+    deadline: std::time::Instant,
+) -> Result<SyncReport, StoreError> {
+    let open = store.open_orders().await?;
     let mut report = SyncReport { examined: open.len(), ..SyncReport::default() };
     let mut placed: Vec<Order> = Vec::new();
     for o in open {
-        match o.upstream {
-            UpstreamState::Placed => placed.push(o),
-            UpstreamState::Unsent => {
-                // Claim it; a concurrent reconciler that loses the claim skips it.
-                if store.set_upstream(&o, UpstreamState::Unsent, UpstreamState::Sending, None).await.is_err() {
-                    continue;
-                }
-                let mut claimed = o.clone();
-                claimed.upstream = UpstreamState::Sending;
-                if send_upstream(store, panel, &claimed).await? == UpstreamState::Placed {
-                    report.sent += 1;
-                }
-            }
-            UpstreamState::Sending => {
-                let age = chrono::DateTime::parse_from_rfc3339(&o.updated_at)
-                    .map(|t| now_unix() - t.timestamp())
-                    .unwrap_or(i64::MAX);
-                if age > SENDING_GRACE_SECS
-                    && store.set_upstream(&o, UpstreamState::Sending, UpstreamState::Unknown, None).await.is_ok()
-                {
-                    report.unknown += 1;
-                }
-            }
-            UpstreamState::Unknown => report.unknown += 1,
-            UpstreamState::Rejected => {}
+        if std::time::Instant::now() >= deadline {
+            report.deferred += 1;
+            continue;
+        }
+        match step(store, panel, &o, &mut report).await {
+            Ok(true) => placed.push(o),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(order_id = o.id, error = %e, "order not advanced on this pass"),
         }
     }
-    let ids: Vec<String> = placed.iter().filter_map(|o| o.upstream_order.clone()).collect();
-    if ids.is_empty() {
-        return Ok(report);
-    }
-    let statuses = match panel.statuses(&ids).await {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!(error = %e, "upstream status failed; will retry next pass");
-            return Ok(report);
+    for chunk in placed.chunks(STATUS_CHUNK) {
+        if std::time::Instant::now() >= deadline {
+            report.deferred += chunk.len();
+            continue;
         }
-    };
-    for o in &placed {
-        let Some(Ok(u)) = o.upstream_order.as_ref().and_then(|id| statuses.get(id)) else {
-            continue;
+        let ids: Vec<String> = chunk.iter().filter_map(|o| o.upstream_order.clone()).collect();
+        let statuses = match panel.statuses(&ids).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "upstream status failed; will retry next pass");
+                continue;
+            }
         };
-        let Some(p) = Progress::from_upstream(&u.status, u.start_count, u.remains, o.quantity) else {
-            tracing::warn!(order_id = o.id, status = %u.status, "unknown upstream status word");
-            continue;
-        };
-        if apply_progress(store, o, p, "upstream status").await? {
-            report.changed += 1;
-            if p.status.is_final() && refund_due(o, &p).is_positive() {
-                report.refunded += 1;
+        for o in chunk {
+            let Some(Ok(u)) = o.upstream_order.as_ref().and_then(|id| statuses.get(id)) else {
+                continue;
+            };
+            let Some(p) = Progress::from_upstream(&u.status, u.start_count, u.remains, o.quantity) else {
+                tracing::warn!(order_id = o.id, status = %u.status, "unknown upstream status word");
+                continue;
+            };
+            match apply_progress(store, o, p, "upstream status").await {
+                Ok(true) => {
+                    report.changed += 1;
+                    if p.status.is_final() && refund_due(o, &p).is_positive() {
+                        report.refunded += 1;
+                    }
+                }
+                Ok(false) => {}
+                Err(e) => tracing::warn!(order_id = o.id, error = %e, "progress not applied on this pass"),
             }
         }
     }
     Ok(report)
+}
+
+/// Advances one open order by its upstream state; `true` when it is placed (its status
+/// is asked for in the multi-status call).
+async fn step(store: &Store, panel: &impl SmmPanel, o: &Order, report: &mut SyncReport) -> Result<bool, StoreError> {
+    match o.upstream {
+        UpstreamState::Placed => return Ok(true),
+        UpstreamState::Unsent => {
+            // Claim it; a concurrent reconciler that loses the claim skips it.
+            if store.set_upstream(o, UpstreamState::Unsent, UpstreamState::Sending, None).await.is_err() {
+                return Ok(false);
+            }
+            let mut claimed = o.clone();
+            claimed.upstream = UpstreamState::Sending;
+            match send_upstream(store, panel, &claimed).await? {
+                UpstreamState::Placed => report.sent += 1,
+                UpstreamState::Rejected => report.refunded += 1,
+                _ => {}
+            }
+        }
+        UpstreamState::Sending => {
+            let age = chrono::DateTime::parse_from_rfc3339(&o.updated_at)
+                .map(|t| now_unix() - t.timestamp())
+                .unwrap_or(i64::MAX);
+            if age > SENDING_GRACE_SECS
+                && store.set_upstream(o, UpstreamState::Sending, UpstreamState::Unknown, None).await.is_ok()
+            {
+                alert_unknown(store, o).await?;
+                report.unknown += 1;
+            }
+        }
+        UpstreamState::Unknown => report.unknown += 1,
+        // Refused upstream but still open: a rejection an older version left half done.
+        UpstreamState::Rejected => {
+            if reject(store, o, "finished by the reconciler").await? {
+                report.refunded += 1;
+            }
+        }
+    }
+    Ok(false)
 }

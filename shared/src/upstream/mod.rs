@@ -12,7 +12,7 @@ pub use topup::TopupProvider;
 /// How a call to a provider failed, in the terms that decide what kobo may do next.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UpstreamError {
-    /// The request certainly did not take effect (connection refused, 502/503): safe to
+    /// The request certainly did not take effect (connection refused, 503): safe to
     /// send again later.
     #[error("not sent: {0}")]
     NotSent(String),
@@ -25,11 +25,12 @@ pub enum UpstreamError {
     Rejected(String),
 }
 
-/// Classifies a provider's HTTP status: 502 and 503 mean the request was not processed
-/// (safe to send again); any other 5xx leaves the outcome unknown.
+/// Classifies a provider's HTTP status: 503 means the request was not processed (safe to
+/// send again); any other 5xx, 502 included (a gateway can lose the answer of a request
+/// the provider processed), leaves the outcome unknown.
 pub(crate) fn check_status(status: u16) -> Result<(), UpstreamError> {
     match status {
-        502 | 503 => Err(UpstreamError::NotSent(format!("provider answered {status}"))),
+        503 => Err(UpstreamError::NotSent(format!("provider answered {status}"))),
         500..=599 => Err(UpstreamError::Ambiguous(format!("provider answered {status}"))),
         _ => Ok(()),
     }

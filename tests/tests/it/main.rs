@@ -23,6 +23,7 @@ mod events;
 mod hubtel_throttle;
 mod layers;
 mod ledger_random;
+mod money_smm;
 mod money_vtu;
 mod store;
 mod template;

@@ -90,14 +90,15 @@ impl TryFrom<&Params> for NewOrder {
 
 /// What placing one order produced.
 enum Placed {
-    /// A new order with this id.
-    New(u64),
+    /// A new order, charged and recorded (not yet sent upstream).
+    New(Box<Order>),
     /// A replay of an earlier answer for the same idempotency key.
     Replay(u16, String),
 }
 
-/// Places one order: validate, price, one transaction, then upstream.
-async fn place(app: &App, caller: &Caller, v: NewOrder, idem: Option<(String, String)>) -> Result<Placed, ApiError> {
+/// Records one order: validate, price, one transaction (debit, ledger entry, order,
+/// event, idempotency record). Nothing is sent upstream yet.
+async fn commit(app: &App, caller: &Caller, v: NewOrder, idem: Option<(String, String)>) -> Result<Placed, ApiError> {
     let account = &caller.account;
     // Service, a fresh id and any earlier answer: one round trip.
     let idem_lookup = async {
@@ -122,6 +123,8 @@ async fn place(app: &App, caller: &Caller, v: NewOrder, idem: Option<(String, St
     let discount = caller.plan.as_ref().map(|p| p.smm_discount_bp).unwrap_or(0);
     let rate = smm::plan_rate(service.rate_per_1000, discount);
     let charge = smm::charge(rate, v.quantity).ok_or_else(|| ApiError::field("quantity", "is too large"))?;
+    // The balance read at authentication may be stale (it only rules out what it cannot
+    // pay); the transaction's condition is what decides.
     let available = account.balance.checked_sub(account.min_balance).unwrap_or(Kobo::ZERO);
     if charge > available {
         return Err(ApiError::InsufficientBalance);
@@ -164,20 +167,22 @@ async fn place(app: &App, caller: &Caller, v: NewOrder, idem: Option<(String, St
         }
         Err(SpendError::Store(e)) => return Err(e.into()),
     }
-    super::low_balance_notice(app, caller, account.balance.checked_sub(charge).unwrap_or_default()).await;
-    // Money and order are committed; upstream now. Failures leave the order for the
-    // reconciler (never lost, never sent twice) and the reseller still gets the order id.
+    Ok(Placed::New(Box::new(order)))
+}
+
+/// Sends a committed order upstream. Failures leave the order for the reconciler (never
+/// lost, never sent twice); the reseller has the order id either way.
+async fn send(app: &App, order: &Order) {
     match app.smm().await {
         Ok(panel) => {
-            if let Err(e) = orders::send_upstream(&app.store, panel, &order).await {
-                tracing::error!(order_id = id, error = %e, "recording the upstream outcome failed");
+            if let Err(e) = orders::send_upstream(&app.store, panel, order).await {
+                tracing::error!(order_id = order.id, error = %e, "recording the upstream outcome failed");
             }
         }
         Err(_) => {
-            let _ = app.store.set_upstream(&order, UpstreamState::Sending, UpstreamState::Unsent, None).await;
+            let _ = app.store.set_upstream(order, UpstreamState::Sending, UpstreamState::Unsent, None).await;
         }
     }
-    Ok(Placed::New(id))
 }
 
 /// The idempotency key's hash and the request's fingerprint, each with `suffix` (bulk
@@ -200,47 +205,65 @@ fn idem_for(app_req: &ApiRequest, suffix: &str) -> Result<Option<(String, String
 pub async fn add(app: &App, caller: &Caller, req: &ApiRequest) -> Result<Response<Body>, ApiError> {
     let order = NewOrder::try_from(&req.params)?;
     let idem = idem_for(req, "")?;
-    match place(app, caller, order, idem).await? {
-        Placed::New(id) => Ok(render::ok(&OrderCreated { order: id })),
+    match commit(app, caller, order, idem).await? {
+        Placed::New(order) => {
+            super::low_balance_notice(
+                app,
+                caller,
+                caller.account.balance.checked_sub(order.charge).unwrap_or_default(),
+            )
+            .await;
+            send(app, &order).await;
+            Ok(render::ok(&OrderCreated { order: order.id }))
+        }
         Placed::Replay(status, body) => Ok(render::raw(status, body)),
     }
 }
 
+/// Orders of one `add_bulk` sent upstream at once at most.
+const BULK_SEND_CONCURRENCY: usize = 10;
+
 /// `add_bulk`: `orders` is a JSON array of `{service, link, quantity}`; each is charged on
-/// its own and the answer lists, in order, `{"order": id}` or `{"error": "..."}`.
+/// its own and the answer lists, in order, `{"order": id}` or `{"error": "..."}`. Every
+/// item is committed first (each its own transaction), then the new orders go upstream
+/// together, so no item waits on the panel for another. Once one item is committed the
+/// answer is the list, whatever failed after: a failure is that item's error.
 pub async fn add_bulk(app: &App, caller: &Caller, req: &ApiRequest) -> Result<Response<Body>, ApiError> {
+    use futures_util::stream::{self, StreamExt};
     let BulkOrders(items) = BulkOrders::try_from(&req.params)?;
     let mut results = Vec::with_capacity(items.len());
-    // A fresh view of the balance for each item: the auth read is stale after a spend.
-    let mut caller = caller.clone();
+    let mut created: Vec<Order> = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let fields: Result<OrderFields, _> = serde_json::from_value(item.clone());
         let outcome = match fields {
             Err(_) => Err(ApiError::Validation("each order must be an object with service, link and quantity".into())),
-            Ok(f) => match NewOrder::try_from(&f) {
-                Ok(order) => {
-                    let idem = idem_for(req, &format!("#{i}"))?;
-                    place(app, &caller, order, idem).await
-                }
-                Err(e) => Err(e),
+            Ok(f) => match (NewOrder::try_from(&f), idem_for(req, &format!("#{i}"))) {
+                (Ok(order), Ok(idem)) => commit(app, caller, order, idem).await,
+                (Err(e), _) | (_, Err(e)) => Err(e),
             },
         };
         results.push(match outcome {
-            Ok(Placed::New(id)) => {
-                if let Some(o) = app.store.get_account(&caller.account.id).await? {
-                    caller.account = o;
-                }
-                BulkItem::Created(OrderCreated { order: id })
+            Ok(Placed::New(order)) => {
+                let item = BulkItem::Created(OrderCreated { order: order.id });
+                created.push(*order);
+                item
             }
             Ok(Placed::Replay(_, body)) => match serde_json::from_str(&body) {
                 Ok(v) => BulkItem::Replayed(v),
                 Err(_) => BulkItem::Refused(ItemError::new("replay unreadable")),
             },
-            Err(ApiError::IdempotencyMismatch) => return Err(ApiError::IdempotencyMismatch),
-            Err(e) if e.status() >= 500 => return Err(e),
+            // Nothing of this request committed yet: the whole request may fail.
+            Err(e @ ApiError::IdempotencyMismatch) if created.is_empty() => return Err(e),
+            Err(e) if e.status() >= 500 && created.is_empty() && i == 0 => return Err(e),
+            Err(e) if e.status() >= 500 => BulkItem::Refused(ItemError::new(e.to_string())),
             Err(e) => BulkItem::Refused(ItemError::new(e.to_string())),
         });
     }
+    let charged = created.iter().try_fold(Kobo::ZERO, |sum, o| sum.checked_add(o.charge)).unwrap_or_default();
+    if !created.is_empty() {
+        super::low_balance_notice(app, caller, caller.account.balance.checked_sub(charged).unwrap_or_default()).await;
+    }
+    stream::iter(created.iter()).for_each_concurrent(BULK_SEND_CONCURRENCY, |o| send(app, o)).await;
     Ok(render::ok(&results))
 }
 
@@ -328,10 +351,12 @@ const REFILL_NOT_FOUND: &str = "Refill not found";
 fn id_list(raw: &str, field: &str) -> Result<Vec<(String, Option<u64>)>, ApiError> {
     let mut out: Vec<(String, Option<u64>)> = Vec::new();
     for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        if out.iter().any(|(p, _)| p == part) {
+        let number = part.parse::<u64>().ok();
+        // `1` and `01` name one order: the first spelling answers for it.
+        if out.iter().any(|(p, n)| p == part || (number.is_some() && *n == number)) {
             continue;
         }
-        out.push((part.to_string(), part.parse::<u64>().ok()));
+        out.push((part.to_string(), number));
     }
     if out.is_empty() {
         return Err(ApiError::field(field, "must list at least one id"));
@@ -422,26 +447,30 @@ fn upstream_words(e: kobo_shared::upstream::UpstreamError, unavailable: &str) ->
 
 /// `refill_status`: `refill=id` → `{"status": "..."}`; `refills=1,2` → a list.
 pub async fn refill_status(app: &App, caller: &Caller, req: &ApiRequest) -> Result<Response<Body>, ApiError> {
+    use futures_util::stream::{self, StreamExt};
     let RefillRefs(refs) = RefillRefs::try_from(&req.params)?;
-    let mut rows = Vec::new();
-    for (text, n) in refs.ids {
-        let result: Result<String, String> = async {
-            let n = n.ok_or_else(|| REFILL_NOT_FOUND.to_string())?;
-            let upstream = app
-                .store
-                .get_refill(&caller.account.id, n)
-                .await
-                .map_err(|_| "Refill status unavailable, retry later".to_string())?
-                .ok_or_else(|| REFILL_NOT_FOUND.to_string())?;
-            let panel = app.smm().await.map_err(|e| e.to_string())?;
-            panel
-                .refill_status(&upstream)
-                .await
-                .map_err(|e| upstream_words(e, "Refill status unavailable, retry later"))
-        }
+    // Every refill in one batch read, then the panel asked for each at once.
+    let found = app.store.get_refills(&caller.account.id, &refs.numbers()).await?;
+    let panel = app.smm().await;
+    let rows: Vec<(String, Result<String, String>)> = stream::iter(refs.ids)
+        .map(|(text, n)| {
+            let upstream = n.and_then(|n| found.get(&n)).cloned();
+            let panel = &panel;
+            async move {
+                let result = match (upstream, panel) {
+                    (None, _) => Err(REFILL_NOT_FOUND.to_string()),
+                    (Some(_), Err(e)) => Err(e.to_string()),
+                    (Some(u), Ok(panel)) => panel
+                        .refill_status(&u)
+                        .await
+                        .map_err(|e| upstream_words(e, "Refill status unavailable, retry later")),
+                };
+                (text, result)
+            }
+        })
+        .buffered(BULK_SEND_CONCURRENCY)
+        .collect()
         .await;
-        rows.push((text, result));
-    }
     if !refs.many {
         return single(rows, REFILL_NOT_FOUND).map(|status| render::ok(&RefillStatusView { status }));
     }
