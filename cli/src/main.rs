@@ -187,6 +187,7 @@ async fn dev(project: &Project) -> Result<()> {
         vtu_requery_after: std::time::Duration::from_secs(30),
         hubtel_window: std::time::Duration::from_secs(60),
         faults: std::env::var("KOBO_FAULTS").ok().filter(|f| !f.trim().is_empty()),
+        crashes: None,
     };
     let stack = DevStack::start(project, opts).await?;
     eprintln!(

@@ -175,6 +175,7 @@ pub async fn run(project: &Project, opts: SoakOptions) -> Result<SoakReport> {
             vtu_requery_after: Duration::from_secs(30),
             hubtel_window: Duration::from_secs(60),
             faults: None,
+            crashes: None,
         },
     )
     .await?;

@@ -408,6 +408,7 @@ pub fn own_stack(slot: &'static StackSlot, name: &'static str) -> &'static Stack
                 vtu_requery_after: std::time::Duration::from_secs(0),
                 hubtel_window: std::time::Duration::from_secs(2),
                 faults: None,
+                crashes: None,
             };
             // Warnings and errors of the stack's loops go to the test output.
             let _ = tracing_subscriber::fmt()

@@ -25,19 +25,68 @@ pub enum InvocationError {
     },
 }
 
-/// A function's name and `Timeout`, as the template declares them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A function's name and `Timeout`, as the template declares them, and any crashes to
+/// inject.
+#[derive(Debug, Clone)]
 pub struct Limits {
     /// Logical id, e.g. `ApiFunction`.
     pub function: String,
     /// Its `Timeout`.
     pub timeout: Duration,
+    /// Invocations cut short at a random point (chaos runs only).
+    pub crashes: Option<Crashes>,
+}
+
+/// Seeded crashes: with probability `p` an invocation is cut off after a random 0 to
+/// `max_ms` milliseconds, wherever its work stands (between any two awaits), as a Lambda
+/// sandbox that dies mid-invocation.
+#[derive(Debug, Clone)]
+pub struct Crashes {
+    rng: std::sync::Arc<std::sync::Mutex<rand::rngs::StdRng>>,
+    p: f64,
+    max_ms: u64,
+    cut: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Crashes {
+    /// Crashes drawn from `seed`: probability `p` per invocation, cut within `max_ms`.
+    pub fn new(seed: u64, p: f64, max_ms: u64) -> Crashes {
+        use rand::SeedableRng;
+        Crashes {
+            rng: std::sync::Arc::new(std::sync::Mutex::new(rand::rngs::StdRng::seed_from_u64(seed))),
+            p,
+            max_ms: max_ms.max(1),
+            cut: Default::default(),
+        }
+    }
+
+    /// How many invocations were cut so far (shared by every clone).
+    pub fn cut(&self) -> u64 {
+        self.cut.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The cut-off for the next invocation, if it is to crash.
+    fn draw(&self) -> Option<Duration> {
+        use rand::Rng;
+        let mut rng = self.rng.lock().ok()?;
+        if !rng.random_bool(self.p.clamp(0.0, 1.0)) {
+            return None;
+        }
+        self.cut.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Some(Duration::from_millis(rng.random_range(0..=self.max_ms)))
+    }
 }
 
 impl Limits {
     /// Limits of `function` from the template.
     pub fn from_template(template: &crate::template::Template, function: &str) -> anyhow::Result<Limits> {
-        Ok(Limits { function: function.to_string(), timeout: template.timeout(function)? })
+        Ok(Limits { function: function.to_string(), timeout: template.timeout(function)?, crashes: None })
+    }
+
+    /// These limits, with `crashes` injected.
+    pub fn with_crashes(mut self, crashes: Option<Crashes>) -> Limits {
+        self.crashes = crashes;
+        self
     }
 
     /// Runs `work` as one invocation. The work runs on its own task, so dropping the
@@ -48,10 +97,15 @@ impl Limits {
         T: Send + 'static,
         F: Future<Output = T> + Send + 'static,
     {
-        let timeout = self.timeout;
+        let crash = self.crashes.as_ref().and_then(Crashes::draw);
+        let timeout = crash.unwrap_or(self.timeout).min(self.timeout);
         let task = tokio::spawn(async move { tokio::time::timeout(timeout, work).await });
         match task.await {
             Ok(Ok(value)) => Ok(value),
+            Ok(Err(_elapsed)) if crash.is_some() => {
+                tracing::warn!(function = %self.function, after_ms = timeout.as_millis() as u64, "invocation crashed (injected)");
+                Err(InvocationError::Crashed { function: self.function.clone() })
+            }
             Ok(Err(_elapsed)) => {
                 let e = InvocationError::TimedOut { function: self.function.clone(), secs: timeout.as_secs() };
                 tracing::error!(function = %self.function, timeout_secs = timeout.as_secs(), "{e}");
@@ -72,7 +126,32 @@ mod tests {
     use std::sync::Arc;
 
     fn limits(secs: u64) -> Limits {
-        Limits { function: "TestFunction".into(), timeout: Duration::from_secs(secs) }
+        Limits { function: "TestFunction".into(), timeout: Duration::from_secs(secs), crashes: None }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn injected_crashes_cut_work_where_it_stands_and_are_reproducible() {
+        let run = |seed| async move {
+            let l = limits(15).with_crashes(Some(Crashes::new(seed, 0.5, 100)));
+            let mut outcomes = Vec::new();
+            for _ in 0..40 {
+                let out = l
+                    .invoke(async {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        1
+                    })
+                    .await;
+                outcomes.push(out.is_ok());
+            }
+            (outcomes, l.crashes.map(|c| c.cut()).unwrap_or(0))
+        };
+        let (a, cut_a) = run(7).await;
+        let (b, cut_b) = run(7).await;
+        assert_eq!(a, b, "the same seed cuts the same invocations");
+        assert_eq!(cut_a, cut_b);
+        assert!(cut_a > 5 && cut_a < 35, "about half are cut: {cut_a}");
+        assert!(a.iter().any(|ok| !ok) && a.iter().any(|ok| *ok));
     }
 
     #[tokio::test(start_paused = true)]

@@ -68,6 +68,8 @@ pub struct Options {
     /// e.g. `seed=7,conflict=0.1,throttle=0.05,error_after_write=0.02`; see
     /// `cli/python/moto_serial.py`.
     pub faults: Option<String>,
+    /// Invocations of every function cut at a random point (chaos runs; `None` normally).
+    pub crashes: Option<lambda::Crashes>,
 }
 
 /// A running local stack. Dropping it stops the server and moto.
@@ -239,7 +241,7 @@ impl DevStack {
             loops.push(tokio::spawn(reconcile_loop(
                 reconciler.clone(),
                 every,
-                lambda::Limits::from_template(&template, "ReconcilerFunction")?,
+                lambda::Limits::from_template(&template, "ReconcilerFunction")?.with_crashes(opts.crashes.clone()),
                 loops_rx.clone(),
             )));
         }
@@ -272,7 +274,7 @@ impl DevStack {
             aws_sdk_dynamodb::Client::new(&sdk),
             resources.table()?.to_string(),
             relay.clone(),
-            lambda::Limits::from_template(&template, "RelayFunction")?,
+            lambda::Limits::from_template(&template, "RelayFunction")?.with_crashes(opts.crashes.clone()),
             loops_rx.clone(),
         )));
         for _ in 0..opts.webhook_workers.max(1) {
@@ -280,7 +282,7 @@ impl DevStack {
                 sqs.clone(),
                 queue_url.clone(),
                 worker.clone(),
-                lambda::Limits::from_template(&template, "WebhooksFunction")?,
+                lambda::Limits::from_template(&template, "WebhooksFunction")?.with_crashes(opts.crashes.clone()),
                 loops_rx.clone(),
             )));
         }
@@ -308,7 +310,8 @@ impl DevStack {
                 ("ApiFunction", server::LocalFunction::Api(app.clone())),
                 ("CallbacksFunction", server::LocalFunction::Callbacks(callbacks.clone())),
             ],
-        )?;
+        )?
+        .with_crashes(opts.crashes.clone());
         let (stop_tx, stop_rx) = oneshot::channel();
         let server = tokio::spawn(server::serve(listener, routes, stop_rx));
 

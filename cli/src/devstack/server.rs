@@ -66,6 +66,16 @@ impl Routes {
         Ok(Routes { table: Arc::new(out), hangups: Arc::default() })
     }
 
+    /// These routes with `crashes` injected into every invocation.
+    pub fn with_crashes(self, crashes: Option<super::lambda::Crashes>) -> Routes {
+        let table = self
+            .table
+            .iter()
+            .map(|(r, f, l)| (r.clone(), f.clone(), l.clone().with_crashes(crashes.clone())))
+            .collect();
+        Routes { table: Arc::new(table), hangups: self.hangups }
+    }
+
     /// Requests whose client went away before the answer (their invocations went on).
     pub fn hangups(&self) -> u64 {
         self.hangups.load(Ordering::SeqCst)
