@@ -185,6 +185,7 @@ async fn dev(project: &Project) -> Result<()> {
         demo_webhook_url: std::env::var("KOBO_DEMO_WEBHOOK_URL").ok().filter(|u| !u.trim().is_empty()),
         topup_callback_delay: std::time::Duration::from_secs(3),
         vtu_requery_after: std::time::Duration::from_secs(30),
+        smm_sending_grace: std::time::Duration::from_secs(300),
         hubtel_window: std::time::Duration::from_secs(60),
         faults: std::env::var("KOBO_FAULTS").ok().filter(|f| !f.trim().is_empty()),
         crashes: None,

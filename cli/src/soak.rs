@@ -173,6 +173,7 @@ pub async fn run(project: &Project, opts: SoakOptions) -> Result<SoakReport> {
             demo_webhook_url: None,
             topup_callback_delay: Duration::from_secs(3),
             vtu_requery_after: Duration::from_secs(30),
+            smm_sending_grace: Duration::from_secs(300),
             hubtel_window: Duration::from_secs(60),
             faults: None,
             crashes: None,

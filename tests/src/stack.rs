@@ -234,6 +234,8 @@ pub struct Stack {
     pub topup_base: String,
     /// The Hubtel simulator's base URL.
     pub hubtel_base: String,
+    /// Seconds an SMM order may stay `Sending` in this stack.
+    pub smm_sending_grace_secs: i64,
     /// Each function's IAM credentials (its template policy), by logical id.
     pub credentials: std::collections::HashMap<String, aws_sdk_dynamodb::config::Credentials>,
 }
@@ -266,6 +268,7 @@ impl Stack {
         c.public_url = self.base_url.clone();
         c.hubtel_window_secs = 2;
         c.vtu_requery_after_secs = 0;
+        c.smm_sending_grace_secs = self.smm_sending_grace_secs;
         c
     }
 
@@ -388,9 +391,18 @@ pub fn stack() -> &'static Stack {
 /// started on first use in `slot`, which keeps it alive for the binary's lifetime. `name`
 /// names its moto log.
 pub fn own_stack(slot: &'static StackSlot, name: &'static str) -> &'static Stack {
+    own_stack_with(slot, name, |_| {})
+}
+
+/// [`own_stack`] with its options changed by `customize` first (faults, crashes, pace).
+pub fn own_stack_with(
+    slot: &'static StackSlot,
+    name: &'static str,
+    customize: impl FnOnce(&mut devstack::Options),
+) -> &'static Stack {
     &slot
         .get_or_init(|| {
-            let opts = devstack::Options {
+            let mut opts = devstack::Options {
                 addr: "127.0.0.1:0".parse().expect("the loopback address parses"),
                 demo_json: None,
                 moto_log: format!("moto-{name}-{}.log", std::process::id()),
@@ -406,10 +418,13 @@ pub fn own_stack(slot: &'static StackSlot, name: &'static str) -> &'static Stack
                 demo_webhook_url: None,
                 topup_callback_delay: std::time::Duration::from_millis(300),
                 vtu_requery_after: std::time::Duration::from_secs(0),
+                smm_sending_grace: std::time::Duration::from_secs(300),
                 hubtel_window: std::time::Duration::from_secs(2),
                 faults: None,
                 crashes: None,
             };
+            customize(&mut opts);
+            let grace = opts.smm_sending_grace.as_secs() as i64;
             // Warnings and errors of the stack's loops go to the test output.
             let _ = tracing_subscriber::fmt()
                 .with_env_filter(
@@ -432,6 +447,7 @@ pub fn own_stack(slot: &'static StackSlot, name: &'static str) -> &'static Stack
                 topup_base: dev.topup.base.clone(),
                 hubtel_base: dev.hubtel.base.clone(),
                 credentials: dev.credentials.clone(),
+                smm_sending_grace_secs: grace,
             };
             (dev, info)
         })

@@ -43,7 +43,7 @@ pub struct Limits {
 #[derive(Debug, Clone)]
 pub struct Crashes {
     rng: std::sync::Arc<std::sync::Mutex<rand::rngs::StdRng>>,
-    p: f64,
+    p: std::sync::Arc<std::sync::Mutex<f64>>,
     max_ms: u64,
     cut: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
@@ -54,9 +54,16 @@ impl Crashes {
         use rand::SeedableRng;
         Crashes {
             rng: std::sync::Arc::new(std::sync::Mutex::new(rand::rngs::StdRng::seed_from_u64(seed))),
-            p,
+            p: std::sync::Arc::new(std::sync::Mutex::new(p)),
             max_ms: max_ms.max(1),
             cut: Default::default(),
+        }
+    }
+
+    /// Changes the probability for every clone (0 stops the crashes).
+    pub fn set_p(&self, p: f64) {
+        if let Ok(mut cur) = self.p.lock() {
+            *cur = p;
         }
     }
 
@@ -68,8 +75,9 @@ impl Crashes {
     /// The cut-off for the next invocation, if it is to crash.
     fn draw(&self) -> Option<Duration> {
         use rand::Rng;
+        let p = self.p.lock().map(|p| *p).unwrap_or(0.0);
         let mut rng = self.rng.lock().ok()?;
-        if !rng.random_bool(self.p.clamp(0.0, 1.0)) {
+        if !rng.random_bool(p.clamp(0.0, 1.0)) {
             return None;
         }
         self.cut.fetch_add(1, std::sync::atomic::Ordering::SeqCst);

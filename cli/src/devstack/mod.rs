@@ -62,6 +62,8 @@ pub struct Options {
     pub topup_callback_delay: Duration,
     /// How long a VTU transaction may stay processing before the reconciler requeries it.
     pub vtu_requery_after: Duration,
+    /// How long an SMM order may stay `Sending` before it is called unknown (300 s).
+    pub smm_sending_grace: Duration,
     /// Hubtel's rate window (60 s in production; tests compress it).
     pub hubtel_window: Duration,
     /// DynamoDB faults to turn on once the stack is seeded (`KOBO_FAULTS` for `kobo dev`),
@@ -206,6 +208,7 @@ impl DevStack {
         config.public_url = base_url.clone();
         config.hubtel_window_secs = opts.hubtel_window.as_secs().max(1);
         config.vtu_requery_after_secs = opts.vtu_requery_after.as_secs() as i64;
+        config.smm_sending_grace_secs = opts.smm_sending_grace.as_secs() as i64;
         config.upstream_timeout_ms = opts.upstream_timeout.as_millis() as u64;
         let app = Arc::new(kobo_api::App::new(
             config.clone(),

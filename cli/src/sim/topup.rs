@@ -313,7 +313,13 @@ async fn release(State(state): State<Shared>, Json(v): Json<Value>) -> Response 
 
 async fn stats(State(state): State<Shared>) -> Response {
     match state.lock() {
-        Ok(s) => Json(json!({"purchases": s.purchases, "records": s.records.len(), "held": s.held})).into_response(),
+        Ok(s) => {
+            // Ground truth per reference: how each purchase stands here.
+            let by_reference: serde_json::Map<String, Value> =
+                s.records.iter().map(|(r, rec)| (r.clone(), rec["status"].clone())).collect();
+            Json(json!({"purchases": s.purchases, "records": s.records.len(), "held": s.held, "by_reference": by_reference}))
+                .into_response()
+        }
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }

@@ -26,6 +26,8 @@ pub struct Reconciler {
     pub providers: Providers,
     /// VTU transactions processing longer than this are requeried (seconds).
     pub requery_after_secs: i64,
+    /// Seconds an SMM order may stay `Sending` before it is called unknown.
+    pub sending_grace_secs: i64,
     /// The app secret (deposit callback secrets derive from it).
     pub app_secrets: SecretsCache,
     /// kobo's public URL (for Hubtel callbacks).
@@ -54,6 +56,7 @@ impl Reconciler {
             store: Store::new(dynamodb.clone(), config.table.clone()),
             providers: Providers::new(config, secrets.clone(), &Store::new(dynamodb, config.table.clone())),
             requery_after_secs: config.vtu_requery_after_secs,
+            sending_grace_secs: config.smm_sending_grace_secs,
             app_secrets: SecretsCache::new(secrets, config.app_secret_id.clone()),
             public_url: config.public_url.clone(),
         }
@@ -168,7 +171,7 @@ impl Reconciler {
     pub async fn run_once(&self) -> Result<SyncReport, ReconcileError> {
         let panel = self.providers.smm.get().await?;
         let deadline = std::time::Instant::now() + PASS_BUDGET;
-        let report = orders::sync_open_orders(&self.store, panel, deadline).await?;
+        let report = orders::sync_open_orders(&self.store, panel, self.sending_grace_secs, deadline).await?;
         log_pass("reconciler pass", &report);
         Ok(report)
     }

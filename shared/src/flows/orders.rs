@@ -226,20 +226,18 @@ pub struct SyncReport {
     pub deferred: usize,
 }
 
-/// Stuck `Sending` orders older than this are treated as unknown (seconds).
-pub const SENDING_GRACE_SECS: i64 = 300;
-
 /// Most ids in one upstream multi-status call (SMM panel API v2 takes 100).
 pub const STATUS_CHUNK: usize = 100;
 
 /// One reconciler pass over every open order (all pages): sends orders that never reached
-/// upstream (claiming each first), finishes rejections, puts orders stuck sending before
-/// an operator, then asks upstream for the status of placed ones, 100 per multi-status
+/// upstream (claiming each first), finishes rejections, puts orders stuck sending for
+/// longer than `sending_grace_secs` before an operator, then asks upstream for the status of placed ones, 100 per multi-status
 /// call, and applies what changed. One order that fails holds up no other; past
 /// `deadline` the rest wait for the next pass.
 pub async fn sync_open_orders(
     store: &Store,
     panel: &impl SmmPanel,
+    sending_grace_secs: i64,
     deadline: std::time::Instant,
 ) -> Result<SyncReport, StoreError> {
     let open = store.open_orders().await?;
@@ -250,7 +248,7 @@ pub async fn sync_open_orders(
             report.deferred += 1;
             continue;
         }
-        match step(store, panel, &o, &mut report).await {
+        match step(store, panel, &o, sending_grace_secs, &mut report).await {
             Ok(true) => placed.push(o),
             Ok(false) => {}
             Err(e) => tracing::warn!(order_id = o.id, error = %e, "order not advanced on this pass"),
@@ -294,7 +292,13 @@ pub async fn sync_open_orders(
 
 /// Advances one open order by its upstream state; `true` when it is placed (its status
 /// is asked for in the multi-status call).
-async fn step(store: &Store, panel: &impl SmmPanel, o: &Order, report: &mut SyncReport) -> Result<bool, StoreError> {
+async fn step(
+    store: &Store,
+    panel: &impl SmmPanel,
+    o: &Order,
+    sending_grace_secs: i64,
+    report: &mut SyncReport,
+) -> Result<bool, StoreError> {
     match o.upstream {
         UpstreamState::Placed => return Ok(true),
         UpstreamState::Unsent => {
@@ -314,7 +318,7 @@ async fn step(store: &Store, panel: &impl SmmPanel, o: &Order, report: &mut Sync
             let age = chrono::DateTime::parse_from_rfc3339(&o.updated_at)
                 .map(|t| now_unix() - t.timestamp())
                 .unwrap_or(i64::MAX);
-            if age > SENDING_GRACE_SECS
+            if age > sending_grace_secs
                 && store.set_upstream(o, UpstreamState::Sending, UpstreamState::Unknown, None).await.is_ok()
             {
                 alert_unknown(store, o).await?;

@@ -25,6 +25,10 @@ pub struct Config {
     /// Seconds a VTU transaction may stay processing before the reconciler requeries it
     /// (`KOBO_VTU_REQUERY_AFTER_SECS`, default 120).
     pub vtu_requery_after_secs: i64,
+    /// Seconds an SMM order may stay `Sending` (its add's answer lost, e.g. a crash)
+    /// before the reconciler calls its outcome unknown and alerts an operator
+    /// (`KOBO_SMM_SENDING_GRACE_SECS`, default 300).
+    pub smm_sending_grace_secs: i64,
     /// Hubtel's base URL (`KOBO_HUBTEL_URL`).
     pub hubtel_url: String,
     /// kobo's public base URL, for callback URLs given to Hubtel (`KOBO_PUBLIC_URL`).
@@ -73,6 +77,7 @@ impl Config {
             upstream_timeout_ms: var_or("KOBO_UPSTREAM_TIMEOUT_MS", 8000)?,
             topup_url: env::var("KOBO_TOPUP_URL").unwrap_or_default(),
             vtu_requery_after_secs: var_or("KOBO_VTU_REQUERY_AFTER_SECS", 120)?,
+            smm_sending_grace_secs: var_or("KOBO_SMM_SENDING_GRACE_SECS", 300)?,
             hubtel_url: env::var("KOBO_HUBTEL_URL").unwrap_or_default(),
             public_url: env::var("KOBO_PUBLIC_URL").unwrap_or_default(),
             hubtel_window_secs: var_or("KOBO_HUBTEL_WINDOW_SECS", 60)?,
@@ -96,6 +101,7 @@ impl Config {
             upstream_timeout_ms: 8000,
             topup_url: String::new(),
             vtu_requery_after_secs: 120,
+            smm_sending_grace_secs: 300,
             hubtel_url: String::new(),
             public_url: String::new(),
             hubtel_window_secs: 60,

@@ -10,6 +10,7 @@
 mod bench_smm;
 mod bench_vtu;
 mod bench_webhooks;
+mod chaos;
 mod e2e_auth;
 mod e2e_deposits;
 mod e2e_fuzz;
