@@ -1,4 +1,4 @@
-//! `kobo withdrawal`: withdrawals (pending, approve, reject).
+//! `kobo withdrawal`: withdrawals (pending, paying, approve, reject, settle).
 
 use anyhow::{anyhow, bail, Result};
 use clap::Subcommand;
@@ -13,6 +13,28 @@ use crate::devstack::Project;
 pub enum WithdrawalCmd {
     /// Withdrawals waiting for approval, oldest first.
     Pending,
+    /// Withdrawals approved and not settled yet (Hubtel's outcome awaited), oldest first.
+    Paying,
+    /// Settle a paying withdrawal whose outcome only Hubtel can tell (see `kobo alerts`),
+    /// after looking its clientReference (the withdrawal id) up on Hubtel.
+    Settle {
+        /// Account id.
+        account: String,
+        /// Withdrawal id.
+        id: String,
+        /// Hubtel paid it.
+        #[arg(long, conflicts_with = "failed", requires = "transaction")]
+        paid: bool,
+        /// Hubtel's transaction id of the payout.
+        #[arg(long)]
+        transaction: Option<String>,
+        /// Hubtel did not pay it: the hold goes back to the wallet.
+        #[arg(long, requires = "reason")]
+        failed: bool,
+        /// Why it failed (kept on the withdrawal and in the ledger).
+        #[arg(long)]
+        reason: Option<String>,
+    },
     /// Approve: `withdraw.approved`, then Hubtel sends the money.
     Approve {
         /// Account id.
@@ -39,6 +61,30 @@ pub async fn withdrawal(conn: &Conn, project: &Project, target: &Target, cmd: Wi
     let store = &conn.store;
     match cmd {
         WithdrawalCmd::Pending => print_json(&store.pending_withdrawals(1000).await?),
+        WithdrawalCmd::Paying => print_json(&store.paying_withdrawals().await?),
+        WithdrawalCmd::Settle { account, id, paid, transaction, failed, reason } => {
+            let w = find_withdrawal(store, &account, &id).await?;
+            let moved = match (paid, failed) {
+                (true, false) => withdrawals::mark_paid(store, &w, transaction.as_deref().unwrap_or_default()).await?,
+                (false, true) => {
+                    let why = reason.unwrap_or_default();
+                    withdrawals::release(
+                        store,
+                        &w,
+                        WithdrawalStatus::Paying,
+                        WithdrawalStatus::Failed,
+                        &why,
+                        "operator",
+                    )
+                    .await?
+                }
+                _ => bail!("say --paid --transaction <Hubtel id>, or --failed --reason <why>"),
+            };
+            if !moved {
+                bail!("withdrawal {id} is {}, not paying: nothing changed", w.status.as_str());
+            }
+            print_json(&store.get_withdrawal(&account, &id).await?)
+        }
         WithdrawalCmd::Reject { account, id, reason } => {
             let w = find_withdrawal(store, &account, &id).await?;
             if !withdrawals::release(

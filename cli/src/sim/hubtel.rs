@@ -219,7 +219,8 @@ async fn pay(State(st): State<Shared>, Path(id): Path<String>, body: Option<Json
     }
 }
 
-/// Completes a send-money (`{"success": false}` fails it): Hubtel POSTs its withdrawal
+/// Completes a send-money (`{"success": false}` fails it with `2001`; `{"code": "0001"}`
+/// sends that response code instead, e.g. a non-final one): Hubtel POSTs its withdrawal
 /// callback to the request's `callbackUrl`.
 async fn withdraw(State(st): State<Shared>, Path(id): Path<String>, body: Option<Json<Value>>) -> Response {
     let Some(req) = st.lock().ok().and_then(|s| s.paylinks.get(&id).cloned()) else {
@@ -227,9 +228,11 @@ async fn withdraw(State(st): State<Shared>, Path(id): Path<String>, body: Option
     };
     let over = body.map(|Json(v)| v).unwrap_or(Value::Null);
     let success = over["success"].as_bool().unwrap_or(true);
+    let code =
+        over["code"].as_str().map(str::to_string).unwrap_or_else(|| (if success { "0000" } else { "2001" }).into());
     let callback = json!({
         "message": if success { "Success" } else { "Transaction failed" },
-        "responseCode": if success { "0000" } else { "2001" },
+        "responseCode": code,
         "data": {"transactionId": id, "clientReference": req["clientReference"], "amount": req["amount"],
                  "mobileNumber": "2348031234567", "paylinkId": ""}
     });

@@ -88,7 +88,7 @@ impl Reconciler {
             .clone();
         let mut done = 0;
         for d in pending {
-            let after = deposits::create_paylink(
+            let after = match deposits::create_paylink(
                 &self.store,
                 hubtel,
                 &self.providers.hubtel_throttle,
@@ -97,7 +97,15 @@ impl Reconciler {
                 &d,
                 std::time::Duration::from_secs(10),
             )
-            .await?;
+            .await
+            {
+                Ok(after) => after,
+                Err(e) => {
+                    // One Hubtel refuses blocks none behind it.
+                    tracing::warn!(deposit = %d.id, error = %e, "paylink not created; the others go on");
+                    continue;
+                }
+            };
             if after.paylink_url.is_some() {
                 done += 1;
             } else {
@@ -124,13 +132,23 @@ impl Reconciler {
     /// Checks the OTPs of withdrawals held while Hubtel was busy. Returns how many were
     /// settled either way.
     pub async fn run_withdrawals_once(&self) -> Result<usize, ReconcileError> {
-        // OTPs queued while Hubtel was busy go out first.
+        // OTPs queued while Hubtel was busy go out first. One Hubtel refuses (or that
+        // fails) is logged and left, never blocking those behind it; a refused one expires
+        // with its session.
         for otp in self.store.queued_otps(10).await? {
             if !self.providers.hubtel_throttle.acquire(std::time::Duration::from_secs(10)).await? {
                 break;
             }
-            let session = self.providers.hubtel.get().await?.otp_send("kobo", &otp.phone, "NG").await?;
-            self.store.otp_sent(&otp.account_id, &otp.id, &session).await?;
+            let sent = match self.providers.hubtel.get().await?.otp_send("kobo", &otp.phone, "NG").await {
+                Ok(session) => self.store.otp_sent(&otp.account_id, &otp.id, &session).await,
+                Err(e) => {
+                    tracing::warn!(otp = %otp.id, error = %e, "queued OTP not sent; the others go on");
+                    continue;
+                }
+            };
+            if let Err(e) = sent {
+                tracing::warn!(otp = %otp.id, error = %e, "queued OTP sent but not recorded");
+            }
         }
         let waiting = self.store.verifying_withdrawals(10).await?;
         if waiting.is_empty() {
@@ -143,12 +161,41 @@ impl Reconciler {
             if !self.providers.hubtel_throttle.acquire(std::time::Duration::from_secs(10)).await? {
                 break;
             }
-            let ok = hubtel.otp_verify(session, code).await?;
-            if withdrawals::finish_verification(&self.store, &w, ok).await? {
-                done += 1;
+            let ok = match hubtel.otp_verify(session, code).await {
+                Ok(ok) => ok,
+                Err(e) => {
+                    tracing::warn!(withdrawal = %w.id, error = %e, "OTP check failed; the others go on");
+                    continue;
+                }
+            };
+            match withdrawals::finish_verification(&self.store, &w, ok).await {
+                Ok(true) => done += 1,
+                Ok(false) => {}
+                Err(e) => tracing::warn!(withdrawal = %w.id, error = %e, "verification not recorded; next pass"),
             }
         }
         Ok(done)
+    }
+
+    /// Pays out approved withdrawals Hubtel has not taken yet, and puts those only Hubtel
+    /// can settle before an operator. Returns how many Hubtel accepted.
+    pub async fn run_payouts_once(&self) -> Result<usize, ReconcileError> {
+        let hubtel = self.providers.hubtel.get().await?;
+        let key = self
+            .app_secrets
+            .get()
+            .await
+            .map_err(|e| ReconcileError::Store(StoreError::Backend(e.to_string())))?
+            .pin_pepper
+            .clone();
+        let payer = withdrawals::Payer {
+            store: &self.store,
+            hubtel,
+            throttle: &self.providers.hubtel_throttle,
+            key_material: key.as_bytes(),
+            public_url: &self.public_url,
+        };
+        Ok(payer.run(std::time::Instant::now() + PASS_BUDGET).await?)
     }
 
     /// Every pass (SMM, VTU, deposits, withdrawals, SMS); a failure of one does not stop the others.
@@ -160,6 +207,9 @@ impl Reconciler {
         }
         if let Err(e) = self.run_withdrawals_once().await {
             tracing::warn!(error = %e, "withdrawal OTP pass failed");
+        }
+        if let Err(e) = self.run_payouts_once().await {
+            tracing::warn!(error = %e, "payout pass failed");
         }
         if let Err(e) = self.run_sms_once().await {
             tracing::warn!(error = %e, "SMS notice pass failed");

@@ -21,7 +21,7 @@
 //! | VTU catalog     | `VTU`                 | `PLAN#<id>` or `FACE#<category>#<service>` | –      | the whole catalog in one Query (cached per container) |
 //! | VTU transaction | `ACCOUNT#<id>`        | `VTU#<trx>`         | `VTU#PROCESSING` / `<created>#<trx>` while processing (sparse) | vtu_status by trx, owner only; callbacks (passthrough carries account and trx); reconciler requery |
 //! | deposit         | `ACCOUNT#<id>`        | `DEPOSIT#<dep id>`  | `DEPOSIT#PENDING` / `<created>#<id>` until its paylink exists (sparse) | deposit_status; Hubtel's callback (its URL names account and deposit) |
-//! | withdrawal      | `ACCOUNT#<id>`        | `WITHDRAWAL#<wdr id>` | `WITHDRAWAL#PENDING` / `<created>#<id>` while awaiting approval | status; operator approval queue; Hubtel's callback |
+//! | withdrawal      | `ACCOUNT#<id>`        | `WITHDRAWAL#<wdr id>` | `WITHDRAWAL#PENDING` (awaiting approval) or `WITHDRAWAL#PAYING` (approved, unsettled) / `<created>#<id>` | status; operator approval queue; Hubtel's callback |
 //! | OTP session     | `ACCOUNT#<id>`        | `OTP#<otp id>`      | –                               | withdrawal OTP check; expires by TTL |
 //! | SMS notice      | `SMSQ`                | `<uuid v7>`         | –                               | queued notices, oldest first; taken off by a conditional delete before sending |
 //! | operator alert  | `ALERT`               | `<subject>`, e.g. `vtu:<trx>` | –                     | `kobo alerts`: what kobo cannot settle alone, one per subject |
@@ -188,6 +188,9 @@ pub const PENDING_WITHDRAWALS_GSI1PK: &str = "WITHDRAWAL#PENDING";
 
 /// GSI1 partition of withdrawals whose OTP is still to be checked.
 pub const VERIFYING_WITHDRAWALS_GSI1PK: &str = "WITHDRAWAL#VERIFYING";
+
+/// GSI1 partition of withdrawals being paid (approved, not yet paid or failed).
+pub const PAYING_WITHDRAWALS_GSI1PK: &str = "WITHDRAWAL#PAYING";
 
 /// GSI1 partition of OTPs queued while Hubtel was busy.
 pub const QUEUED_OTPS_GSI1PK: &str = "OTP#QUEUED";

@@ -123,6 +123,21 @@ impl<'a> Tx<'a> {
         Ok(self)
     }
 
+    /// Creates `item`, or replaces one at its key whose `expires_at` has passed (an
+    /// expired record the TTL sweeper has not removed yet counts as gone).
+    pub fn put_new_or_expired(mut self, label: &'static str, item: Item, now: i64) -> Result<Tx<'a>, StoreError> {
+        let put = Put::builder()
+            .table_name(self.store.table())
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK) OR #exp < :now")
+            .expression_attribute_names("#exp", "expires_at")
+            .expression_attribute_values(":now", aws_sdk_dynamodb::types::AttributeValue::N(now.to_string()))
+            .build()
+            .map_err(build_err)?;
+        self.items.push((label, TransactWriteItem::builder().put(put).build()));
+        Ok(self)
+    }
+
     /// Applies `change` to the item at `key` (its condition must hold).
     pub fn update(mut self, label: &'static str, key: &Key, change: Change) -> Result<Tx<'a>, StoreError> {
         let update = change.into_update(self.store.table(), key)?;

@@ -2,7 +2,7 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::item::{s, Key, Reader, Record, Writer};
+use super::item::{n, s, Key, Reader, Record, Writer};
 use super::keys;
 use super::table::{Change, Query};
 use super::Store;
@@ -32,6 +32,7 @@ impl Record for Withdrawal {
         match (self.status, &self.pending_otp) {
             (WithdrawalStatus::PendingApproval, _) => Some((keys::PENDING_WITHDRAWALS_GSI1PK.into(), queue_sk(self))),
             (WithdrawalStatus::Verifying, Some(_)) => Some((keys::VERIFYING_WITHDRAWALS_GSI1PK.into(), queue_sk(self))),
+            (WithdrawalStatus::Paying, _) => Some((keys::PAYING_WITHDRAWALS_GSI1PK.into(), queue_sk(self))),
             _ => None,
         }
     }
@@ -42,7 +43,9 @@ impl Record for Withdrawal {
             .kobo("amount", self.amount)
             .s("phone", &self.phone)
             .s("status", self.status.as_str())
-            .s("created_at", &self.created_at);
+            .s("created_at", &self.created_at)
+            .n("send_attempts", self.send_attempts)
+            .bool("payout_unknown", self.payout_unknown);
         match (self.status, &self.pending_otp) {
             (WithdrawalStatus::Verifying, Some((session, code))) => {
                 w.s("otp_request_id", &session.request_id).s("otp_prefix", &session.prefix).s("otp_code", code)
@@ -64,6 +67,8 @@ impl Record for Withdrawal {
                 _ => None,
             },
             created_at: r.s("created_at")?,
+            send_attempts: r.opt_i64("send_attempts")?.and_then(|n| u32::try_from(n).ok()).unwrap_or(0),
+            payout_unknown: r.bool("payout_unknown")?,
         })
     }
 }
@@ -122,7 +127,12 @@ pub fn transition_change(
         (WithdrawalStatus::Verifying, WithdrawalStatus::PendingApproval) => {
             drop_otp(change.enter_gsi1(keys::PENDING_WITHDRAWALS_GSI1PK, queue_sk(w)))
         }
-        (WithdrawalStatus::PendingApproval | WithdrawalStatus::Verifying, _) => drop_otp(change.leave_gsi1()),
+        (WithdrawalStatus::PendingApproval, WithdrawalStatus::Paying) => {
+            drop_otp(change.enter_gsi1(keys::PAYING_WITHDRAWALS_GSI1PK, queue_sk(w)))
+        }
+        (WithdrawalStatus::PendingApproval | WithdrawalStatus::Verifying | WithdrawalStatus::Paying, _) => {
+            drop_otp(change.leave_gsi1())
+        }
         _ => change,
     }
 }
@@ -141,6 +151,31 @@ impl Store {
     /// Withdrawals whose OTP waits to be checked, oldest first.
     pub async fn verifying_withdrawals(&self, limit: usize) -> Result<Vec<Withdrawal>, StoreError> {
         self.query_records(&Query::gsi1(keys::VERIFYING_WITHDRAWALS_GSI1PK).limit(limit)).await
+    }
+
+    /// Every withdrawal being paid, oldest first (sparse GSI1, all pages).
+    pub async fn paying_withdrawals(&self) -> Result<Vec<Withdrawal>, StoreError> {
+        self.query_records(&Query::gsi1(keys::PAYING_WITHDRAWALS_GSI1PK)).await
+    }
+
+    /// Claims send-money attempt `w.send_attempts + 1` of a paying withdrawal Hubtel has
+    /// not accepted yet; `false` when another claimed it first or it moved on.
+    pub async fn claim_payout_attempt(&self, w: &Withdrawal) -> Result<bool, StoreError> {
+        let change = Change::new()
+            .set("send_attempts", n(w.send_attempts + 1))
+            .if_eq("status", s(WithdrawalStatus::Paying.as_str()))
+            .if_expr(
+                "attribute_not_exists({transaction_id}) AND (attribute_not_exists({send_attempts}) OR {send_attempts} = :a)",
+                &["transaction_id", "send_attempts"],
+                vec![(":a", n(w.send_attempts))],
+            );
+        self.transition(&withdrawal_key(&w.account_id, &w.id), change).await
+    }
+
+    /// Records that a payout attempt's answer was lost (Hubtel may hold it).
+    pub async fn mark_payout_unknown(&self, w: &Withdrawal) -> Result<(), StoreError> {
+        let change = Change::new().set("payout_unknown", AttributeValue::Bool(true));
+        self.update(&withdrawal_key(&w.account_id, &w.id), change).await.map(drop)
     }
 
     /// Records Hubtel's transaction id of a paying withdrawal.

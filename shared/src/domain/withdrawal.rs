@@ -71,6 +71,42 @@ pub struct Withdrawal {
     pub pending_otp: Option<(OtpSession, String)>,
     /// RFC 3339.
     pub created_at: String,
+    /// Send-money attempts made for it (each claimed, so two never run at once).
+    #[serde(skip)]
+    pub send_attempts: u32,
+    /// Whether an attempt's answer was lost: Hubtel may hold the payout.
+    #[serde(skip)]
+    pub payout_unknown: bool,
+}
+
+/// What a Hubtel payout's `responseCode` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayoutCode {
+    /// `0000`: paid.
+    Paid,
+    /// `0001`: accepted, still processing: the final callback is to come.
+    Pending,
+    /// One of Hubtel's final failure codes: nothing was paid.
+    Failed,
+    /// A code kobo does not know: nothing is assumed; an operator looks.
+    Unknown,
+}
+
+impl PayoutCode {
+    /// Hubtel's final failure codes for send-money (a failed transaction, validation,
+    /// limits, the business or customer account refused).
+    pub const FAILURES: &'static [&'static str] =
+        &["2001", "2050", "2100", "2101", "2102", "2103", "2152", "2153", "2154", "4000", "4070", "4101", "4103"];
+
+    /// Reads a `responseCode`.
+    pub fn of(code: &str) -> PayoutCode {
+        match code {
+            "0000" => PayoutCode::Paid,
+            "0001" => PayoutCode::Pending,
+            c if PayoutCode::FAILURES.contains(&c) => PayoutCode::Failed,
+            _ => PayoutCode::Unknown,
+        }
+    }
 }
 
 impl Withdrawal {

@@ -65,7 +65,7 @@ pub fn spend<'a>(
     let need = debit.amount.negate().checked_add(min_balance).ok_or(SpendError::InsufficientBalance)?;
     let tx = Tx::new(store).balance(debit, Floor::Spend { need, min_balance })?;
     Ok(match idem {
-        Some(r) => tx.put_new("idem", r.to_item())?,
+        Some(r) => tx.put_new_or_expired("idem", r.to_item(), now_unix())?,
         None => tx,
     })
 }

@@ -13,10 +13,11 @@ use crate::db::throttle::Throttle;
 use crate::db::withdrawals::{transition_change, withdrawal_key};
 use crate::db::{Floor, Store, Tx};
 use crate::domain::account::LedgerEntry;
+use crate::domain::alert::Alert;
 use crate::domain::callback::HubtelCallback;
 use crate::domain::event::EventType;
 use crate::domain::money::Kobo;
-use crate::domain::withdrawal::{Withdrawal, WithdrawalStatus};
+use crate::domain::withdrawal::{PayoutCode, Withdrawal, WithdrawalStatus};
 use crate::error::StoreError;
 use crate::flows::orders::{commit_spend, spend, SpendError};
 use crate::upstream::hubtel::Payment;
@@ -75,9 +76,8 @@ pub async fn mark_paid(store: &Store, w: &Withdrawal, transaction_id: &str) -> R
         .await
 }
 
-/// Approves and pays: `withdraw.approved`, then Hubtel send-money (throttled). A Hubtel
-/// refusal fails the withdrawal and releases the hold; a lost answer leaves it paying for
-/// Hubtel's callback. Returns the withdrawal as it stands.
+/// Approves and pays: `withdraw.approved`, then the first send-money attempt. Returns
+/// the withdrawal as it stands.
 pub async fn approve_and_pay(
     store: &Store,
     hubtel: &impl HubtelApi,
@@ -91,36 +91,152 @@ pub async fn approve_and_pay(
     }
     let mut paying = w.clone();
     paying.status = WithdrawalStatus::Paying;
-    if !throttle.acquire(Duration::from_secs(90)).await? {
-        return Ok(paying); // still paying; an operator can retry the send
-    }
-    let callback = HubtelCallback::Withdrawal.url(public_url, key_material, &w.account_id, &w.id);
-    let description = format!("Withdrawal {} to {}", w.id, w.phone);
-    match hubtel
-        .send_money(&Payment {
+    let payer = Payer { store, hubtel, throttle, key_material, public_url };
+    payer.attempt(&paying, Duration::from_secs(20)).await?;
+    Ok(store.get_withdrawal(&w.account_id, &w.id).await?.unwrap_or(paying))
+}
+
+/// Send-money attempts a payout gets before an operator decides.
+pub const MAX_SEND_ATTEMPTS: u32 = 8;
+
+/// A payout Hubtel accepted but never reported on for this long goes before an operator.
+pub const CALLBACK_ALERT_SECS: i64 = 24 * 3600;
+
+/// What pays withdrawals out.
+pub struct Payer<'a, H: HubtelApi> {
+    /// The table.
+    pub store: &'a Store,
+    /// Hubtel.
+    pub hubtel: &'a H,
+    /// Hubtel's shared rate limit.
+    pub throttle: &'a Throttle,
+    /// Callback URL secrets derive from it.
+    pub key_material: &'a [u8],
+    /// kobo's public base URL (callbacks).
+    pub public_url: &'a str,
+}
+
+/// What one payout attempt did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempted {
+    /// Hubtel accepted it: its callback settles it.
+    Accepted,
+    /// Not sent (no slot, Hubtel busy or unreachable): the next pass tries again.
+    NotSent,
+    /// The answer was lost: Hubtel may hold it. Never sent again by itself.
+    Unknown,
+    /// Hubtel refused it and no earlier attempt could have reached it: failed, released.
+    Refused,
+    /// Another attempt was running, or it moved on.
+    Skipped,
+}
+
+impl<H: HubtelApi> Payer<'_, H> {
+    /// One send-money attempt for a paying withdrawal Hubtel has not accepted, claimed
+    /// first (two never run at once). `clientReference` is the withdrawal id, the same
+    /// on every attempt.
+    pub async fn attempt(&self, w: &Withdrawal, wait: Duration) -> Result<Attempted, StoreError> {
+        if w.transaction_id.is_some() || !self.store.claim_payout_attempt(w).await? {
+            return Ok(Attempted::Skipped);
+        }
+        if !self.throttle.acquire(wait).await? {
+            return Ok(Attempted::NotSent);
+        }
+        let callback = HubtelCallback::Withdrawal.url(self.public_url, self.key_material, &w.account_id, &w.id);
+        let description = format!("Withdrawal {} to {}", w.id, w.phone);
+        let payment = Payment {
             amount: w.amount,
             title: "kobo withdrawal",
             description: &description,
             reference: &w.id,
             callback_url: &callback,
-        })
-        .await
-    {
-        Ok(tx) => store.set_withdrawal_transaction(w, &tx).await?,
-        Err(UpstreamError::Rejected(why)) => {
-            let reason = format!("Hubtel refused: {why}");
-            release(store, &paying, WithdrawalStatus::Paying, WithdrawalStatus::Failed, &reason, "operator").await?;
-        }
-        Err(e) => {
-            tracing::warn!(withdrawal = %w.id, error = %e, "send-money answer lost; waiting for Hubtel's callback")
+        };
+        match self.hubtel.send_money(&payment).await {
+            Ok(tx) => {
+                self.store.set_withdrawal_transaction(w, &tx).await?;
+                Ok(Attempted::Accepted)
+            }
+            Err(UpstreamError::NotSent(e)) => {
+                tracing::warn!(withdrawal = %w.id, error = %e, "send-money not sent; the reconciler tries again");
+                Ok(Attempted::NotSent)
+            }
+            Err(UpstreamError::Rejected(why)) if !w.payout_unknown => {
+                let reason = format!("Hubtel refused: {why}");
+                release(self.store, w, WithdrawalStatus::Paying, WithdrawalStatus::Failed, &reason, "hubtel").await?;
+                Ok(Attempted::Refused)
+            }
+            Err(e) => {
+                tracing::warn!(withdrawal = %w.id, error = %e, "send-money answer lost; Hubtel may hold the payout");
+                self.store.mark_payout_unknown(w).await?;
+                Ok(Attempted::Unknown)
+            }
         }
     }
-    Ok(store.get_withdrawal(&w.account_id, &w.id).await?.unwrap_or(paying))
+
+    /// One pass over every paying withdrawal: attempts the ones Hubtel never got (up to
+    /// [`MAX_SEND_ATTEMPTS`]), and puts before an operator those whose outcome only
+    /// Hubtel can tell (an answer lost, attempts used up, no callback for a day).
+    /// Returns how many were accepted on this pass.
+    pub async fn run(&self, deadline: std::time::Instant) -> Result<usize, StoreError> {
+        let mut accepted = 0;
+        for w in self.store.paying_withdrawals().await? {
+            if std::time::Instant::now() >= deadline {
+                break;
+            }
+            let outcome = match (&w.transaction_id, w.payout_unknown, w.send_attempts >= MAX_SEND_ATTEMPTS) {
+                (Some(_), _, _) => {
+                    if age_secs(&w.created_at) > CALLBACK_ALERT_SECS {
+                        stuck(self.store, &w, "Hubtel accepted the payout but never reported its outcome").await?;
+                    }
+                    continue;
+                }
+                (None, true, _) => {
+                    stuck(self.store, &w, "a send-money answer was lost: Hubtel may have paid it").await?;
+                    continue;
+                }
+                (None, false, true) => {
+                    stuck(self.store, &w, "Hubtel never took the payout in its attempts").await?;
+                    continue;
+                }
+                (None, false, false) => self.attempt(&w, Duration::from_secs(5)).await,
+            };
+            match outcome {
+                Ok(Attempted::Accepted) => accepted += 1,
+                Ok(_) => {}
+                Err(e) => tracing::warn!(withdrawal = %w.id, error = %e, "payout attempt failed; next pass"),
+            }
+        }
+        Ok(accepted)
+    }
 }
 
-/// Applies Hubtel's withdrawal callback (URL secret already verified): `responseCode`
-/// `0000` with this withdrawal's reference and amount pays it; another code fails it and
-/// releases the hold. Returns a word for the log.
+fn age_secs(rfc3339: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .map(|t| crate::domain::time::now_unix() - t.timestamp())
+        .unwrap_or(i64::MAX)
+}
+
+/// Puts a payout only Hubtel can settle before an operator, with the commands.
+async fn stuck(store: &Store, w: &Withdrawal, why: &str) -> Result<(), StoreError> {
+    let alert = Alert::new(
+        format!("withdrawal:{}", w.id),
+        &w.account_id,
+        format!("withdrawal {} ({} to {}): {why}", w.id, w.amount, crate::domain::phone::mask_phone(&w.phone)),
+        format!(
+            "look up clientReference {id} on Hubtel; if it was paid, `kobo withdrawal settle {acct} {id} --paid --transaction <Hubtel id>`; if not, `kobo withdrawal settle {acct} {id} --failed --reason \"<why>\"` (releases the hold); then `kobo alerts resolve withdrawal:{id}`",
+            id = w.id,
+            acct = w.account_id
+        ),
+    );
+    store.raise_alert(&alert).await.map(drop)
+}
+
+/// Applies Hubtel's withdrawal callback (URL secret already verified), by its
+/// `responseCode`: `0000` with this withdrawal's reference and amount pays it; `0001`
+/// (still processing) changes nothing; one of Hubtel's final failure codes fails it and
+/// releases the hold; any other code changes nothing and goes before an operator. A
+/// success for a withdrawal already released (paid out and refunded) is never waved
+/// through: it raises an alert. Returns a word for the log.
 pub async fn apply_callback(
     store: &Store,
     w: &Withdrawal,
@@ -130,19 +246,52 @@ pub async fn apply_callback(
     if data["clientReference"].as_str() != Some(w.id.as_str()) {
         return Ok("ignored");
     }
-    let ok = body["responseCode"].as_str() == Some("0000");
-    let amount = data["amount"].as_f64().and_then(Kobo::from_naira_f64);
-    if ok && amount == Some(w.amount) {
-        let tx = data["transactionId"].as_str().unwrap_or_default();
-        return Ok(if mark_paid(store, w, tx).await? { "paid" } else { "duplicate" });
+    let code = body["responseCode"].as_str().unwrap_or_default();
+    match PayoutCode::of(code) {
+        PayoutCode::Paid => {
+            let amount = data["amount"].as_f64().and_then(Kobo::from_naira_f64);
+            if amount != Some(w.amount) {
+                tracing::warn!(withdrawal = %w.id, ?amount, "withdrawal callback with another amount; nothing changed");
+                stuck(store, w, "Hubtel reported a payout of another amount").await?;
+                return Ok("ignored");
+            }
+            let tx = data["transactionId"].as_str().unwrap_or_default();
+            if mark_paid(store, w, tx).await? {
+                return Ok("paid");
+            }
+            let now = store.get_withdrawal(&w.account_id, &w.id).await?.unwrap_or_else(|| w.clone());
+            if matches!(now.status, WithdrawalStatus::Failed | WithdrawalStatus::Rejected) {
+                let alert = Alert::new(
+                    format!("withdrawal:{}", w.id),
+                    &w.account_id,
+                    format!("Hubtel paid withdrawal {} ({}) after its hold was released", w.id, w.amount),
+                    format!(
+                        "confirm on Hubtel, then `kobo wallet debit {acct} {amount} \"withdrawal {id} paid after release\"` (or absorb it); then `kobo alerts resolve withdrawal:{id}`",
+                        acct = w.account_id,
+                        amount = w.amount,
+                        id = w.id
+                    ),
+                );
+                store.raise_alert(&alert).await?;
+                return Ok("contradicted");
+            }
+            Ok("duplicate")
+        }
+        PayoutCode::Pending => Ok("pending"),
+        PayoutCode::Failed => {
+            let why = body["message"].as_str().unwrap_or("payout failed").to_string();
+            let released =
+                release(store, w, WithdrawalStatus::Paying, WithdrawalStatus::Failed, &why, "hubtel").await?;
+            Ok(if released { "failed" } else { "duplicate" })
+        }
+        PayoutCode::Unknown => {
+            tracing::warn!(withdrawal = %w.id, code, "withdrawal callback with an unknown code; nothing changed");
+            if w.status == WithdrawalStatus::Paying {
+                stuck(store, w, &format!("Hubtel answered code {code:?}, which kobo does not know")).await?;
+            }
+            Ok("unknown")
+        }
     }
-    if ok {
-        tracing::warn!(withdrawal = %w.id, ?amount, "withdrawal callback with another amount; nothing changed");
-        return Ok("ignored");
-    }
-    let why = body["message"].as_str().unwrap_or("payout failed").to_string();
-    let released = release(store, w, WithdrawalStatus::Paying, WithdrawalStatus::Failed, &why, "hubtel").await?;
-    Ok(if released { "failed" } else { "duplicate" })
 }
 
 /// Ends the OTP check of a `Verifying` withdrawal: a right code moves it to

@@ -73,12 +73,90 @@ async fn kobo_devstack_sdk(s: &Stack) -> aws_config::SdkConfig {
 }
 
 /// Hubtel reports `success` for payout `tx`: the first callback settles it as `word`; the
-/// same callback again, and a late opposite one, change nothing.
+/// same callback again changes nothing, and so does a late opposite one (a late success
+/// after a release moves no money and is answered `contradicted`: an operator alert).
 async fn settles_once(s: &Stack, tx: &str, success: bool, word: &str) {
     assert_eq!(hubtel_withdraw(s, tx, success).await["callback_answer"]["status"], word);
     assert_eq!(hubtel_withdraw(s, tx, success).await["callback_answer"]["status"], "duplicate");
     let late = hubtel_withdraw(s, tx, !success).await;
-    assert_eq!(late["callback_answer"]["status"], "duplicate", "a late opposite callback changes nothing: {late}");
+    let expected = if success { "duplicate" } else { "contradicted" };
+    assert_eq!(late["callback_answer"]["status"], expected, "a late opposite callback changes nothing: {late}");
+}
+
+async fn hubtel_withdraw_code(s: &Stack, tx: &str, code: &str) -> Value {
+    reqwest::Client::new()
+        .post(format!("{}/control/withdraw/{tx}", s.hubtel_base))
+        .json(&json!({"success": code == "0000", "code": code}))
+        .send()
+        .await
+        .expect("the Hubtel simulator sends the callback")
+        .json()
+        .await
+        .unwrap_or_default()
+}
+
+/// Defects 5 and 8: a payout Hubtel never took (unreachable at approval) does not stay
+/// `paying` forever: the reconciler sends it again (same clientReference) and Hubtel
+/// takes it; its callback settles it only on a final code: `0001` (still processing)
+/// and an unknown code change nothing (the unknown one alerts), `2001` releases once,
+/// and a late success after the release moves no money and alerts. Before the fixes the
+/// payout stayed `paying` and any code but `0000` released the hold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payout_hubtel_never_took_is_sent_again_and_only_final_codes_settle_it() {
+    let s = stack();
+    let store = s.store().await;
+    let (acct, key) = new_reseller(&store, ResellerSpec { balance: Kobo::naira(10_000), ..Default::default() }).await;
+    accounts::set_pin(&store, s.pepper().await.as_bytes(), &acct, "1234").await.expect("setting the reseller's PIN");
+    let c = ApiClient::new(s, &key);
+    let (st, v) = request(s, &store, &c, &acct, "1000", "1234", false).await;
+    assert_eq!(st, 200, "{v}");
+    let id = v["withdrawal_id"].as_str().unwrap_or_default().to_string();
+    let w = store.get_withdrawal(&acct, &id).await.ok().flatten().unwrap_or_else(|| panic!("no withdrawal"));
+    // Approved while Hubtel is unreachable: paying, nothing sent.
+    let mut config = s.config();
+    config.hubtel_url = format!("http://127.0.0.1:{}", kobo_tests::free_port());
+    let sdk = kobo_devstack_sdk(s).await;
+    let dead = Providers::new(&config, aws_sdk_secretsmanager::Client::new(&sdk), &store);
+    let key_material = s.pepper().await;
+    let after = withdrawals::approve_and_pay(
+        &store,
+        dead.hubtel.get().await.expect("a Hubtel client"),
+        &dead.hubtel_throttle,
+        key_material.as_bytes(),
+        &s.base_url,
+        &w,
+    )
+    .await
+    .expect("approving");
+    assert_eq!((after.status, after.transaction_id.as_deref()), (WithdrawalStatus::Paying, None));
+    // The reconciler's payout pass sends it; Hubtel takes it.
+    let rec = s.reconciler().await;
+    let mut tx = None;
+    for _ in 0..10 {
+        rec.run_payouts_once().await.expect("a payout pass");
+        tx = store.get_withdrawal(&acct, &id).await.ok().flatten().and_then(|w| w.transaction_id);
+        if tx.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let tx = tx.unwrap_or_else(|| panic!("the reconciler never sent the payout"));
+    assert_eq!(c.balance().await, Kobo::naira(9_000));
+    assert_eq!(hubtel_withdraw_code(s, &tx, "0001").await["callback_answer"]["status"], "pending");
+    assert_eq!(c.balance().await, Kobo::naira(9_000), "a non-final code releases nothing");
+    assert_eq!(hubtel_withdraw_code(s, &tx, "7777").await["callback_answer"]["status"], "unknown");
+    assert_eq!(c.balance().await, Kobo::naira(9_000), "an unknown code releases nothing");
+    let alerts = store.alerts().await.expect("listing alerts");
+    let alert = alerts.iter().find(|a| a.subject == format!("withdrawal:{id}")).expect("an alert on the unknown code");
+    assert!(alert.command.contains("kobo withdrawal settle"), "{alert:?}");
+    store.resolve_alert(&format!("withdrawal:{id}")).await.expect("closing the alert");
+    assert_eq!(hubtel_withdraw_code(s, &tx, "2001").await["callback_answer"]["status"], "failed");
+    assert_eq!(c.balance().await, Kobo::naira(10_000), "a final failure releases the hold");
+    assert_eq!(hubtel_withdraw_code(s, &tx, "0000").await["callback_answer"]["status"], "contradicted");
+    assert_eq!(c.balance().await, Kobo::naira(10_000), "a late success after the release pays nothing twice");
+    assert!(store.alerts().await.expect("listing alerts").iter().any(|a| a.subject == format!("withdrawal:{id}")));
+    let a = store.get_account(&acct).await.ok().flatten().unwrap_or_else(|| panic!("no account"));
+    assert!(accounts::check_ledger(&store, &a).await.map(|c| c.ok()).unwrap_or(false));
 }
 
 async fn hubtel_withdraw(s: &Stack, tx: &str, success: bool) -> Value {
@@ -242,6 +320,8 @@ async fn work_deferred_while_hubtel_is_busy_is_finished_by_the_reconciler() {
         reason: None,
         pending_otp: Some((sent.session.clone(), code.to_string())),
         created_at: kobo_shared::domain::time::now_rfc3339(),
+        send_attempts: 0,
+        payout_unknown: false,
     };
     let wrong = if right == "0000" { "1111" } else { "0000" };
     withdrawals::hold(&store, &held("wdr_good", &right), Kobo::ZERO).await.unwrap_or_else(|_| panic!("hold"));

@@ -63,6 +63,8 @@ async fn withdraw(store: &Store, account: &str, amount: Kobo, fate: u8) {
         reason: None,
         pending_otp: None,
         created_at: now_rfc3339(),
+        send_attempts: 0,
+        payout_unknown: false,
     };
     if withdrawals::hold(store, &w, Kobo::ZERO).await.is_err() {
         return; // insufficient: nothing held

@@ -199,3 +199,37 @@ async fn refill_status_of_a_hundred_refills_reads_them_in_one_batch() {
     assert!(calls.iter().any(|c| c == "BatchGetItem"), "{calls:?}");
     assert!(reads <= 2, "refills are read in one batch, not one by one: {calls:?}");
 }
+
+/// Defect 9 (second half): an idempotency record past its expiry that the TTL sweeper has
+/// not removed yet (DynamoDB takes up to two days) does not block its key: a spend with
+/// the key is a new spend. Before the fix it answered 500 ("idempotency record not
+/// readable").
+#[tokio::test]
+async fn an_expired_idempotency_record_does_not_block_its_key() {
+    use kobo_shared::db::item::Record;
+    use kobo_shared::domain::idempotency::IdemRecord;
+    let _turn = SERIAL.lock().await;
+    let s = stack();
+    let store = s.store().await;
+    let (acct, key) = new_reseller(&store, ResellerSpec { balance: Kobo::naira(10_000), ..Default::default() }).await;
+    let idem_key = format!("expired-{}", kobo_tests::unique());
+    let old = IdemRecord {
+        account_id: acct.clone(),
+        key_hash: kobo_shared::platform::crypto::sha256_hex(idem_key.as_bytes()),
+        request_hash: "an older request".into(),
+        status: 200,
+        body: r#"{"order":999999}"#.into(),
+    };
+    let mut item = old.to_item();
+    let yesterday = kobo_shared::domain::time::now_unix() - 86_400;
+    item.insert("expires_at".into(), aws_sdk_dynamodb::types::AttributeValue::N(yesterday.to_string()));
+    store.put(item).await.expect("storing an expired record");
+    let c = ApiClient::new(s, &key).with_idempotency_key(&idem_key);
+    let (st, v) = c.add(102, "https://instagram.com/p/expired-key", 100).await;
+    assert_eq!(st, 200, "a new spend: {v}");
+    let id = v["order"].as_u64().unwrap_or_else(|| panic!("an order: {v}"));
+    assert_ne!(id, 999_999, "not the expired record's answer");
+    let (st, again) = c.add(102, "https://instagram.com/p/expired-key", 100).await;
+    assert_eq!((st, again["order"].as_u64()), (200, Some(id)), "the key now replays the new spend: {again}");
+    ledger_ok(&store, &acct).await;
+}

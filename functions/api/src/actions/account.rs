@@ -213,6 +213,8 @@ pub async fn withdraw(app: &App, caller: &Caller, p: &Params) -> Result<Response
         reason: None,
         pending_otp: (!checked_now).then(|| (otp.session.clone(), code.to_string())),
         created_at: kobo_shared::domain::time::now_rfc3339(),
+        send_attempts: 0,
+        payout_unknown: false,
     };
     match withdrawal_flows::hold(&app.store, &w, caller.account.min_balance).await {
         Ok(()) => {}
@@ -221,7 +223,11 @@ pub async fn withdraw(app: &App, caller: &Caller, p: &Params) -> Result<Response
         Err(SpendError::Replay(_)) => return Err(ApiError::Unavailable),
         Err(SpendError::Store(e)) => return Err(e.into()),
     }
-    let balance = app.store.balance(&caller.account.id).await?.unwrap_or_default();
+    // Held: from here on nothing may turn the answer into an error.
+    let balance = match app.store.balance(&caller.account.id).await {
+        Ok(Some(b)) => b,
+        Ok(None) | Err(_) => caller.account.balance.checked_sub(amount).unwrap_or_default(),
+    };
     Ok(render::ok(&WithdrawalHeld {
         withdrawal_id: w.id,
         amount: amount.to_string(),
