@@ -5,6 +5,11 @@
 //! requests it served, the ones it refused for the limit, and the SMS it accepted;
 //! `GET /control/otp/<requestId>` reveals a code as the user's phone would;
 //! `POST /control/pay/<paylinkId>` pays a paylink, which sends Hubtel's payment callback.
+//! Send-money refuses a repeated `clientReference` (so nothing is paid twice; the count
+//! per reference is in the stats). `POST /control/chaos {"seed": 7, "p": 0.1}` turns it
+//! hostile (see `sim::chaos`): OTPs and send-money answered 429, paylinks answered 500,
+//! send-money answered 500 after it was accepted, or accepted with the non-final code
+//! `0001`.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -34,6 +39,9 @@ struct Inner {
     paylinks: HashMap<String, Value>,
     counter: u64,
     started: Instant,
+    chaos: super::chaos::Chaos,
+    /// Send-money requests accepted per clientReference (Hubtel refuses a repeat).
+    sent: HashMap<String, u64>,
 }
 
 type Shared = Arc<Mutex<Inner>>;
@@ -109,11 +117,23 @@ async fn sms_status(State(st): State<Shared>, headers: HeaderMap, Path(id): Path
     ok(json!({"messageId": id, "status": "Delivered", "rate": 0.03, "units": 1}))
 }
 
+/// A hostile behaviour for this request, if chaos picks one.
+fn hostile(st: &Shared, behaviours: &[&'static str]) -> Option<&'static str> {
+    st.lock().ok().and_then(|mut s| s.chaos.pick(behaviours))
+}
+
+fn too_many() -> Response {
+    (StatusCode::TOO_MANY_REQUESTS, Json(json!({"message": "Too many requests", "code": "429"}))).into_response()
+}
+
 async fn otp_send(State(st): State<Shared>, headers: HeaderMap, Json(b): Json<Value>) -> Response {
     let n = match admit(&st, &headers) {
         Ok(n) => n,
         Err(r) => return *r,
     };
+    if hostile(&st, &["otp_429"]).is_some() {
+        return too_many();
+    }
     if !b["phoneNumber"].as_str().unwrap_or("").starts_with('+') || b["countryCode"].as_str().unwrap_or("").len() != 2 {
         return bad("Invalid phoneNumber or countryCode");
     }
@@ -157,6 +177,9 @@ async fn paylink(State(st): State<Shared>, headers: HeaderMap, Json(b): Json<Val
     if b["amount"].as_f64().unwrap_or(0.0) <= 0.0 || b["clientReference"].as_str().unwrap_or("").is_empty() {
         return bad("Invalid amount or clientReference");
     }
+    if hostile(&st, &["paylink_500"]).is_some() {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
+    }
     let id = format!("pl_{n:08}");
     let expires = chrono::Utc::now().timestamp() + 3600;
     if let Ok(mut s) = st.lock() {
@@ -175,16 +198,41 @@ async fn send_money(State(st): State<Shared>, headers: HeaderMap, Json(b): Json<
     if b["amount"].as_f64().unwrap_or(0.0) <= 0.0 || b["clientReference"].as_str().unwrap_or("").is_empty() {
         return bad("Invalid amount or clientReference");
     }
+    let reference = b["clientReference"].as_str().unwrap_or_default().to_string();
+    let behaviour = hostile(&st, &["send_429", "send_500_after_accept", "send_pending_0001"]);
+    if behaviour == Some("send_429") {
+        return too_many();
+    }
     let tx = format!("tx_{n:08}");
     if let Ok(mut s) = st.lock() {
+        if s.sent.contains_key(&reference) {
+            return bad("Duplicate clientReference");
+        }
+        s.sent.insert(reference.clone(), 1);
         s.paylinks.insert(tx.clone(), b.clone());
     }
-    ok(json!({"transactionId": tx, "clientReference": b["clientReference"]}))
+    match behaviour {
+        Some("send_500_after_accept") => (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response(),
+        Some("send_pending_0001") => Json(json!({"message": "Pending", "responseCode": "0001", "code": "0001",
+                                                 "data": {"transactionId": tx, "clientReference": reference}}))
+        .into_response(),
+        _ => ok(json!({"transactionId": tx, "clientReference": reference})),
+    }
+}
+
+async fn set_chaos(State(st): State<Shared>, Json(r): Json<super::chaos::ChaosRequest>) -> Response {
+    match st.lock() {
+        Ok(mut s) => Json(s.chaos.set(&r)).into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
 }
 
 async fn stats(State(st): State<Shared>) -> Response {
     match st.lock() {
-        Ok(s) => Json(json!({"served": s.served, "refused": s.refused, "sms": s.sms, "limit": s.limit, "window_ms": s.window.as_millis() as u64})).into_response(),
+        Ok(s) => Json(json!({"served": s.served, "refused": s.refused, "sms": s.sms, "limit": s.limit,
+                             "window_ms": s.window.as_millis() as u64, "sent_per_reference": s.sent,
+                             "hostile": s.chaos.stats()}))
+        .into_response(),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }
@@ -282,6 +330,8 @@ impl HubtelSim {
             paylinks: HashMap::new(),
             counter: 0,
             started: Instant::now(),
+            chaos: Default::default(),
+            sent: HashMap::new(),
         }));
         let app = Router::new()
             .route("/v1/messages/send", post(sms_send))
@@ -294,6 +344,7 @@ impl HubtelSim {
             .route("/v1/send-money", post(send_money))
             .route("/v1/send-money/multi", post(send_money))
             .route("/control/stats", get(stats))
+            .route("/control/chaos", post(set_chaos))
             .route("/control/otp/{id}", get(reveal_otp))
             .route("/control/pay/{id}", post(pay))
             .route("/control/withdraw/{id}", post(withdraw))

@@ -7,7 +7,11 @@
 //!   `{"fail_next": 2}` answers 500 twice, `{"delay_ms": 9000}` answers slowly,
 //!   `{"error_next": "msg"}` refuses the next call with `{"error": msg}`;
 //! - `POST /control/orders/<id>` `{"status": "Partial", "remains": 250}` forces a status;
-//! - `GET /control/stats` counts the `add` calls received and the orders created.
+//! - `POST /control/chaos` `{"seed": 7, "p": 0.1}` turns hostile (see `sim::chaos`):
+//!   `add` answers 429 or 500 without creating the order, or **502 after creating it**;
+//!   `status` answers 503; `refill` and `cancel` answer 500;
+//! - `GET /control/stats` counts the `add` calls received and the orders created, and
+//!   the hostile behaviours injected.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -113,6 +117,7 @@ struct SimState {
     next_refill: u64,
     faults: Faults,
     add_calls: u64,
+    chaos: super::chaos::Chaos,
 }
 
 type Shared = Arc<Mutex<SimState>>;
@@ -200,6 +205,26 @@ async fn api(State(state): State<Shared>, Form(form): Form<HashMap<String, Strin
     if let Some(msg) = s.faults.error_next.take() {
         return err(&msg);
     }
+    let action = form.get("action").map(String::as_str).unwrap_or_default();
+    let hostile = match action {
+        "add" => s.chaos.pick(&["add_429", "add_500", "add_502_after_create"]),
+        "status" => s.chaos.pick(&["status_503"]),
+        "refill" | "refill_status" | "cancel" => s.chaos.pick(&["refill_or_cancel_500"]),
+        _ => None,
+    };
+    match hostile {
+        Some("add_429") => {
+            s.add_calls += 1;
+            return (StatusCode::TOO_MANY_REQUESTS, Json(json!({"error": "Too many requests"}))).into_response();
+        }
+        Some("add_500") => {
+            s.add_calls += 1;
+            return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
+        }
+        Some("status_503") => return (StatusCode::SERVICE_UNAVAILABLE, "busy").into_response(),
+        Some("refill_or_cancel_500") => return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response(),
+        _ => {}
+    }
     let field = |k: &str| form.get(k).map(|v| v.trim().to_string()).unwrap_or_default();
     let pace = s.pace;
     match field("action").as_str() {
@@ -248,6 +273,10 @@ async fn api(State(state): State<Shared>, Form(form): Form<HashMap<String, Strin
                     canceled: false,
                 },
             );
+            if hostile == Some("add_502_after_create") {
+                // Created, but the gateway lost the answer.
+                return (StatusCode::BAD_GATEWAY, "Bad Gateway").into_response();
+            }
             Json(json!({ "order": id })).into_response()
         }
         "status" => {
@@ -317,6 +346,13 @@ async fn api(State(state): State<Shared>, Form(form): Form<HashMap<String, Strin
     }
 }
 
+async fn set_chaos(State(state): State<Shared>, Json(r): Json<super::chaos::ChaosRequest>) -> Response {
+    match state.lock() {
+        Ok(mut s) => Json(s.chaos.set(&r)).into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
 async fn set_faults(State(state): State<Shared>, Json(f): Json<Faults>) -> Response {
     match state.lock() {
         Ok(mut s) => {
@@ -349,7 +385,8 @@ async fn force_order(State(state): State<Shared>, Path(id): Path<u64>, Json(f): 
 
 async fn stats(State(state): State<Shared>) -> Response {
     match state.lock() {
-        Ok(s) => Json(json!({"add_calls": s.add_calls, "orders": s.orders.len()})).into_response(),
+        Ok(s) => Json(json!({"add_calls": s.add_calls, "orders": s.orders.len(), "hostile": s.chaos.stats()}))
+            .into_response(),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }
@@ -367,10 +404,12 @@ impl SmmSim {
             next_refill: 0,
             faults: Faults::default(),
             add_calls: 0,
+            chaos: Default::default(),
         }));
         let app = Router::new()
             .route("/api/v2", post(api))
             .route("/control/faults", post(set_faults))
+            .route("/control/chaos", post(set_chaos))
             .route("/control/orders/{id}", post(force_order))
             .route("/control/stats", get(stats))
             .with_state(state.clone());

@@ -7,7 +7,14 @@
 //! `down` (503, nothing recorded), `hold` (recorded as a success, answered only once
 //! `POST /control/release {"phone": "..."}` lets that number's purchases go); with
 //! `"phone": "0803..."` the outcome applies only to purchases for that number.
-//! `GET /control/stats` counts purchases, and the purchases held per number.
+//! `POST /control/chaos {"seed": 7, "p": 0.1}` turns it hostile (see `sim::chaos`): a
+//! purchase answered 429 (nothing recorded) or 500 after it was recorded and delivered; a
+//! pending purchase whose success callback comes twice, or after a failure callback for
+//! the same purchase (reordered: the final state is success); a success later reversed
+//! (its record turns `failed`, and a failure callback follows); requeries answered 403,
+//! 409, 429 or 500. Success callbacks never carry cards or tokens (as in the seed).
+//! `GET /control/stats` counts purchases, the purchases held per number, each
+//! reference's state here (`by_reference`) and the hostile behaviours injected.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -52,6 +59,7 @@ struct State_ {
     held: HashMap<String, u64>,
     /// Numbers whose held purchases may answer.
     released: tokio::sync::watch::Sender<std::collections::HashSet<String>>,
+    chaos: super::chaos::Chaos,
 }
 
 type Shared = Arc<Mutex<State_>>;
@@ -127,7 +135,7 @@ fn reqwest_client() -> reqwest::Client {
 }
 
 async fn purchase(State(state): State<Shared>, headers: HeaderMap, Json(req): Json<Value>) -> Response {
-    let (outcome, slow, record, fresh) = {
+    let (outcome, slow, record, fresh, hostile) = {
         let Ok(mut s) = state.lock() else { return StatusCode::INTERNAL_SERVER_ERROR.into_response() };
         if !authorized(&s, &headers) {
             return (StatusCode::UNAUTHORIZED, Json(json!({"success": false, "error": "Invalid API key"})))
@@ -147,6 +155,22 @@ async fn purchase(State(state): State<Shared>, headers: HeaderMap, Json(req): Js
         if let Some(existing) = s.records.get(&reference) {
             return Json(existing.clone()).into_response();
         }
+        let hostile = s.chaos.pick(&[
+            "purchase_429",
+            "purchase_500_after_record",
+            "duplicate_callback",
+            "reordered_callbacks",
+            "reversal_after_success",
+        ]);
+        if hostile == Some("purchase_429") {
+            return (StatusCode::TOO_MANY_REQUESTS, Json(json!({"success": false, "error": "Too many requests"})))
+                .into_response();
+        }
+        let outcome = match hostile {
+            Some("duplicate_callback" | "reordered_callbacks") => Outcome::PendingSuccess,
+            Some("purchase_500_after_record" | "reversal_after_success") => Outcome::Success,
+            _ => outcome,
+        };
         s.purchases += 1;
         s.counter += 1;
         let n = s.counter;
@@ -184,13 +208,34 @@ async fn purchase(State(state): State<Shared>, headers: HeaderMap, Json(req): Js
             _ => {}
         }
         s.records.insert(reference, rec.clone());
-        (outcome, s.slow, rec, true)
+        (outcome, s.slow, rec, true, hostile)
     };
+    let (url, secret, delay) = match state.lock() {
+        Ok(s) => (s.callback_url.clone(), s.webhook_secret.clone(), s.callback_delay),
+        Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    };
+    if hostile == Some("reversal_after_success") {
+        // Delivered now; reversed by the operator a little later.
+        let st = state.clone();
+        let r = record.clone();
+        let (url, secret) = (url.clone(), secret.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let reference = r["reference"].as_str().unwrap_or_default().to_string();
+            let reversed = {
+                let Ok(mut s) = st.lock() else { return };
+                let Some(rec) = s.records.get_mut(&reference) else { return };
+                rec["status"] = json!("failed");
+                rec["success"] = json!(false);
+                rec["error"] = json!("Reversed by the operator");
+                rec.clone()
+            };
+            if !url.is_empty() {
+                callback(url, secret, reversed, false).await;
+            }
+        });
+    }
     if fresh && matches!(outcome, Outcome::PendingSuccess | Outcome::PendingFailure) {
-        let (url, secret, delay) = match state.lock() {
-            Ok(s) => (s.callback_url.clone(), s.webhook_secret.clone(), s.callback_delay),
-            Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-        };
         let success = outcome == Outcome::PendingSuccess;
         let st = state.clone();
         let r = record.clone();
@@ -209,13 +254,29 @@ async fn purchase(State(state): State<Shared>, headers: HeaderMap, Json(req): Js
                 }
                 rec.clone()
             };
-            if !url.is_empty() {
-                callback(url, secret, final_rec, success).await;
+            if url.is_empty() {
+                return;
+            }
+            match hostile {
+                Some("reordered_callbacks") => {
+                    let mut failed = final_rec.clone();
+                    failed["success"] = json!(false);
+                    callback(url.clone(), secret.clone(), failed, false).await;
+                    callback(url, secret, final_rec, success).await;
+                }
+                Some("duplicate_callback") => {
+                    callback(url.clone(), secret.clone(), final_rec.clone(), success).await;
+                    callback(url, secret, final_rec, success).await;
+                }
+                _ => callback(url, secret, final_rec, success).await,
             }
         });
     }
     if outcome == Outcome::Timeout {
         tokio::time::sleep(slow).await;
+    }
+    if hostile == Some("purchase_500_after_record") {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
     }
     if outcome == Outcome::Hold {
         let phone = record["phone"].as_str().unwrap_or_default().to_string();
@@ -231,13 +292,29 @@ async fn purchase(State(state): State<Shared>, headers: HeaderMap, Json(req): Js
     Json(record).into_response()
 }
 
+async fn set_chaos(State(state): State<Shared>, Json(r): Json<super::chaos::ChaosRequest>) -> Response {
+    match state.lock() {
+        Ok(mut s) => Json(s.chaos.set(&r)).into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
 async fn requery(State(state): State<Shared>, headers: HeaderMap, Path(reference): Path<String>) -> Response {
-    let Ok(s) = state.lock() else { return StatusCode::INTERNAL_SERVER_ERROR.into_response() };
+    let Ok(mut s) = state.lock() else { return StatusCode::INTERNAL_SERVER_ERROR.into_response() };
     if !authorized(&s, &headers) {
         return (StatusCode::UNAUTHORIZED, Json(json!({"error": "Invalid API key"}))).into_response();
     }
     if s.next.front() == Some(&Outcome::Down) {
         return (StatusCode::SERVICE_UNAVAILABLE, "maintenance").into_response();
+    }
+    let hostile = s.chaos.pick(&["requery_403", "requery_409", "requery_429", "requery_500"]);
+    let refused = |code: StatusCode| (code, Json(json!({"success": false, "error": "try again"}))).into_response();
+    match hostile {
+        Some("requery_403") => return refused(StatusCode::FORBIDDEN),
+        Some("requery_409") => return refused(StatusCode::CONFLICT),
+        Some("requery_429") => return refused(StatusCode::TOO_MANY_REQUESTS),
+        Some("requery_500") => return refused(StatusCode::INTERNAL_SERVER_ERROR),
+        _ => {}
     }
     match s.records.get(&reference) {
         Some(r) => Json(r.clone()).into_response(),
@@ -317,8 +394,9 @@ async fn stats(State(state): State<Shared>) -> Response {
             // Ground truth per reference: how each purchase stands here.
             let by_reference: serde_json::Map<String, Value> =
                 s.records.iter().map(|(r, rec)| (r.clone(), rec["status"].clone())).collect();
-            Json(json!({"purchases": s.purchases, "records": s.records.len(), "held": s.held, "by_reference": by_reference}))
-                .into_response()
+            Json(json!({"purchases": s.purchases, "records": s.records.len(), "held": s.held,
+                        "by_reference": by_reference, "hostile": s.chaos.stats()}))
+            .into_response()
         }
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
@@ -348,6 +426,7 @@ impl TopupSim {
             counter: 0,
             held: HashMap::new(),
             released: tokio::sync::watch::Sender::new(Default::default()),
+            chaos: Default::default(),
         }));
         let app = Router::new()
             .route("/v1/topup", post(purchase))
@@ -357,6 +436,7 @@ impl TopupSim {
             .route("/control/reset", post(reset))
             .route("/control/release", post(release))
             .route("/control/stats", get(stats))
+            .route("/control/chaos", post(set_chaos))
             .with_state(state.clone());
         let listener =
             TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.context("binding the top-up simulator")?;

@@ -31,11 +31,14 @@ impl Record for Alert {
 }
 
 impl Store {
-    /// Raises `alert` unless one is open for its subject; whether it is new. Logged as an
-    /// error either way, so it reaches the operator's log alarms too.
+    /// Raises `alert` unless one is open for its subject; whether it is new. A new one is
+    /// logged as an error too, so it reaches the operator's log alarms.
     pub async fn raise_alert(&self, alert: &Alert) -> Result<bool, StoreError> {
-        tracing::error!(subject = %alert.subject, account = %alert.account_id, reason = %alert.reason, command = %alert.command, "operator alert");
-        self.put_if_absent(alert.to_item()).await
+        let new = self.put_if_absent(alert.to_item()).await?;
+        if new {
+            tracing::error!(subject = %alert.subject, account = %alert.account_id, reason = %alert.reason, command = %alert.command, "operator alert");
+        }
+        Ok(new)
     }
 
     /// Every open alert, by subject.

@@ -125,7 +125,7 @@ pub enum Attempted {
     NotSent,
     /// The answer was lost: Hubtel may hold it. Never sent again by itself.
     Unknown,
-    /// Hubtel refused it and no earlier attempt could have reached it: failed, released.
+    /// Hubtel refused the first attempt: failed, released.
     Refused,
     /// Another attempt was running, or it moved on.
     Skipped,
@@ -160,7 +160,9 @@ impl<H: HubtelApi> Payer<'_, H> {
                 tracing::warn!(withdrawal = %w.id, error = %e, "send-money not sent; the reconciler tries again");
                 Ok(Attempted::NotSent)
             }
-            Err(UpstreamError::Rejected(why)) if !w.payout_unknown => {
+            // A refusal of the first attempt is final; a refusal of a later one may be
+            // Hubtel refusing a clientReference it already has: that is for an operator.
+            Err(UpstreamError::Rejected(why)) if !w.payout_unknown && w.send_attempts == 0 => {
                 let reason = format!("Hubtel refused: {why}");
                 release(self.store, w, WithdrawalStatus::Paying, WithdrawalStatus::Failed, &reason, "hubtel").await?;
                 Ok(Attempted::Refused)

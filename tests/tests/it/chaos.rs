@@ -1,6 +1,8 @@
 //! The chaos test (issue 12): many resellers doing every money operation at once while
 //! DynamoDB conflicts, throttles and answers 500 after writing (the launcher's seeded
-//! faults), and invocations crash at random points (the local Lambda's seeded crashes);
+//! faults), invocations crash at random points (the local Lambda's seeded crashes), and
+//! the three providers misbehave (their simulators' seeded hostile modes: 429s, 5xx
+//! after the work was done, duplicated and reordered callbacks, reversals, ...);
 //! then the faults stop, the reconciler drains, and the money is checked:
 //!
 //! 1. every ledger sums to its balance, and no balance is below its minimum;
@@ -135,6 +137,28 @@ struct World {
 
 fn hash(key: &str) -> String {
     kobo_shared::platform::crypto::sha256_hex(key.as_bytes())
+}
+
+/// Turns every simulator's hostile mode on (`p` > 0) or off.
+async fn providers_hostile(s: &Stack, seed: u64, p: f64) {
+    for base in [&s.smm_base, &s.topup_base, &s.hubtel_base] {
+        let r = reqwest::Client::new()
+            .post(format!("{base}/control/chaos"))
+            .json(&json!({"seed": seed, "p": p}))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("setting {base}'s hostile mode: {e}"));
+        assert!(r.status().is_success(), "{base} refused its hostile mode");
+    }
+}
+
+async fn sim_stats(base: &str) -> Value {
+    reqwest::get(format!("{base}/control/stats"))
+        .await
+        .unwrap_or_else(|e| panic!("{base}'s stats: {e}"))
+        .json()
+        .await
+        .unwrap_or_default()
 }
 
 async fn post(w: &World, account: usize, key: Option<&str>, fields: &[(String, String)], op: &str) -> Answer {
@@ -430,6 +454,7 @@ async fn money_holds_under_faults_crashes_and_concurrency() {
     let ops: Vec<Op> = (0..ops_wanted()).map(|_| draw(&mut rng)).collect();
     let crashes = CRASHES.get().cloned();
     launcher_faults(&s.aws_endpoint, &fault_spec()).await.expect("faults on");
+    providers_hostile(s, seed, 0.1).await;
     if let Some(c) = &crashes {
         c.set_p(0.03);
     }
@@ -443,6 +468,7 @@ async fn money_holds_under_faults_crashes_and_concurrency() {
         .collect();
     let fault_stats = launcher_stats(&s.aws_endpoint).await.expect("emulator stats");
     launcher_faults(&s.aws_endpoint, "").await.expect("faults off for the drain");
+    providers_hostile(s, seed, 0.0).await;
     if let Some(c) = &crashes {
         c.set_p(0.0);
     }
@@ -469,12 +495,9 @@ async fn money_holds_under_faults_crashes_and_concurrency() {
     let mut problems: Vec<String> = Vec::new();
     let alerts: HashMap<String, _> =
         store.alerts().await.unwrap_or_default().into_iter().map(|a| (a.subject.clone(), a)).collect();
-    let sim: Value = reqwest::get(format!("{}/control/stats", s.topup_base))
-        .await
-        .expect("the VTU simulator's stats")
-        .json()
-        .await
-        .unwrap_or_default();
+    let sim = sim_stats(&s.topup_base).await;
+    let hubtel = sim_stats(&s.hubtel_base).await;
+    let smm = sim_stats(&s.smm_base).await;
     let mut upstream_ids: HashMap<String, u64> = HashMap::new();
     for (acct, _) in &accts {
         let a = store.get_account(acct).await.ok().flatten().unwrap_or_else(|| panic!("no account {acct}"));
@@ -561,6 +584,14 @@ async fn money_holds_under_faults_crashes_and_concurrency() {
                             credits.len()
                         ));
                     }
+                    let sent = hubtel["sent_per_reference"][id].as_u64().unwrap_or(0);
+                    if sent > 1 {
+                        problems.push(format!("3. {reference}: Hubtel was asked to pay it {sent} times"));
+                    }
+                    if released && sent > 0 && !alerts.contains_key(reference) {
+                        problems
+                            .push(format!("3. {reference}: released by kobo though Hubtel took the payout, no alert"));
+                    }
                     if !matches!(
                         wd.status,
                         WithdrawalStatus::Paid | WithdrawalStatus::Rejected | WithdrawalStatus::Failed
@@ -634,6 +665,7 @@ async fn money_holds_under_faults_crashes_and_concurrency() {
         crashes.map(|c| c.cut()).unwrap_or(0),
         alerts.len()
     );
+    println!("CHAOS hostile providers: smm {} topup {} hubtel {}", smm["hostile"], sim["hostile"], hubtel["hostile"]);
     println!(
         "CHAOS invariants: ledgers=balances, balances>=minimum, one charge / at most one refund per reference in \
          agreement with its state, simulators agree, nothing non-final without an alert, no 5xx but 503+Retry-After \
