@@ -104,6 +104,13 @@ enum Cmd {
         #[command(subcommand)]
         cmd: ops::LedgerCmd,
     },
+    /// VTU purchases: processing, settle.
+    Vtu {
+        #[command(flatten)]
+        target: ops::Target,
+        #[command(subcommand)]
+        cmd: ops::VtuCmd,
+    },
     /// Operator alerts: what kobo cannot settle by itself, and how to settle it.
     Alerts {
         #[command(flatten)]
@@ -142,6 +149,7 @@ async fn run(cmd: Cmd) -> Result<()> {
         Cmd::Wallet { target, cmd } => ops::wallet(&target.connect(&project).await?, cmd).await,
         Cmd::Ledger { target, cmd } => ops::ledger(&target.connect(&project).await?, cmd).await,
         Cmd::Alerts { target, cmd } => ops::alert(&target.connect(&project).await?, cmd).await,
+        Cmd::Vtu { target, cmd } => ops::vtu_cmd(&target.connect(&project).await?, cmd).await,
         Cmd::Service { target, cmd } => ops::service(&target.connect(&project).await?, &project, &target, cmd).await,
         Cmd::Webhook { target, cmd } => ops::webhook(&target.connect(&project).await?, &project, &target, cmd).await,
         Cmd::Withdrawal { target, cmd } => {

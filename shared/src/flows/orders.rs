@@ -325,7 +325,12 @@ async fn step(
                 report.unknown += 1;
             }
         }
-        UpstreamState::Unknown => report.unknown += 1,
+        UpstreamState::Unknown => {
+            // Raised when it became unknown; again here in case that write failed (the
+            // alert is one per order, so this adds nothing once it exists).
+            alert_unknown(store, o).await?;
+            report.unknown += 1;
+        }
         // Refused upstream but still open: a rejection an older version left half done.
         UpstreamState::Rejected => {
             if reject(store, o, "finished by the reconciler").await? {

@@ -168,11 +168,11 @@ pub async fn settle_or_alert(
     let Some(why) = now.contradiction(outcome) else { return Ok(Reported::Already(now)) };
     let command = match now.status {
         VtuStatus::Failed => format!(
-            "confirm the delivery with the provider, then either `kobo wallet debit {acct} {amount} \"VTU {trx} delivered after refund\"` or absorb it; then `kobo alerts resolve vtu:{trx}`",
+            "confirm the delivery with the provider, then either `kobo wallet debit {acct} {amount} --reason \"VTU {trx} delivered after refund\"` or absorb it; then `kobo alerts resolve vtu:{trx}`",
             acct = now.account_id, amount = now.amount, trx = now.trx
         ),
         _ => format!(
-            "confirm the reversal with the provider, then `kobo wallet credit {acct} {amount} \"VTU {trx} reversed by the provider\"`; then `kobo alerts resolve vtu:{trx}`",
+            "confirm the reversal with the provider, then `kobo wallet credit {acct} {amount} --reason \"VTU {trx} reversed by the provider\"`; then `kobo alerts resolve vtu:{trx}`",
             acct = now.account_id, amount = now.amount, trx = now.trx
         ),
     };

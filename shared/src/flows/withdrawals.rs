@@ -268,7 +268,7 @@ pub async fn apply_callback(
                     &w.account_id,
                     format!("Hubtel paid withdrawal {} ({}) after its hold was released", w.id, w.amount),
                     format!(
-                        "confirm on Hubtel, then `kobo wallet debit {acct} {amount} \"withdrawal {id} paid after release\"` (or absorb it); then `kobo alerts resolve withdrawal:{id}`",
+                        "confirm on Hubtel, then `kobo wallet debit {acct} {amount} --reason \"withdrawal {id} paid after release\"` (or absorb it); then `kobo alerts resolve withdrawal:{id}`",
                         acct = w.account_id,
                         amount = w.amount,
                         id = w.id

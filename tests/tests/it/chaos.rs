@@ -485,7 +485,18 @@ async fn money_holds_under_faults_crashes_and_concurrency() {
         let open = store.open_orders().await.unwrap_or_default();
         let waiting = open.iter().filter(|o| o.upstream != UpstreamState::Unknown).count();
         let processing = store.processing_vtu().await.map(|v| v.len()).unwrap_or(0);
-        if waiting == 0 && processing == 0 && pass > 1 {
+        let alerted: Vec<String> = store.alerts().await.unwrap_or_default().into_iter().map(|a| a.subject).collect();
+        let mut unsettled = 0;
+        for (acct, id, _) in w.withdrawals.lock().await.iter() {
+            if let Ok(Some(wd)) = store.get_withdrawal(acct, id).await {
+                let open = matches!(
+                    wd.status,
+                    WithdrawalStatus::Verifying | WithdrawalStatus::PendingApproval | WithdrawalStatus::Paying
+                );
+                unsettled += usize::from(open && !alerted.contains(&format!("withdrawal:{id}")));
+            }
+        }
+        if waiting == 0 && processing == 0 && unsettled == 0 && pass > 1 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
