@@ -303,6 +303,15 @@ async fn work_deferred_while_hubtel_is_busy_is_finished_by_the_reconciler() {
         used: false,
     };
     store.put_otp(&queued).await.expect("storing the queued OTP");
+    // Ahead of it in the queue, one Hubtel refuses every time (not an E.164 number): it
+    // must not block the one behind it (defect 9; before the fix the pass stopped at it).
+    let refused = OtpRecord {
+        id: format!("otp_refused{}", kobo_tests::unique()),
+        phone: "08031234567".into(),
+        expires_at: kobo_shared::domain::time::now_unix() + 300,
+        ..queued.clone()
+    };
+    store.put_otp(&refused).await.expect("storing the refused OTP");
     rec.run_withdrawals_once().await.expect("reconciler withdrawal pass (queued OTP)");
     let sent = store.get_otp(&acct, "otp_queued1").await.ok().flatten().unwrap_or_else(|| panic!("otp gone"));
     assert!(!sent.session.request_id.is_empty(), "the queued OTP was sent");
