@@ -155,3 +155,19 @@ impl Lazy<hubtel::HubtelClient> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Defect 8: a 502 can come from a gateway that lost the answer of a request the
+    /// provider processed (an SMM order created): never "certainly not sent".
+    #[test]
+    fn only_503_is_certainly_not_sent() {
+        assert!(matches!(check_status(503), Err(UpstreamError::NotSent(_))));
+        for status in [500, 502, 504, 599] {
+            assert!(matches!(check_status(status), Err(UpstreamError::Ambiguous(_))), "{status}");
+        }
+        assert!(check_status(200).is_ok() && check_status(404).is_ok());
+    }
+}

@@ -92,6 +92,61 @@ async fn a_retried_purchase_answers_the_first_whatever_the_balance_or_pin_say_no
     assert!(accounts::check_ledger(&store, &a).await.expect("checking the ledger").ok());
 }
 
+/// Defect 1: requeries answered 403, 409, 429 or 500 say nothing about the purchase: a
+/// purchase whose answer was lost stays processing, unrefunded, however often the
+/// reconciler asks, and settles once the provider answers. Before the fix a 4xx requery
+/// failed and refunded a purchase the provider had delivered.
+#[tokio::test]
+async fn requeries_that_say_nothing_never_fail_or_refund_a_purchase() {
+    let _turn = SERIAL.lock().await;
+    let s = stack();
+    let store = s.store().await;
+    let (acct, key) = reseller(s, &store, Kobo::naira(5_000)).await;
+    let c = ApiClient::new(s, &key);
+    // Delivered, but answered after kobo gave up: processing.
+    s.topup_next("timeout", 1, "08037770101").await;
+    let (st, v) = c.vtu_airtime("mtn", "08037770101", "500", "1234").await;
+    assert_eq!(st, 200, "{v}");
+    let trx = v["trx"].as_str().unwrap_or_default().to_string();
+    assert_eq!(v["status"], "processing", "{v}");
+    let paid = c.balance().await;
+    let hostile = |p: f64| {
+        let base = s.topup_base.clone();
+        async move {
+            reqwest::Client::new()
+                .post(format!("{base}/control/chaos"))
+                .json(&serde_json::json!({"seed": 5, "p": p}))
+                .send()
+                .await
+                .expect("setting the provider's hostile mode");
+        }
+    };
+    hostile(1.0).await;
+    let rec = s.reconciler().await;
+    for _ in 0..6 {
+        rec.run_vtu_once().await.expect("a requery pass");
+    }
+    let stats: Value = reqwest::get(format!("{}/control/stats", s.topup_base))
+        .await
+        .expect("the provider's stats")
+        .json()
+        .await
+        .unwrap_or_default();
+    hostile(0.0).await;
+    let hostile_4xx: u64 =
+        ["requery_403", "requery_409", "requery_429"].iter().map(|k| stats["hostile"][k].as_u64().unwrap_or(0)).sum();
+    assert!(hostile_4xx > 0, "the requeries met 4xx answers: {stats}");
+    let (_, now) = c.vtu_status(&trx).await;
+    assert_eq!(now["status"], "processing", "nothing final was said: {now}");
+    assert_eq!(c.balance().await, paid, "nothing refunded");
+    rec.run_vtu_once().await.expect("a requery pass with the provider answering");
+    let (_, done) = c.vtu_status(&trx).await;
+    assert_eq!(done["status"], "success", "{done}");
+    assert_eq!(c.balance().await, paid);
+    let a = store.get_account(&acct).await.ok().flatten().unwrap_or_else(|| panic!("no account"));
+    assert!(accounts::check_ledger(&store, &a).await.expect("checking the ledger").ok());
+}
+
 /// A provider that says nothing final about the purchases in `stuck` (its requery answers
 /// an ambiguous error) and reports every other one delivered.
 struct SilentOnSome {
