@@ -79,13 +79,7 @@ impl Reconciler {
             return Ok(0);
         }
         let hubtel = self.providers.hubtel.get().await?;
-        let key = self
-            .app_secrets
-            .get()
-            .await
-            .map_err(|e| ReconcileError::Store(StoreError::Backend(e.to_string())))?
-            .pin_pepper
-            .clone();
+        let key = self.key_material().await?;
         let mut done = 0;
         for d in pending {
             let after = match deposits::create_paylink(
@@ -177,17 +171,18 @@ impl Reconciler {
         Ok(done)
     }
 
+    /// The secret callback URLs derive from (the app secret's pepper).
+    async fn key_material(&self) -> Result<String, ReconcileError> {
+        let secrets =
+            self.app_secrets.get().await.map_err(|e| ReconcileError::Store(StoreError::Backend(e.to_string())))?;
+        Ok(secrets.pin_pepper.clone())
+    }
+
     /// Pays out approved withdrawals Hubtel has not taken yet, and puts those only Hubtel
     /// can settle before an operator. Returns how many Hubtel accepted.
     pub async fn run_payouts_once(&self) -> Result<usize, ReconcileError> {
         let hubtel = self.providers.hubtel.get().await?;
-        let key = self
-            .app_secrets
-            .get()
-            .await
-            .map_err(|e| ReconcileError::Store(StoreError::Backend(e.to_string())))?
-            .pin_pepper
-            .clone();
+        let key = self.key_material().await?;
         let payer = withdrawals::Payer {
             store: &self.store,
             hubtel,
