@@ -186,3 +186,35 @@ async fn accounts_need_an_existing_plan_and_unique_ids() {
     let listed = store.list_accounts().await.unwrap_or_default();
     assert_eq!(listed.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), ["fixed1"]);
 }
+
+/// Defect 10: a cancelled transaction says which conditions failed by the names of its
+/// items, whatever their order: adding or moving an item cannot change what a failure
+/// means (before, callers read `failed.contains(&4)`).
+#[tokio::test]
+async fn transaction_failures_are_named_whatever_the_order_of_items() {
+    use kobo_shared::db::item::Key;
+    use kobo_shared::db::table::Change;
+    use kobo_shared::db::{Tx, TxError};
+    let store = store().await;
+    let taken = Key::new("TXTEST", format!("taken-{}", kobo_tests::unique()));
+    store.put(taken.item()).await.expect("storing the taken item");
+    for flip in [false, true] {
+        let free = Key::new("TXTEST", format!("free-{}", kobo_tests::unique()));
+        let (new_item, touch) =
+            (taken.item(), Change::new().set("n", aws_sdk_dynamodb::types::AttributeValue::N("1".into())));
+        let tx = if flip {
+            Tx::new(&store).update("touch", &free, touch).and_then(|t| t.put_new("claim", new_item))
+        } else {
+            Tx::new(&store).put_new("claim", new_item).and_then(|t| t.update("touch", &free, touch))
+        }
+        .expect("building the transaction");
+        match tx.commit().await {
+            Err(e @ TxError::ConditionFailed(_)) => {
+                assert!(e.failed("claim"), "{e:?}");
+                assert!(!e.failed("touch"), "{e:?}");
+            }
+            other => panic!("expected the claim's condition to fail by name, got {other:?}"),
+        }
+        assert!(store.get_item(&free, true).await.expect("reading").is_none(), "a cancelled transaction wrote nothing");
+    }
+}
