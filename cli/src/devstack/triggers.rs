@@ -95,9 +95,11 @@ pub async fn stream_loop(
                         .collect();
                     if !records.is_empty() {
                         got_any = true;
-                        // Like Lambda: a failed batch is retried from the same records.
+                        // Like Lambda's event source mapping (MaximumRetryAttempts -1): a
+                        // failed batch is retried from the same records until it succeeds,
+                        // never dropped (a dropped outbox record is a webhook lost).
                         let records = Arc::new(records);
-                        let mut tries = 0;
+                        let mut tries: u64 = 0;
                         loop {
                             let (relay, batch) = (relay.clone(), records.clone());
                             let e = match limits.invoke(async move { relay.handle(&batch).await }).await {
@@ -107,10 +109,10 @@ pub async fn stream_loop(
                             };
                             tries += 1;
                             tracing::warn!(error = %e, tries, "relay batch failed; retrying");
-                            if tries >= 5 || *stop.borrow() {
+                            if *stop.borrow() {
                                 break;
                             }
-                            tokio::time::sleep(Duration::from_millis(200 * tries)).await;
+                            tokio::time::sleep(Duration::from_millis((200 * tries).min(5_000))).await;
                         }
                     }
                 }

@@ -12,7 +12,10 @@
 //!    provider delivered, without an operator alert; no upstream order twice;
 //! 4. nothing is left non-final after the drain except what an operator alert names;
 //! 5. no answer is a 5xx except a 503 with `Retry-After` that committed nothing, or an
-//!    injected crash (API Gateway's 500).
+//!    injected crash (API Gateway's 500);
+//! 6. every webhook event has its delivery to its account's endpoint (the relay lost none),
+//!    delivered (one `webhook-id`), failed after its four attempts, or waiting for its SQS
+//!    message's redelivery (counted and printed).
 //!
 //! `KOBO_CHAOS_SEED` (default 7) and `KOBO_CHAOS_OPS` (default 160) choose the run;
 //! the summary is printed with `--nocapture`.
@@ -436,6 +439,25 @@ async fn money_holds_under_faults_crashes_and_concurrency() {
         accounts::set_pin(&store, pepper.as_bytes(), &acct, "1234").await.expect("setting a PIN");
         accts.push((acct, key));
     }
+    // Each reseller subscribes one endpoint (a receiver on loopback that checks the
+    // signature, as the seed's examples do) to every event.
+    let vault = s.vault().await;
+    let mut receivers = Vec::new();
+    for (acct, _) in &accts {
+        let receiver = kobo_tests::Receiver::start(kobo_tests::Mode::Ok);
+        let (_, secret) = kobo_shared::flows::webhooks::manage::create_endpoint(
+            &store,
+            &vault,
+            acct,
+            &receiver.url,
+            kobo_shared::domain::webhook::ALL_EVENTS.to_vec(),
+            kobo_shared::platform::ssrf::TargetPolicy::LOCAL,
+        )
+        .await
+        .expect("subscribing an endpoint");
+        receiver.set_secret(&secret);
+        receivers.push(receiver);
+    }
     let payer =
         Providers::new(&s.config(), aws_sdk_secretsmanager::Client::new(&s.sdk_as("ApiFunction").await), &store);
     let w = World {
@@ -626,6 +648,58 @@ async fn money_holds_under_faults_crashes_and_concurrency() {
             problems.push(format!("3. upstream order {u} belongs to {n} kobo orders"));
         }
     }
+    // 6. Webhooks: every event of these accounts has its delivery, delivered or failed.
+    let events = outbox_events(s, &accts.iter().map(|(a, _)| a.clone()).collect::<Vec<_>>()).await;
+    let mut undelivered: Vec<String> = Vec::new();
+    let mut deliveries: HashMap<String, (String, i64)> = HashMap::new();
+    let mut unchanged = 0;
+    for _ in 0..60 {
+        let before = undelivered.len();
+        deliveries.clear();
+        for (acct, _) in &accts {
+            let q = kobo_shared::db::Query::partition(kobo_shared::db::keys::account_pk(acct)).prefix("DELIVERY#");
+            for item in store.query(&q).await.unwrap_or_default() {
+                let r = kobo_shared::db::item::Reader::new(&item);
+                if let (Ok(ev), Ok(state)) = (r.s("event_id"), r.s("state")) {
+                    let attempts = r.opt_i64("attempts").ok().flatten().unwrap_or(0);
+                    deliveries.insert(ev, (state, attempts));
+                }
+            }
+        }
+        undelivered = events
+            .iter()
+            .filter(|e| {
+                !deliveries
+                    .get(*e)
+                    .is_some_and(|(state, attempts)| state == "delivered" || (state == "failed" && *attempts >= 4))
+            })
+            .cloned()
+            .collect();
+        // Done, or only deliveries waiting for their message's redelivery are left.
+        unchanged = if undelivered.len() == before { unchanged + 1 } else { 0 };
+        if undelivered.is_empty() || unchanged >= 10 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // A delivery still pending or sending has its exit: its SQS message comes back after
+    // the queue's visibility timeout (minutes), longer than this test waits. An event
+    // with no delivery at all was lost by the relay.
+    let awaiting_redelivery = undelivered.iter().filter(|e| deliveries.contains_key(*e)).count();
+    for e in undelivered.iter().filter(|e| !deliveries.contains_key(*e)) {
+        problems.push(format!("6. event {e} has no delivery: the relay lost it"));
+    }
+    let got: std::collections::HashSet<String> =
+        receivers.iter().flat_map(|r| r.got()).filter(|r| r.seed_signature_ok).map(|r| r.webhook_id).collect();
+    let delivered = deliveries.values().filter(|v| v.0.as_str() == "delivered").count();
+    if got.len() < delivered || delivered + failed_after_attempts(&deliveries) + awaiting_redelivery < events.len() {
+        problems.push(format!(
+            "6. {} events, {delivered} deliveries marked delivered, {} signed webhook-ids received",
+            events.len(),
+            got.len()
+        ));
+    }
+
     // 5. Answers. A 503'd spend must have committed nothing; a key retried later may have
     // been committed by the retry, so only keys never retried are checked.
     let mut answered_per_key: HashMap<(String, String), usize> = HashMap::new();
@@ -676,6 +750,13 @@ async fn money_holds_under_faults_crashes_and_concurrency() {
         crashes.map(|c| c.cut()).unwrap_or(0),
         alerts.len()
     );
+    println!(
+        "CHAOS webhooks: {} events, {delivered} delivered, {} failed after 4 attempts, {awaiting_redelivery} awaiting \
+         their SQS redelivery, {} distinct signed webhook-ids received",
+        events.len(),
+        failed_after_attempts(&deliveries),
+        got.len()
+    );
     println!("CHAOS hostile providers: smm {} topup {} hubtel {}", smm["hostile"], sim["hostile"], hubtel["hostile"]);
     println!(
         "CHAOS invariants: ledgers=balances, balances>=minimum, one charge / at most one refund per reference in \
@@ -684,4 +765,41 @@ async fn money_holds_under_faults_crashes_and_concurrency() {
         problems.len()
     );
     assert!(problems.is_empty(), "money invariants broken (seed {seed}):\n{}", problems.join("\n"));
+}
+
+/// The ids of every outbox event of `accounts` (a scan: tests only).
+async fn outbox_events(s: &Stack, accounts: &[String]) -> Vec<String> {
+    let sdk = kobo_cli::devstack::moto::sdk_config_for(&s.aws_endpoint).await;
+    let client = aws_sdk_dynamodb::Client::new(&sdk);
+    let mut out = Vec::new();
+    let mut start = None;
+    loop {
+        let page = client
+            .scan()
+            .table_name(&s.table)
+            .filter_expression("#t = :outbox")
+            .expression_attribute_names("#t", "type")
+            .expression_attribute_values(":outbox", aws_sdk_dynamodb::types::AttributeValue::S("outbox".into()))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("scanning the outbox");
+        for item in page.items() {
+            let r = kobo_shared::db::item::Reader::new(item);
+            if let (Ok(acct), Ok(id)) = (r.s("account_id"), r.s("event_id")) {
+                if accounts.contains(&acct) {
+                    out.push(id);
+                }
+            }
+        }
+        start = page.last_evaluated_key().cloned();
+        if start.is_none() {
+            return out;
+        }
+    }
+}
+
+/// Deliveries marked failed after their four attempts.
+fn failed_after_attempts(deliveries: &HashMap<String, (String, i64)>) -> usize {
+    deliveries.values().filter(|v| v.0.as_str() == "failed" && v.1 >= 4).count()
 }
