@@ -12,7 +12,7 @@ use kobo_shared::flows::vtu;
 use kobo_shared::flows::vtu::{CallbackError, CallbackResult};
 use kobo_shared::flows::withdrawals::apply_callback;
 use kobo_shared::platform::config::Config;
-use kobo_shared::{Store, StoreError};
+use kobo_shared::{Kobo, Store, StoreError};
 use lambda_http::http::header::CONTENT_TYPE;
 use lambda_http::{Body, Request, Response};
 
@@ -138,11 +138,24 @@ async fn verified(
             return Err(reply(503, serde_json::json!({"error": "retry later"})));
         }
     };
-    if !kobo_shared::domain::apikey::is_account_id(account) || !kind.secret_ok(key.as_bytes(), id, secret) {
-        tracing::warn!(callback = kind.kind(), "hubtel callback with a bad URL secret refused");
+    let payload = serde_json::from_slice::<serde_json::Value>(body).ok();
+    // A deposit's URL is bound to its amount: the body's amount must be the one the URL
+    // was made for (a missing or malformed body fails here like a forged one).
+    let amount = match kind {
+        HubtelCallback::Payment => {
+            payload.as_ref().and_then(|p| p["data"]["amount"].as_f64()).and_then(Kobo::from_naira_f64)
+        }
+        HubtelCallback::Withdrawal => None,
+    };
+    let bound_ok = kind == HubtelCallback::Withdrawal || amount.is_some();
+    if !kobo_shared::domain::apikey::is_account_id(account)
+        || !bound_ok
+        || !kind.secret_ok(key.as_bytes(), account, id, amount, secret)
+    {
+        tracing::warn!(callback = kind.kind(), "hubtel callback with a bad URL secret (or another amount) refused");
         return Err(reply(401, serde_json::json!({"error": "unauthorized"})));
     }
-    let Ok(payload) = serde_json::from_slice::<serde_json::Value>(body) else {
+    let Some(payload) = payload else {
         return Err(reply(400, serde_json::json!({"error": "malformed callback"})));
     };
     Ok((account.to_string(), id.to_string(), payload))
@@ -180,7 +193,9 @@ async fn hubtel(cb: &Callbacks, kind: HubtelCallback, rest: &str, body: &[u8]) -
                     tracing::warn!(error = %e, "notice not queued");
                 }
             }
-            reply(200, serde_json::json!({"status": s.word}))
+            // A callback the URL allowed but the deposit refutes is refused like a forged one.
+            let status = if s.word == "refused" { 401 } else { 200 };
+            reply(status, serde_json::json!({"status": s.word}))
         }
         Err(e) => {
             tracing::error!(callback = kind.kind(), error = %e, "hubtel callback could not be applied; Hubtel should retry");
@@ -195,6 +210,14 @@ async fn payment(cb: &Callbacks, account: &str, id: &str, payload: &serde_json::
         tracing::warn!(deposit = %id, "payment callback for an unknown deposit; nothing changed");
         return Ok(Settled::quiet("unknown"));
     };
+    // The URL proves the account, deposit and amount; the paylink must be the one Hubtel
+    // created for this deposit.
+    // (A deposit whose paylink answer was lost has none stored: the URL alone binds it.)
+    let paylink = payload["data"]["paylinkId"].as_str().unwrap_or_default();
+    if d.paylink_id.as_deref().is_some_and(|stored| stored != paylink) {
+        tracing::warn!(deposit = %d.id, "payment callback for another paylink refused; nothing changed");
+        return Ok(Settled::quiet("refused"));
+    }
     Ok(match apply_payment(&cb.store, &d, payload).await? {
         PaymentResult::Credited => Settled {
             word: "credited",

@@ -1,8 +1,9 @@
 //! Hubtel's payment and send-money callbacks are not signed, so their URL is the
 //! credential: `/callbacks/hubtel/<kind>/<account>/<id>/<secret>`, where the secret is an
-//! HMAC of the id under the app secret — never stored, checked by computing it again in
+//! HMAC of the account, the id and (deposits) the amount under the callback key — never stored, checked by computing it again in
 //! constant time.
 
+use crate::domain::money::Kobo;
 use crate::platform::crypto::{url_secret, url_secret_ok};
 
 /// Which of Hubtel's callbacks.
@@ -30,19 +31,27 @@ impl HubtelCallback {
         }
     }
 
-    /// The secret of `id`'s callback URL under `key` (40 hex digits).
-    pub fn secret(self, key: &[u8], id: &str) -> String {
-        url_secret(key, self.context(), id)
+    /// What a callback URL's secret binds: the account, the id and, for a deposit, the
+    /// amount (so a URL cannot be replayed for another account or a payment of another
+    /// amount).
+    fn bound(account_id: &str, id: &str, amount: Option<Kobo>) -> String {
+        let amount = amount.map(|a| a.as_i64().to_string()).unwrap_or_default();
+        format!("{account_id}\0{id}\0{amount}")
+    }
+
+    /// The secret of a callback URL under `key` (40 hex digits).
+    pub fn secret(self, key: &[u8], account_id: &str, id: &str, amount: Option<Kobo>) -> String {
+        url_secret(key, self.context(), &Self::bound(account_id, id, amount))
     }
 
     /// Whether `given` is that secret (constant time).
-    pub fn secret_ok(self, key: &[u8], id: &str, given: &str) -> bool {
-        url_secret_ok(key, self.context(), id, given)
+    pub fn secret_ok(self, key: &[u8], account_id: &str, id: &str, amount: Option<Kobo>, given: &str) -> bool {
+        url_secret_ok(key, self.context(), &Self::bound(account_id, id, amount), given)
     }
 
-    /// The callback URL of `id` under kobo's public URL.
-    pub fn url(self, public_url: &str, key: &[u8], account_id: &str, id: &str) -> String {
-        let secret = self.secret(key, id);
+    /// The callback URL of `id` under kobo's public URL (`amount` for deposits only).
+    pub fn url(self, public_url: &str, key: &[u8], account_id: &str, id: &str, amount: Option<Kobo>) -> String {
+        let secret = self.secret(key, account_id, id, amount);
         format!("{}/callbacks/hubtel/{}/{account_id}/{id}/{secret}", public_url.trim_end_matches('/'), self.kind())
     }
 }

@@ -72,7 +72,7 @@ pub async fn create_paylink(
     if d.status != DepositStatus::Pending || !throttle.acquire(max_wait).await? {
         return Ok(d.clone());
     }
-    let callback = HubtelCallback::Payment.url(public_url, key, &d.account_id, &d.id);
+    let callback = HubtelCallback::Payment.url(public_url, key, &d.account_id, &d.id, Some(d.amount));
     let description = format!("Deposit {} to a kobo wallet", d.amount);
     match hubtel
         .paylink(&Payment {

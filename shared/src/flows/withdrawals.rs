@@ -142,7 +142,7 @@ impl<H: HubtelApi> Payer<'_, H> {
         if !self.throttle.acquire(wait).await? {
             return Ok(Attempted::NotSent);
         }
-        let callback = HubtelCallback::Withdrawal.url(self.public_url, self.key_material, &w.account_id, &w.id);
+        let callback = HubtelCallback::Withdrawal.url(self.public_url, self.key_material, &w.account_id, &w.id, None);
         let description = format!("Withdrawal {} to {}", w.id, w.phone);
         let payment = Payment {
             amount: w.amount,

@@ -1,11 +1,14 @@
-//! Where webhooks may go. Production: https only, and never to loopback, private,
-//! link-local (cloud metadata included), shared, multicast or unspecified addresses —
-//! checked on the addresses the name resolves to at send time (a resolver hook inside
-//! the HTTP client), not only when the URL is saved. The local stack may allow loopback.
+//! Where webhooks may go. Production: https only, and never to an address in any of
+//! IANA's special-purpose registries (loopback, private, link-local and cloud metadata,
+//! shared, benchmarking, documentation, translation and 6to4 prefixes that embed IPv4,
+//! site-local, multicast, reserved) — checked on the addresses the name resolves to at
+//! send time (a resolver hook inside the HTTP client), not only when the URL is saved,
+//! and never through a proxy from the environment. The local stack may allow loopback.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+use ipnet::IpNet;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
 /// The policy in force.
@@ -24,33 +27,70 @@ impl TargetPolicy {
     pub const LOCAL: TargetPolicy = TargetPolicy { allow_http: true, allow_loopback: true };
 }
 
-/// Whether an address is one webhooks must never reach.
+/// Every special-purpose block of IANA's IPv4 Special-Purpose Address Registry and its
+/// multicast space (whether the registry calls it globally reachable or not: none of them
+/// is a reseller's webhook server).
+const SPECIAL_V4: &[&str] = &[
+    "0.0.0.0/8",       // "this network"
+    "10.0.0.0/8",      // private
+    "100.64.0.0/10",   // shared address space (carrier-grade NAT)
+    "127.0.0.0/8",     // loopback
+    "169.254.0.0/16",  // link local, cloud metadata
+    "172.16.0.0/12",   // private
+    "192.0.0.0/24",    // IETF protocol assignments (DS-Lite, NAT64 discovery, ...)
+    "192.0.2.0/24",    // documentation (TEST-NET-1)
+    "192.31.196.0/24", // AS112
+    "192.52.193.0/24", // AMT
+    "192.88.99.0/24",  // 6to4 relay anycast (deprecated)
+    "192.168.0.0/16",  // private
+    "192.175.48.0/24", // AS112 direct delegation
+    "198.18.0.0/15",   // benchmarking
+    "198.51.100.0/24", // documentation (TEST-NET-2)
+    "203.0.113.0/24",  // documentation (TEST-NET-3)
+    "224.0.0.0/4",     // multicast
+    "240.0.0.0/4",     // reserved, and the limited broadcast address
+];
+
+/// Every block of IANA's IPv6 Special-Purpose Address Registry, the deprecated ones it
+/// lists elsewhere (site-local, IPv4-compatible), and multicast. Addresses outside
+/// 2000::/3 (global unicast) are refused as well, so blocks IANA reserves later are too.
+const SPECIAL_V6: &[&str] = &[
+    "::/96",             // IPv4-compatible (deprecated), loopback and unspecified
+    "::ffff:0:0/96",     // IPv4-mapped (checked as the IPv4 address first)
+    "64:ff9b::/96",      // IPv4/IPv6 translation: reaches any IPv4, private included
+    "64:ff9b:1::/48",    // local-use IPv4/IPv6 translation
+    "100::/64",          // discard only
+    "100:0:0:1::/64",    // dummy prefix
+    "2001::/23",         // IETF protocol assignments (Teredo, benchmarking, ORCHID, ...)
+    "2001:db8::/32",     // documentation
+    "2002::/16",         // 6to4: embeds any IPv4, private included
+    "2620:4f:8000::/48", // AS112 direct delegation
+    "3fff::/20",         // documentation
+    "5f00::/16",         // segment routing SIDs
+    "fc00::/7",          // unique local (fd00:ec2::254 metadata included)
+    "fe80::/10",         // link local
+    "fec0::/10",         // site local (deprecated)
+    "ff00::/8",          // multicast
+];
+
+fn in_any(ip: IpAddr, blocks: &[&str]) -> bool {
+    blocks.iter().filter_map(|b| b.parse::<IpNet>().ok()).any(|net| net.contains(&ip))
+}
+
+/// Whether an address is one webhooks must never reach: any special-purpose address
+/// (loopback only where the policy allows it).
 pub fn forbidden(ip: IpAddr, policy: TargetPolicy) -> bool {
+    if policy.allow_loopback && ip.is_loopback() {
+        return false;
+    }
     match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            (v4.is_loopback() && !policy.allow_loopback)
-                || v4.is_private()
-                || v4.is_link_local() // 169.254/16, cloud metadata
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || o[0] == 0
-                || (o[0] == 100 && (o[1] & 0xc0) == 64) // 100.64/10 shared address space
-                || (o[0] == 192 && o[1] == 0 && o[2] == 0) // 192.0.0/24 protocol assignments
-                || o[0] >= 240 // reserved
-        }
+        IpAddr::V4(_) => in_any(ip, SPECIAL_V4),
         IpAddr::V6(v6) => {
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return forbidden(IpAddr::V4(v4), policy);
             }
-            let seg = v6.segments();
-            (v6.is_loopback() && !policy.allow_loopback)
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (seg[0] & 0xfe00) == 0xfc00 // unique local (fd00:ec2::254 metadata included)
-                || (seg[0] & 0xffc0) == 0xfe80 // link local
-                || (seg[0] == 0x64 && seg[1] == 0xff9b) // NAT64 can reach private v4
+            let global_unicast = (v6.segments()[0] & 0xe000) == 0x2000;
+            !global_unicast || in_any(ip, SPECIAL_V6)
         }
     }
 }
@@ -144,10 +184,33 @@ mod tests {
             "::ffff:169.254.169.254",
             "64:ff9b::a00:1",
             "::",
+            "::7f00:1",
+            "::a9fe:a9fe",
+            "2002:7f00:1::",
+            "2002:a9fe:a9fe::1",
+            "64:ff9b::7f00:1",
+            "64:ff9b:1::a00:1",
+            "fec0::1",
+            "100.64.0.1",
+            "100.127.255.254",
+            "198.18.0.1",
+            "198.19.255.255",
+            "192.0.2.1",
+            "198.51.100.7",
+            "203.0.113.9",
+            "192.88.99.1",
+            "2001:db8::1",
+            "2001::1",
+            "3fff::1",
+            "100::1",
+            "ff02::1",
+            "4000::1",
         ] {
             assert!(forbidden(ip(bad), p), "{bad}");
         }
-        for good in ["8.8.8.8", "102.89.1.1", "172.32.0.1", "2001:4860:4860::8888"] {
+        for good in
+            ["8.8.8.8", "102.89.1.1", "172.32.0.1", "100.128.0.1", "198.20.0.1", "2001:4860:4860::8888", "2c0f:f248::1"]
+        {
             assert!(!forbidden(ip(good), p), "{good}");
         }
         assert!(!forbidden(ip("127.0.0.1"), TargetPolicy::LOCAL));
@@ -167,6 +230,22 @@ mod tests {
         assert!(check_url("ftp://example.com", p).is_err());
         assert!(check_url("nonsense", p).is_err());
         assert!(check_url("http://127.0.0.1:9000/hook", TargetPolicy::LOCAL).is_ok());
+        // Other spellings of the same addresses (the URL parser normalizes them).
+        for bad in [
+            "https://2130706433/x",
+            "https://0x7f.1/x",
+            "https://017700000001/x",
+            "https://[::ffff:7f00:1]/x",
+            "https://[::127.0.0.1]/x",
+            "https://[2002:7f00:1::]/x",
+            "https://[64:ff9b::a9fe:a9fe]/x",
+            "https://[64:ff9b:1::a00:1]/x",
+            "https://[fec0::1]/x",
+            "https://100.64.0.1/x",
+            "https://198.18.0.1/x",
+        ] {
+            assert!(check_url(bad, p).is_err(), "{bad}");
+        }
     }
 
     #[tokio::test]

@@ -61,8 +61,8 @@ async fn a_paid_deposit_is_credited_once_and_nothing_else_credits() {
     let r =
         reqwest::Client::new().post(&forged).json(&body).send().await.expect("the forged callback reaches the stack");
     assert_eq!(r.status().as_u16(), 401);
-    // Wrong amount, failed payment: ignored.
-    assert_eq!(pay(&s.hubtel_base, &paylink, json!({"amount": 25.0})).await["callback_answer"]["status"], "ignored");
+    // Wrong amount: refused (the URL is bound to the amount); failed payment: ignored.
+    assert_eq!(pay(&s.hubtel_base, &paylink, json!({"amount": 25.0})).await["callback_status"], 401);
     assert_eq!(
         pay(&s.hubtel_base, &paylink, json!({"status": "Failed"})).await["callback_answer"]["status"],
         "ignored"

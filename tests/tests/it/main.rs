@@ -7,6 +7,7 @@
 //! accounts, phones and receivers. Tests that change what the whole stack does, or would
 //! flood it for the others, start a stack of their own with [`kobo_tests::own_stack`].
 
+mod abuse;
 mod bench_smm;
 mod bench_vtu;
 mod bench_webhooks;

@@ -187,6 +187,7 @@ impl Sender {
             .timeout(DELIVERY_TIMEOUT)
             .connect_timeout(DELIVERY_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
             .dns_resolver(GuardedResolver::new(policy))
             .user_agent("kobo-webhooks/1")
             .build()

@@ -1,0 +1,152 @@
+//! Abuse resistance, each attack as a test: PIN and OTP guessing, one tenant starving the
+//! others on Hubtel, unauthenticated floods, SSRF targets, secret rotation, forged
+//! deposit callbacks.
+
+use kobo_shared::flows::webhooks::deliver::Sender;
+use kobo_shared::platform::ssrf::TargetPolicy;
+use kobo_tests::receiver::{Mode, Receiver};
+
+/// Set in the child process of [`webhook_sender_ignores_environment_proxies`]: the URL
+/// it delivers to.
+const PROXY_CHILD: &str = "KOBO_PROXY_CHILD_TARGET";
+
+/// A webhook is never sent through a proxy named by the environment (a proxy would
+/// resolve the name itself, past the guarded resolver). The environment is the process's,
+/// so the sending happens in a child process of this test binary with every proxy
+/// variable pointing at a recording listener; the listener must see no connection.
+#[tokio::test]
+async fn webhook_sender_ignores_environment_proxies() {
+    if let Ok(target) = std::env::var(PROXY_CHILD) {
+        let sender = Sender::new(TargetPolicy::LOCAL).unwrap_or_else(|e| panic!("sender: {e}"));
+        let got = sender.post(&target, "order.created", "msg_proxy", "{}", &["whsec_proxy"]).await;
+        assert_eq!(got.status, Some(200), "delivery from the child: {got:?}");
+        return;
+    }
+    let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
+    proxy.set_nonblocking(true).unwrap_or_else(|e| panic!("nonblocking: {e}"));
+    let proxy_url = format!("http://{}", proxy.local_addr().unwrap_or_else(|e| panic!("addr: {e}")));
+    let receiver = Receiver::start(Mode::Ok);
+    receiver.set_secret("whsec_proxy");
+    let exe = std::env::current_exe().unwrap_or_else(|e| panic!("current exe: {e}"));
+    let mut child = std::process::Command::new(exe);
+    child.args(["abuse::webhook_sender_ignores_environment_proxies", "--exact", "--test-threads=1"]);
+    for var in ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"] {
+        child.env(var, &proxy_url);
+    }
+    child.env_remove("NO_PROXY").env_remove("no_proxy").env(PROXY_CHILD, &receiver.url);
+    let out = tokio::task::spawn_blocking(move || child.output())
+        .await
+        .unwrap_or_else(|e| panic!("join: {e}"))
+        .unwrap_or_else(|e| panic!("child: {e}"));
+    let mut proxied = 0;
+    while proxy.accept().is_ok() {
+        proxied += 1;
+    }
+    assert_eq!(proxied, 0, "the webhook went through the environment's proxy");
+    assert!(
+        out.status.success(),
+        "child failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(receiver.got().len(), 1, "the receiver got the delivery directly");
+}
+
+/// Every listed special-purpose form is refused as a webhook target, at save time and
+/// again at send time, whatever the spelling of the address.
+#[tokio::test]
+async fn ssrf_special_purpose_targets_are_refused() {
+    use kobo_shared::platform::ssrf::check_url;
+    let forms = [
+        "https://[::7f00:1]/hook",            // ::/96 IPv4-compatible
+        "https://[::a9fe:a9fe]/hook",         // ::/96 to the metadata service
+        "https://[2002:7f00:1::]/hook",       // 6to4 of 127.0.0.1
+        "https://[2002:a9fe:a9fe::]/hook",    // 6to4 of 169.254.169.254
+        "https://[64:ff9b::a00:1]/hook",      // NAT64 of 10.0.0.1
+        "https://[64:ff9b:1::c0a8:101]/hook", // local-use NAT64 of 192.168.1.1
+        "https://[fec0::1]/hook",             // site local
+        "https://100.64.0.1/hook",            // shared address space
+        "https://100.127.255.254/hook",
+        "https://198.18.0.1/hook", // benchmarking
+        "https://198.19.255.254/hook",
+        "https://192.0.2.10/hook",          // documentation
+        "https://192.88.99.1/hook",         // 6to4 relay anycast
+        "https://[2001:db8::1]/hook",       // documentation
+        "https://[2001:2::1]/hook",         // benchmarking
+        "https://[ff02::1]/hook",           // multicast
+        "https://[::ffff:a9fe:a9fe]/hook",  // IPv4-mapped metadata
+        "https://2852039166/hook",          // 169.254.169.254 as one number
+        "https://0xa9.0xfe.0xa9.0xfe/hook", // ... in hex
+    ];
+    let sender = Sender::new(TargetPolicy::PRODUCTION).unwrap_or_else(|e| panic!("sender: {e}"));
+    for url in forms {
+        assert!(check_url(url, TargetPolicy::PRODUCTION).is_err(), "saved: {url}");
+        let sent = sender.post(url, "order.created", "msg_ssrf", "{}", &["whsec_x"]).await;
+        assert_eq!(sent.status, None, "sent to {url}");
+        let why = sent.error.unwrap_or_default();
+        assert!(why.starts_with("refused target"), "{url}: {why}");
+    }
+    // A public address is still accepted when saved.
+    assert!(check_url("https://[2c0f:f248::1]/hook", TargetPolicy::PRODUCTION).is_ok());
+    assert!(check_url("https://102.89.1.1/hook", TargetPolicy::PRODUCTION).is_ok());
+}
+
+/// A deposit's callback URL is the credential, but only for that deposit's account,
+/// amount and paylink: a forged callback that reuses a valid URL with another amount, on
+/// another account's path, or naming another paylink is refused and credits nothing;
+/// the real payment still credits once.
+#[tokio::test]
+async fn forged_deposit_callbacks_with_a_valid_url_are_refused() {
+    use kobo_shared::Kobo;
+    use kobo_tests::{new_reseller, stack, ApiClient, ResellerSpec};
+    use serde_json::{json, Value};
+    let s = stack();
+    let store = s.store().await;
+    let (acct, key) = new_reseller(&store, ResellerSpec { balance: Kobo::naira(10), ..Default::default() }).await;
+    let (other_acct, _) = new_reseller(&store, ResellerSpec { balance: Kobo::naira(20), ..Default::default() }).await;
+    let c = ApiClient::new(s, &key);
+    let (st, v) = c.deposit("1500").await;
+    assert_eq!(st, 200, "{v}");
+    let id = v["deposit_id"].as_str().unwrap_or_default().to_string();
+    let links: Value = reqwest::get(format!("{}/control/paylinks", s.hubtel_base))
+        .await
+        .unwrap_or_else(|e| panic!("paylinks: {e}"))
+        .json()
+        .await
+        .unwrap_or_default();
+    let (paylink, link) = links
+        .as_object()
+        .and_then(|m| m.iter().find(|(_, l)| l["clientReference"] == json!(id)))
+        .map(|(k, l)| (k.clone(), l.clone()))
+        .unwrap_or_else(|| panic!("no paylink for {id}"));
+    let url = link["callbackUrl"].as_str().unwrap_or_default().to_string();
+    let body = |amount: f64, paylink: &str| {
+        json!({"message": "Success", "responseCode": "0000", "data": {"paymentType": "mobilemoney",
+            "status": "Success", "amount": amount, "paylinkId": paylink, "phoneNumber": "2348031234567",
+            "clientReference": id}})
+    };
+    let post = |url: String, body: Value| async move {
+        let r = reqwest::Client::new().post(&url).json(&body).send().await.unwrap_or_else(|e| panic!("{e}"));
+        let status = r.status().as_u16();
+        (status, r.json::<Value>().await.unwrap_or_default())
+    };
+    // The valid URL with another amount (more, and less).
+    for amount in [150_000.0, 15.0, 1500.01] {
+        let (st, v) = post(url.clone(), body(amount, &paylink)).await;
+        assert_eq!(st, 401, "amount {amount}: {v}");
+    }
+    // The valid URL, the right amount, another paylink.
+    let (st, v) = post(url.clone(), body(1500.0, "PL_forged")).await;
+    assert_eq!((st, v["status"].as_str()), (401, Some("refused")), "{v}");
+    // The valid secret moved to another account's path.
+    let moved = url.replace(&format!("/{acct}/"), &format!("/{other_acct}/"));
+    assert_ne!(moved, url);
+    let (st, _) = post(moved, body(1500.0, &paylink)).await;
+    assert_eq!(st, 401);
+    assert_eq!(c.balance().await, Kobo::naira(10), "nothing was credited");
+    assert_eq!(store.get_account(&other_acct).await.ok().flatten().map(|a| a.balance), Some(Kobo::naira(20)));
+    // The real payment, through Hubtel: credited once.
+    let (st, v) = post(url.clone(), body(1500.0, &paylink)).await;
+    assert_eq!((st, v["status"].as_str()), (200, Some("credited")), "{v}");
+    assert_eq!(c.balance().await, Kobo::naira(1510));
+}
