@@ -43,12 +43,11 @@ pub enum ApiError {
     /// The id names nothing the caller owns (another account's id answers the same).
     #[error("{0}")]
     NotFound(String),
-    /// The transaction PIN is wrong; this many tries are left before purchases lock.
-    #[error("Invalid transaction PIN; {0} attempts left before purchases are locked for 30 minutes")]
-    WrongPin(u32),
-    /// Too many wrong PINs: purchases are locked for this many more minutes.
-    #[error("Too many wrong transaction PINs: purchases are locked for {0} more minutes")]
-    PinLocked(i64),
+    /// The transaction PIN was not accepted: wrong, or locked after repeated wrong PINs,
+    /// or every attempt is taken by checks still running. One answer for all of them, so
+    /// no answer says more about a PIN than that it was not accepted.
+    #[error("Transaction PIN not accepted. After 5 wrong PINs purchases and withdrawals are locked (30 minutes, then 24 hours, then until support resets the PIN)")]
+    PinRefused,
     /// The account has no transaction PIN.
     #[error("Set a transaction PIN before buying")]
     PinNotSet,
@@ -77,8 +76,8 @@ impl ApiError {
             ApiError::IdempotencyMismatch => 409,
             ApiError::NotFound(_) => 404,
             ApiError::BodyTooLarge(_) => 413,
-            ApiError::Validation(_) | ApiError::InsufficientBalance | ApiError::WrongPin(_) => 422,
-            ApiError::PinLocked(_) | ApiError::PinNotSet => 403,
+            ApiError::Validation(_) | ApiError::InsufficientBalance => 422,
+            ApiError::PinRefused | ApiError::PinNotSet => 403,
             ApiError::RateLimited { .. } => 429,
             ApiError::Internal => 500,
             ApiError::NotImplemented(_) => 501,

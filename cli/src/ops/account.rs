@@ -82,6 +82,12 @@ pub enum AccountCmd {
         #[arg(long, env = "KOBO_NEW_PIN", hide_env_values = true)]
         pin: String,
     },
+    /// Lift a PIN lock of any level (after repeated wrong PINs), keeping the PIN: for a
+    /// reseller who proved who they are. The escalation starts over.
+    UnlockPin {
+        /// Account id.
+        account: String,
+    },
 }
 
 /// Runs an account command.
@@ -141,6 +147,11 @@ pub async fn account(conn: &Conn, cmd: AccountCmd) -> Result<()> {
             let pepper = conn.pin_pepper().await?;
             accounts::set_pin(store, pepper.as_bytes(), &account, &pin).await?;
             println!("PIN of {account} set; failed attempts and lockout cleared");
+            Ok(())
+        }
+        AccountCmd::UnlockPin { account } => {
+            store.unlock_pin(&account).await?;
+            println!("PIN lock of {account} lifted; failed attempts cleared");
             Ok(())
         }
     }

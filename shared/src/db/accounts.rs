@@ -12,6 +12,7 @@ use super::Store;
 use crate::domain::account::{Account, ApiKeyRecord, LedgerEntry, NoticeSettings, Plan};
 use crate::domain::action::Action;
 use crate::domain::money::Kobo;
+use crate::domain::pin::{lock_until, Attempt, PIN_LIMIT, STALE_ATTEMPT_SECS};
 use crate::domain::ratelimit::Window;
 use crate::domain::time::now_rfc3339;
 use crate::error::StoreError;
@@ -118,6 +119,7 @@ impl Record for Account {
             pin_digest: r.opt_s("pin_digest")?,
             pin_failures: r.u32_or("pin_failures", 0)?,
             pin_locked_until: r.opt_i64("pin_locked_until")?,
+            pin_checks: r.opt_i64("pin_attempts_total")?.and_then(|v| u64::try_from(v).ok()).unwrap_or(0),
             notice_phone: r.opt_s("notice_phone")?,
             low_balance_alert: r.opt_i64("low_balance_alert")?.map(Kobo::new),
             created_at: r.s("created_at")?,
@@ -378,25 +380,95 @@ impl Store {
 
     /// Stores a new PIN digest and clears failed attempts and any lock.
     pub async fn set_pin_digest(&self, account_id: &str, digest: &str) -> Result<(), StoreError> {
-        let change = Change::new().set("pin_digest", s(digest)).set("pin_failures", n(0)).remove("pin_locked_until");
+        let change = Change::new()
+            .set("pin_digest", s(digest))
+            .set("pin_failures", n(0))
+            .set("pin_lock_level", n(0))
+            .remove("pin_locked_until");
         self.update_account(account_id, change).await.map(drop)
     }
 
-    /// Counts a wrong PIN; locks purchases until `lock_until` when this makes `limit`.
-    /// Returns the failures so far.
-    pub async fn pin_failed(&self, account_id: &str, limit: u32, lock_until: i64) -> Result<u32, StoreError> {
-        let after = self.update(&account_key(account_id), Change::new().add("pin_failures", n(1)).if_exists()).await?;
-        let failures = Reader::new(&after).u32_or("pin_failures", limit)?;
-        if failures >= limit {
-            let lock = Change::new().set("pin_locked_until", n(lock_until)).set("pin_failures", n(0));
-            self.update(&account_key(account_id), lock).await?;
+    /// Reserves one PIN check for the account before the PIN is looked at: a conditional
+    /// `ADD` that holds only while the account is not locked and fewer than [`PIN_LIMIT`]
+    /// attempts are taken, so however many requests race, at most that many PINs are
+    /// evaluated. The lock comes from this write, never from an earlier read.
+    pub async fn reserve_pin_attempt(&self, account_id: &str, now: i64) -> Result<Attempt, StoreError> {
+        let key = account_key(account_id);
+        for _ in 0..3 {
+            let change = Change::new()
+                .add("pin_failures", n(1))
+                .add("pin_attempts_total", n(1))
+                .set("pin_attempt_at", n(now))
+                .if_exists()
+                .if_expr(
+                    "(attribute_not_exists({pin_locked_until}) OR {pin_locked_until} <= :now) AND (attribute_not_exists({pin_failures}) OR {pin_failures} < :limit)",
+                    &["pin_locked_until", "pin_failures"],
+                    vec![(":now", n(now)), (":limit", n(PIN_LIMIT))],
+                );
+            let current = match self.update_or_current(&key, change).await? {
+                Ok(after) => {
+                    let r = Reader::new(&after);
+                    return Ok(Attempt::Reserved {
+                        n: r.u32_or("pin_failures", PIN_LIMIT)?,
+                        level: r.u32_or("pin_lock_level", 0)?,
+                    });
+                }
+                Err(current) => current,
+            };
+            let r = Reader::new(&current);
+            if current.is_empty() {
+                return Err(StoreError::NotFound(format!("account {account_id}")));
+            }
+            if let Some(until) = r.opt_i64("pin_locked_until")?.filter(|u| *u > now) {
+                return Ok(Attempt::Refused { until });
+            }
+            // Every attempt taken and no lock: checks still running, or ones a crash cut
+            // off. Past the stale age the attempts are released (once, conditionally).
+            let taken_at = r.opt_i64("pin_attempt_at")?.unwrap_or(0);
+            if taken_at + STALE_ATTEMPT_SECS > now {
+                return Ok(Attempt::Refused { until: taken_at + STALE_ATTEMPT_SECS });
+            }
+            let release = Change::new().set("pin_failures", n(0)).if_eq("pin_attempt_at", n(taken_at));
+            self.transition(&key, release).await?;
         }
-        Ok(failures)
+        Ok(Attempt::Refused { until: now + 1 })
     }
 
-    /// Clears wrong-PIN counting after a right PIN.
+    /// A reserved check found the PIN wrong: attempt `n` of the reservation stays
+    /// counted, and the last one locks (escalating from `level`).
+    pub async fn pin_wrong(&self, account_id: &str, attempt: Attempt, now: i64) -> Result<(), StoreError> {
+        let Attempt::Reserved { n: taken, level } = attempt else { return Ok(()) };
+        if taken < PIN_LIMIT {
+            return Ok(());
+        }
+        let lock = Change::new()
+            .set("pin_locked_until", n(lock_until(level + 1, now)))
+            .set("pin_failures", n(0))
+            .add("pin_lock_level", n(1));
+        self.update(&account_key(account_id), lock).await.map(drop)
+    }
+
+    /// A reserved check found the PIN right: the attempts and the lock level start over.
     pub async fn pin_ok(&self, account_id: &str) -> Result<(), StoreError> {
-        self.update(&account_key(account_id), Change::new().set("pin_failures", n(0))).await.map(drop)
+        let change = Change::new().set("pin_failures", n(0)).set("pin_lock_level", n(0));
+        self.update(&account_key(account_id), change).await.map(drop)
+    }
+
+    /// Gives back a reserved attempt that was never evaluated.
+    pub async fn pin_release(&self, account_id: &str) -> Result<(), StoreError> {
+        let change = Change::new().add("pin_failures", n(-1)).if_expr(
+            "{pin_failures} > :zero",
+            &["pin_failures"],
+            vec![(":zero", n(0))],
+        );
+        self.transition(&account_key(account_id), change).await.map(drop)
+    }
+
+    /// Lifts a PIN lock of any level (operator or portal), keeping the PIN.
+    pub async fn unlock_pin(&self, account_id: &str) -> Result<(), StoreError> {
+        let change =
+            Change::new().set("pin_failures", n(0)).set("pin_lock_level", n(0)).remove("pin_locked_until").if_exists();
+        self.update(&account_key(account_id), change).await.map(drop)
     }
 
     /// Turns SMS notices on (phone) or off (`None`), with an optional low-balance threshold.
@@ -468,6 +540,7 @@ mod tests {
             pin_digest: Some("ff".into()),
             pin_failures: 2,
             pin_locked_until: Some(99),
+            pin_checks: 0,
             notice_phone: Some("+2348012345678".into()),
             low_balance_alert: Some(Kobo::new(50_000)),
             created_at: "2026-01-01T00:00:00Z".into(),

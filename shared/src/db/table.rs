@@ -361,6 +361,15 @@ impl Store {
     /// Applies `change` to the item at `key` and answers the item as it is after it;
     /// `Conflict` when the change's condition does not hold.
     pub async fn update(&self, key: &Key, change: Change) -> Result<Item, StoreError> {
+        match self.update_or_current(key, change).await? {
+            Ok(after) => Ok(after),
+            Err(_) => Err(StoreError::Conflict(format!("condition failed on {}/{}", key.pk, key.sk))),
+        }
+    }
+
+    /// Applies `change`: `Ok(item after)`, or `Err(item as it stands)` when the condition
+    /// does not hold (empty when there is no item), read from the same write.
+    pub async fn update_or_current(&self, key: &Key, change: Change) -> Result<Result<Item, Item>, StoreError> {
         let token = change.condition().map(|_| write_token());
         let change = match &token {
             Some(t) => change.set(WRITE_TOKEN, s(t.clone())),
@@ -382,10 +391,15 @@ impl Store {
             .send()
             .await;
         match out {
-            Ok(out) => Ok(out.attributes.unwrap_or_default()),
+            Ok(out) => Ok(Ok(out.attributes.unwrap_or_default())),
             Err(e) => match own_echo(&e, token.as_deref()) {
-                Some(item) => Ok(item),
-                None => Err(sdk_err(e)),
+                Some(item) => Ok(Ok(item)),
+                None => match e.as_service_error() {
+                    Some(UpdateItemError::ConditionalCheckFailedException(c)) => {
+                        Ok(Err(c.item().cloned().unwrap_or_default()))
+                    }
+                    _ => Err(sdk_err(e)),
+                },
             },
         }
     }

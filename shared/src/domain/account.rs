@@ -49,8 +49,11 @@ pub struct Account {
     pub pin_digest: Option<String>,
     /// Consecutive wrong PINs.
     pub pin_failures: u32,
-    /// Purchases are locked until this unix time after too many wrong PINs.
+    /// Purchases are locked until this unix time after too many wrong PINs
+    /// ([`crate::domain::pin::LOCKED_UNTIL_RESET`]: until an operator resets it).
     pub pin_locked_until: Option<i64>,
+    /// PIN checks ever evaluated (read only: counted by the attempt reservations).
+    pub pin_checks: u64,
     /// E.164 phone for SMS notices, when they are on.
     pub notice_phone: Option<String>,
     /// SMS when a spend takes the balance below this.

@@ -103,6 +103,7 @@ mod tests {
             pin_digest: None,
             pin_failures: 0,
             pin_locked_until: None,
+            pin_checks: 0,
             notice_phone: None,
             low_balance_alert: None,
             created_at: "t".into(),

@@ -67,6 +67,7 @@ pub async fn create_account(store: &Store, new: NewAccount) -> Result<Account, O
         pin_digest: None,
         pin_failures: 0,
         pin_locked_until: None,
+        pin_checks: 0,
         notice_phone: None,
         low_balance_alert: None,
         created_at: now_rfc3339(),

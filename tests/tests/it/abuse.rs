@@ -150,3 +150,94 @@ async fn forged_deposit_callbacks_with_a_valid_url_are_refused() {
     assert_eq!((st, v["status"].as_str()), (200, Some("credited")), "{v}");
     assert_eq!(c.balance().await, Kobo::naira(1510));
 }
+
+/// A reseller with a PIN ("1234") and a balance; the account id and key.
+async fn pin_holder(s: &kobo_tests::Stack, naira: i64) -> (String, String) {
+    use kobo_tests::{new_reseller, ResellerSpec};
+    let store = s.store().await;
+    let (acct, key) =
+        new_reseller(&store, ResellerSpec { balance: kobo_shared::Kobo::naira(naira), ..Default::default() }).await;
+    kobo_shared::flows::accounts::set_pin(&store, s.pepper().await.as_bytes(), &acct, "1234")
+        .await
+        .unwrap_or_else(|e| panic!("setting the PIN: {e}"));
+    (acct, key)
+}
+
+/// 120 wrong PINs at once from a stolen key: an attempt is reserved in one conditional
+/// write before each PIN is compared, so at most 5 PINs are ever evaluated, every answer
+/// is the same refusal, and the account ends locked (the right PIN refused like the
+/// wrong ones). Before the fix each request read the lock from its authentication read
+/// and evaluated its PIN: all 120 were compared.
+#[tokio::test]
+async fn one_hundred_twenty_concurrent_pin_guesses_evaluate_at_most_five() {
+    use kobo_tests::{stack, ApiClient};
+    let s = stack();
+    let store = s.store().await;
+    let (acct, key) = pin_holder(s, 5_000).await;
+    let c = ApiClient::new(s, &key);
+    let guesses: Vec<String> = (0..120).map(|i| format!("{:04}", 2000 + i)).collect();
+    let answers =
+        futures_util::future::join_all(guesses.iter().map(|pin| c.vtu_airtime("mtn", "08031112222", "100", pin))).await;
+    let first = answers[0].clone();
+    assert_eq!(first.0, 403, "{first:?}");
+    assert!(answers.iter().all(|a| *a == first), "every refusal answers the same");
+    let a = store.get_account(&acct).await.ok().flatten().unwrap_or_else(|| panic!("no account"));
+    println!("PIN guesses evaluated out of 120 concurrent: {}", a.pin_checks);
+    assert!(a.pin_checks <= 5, "{} PINs were evaluated", a.pin_checks);
+    assert!(a.pin_locked_until.is_some(), "the fifth wrong PIN locked the account");
+    assert_eq!(c.vtu_airtime("mtn", "08031112222", "100", "1234").await, first, "the right PIN, locked");
+    assert_eq!(c.balance().await, kobo_shared::Kobo::naira(5_000));
+}
+
+/// One PIN-gated purchase through the handler as Lambda invokes it; its status.
+async fn buy_with_pin(app: &kobo_api::App, key: &str, ip: &str, pin: &str) -> u16 {
+    let body = format!("action=vtu_airtime&service_name=mtn&phone=08031113333&amount=100&pin={pin}");
+    let req = kobo_tests::api_request(&body, &[("X-API-KEY", key)], ip);
+    kobo_api::handle(app, req).await.status().as_u16()
+}
+
+/// Locks escalate: 30 minutes, then 24 hours, then until an operator resets; a right
+/// PIN between locks starts the escalation over. Driven on a fixed clock.
+#[tokio::test]
+async fn repeated_pin_locks_escalate_until_an_operator_resets() {
+    use kobo_shared::domain::time::Clock;
+    let s = kobo_tests::stack();
+    let store = s.store().await;
+    let (acct, key) = pin_holder(s, 5_000).await;
+    let sdk = kobo_cli::devstack::moto::sdk_config_for(&s.aws_endpoint).await;
+    let mut app =
+        kobo_api::App::new(s.config(), aws_sdk_dynamodb::Client::new(&sdk), aws_sdk_secretsmanager::Client::new(&sdk));
+    let ip = kobo_tests::fresh_source_ip().to_string();
+    let start = chrono::Utc::now().timestamp() + 3600;
+    let steps: [(i64, &str, u16, &str); 8] = [
+        (0, "lock", 0, "first lock"),
+        (29 * 60, "1234", 403, "locked for 30 minutes"),
+        (31 * 60, "lock", 0, "second lock, right after the first ends"),
+        (31 * 60 + 23 * 3600, "1234", 403, "the second lock lasts a day"),
+        (31 * 60 + 24 * 3600 + 60, "lock", 0, "third lock"),
+        (400 * 24 * 3600, "1234", 403, "the third lock lasts until an operator resets it"),
+        (400 * 24 * 3600, "unlock", 200, "unlocked, the right PIN buys"),
+        (400 * 24 * 3600 + 1, "lock", 0, "a right PIN started the escalation over"),
+    ];
+    for (at, what, want, why) in steps {
+        app.clock = Clock::fixed(start + at);
+        match what {
+            "lock" => {
+                for _ in 0..5 {
+                    assert_eq!(buy_with_pin(&app, &key, &ip, "0000").await, 403, "{why}");
+                }
+            }
+            "unlock" => {
+                store.unlock_pin(&acct).await.unwrap_or_else(|e| panic!("operator unlock: {e}"));
+                assert_eq!(buy_with_pin(&app, &key, &ip, "1234").await, want, "{why}");
+            }
+            pin => assert_eq!(buy_with_pin(&app, &key, &ip, pin).await, want, "{why}"),
+        }
+    }
+    app.clock = Clock::fixed(start + 400 * 24 * 3600 + 1 + 31 * 60);
+    assert_eq!(
+        buy_with_pin(&app, &key, &ip, "1234").await,
+        200,
+        "after a right PIN the first lock is 30 minutes again"
+    );
+}

@@ -196,7 +196,7 @@ async fn withdrawals_need_pin_and_otp_hold_funds_and_settle_once() {
     assert_eq!(st, 422, "{v}");
     assert!(v["error"].as_str().unwrap_or_default().contains("otp"), "{v}");
     let (st, v) = request(s, &store, &c, &acct, "1000", "9999", false).await;
-    assert_eq!(st, 422, "{v}");
+    assert_eq!(st, 403, "{v}");
     assert!(v["error"].as_str().unwrap_or_default().contains("PIN"), "{v}");
     let (st, v) = request(s, &store, &c, &acct, "20000", "1234", false).await;
     assert_eq!((st, v["error"].as_str()), (422, Some("Insufficient balance")));

@@ -8,7 +8,7 @@ use kobo_shared::domain::idempotency;
 use kobo_shared::domain::idempotency::IdemRecord;
 use kobo_shared::domain::phone::NigerianPhone;
 use kobo_shared::domain::pin;
-use kobo_shared::domain::time::{now_rfc3339, now_unix};
+use kobo_shared::domain::time::now_rfc3339;
 use kobo_shared::domain::vtu as rules;
 use kobo_shared::domain::vtu::VtuCategory;
 use kobo_shared::domain::vtu::{
@@ -30,10 +30,6 @@ use crate::render::{self, DiscoRow, PlanRow, Verified, VtuAnswer};
 use crate::request::{ApiRequest, Params};
 use crate::App;
 
-/// Wrong PINs before purchases lock.
-pub const PIN_LIMIT: u32 = 5;
-/// How long they lock.
-pub const PIN_LOCK_SECS: i64 = 30 * 60;
 /// Most recharge cards in one purchase.
 pub const MAX_CARDS: u64 = 100;
 
@@ -454,37 +450,38 @@ fn build(req: PurchaseRequest, cat: &VtuCatalog) -> Result<Purchase, ApiError> {
     Ok(Purchase { category, service_name: f.service.clone(), phone, face, base, profit, meta, request })
 }
 
-/// Checks the transaction PIN: locked accounts and wrong PINs are refused; five wrong
-/// PINs lock purchases for 30 minutes.
+/// Checks the transaction PIN. An attempt is reserved first, in one conditional write
+/// that also reads the lock (so racing requests evaluate at most [`pin::PIN_LIMIT`]
+/// PINs, and a lock set a moment ago holds); only then is the PIN compared. Every
+/// refusal answers the same.
 pub(crate) async fn check_pin(app: &App, caller: &Caller, p: &Params) -> Result<(), ApiError> {
     let given = p.require("pin")?;
     let account = &caller.account;
-    let now = now_unix();
-    if let Some(until) = account.pin_locked_until.filter(|u| *u > now) {
-        return Err(ApiError::PinLocked(minutes_left(until, now)));
-    }
     let Some(stored) = account.pin_digest.as_deref() else {
         return Err(ApiError::PinNotSet);
     };
-    let pepper = app.secrets.get().await.map_err(|e| {
-        tracing::error!(error = %e, "app secret unavailable");
-        ApiError::Unavailable
-    })?;
-    if pin::is_valid_pin(given) && pin::verify(pepper.pin_pepper.as_bytes(), &account.id, given, stored) {
-        if account.pin_failures > 0 {
-            app.store.pin_ok(&account.id).await?;
+    let now = app.clock.now_unix();
+    let attempt = app.store.reserve_pin_attempt(&account.id, now).await?;
+    if let pin::Attempt::Refused { .. } = attempt {
+        return Err(ApiError::PinRefused);
+    }
+    let pepper = match app.secrets.get().await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(error = %e, "app secret unavailable");
+            // Not evaluated: the attempt goes back.
+            if let Err(e) = app.store.pin_release(&account.id).await {
+                tracing::warn!(error = %e, "PIN attempt not released; it expires with the others");
+            }
+            return Err(ApiError::Unavailable);
         }
+    };
+    if pin::is_valid_pin(given) && pin::verify(pepper.pin_pepper.as_bytes(), &account.id, given, stored) {
+        app.store.pin_ok(&account.id).await?;
         return Ok(());
     }
-    let failures = app.store.pin_failed(&account.id, PIN_LIMIT, now + PIN_LOCK_SECS).await?;
-    if failures >= PIN_LIMIT {
-        return Err(ApiError::PinLocked(minutes_left(now + PIN_LOCK_SECS, now)));
-    }
-    Err(ApiError::WrongPin(PIN_LIMIT - failures))
-}
-
-fn minutes_left(until: i64, now: i64) -> i64 {
-    ((until - now) + 59) / 60
+    app.store.pin_wrong(&account.id, attempt, now).await?;
+    Err(ApiError::PinRefused)
 }
 
 /// One of the seven purchases.
