@@ -111,6 +111,13 @@ enum Cmd {
         #[command(subcommand)]
         cmd: ops::VtuCmd,
     },
+    /// Key rings (PIN pepper, callback key, vault key): rotate.
+    Secrets {
+        #[command(flatten)]
+        target: ops::Target,
+        #[command(subcommand)]
+        cmd: ops::SecretsCmd,
+    },
     /// Operator alerts: what kobo cannot settle by itself, and how to settle it.
     Alerts {
         #[command(flatten)]
@@ -148,6 +155,7 @@ async fn run(cmd: Cmd) -> Result<()> {
         Cmd::Key { target, cmd } => ops::key(&target.connect(&project).await?, cmd).await,
         Cmd::Wallet { target, cmd } => ops::wallet(&target.connect(&project).await?, cmd).await,
         Cmd::Ledger { target, cmd } => ops::ledger(&target.connect(&project).await?, cmd).await,
+        Cmd::Secrets { target, cmd } => ops::secrets_cmd(&target.connect(&project).await?, cmd).await,
         Cmd::Alerts { target, cmd } => ops::alert(&target.connect(&project).await?, cmd).await,
         Cmd::Vtu { target, cmd } => ops::vtu_cmd(&target.connect(&project).await?, cmd).await,
         Cmd::Service { target, cmd } => ops::service(&target.connect(&project).await?, &project, &target, cmd).await,

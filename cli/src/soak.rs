@@ -127,7 +127,7 @@ fn mib(v: &serde_json::Value) -> f64 {
 }
 
 /// A reseller for the soak: a plan without rate limits, a large balance, PIN 1234.
-async fn soak_reseller(store: &Store, pepper: &[u8]) -> Result<(String, String)> {
+async fn soak_reseller(store: &Store, pepper: &kobo_shared::platform::secrets::KeyRing) -> Result<(String, String)> {
     let plan = Plan {
         id: "soak".into(),
         name: "Soak".into(),
@@ -182,16 +182,14 @@ pub async fn run(project: &Project, opts: SoakOptions) -> Result<SoakReport> {
     .await?;
     let sdk = moto::sdk_config_for(&stack.aws_endpoint).await;
     let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), stack.resources.table()?.to_string());
-    let pepper = kobo_shared::platform::secrets::SecretsCache::<kobo_shared::platform::secrets::AppSecrets>::new(
+    let pepper = kobo_shared::platform::secrets::SecretsCache::<kobo_shared::platform::secrets::KeyRing>::new(
         aws_sdk_secretsmanager::Client::new(&sdk),
-        stack.resources.app_secret()?.to_string(),
+        stack.resources.secret("PinPepperSecret")?.to_string(),
     )
     .get()
     .await
-    .context("reading the app secret")?
-    .pin_pepper
-    .clone();
-    let (account, key) = soak_reseller(&store, pepper.as_bytes()).await?;
+    .context("reading the PIN pepper ring")?;
+    let (account, key) = soak_reseller(&store, &pepper).await?;
     let before = moto::launcher_stats(&stack.aws_endpoint).await?;
 
     let url = format!("{}/api/v1", stack.base_url);

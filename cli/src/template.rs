@@ -55,6 +55,8 @@ pub struct SecretSpec {
     pub generate_key: String,
     /// Generated value length.
     pub length: usize,
+    /// The fixed fields the generated one is added to (`SecretStringTemplate`).
+    pub fixed: serde_json::Map<String, serde_json::Value>,
 }
 
 /// An HTTP route served by a function.
@@ -323,6 +325,12 @@ fn secret(id: &str, p: &Value) -> Result<SecretSpec> {
         logical_id: id.to_string(),
         generate_key: get(g, "GenerateStringKey").map(|v| string(v, id)).transpose()?.unwrap_or_else(|| "value".into()),
         length: get(g, "PasswordLength").and_then(Value::as_u64).unwrap_or(32) as usize,
+        fixed: match get(g, "SecretStringTemplate").and_then(Value::as_str) {
+            Some(t) => {
+                serde_json::from_str(t).map_err(|e| anyhow!("{id}: SecretStringTemplate is not a JSON object: {e}"))?
+            }
+            None => serde_json::Map::new(),
+        },
     })
 }
 
@@ -386,7 +394,10 @@ mod tests {
         assert!(table.gsis.iter().any(|g| g.name == "GSI1"));
         let q = t.queues.iter().find(|q| q.logical_id == "WebhookQueue");
         assert_eq!(q.and_then(|q| q.dead_letter.clone()), Some(("WebhookDeadLetterQueue".into(), 5)));
-        assert!(t.secrets.iter().any(|s| s.generate_key == "pin_pepper"));
+        for ring in ["PinPepperSecret", "CallbackKeySecret", "VaultKeySecret"] {
+            let s = t.secrets.iter().find(|s| s.logical_id == ring).unwrap_or_else(|| panic!("no {ring}"));
+            assert_eq!((s.generate_key.as_str(), s.fixed.get("current")), ("k1", Some(&serde_json::json!("k1"))));
+        }
         assert!(t.routes.iter().any(|r| r.function == "ApiFunction" && r.matches("POST", "/api/v1")));
         assert!(!t.routes.iter().any(|r| r.matches("GET", "/api/v1")));
         let secs = |id: &str| t.timeout(id).map(|d| d.as_secs()).ok();

@@ -48,6 +48,9 @@ pub enum ApiError {
     /// no answer says more about a PIN than that it was not accepted.
     #[error("Transaction PIN not accepted. After 5 wrong PINs purchases and withdrawals are locked (30 minutes, then 24 hours, then until support resets the PIN)")]
     PinRefused,
+    /// The account has no verified payout phone (withdrawals and their OTPs go only there).
+    #[error("This account has no verified payout phone; verify one in the Developer Portal or ask support")]
+    NoPayoutPhone,
     /// The account has no transaction PIN.
     #[error("Set a transaction PIN before buying")]
     PinNotSet,
@@ -77,7 +80,7 @@ impl ApiError {
             ApiError::NotFound(_) => 404,
             ApiError::BodyTooLarge(_) => 413,
             ApiError::Validation(_) | ApiError::InsufficientBalance => 422,
-            ApiError::PinRefused | ApiError::PinNotSet => 403,
+            ApiError::PinRefused | ApiError::PinNotSet | ApiError::NoPayoutPhone => 403,
             ApiError::RateLimited { .. } => 429,
             ApiError::Internal => 500,
             ApiError::NotImplemented(_) => 501,

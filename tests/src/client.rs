@@ -160,9 +160,9 @@ impl ApiClient {
         self.act(Action::DepositStatus, &[("deposit_id", deposit_id)]).await
     }
 
-    /// `withdraw_otp`: an OTP by SMS to `phone`.
-    pub async fn withdraw_otp(&self, phone: &str) -> (u16, Value) {
-        self.act(Action::WithdrawOtp, &[("phone", phone)]).await
+    /// `withdraw_otp`: an OTP by SMS to the payout phone (`phone` must name it).
+    pub async fn withdraw_otp(&self, phone: &str, pin: &str) -> (u16, Value) {
+        self.act(Action::WithdrawOtp, &[("phone", phone), ("pin", pin)]).await
     }
 
     /// `withdraw` of `amount` naira to `phone`, with the PIN and the OTP from `withdraw_otp`.

@@ -182,8 +182,8 @@ pub struct TestApp {
     pub counter: CallCounter,
     /// An uncounted store on the same table (for setup).
     pub store: Store,
-    /// The app secret's pepper.
-    pub pepper: String,
+    /// The PIN pepper ring.
+    pub pepper: kobo_shared::platform::secrets::KeyRing,
 }
 
 /// Builds a [`TestApp`] over fresh resources with the fixtures of `events/` seeded.
@@ -193,17 +193,15 @@ pub async fn test_app() -> TestApp {
     let counter = CallCounter::default();
     let ddb_conf = aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(counter.clone()).build();
     let mut config = Config::for_table(res.table().unwrap_or_default());
-    config.app_secret_id = res.app_secret().unwrap_or_default().to_string();
+    res.configure_secrets(&mut config).unwrap_or_else(|e| panic!("{e:#}"));
     let app = kobo_api::App::new(
         config,
         aws_sdk_dynamodb::Client::from_conf(ddb_conf),
         aws_sdk_secretsmanager::Client::new(&sdk),
     );
     let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), res.table().unwrap_or_default());
-    let pepper = app.secrets.get().await.map(|s| s.pin_pepper.clone()).unwrap_or_default();
-    devstack::seed::seed_fixtures(&store, pepper.as_bytes())
-        .await
-        .unwrap_or_else(|e| panic!("seeding fixtures: {e:#}"));
+    let pepper = app.keys.pin_pepper.get().await.map(|r| (*r).clone()).unwrap_or_else(|e| panic!("PIN pepper: {e}"));
+    devstack::seed::seed_fixtures(&store, &pepper).await.unwrap_or_else(|e| panic!("seeding fixtures: {e:#}"));
     TestApp { app, counter, store, pepper }
 }
 
@@ -218,8 +216,8 @@ pub struct Stack {
     pub aws_endpoint: String,
     /// Table name.
     pub table: String,
-    /// App secret id.
-    pub app_secret: String,
+    /// Secret ids of the key rings: PIN pepper, callback key, vault key.
+    pub key_rings: [String; 3],
     /// Demo reseller.
     pub demo: devstack::Demo,
     /// Provider secret id.
@@ -259,7 +257,9 @@ impl Stack {
     /// The stack's config, as its Lambdas get it.
     pub fn config(&self) -> Config {
         let mut c = Config::for_table(self.table.clone());
-        c.app_secret_id = self.app_secret.clone();
+        c.pin_pepper_secret_id = self.key_rings[0].clone();
+        c.callback_key_secret_id = self.key_rings[1].clone();
+        c.vault_key_secret_id = self.key_rings[2].clone();
         c.provider_secret_id = self.provider_secret.clone();
         c.smm_url = self.smm_url.clone();
         c.upstream_timeout_ms = 2000;
@@ -296,28 +296,27 @@ impl Stack {
         (app, counter)
     }
 
-    /// The app secret's PIN pepper.
-    pub async fn pepper(&self) -> String {
+    /// One of the stack's key rings as it stands (0: PIN pepper, 1: callback key, 2: vault key).
+    pub async fn key_ring(&self, which: usize) -> kobo_shared::platform::secrets::KeyRing {
         let sdk = moto::sdk_config_for(&self.aws_endpoint).await;
-        kobo_shared::platform::secrets::SecretsCache::<kobo_shared::platform::secrets::AppSecrets>::new(
+        kobo_shared::platform::secrets::SecretsCache::<kobo_shared::platform::secrets::KeyRing>::new(
             aws_sdk_secretsmanager::Client::new(&sdk),
-            self.app_secret.clone(),
+            self.key_rings[which].clone(),
         )
         .get()
         .await
-        .map(|x| x.pin_pepper.clone())
-        .expect("reading the stack's app secret (PIN pepper)")
+        .map(|r| (*r).clone())
+        .expect("reading one of the stack's key rings")
     }
 
-    /// The webhook vault of the stack (same app secret as its Lambdas).
+    /// The PIN pepper ring.
+    pub async fn pepper(&self) -> kobo_shared::platform::secrets::KeyRing {
+        self.key_ring(0).await
+    }
+
+    /// The vault of the stack (the vault key ring its Lambdas use).
     pub async fn vault(&self) -> kobo_shared::platform::vault::Vault {
-        let sdk = moto::sdk_config_for(&self.aws_endpoint).await;
-        let s = kobo_shared::platform::secrets::SecretsCache::<kobo_shared::platform::secrets::AppSecrets>::new(
-            aws_sdk_secretsmanager::Client::new(&sdk),
-            self.app_secret.clone(),
-        );
-        let pepper = s.get().await.map(|x| x.pin_pepper.clone()).expect("reading the stack's app secret (PIN pepper)");
-        kobo_shared::platform::vault::Vault::new(pepper.as_bytes()).expect("building the webhook vault from the pepper")
+        kobo_shared::platform::vault::Vault::new(&self.key_ring(2).await).expect("building the vault")
     }
 
     /// The delivery queue for the calling test's runtime.
@@ -438,7 +437,8 @@ pub fn own_stack_with(
                 base_url: dev.base_url.clone(),
                 aws_endpoint: dev.aws_endpoint.clone(),
                 table: dev.resources.table().unwrap_or_default().to_string(),
-                app_secret: dev.resources.app_secret().unwrap_or_default().to_string(),
+                key_rings: ["PinPepperSecret", "CallbackKeySecret", "VaultKeySecret"]
+                    .map(|id| dev.resources.secret(id).unwrap_or_default().to_string()),
                 demo: dev.demo.clone(),
                 provider_secret: dev.resources.secret("ProviderSecret").unwrap_or_default().to_string(),
                 smm_url: dev.smm.url.clone(),

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use kobo_shared::platform::config::Config;
-use kobo_shared::platform::secrets::{AppSecrets, ProviderSecrets, SecretsCache};
+use kobo_shared::platform::secrets::{KeyRing, ProviderSecrets, SecretsCache};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -200,8 +200,7 @@ impl DevStack {
         .await?;
 
         let mut config = Config::for_table(resources.table()?);
-        config.app_secret_id = resources.app_secret()?.to_string();
-        config.provider_secret_id = provider_secret;
+        resources.configure_secrets(&mut config)?;
         config.smm_url = smm.url.clone();
         config.topup_url = topup.base.clone();
         config.hubtel_url = hubtel.base.clone();
@@ -215,13 +214,10 @@ impl DevStack {
             aws_sdk_dynamodb::Client::new(&api_sdk),
             aws_sdk_secretsmanager::Client::new(&api_sdk),
         ));
-        let pepper = SecretsCache::<AppSecrets>::new(secrets_client.clone(), config.app_secret_id.clone())
-            .get()
-            .await
-            .context("reading the app secret")?
-            .pin_pepper
-            .clone();
-        let demo = seed::seed(&operator, pepper.as_bytes()).await?;
+        let ring = |id: &str| SecretsCache::<KeyRing>::new(secrets_client.clone(), id);
+        let pepper = ring(&config.pin_pepper_secret_id).get().await.context("reading the PIN pepper ring")?;
+        let vault_key = ring(&config.vault_key_secret_id).get().await.context("reading the vault key ring")?;
+        let demo = seed::seed(&operator, &pepper).await?;
         vtu_catalog::seed(&operator).await.context("seeding the VTU catalog")?;
         let callbacks = Arc::new(kobo_callbacks::Callbacks::new(
             &config,
@@ -267,7 +263,11 @@ impl DevStack {
             kobo_webhooks::Worker::new(
                 kobo_shared::db::Store::new(aws_sdk_dynamodb::Client::new(&webhooks_sdk), resources.table()?),
                 Queue::new(aws_sdk_sqs::Client::new(&webhooks_sdk), queue_url.clone()),
-                SecretsCache::new(aws_sdk_secretsmanager::Client::new(&webhooks_sdk), config.app_secret_id.clone()),
+                SecretsCache::with_ttl(
+                    aws_sdk_secretsmanager::Client::new(&webhooks_sdk),
+                    config.vault_key_secret_id.clone(),
+                    Duration::from_secs(config.secrets_ttl_secs),
+                ),
                 settings,
             )
             .map_err(|e| anyhow::anyhow!(e))?,
@@ -289,7 +289,7 @@ impl DevStack {
                 loops_rx.clone(),
             )));
         }
-        let vault = Vault::new(pepper.as_bytes()).map_err(|e| anyhow::anyhow!(e))?;
+        let vault = Vault::new(&vault_key).map_err(|e| anyhow::anyhow!(e))?;
         let demo_webhook = match &opts.demo_webhook_url {
             Some(url) => {
                 let (ep, secret) = kobo_shared::flows::webhooks::manage::create_endpoint(
@@ -364,7 +364,9 @@ impl DevStack {
             "aws_endpoint_url": self.aws_endpoint,
             "aws_region": "us-east-1",
             "table": self.resources.table()?,
-            "app_secret_id": self.resources.app_secret()?,
+            "pin_pepper_secret_id": self.resources.secret("PinPepperSecret")?,
+            "callback_key_secret_id": self.resources.secret("CallbackKeySecret")?,
+            "vault_key_secret_id": self.resources.secret("VaultKeySecret")?,
             "queues": self.resources.queues,
             "smm_simulator": self.smm.base,
             "smm_url": self.smm.url,

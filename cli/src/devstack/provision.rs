@@ -38,9 +38,14 @@ impl Provisioned {
         self.secrets.get(logical_id).map(String::as_str).ok_or_else(|| anyhow!("template has no {logical_id}"))
     }
 
-    /// The app secret (logical id `AppSecret`).
-    pub fn app_secret(&self) -> Result<&str> {
-        self.secrets.get("AppSecret").map(String::as_str).ok_or_else(|| anyhow!("template has no AppSecret"))
+    /// Points `config` at the provisioned secrets (the three key rings and the provider
+    /// credentials).
+    pub fn configure_secrets(&self, config: &mut kobo_shared::platform::config::Config) -> Result<()> {
+        config.pin_pepper_secret_id = self.secret("PinPepperSecret")?.to_string();
+        config.callback_key_secret_id = self.secret("CallbackKeySecret")?.to_string();
+        config.vault_key_secret_id = self.secret("VaultKeySecret")?.to_string();
+        config.provider_secret_id = self.secret("ProviderSecret")?.to_string();
+        Ok(())
     }
 }
 
@@ -166,7 +171,9 @@ pub async fn provision(sdk: &SdkConfig, template: &Template, prefix: &str) -> Re
     for s in &template.secrets {
         let name = format!("{prefix}/{}", s.logical_id);
         let value = Alphanumeric.sample_string(&mut rand::rng(), s.length.clamp(16, 4096));
-        let body = serde_json::json!({ s.generate_key.clone(): value }).to_string();
+        let mut body = s.fixed.clone();
+        body.insert(s.generate_key.clone(), serde_json::Value::String(value));
+        let body = serde_json::Value::Object(body).to_string();
         let created = sm
             .create_secret()
             .name(&name)

@@ -53,7 +53,7 @@ pub fn demo_plan() -> Plan {
 
 /// Seeds the demo plan, the demo reseller (₦50,000.00 credited through the ledger, every
 /// scope, PIN 1234) and the events fixture account.
-pub async fn seed(store: &Store, pin_pepper: &[u8]) -> Result<Demo> {
+pub async fn seed(store: &Store, pin_pepper: &kobo_shared::platform::secrets::KeyRing) -> Result<Demo> {
     store.put_plan(&demo_plan()).await.context("seeding the demo plan")?;
     let demo = accounts::create_account(
         store,
@@ -80,7 +80,7 @@ pub async fn seed(store: &Store, pin_pepper: &[u8]) -> Result<Demo> {
 }
 
 /// Seeds the account and keys that the files in `events/` use.
-pub async fn seed_fixtures(store: &Store, pin_pepper: &[u8]) -> Result<()> {
+pub async fn seed_fixtures(store: &Store, pin_pepper: &kobo_shared::platform::secrets::KeyRing) -> Result<()> {
     store.put_plan(&demo_plan()).await.context("seeding the demo plan")?;
     accounts::create_account(
         store,

@@ -82,6 +82,19 @@ pub enum AccountCmd {
         #[arg(long, env = "KOBO_NEW_PIN", hide_env_values = true)]
         pin: String,
     },
+    /// Set the verified payout phone: withdrawals are paid to it and their OTPs go only
+    /// there. Set it only after verifying the reseller owns it (the portal does this by
+    /// OTP).
+    PayoutPhone {
+        /// Account id.
+        account: String,
+        /// Nigerian mobile number.
+        #[arg(long, conflicts_with = "off")]
+        phone: Option<String>,
+        /// Remove it (withdrawals stop until a new one is verified).
+        #[arg(long)]
+        off: bool,
+    },
     /// Lift a PIN lock of any level (after repeated wrong PINs), keeping the PIN: for a
     /// reseller who proved who they are. The escalation starts over.
     UnlockPin {
@@ -145,8 +158,25 @@ pub async fn account(conn: &Conn, cmd: AccountCmd) -> Result<()> {
         }
         AccountCmd::SetPin { account, pin } => {
             let pepper = conn.pin_pepper().await?;
-            accounts::set_pin(store, pepper.as_bytes(), &account, &pin).await?;
+            accounts::set_pin(store, &pepper, &account, &pin).await?;
             println!("PIN of {account} set; failed attempts and lockout cleared");
+            Ok(())
+        }
+        AccountCmd::PayoutPhone { account, phone, off } => {
+            let phone = if off {
+                None
+            } else {
+                let phone = phone.ok_or_else(|| anyhow!("give --phone or --off"))?;
+                Some(
+                    kobo_shared::domain::phone::nigerian_e164(&phone)
+                        .ok_or_else(|| anyhow!("--phone must be a Nigerian mobile number"))?,
+                )
+            };
+            store.set_payout_phone(&account, phone.as_deref()).await?;
+            println!(
+                "payout phone of {account}: {}",
+                phone.as_deref().map(kobo_shared::domain::phone::mask_phone).unwrap_or_else(|| "none".into())
+            );
             Ok(())
         }
         AccountCmd::UnlockPin { account } => {

@@ -10,6 +10,7 @@ mod key;
 mod ledger;
 mod order;
 mod plan;
+mod secrets;
 mod service;
 mod vtu;
 mod wallet;
@@ -20,7 +21,7 @@ use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
-use kobo_shared::platform::secrets::SecretsCache;
+use kobo_shared::platform::secrets::{KeyRing, KeyRings};
 use kobo_shared::{Kobo, Store};
 
 pub use self::account::{account, AccountCmd};
@@ -29,6 +30,7 @@ pub use self::key::{key, KeyCmd};
 pub use self::ledger::{ledger, LedgerCmd};
 pub use self::order::{order, OrderCmd};
 pub use self::plan::{plan, PlanCmd};
+pub use self::secrets::{secrets_cmd, SecretsCmd};
 pub use self::service::{service, ServiceCmd};
 pub use self::vtu::{vtu_cmd, VtuCmd};
 pub use self::wallet::{wallet, WalletCmd};
@@ -45,17 +47,23 @@ pub struct Target {
     /// DynamoDB table name.
     #[arg(long, env = "KOBO_TABLE", global = true)]
     pub table: Option<String>,
-    /// Secrets Manager id of the app secret.
-    #[arg(long, env = "KOBO_APP_SECRET_ID", global = true, default_value = "kobo/app")]
-    pub app_secret_id: String,
+    /// Secrets Manager id of the PIN pepper key ring.
+    #[arg(long, env = "KOBO_PIN_PEPPER_SECRET_ID", global = true, default_value = "kobo/pin-pepper")]
+    pub pin_pepper_secret_id: String,
+    /// Secrets Manager id of the callback-URL key ring.
+    #[arg(long, env = "KOBO_CALLBACK_KEY_SECRET_ID", global = true, default_value = "kobo/callback-key")]
+    pub callback_key_secret_id: String,
+    /// Secrets Manager id of the vault key ring.
+    #[arg(long, env = "KOBO_VAULT_KEY_SECRET_ID", global = true, default_value = "kobo/vault-key")]
+    pub vault_key_secret_id: String,
 }
 
 /// A connected target.
 pub struct Conn {
     /// The table.
     pub store: Store,
-    /// The app secret.
-    pub secrets: SecretsCache,
+    /// The key rings.
+    pub keys: KeyRings,
     /// Secrets Manager, for other secrets.
     pub secrets_client: aws_sdk_secretsmanager::Client,
     /// SQS.
@@ -73,7 +81,12 @@ impl Target {
             let sdk = crate::devstack::moto::sdk_config_for(&field("aws_endpoint_url")?).await;
             return Ok(Conn {
                 store: Store::new(aws_sdk_dynamodb::Client::new(&sdk), field("table")?),
-                secrets: SecretsCache::new(aws_sdk_secretsmanager::Client::new(&sdk), field("app_secret_id")?),
+                keys: KeyRings::from_ids(
+                    &aws_sdk_secretsmanager::Client::new(&sdk),
+                    &field("pin_pepper_secret_id")?,
+                    &field("callback_key_secret_id")?,
+                    &field("vault_key_secret_id")?,
+                ),
                 secrets_client: aws_sdk_secretsmanager::Client::new(&sdk),
                 sqs: aws_sdk_sqs::Client::new(&sdk),
             });
@@ -82,7 +95,12 @@ impl Target {
         let sdk = kobo_shared::platform::aws::load().await;
         Ok(Conn {
             store: Store::new(aws_sdk_dynamodb::Client::new(&sdk), table),
-            secrets: SecretsCache::new(aws_sdk_secretsmanager::Client::new(&sdk), self.app_secret_id.clone()),
+            keys: KeyRings::from_ids(
+                &aws_sdk_secretsmanager::Client::new(&sdk),
+                &self.pin_pepper_secret_id,
+                &self.callback_key_secret_id,
+                &self.vault_key_secret_id,
+            ),
             secrets_client: aws_sdk_secretsmanager::Client::new(&sdk),
             sqs: aws_sdk_sqs::Client::new(&sdk),
         })
@@ -90,9 +108,19 @@ impl Target {
 }
 
 impl Conn {
-    /// The app secret's PIN pepper.
-    async fn pin_pepper(&self) -> Result<String> {
-        Ok(self.secrets.get().await?.pin_pepper.clone())
+    /// The PIN pepper ring.
+    async fn pin_pepper(&self) -> Result<std::sync::Arc<KeyRing>> {
+        Ok(self.keys.pin_pepper.get().await?)
+    }
+
+    /// The callback-URL key ring.
+    async fn callback_key(&self) -> Result<std::sync::Arc<KeyRing>> {
+        Ok(self.keys.callback_key.get().await?)
+    }
+
+    /// The vault of the vault key ring.
+    async fn vault(&self) -> Result<kobo_shared::platform::vault::Vault> {
+        kobo_shared::platform::vault::Vault::new(&*self.keys.vault_key.get().await?).map_err(|e| anyhow!(e))
     }
 }
 

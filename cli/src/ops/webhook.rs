@@ -82,13 +82,10 @@ pub enum WebhookCmd {
 pub async fn webhook(conn: &Conn, project: &Project, target: &Target, cmd: WebhookCmd) -> Result<()> {
     use kobo_shared::domain::webhook::{parse_event, parse_events};
     use kobo_shared::flows::webhooks::{deliver, manage};
-    use kobo_shared::platform::{ssrf::TargetPolicy, vault::Vault};
+    use kobo_shared::platform::ssrf::TargetPolicy;
     let store = &conn.store;
     let policy = if target.local { TargetPolicy::LOCAL } else { TargetPolicy::PRODUCTION };
-    let vault = || async {
-        let pepper = conn.pin_pepper().await?;
-        Vault::new(pepper.as_bytes()).map_err(|e| anyhow!(e))
-    };
+    let vault = || conn.vault();
     match cmd {
         WebhookCmd::Add { account, url, events } => {
             let events = parse_events(&events).map_err(|e| anyhow!(e))?;

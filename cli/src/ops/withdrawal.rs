@@ -125,12 +125,12 @@ pub async fn withdrawal(conn: &Conn, project: &Project, target: &Target, cmd: Wi
             config.provider_secret_id = provider_secret_id(project, target)?;
             config.hubtel_window_secs = window;
             let providers = kobo_shared::flows::providers::Providers::new(&config, conn.secrets_client.clone(), store);
-            let key = conn.pin_pepper().await?;
+            let key = conn.callback_key().await?;
             let after = withdrawals::approve_and_pay(
                 store,
                 providers.hubtel.get().await?,
                 &providers.hubtel_throttle,
-                key.as_bytes(),
+                &key,
                 &public_url,
                 &w,
             )

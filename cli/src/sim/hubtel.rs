@@ -42,6 +42,8 @@ struct Inner {
     chaos: super::chaos::Chaos,
     /// Send-money requests accepted per clientReference (Hubtel refuses a repeat).
     sent: HashMap<String, u64>,
+    /// OTPs sent per phone number.
+    otp_phones: HashMap<String, u64>,
 }
 
 type Shared = Arc<Mutex<Inner>>;
@@ -142,6 +144,7 @@ async fn otp_send(State(st): State<Shared>, headers: HeaderMap, Json(b): Json<Va
     let code = format!("{:04}", (n * 7919) % 10_000);
     if let Ok(mut s) = st.lock() {
         s.otps.insert(request_id.clone(), (prefix.clone(), code));
+        *s.otp_phones.entry(b["phoneNumber"].as_str().unwrap_or("").to_string()).or_default() += 1;
     }
     ok(json!({"requestId": request_id, "prefix": prefix}))
 }
@@ -230,7 +233,7 @@ async fn set_chaos(State(st): State<Shared>, Json(r): Json<super::chaos::ChaosRe
 async fn stats(State(st): State<Shared>) -> Response {
     match st.lock() {
         Ok(s) => Json(json!({"served": s.served, "refused": s.refused, "sms": s.sms, "limit": s.limit,
-                             "window_ms": s.window.as_millis() as u64, "sent_per_reference": s.sent,
+                             "window_ms": s.window.as_millis() as u64, "sent_per_reference": s.sent, "otp_per_phone": s.otp_phones,
                              "hostile": s.chaos.stats()}))
         .into_response(),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
@@ -327,6 +330,7 @@ impl HubtelSim {
             refused: 0,
             sms: Vec::new(),
             otps: HashMap::new(),
+            otp_phones: HashMap::new(),
             paylinks: HashMap::new(),
             counter: 0,
             started: Instant::now(),

@@ -16,7 +16,7 @@ use kobo_shared::domain::auth::{AnonymousLimits, Hits};
 use kobo_shared::domain::{apikey, ratelimit};
 use kobo_shared::flows::providers::Providers;
 use kobo_shared::platform::config::Config;
-use kobo_shared::platform::secrets::SecretsCache;
+use kobo_shared::platform::secrets::KeyRings;
 use kobo_shared::upstream::smm::SmmClient;
 use kobo_shared::{ApiError, Store};
 use lambda_http::{Body, Request, Response};
@@ -32,8 +32,8 @@ pub struct App {
     pub store: Store,
     /// Settings.
     pub config: Config,
-    /// App secrets, fetched on first use.
-    pub secrets: SecretsCache,
+    /// The key rings (PIN pepper, callback key, vault key), each fetched on first use.
+    pub keys: KeyRings,
     /// Plans, cached.
     pub plans: PlanCache,
     /// The providers (SMM panel, VTU provider, Hubtel and its shared throttle), each
@@ -50,7 +50,7 @@ impl App {
     pub fn new(config: Config, dynamodb: aws_sdk_dynamodb::Client, secrets: aws_sdk_secretsmanager::Client) -> App {
         App {
             store: Store::new(dynamodb.clone(), config.table.clone()),
-            secrets: SecretsCache::new(secrets.clone(), config.app_secret_id.clone()),
+            keys: KeyRings::new(&secrets, &config),
             providers: Providers::new(&config, secrets, &Store::new(dynamodb.clone(), config.table.clone())),
             vtu_catalog: Default::default(),
             config,

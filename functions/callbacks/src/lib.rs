@@ -12,6 +12,7 @@ use kobo_shared::flows::vtu;
 use kobo_shared::flows::vtu::{CallbackError, CallbackResult};
 use kobo_shared::flows::withdrawals::apply_callback;
 use kobo_shared::platform::config::Config;
+use kobo_shared::platform::secrets::KeyCheck;
 use kobo_shared::{Kobo, Store, StoreError};
 use lambda_http::http::header::CONTENT_TYPE;
 use lambda_http::{Body, Request, Response};
@@ -26,8 +27,8 @@ pub struct Callbacks {
     pub store: Store,
     /// The providers (the VTU provider's secret signs its callbacks).
     pub providers: Providers,
-    /// The app secret (deposit callback secrets derive from it).
-    pub app_secrets: kobo_shared::platform::secrets::SecretsCache,
+    /// The key rings (the callback-URL key is the one used here).
+    pub keys: kobo_shared::platform::secrets::KeyRings,
 }
 
 impl Callbacks {
@@ -41,7 +42,7 @@ impl Callbacks {
         Callbacks {
             providers: Providers::new(config, secrets.clone(), &store),
             store,
-            app_secrets: kobo_shared::platform::secrets::SecretsCache::new(secrets, config.app_secret_id.clone()),
+            keys: kobo_shared::platform::secrets::KeyRings::new(&secrets, config),
         }
     }
 }
@@ -91,7 +92,17 @@ pub async fn handle(cb: &Callbacks, req: Request) -> Response<Body> {
             return reply(503, serde_json::json!({"error": "retry later"}));
         }
     };
-    match vtu::handle_callback(&cb.store, provider, &secret, body, signature).await {
+    let mut result = vtu::handle_callback(&cb.store, provider, &secret, body, signature).await;
+    if matches!(result, Err(CallbackError::BadSignature)) {
+        // The provider may have rotated its secret since this container read it: read it
+        // again (at most every few seconds) and check once more.
+        if let Ok(fresh) = cb.providers.topup.refreshed_webhook_secret().await {
+            if fresh != secret {
+                result = vtu::handle_callback(&cb.store, provider, &fresh, body, signature).await;
+            }
+        }
+    }
+    match result {
         Ok(r) => {
             let word = match r {
                 CallbackResult::Applied => "applied",
@@ -131,10 +142,10 @@ async fn verified(
     let [account, id, secret] = parts.as_slice() else {
         return Err(reply(404, serde_json::json!({"error": "unknown callback"})));
     };
-    let key = match cb.app_secrets.get().await {
-        Ok(s) => s.pin_pepper.clone(),
+    let ring = match cb.keys.callback_key.get().await {
+        Ok(r) => r,
         Err(e) => {
-            tracing::error!(error = %e, "app secret unavailable");
+            tracing::error!(error = %e, "callback key unavailable");
             return Err(reply(503, serde_json::json!({"error": "retry later"})));
         }
     };
@@ -148,10 +159,14 @@ async fn verified(
         HubtelCallback::Withdrawal => None,
     };
     let bound_ok = kind == HubtelCallback::Withdrawal || amount.is_some();
-    if !kobo_shared::domain::apikey::is_account_id(account)
-        || !bound_ok
-        || !kind.secret_ok(key.as_bytes(), account, id, amount, secret)
-    {
+    let mut check = kind.check(&ring, account, id, amount, secret);
+    if check == KeyCheck::UnknownKey {
+        // Made under a key newer than this container's ring: read the ring again, once.
+        if let Ok(fresh) = cb.keys.callback_key.refresh().await {
+            check = kind.check(&fresh, account, id, amount, secret);
+        }
+    }
+    if !kobo_shared::domain::apikey::is_account_id(account) || !bound_ok || check != KeyCheck::Match {
         tracing::warn!(callback = kind.kind(), "hubtel callback with a bad URL secret (or another amount) refused");
         return Err(reply(401, serde_json::json!({"error": "unauthorized"})));
     }

@@ -9,7 +9,7 @@ use kobo_shared::flows::providers::Providers;
 use kobo_shared::flows::vtu::{self, RequeryReport};
 use kobo_shared::flows::{deposits, sms, withdrawals};
 use kobo_shared::platform::config::Config;
-use kobo_shared::platform::secrets::SecretsCache;
+use kobo_shared::platform::secrets::{KeyRing, KeyRings};
 use kobo_shared::upstream::HubtelApi;
 use kobo_shared::{Store, StoreError};
 
@@ -28,8 +28,8 @@ pub struct Reconciler {
     pub requery_after_secs: i64,
     /// Seconds an SMM order may stay `Sending` before it is called unknown.
     pub sending_grace_secs: i64,
-    /// The app secret (deposit callback secrets derive from it).
-    pub app_secrets: SecretsCache,
+    /// The key rings (callback URLs; pending OTP codes at rest).
+    pub keys: KeyRings,
     /// kobo's public URL (for Hubtel callbacks).
     pub public_url: String,
 }
@@ -57,7 +57,7 @@ impl Reconciler {
             providers: Providers::new(config, secrets.clone(), &Store::new(dynamodb, config.table.clone())),
             requery_after_secs: config.vtu_requery_after_secs,
             sending_grace_secs: config.smm_sending_grace_secs,
-            app_secrets: SecretsCache::new(secrets, config.app_secret_id.clone()),
+            keys: KeyRings::new(&secrets, config),
             public_url: config.public_url.clone(),
         }
     }
@@ -79,14 +79,14 @@ impl Reconciler {
             return Ok(0);
         }
         let hubtel = self.providers.hubtel.get().await?;
-        let key = self.key_material().await?;
+        let key = self.callback_key().await?;
         let mut done = 0;
         for d in pending {
             let after = match deposits::create_paylink(
                 &self.store,
                 hubtel,
                 &self.providers.hubtel_throttle,
-                key.as_bytes(),
+                &key,
                 &self.public_url,
                 &d,
                 std::time::Duration::from_secs(10),
@@ -151,17 +151,33 @@ impl Reconciler {
         let hubtel = self.providers.hubtel.get().await?;
         let mut done = 0;
         for w in waiting {
-            let Some((session, code)) = &w.pending_otp else { continue };
+            let Some((session, sealed)) = &w.pending_otp else { continue };
+            let code = match self.open_code(&w, sealed).await {
+                Ok(code) => code,
+                Err(e) => {
+                    tracing::warn!(withdrawal = %w.id, error = %e, "pending OTP code cannot be opened; the others go on");
+                    continue;
+                }
+            };
             if !self.providers.hubtel_throttle.acquire(std::time::Duration::from_secs(10)).await? {
                 break;
             }
-            let ok = match hubtel.otp_verify(session, code).await {
+            let ok = match hubtel.otp_verify(session, &code).await {
                 Ok(ok) => ok,
                 Err(e) => {
                     tracing::warn!(withdrawal = %w.id, error = %e, "OTP check failed; the others go on");
                     continue;
                 }
             };
+            // The code counts like a PIN (its attempt was reserved when it came in).
+            let counted = if ok {
+                self.store.pin_ok(&w.account_id, kobo_shared::domain::pin::Guess::OtpCode).await
+            } else {
+                self.store.deferred_code_wrong(&w.account_id, kobo_shared::domain::time::now_unix()).await
+            };
+            if let Err(e) = counted {
+                tracing::warn!(withdrawal = %w.id, error = %e, "OTP attempt not counted");
+            }
             match withdrawals::finish_verification(&self.store, &w, ok).await {
                 Ok(true) => done += 1,
                 Ok(false) => {}
@@ -171,23 +187,36 @@ impl Reconciler {
         Ok(done)
     }
 
-    /// The secret callback URLs derive from (the app secret's pepper).
-    async fn key_material(&self) -> Result<String, ReconcileError> {
-        let secrets =
-            self.app_secrets.get().await.map_err(|e| ReconcileError::Store(StoreError::Backend(e.to_string())))?;
-        Ok(secrets.pin_pepper.clone())
+    /// The OTP code a withdrawal holds sealed (the vault key ring fetched again once
+    /// when it was sealed under a newer key).
+    async fn open_code(&self, w: &kobo_shared::domain::withdrawal::Withdrawal, sealed: &str) -> Result<String, String> {
+        use kobo_shared::platform::vault::Vault;
+        let context = kobo_shared::domain::withdrawal::otp_code_context(&w.account_id, &w.id);
+        let ring = self.keys.vault_key.get().await.map_err(|e| e.to_string())?;
+        match Vault::new(&ring).map_err(|e| e.to_string())?.open(sealed, &context) {
+            Err(e) if e.is_unknown_key() => {
+                let ring = self.keys.vault_key.refresh().await.map_err(|e| e.to_string())?;
+                Vault::new(&ring).map_err(|e| e.to_string())?.open(sealed, &context).map_err(|e| e.to_string())
+            }
+            other => other.map_err(|e| e.to_string()),
+        }
+    }
+
+    /// The key ring callback URLs are made under.
+    async fn callback_key(&self) -> Result<std::sync::Arc<KeyRing>, ReconcileError> {
+        self.keys.callback_key.get().await.map_err(|e| ReconcileError::Store(StoreError::Backend(e.to_string())))
     }
 
     /// Pays out approved withdrawals Hubtel has not taken yet, and puts those only Hubtel
     /// can settle before an operator. Returns how many Hubtel accepted.
     pub async fn run_payouts_once(&self) -> Result<usize, ReconcileError> {
         let hubtel = self.providers.hubtel.get().await?;
-        let key = self.key_material().await?;
+        let key = self.callback_key().await?;
         let payer = withdrawals::Payer {
             store: &self.store,
             hubtel,
             throttle: &self.providers.hubtel_throttle,
-            key_material: key.as_bytes(),
+            callback_key: &key,
             public_url: &self.public_url,
         };
         Ok(payer.run(std::time::Instant::now() + PASS_BUDGET).await?)

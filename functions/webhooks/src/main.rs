@@ -12,7 +12,11 @@ async fn main() -> Result<(), Error> {
     let worker = kobo_webhooks::Worker::new(
         kobo_shared::Store::of(&c),
         Queue::new(c.sqs.clone(), c.config.webhook_queue_url.clone()),
-        SecretsCache::new(c.secrets.clone(), c.config.app_secret_id.clone()),
+        SecretsCache::with_ttl(
+            c.secrets.clone(),
+            c.config.vault_key_secret_id.clone(),
+            std::time::Duration::from_secs(c.config.secrets_ttl_secs),
+        ),
         settings,
     )?;
     let worker = &worker;

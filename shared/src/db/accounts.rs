@@ -12,7 +12,7 @@ use super::Store;
 use crate::domain::account::{Account, ApiKeyRecord, LedgerEntry, NoticeSettings, Plan};
 use crate::domain::action::Action;
 use crate::domain::money::Kobo;
-use crate::domain::pin::{lock_until, Attempt, PIN_LIMIT, STALE_ATTEMPT_SECS};
+use crate::domain::pin::{lock_until, Attempt, Guess, PIN_LIMIT, STALE_ATTEMPT_SECS};
 use crate::domain::ratelimit::Window;
 use crate::domain::time::now_rfc3339;
 use crate::error::StoreError;
@@ -96,7 +96,8 @@ impl Record for Account {
             .opt_s("email", self.email.as_ref())
             .opt_s("phone", self.phone.as_ref())
             .opt_s("pin_digest", self.pin_digest.as_ref())
-            .opt_s("notice_phone", self.notice_phone.as_ref());
+            .opt_s("notice_phone", self.notice_phone.as_ref())
+            .opt_s("payout_phone", self.payout_phone.as_ref());
         let w = match self.pin_locked_until {
             Some(v) => w.n("pin_locked_until", v),
             None => w,
@@ -120,6 +121,8 @@ impl Record for Account {
             pin_failures: r.u32_or("pin_failures", 0)?,
             pin_locked_until: r.opt_i64("pin_locked_until")?,
             pin_checks: r.opt_i64("pin_attempts_total")?.and_then(|v| u64::try_from(v).ok()).unwrap_or(0),
+            pin_lock_level: r.u32_or("pin_lock_level", 0)?,
+            payout_phone: r.opt_s("payout_phone")?,
             notice_phone: r.opt_s("notice_phone")?,
             low_balance_alert: r.opt_i64("low_balance_alert")?.map(Kobo::new),
             created_at: r.s("created_at")?,
@@ -392,24 +395,26 @@ impl Store {
     /// `ADD` that holds only while the account is not locked and fewer than [`PIN_LIMIT`]
     /// attempts are taken, so however many requests race, at most that many PINs are
     /// evaluated. The lock comes from this write, never from an earlier read.
-    pub async fn reserve_pin_attempt(&self, account_id: &str, now: i64) -> Result<Attempt, StoreError> {
+    pub async fn reserve_attempt(&self, account_id: &str, guess: Guess, now: i64) -> Result<Attempt, StoreError> {
         let key = account_key(account_id);
+        let counter = guess.counter();
+        let stamp = format!("{counter}_at");
         for _ in 0..3 {
             let change = Change::new()
-                .add("pin_failures", n(1))
+                .add(counter, n(1))
                 .add("pin_attempts_total", n(1))
-                .set("pin_attempt_at", n(now))
+                .set(&stamp, n(now))
                 .if_exists()
                 .if_expr(
-                    "(attribute_not_exists({pin_locked_until}) OR {pin_locked_until} <= :now) AND (attribute_not_exists({pin_failures}) OR {pin_failures} < :limit)",
-                    &["pin_locked_until", "pin_failures"],
+                    &"(attribute_not_exists({pin_locked_until}) OR {pin_locked_until} <= :now) AND (attribute_not_exists({c}) OR {c} < :limit)".replace("{c}", &format!("{{{counter}}}")),
+                    &["pin_locked_until", counter],
                     vec![(":now", n(now)), (":limit", n(PIN_LIMIT))],
                 );
             let current = match self.update_or_current(&key, change).await? {
                 Ok(after) => {
                     let r = Reader::new(&after);
                     return Ok(Attempt::Reserved {
-                        n: r.u32_or("pin_failures", PIN_LIMIT)?,
+                        n: r.u32_or(counter, PIN_LIMIT)?,
                         level: r.u32_or("pin_lock_level", 0)?,
                     });
                 }
@@ -420,38 +425,67 @@ impl Store {
                 return Err(StoreError::NotFound(format!("account {account_id}")));
             }
             if let Some(until) = r.opt_i64("pin_locked_until")?.filter(|u| *u > now) {
-                return Ok(Attempt::Refused { until });
+                return Ok(Attempt::Refused { until, locked: true });
             }
             // Every attempt taken and no lock: checks still running, or ones a crash cut
             // off. Past the stale age the attempts are released (once, conditionally).
-            let taken_at = r.opt_i64("pin_attempt_at")?.unwrap_or(0);
+            let taken_at = r.opt_i64(&stamp)?.unwrap_or(0);
             if taken_at + STALE_ATTEMPT_SECS > now {
-                return Ok(Attempt::Refused { until: taken_at + STALE_ATTEMPT_SECS });
+                return Ok(Attempt::Refused { until: taken_at + STALE_ATTEMPT_SECS, locked: false });
             }
-            let release = Change::new().set("pin_failures", n(0)).if_eq("pin_attempt_at", n(taken_at));
+            let release = Change::new().set(counter, n(0)).if_eq(&stamp, n(taken_at));
             self.transition(&key, release).await?;
         }
-        Ok(Attempt::Refused { until: now + 1 })
+        Ok(Attempt::Refused { until: now + 1, locked: false })
     }
 
     /// A reserved check found the PIN wrong: attempt `n` of the reservation stays
     /// counted, and the last one locks (escalating from `level`).
-    pub async fn pin_wrong(&self, account_id: &str, attempt: Attempt, now: i64) -> Result<(), StoreError> {
+    pub async fn pin_wrong(
+        &self,
+        account_id: &str,
+        guess: Guess,
+        attempt: Attempt,
+        now: i64,
+    ) -> Result<(), StoreError> {
         let Attempt::Reserved { n: taken, level } = attempt else { return Ok(()) };
         if taken < PIN_LIMIT {
             return Ok(());
         }
         let lock = Change::new()
             .set("pin_locked_until", n(lock_until(level + 1, now)))
-            .set("pin_failures", n(0))
+            .set(guess.counter(), n(0))
             .add("pin_lock_level", n(1));
         self.update(&account_key(account_id), lock).await.map(drop)
     }
 
     /// A reserved check found the PIN right: the attempts and the lock level start over.
-    pub async fn pin_ok(&self, account_id: &str) -> Result<(), StoreError> {
-        let change = Change::new().set("pin_failures", n(0)).set("pin_lock_level", n(0));
+    pub async fn pin_ok(&self, account_id: &str, guess: Guess) -> Result<(), StoreError> {
+        let change = Change::new().set(guess.counter(), n(0)).set("pin_lock_level", n(0));
         self.update(&account_key(account_id), change).await.map(drop)
+    }
+
+    /// A wrong code whose check was deferred (the attempt was reserved when the request
+    /// came): when that reservation was the last, the PIN locks as for a wrong PIN.
+    pub async fn deferred_code_wrong(&self, account_id: &str, now: i64) -> Result<(), StoreError> {
+        let Some(item) = self.get_item(&account_key(account_id), true).await? else { return Ok(()) };
+        let r = Reader::new(&item);
+        let taken = r.u32_or(Guess::OtpCode.counter(), 0)?;
+        let locked = r.opt_i64("pin_locked_until")?.is_some_and(|u| u > now);
+        if taken >= PIN_LIMIT && !locked {
+            let attempt = Attempt::Reserved { n: PIN_LIMIT, level: r.u32_or("pin_lock_level", 0)? };
+            self.pin_wrong(account_id, Guess::OtpCode, attempt, now).await?;
+        }
+        Ok(())
+    }
+
+    /// Sets (or clears) the account's verified payout phone (E.164).
+    pub async fn set_payout_phone(&self, account_id: &str, phone: Option<&str>) -> Result<(), StoreError> {
+        let change = match phone {
+            Some(p) => Change::new().set("payout_phone", s(p)),
+            None => Change::new().remove("payout_phone"),
+        };
+        self.update_account(account_id, change).await.map(drop)
     }
 
     /// Gives back a reserved attempt that was never evaluated.
@@ -541,6 +575,8 @@ mod tests {
             pin_failures: 2,
             pin_locked_until: Some(99),
             pin_checks: 0,
+            pin_lock_level: 0,
+            payout_phone: None,
             notice_phone: Some("+2348012345678".into()),
             low_balance_alert: Some(Kobo::new(50_000)),
             created_at: "2026-01-01T00:00:00Z".into(),

@@ -201,6 +201,17 @@ impl Store {
         Delivery::from_item(&self.update(&delivery_key(account_id, delivery_id), change).await?)
     }
 
+    /// Gives back a claim that sent nothing (this container could not open the endpoint's
+    /// secret yet), so the same attempt can be claimed again at once.
+    pub async fn release_claim(&self, d: &Delivery, claim_until: i64) -> Result<(), StoreError> {
+        let change = Change::new()
+            .set("state", s(DeliveryState::Pending.as_str()))
+            .set("claim_until", n(0))
+            .if_eq("state", s(DeliveryState::Sending.as_str()))
+            .if_eq("claim_until", n(claim_until));
+        self.transition(&delivery_key(&d.account_id, &d.id), change).await.map(drop)
+    }
+
     /// Records the end of attempt `attempt` of a claimed delivery.
     pub async fn finish_attempt(&self, d: &Delivery, attempt: u32, end: AttemptEnd) -> Result<(), StoreError> {
         let state = match end {

@@ -48,7 +48,7 @@ impl Record for Withdrawal {
             .bool("payout_unknown", self.payout_unknown);
         match (self.status, &self.pending_otp) {
             (WithdrawalStatus::Verifying, Some((session, code))) => {
-                w.s("otp_request_id", &session.request_id).s("otp_prefix", &session.prefix).s("otp_code", code)
+                w.s("otp_request_id", &session.request_id).s("otp_prefix", &session.prefix).s("otp_code_sealed", code)
             }
             _ => w,
         }
@@ -62,7 +62,7 @@ impl Record for Withdrawal {
             status: r.word("status", WithdrawalStatus::parse)?,
             transaction_id: r.opt_s("transaction_id")?,
             reason: r.opt_s("reason")?,
-            pending_otp: match (r.opt_s("otp_request_id")?, r.opt_s("otp_prefix")?, r.opt_s("otp_code")?) {
+            pending_otp: match (r.opt_s("otp_request_id")?, r.opt_s("otp_prefix")?, r.opt_s("otp_code_sealed")?) {
                 (Some(request_id), Some(prefix), Some(code)) => Some((OtpSession { request_id, prefix }, code)),
                 _ => None,
             },
@@ -122,7 +122,7 @@ pub fn transition_change(
     for (field, value) in extra {
         change = change.set(field, s(*value));
     }
-    let drop_otp = |c: Change| c.remove("otp_code").remove("otp_request_id").remove("otp_prefix");
+    let drop_otp = |c: Change| c.remove("otp_code_sealed").remove("otp_request_id").remove("otp_prefix");
     match (from, to) {
         (WithdrawalStatus::Verifying, WithdrawalStatus::PendingApproval) => {
             drop_otp(change.enter_gsi1(keys::PENDING_WITHDRAWALS_GSI1PK, queue_sk(w)))

@@ -54,6 +54,10 @@ pub struct Account {
     pub pin_locked_until: Option<i64>,
     /// PIN checks ever evaluated (read only: counted by the attempt reservations).
     pub pin_checks: u64,
+    /// Locks in a row since the last right PIN (read only).
+    pub pin_lock_level: u32,
+    /// The verified E.164 phone withdrawals are paid to and their OTPs are sent to.
+    pub payout_phone: Option<String>,
     /// E.164 phone for SMS notices, when they are on.
     pub notice_phone: Option<String>,
     /// SMS when a spend takes the balance below this.

@@ -104,6 +104,8 @@ mod tests {
             pin_failures: 0,
             pin_locked_until: None,
             pin_checks: 0,
+            pin_lock_level: 0,
+            payout_phone: None,
             notice_phone: None,
             low_balance_alert: None,
             created_at: "t".into(),

@@ -1,10 +1,12 @@
 //! Hubtel's payment and send-money callbacks are not signed, so their URL is the
 //! credential: `/callbacks/hubtel/<kind>/<account>/<id>/<secret>`, where the secret is an
-//! HMAC of the account, the id and (deposits) the amount under the callback key — never stored, checked by computing it again in
+//! HMAC of the account, the id and (deposits) the amount under the callback key ring's current key (its id leads the secret, so a rotated
+//! key still verifies the URLs it made) — never stored, checked by computing it again in
 //! constant time.
 
 use crate::domain::money::Kobo;
 use crate::platform::crypto::{url_secret, url_secret_ok};
+use crate::platform::secrets::{KeyCheck, KeyRing};
 
 /// Which of Hubtel's callbacks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,19 +41,26 @@ impl HubtelCallback {
         format!("{account_id}\0{id}\0{amount}")
     }
 
-    /// The secret of a callback URL under `key` (40 hex digits).
-    pub fn secret(self, key: &[u8], account_id: &str, id: &str, amount: Option<Kobo>) -> String {
-        url_secret(key, self.context(), &Self::bound(account_id, id, amount))
+    /// The secret of a callback URL under the ring's current key: `<key id>.<40 hex>`.
+    pub fn secret(self, ring: &KeyRing, account_id: &str, id: &str, amount: Option<Kobo>) -> String {
+        let (kid, key) = ring.current();
+        format!("{kid}.{}", url_secret(key, self.context(), &Self::bound(account_id, id, amount)))
     }
 
-    /// Whether `given` is that secret (constant time).
-    pub fn secret_ok(self, key: &[u8], account_id: &str, id: &str, amount: Option<Kobo>, given: &str) -> bool {
-        url_secret_ok(key, self.context(), &Self::bound(account_id, id, amount), given)
+    /// Whether `given` is that secret under the key it names (constant time).
+    pub fn check(self, ring: &KeyRing, account_id: &str, id: &str, amount: Option<Kobo>, given: &str) -> KeyCheck {
+        let Some((kid, mac)) = given.split_once('.') else { return KeyCheck::NoMatch };
+        let Some(key) = ring.key(kid) else { return KeyCheck::UnknownKey };
+        if url_secret_ok(key, self.context(), &Self::bound(account_id, id, amount), mac) {
+            KeyCheck::Match
+        } else {
+            KeyCheck::NoMatch
+        }
     }
 
     /// The callback URL of `id` under kobo's public URL (`amount` for deposits only).
-    pub fn url(self, public_url: &str, key: &[u8], account_id: &str, id: &str, amount: Option<Kobo>) -> String {
-        let secret = self.secret(key, account_id, id, amount);
+    pub fn url(self, public_url: &str, ring: &KeyRing, account_id: &str, id: &str, amount: Option<Kobo>) -> String {
+        let secret = self.secret(ring, account_id, id, amount);
         format!("{}/callbacks/hubtel/{}/{account_id}/{id}/{secret}", public_url.trim_end_matches('/'), self.kind())
     }
 }

@@ -2,6 +2,7 @@
 //! with the pepper from Secrets Manager. Compared in constant time.
 
 use crate::platform::crypto;
+use crate::platform::secrets::KeyRing;
 
 /// Attempts (reserved before each check) that lock the PIN when the last is wrong.
 pub const PIN_LIMIT: u32 = 5;
@@ -23,6 +24,27 @@ pub fn lock_until(level: u32, now: i64) -> i64 {
     }
 }
 
+/// What an attempt guesses: the PIN, or a withdrawal OTP's code. Each has its own count
+/// (a right PIN does not wipe out wrong codes), and either one's fifth wrong guess
+/// locks the same PIN lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guess {
+    /// The transaction PIN.
+    Pin,
+    /// A withdrawal OTP code.
+    OtpCode,
+}
+
+impl Guess {
+    /// The account attribute counting this kind's attempts.
+    pub const fn counter(self) -> &'static str {
+        match self {
+            Guess::Pin => "pin_failures",
+            Guess::OtpCode => "otp_failures",
+        }
+    }
+}
+
 /// What reserving an attempt found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Attempt {
@@ -34,11 +56,14 @@ pub enum Attempt {
         /// Locks in a row so far.
         level: u32,
     },
-    /// No check may run: locked until then ([`LOCKED_UNTIL_RESET`]: until reset), or
-    /// every attempt is taken by checks still running.
+    /// No check may run now: locked until then ([`LOCKED_UNTIL_RESET`]: until reset),
+    /// or (not `locked`) every attempt is taken by checks still running, which a right
+    /// PIN frees at once and a crashed check frees at `until`.
     Refused {
         /// Unix seconds.
         until: i64,
+        /// A lock (not checks in flight).
+        locked: bool,
     },
 }
 
@@ -51,14 +76,24 @@ fn message(account_id: &str, pin: &str) -> Vec<u8> {
     [account_id.as_bytes(), b"\0", pin.as_bytes()].concat()
 }
 
-/// The hex digest to store for `pin`.
-pub fn digest(pepper: &[u8], account_id: &str, pin: &str) -> String {
-    crypto::hmac_sha256_hex(pepper, &message(account_id, pin))
+/// The digest to store for `pin`: `<key id>:<hex HMAC>` under the ring's current key.
+pub fn digest(ring: &KeyRing, account_id: &str, pin: &str) -> String {
+    let (kid, key) = ring.current();
+    format!("{kid}:{}", crypto::hmac_sha256_hex(key, &message(account_id, pin)))
 }
 
-/// Whether `pin` matches the stored hex `digest`, in constant time.
-pub fn verify(pepper: &[u8], account_id: &str, pin: &str, stored: &str) -> bool {
-    crypto::verify_hmac_sha256_hex(pepper, &message(account_id, pin), stored)
+/// What comparing a PIN with a stored digest found.
+pub use crate::platform::secrets::KeyCheck as Check;
+
+/// Compares `pin` with the stored digest under the key it names, in constant time.
+pub fn verify(ring: &KeyRing, account_id: &str, pin: &str, stored: &str) -> Check {
+    let Some((kid, hex)) = stored.split_once(':') else { return Check::NoMatch };
+    let Some(key) = ring.key(kid) else { return Check::UnknownKey };
+    if crypto::verify_hmac_sha256_hex(key, &message(account_id, pin), hex) {
+        Check::Match
+    } else {
+        Check::NoMatch
+    }
 }
 
 #[cfg(test)]
@@ -67,13 +102,21 @@ mod tests {
 
     #[test]
     fn digests_verify_only_the_right_pin_account_and_pepper() {
-        let d = digest(b"pepper", "acct1", "1234");
-        assert!(verify(b"pepper", "acct1", "1234", &d));
-        assert!(!verify(b"pepper", "acct1", "1235", &d));
-        assert!(!verify(b"pepper", "acct2", "1234", &d));
-        assert!(!verify(b"other", "acct1", "1234", &d));
-        assert!(!verify(b"pepper", "acct1", "1234", "zz"));
+        let ring = KeyRing::single("k1", "pepper-pepper-pepper");
+        let d = digest(&ring, "acct1", "1234");
+        assert!(d.starts_with("k1:"));
+        assert_eq!(verify(&ring, "acct1", "1234", &d), Check::Match);
+        assert_eq!(verify(&ring, "acct1", "1235", &d), Check::NoMatch);
+        assert_eq!(verify(&ring, "acct2", "1234", &d), Check::NoMatch);
+        let other = KeyRing::single("k1", "another-pepper-value");
+        assert_eq!(verify(&other, "acct1", "1234", &d), Check::NoMatch);
+        assert_eq!(verify(&ring, "acct1", "1234", "zz"), Check::NoMatch);
         assert!(!d.contains("1234"));
+        // Rotated: old digests still verify with their key; new ones use the new key.
+        let rotated = ring.rotated("k2", "a-brand-new-pepper!!");
+        assert_eq!(verify(&rotated, "acct1", "1234", &d), Check::Match);
+        assert!(digest(&rotated, "acct1", "1234").starts_with("k2:"));
+        assert_eq!(verify(&ring, "acct1", "1234", &digest(&rotated, "acct1", "1234")), Check::UnknownKey);
     }
 
     #[test]

@@ -149,6 +149,12 @@ pub struct OtpRecord {
 /// How long an OTP is valid (seconds).
 pub const OTP_TTL_SECS: i64 = 600;
 
+/// The vault context of a withdrawal's OTP code waiting to be checked (sealed, never
+/// stored in clear; bound to the withdrawal).
+pub fn otp_code_context(account_id: &str, withdrawal_id: &str) -> String {
+    format!("otp-code/{account_id}/{withdrawal_id}")
+}
+
 /// An OTP session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OtpSession {

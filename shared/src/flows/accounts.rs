@@ -10,6 +10,7 @@ use crate::domain::pin;
 use crate::domain::time::now_rfc3339;
 use crate::domain::whitelist;
 use crate::error::StoreError;
+use crate::platform::secrets::KeyRing;
 
 /// An operator task failed.
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +69,8 @@ pub async fn create_account(store: &Store, new: NewAccount) -> Result<Account, O
         pin_failures: 0,
         pin_locked_until: None,
         pin_checks: 0,
+        pin_lock_level: 0,
+        payout_phone: None,
         notice_phone: None,
         low_balance_alert: None,
         created_at: now_rfc3339(),
@@ -162,7 +165,7 @@ async fn register_key(store: &Store, key: NewKey, record: ApiKeyRecord) -> Resul
 }
 
 /// Sets a transaction PIN (4 to 6 digits), stored only as a keyed digest.
-pub async fn set_pin(store: &Store, pepper: &[u8], account_id: &str, new_pin: &str) -> Result<(), OpsError> {
+pub async fn set_pin(store: &Store, pepper: &KeyRing, account_id: &str, new_pin: &str) -> Result<(), OpsError> {
     if !pin::is_valid_pin(new_pin) {
         return Err(OpsError::Invalid("a PIN is 4 to 6 digits".into()));
     }

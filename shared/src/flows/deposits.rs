@@ -64,7 +64,7 @@ pub async fn create_paylink(
     store: &Store,
     hubtel: &impl HubtelApi,
     throttle: &Throttle,
-    key: &[u8],
+    key: &crate::platform::secrets::KeyRing,
     public_url: &str,
     d: &Deposit,
     max_wait: Duration,

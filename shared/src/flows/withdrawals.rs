@@ -82,7 +82,7 @@ pub async fn approve_and_pay(
     store: &Store,
     hubtel: &impl HubtelApi,
     throttle: &Throttle,
-    key_material: &[u8],
+    callback_key: &crate::platform::secrets::KeyRing,
     public_url: &str,
     w: &Withdrawal,
 ) -> Result<Withdrawal, StoreError> {
@@ -91,7 +91,7 @@ pub async fn approve_and_pay(
     }
     let mut paying = w.clone();
     paying.status = WithdrawalStatus::Paying;
-    let payer = Payer { store, hubtel, throttle, key_material, public_url };
+    let payer = Payer { store, hubtel, throttle, callback_key, public_url };
     payer.attempt(&paying, Duration::from_secs(20)).await?;
     Ok(store.get_withdrawal(&w.account_id, &w.id).await?.unwrap_or(paying))
 }
@@ -111,7 +111,7 @@ pub struct Payer<'a, H: HubtelApi> {
     /// Hubtel's shared rate limit.
     pub throttle: &'a Throttle,
     /// Callback URL secrets derive from it.
-    pub key_material: &'a [u8],
+    pub callback_key: &'a crate::platform::secrets::KeyRing,
     /// kobo's public base URL (callbacks).
     pub public_url: &'a str,
 }
@@ -142,7 +142,7 @@ impl<H: HubtelApi> Payer<'_, H> {
         if !self.throttle.acquire(wait).await? {
             return Ok(Attempted::NotSent);
         }
-        let callback = HubtelCallback::Withdrawal.url(self.public_url, self.key_material, &w.account_id, &w.id, None);
+        let callback = HubtelCallback::Withdrawal.url(self.public_url, self.callback_key, &w.account_id, &w.id, None);
         let description = format!("Withdrawal {} to {}", w.id, w.phone);
         let payment = Payment {
             amount: w.amount,

@@ -8,8 +8,15 @@ use std::env;
 pub struct Config {
     /// The DynamoDB table (`KOBO_TABLE`).
     pub table: String,
-    /// Secrets Manager id of the app secret (`KOBO_APP_SECRET_ID`).
-    pub app_secret_id: String,
+    /// Secrets Manager id of the PIN pepper key ring (`KOBO_PIN_PEPPER_SECRET_ID`).
+    pub pin_pepper_secret_id: String,
+    /// Secrets Manager id of the callback-URL key ring (`KOBO_CALLBACK_KEY_SECRET_ID`).
+    pub callback_key_secret_id: String,
+    /// Secrets Manager id of the vault key ring (`KOBO_VAULT_KEY_SECRET_ID`).
+    pub vault_key_secret_id: String,
+    /// Seconds a fetched secret is trusted before it is fetched again
+    /// (`KOBO_SECRETS_TTL_SECS`, default 300).
+    pub secrets_ttl_secs: u64,
     /// Requests per minute one IP may make with bad keys (`KOBO_ANON_IP_RPM`, default 60).
     pub anon_ip_rpm: u32,
     /// Largest accepted request body in bytes (`KOBO_MAX_BODY_BYTES`, default 262144).
@@ -69,7 +76,11 @@ impl Config {
             env::var("KOBO_TABLE").map_err(|_| ConfigError("set KOBO_TABLE to the DynamoDB table name".into()))?;
         Ok(Config {
             table,
-            app_secret_id: env::var("KOBO_APP_SECRET_ID").unwrap_or_else(|_| "kobo/app".into()),
+            pin_pepper_secret_id: env::var("KOBO_PIN_PEPPER_SECRET_ID").unwrap_or_else(|_| "kobo/pin-pepper".into()),
+            callback_key_secret_id: env::var("KOBO_CALLBACK_KEY_SECRET_ID")
+                .unwrap_or_else(|_| "kobo/callback-key".into()),
+            vault_key_secret_id: env::var("KOBO_VAULT_KEY_SECRET_ID").unwrap_or_else(|_| "kobo/vault-key".into()),
+            secrets_ttl_secs: var_or("KOBO_SECRETS_TTL_SECS", 300)?,
             anon_ip_rpm: var_or("KOBO_ANON_IP_RPM", 60)?,
             max_body_bytes: var_or("KOBO_MAX_BODY_BYTES", 256 * 1024)?,
             provider_secret_id: env::var("KOBO_PROVIDER_SECRET_ID").unwrap_or_else(|_| "kobo/providers".into()),
@@ -93,7 +104,10 @@ impl Config {
     pub fn for_table(table: impl Into<String>) -> Config {
         Config {
             table: table.into(),
-            app_secret_id: "kobo/app".into(),
+            pin_pepper_secret_id: "kobo/pin-pepper".into(),
+            callback_key_secret_id: "kobo/callback-key".into(),
+            vault_key_secret_id: "kobo/vault-key".into(),
+            secrets_ttl_secs: 300,
             anon_ip_rpm: 60,
             max_body_bytes: 256 * 1024,
             provider_secret_id: "kobo/providers".into(),

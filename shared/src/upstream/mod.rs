@@ -102,7 +102,7 @@ impl<C> Lazy<C> {
                     return Err(UpstreamError::NotSent(format!("{} is not set", self.url_var)));
                 }
                 let s = self.secrets.get().await.map_err(|e| UpstreamError::NotSent(e.to_string()))?;
-                (self.build)(&self.url, s, self.timeout)
+                (self.build)(&self.url, &s, self.timeout)
             })
             .await
     }
@@ -129,9 +129,20 @@ impl Lazy<topup::TopupClient> {
         })
     }
 
-    /// The provider's callback signing secret.
+    /// The provider's callback signing secret (cached with the provider secret's TTL).
     pub async fn webhook_secret(&self) -> Result<String, UpstreamError> {
         let s = self.secrets.get().await.map_err(|e| UpstreamError::NotSent(e.to_string()))?;
+        Self::usable_webhook_secret(&s)
+    }
+
+    /// The callback signing secret fetched again (a callback's signature did not verify
+    /// with the cached one: the operator may have rotated it).
+    pub async fn refreshed_webhook_secret(&self) -> Result<String, UpstreamError> {
+        let s = self.secrets.refresh().await.map_err(|e| UpstreamError::NotSent(e.to_string()))?;
+        Self::usable_webhook_secret(&s)
+    }
+
+    fn usable_webhook_secret(s: &crate::platform::secrets::ProviderSecrets) -> Result<String, UpstreamError> {
         match s.topup_webhook_secret.as_deref() {
             // A placeholder or short secret would let anyone forge results: refuse them all.
             Some(v) if v.len() >= 16 && v != "set-me" => Ok(v.to_string()),

@@ -157,7 +157,7 @@ async fn pin_holder(s: &kobo_tests::Stack, naira: i64) -> (String, String) {
     let store = s.store().await;
     let (acct, key) =
         new_reseller(&store, ResellerSpec { balance: kobo_shared::Kobo::naira(naira), ..Default::default() }).await;
-    kobo_shared::flows::accounts::set_pin(&store, s.pepper().await.as_bytes(), &acct, "1234")
+    kobo_shared::flows::accounts::set_pin(&store, &s.pepper().await, &acct, "1234")
         .await
         .unwrap_or_else(|e| panic!("setting the PIN: {e}"));
     (acct, key)
@@ -240,4 +240,268 @@ async fn repeated_pin_locks_escalate_until_an_operator_resets() {
         200,
         "after a right PIN the first lock is 30 minutes again"
     );
+}
+
+static ROTATION: kobo_tests::StackSlot = kobo_tests::StackSlot::new();
+
+/// Rotates one of the stack's key rings as `kobo secrets rotate` does: a new key made
+/// current, the old ones kept.
+async fn rotate_ring(s: &kobo_tests::Stack, which: usize) -> String {
+    let ring = s.key_ring(which).await;
+    let kid = ring.next_key_id();
+    let rotated = ring.rotated(&kid, &kobo_cli::devstack::provision::random_secret(64));
+    let sdk = kobo_cli::devstack::moto::sdk_config_for(&s.aws_endpoint).await;
+    aws_sdk_secretsmanager::Client::new(&sdk)
+        .put_secret_value()
+        .secret_id(&s.key_rings[which])
+        .secret_string(rotated.to_json())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("rotating ring {which}: {e}"));
+    kid
+}
+
+/// Pays deposit `id` through the Hubtel simulator; the callback's status and answer.
+async fn pay_deposit(s: &kobo_tests::Stack, id: &str) -> (u64, String) {
+    use serde_json::Value;
+    let links: Value = reqwest::get(format!("{}/control/paylinks", s.hubtel_base))
+        .await
+        .unwrap_or_else(|e| panic!("paylinks: {e}"))
+        .json()
+        .await
+        .unwrap_or_default();
+    let paylink = links
+        .as_object()
+        .and_then(|m| m.iter().find(|(_, l)| l["clientReference"] == serde_json::json!(id)))
+        .map(|(k, _)| k.clone())
+        .unwrap_or_else(|| panic!("no paylink for {id}"));
+    let v: Value = reqwest::Client::new()
+        .post(format!("{}/control/pay/{paylink}", s.hubtel_base))
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("paying: {e}"))
+        .json()
+        .await
+        .unwrap_or_default();
+    (v["callback_status"].as_u64().unwrap_or(0), v["callback_answer"]["status"].as_str().unwrap_or("").to_string())
+}
+
+/// Every secret rotates without breaking what the old key made, and functions already
+/// warm with the old secret accept the new one at once (a key id or signature they do
+/// not know has them fetch it again), well within their TTL: the PIN pepper (a PIN set
+/// under the new key checks on the warm API; one set before still checks), the callback
+/// key (a deposit URL made by a cold container under the new key is accepted by the warm
+/// callbacks function; one made before the rotation still credits), the vault key (an
+/// endpoint sealed under the new key gets its delivery from the warm worker), and the
+/// top-up provider's callback secret. Its own stack: the rotations are its alone.
+#[tokio::test]
+async fn rotated_secrets_are_accepted_by_warm_functions_within_their_ttl() {
+    use kobo_shared::flows::webhooks::manage;
+    use kobo_shared::Kobo;
+    use kobo_tests::ApiClient;
+    let s = kobo_tests::own_stack(&ROTATION, "rotation");
+    let store = s.store().await;
+    let (acct, key) = pin_holder(s, 1_000).await;
+    let c = ApiClient::new(s, &key);
+    let old_hooks = Receiver::start(Mode::Ok);
+    let (_, secret) = manage::create_endpoint(
+        &store,
+        &s.vault().await,
+        &acct,
+        &old_hooks.url,
+        vec![kobo_shared::domain::event::EventType::DepositSuccess],
+        TargetPolicy::LOCAL,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("endpoint: {e}"));
+    old_hooks.set_secret(&secret);
+
+    // Warm every function with the first keys: a purchase (PIN pepper), a paid deposit
+    // (callback key in the API and the callbacks function), its webhook (vault key).
+    assert_eq!(c.vtu_airtime("mtn", "08034445555", "100", "1234").await.0, 200);
+    let (_, v) = c.deposit("200").await;
+    let first = v["deposit_id"].as_str().unwrap_or_default().to_string();
+    assert_eq!(pay_deposit(s, &first).await, (200, "credited".into()));
+    assert_eq!(old_hooks.wait_for(1, std::time::Duration::from_secs(20)).await.len(), 1);
+    let (_, v) = c.deposit("300").await;
+    let made_before = v["deposit_id"].as_str().unwrap_or_default().to_string();
+
+    // Rotate all three rings and the provider's callback secret.
+    for which in 0..3 {
+        assert_eq!(rotate_ring(s, which).await, "k2");
+    }
+    let sdk = kobo_cli::devstack::moto::sdk_config_for(&s.aws_endpoint).await;
+    let sm = aws_sdk_secretsmanager::Client::new(&sdk);
+    let provider = sm.get_secret_value().secret_id(&s.provider_secret).send().await.ok();
+    let mut provider: serde_json::Value =
+        serde_json::from_str(provider.and_then(|p| p.secret_string).as_deref().unwrap_or("{}")).unwrap_or_default();
+    let new_topup_secret = kobo_cli::devstack::provision::random_secret(48);
+    provider["topup_webhook_secret"] = serde_json::json!(new_topup_secret);
+    sm.put_secret_value()
+        .secret_id(&s.provider_secret)
+        .secret_string(provider.to_string())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("rotating the provider secret: {e}"));
+
+    // PIN pepper: a PIN set now is under k2; the warm API checks it.
+    kobo_shared::flows::accounts::set_pin(&store, &s.pepper().await, &acct, "4321")
+        .await
+        .unwrap_or_else(|e| panic!("setting the PIN: {e}"));
+    let digest = store.get_account(&acct).await.ok().flatten().and_then(|a| a.pin_digest).unwrap_or_default();
+    assert!(digest.starts_with("k2:"), "{digest}");
+    assert_eq!(c.vtu_airtime("mtn", "08034445555", "100", "4321").await.0, 200, "warm API, new pepper key");
+
+    // Vault: an endpoint sealed under k2.
+    let new_hooks = Receiver::start(Mode::Ok);
+    let (ep, secret) = manage::create_endpoint(
+        &store,
+        &s.vault().await,
+        &acct,
+        &new_hooks.url,
+        vec![kobo_shared::domain::event::EventType::DepositSuccess],
+        TargetPolicy::LOCAL,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("endpoint: {e}"));
+    assert!(ep.secret_sealed.starts_with("k2:"));
+    new_hooks.set_secret(&secret);
+
+    // Callback key: a deposit made by a cold API container carries a k2 URL; the warm
+    // callbacks function accepts it. The one made before the rotation still credits.
+    let before = c.balance().await;
+    let (cold, _) = s.counted_app().await;
+    let req = kobo_tests::api_request("action=deposit&amount=400", &[("X-API-KEY", key.as_str())], "127.0.0.9");
+    let answer = kobo_api::handle(&cold, req).await;
+    let body = match answer.body() {
+        lambda_http::Body::Text(t) => t.clone(),
+        _ => String::new(),
+    };
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+    let made_after = v["deposit_id"].as_str().unwrap_or_default().to_string();
+    assert!(!made_after.is_empty(), "{body}");
+    assert_eq!(pay_deposit(s, &made_after).await, (200, "credited".into()), "k2 URL on the warm callbacks function");
+    assert_eq!(pay_deposit(s, &made_before).await, (200, "credited".into()), "k1 URL after the rotation");
+    assert_eq!(c.balance().await, before.checked_add(Kobo::naira(700)).unwrap_or_default());
+    // Both endpoints got the three later deposits' webhooks, each signed with its secret.
+    let got = new_hooks.wait_for(2, std::time::Duration::from_secs(20)).await;
+    assert_eq!(got.len(), 2, "the warm worker opened the k2-sealed secret");
+    assert!(got.iter().all(|r| r.seed_signature_ok));
+    assert!(old_hooks.wait_for(3, std::time::Duration::from_secs(20)).await.iter().all(|r| r.seed_signature_ok));
+
+    // The provider's callback secret: the warm callbacks function accepts the new one.
+    let cb_url = format!("{}/callbacks/topup", s.base_url);
+    let body = serde_json::json!({"success": false, "error": "x", "passthrough": "{}"}).to_string();
+    let sign = |secret: &str| kobo_shared::platform::crypto::hmac_sha256_hex(secret.as_bytes(), body.as_bytes());
+    let status = reqwest::Client::new()
+        .post(&cb_url)
+        .header("X-Signature", sign(&new_topup_secret))
+        .body(body.clone())
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0);
+    assert_ne!(status, 401, "a callback signed with the rotated provider secret is accepted");
+    let status = reqwest::Client::new()
+        .post(&cb_url)
+        .header("X-Signature", sign("not-the-secret-at-all"))
+        .body(body)
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0);
+    assert_eq!(status, 401);
+}
+
+/// OTPs the Hubtel simulator sent to `phone` (E.164) so far.
+async fn otps_sent_to(s: &kobo_tests::Stack, phone: &str) -> u64 {
+    let v: serde_json::Value = reqwest::get(format!("{}/control/stats", s.hubtel_base))
+        .await
+        .unwrap_or_else(|e| panic!("stats: {e}"))
+        .json()
+        .await
+        .unwrap_or_default();
+    v["otp_per_phone"][phone].as_u64().unwrap_or(0)
+}
+
+/// The code Hubtel texted for an OTP (as the phone's owner would read it).
+async fn otp_code(s: &kobo_tests::Stack, store: &kobo_shared::Store, acct: &str, otp_id: &str) -> String {
+    let otp = store.get_otp(acct, otp_id).await.ok().flatten().unwrap_or_else(|| panic!("no otp {otp_id}"));
+    let v: serde_json::Value = reqwest::get(format!("{}/control/otp/{}", s.hubtel_base, otp.session.request_id))
+        .await
+        .unwrap_or_else(|e| panic!("otp: {e}"))
+        .json()
+        .await
+        .unwrap_or_default();
+    v["code"].as_str().unwrap_or_default().to_string()
+}
+
+/// A stolen key cannot get a withdrawal OTP sent anywhere but the account's verified
+/// payout phone, nor sent at all without the PIN; one OTP allows one guess, and wrong
+/// codes count with wrong PINs towards the lock.
+#[tokio::test]
+async fn withdrawal_otps_need_the_pin_reach_only_the_payout_phone_and_allow_one_guess() {
+    use kobo_shared::Kobo;
+    use kobo_tests::ApiClient;
+    let s = kobo_tests::stack();
+    let store = s.store().await;
+    let (acct, key) = pin_holder(s, 10_000).await;
+    let c = ApiClient::new(s, &key);
+    let own = format!("+234803{:07}", rand_suffix());
+    let foreign = format!("+234805{:07}", rand_suffix());
+    let local = |e164: &str| format!("0{}", &e164[4..]);
+
+    // No verified payout phone: no OTP at all.
+    let (st, v) = c.withdraw_otp(&local(&own), "1234").await;
+    assert_eq!(st, 403, "{v}");
+    store.set_payout_phone(&acct, Some(&own)).await.unwrap_or_else(|e| panic!("payout phone: {e}"));
+    // A foreign phone, with or without the right PIN: refused, nothing sent to it.
+    for pin in ["1234", "0000"] {
+        let (st, v) = c.withdraw_otp(&local(&foreign), pin).await;
+        assert_eq!(st, 422, "{v}");
+        assert!(v["error"].as_str().unwrap_or_default().contains("payout phone"), "{v}");
+    }
+    // The payout phone without the PIN, or with a wrong one: refused, nothing sent.
+    let (st, _) = c.call(&[("action", "withdraw_otp"), ("phone", &local(&own))]).await;
+    assert_eq!(st, 422, "the PIN is required");
+    assert_eq!(c.withdraw_otp(&local(&own), "9999").await.0, 403);
+    assert_eq!(otps_sent_to(s, &foreign).await, 0);
+    assert_eq!(otps_sent_to(s, &own).await, 0);
+    // With the PIN: sent to the payout phone (naming it or not).
+    let (st, v) = c.call(&[("action", "withdraw_otp"), ("pin", "1234")]).await;
+    assert_eq!((st, v["status"].as_str()), (200, Some("sent")), "{v}");
+    assert_eq!(otps_sent_to(s, &own).await, 1);
+    let otp_id = v["otp_id"].as_str().unwrap_or_default().to_string();
+    let right = otp_code(s, &store, &acct, &otp_id).await;
+    let wrong = if right == "1111" { "2222" } else { "1111" };
+
+    // One guess per OTP: a wrong code uses it up, and the right one then fails too.
+    let (st, v) = c.withdraw("1000", &local(&own), "1234", &otp_id, wrong).await;
+    assert_eq!(st, 422, "{v}");
+    let (st, v) = c.withdraw("1000", &local(&own), "1234", &otp_id, &right).await;
+    assert_eq!(st, 422, "a used OTP stays used: {v}");
+    assert_eq!(c.balance().await, Kobo::naira(10_000), "nothing was held");
+    // Nothing in clear: the OTP record holds Hubtel's session, never the code.
+    let raw = store.get_otp(&acct, &otp_id).await.ok().flatten().unwrap_or_else(|| panic!("otp"));
+    assert!(raw.used);
+
+    // Wrong codes count like wrong PINs: one wrong code above, four more lock the PIN.
+    for _ in 0..4 {
+        let (st, v) = c.withdraw_otp(&local(&own), "1234").await;
+        assert_eq!(st, 200, "{v}");
+        let id = v["otp_id"].as_str().unwrap_or_default().to_string();
+        let right = otp_code(s, &store, &acct, &id).await;
+        let wrong = if right == "1111" { "2222" } else { "1111" };
+        let (st, v) = c.withdraw("1000", &local(&own), "1234", &id, wrong).await;
+        assert!(st == 422 || st == 403, "{st} {v}");
+    }
+    let (st, v) = c.vtu_airtime("mtn", "08031116666", "100", "1234").await;
+    assert_eq!(st, 403, "five wrong codes locked the PIN: {v}");
+    assert_eq!(c.balance().await, Kobo::naira(10_000));
+}
+
+fn rand_suffix() -> u32 {
+    use rand::Rng;
+    rand::rng().random_range(1_000_000..9_999_999)
 }

@@ -12,7 +12,7 @@ async fn purchase_round_trips_and_callback_latency() {
     let store = s.store().await;
     let (acct, key) =
         new_reseller(&store, ResellerSpec { balance: kobo_shared::Kobo::naira(100_000), ..Default::default() }).await;
-    kobo_shared::flows::accounts::set_pin(&store, s.pepper().await.as_bytes(), &acct, "1234")
+    kobo_shared::flows::accounts::set_pin(&store, &s.pepper().await, &acct, "1234")
         .await
         .expect("setting the reseller's PIN");
     let (app, counter) = s.counted_app().await;
@@ -24,17 +24,18 @@ async fn purchase_round_trips_and_callback_latency() {
     assert_eq!(kobo_api::handle(&app, api_request(buy, &[("x-api-key", &key)], ip)).await.status().as_u16(), 200);
     let calls = counter.calls();
     let trips = counter.round_trips();
-    // Before the provider: auth (BatchGetItem + 2 counters) | order id | the transaction.
-    // After it: the settlement transaction and the balance read.
+    // Before the provider: auth (BatchGetItem + 2 counters) | order id | the PIN attempt's
+    // reservation | its release | the transaction. After it: the settlement transaction
+    // and the balance read.
     let before: Vec<&String> = calls
         .iter()
         .take_while(|c| *c != "TransactWriteItems")
         .chain(calls.iter().filter(|c| *c == "TransactWriteItems").take(1))
         .collect();
-    assert_eq!(calls.len(), 7, "{calls:?}");
-    assert_eq!(trips, 5, "{calls:?}");
+    assert_eq!(calls.len(), 9, "{calls:?}");
+    assert_eq!(trips, 7, "{calls:?}");
     println!(
-        "MEASURE vtu purchase: {} DynamoDB calls in {} round trips; before the provider call: {} calls in 3 round trips {:?}; all: {:?}",
+        "MEASURE vtu purchase: {} DynamoDB calls in {} round trips; before the provider call: {} calls in 5 round trips {:?}; all: {:?}",
         calls.len(),
         trips,
         before.len(),

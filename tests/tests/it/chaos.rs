@@ -131,7 +131,7 @@ struct World {
     store: Store,
     accounts: Vec<(String, String)>,
     payer: Providers,
-    pepper: String,
+    callback_key: kobo_shared::platform::secrets::KeyRing,
     spends: tokio::sync::Mutex<Vec<Spend>>,
     orders: tokio::sync::Mutex<Vec<(usize, u64)>>,
     credits: tokio::sync::Mutex<Vec<(usize, Kobo)>>,
@@ -331,9 +331,14 @@ async fn deposit(w: &World, account: usize, name: &str) -> Vec<Answer> {
 async fn withdraw(w: &World, account: usize, approve: bool, name: &str) -> Vec<Answer> {
     let (acct, _) = &w.accounts[account];
     let mut answers = Vec::new();
-    let otp =
-        post(w, account, None, &fields(&[("action", "withdraw_otp".into()), ("phone", "08031234567".into())]), name)
-            .await;
+    let otp = post(
+        w,
+        account,
+        None,
+        &fields(&[("action", "withdraw_otp".into()), ("phone", "08031234567".into()), ("pin", "1234".into())]),
+        name,
+    )
+    .await;
     let Some(otp_id) = otp.body["otp_id"].as_str().map(str::to_string) else {
         answers.push(otp);
         return answers;
@@ -383,7 +388,7 @@ async fn operator_settles(w: &World, acct: &str, id: &str, approve: bool) {
                     &w.store,
                     hubtel,
                     &w.payer.hubtel_throttle,
-                    w.pepper.as_bytes(),
+                    &w.callback_key,
                     &w.s.base_url,
                     &wd,
                 )
@@ -436,7 +441,8 @@ async fn money_holds_under_faults_crashes_and_concurrency() {
     for _ in 0..6 {
         let (acct, key) =
             new_reseller(&store, ResellerSpec { balance: Kobo::naira(200_000), ..Default::default() }).await;
-        accounts::set_pin(&store, pepper.as_bytes(), &acct, "1234").await.expect("setting a PIN");
+        accounts::set_pin(&store, &pepper, &acct, "1234").await.expect("setting a PIN");
+        store.set_payout_phone(&acct, Some("+2348031234567")).await.expect("registering the payout phone");
         accts.push((acct, key));
     }
     // Each reseller subscribes one endpoint (a receiver on loopback that checks the
@@ -465,7 +471,7 @@ async fn money_holds_under_faults_crashes_and_concurrency() {
         store: store.clone(),
         accounts: accts.clone(),
         payer,
-        pepper,
+        callback_key: s.key_ring(1).await,
         spends: Default::default(),
         orders: Default::default(),
         credits: Default::default(),

@@ -131,7 +131,7 @@ async fn accounts_with_notices_get_sms_for_deposits_and_low_balance() {
     let s = stack();
     let store = s.store().await;
     let (acct, key) = new_reseller(&store, ResellerSpec { balance: Kobo::naira(1_000), ..Default::default() }).await;
-    accounts::set_pin(&store, s.pepper().await.as_bytes(), &acct, "1234").await.expect("setting the reseller's PIN");
+    accounts::set_pin(&store, &s.pepper().await, &acct, "1234").await.expect("setting the reseller's PIN");
     let phone = "+2348039990001";
     store
         .set_notices(&acct, &NoticeSettings { phone: Some(phone.into()), low_balance: Some(Kobo::naira(1_500)) })

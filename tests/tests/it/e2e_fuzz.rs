@@ -198,7 +198,7 @@ async fn structured_fuzz_of_every_action_answers_no_5xx_and_loses_nothing() {
         kobo_tests::ResellerSpec { balance: Kobo::naira(1_000_000), ..Default::default() },
     )
     .await;
-    accounts::set_pin(&store, s.pepper().await.as_bytes(), &acct, "1234").await.expect("setting the PIN");
+    accounts::set_pin(&store, &s.pepper().await, &acct, "1234").await.expect("setting the PIN");
     let c = kobo_tests::ApiClient::new(s, &key);
     let mut ids = Vec::new();
     for i in 0..3 {

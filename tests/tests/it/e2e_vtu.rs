@@ -36,7 +36,7 @@ async fn reseller(s: &Stack, store: &Store, balance: Kobo, discounts: &[(VtuCate
         store.set_plan(&acct, &plan.id).await.expect("moving the reseller to the discount plan");
     }
     let pepper = s.pepper().await;
-    accounts::set_pin(store, pepper.as_bytes(), &acct, "1234").await.expect("setting the reseller's PIN");
+    accounts::set_pin(store, &pepper, &acct, "1234").await.expect("setting the reseller's PIN");
     (acct, Client::new(s, &key))
 }
 
@@ -268,8 +268,8 @@ async fn five_wrong_pins_lock_purchases_until_an_operator_resets() {
     assert_eq!(buy("1234").await, (403, first.clone()), "even the right PIN is refused while locked");
     assert_eq!(c.balance().await, Kobo::naira(5_000));
     let stored = store.get_account(&acct).await.ok().flatten().and_then(|a| a.pin_digest).unwrap_or_default();
-    assert!(!stored.contains("1234") && stored.len() == 64, "only a keyed digest is stored");
-    accounts::set_pin(&store, s.pepper().await.as_bytes(), &acct, "4321").await.expect("resetting the PIN");
+    assert!(!stored.contains("1234") && stored.len() == 3 + 64, "only a keyed digest is stored: {stored}");
+    accounts::set_pin(&store, &s.pepper().await, &acct, "4321").await.expect("resetting the PIN");
     assert_eq!(buy("1234").await.0, 403, "the old PIN no longer works");
     assert_eq!(buy("4321").await.0, 200, "reset clears the lock");
 }

@@ -345,7 +345,7 @@ async fn a_vtu_purchase_produces_the_documented_events_signed_and_in_order() {
     let store = s.store().await;
     let receiver = Receiver::start(Mode::Ok);
     let (acct, key, _) = subscribed(s, &store, &receiver).await;
-    kobo_shared::flows::accounts::set_pin(&store, s.pepper().await.as_bytes(), &acct, "1234")
+    kobo_shared::flows::accounts::set_pin(&store, &s.pepper().await, &acct, "1234")
         .await
         .expect("setting the reseller's PIN");
     // Pending at the provider, then its signed success callback.

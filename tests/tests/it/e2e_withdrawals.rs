@@ -10,6 +10,7 @@ use kobo_shared::flows::accounts;
 use kobo_shared::flows::providers::Providers;
 use kobo_shared::flows::webhooks::manage;
 use kobo_shared::flows::withdrawals;
+use kobo_shared::platform::secrets::KeyRing;
 use kobo_shared::platform::ssrf::TargetPolicy;
 use kobo_shared::{Kobo, Store};
 use kobo_tests::{new_reseller, stack, ApiClient, Mode, Receiver, ResellerSpec, Stack};
@@ -35,7 +36,7 @@ async fn request(
     pin: &str,
     wrong_code: bool,
 ) -> (u16, Value) {
-    let (st, v) = c.withdraw_otp("08031234567").await;
+    let (st, v) = c.withdraw_otp("08031234567", "1234").await;
     assert_eq!((st, v["status"].as_str()), (200, Some("sent")), "{v}");
     let otp_id = v["otp_id"].as_str().unwrap_or_default().to_string();
     let mut code = code_for(s, store, account, &otp_id).await;
@@ -47,20 +48,20 @@ async fn request(
 
 /// The operator's side of a payout: the stack's providers (as every container builds
 /// them) and the app secret's key.
-async fn payer(s: &Stack, store: &Store) -> (Providers, String) {
+async fn payer(s: &Stack, store: &Store) -> (Providers, KeyRing) {
     let sdk = kobo_devstack_sdk(s).await;
-    (Providers::new(&s.config(), aws_sdk_secretsmanager::Client::new(&sdk), store), s.pepper().await)
+    (Providers::new(&s.config(), aws_sdk_secretsmanager::Client::new(&sdk), store), s.key_ring(1).await)
 }
 
 /// Approves and pays withdrawal `id` as an operator would.
-async fn approve_and_pay(s: &Stack, store: &Store, payer: &(Providers, String), acct: &str, id: &str) -> Withdrawal {
-    let (providers, key_material) = payer;
+async fn approve_and_pay(s: &Stack, store: &Store, payer: &(Providers, KeyRing), acct: &str, id: &str) -> Withdrawal {
+    let (providers, callback_key) = payer;
     let w = store.get_withdrawal(acct, id).await.ok().flatten().unwrap_or_else(|| panic!("no withdrawal {id}"));
     withdrawals::approve_and_pay(
         store,
         providers.hubtel.get().await.expect("the Hubtel client is configured"),
         &providers.hubtel_throttle,
-        key_material.as_bytes(),
+        callback_key,
         &s.base_url,
         &w,
     )
@@ -106,7 +107,8 @@ async fn a_payout_hubtel_never_took_is_sent_again_and_only_final_codes_settle_it
     let s = stack();
     let store = s.store().await;
     let (acct, key) = new_reseller(&store, ResellerSpec { balance: Kobo::naira(10_000), ..Default::default() }).await;
-    accounts::set_pin(&store, s.pepper().await.as_bytes(), &acct, "1234").await.expect("setting the reseller's PIN");
+    accounts::set_pin(&store, &s.pepper().await, &acct, "1234").await.expect("setting the reseller's PIN");
+    store.set_payout_phone(&acct, Some("+2348031234567")).await.expect("registering the payout phone");
     let c = ApiClient::new(s, &key);
     let (st, v) = request(s, &store, &c, &acct, "1000", "1234", false).await;
     assert_eq!(st, 200, "{v}");
@@ -117,12 +119,12 @@ async fn a_payout_hubtel_never_took_is_sent_again_and_only_final_codes_settle_it
     config.hubtel_url = format!("http://127.0.0.1:{}", kobo_tests::free_port());
     let sdk = kobo_devstack_sdk(s).await;
     let dead = Providers::new(&config, aws_sdk_secretsmanager::Client::new(&sdk), &store);
-    let key_material = s.pepper().await;
+    let callback_key = s.key_ring(1).await;
     let after = withdrawals::approve_and_pay(
         &store,
         dead.hubtel.get().await.expect("a Hubtel client"),
         &dead.hubtel_throttle,
-        key_material.as_bytes(),
+        &callback_key,
         &s.base_url,
         &w,
     )
@@ -176,7 +178,8 @@ async fn withdrawals_need_pin_and_otp_hold_funds_and_settle_once() {
     let s = stack();
     let store = s.store().await;
     let (acct, key) = new_reseller(&store, ResellerSpec { balance: Kobo::naira(10_000), ..Default::default() }).await;
-    accounts::set_pin(&store, s.pepper().await.as_bytes(), &acct, "1234").await.expect("setting the reseller's PIN");
+    accounts::set_pin(&store, &s.pepper().await, &acct, "1234").await.expect("setting the reseller's PIN");
+    store.set_payout_phone(&acct, Some("+2348031234567")).await.expect("registering the payout phone");
     let receiver = Receiver::start(Mode::Ok);
     let (_, secret) = manage::create_endpoint(
         &store,
@@ -319,6 +322,7 @@ async fn work_deferred_while_hubtel_is_busy_is_finished_by_the_reconciler() {
 
     // Withdrawals held with their OTP unchecked: a right code goes on to approval, a
     // wrong one is rejected and released.
+    let vault = s.vault().await;
     let held = |id: &str, code: &str| Withdrawal {
         id: id.into(),
         account_id: acct.clone(),
@@ -327,7 +331,12 @@ async fn work_deferred_while_hubtel_is_busy_is_finished_by_the_reconciler() {
         status: WithdrawalStatus::Verifying,
         transaction_id: None,
         reason: None,
-        pending_otp: Some((sent.session.clone(), code.to_string())),
+        pending_otp: Some((
+            sent.session.clone(),
+            vault
+                .seal(code, &kobo_shared::domain::withdrawal::otp_code_context(&acct, id))
+                .unwrap_or_else(|e| panic!("sealing: {e}")),
+        )),
         created_at: kobo_shared::domain::time::now_rfc3339(),
         send_attempts: 0,
         payout_unknown: false,

@@ -98,7 +98,8 @@ async fn relay_event_queues_one_delivery_per_subscribed_endpoint() {
     assert_eq!(records.len(), 1, "the MODIFY of an account is not an outbox event");
     assert_eq!(records[0].event, "order.created");
 
-    let vault = Vault::new(t.pepper.as_bytes()).expect("building the webhook vault");
+    let ring = t.app.keys.vault_key.get().await.expect("the vault key ring");
+    let vault = Vault::new(&ring).expect("building the webhook vault");
     let subscribed = vec![kobo_shared::domain::event::EventType::OrderCreated];
     let other = vec![kobo_shared::domain::event::EventType::VtuSuccess];
     let (a, _) = manage::create_endpoint(
@@ -155,7 +156,7 @@ async fn webhooks_event_reports_only_the_malformed_message() {
     let worker = kobo_webhooks::Worker::new(
         t.store.clone(),
         Queue::new(aws_sdk_sqs::Client::new(&sdk), "http://unused.invalid/queue"),
-        SecretsCache::new(aws_sdk_secretsmanager::Client::new(&sdk), t.app.config.app_secret_id.clone()),
+        SecretsCache::new(aws_sdk_secretsmanager::Client::new(&sdk), t.app.config.vault_key_secret_id.clone()),
         Settings::production(),
     )
     .expect("building the webhooks worker");
@@ -178,7 +179,7 @@ async fn a_poison_message_ends_in_the_dead_letter_queue() {
     let worker = kobo_webhooks::Worker::new(
         t.store.clone(),
         Queue::new(sqs.clone(), url.clone()),
-        SecretsCache::new(aws_sdk_secretsmanager::Client::new(&sdk), t.app.config.app_secret_id.clone()),
+        SecretsCache::new(aws_sdk_secretsmanager::Client::new(&sdk), t.app.config.vault_key_secret_id.clone()),
         Settings::production(),
     )
     .expect("building the webhooks worker");

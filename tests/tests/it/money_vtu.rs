@@ -22,7 +22,7 @@ fn stack() -> &'static Stack {
 
 async fn reseller(s: &Stack, store: &Store, balance: Kobo) -> (String, String) {
     let (acct, key) = new_reseller(store, ResellerSpec { balance, ..Default::default() }).await;
-    accounts::set_pin(store, s.pepper().await.as_bytes(), &acct, "1234").await.expect("setting the reseller's PIN");
+    accounts::set_pin(store, &s.pepper().await, &acct, "1234").await.expect("setting the reseller's PIN");
     (acct, key)
 }
 

@@ -37,7 +37,7 @@ impl TryFrom<&Params> for DepositRequest {
 /// (The transaction PIN is checked by the PIN check, which counts failures.)
 pub struct WithdrawRequest {
     amount: Kobo,
-    phone: String,
+    phone: Option<String>,
     otp_id: String,
     code: String,
 }
@@ -47,16 +47,34 @@ impl TryFrom<&Params> for WithdrawRequest {
     fn try_from(p: &Params) -> Result<WithdrawRequest, ApiError> {
         Ok(WithdrawRequest {
             amount: amount_within(p, MIN_WITHDRAWAL, MAX_WITHDRAWAL)?,
-            phone: phone_field(p)?.e164(),
+            phone: optional_phone(p)?,
             otp_id: p.require("otp_id")?.to_string(),
             code: p.require("otp")?.to_string(),
         })
     }
 }
 
-fn phone_field(p: &Params) -> Result<NigerianPhone, ApiError> {
-    NigerianPhone::parse(p.require("phone")?)
-        .ok_or_else(|| ApiError::field("phone", "must be a Nigerian mobile number"))
+/// `phone` when given (E.164): it may only name the account's payout phone.
+fn optional_phone(p: &Params) -> Result<Option<String>, ApiError> {
+    match p.get("phone").map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => NigerianPhone::parse(v)
+            .map(|n| Some(n.e164()))
+            .ok_or_else(|| ApiError::field("phone", "must be a Nigerian mobile number")),
+    }
+}
+
+/// The account's verified payout phone; a `phone` the request names must be it.
+fn payout_phone(caller: &Caller, given: Option<&str>) -> Result<String, ApiError> {
+    let Some(registered) = caller.account.payout_phone.clone() else {
+        return Err(ApiError::NoPayoutPhone);
+    };
+    match given {
+        Some(g) if g != registered => {
+            Err(ApiError::field("phone", "is not this account's verified payout phone; OTPs and payouts go only there"))
+        }
+        _ => Ok(registered),
+    }
 }
 
 fn not_found(what: &str) -> ApiError {
@@ -101,13 +119,13 @@ pub async fn deposit(app: &App, caller: &Caller, p: &Params) -> Result<Response<
         created_at: kobo_shared::domain::time::now_rfc3339(),
     };
     app.store.put_deposit(&d).await?;
-    let d = match (app.providers.hubtel.get().await, app.secrets.get().await) {
-        (Ok(hubtel), Ok(secrets)) => {
+    let d = match (app.providers.hubtel.get().await, app.keys.callback_key.get().await) {
+        (Ok(hubtel), Ok(ring)) => {
             deposit_flows::create_paylink(
                 &app.store,
                 hubtel,
                 &app.providers.hubtel_throttle,
-                secrets.pin_pepper.as_bytes(),
+                &ring,
                 &app.config.public_url,
                 &d,
                 std::time::Duration::from_secs(5),
@@ -136,7 +154,9 @@ fn hubtel_unavailable(e: impl std::fmt::Display) -> ApiError {
 pub async fn withdraw_otp(app: &App, caller: &Caller, p: &Params) -> Result<Response<Body>, ApiError> {
     use kobo_shared::domain::withdrawal::{OtpRecord, OTP_TTL_SECS};
     use kobo_shared::upstream::HubtelApi;
-    let phone = phone_field(p)?.e164();
+    let phone = payout_phone(caller, optional_phone(p)?.as_deref())?;
+    // The PIN first: a stolen key alone cannot make kobo text the owner.
+    super::vtu::check_pin(app, caller, p).await?;
     let hubtel = app.providers.hubtel.get().await.map_err(hubtel_unavailable)?;
     // No slot within a few seconds: the OTP is queued and sent by the reconciler.
     let session = if app.providers.hubtel_throttle.acquire(std::time::Duration::from_secs(8)).await? {
@@ -176,42 +196,64 @@ pub async fn withdraw_otp(app: &App, caller: &Caller, p: &Params) -> Result<Resp
 /// `withdraw`: `amount`, `phone`, `pin`, `otp_id`, `otp` → the amount is held from the
 /// balance and the withdrawal waits for an operator.
 pub async fn withdraw(app: &App, caller: &Caller, p: &Params) -> Result<Response<Body>, ApiError> {
+    use kobo_shared::domain::pin::Guess;
     use kobo_shared::domain::withdrawal as withdrawals;
     use kobo_shared::domain::withdrawal::{Withdrawal, WithdrawalStatus};
     use kobo_shared::flows::orders::SpendError;
     use kobo_shared::flows::withdrawals as withdrawal_flows;
     use kobo_shared::upstream::HubtelApi;
     let WithdrawRequest { amount, phone, otp_id, code } = WithdrawRequest::try_from(p)?;
+    let phone = payout_phone(caller, phone.as_deref())?;
     let (otp_id, code) = (otp_id.as_str(), code.as_str());
     super::vtu::check_pin(app, caller, p).await?;
     let invalid_otp = || ApiError::field("otp", "is invalid or expired; request a new one with withdraw_otp");
     let otp = app.store.get_otp(&caller.account.id, otp_id).await?.ok_or_else(invalid_otp)?;
-    if otp.used
-        || otp.expires_at < kobo_shared::domain::time::now_unix()
-        || otp.phone != phone
-        || otp.session.request_id.is_empty()
-    {
+    let now = app.clock.now_unix();
+    if otp.used || otp.expires_at < now || otp.phone != phone || otp.session.request_id.is_empty() {
         return Err(invalid_otp());
     }
-    let hubtel = app.providers.hubtel.get().await.map_err(hubtel_unavailable)?;
-    // Check the code now when Hubtel has a slot; otherwise hold the amount and let the
-    // reconciler check it (a right code then waits for approval, a wrong one is released).
-    let checked_now = app.providers.hubtel_throttle.acquire(std::time::Duration::from_secs(8)).await?;
-    if checked_now && !hubtel.otp_verify(&otp.session, code).await.map_err(hubtel_unavailable)? {
-        return Err(invalid_otp());
-    }
+    // Every check of a code uses the OTP up, right or wrong (one guess per OTP), and
+    // counts against the same attempts as the PIN (reserved before the code is looked at).
     if !app.store.use_otp(&caller.account.id, otp_id).await? {
         return Err(invalid_otp());
     }
+    let attempt = super::vtu::reserve_attempt(app, &caller.account.id, Guess::OtpCode, now).await?;
+    let hubtel = app.providers.hubtel.get().await.map_err(hubtel_unavailable)?;
+    // Check the code now when Hubtel has a slot; otherwise hold the amount and let the
+    // reconciler check it (a right code then waits for approval, a wrong one is released
+    // and counted). The code waits sealed, never in clear.
+    let checked_now = app.providers.hubtel_throttle.acquire(std::time::Duration::from_secs(8)).await?;
+    if checked_now {
+        if hubtel.otp_verify(&otp.session, code).await.map_err(hubtel_unavailable)? {
+            app.store.pin_ok(&caller.account.id, Guess::OtpCode).await?;
+        } else {
+            app.store.pin_wrong(&caller.account.id, Guess::OtpCode, attempt, now).await?;
+            return Err(invalid_otp());
+        }
+    }
+    let id = withdrawals::new_withdrawal_id();
+    let pending_otp = if checked_now {
+        None
+    } else {
+        let ring = app.keys.vault_key.get().await.map_err(|e| {
+            tracing::error!(error = %e, "vault key unavailable");
+            ApiError::Unavailable
+        })?;
+        let vault = kobo_shared::platform::vault::Vault::new(&ring).map_err(|_| ApiError::Unavailable)?;
+        let sealed = vault
+            .seal(code, &withdrawals::otp_code_context(&caller.account.id, &id))
+            .map_err(|_| ApiError::Unavailable)?;
+        Some((otp.session.clone(), sealed))
+    };
     let w = Withdrawal {
-        id: withdrawals::new_withdrawal_id(),
+        id,
         account_id: caller.account.id.clone(),
         amount,
         phone,
         status: if checked_now { WithdrawalStatus::PendingApproval } else { WithdrawalStatus::Verifying },
         transaction_id: None,
         reason: None,
-        pending_otp: (!checked_now).then(|| (otp.session.clone(), code.to_string())),
+        pending_otp,
         created_at: kobo_shared::domain::time::now_rfc3339(),
         send_attempts: 0,
         payout_unknown: false,

@@ -461,14 +461,11 @@ pub(crate) async fn check_pin(app: &App, caller: &Caller, p: &Params) -> Result<
         return Err(ApiError::PinNotSet);
     };
     let now = app.clock.now_unix();
-    let attempt = app.store.reserve_pin_attempt(&account.id, now).await?;
-    if let pin::Attempt::Refused { .. } = attempt {
-        return Err(ApiError::PinRefused);
-    }
-    let pepper = match app.secrets.get().await {
-        Ok(p) => p,
+    let attempt = reserve_attempt(app, &account.id, pin::Guess::Pin, now).await?;
+    let check = match pin_check(app, &account.id, given, stored).await {
+        Ok(c) => c,
         Err(e) => {
-            tracing::error!(error = %e, "app secret unavailable");
+            tracing::error!(error = %e, "PIN pepper unavailable");
             // Not evaluated: the attempt goes back.
             if let Err(e) = app.store.pin_release(&account.id).await {
                 tracing::warn!(error = %e, "PIN attempt not released; it expires with the others");
@@ -476,12 +473,58 @@ pub(crate) async fn check_pin(app: &App, caller: &Caller, p: &Params) -> Result<
             return Err(ApiError::Unavailable);
         }
     };
-    if pin::is_valid_pin(given) && pin::verify(pepper.pin_pepper.as_bytes(), &account.id, given, stored) {
-        app.store.pin_ok(&account.id).await?;
+    if check == pin::Check::Match {
+        app.store.pin_ok(&account.id, pin::Guess::Pin).await?;
         return Ok(());
     }
-    app.store.pin_wrong(&account.id, attempt, now).await?;
+    app.store.pin_wrong(&account.id, pin::Guess::Pin, attempt, now).await?;
     Err(ApiError::PinRefused)
+}
+
+/// How long a PIN check waits for checks already in flight on the same account (a shop
+/// firing many purchases at once) before it is refused.
+const PIN_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Reserves a PIN (or OTP code) attempt. When every attempt is taken by checks still in
+/// flight, waits a little for them: right PINs free their attempts within milliseconds,
+/// wrong ones never do, so a burst of honest purchases goes through and a burst of
+/// guesses is refused once the fifth wrong one locks.
+pub(crate) async fn reserve_attempt(
+    app: &App,
+    account_id: &str,
+    guess: pin::Guess,
+    now: i64,
+) -> Result<pin::Attempt, ApiError> {
+    let deadline = tokio::time::Instant::now() + PIN_QUEUE_WAIT;
+    let mut pause = std::time::Duration::from_millis(20);
+    loop {
+        match app.store.reserve_attempt(account_id, guess, now).await? {
+            pin::Attempt::Refused { locked: false, .. } if tokio::time::Instant::now() + pause < deadline => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_millis(250));
+            }
+            pin::Attempt::Refused { .. } => return Err(ApiError::PinRefused),
+            reserved => return Ok(reserved),
+        }
+    }
+}
+
+/// Compares a PIN under the pepper ring, fetching the ring again once when the digest
+/// names a key the cached ring does not hold (a rotation newer than this container).
+async fn pin_check(
+    app: &App,
+    account_id: &str,
+    given: &str,
+    stored: &str,
+) -> Result<pin::Check, kobo_shared::platform::secrets::SecretsError> {
+    if !pin::is_valid_pin(given) {
+        return Ok(pin::Check::NoMatch);
+    }
+    let ring = app.keys.pin_pepper.get().await?;
+    match pin::verify(&ring, account_id, given, stored) {
+        pin::Check::UnknownKey => Ok(pin::verify(&*app.keys.pin_pepper.refresh().await?, account_id, given, stored)),
+        found => Ok(found),
+    }
 }
 
 /// One of the seven purchases.

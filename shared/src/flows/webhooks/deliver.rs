@@ -295,7 +295,8 @@ pub async fn process(
 ) -> Result<Processed, StoreError> {
     let now = now_unix();
     // Claim first (one conditional write); only a refused claim needs a read.
-    let d = match store.claim_delivery(&msg.account_id, &msg.delivery_id, msg.attempt, now, now + CLAIM_SECS).await {
+    let claim_until = now + CLAIM_SECS;
+    let d = match store.claim_delivery(&msg.account_id, &msg.delivery_id, msg.attempt, now, claim_until).await {
         Ok(d) => d,
         Err(StoreError::Conflict(_)) => {
             let Some(d) = store.get_delivery(&msg.account_id, &msg.delivery_id).await? else {
@@ -316,7 +317,15 @@ pub async fn process(
         store.finish_attempt(&d, msg.attempt, AttemptEnd::Failed).await?;
         return Ok(Processed::Failed);
     };
-    let secrets = open_secrets(vault, &ep)?;
+    let secrets = match open_secrets(vault, &ep) {
+        Ok(s) => s,
+        Err(e) => {
+            // Nothing was sent: the claim goes back, so a retry with a fresher vault key
+            // ring (or the queue's redelivery) can take this attempt at once.
+            store.release_claim(&d, claim_until).await?;
+            return Err(e);
+        }
+    };
     let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
     let result = sender.post(&ep.url, &d.event, &d.event_id, &d.payload, &refs).await;
     let attempt = Attempt {
