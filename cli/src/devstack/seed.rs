@@ -51,8 +51,11 @@ pub fn demo_plan() -> Plan {
     }
 }
 
+/// The demo reseller's verified payout phone (withdrawal OTPs go only there).
+pub const DEMO_PAYOUT_PHONE: &str = "+2348031234567";
+
 /// Seeds the demo plan, the demo reseller (₦50,000.00 credited through the ledger, every
-/// scope, PIN 1234) and the events fixture account.
+/// scope, PIN 1234, payout phone 08031234567) and the events fixture account.
 pub async fn seed(store: &Store, pin_pepper: &kobo_shared::platform::secrets::KeyRing) -> Result<Demo> {
     store.put_plan(&demo_plan()).await.context("seeding the demo plan")?;
     let demo = accounts::create_account(
@@ -72,6 +75,7 @@ pub async fn seed(store: &Store, pin_pepper: &kobo_shared::platform::secrets::Ke
         .await
         .context("crediting the demo reseller")?;
     accounts::set_pin(store, pin_pepper, &demo.id, DEMO_PIN).await.context("setting the demo PIN")?;
+    store.set_payout_phone(&demo.id, Some(DEMO_PAYOUT_PHONE)).await.context("setting the demo payout phone")?;
     let (key, _) =
         accounts::issue_key(store, &demo.id, "demo", Action::ALL, &[], &[]).await.context("issuing the demo key")?;
 
