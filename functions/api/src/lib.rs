@@ -5,6 +5,7 @@
 
 pub mod actions;
 pub mod plans;
+pub mod rates;
 pub mod render;
 pub mod request;
 
@@ -43,6 +44,8 @@ pub struct App {
     pub vtu_catalog: actions::vtu::CatalogCache,
     /// The clock of the rate windows (the system clock; tests fix it).
     pub clock: kobo_shared::domain::time::Clock,
+    /// Subjects over their limit in the current window (their counters are not written).
+    pub over_limit: rates::OverLimit,
 }
 
 impl App {
@@ -56,6 +59,7 @@ impl App {
             config,
             plans: PlanCache::default(),
             clock: kobo_shared::domain::time::Clock::system(),
+            over_limit: rates::OverLimit::default(),
         }
     }
 
@@ -111,18 +115,57 @@ async fn serve(app: &App, req: &ApiRequest, log: &mut RequestLog) -> Result<Resp
     let presented = req.key.as_deref().and_then(apikey::parse);
     let anonymous = AnonymousLimits { ip_rpm: app.config.anon_ip_rpm };
 
-    // One round trip: key + account lookup and both rate counters, concurrently.
-    let ip_hits = app.store.hit_rate(RateSubject::Ip(&ip), &window);
+    // One round trip: key + account lookup and both rate counters, concurrently. An IP
+    // this container saw guessing keys past its limit in this window is not counted
+    // again (nor is its key): if the key turns out valid, it is counted after the wave.
+    let (key_cap, ip_cap) = app.plans.caps(anonymous.ip_rpm).await;
+    let anon_over = app.over_limit.get(window.start, &rates::anonymous_ip(&ip));
+    let key_over = presented.as_ref().and_then(|p| app.over_limit.get(window.start, &rates::key(&p.hash)));
+    let count_ip = || app.store.hit_rate(RateSubject::Ip(&ip), &window, ip_cap);
+    let count_key = || async {
+        match &presented {
+            Some(p) => app.store.hit_key_rate(p.account_id, &p.hash, &window, key_cap).await,
+            None => Ok(0),
+        }
+    };
+    let ip_hits = async {
+        match anon_over {
+            Some(_) => Ok(None),
+            None => count_ip().await.map(Some),
+        }
+    };
     let (lookup, key_hits, ip_hits) = match &presented {
         Some(p) => {
-            let (lookup, key_hits, ip_hits) = tokio::join!(
-                app.store.auth_lookup(p.account_id, &p.hash),
-                app.store.hit_rate(RateSubject::Key(&p.hash), &window),
-                ip_hits
-            );
+            let key_hits = async {
+                match (key_over, anon_over) {
+                    (Some(h), _) => Ok(Some(h)),
+                    (None, Some(_)) => Ok(None),
+                    (None, None) => count_key().await.map(Some),
+                }
+            };
+            let (lookup, key_hits, ip_hits) =
+                tokio::join!(app.store.auth_lookup(p.account_id, &p.hash), key_hits, ip_hits);
             (lookup?, key_hits?, ip_hits?)
         }
-        None => ((None, None), 0, ip_hits.await?),
+        None => ((None, None), Some(0), ip_hits.await?),
+    };
+    let authenticated = matches!(&lookup, (Some(_), Some(_)));
+    let (key_hits, ip_hits) = match (key_hits, ip_hits, &presented) {
+        (Some(k), Some(i), _) => (k, i),
+        // Skipped for a flooding IP: a valid key is counted now; anything else is refused
+        // on the count remembered.
+        (k, i, Some(_)) if authenticated => {
+            let k = match k {
+                Some(k) => k,
+                None => count_key().await?,
+            };
+            let i = match i {
+                Some(i) => i,
+                None => count_ip().await?,
+            };
+            (k, i)
+        }
+        (k, i, _) => (k.unwrap_or(0), i.or(anon_over).unwrap_or(u64::MAX)),
     };
     let (account, key) = lookup;
     let plan = match &account {
@@ -143,6 +186,15 @@ async fn serve(app: &App, req: &ApiRequest, log: &mut RequestLog) -> Result<Resp
     if let Some(k) = &key {
         log.key_id = Some(k.key_id.clone());
         log.account_id = Some(k.account_id.clone());
+    }
+    // Remember who went over, so their next requests in this window write nothing.
+    if !authenticated && ratelimit::exceeded(ip_hits, anonymous.ip_rpm) {
+        app.over_limit.note(window.start, rates::anonymous_ip(&ip), ip_hits);
+    }
+    if let (Some(p), Some(plan)) = (&presented, &plan) {
+        if ratelimit::exceeded(key_hits, plan.key_rpm) {
+            app.over_limit.note(window.start, rates::key(&p.hash), key_hits);
+        }
     }
     let action = action?;
     log.action = action.as_str();

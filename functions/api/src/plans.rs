@@ -21,6 +21,27 @@ pub struct PlanCache {
 }
 
 impl PlanCache {
+    /// Where the key and IP counters may stop: the highest key and IP limits of the
+    /// plans cached now (and `anonymous_ip_rpm`), `None` when one is unlimited or the
+    /// cache is cold (no read is made for this).
+    pub async fn caps(&self, anonymous_ip_rpm: u32) -> (Option<u64>, Option<u64>) {
+        let guard = self.inner.read().await;
+        let Some((_, plans)) = guard.as_ref() else { return (None, None) };
+        let max = |limits: &mut dyn Iterator<Item = u32>| -> Option<u64> {
+            let mut top = 0u32;
+            for l in limits {
+                if l == 0 {
+                    return None;
+                }
+                top = top.max(l);
+            }
+            Some(u64::from(top))
+        };
+        let key = max(&mut plans.values().map(|p| p.key_rpm));
+        let ip = max(&mut plans.values().map(|p| p.ip_rpm).chain(std::iter::once(anonymous_ip_rpm)));
+        (key, ip)
+    }
+
     /// The plan `id`, loading all plans (one Query) when the cache is cold, stale or
     /// does not know `id`.
     pub async fn get(&self, store: &Store, id: &str) -> Result<Option<Plan>, StoreError> {

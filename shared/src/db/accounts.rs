@@ -234,6 +234,11 @@ pub fn entry(
     }
 }
 
+/// A counter's value in `item`.
+fn hits_of(item: &Item, field: &str) -> Result<Option<u64>, StoreError> {
+    Ok(Reader::new(item).opt_i64(field)?.and_then(|h| u64::try_from(h).ok()))
+}
+
 impl Store {
     /// Fetches an account and one of its keys in one strongly consistent `BatchGetItem`.
     pub async fn auth_lookup(
@@ -255,12 +260,70 @@ impl Store {
     }
 
     /// Counts one request in a rate-limit window and returns the window's count so far.
-    pub async fn hit_rate(&self, subject: RateSubject<'_>, window: &Window) -> Result<u64, StoreError> {
+    /// Past `cap` the counter stops: the write's condition fails and the count as it
+    /// stands is answered.
+    pub async fn hit_rate(
+        &self,
+        subject: RateSubject<'_>,
+        window: &Window,
+        cap: Option<u64>,
+    ) -> Result<u64, StoreError> {
         let key = Key::new(keys::rate_pk(subject), keys::rate_sk(window.start));
-        let after = self
-            .update(&key, Change::new().add("hits", n(1)).set_if_absent("expires_at", n(window.expires_at)))
-            .await?;
-        Ok(Reader::new(&after).opt_i64("hits")?.and_then(|h| u64::try_from(h).ok()).unwrap_or(u64::MAX))
+        let change = Change::new().add("hits", n(1)).set_if_absent("expires_at", n(window.expires_at));
+        let change = match cap {
+            Some(cap) => {
+                change.if_expr("attribute_not_exists({hits}) OR {hits} <= :cap", &["hits"], vec![(":cap", n(cap))])
+            }
+            None => change,
+        };
+        let item = match self.update_or_current(&key, change).await? {
+            Ok(after) | Err(after) => after,
+        };
+        Ok(hits_of(&item, "hits")?.unwrap_or(u64::MAX))
+    }
+
+    /// Counts one request made with an existing key, on the key's own item (so a key that
+    /// does not exist gets no item and nothing is written: the conditional write finds no
+    /// item), and returns the window's count so far; 0 for a key that does not exist.
+    /// Past `cap` the counter stops. A new window resets the count in a second write.
+    pub async fn hit_key_rate(
+        &self,
+        account_id: &str,
+        key_hash: &str,
+        window: &Window,
+        cap: Option<u64>,
+    ) -> Result<u64, StoreError> {
+        let key = api_key_key(account_id, key_hash);
+        for _ in 0..3 {
+            // A window newer than ours (another container's clock a little ahead) is
+            // counted into as it stands.
+            let count = Change::new().add("rate_hits", n(1)).if_exists().if_expr(
+                "{rate_window} >= :w",
+                &["rate_window"],
+                vec![(":w", n(window.start))],
+            );
+            let count = match cap {
+                Some(cap) => count.if_expr("{rate_hits} <= :cap", &["rate_hits"], vec![(":cap", n(cap))]),
+                None => count,
+            };
+            let current = match self.update_or_current(&key, count).await? {
+                Ok(after) => return Ok(hits_of(&after, "rate_hits")?.unwrap_or(u64::MAX)),
+                Err(current) if current.is_empty() => return Ok(0),
+                Err(current) => current,
+            };
+            if Reader::new(&current).opt_i64("rate_window")?.is_some_and(|w| w >= window.start) {
+                return Ok(hits_of(&current, "rate_hits")?.unwrap_or(u64::MAX));
+            }
+            let start = Change::new().set("rate_window", n(window.start)).set("rate_hits", n(1)).if_exists().if_expr(
+                "attribute_not_exists({rate_window}) OR {rate_window} < :w",
+                &["rate_window"],
+                vec![(":w", n(window.start))],
+            );
+            if self.transition(&key, start).await? {
+                return Ok(1);
+            }
+        }
+        Err(StoreError::Throttled("the key's rate window changed under three tries".into()))
     }
 
     /// Next value of a named counter (one atomic ADD).

@@ -73,8 +73,6 @@ pub fn plan_sk(plan_id: &str) -> String {
 /// What a rate-limit window counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RateSubject<'a> {
-    /// Requests made with one key (by its hash).
-    Key(&'a str),
     /// Requests from one source IP, valid key or not.
     Ip(&'a str),
 }
@@ -82,7 +80,6 @@ pub enum RateSubject<'a> {
 /// Partition key of a rate-limit counter.
 pub fn rate_pk(subject: RateSubject<'_>) -> String {
     match subject {
-        RateSubject::Key(hash) => format!("RATE#KEY#{hash}"),
         RateSubject::Ip(ip) => format!("RATE#IP#{ip}"),
     }
 }
@@ -221,7 +218,6 @@ mod tests {
         assert_eq!(key_sk("ff"), "KEY#ff");
         assert_eq!(ledger_sk("0190"), "LEDGER#0190");
         assert_eq!(rate_pk(RateSubject::Ip("127.0.0.1")), "RATE#IP#127.0.0.1");
-        assert_eq!(rate_pk(RateSubject::Key("ab")), "RATE#KEY#ab");
         assert_eq!(rate_sk(60), "W#60");
         assert_eq!(plan_sk("gold"), "PLAN#gold");
         assert_eq!(order_sk(42), "ORDER#000000000042");

@@ -505,3 +505,97 @@ fn rand_suffix() -> u32 {
     use rand::Rng;
     rand::rng().random_range(1_000_000..9_999_999)
 }
+
+/// 10,000 requests with random well-formed keys from four addresses: no per-key item is
+/// ever written (a key is counted on its own item, which a random key does not have),
+/// each address's counter stops once over its limit, and after that the container
+/// writes nothing at all for the flood. On a fixed clock: one rate window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_random_keys_writes_no_per_key_items_and_stops_writing() {
+    use futures_util::StreamExt;
+    use kobo_shared::db::keys::RateSubject;
+    use rand::distr::{Alphanumeric, SampleString};
+    let s = kobo_tests::stack();
+    let store = s.store().await;
+    let (mut app, counter) = s.counted_app().await;
+    let now = (chrono::Utc::now().timestamp() / 60 + 120) * 60 + 5;
+    app.clock = kobo_shared::domain::time::Clock::fixed(now);
+    let ips: Vec<String> = (0..4).map(|_| kobo_tests::fresh_source_ip().to_string()).collect();
+    let total: usize = std::env::var("KOBO_FLOOD_REQUESTS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
+    let keys: Vec<(String, String)> = (0..total)
+        .map(|i| {
+            let acct = Alphanumeric.sample_string(&mut rand::rng(), 12).to_ascii_lowercase();
+            let secret = Alphanumeric.sample_string(&mut rand::rng(), 40);
+            (format!("kobo_{acct}_{secret}"), ips[i % ips.len()].clone())
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let statuses: Vec<u16> = futures_util::stream::iter(keys.iter())
+        .map(|(key, ip)| {
+            let app = &app;
+            async move {
+                let req = kobo_tests::api_request("action=balance", &[("X-API-KEY", key.as_str())], ip);
+                kobo_api::handle(app, req).await.status().as_u16()
+            }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    let took = started.elapsed();
+    assert!(statuses.iter().all(|s| *s == 401 || *s == 429), "only 401 and 429");
+    let anon = s.config().anon_ip_rpm as usize;
+    assert_eq!(statuses.iter().filter(|s| **s == 401).count(), anon * ips.len(), "each IP gets its 60 tries");
+    let calls = counter.calls();
+    let writes = calls
+        .iter()
+        .filter(|c| ["UpdateItem", "PutItem", "TransactWriteItems", "DeleteItem"].contains(&c.as_str()))
+        .count();
+    println!(
+        "MEASURE random-key flood: {total} requests from {} IPs in {:.1} s; DynamoDB write requests {writes} ({:.1} per 1,000; each key's one a conditional write that stores nothing), reads {}",
+        ips.len(),
+        took.as_secs_f64(),
+        writes as f64 * 1000.0 / total as f64,
+        calls.iter().filter(|c| *c == "BatchGetItem").count(),
+    );
+    // Each IP: its counter written until it passed the limit (61 times, and at most the
+    // 16 requests then in flight), its keys tried as many times.
+    let in_flight = 16;
+    assert!(writes <= ips.len() * 2 * (anon + 1 + in_flight), "{writes} write requests for {total} requests");
+    let w = kobo_shared::domain::ratelimit::window(now);
+    for ip in &ips {
+        let item = store
+            .get_item(
+                &kobo_shared::db::Key::new(
+                    kobo_shared::db::keys::rate_pk(RateSubject::Ip(ip)),
+                    kobo_shared::db::keys::rate_sk(w.start),
+                ),
+                true,
+            )
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let hits = item.get("hits").and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<usize>().ok());
+        assert!(hits.is_some_and(|h| h > anon && h <= anon + 1 + in_flight), "{ip}: {hits:?}");
+    }
+    // From now on the flood writes nothing at all.
+    counter.reset();
+    for (i, (key, _)) in keys.iter().take(400).enumerate() {
+        let req = kobo_tests::api_request("action=balance", &[("X-API-KEY", key.as_str())], &ips[i % ips.len()]);
+        assert_eq!(kobo_api::handle(&app, req).await.status().as_u16(), 429);
+    }
+    let later = counter.calls();
+    assert!(
+        later.iter().all(|c| c == "BatchGetItem"),
+        "{:?}",
+        later.iter().filter(|c| *c != "BatchGetItem").collect::<Vec<_>>()
+    );
+    // No per-key item: neither a counter under the key nor anything in the claimed account.
+    for (key, _) in keys.iter().step_by(total.div_ceil(200).max(1)) {
+        let p = kobo_shared::domain::apikey::parse(key).unwrap_or_else(|| panic!("well-formed"));
+        for pk in [format!("RATE#KEY#{}", p.hash), kobo_shared::db::keys::account_pk(p.account_id)] {
+            let items = store.query(&kobo_shared::db::Query::partition(pk.clone())).await.unwrap_or_default();
+            assert!(items.is_empty(), "{pk} holds {} items", items.len());
+        }
+    }
+}

@@ -152,15 +152,32 @@ async fn key_lifecycle() {
 }
 
 #[tokio::test]
-async fn rate_counters_count_per_window() {
+async fn rate_counters_count_per_window_and_stop_at_their_cap() {
     let store = store().await;
     let w = window(1_000_020);
     for expected in 1..=3 {
-        assert_eq!(store.hit_rate(RateSubject::Ip("203.0.113.9"), &w).await.ok(), Some(expected));
+        assert_eq!(store.hit_rate(RateSubject::Ip("203.0.113.9"), &w, Some(2)).await.ok(), Some(expected));
     }
-    assert_eq!(store.hit_rate(RateSubject::Key("abc"), &w).await.ok(), Some(1));
+    // Past the cap (2) the count stays at 3, however many more come.
+    for _ in 0..3 {
+        assert_eq!(store.hit_rate(RateSubject::Ip("203.0.113.9"), &w, Some(2)).await.ok(), Some(3));
+    }
     let next = window(1_000_020 + 60);
-    assert_eq!(store.hit_rate(RateSubject::Ip("203.0.113.9"), &next).await.ok(), Some(1));
+    assert_eq!(store.hit_rate(RateSubject::Ip("203.0.113.9"), &next, None).await.ok(), Some(1));
+
+    // A key is counted on its own item: one that does not exist writes nothing.
+    let acct = account(&store).await;
+    let (k, _) = accounts::issue_key(&store, &acct, "k", Action::ALL, &[], &[]).await.expect("key");
+    let hash = kobo_shared::domain::apikey::parse(&k.secret).map(|p| p.hash).unwrap_or_default();
+    for expected in 1..=3 {
+        assert_eq!(store.hit_key_rate(&acct, &hash, &w, Some(2)).await.ok(), Some(expected));
+    }
+    assert_eq!(store.hit_key_rate(&acct, &hash, &w, Some(2)).await.ok(), Some(3), "stopped at the cap");
+    assert_eq!(store.hit_key_rate(&acct, &hash, &next, Some(2)).await.ok(), Some(1), "a new window starts over");
+    assert_eq!(store.hit_key_rate(&acct, &"0".repeat(64), &w, None).await.ok(), Some(0));
+    assert_eq!(store.hit_key_rate("nosuchacct", &"0".repeat(64), &w, None).await.ok(), Some(0));
+    let strays = store.query(&kobo_shared::db::Query::partition(format!("ACCOUNT#{}", "nosuchacct"))).await;
+    assert_eq!(strays.map(|v| v.len()).ok(), Some(0), "nothing was written for the unknown key");
 }
 
 #[tokio::test]
