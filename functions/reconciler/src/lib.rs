@@ -4,10 +4,11 @@
 //! conditional write.
 #![warn(missing_docs)]
 
+use kobo_shared::db::throttle::Slot;
 use kobo_shared::flows::orders::{self, SyncReport};
 use kobo_shared::flows::providers::Providers;
 use kobo_shared::flows::vtu::{self, RequeryReport};
-use kobo_shared::flows::{deposits, sms, withdrawals};
+use kobo_shared::flows::{deposits, fair, sms, withdrawals};
 use kobo_shared::platform::config::Config;
 use kobo_shared::platform::secrets::{KeyRing, KeyRings};
 use kobo_shared::upstream::HubtelApi;
@@ -71,39 +72,60 @@ impl Reconciler {
         Ok(report)
     }
 
-    /// Creates the paylinks of deposits that found no Hubtel slot when they were made.
-    /// Returns how many got one.
+    /// Creates the paylinks of deposits that found no Hubtel slot when they were made,
+    /// taking accounts in turn, and drops those that waited too long. Returns how many
+    /// got one.
     pub async fn run_deposits_once(&self) -> Result<usize, ReconcileError> {
-        let pending = self.store.pending_deposits(20).await?;
+        use kobo_shared::db::queue_slots::QueueKind;
+        let pending = self.store.pending_deposits(100).await?;
         if pending.is_empty() {
             return Ok(0);
         }
         let hubtel = self.providers.hubtel.get().await?;
         let key = self.callback_key().await?;
+        let now = kobo_shared::domain::time::now_unix();
         let mut done = 0;
-        for d in pending {
-            let after = match deposits::create_paylink(
-                &self.store,
-                hubtel,
-                &self.providers.hubtel_throttle,
-                &key,
-                &self.public_url,
-                &d,
-                std::time::Duration::from_secs(10),
-            )
-            .await
-            {
-                Ok(after) => after,
+        for d in fair::round_robin(pending, |d| d.account_id.as_str()) {
+            if d.waited_too_long(now) {
+                if self.store.expire_deposit(&d).await? {
+                    tracing::warn!(deposit = %d.id, "deposit never got its paylink; dropped");
+                }
+                self.store.free_queue_slot(&d.account_id, QueueKind::Deposit, &d.id).await?;
+                continue;
+            }
+            // One caller asks Hubtel for a deposit's paylink (the reseller's own request may
+            // be at it); accounts in turn, each within its share of Hubtel's window.
+            let now = kobo_shared::domain::time::now_unix();
+            if !self.store.claim_paylink(&d, now, now + deposits::PAYLINK_CLAIM_SECS).await? {
+                continue;
+            }
+            match self.providers.hubtel_throttle.take_now_for(&d.account_id).await? {
+                Slot::Taken => {}
+                Slot::ShareUsed => {
+                    self.store.release_paylink_claim(&d).await?;
+                    continue;
+                }
+                Slot::Full => {
+                    self.store.release_paylink_claim(&d).await?;
+                    break; // the next pass goes on
+                }
+            }
+            let outcome = match deposits::send_paylink(&self.store, hubtel, &key, &self.public_url, &d).await {
+                Ok(outcome) => outcome,
                 Err(e) => {
-                    // One Hubtel refuses blocks none behind it.
-                    tracing::warn!(deposit = %d.id, error = %e, "paylink not created; the others go on");
+                    tracing::warn!(deposit = %d.id, error = %e, "paylink not recorded; the others go on");
                     continue;
                 }
             };
-            if after.paylink_url.is_some() {
-                done += 1;
-            } else {
-                break; // no slot: the next pass goes on
+            match outcome {
+                deposits::Paylink::Done(_) => {
+                    done += 1;
+                    self.store.free_queue_slot(&d.account_id, QueueKind::Deposit, &d.id).await?;
+                }
+                // One Hubtel refuses blocks none behind it; it expires if it never goes.
+                deposits::Paylink::NotCreated(_) | deposits::Paylink::NoSlot(_) | deposits::Paylink::Claimed(_) => {
+                    continue
+                }
             }
         }
         Ok(done)
@@ -112,26 +134,27 @@ impl Reconciler {
     /// Sends queued SMS notices while Hubtel's limit allows. Returns how many.
     pub async fn run_sms_once(&self) -> Result<usize, ReconcileError> {
         let hubtel = self.providers.hubtel.get().await?;
-        Ok(sms::drain(
-            &self.store,
-            &self.providers.hubtel_throttle,
-            hubtel,
-            "kobo",
-            10,
-            std::time::Duration::from_secs(10),
-        )
-        .await?)
+        Ok(sms::drain(&self.store, &self.providers.hubtel_throttle, hubtel, "kobo", 10).await?)
     }
 
     /// Checks the OTPs of withdrawals held while Hubtel was busy. Returns how many were
     /// settled either way.
     pub async fn run_withdrawals_once(&self) -> Result<usize, ReconcileError> {
-        // OTPs queued while Hubtel was busy go out first. One Hubtel refuses (or that
-        // fails) is logged and left, never blocking those behind it; a refused one expires
-        // with its session.
-        for otp in self.store.queued_otps(10).await? {
-            if !self.providers.hubtel_throttle.acquire(std::time::Duration::from_secs(10)).await? {
-                break;
+        // OTPs queued while Hubtel was busy go out first, accounts in turn; expired ones
+        // are dropped. One Hubtel refuses (or that fails) is logged and left, never
+        // blocking those behind it; it is dropped when it expires.
+        let now = kobo_shared::domain::time::now_unix();
+        let otp_queue = kobo_shared::db::queue_slots::QueueKind::Otp;
+        for otp in fair::round_robin(self.store.queued_otps(100).await?, |o| o.account_id.as_str()) {
+            if otp.expires_at <= now {
+                self.store.drop_queued_otp(&otp.account_id, &otp.id).await?;
+                self.store.free_queue_slot(&otp.account_id, otp_queue, &otp.id).await?;
+                continue;
+            }
+            match self.providers.hubtel_throttle.take_now_for(&otp.account_id).await? {
+                Slot::Taken => {}
+                Slot::ShareUsed => continue,
+                Slot::Full => break,
             }
             let sent = match self.providers.hubtel.get().await?.otp_send("kobo", &otp.phone, "NG").await {
                 Ok(session) => self.store.otp_sent(&otp.account_id, &otp.id, &session).await,
@@ -143,6 +166,7 @@ impl Reconciler {
             if let Err(e) = sent {
                 tracing::warn!(otp = %otp.id, error = %e, "queued OTP sent but not recorded");
             }
+            self.store.free_queue_slot(&otp.account_id, otp_queue, &otp.id).await?;
         }
         let waiting = self.store.verifying_withdrawals(10).await?;
         if waiting.is_empty() {

@@ -1,6 +1,6 @@
 //! Deposits in the table.
 
-use super::item::{s, Key, Reader, Record, Writer};
+use super::item::{n, s, Key, Reader, Record, Writer};
 use super::keys;
 use super::table::{Change, Query};
 use super::Store;
@@ -57,6 +57,34 @@ impl Store {
     /// Deposits still waiting for their paylink, oldest first (sparse GSI1).
     pub async fn pending_deposits(&self, limit: usize) -> Result<Vec<Deposit>, StoreError> {
         self.query_records(&Query::gsi1(keys::PENDING_DEPOSITS_GSI1PK).limit(limit)).await
+    }
+
+    /// Claims a pending deposit's paylink creation until `until` (unix), so one caller
+    /// asks Hubtel for it (two would create two paylinks, one of which kobo could not
+    /// credit); `false` when another holds the claim or it is not pending.
+    pub async fn claim_paylink(&self, d: &Deposit, now: i64, until: i64) -> Result<bool, StoreError> {
+        let change =
+            Change::new().set("paylink_claim", n(until)).if_eq("status", s(DepositStatus::Pending.as_str())).if_expr(
+                "attribute_not_exists({paylink_claim}) OR {paylink_claim} < :now",
+                &["paylink_claim"],
+                vec![(":now", n(now))],
+            );
+        self.transition(&deposit_key(&d.account_id, &d.id), change).await
+    }
+
+    /// Gives the claim back (no slot, or Hubtel did not create it): the next try goes on.
+    pub async fn release_paylink_claim(&self, d: &Deposit) -> Result<(), StoreError> {
+        let change = Change::new().set("paylink_claim", n(0)).if_eq("status", s(DepositStatus::Pending.as_str()));
+        self.transition(&deposit_key(&d.account_id, &d.id), change).await.map(drop)
+    }
+
+    /// Drops a deposit that never got its paylink; `false` when it is no longer pending.
+    pub async fn expire_deposit(&self, d: &Deposit) -> Result<bool, StoreError> {
+        let change = Change::new()
+            .set("status", s(DepositStatus::Expired.as_str()))
+            .leave_gsi1()
+            .if_eq("status", s(DepositStatus::Pending.as_str()));
+        self.transition(&deposit_key(&d.account_id, &d.id), change).await
     }
 
     /// Records the paylink of a pending deposit; `Conflict` when it is not pending.

@@ -3,9 +3,10 @@
 
 use super::item::{Key, Reader, Record, Writer};
 use super::keys;
+use super::queue_slots::QueueKind;
 use super::table::Query;
 use super::Store;
-use crate::domain::sms::{QueuedSms, Sms, SMS_TTL_SECS};
+use crate::domain::sms::{QueuedSms, Sms};
 use crate::domain::time::now_unix;
 use crate::error::StoreError;
 
@@ -18,21 +19,34 @@ impl Record for QueuedSms {
         w.s("account_id", &self.account_id)
             .s("to", &self.sms.to)
             .s("content", &self.sms.content)
-            .n("expires_at", now_unix() + SMS_TTL_SECS)
+            .n("expires_at", self.expires_at)
     }
     fn read(r: &Reader<'_>) -> Result<QueuedSms, StoreError> {
         Ok(QueuedSms {
             id: r.s("SK")?,
             account_id: r.s("account_id")?,
             sms: Sms { to: r.s("to")?, content: r.s("content")? },
+            expires_at: r.opt_i64("expires_at")?.unwrap_or(0),
         })
     }
 }
 
 impl Store {
-    /// Queues an SMS notice.
-    pub async fn queue_sms(&self, account_id: &str, sms: &Sms) -> Result<(), StoreError> {
-        self.put(QueuedSms::new(account_id, sms.clone()).to_item()).await
+    /// Queues an SMS notice within the account's cap of waiting notices; `false` when the
+    /// cap is reached and the notice is dropped.
+    pub async fn queue_sms(&self, account_id: &str, sms: &Sms) -> Result<bool, StoreError> {
+        let queued = QueuedSms::new(account_id, sms.clone());
+        if !self.take_queue_slot(account_id, QueueKind::Notice, &queued.id, queued.expires_at, now_unix()).await? {
+            tracing::warn!("an account's SMS notice queue is full; notice dropped");
+            return Ok(false);
+        }
+        self.put(queued.to_item()).await?;
+        Ok(true)
+    }
+
+    /// Puts a notice taken off the queue back (Hubtel did not take it), keeping its slot.
+    pub async fn requeue_sms(&self, queued: &QueuedSms) -> Result<(), StoreError> {
+        self.put(queued.to_item()).await
     }
 
     /// Up to `max` queued notices, oldest first; unreadable items are skipped.

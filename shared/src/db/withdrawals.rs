@@ -205,6 +205,12 @@ impl Store {
         self.query_records(&Query::gsi1(keys::QUEUED_OTPS_GSI1PK).limit(limit)).await
     }
 
+    /// Drops a queued OTP that expired before Hubtel sent it; `false` when it was sent.
+    pub async fn drop_queued_otp(&self, account_id: &str, id: &str) -> Result<bool, StoreError> {
+        let change = Change::new().set("used", AttributeValue::Bool(true)).leave_gsi1().if_eq("request_id", s(""));
+        self.transition(&otp_key(account_id, id), change).await
+    }
+
     /// Records the session of a queued OTP once Hubtel sent it.
     pub async fn otp_sent(&self, account_id: &str, id: &str, session: &OtpSession) -> Result<(), StoreError> {
         let change = Change::new()

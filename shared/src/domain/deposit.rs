@@ -21,7 +21,13 @@ pub enum DepositStatus {
     AwaitingPayment,
     /// Paid and credited.
     Credited,
+    /// Never got its paylink within [`DEPOSIT_QUEUE_SECS`] (Hubtel busy or refusing):
+    /// dropped; nothing was paid. (A payment that still arrives is credited.)
+    Expired,
 }
+
+/// How long a deposit may wait for its paylink before it is dropped.
+pub const DEPOSIT_QUEUE_SECS: i64 = 30 * 60;
 
 impl DepositStatus {
     /// The word.
@@ -30,12 +36,13 @@ impl DepositStatus {
             DepositStatus::Pending => "pending",
             DepositStatus::AwaitingPayment => "awaiting_payment",
             DepositStatus::Credited => "credited",
+            DepositStatus::Expired => "expired",
         }
     }
 
     /// The status a stored word names.
     pub fn parse(s: &str) -> Option<DepositStatus> {
-        [DepositStatus::Pending, DepositStatus::AwaitingPayment, DepositStatus::Credited]
+        [DepositStatus::Pending, DepositStatus::AwaitingPayment, DepositStatus::Credited, DepositStatus::Expired]
             .into_iter()
             .find(|x| x.as_str() == s)
     }
@@ -61,6 +68,13 @@ pub struct Deposit {
 }
 
 impl Deposit {
+    /// Whether it has waited for its paylink past [`DEPOSIT_QUEUE_SECS`] at `now` (unix).
+    pub fn waited_too_long(&self, now: i64) -> bool {
+        chrono::DateTime::parse_from_rfc3339(&self.created_at)
+            .map(|t| now - t.timestamp() > DEPOSIT_QUEUE_SECS)
+            .unwrap_or(true)
+    }
+
     /// The webhook object.
     pub fn webhook_object(&self) -> serde_json::Value {
         serde_json::json!({

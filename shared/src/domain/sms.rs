@@ -23,11 +23,18 @@ pub struct QueuedSms {
     pub account_id: String,
     /// The message.
     pub sms: Sms,
+    /// Unix time after which it is dropped unsent.
+    pub expires_at: i64,
 }
 
 impl QueuedSms {
     /// A new queue entry.
     pub fn new(account_id: &str, sms: Sms) -> QueuedSms {
-        QueuedSms { id: uuid::Uuid::now_v7().to_string(), account_id: account_id.to_string(), sms }
+        QueuedSms {
+            id: uuid::Uuid::now_v7().to_string(),
+            account_id: account_id.to_string(),
+            sms,
+            expires_at: crate::domain::time::now_unix() + SMS_TTL_SECS,
+        }
     }
 }

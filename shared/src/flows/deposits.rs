@@ -57,9 +57,32 @@ pub async fn apply_payment(store: &Store, d: &Deposit, body: &serde_json::Value)
     Ok(if credited { PaymentResult::Credited } else { PaymentResult::Duplicate })
 }
 
-/// Creates the paylink of a pending deposit if Hubtel has a free slot within `max_wait`;
-/// otherwise leaves it pending (the reconciler tries again). Returns the deposit as it
-/// now stands.
+/// What became of a paylink attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Paylink {
+    /// Created (or the deposit was past waiting): the deposit as it now stands.
+    Done(Deposit),
+    /// No Hubtel slot within the wait: still pending.
+    NoSlot(Deposit),
+    /// Hubtel failed or refused it: still pending (the reason is logged).
+    NotCreated(Deposit),
+    /// Another caller is asking Hubtel for it right now: still pending.
+    Claimed(Deposit),
+}
+
+impl Paylink {
+    /// The deposit as it now stands.
+    pub fn deposit(self) -> Deposit {
+        match self {
+            Paylink::Done(d) | Paylink::NoSlot(d) | Paylink::NotCreated(d) | Paylink::Claimed(d) => d,
+        }
+    }
+}
+
+/// Creates the paylink of a pending deposit if Hubtel has a free slot of the account's
+/// share within `max_wait` (the reseller's own request); otherwise leaves it pending
+/// (the reconciler tries again).
+#[allow(clippy::too_many_arguments)]
 pub async fn create_paylink(
     store: &Store,
     hubtel: &impl HubtelApi,
@@ -68,9 +91,34 @@ pub async fn create_paylink(
     public_url: &str,
     d: &Deposit,
     max_wait: Duration,
-) -> Result<Deposit, StoreError> {
-    if d.status != DepositStatus::Pending || !throttle.acquire(max_wait).await? {
-        return Ok(d.clone());
+) -> Result<Paylink, StoreError> {
+    if d.status != DepositStatus::Pending {
+        return Ok(Paylink::Done(d.clone()));
+    }
+    let now = crate::domain::time::now_unix();
+    if !store.claim_paylink(d, now, now + PAYLINK_CLAIM_SECS).await? {
+        return Ok(Paylink::Claimed(d.clone()));
+    }
+    if !throttle.acquire_for(&d.account_id, max_wait).await? {
+        store.release_paylink_claim(d).await?;
+        return Ok(Paylink::NoSlot(d.clone()));
+    }
+    send_paylink(store, hubtel, key, public_url, d).await
+}
+
+/// How long a claim on a deposit's paylink creation holds (past any Hubtel call).
+pub const PAYLINK_CLAIM_SECS: i64 = 60;
+
+/// Asks Hubtel for a pending deposit's paylink, its claim held and a throttle slot taken.
+pub async fn send_paylink(
+    store: &Store,
+    hubtel: &impl HubtelApi,
+    key: &crate::platform::secrets::KeyRing,
+    public_url: &str,
+    d: &Deposit,
+) -> Result<Paylink, StoreError> {
+    if d.status != DepositStatus::Pending {
+        return Ok(Paylink::Done(d.clone()));
     }
     let callback = HubtelCallback::Payment.url(public_url, key, &d.account_id, &d.id, Some(d.amount));
     let description = format!("Deposit {} to a kobo wallet", d.amount);
@@ -89,11 +137,12 @@ pub async fn create_paylink(
                 Ok(()) | Err(StoreError::Conflict(_)) => {}
                 Err(e) => return Err(e),
             }
-            Ok(store.get_deposit(&d.account_id, &d.id).await?.unwrap_or_else(|| d.clone()))
+            Ok(Paylink::Done(store.get_deposit(&d.account_id, &d.id).await?.unwrap_or_else(|| d.clone())))
         }
         Err(e) => {
             tracing::warn!(deposit = %d.id, error = %e, "paylink not created yet; the reconciler will retry");
-            Ok(d.clone())
+            store.release_paylink_claim(d).await?;
+            Ok(Paylink::NotCreated(d.clone()))
         }
     }
 }

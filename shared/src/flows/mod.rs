@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod catalog;
 pub mod deposits;
+pub mod fair;
 pub mod orders;
 pub mod providers;
 pub mod sms;

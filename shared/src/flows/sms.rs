@@ -7,7 +7,8 @@
 
 use std::time::Duration;
 
-use crate::db::throttle::Throttle;
+use crate::db::queue_slots::QueueKind;
+use crate::db::throttle::{Slot, Throttle};
 use crate::db::Store;
 use crate::domain::sms::Sms;
 use crate::error::StoreError;
@@ -42,22 +43,36 @@ pub async fn send(
     }
 }
 
-/// Sends queued notices, oldest first, while the throttle has slots (waiting at most
-/// `max_wait` for each). A notice is taken off the queue before it is sent, so two
-/// drains never send it twice; one Hubtel did not accept goes back on the queue.
-/// Returns how many were sent.
+/// Sends up to `max` queued notices while the throttle has slots, accounts in turn (each
+/// within its share of the window), dropping expired ones. A notice is taken off the queue before
+/// it is sent, so two drains never send it twice; one Hubtel did not take goes back on
+/// the queue (and the others go on), one it refused is dropped. Returns how many were
+/// sent.
 pub async fn drain(
     store: &Store,
     throttle: &Throttle,
     hubtel: &impl HubtelApi,
     sender_id: &str,
     max: usize,
-    max_wait: Duration,
 ) -> Result<usize, StoreError> {
     let mut sent = 0;
-    for queued in store.queued_sms(max).await? {
-        if !throttle.acquire(max_wait).await? {
+    let now = crate::domain::time::now_unix();
+    let queued = store.queued_sms(max.max(100)).await?;
+    for queued in crate::flows::fair::round_robin(queued, |q| q.account_id.as_str()) {
+        if queued.expires_at <= now {
+            if store.take_sms(&queued).await? {
+                store.free_queue_slot(&queued.account_id, QueueKind::Notice, &queued.id).await?;
+            }
+            continue;
+        }
+        if sent >= max {
             break;
+        }
+        // Accounts in turn, each within its share of Hubtel's window.
+        match throttle.take_now_for(&queued.account_id).await? {
+            Slot::Taken => {}
+            Slot::ShareUsed => continue,
+            Slot::Full => break,
         }
         if !store.take_sms(&queued).await? {
             continue; // another drain took it
@@ -67,9 +82,11 @@ pub async fn drain(
             Err(UpstreamError::Rejected(e)) => tracing::warn!(error = %e, "Hubtel refused an SMS notice; dropped"),
             Err(e) => {
                 tracing::warn!(error = %e, "SMS notice not sent; queued again");
-                store.queue_sms(&queued.account_id, &queued.sms).await?;
+                store.requeue_sms(&queued).await?;
+                continue;
             }
         }
+        store.free_queue_slot(&queued.account_id, QueueKind::Notice, &queued.id).await?;
     }
     Ok(sent)
 }

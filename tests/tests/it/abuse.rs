@@ -599,3 +599,99 @@ async fn a_flood_of_random_keys_writes_no_per_key_items_and_stops_writing() {
         }
     }
 }
+
+static FAIRNESS: kobo_tests::StackSlot = kobo_tests::StackSlot::new();
+
+/// One tenant floods Hubtel with deposits (8 loops, as fast as answers come) while
+/// another makes one deposit per window, over 5 of Hubtel's windows (compressed: 2 s
+/// each, as the local stack runs them). The flooder is held to its share of each window
+/// and to 3 deposits waiting; the quiet tenant's every deposit gets its paylink within
+/// two windows of asking.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_flooding_hubtel_cannot_starve_another() {
+    use kobo_shared::Kobo;
+    use kobo_tests::{new_reseller, ApiClient, ResellerSpec};
+    use std::time::{Duration, Instant};
+    let s = kobo_tests::own_stack_with(&FAIRNESS, "fairness", |o| {
+        o.reconcile_every = Some(Duration::from_millis(300));
+    });
+    let store = s.store().await;
+    let spec = || ResellerSpec { balance: Kobo::naira(10), ..Default::default() };
+    let (flooder, fkey) = new_reseller(&store, spec()).await;
+    let (quiet, qkey) = new_reseller(&store, spec()).await;
+    let window = Duration::from_millis(2_400); // 2 s and the throttle's margin
+    let windows = 5;
+    let run = window * windows;
+    let started = Instant::now();
+    let flood = (0..8).map(|_| {
+        let c = ApiClient::new(s, &fkey);
+        async move {
+            let mut statuses = Vec::new();
+            while started.elapsed() < run {
+                let (st, _) = c.deposit("100").await;
+                statuses.push(st);
+                if st == 429 {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+            statuses
+        }
+    });
+    let quiet_run = async {
+        let c = ApiClient::new(s, &qkey);
+        let mut waits = Vec::new();
+        for i in 0..windows {
+            tokio::time::sleep_until((started + window * i).into()).await;
+            let asked = Instant::now();
+            let (st, v) = c.deposit("100").await;
+            assert_eq!(st, 200, "the quiet tenant's deposit: {v}");
+            let id = v["deposit_id"].as_str().unwrap_or_default().to_string();
+            let mut status = v["status"].as_str().unwrap_or_default().to_string();
+            while status == "pending" && asked.elapsed() < window * 4 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                status = c.deposit_status(&id).await.1["status"].as_str().unwrap_or_default().to_string();
+            }
+            waits.push((status, asked.elapsed()));
+        }
+        waits
+    };
+    let (flood, waits) = tokio::join!(futures_util::future::join_all(flood), quiet_run);
+    let elapsed = started.elapsed();
+    let statuses: Vec<u16> = flood.into_iter().flatten().collect();
+    assert!(statuses.iter().all(|s| *s == 200 || *s == 429), "{statuses:?}");
+
+    // Hubtel's paylinks by account.
+    let links: serde_json::Value = reqwest::get(format!("{}/control/paylinks", s.hubtel_base))
+        .await
+        .unwrap_or_else(|e| panic!("paylinks: {e}"))
+        .json()
+        .await
+        .unwrap_or_default();
+    let mut used = (0usize, 0usize);
+    for link in links.as_object().map(|m| m.values().cloned().collect::<Vec<_>>()).unwrap_or_default() {
+        let id = link["clientReference"].as_str().unwrap_or_default();
+        if store.get_deposit(&flooder, id).await.ok().flatten().is_some() {
+            used.0 += 1;
+        } else if store.get_deposit(&quiet, id).await.ok().flatten().is_some() {
+            used.1 += 1;
+        }
+    }
+    let windows_elapsed = elapsed.as_secs_f64() / window.as_secs_f64();
+    println!(
+        "MEASURE Hubtel fairness over {windows_elapsed:.1} windows (2 s each, compressed): flooder {} paylinks from {} requests ({} refused 429), quiet {} paylinks from {windows} requests; quiet waits {:?}",
+        used.0,
+        statuses.len(),
+        statuses.iter().filter(|s| **s == 429).count(),
+        used.1,
+        waits.iter().map(|(_, w)| format!("{:.1}s", w.as_secs_f64())).collect::<Vec<_>>()
+    );
+    for (status, waited) in &waits {
+        assert_eq!(status, "awaiting_payment", "a quiet deposit never got its paylink");
+        assert!(*waited <= window * 2, "a quiet deposit waited {waited:?}, past two windows");
+    }
+    assert_eq!(used.1, windows as usize);
+    // The flooder: at most its share (2 of 5) of every window that has begun.
+    let share_cap = 2 * (windows_elapsed.ceil() as usize + 1);
+    assert!(used.0 <= share_cap, "the flooder used {} slots, past {share_cap}", used.0);
+    assert!(statuses.contains(&429), "the flooder hit its cap of waiting deposits");
+}

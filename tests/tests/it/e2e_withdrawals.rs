@@ -315,8 +315,15 @@ async fn work_deferred_while_hubtel_is_busy_is_finished_by_the_reconciler() {
         ..queued.clone()
     };
     store.put_otp(&refused).await.expect("storing the refused OTP");
-    rec.run_withdrawals_once().await.expect("reconciler withdrawal pass (queued OTP)");
-    let sent = store.get_otp(&acct, "otp_queued1").await.ok().flatten().unwrap_or_else(|| panic!("otp gone"));
+    let mut sent = queued.clone();
+    for _ in 0..60 {
+        rec.run_withdrawals_once().await.expect("reconciler withdrawal pass (queued OTP)");
+        sent = store.get_otp(&acct, "otp_queued1").await.ok().flatten().unwrap_or_else(|| panic!("otp gone"));
+        if !sent.session.request_id.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     assert!(!sent.session.request_id.is_empty(), "the queued OTP was sent");
     let right = code_for(s, &store, &acct, "otp_queued1").await;
 

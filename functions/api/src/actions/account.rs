@@ -109,8 +109,16 @@ pub async fn deposit(app: &App, caller: &Caller, p: &Params) -> Result<Response<
         tracing::error!("KOBO_PUBLIC_URL is not set; deposits need it for Hubtel's callback");
         return Err(ApiError::Unavailable);
     }
+    let id = deposits::new_deposit_id();
+    // At most a few deposits of one account wait for Hubtel at a time: a flood of them
+    // cannot take the budget every account shares.
+    let now = app.clock.now_unix();
+    let queue = kobo_shared::db::queue_slots::QueueKind::Deposit;
+    if !app.store.take_queue_slot(&caller.account.id, queue, &id, now + deposits::DEPOSIT_QUEUE_SECS, now).await? {
+        return Err(ApiError::RateLimited { retry_after: 60 });
+    }
     let d = Deposit {
-        id: deposits::new_deposit_id(),
+        id,
         account_id: caller.account.id.clone(),
         amount,
         status: DepositStatus::Pending,
@@ -120,20 +128,25 @@ pub async fn deposit(app: &App, caller: &Caller, p: &Params) -> Result<Response<
     };
     app.store.put_deposit(&d).await?;
     let d = match (app.providers.hubtel.get().await, app.keys.callback_key.get().await) {
-        (Ok(hubtel), Ok(ring)) => {
-            deposit_flows::create_paylink(
-                &app.store,
-                hubtel,
-                &app.providers.hubtel_throttle,
-                &ring,
-                &app.config.public_url,
-                &d,
-                std::time::Duration::from_secs(5),
-            )
-            .await?
-        }
+        (Ok(hubtel), Ok(ring)) => deposit_flows::create_paylink(
+            &app.store,
+            hubtel,
+            &app.providers.hubtel_throttle,
+            &ring,
+            &app.config.public_url,
+            &d,
+            std::time::Duration::from_secs(5),
+        )
+        .await?
+        .deposit(),
         _ => d,
     };
+    if d.status != DepositStatus::Pending {
+        // Its paylink exists: nothing of it waits for Hubtel any more.
+        if let Err(e) = app.store.free_queue_slot(&caller.account.id, queue, &d.id).await {
+            tracing::warn!(error = %e, "deposit queue slot not freed; it frees itself when it expires");
+        }
+    }
     Ok(render::ok(&DepositView::from(&d)))
 }
 
@@ -158,22 +171,45 @@ pub async fn withdraw_otp(app: &App, caller: &Caller, p: &Params) -> Result<Resp
     // The PIN first: a stolen key alone cannot make kobo text the owner.
     super::vtu::check_pin(app, caller, p).await?;
     let hubtel = app.providers.hubtel.get().await.map_err(hubtel_unavailable)?;
-    // No slot within a few seconds: the OTP is queued and sent by the reconciler.
-    let session = if app.providers.hubtel_throttle.acquire(std::time::Duration::from_secs(8)).await? {
-        hubtel.otp_send("kobo", &phone, "NG").await.map_err(hubtel_unavailable)?
+    let account = &caller.account.id;
+    let id = format!("otp_{}", uuid::Uuid::now_v7().simple());
+    let now = app.clock.now_unix();
+    // At most a couple of one account's OTPs wait for Hubtel at a time.
+    let queue = kobo_shared::db::queue_slots::QueueKind::Otp;
+    if !app.store.take_queue_slot(account, queue, &id, now + OTP_TTL_SECS, now).await? {
+        return Err(ApiError::RateLimited { retry_after: 60 });
+    }
+    let free_slot = || async {
+        if let Err(e) = app.store.free_queue_slot(account, queue, &id).await {
+            tracing::warn!(error = %e, "OTP queue slot not freed; it frees itself when the OTP expires");
+        }
+    };
+    // No slot of the account's share within a few seconds: the OTP is queued and sent by
+    // the reconciler.
+    let session = if app.providers.hubtel_throttle.acquire_for(account, std::time::Duration::from_secs(8)).await? {
+        match hubtel.otp_send("kobo", &phone, "NG").await {
+            Ok(s) => s,
+            Err(e) => {
+                free_slot().await;
+                return Err(hubtel_unavailable(e));
+            }
+        }
     } else {
         kobo_shared::domain::withdrawal::OtpSession { request_id: String::new(), prefix: String::new() }
     };
     let queued = session.request_id.is_empty();
     let otp = OtpRecord {
-        id: format!("otp_{}", uuid::Uuid::now_v7().simple()),
-        account_id: caller.account.id.clone(),
+        id: id.clone(),
+        account_id: account.clone(),
         phone,
         session,
-        expires_at: kobo_shared::domain::time::now_unix() + OTP_TTL_SECS,
+        expires_at: now + OTP_TTL_SECS,
         used: false,
     };
     app.store.put_otp(&otp).await?;
+    if !queued {
+        free_slot().await;
+    }
     Ok(render::ok(&if queued {
         OtpSent {
             status: "pending",
@@ -222,7 +258,8 @@ pub async fn withdraw(app: &App, caller: &Caller, p: &Params) -> Result<Response
     // Check the code now when Hubtel has a slot; otherwise hold the amount and let the
     // reconciler check it (a right code then waits for approval, a wrong one is released
     // and counted). The code waits sealed, never in clear.
-    let checked_now = app.providers.hubtel_throttle.acquire(std::time::Duration::from_secs(8)).await?;
+    let checked_now =
+        app.providers.hubtel_throttle.acquire_for(&caller.account.id, std::time::Duration::from_secs(8)).await?;
     if checked_now {
         if hubtel.otp_verify(&otp.session, code).await.map_err(hubtel_unavailable)? {
             app.store.pin_ok(&caller.account.id, Guess::OtpCode).await?;
