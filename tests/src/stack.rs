@@ -283,16 +283,18 @@ impl Stack {
     }
 
     /// An API app on the stack's table for the calling test's runtime, with its DynamoDB
-    /// calls counted.
+    /// calls counted, on a clock standing still at the moment it was made (so call counts
+    /// never depend on a request falling in a new rate window).
     pub async fn counted_app(&self) -> (kobo_api::App, CallCounter) {
         let sdk = self.sdk_as("ApiFunction").await;
         let counter = CallCounter::default();
         let conf = aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(counter.clone()).build();
-        let app = kobo_api::App::new(
+        let mut app = kobo_api::App::new(
             self.config(),
             aws_sdk_dynamodb::Client::from_conf(conf),
             aws_sdk_secretsmanager::Client::new(&sdk),
         );
+        app.clock = kobo_shared::domain::time::Clock::fixed(kobo_shared::domain::time::now_unix());
         (app, counter)
     }
 

@@ -225,6 +225,7 @@ impl DevStack {
             aws_sdk_secretsmanager::Client::new(&callbacks_sdk),
         ));
         let panel = app.providers.smm.get().await.context("connecting to the SMM simulator")?;
+        let panel = &*panel;
         kobo_shared::flows::catalog::import_services(&operator, panel, seed::DEMO_MARKUP_BP)
             .await
             .context("importing the SMM catalog from the simulator")?;

@@ -58,7 +58,8 @@ pub async fn service(conn: &Conn, project: &Project, target: &Target, cmd: Servi
             config.provider_secret_id = secret_id;
             let smm = kobo_shared::flows::providers::Providers::new(&config, conn.secrets_client.clone(), store).smm;
             let panel = smm.get().await?;
-            let imported = kobo_shared::flows::catalog::import_services(store, panel, percent_to_bp(&markup)?).await?;
+            let imported =
+                kobo_shared::flows::catalog::import_services(store, &*panel, percent_to_bp(&markup)?).await?;
             println!("imported {} services", imported.len());
             print_json(&imported)
         }

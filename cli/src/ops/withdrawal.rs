@@ -128,7 +128,7 @@ pub async fn withdrawal(conn: &Conn, project: &Project, target: &Target, cmd: Wi
             let key = conn.callback_key().await?;
             let after = withdrawals::approve_and_pay(
                 store,
-                providers.hubtel.get().await?,
+                &*providers.hubtel.get().await?,
                 &providers.hubtel_throttle,
                 &key,
                 &public_url,

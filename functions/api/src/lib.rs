@@ -65,7 +65,7 @@ impl App {
 
     /// The upstream SMM panel client, built on first use (its key comes from Secrets
     /// Manager). Unavailable (503) when it cannot be built.
-    pub async fn smm(&self) -> Result<&SmmClient, ApiError> {
+    pub async fn smm(&self) -> Result<std::sync::Arc<SmmClient>, ApiError> {
         self.providers.smm.get().await.map_err(|e| {
             tracing::error!(error = %e, "SMM panel client unavailable");
             ApiError::Unavailable

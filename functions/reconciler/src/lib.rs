@@ -66,6 +66,7 @@ impl Reconciler {
     /// One VTU pass: requery transactions stuck in processing and settle them.
     pub async fn run_vtu_once(&self) -> Result<RequeryReport, ReconcileError> {
         let provider = self.providers.topup.get().await?;
+        let provider = &*provider;
         let deadline = std::time::Instant::now() + PASS_BUDGET;
         let report = vtu::requery_processing(&self.store, provider, self.requery_after_secs, deadline).await?;
         log_pass("vtu requery pass", &report);
@@ -82,6 +83,7 @@ impl Reconciler {
             return Ok(0);
         }
         let hubtel = self.providers.hubtel.get().await?;
+        let hubtel = &*hubtel;
         let key = self.callback_key().await?;
         let now = kobo_shared::domain::time::now_unix();
         let mut done = 0;
@@ -134,6 +136,7 @@ impl Reconciler {
     /// Sends queued SMS notices while Hubtel's limit allows. Returns how many.
     pub async fn run_sms_once(&self) -> Result<usize, ReconcileError> {
         let hubtel = self.providers.hubtel.get().await?;
+        let hubtel = &*hubtel;
         Ok(sms::drain(&self.store, &self.providers.hubtel_throttle, hubtel, "kobo", 10).await?)
     }
 
@@ -173,6 +176,7 @@ impl Reconciler {
             return Ok(0);
         }
         let hubtel = self.providers.hubtel.get().await?;
+        let hubtel = &*hubtel;
         let mut done = 0;
         for w in waiting {
             let Some((session, sealed)) = &w.pending_otp else { continue };
@@ -235,6 +239,7 @@ impl Reconciler {
     /// can settle before an operator. Returns how many Hubtel accepted.
     pub async fn run_payouts_once(&self) -> Result<usize, ReconcileError> {
         let hubtel = self.providers.hubtel.get().await?;
+        let hubtel = &*hubtel;
         let key = self.callback_key().await?;
         let payer = withdrawals::Payer {
             store: &self.store,
@@ -268,6 +273,7 @@ impl Reconciler {
     /// One SMM pass.
     pub async fn run_once(&self) -> Result<SyncReport, ReconcileError> {
         let panel = self.providers.smm.get().await?;
+        let panel = &*panel;
         let deadline = std::time::Instant::now() + PASS_BUDGET;
         let report = orders::sync_open_orders(&self.store, panel, self.sending_grace_secs, deadline).await?;
         log_pass("reconciler pass", &report);

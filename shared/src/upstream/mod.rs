@@ -65,9 +65,12 @@ pub struct Lazy<C> {
     url_var: &'static str,
     timeout: std::time::Duration,
     secrets: crate::platform::secrets::SecretsCache<crate::platform::secrets::ProviderSecrets>,
-    client: tokio::sync::OnceCell<C>,
+    /// The client and the credentials it was built from (rebuilt when they change).
+    client: tokio::sync::RwLock<Option<Built<C>>>,
     build: fn(&str, &crate::platform::secrets::ProviderSecrets, std::time::Duration) -> Result<C, UpstreamError>,
 }
+
+type Built<C> = (std::sync::Arc<crate::platform::secrets::ProviderSecrets>, std::sync::Arc<C>);
 
 /// The SMM panel client of a container.
 pub type LazySmm = Lazy<smm::SmmClient>;
@@ -89,22 +92,27 @@ impl<C> Lazy<C> {
             url_var,
             timeout: std::time::Duration::from_millis(config.upstream_timeout_ms),
             secrets: crate::platform::secrets::SecretsCache::new(secrets, config.provider_secret_id.clone()),
-            client: tokio::sync::OnceCell::new(),
+            client: tokio::sync::RwLock::new(None),
             build,
         }
     }
 
-    /// The client; an error says what is missing.
-    pub async fn get(&self) -> Result<&C, UpstreamError> {
-        self.client
-            .get_or_try_init(|| async {
-                if self.url.is_empty() {
-                    return Err(UpstreamError::NotSent(format!("{} is not set", self.url_var)));
-                }
-                let s = self.secrets.get().await.map_err(|e| UpstreamError::NotSent(e.to_string()))?;
-                (self.build)(&self.url, &s, self.timeout)
-            })
-            .await
+    /// The client, built from the provider credentials as they stand (fetched again
+    /// after the secrets TTL, so a rotated key is used from then on); an error says what
+    /// is missing.
+    pub async fn get(&self) -> Result<std::sync::Arc<C>, UpstreamError> {
+        if self.url.is_empty() {
+            return Err(UpstreamError::NotSent(format!("{} is not set", self.url_var)));
+        }
+        let s = self.secrets.get().await.map_err(|e| UpstreamError::NotSent(e.to_string()))?;
+        if let Some((from, client)) = self.client.read().await.as_ref() {
+            if std::sync::Arc::ptr_eq(from, &s) {
+                return Ok(client.clone());
+            }
+        }
+        let client = std::sync::Arc::new((self.build)(&self.url, &s, self.timeout)?);
+        *self.client.write().await = Some((s, client.clone()));
+        Ok(client)
     }
 }
 

@@ -386,7 +386,7 @@ async fn operator_settles(w: &World, acct: &str, id: &str, approve: bool) {
                 let Ok(hubtel) = w.payer.hubtel.get().await else { continue };
                 if let Ok(after) = withdrawals::approve_and_pay(
                     &w.store,
-                    hubtel,
+                    &*hubtel,
                     &w.payer.hubtel_throttle,
                     &w.callback_key,
                     &w.s.base_url,

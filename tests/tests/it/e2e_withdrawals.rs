@@ -59,7 +59,7 @@ async fn approve_and_pay(s: &Stack, store: &Store, payer: &(Providers, KeyRing),
     let w = store.get_withdrawal(acct, id).await.ok().flatten().unwrap_or_else(|| panic!("no withdrawal {id}"));
     withdrawals::approve_and_pay(
         store,
-        providers.hubtel.get().await.expect("the Hubtel client is configured"),
+        &*providers.hubtel.get().await.expect("the Hubtel client is configured"),
         &providers.hubtel_throttle,
         callback_key,
         &s.base_url,
@@ -122,7 +122,7 @@ async fn a_payout_hubtel_never_took_is_sent_again_and_only_final_codes_settle_it
     let callback_key = s.key_ring(1).await;
     let after = withdrawals::approve_and_pay(
         &store,
-        dead.hubtel.get().await.expect("a Hubtel client"),
+        &*dead.hubtel.get().await.expect("a Hubtel client"),
         &dead.hubtel_throttle,
         &callback_key,
         &s.base_url,

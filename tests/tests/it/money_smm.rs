@@ -43,6 +43,7 @@ async fn a_refused_order_whose_refund_failed_is_refunded_by_the_next_pass_once()
     let (acct, _) = new_reseller(&store, ResellerSpec { balance: Kobo::naira(10_000), ..Default::default() }).await;
     let rec = s.reconciler().await;
     let panel = rec.providers.smm.get().await.expect("the SMM panel client");
+    let panel = &*panel;
     let now = kobo_shared::domain::time::now_rfc3339();
     let id = store.next_id("order").await.expect("an order id");
     let o = Order {

@@ -130,7 +130,7 @@ pub async fn deposit(app: &App, caller: &Caller, p: &Params) -> Result<Response<
     let d = match (app.providers.hubtel.get().await, app.keys.callback_key.get().await) {
         (Ok(hubtel), Ok(ring)) => deposit_flows::create_paylink(
             &app.store,
-            hubtel,
+            &*hubtel,
             &app.providers.hubtel_throttle,
             &ring,
             &app.config.public_url,
@@ -171,6 +171,7 @@ pub async fn withdraw_otp(app: &App, caller: &Caller, p: &Params) -> Result<Resp
     // The PIN first: a stolen key alone cannot make kobo text the owner.
     super::vtu::check_pin(app, caller, p).await?;
     let hubtel = app.providers.hubtel.get().await.map_err(hubtel_unavailable)?;
+    let hubtel = &*hubtel;
     let account = &caller.account.id;
     let id = format!("otp_{}", uuid::Uuid::now_v7().simple());
     let now = app.clock.now_unix();
@@ -255,6 +256,7 @@ pub async fn withdraw(app: &App, caller: &Caller, p: &Params) -> Result<Response
     }
     let attempt = super::vtu::reserve_attempt(app, &caller.account.id, Guess::OtpCode, now).await?;
     let hubtel = app.providers.hubtel.get().await.map_err(hubtel_unavailable)?;
+    let hubtel = &*hubtel;
     // Check the code now when Hubtel has a slot; otherwise hold the amount and let the
     // reconciler check it (a right code then waits for approval, a wrong one is released
     // and counted). The code waits sealed, never in clear.

@@ -175,7 +175,7 @@ async fn commit(app: &App, caller: &Caller, v: NewOrder, idem: Option<(String, S
 async fn send(app: &App, order: &Order) {
     match app.smm().await {
         Ok(panel) => {
-            if let Err(e) = orders::send_upstream(&app.store, panel, order).await {
+            if let Err(e) = orders::send_upstream(&app.store, &*panel, order).await {
                 tracing::error!(order_id = order.id, error = %e, "recording the upstream outcome failed");
             }
         }

@@ -187,6 +187,7 @@ impl TryFrom<(Action, &Params)> for VerifyRequest {
 pub async fn verify(app: &App, action: Action, p: &Params) -> Result<Response<Body>, ApiError> {
     let request = VerifyRequest::try_from((action, p))?;
     let provider = app.providers.topup.get().await.map_err(|e| upstream_error(e, "provider"))?;
+    let provider = &*provider;
     let catalog = app.vtu_catalog.get(app).await?;
     let customer = match request {
         VerifyRequest::Cable { service, customer } => {
@@ -482,13 +483,15 @@ pub(crate) async fn check_pin(app: &App, caller: &Caller, p: &Params) -> Result<
 }
 
 /// How long a PIN check waits for checks already in flight on the same account (a shop
-/// firing many purchases at once) before it is refused.
-const PIN_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+/// firing many purchases at once) before it answers 503 (nothing done; retry).
+const PIN_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(4);
 
 /// Reserves a PIN (or OTP code) attempt. When every attempt is taken by checks still in
 /// flight, waits a little for them: right PINs free their attempts within milliseconds,
 /// wrong ones never do, so a burst of honest purchases goes through and a burst of
-/// guesses is refused once the fifth wrong one locks.
+/// guesses is refused once the fifth wrong one locks. A check still waiting at the end
+/// is answered 503 with `Retry-After` (nothing was done, and nothing about the PIN is
+/// said); a lock is answered with the one PIN refusal.
 pub(crate) async fn reserve_attempt(
     app: &App,
     account_id: &str,
@@ -496,14 +499,15 @@ pub(crate) async fn reserve_attempt(
     now: i64,
 ) -> Result<pin::Attempt, ApiError> {
     let deadline = tokio::time::Instant::now() + PIN_QUEUE_WAIT;
-    let mut pause = std::time::Duration::from_millis(20);
+    let mut pause = std::time::Duration::from_millis(10);
     loop {
         match app.store.reserve_attempt(account_id, guess, now).await? {
             pin::Attempt::Refused { locked: false, .. } if tokio::time::Instant::now() + pause < deadline => {
                 tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(std::time::Duration::from_millis(250));
+                pause = (pause * 2).min(std::time::Duration::from_millis(100));
             }
-            pin::Attempt::Refused { .. } => return Err(ApiError::PinRefused),
+            pin::Attempt::Refused { locked: false, .. } => return Err(ApiError::Unavailable),
+            pin::Attempt::Refused { locked: true, .. } => return Err(ApiError::PinRefused),
             reserved => return Ok(reserved),
         }
     }
