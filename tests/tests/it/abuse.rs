@@ -288,6 +288,23 @@ async fn pay_deposit(s: &kobo_tests::Stack, id: &str) -> (u64, String) {
     (v["callback_status"].as_u64().unwrap_or(0), v["callback_answer"]["status"].as_str().unwrap_or("").to_string())
 }
 
+/// An endpoint of `acct` on `receiver` for `deposit.success`, sealed under the vault key
+/// ring as it stands; its sealed secret.
+async fn deposit_hooks(s: &kobo_tests::Stack, acct: &str, receiver: &Receiver) -> String {
+    let (ep, secret) = kobo_shared::flows::webhooks::manage::create_endpoint(
+        &s.store().await,
+        &s.vault().await,
+        acct,
+        &receiver.url,
+        vec![kobo_shared::domain::event::EventType::DepositSuccess],
+        TargetPolicy::LOCAL,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("endpoint: {e}"));
+    receiver.set_secret(&secret);
+    ep.secret_sealed
+}
+
 /// Every secret rotates without breaking what the old key made, and functions already
 /// warm with the old secret accept the new one at once (a key id or signature they do
 /// not know has them fetch it again), well within their TTL: the PIN pepper (a PIN set
@@ -298,7 +315,6 @@ async fn pay_deposit(s: &kobo_tests::Stack, id: &str) -> (u64, String) {
 /// top-up provider's callback secret. Its own stack: the rotations are its alone.
 #[tokio::test]
 async fn rotated_secrets_are_accepted_by_warm_functions_within_their_ttl() {
-    use kobo_shared::flows::webhooks::manage;
     use kobo_shared::Kobo;
     use kobo_tests::ApiClient;
     let s = kobo_tests::own_stack(&ROTATION, "rotation");
@@ -306,17 +322,7 @@ async fn rotated_secrets_are_accepted_by_warm_functions_within_their_ttl() {
     let (acct, key) = pin_holder(s, 1_000).await;
     let c = ApiClient::new(s, &key);
     let old_hooks = Receiver::start(Mode::Ok);
-    let (_, secret) = manage::create_endpoint(
-        &store,
-        &s.vault().await,
-        &acct,
-        &old_hooks.url,
-        vec![kobo_shared::domain::event::EventType::DepositSuccess],
-        TargetPolicy::LOCAL,
-    )
-    .await
-    .unwrap_or_else(|e| panic!("endpoint: {e}"));
-    old_hooks.set_secret(&secret);
+    deposit_hooks(s, &acct, &old_hooks).await;
 
     // Warm every function with the first keys: a purchase (PIN pepper), a paid deposit
     // (callback key in the API and the callbacks function), its webhook (vault key).
@@ -356,18 +362,8 @@ async fn rotated_secrets_are_accepted_by_warm_functions_within_their_ttl() {
 
     // Vault: an endpoint sealed under k2.
     let new_hooks = Receiver::start(Mode::Ok);
-    let (ep, secret) = manage::create_endpoint(
-        &store,
-        &s.vault().await,
-        &acct,
-        &new_hooks.url,
-        vec![kobo_shared::domain::event::EventType::DepositSuccess],
-        TargetPolicy::LOCAL,
-    )
-    .await
-    .unwrap_or_else(|e| panic!("endpoint: {e}"));
-    assert!(ep.secret_sealed.starts_with("k2:"));
-    new_hooks.set_secret(&secret);
+    let sealed = deposit_hooks(s, &acct, &new_hooks).await;
+    assert!(sealed.starts_with("k2:"));
 
     // Callback key: a deposit made by a cold API container carries a k2 URL; the warm
     // callbacks function accepts it. The one made before the rotation still credits.
