@@ -35,6 +35,16 @@ pub struct Reconciler {
     pub public_url: String,
 }
 
+/// What serving one queued item came to.
+enum Step {
+    /// Done (a paylink created).
+    Done,
+    /// Nothing more for this one now; the others go on.
+    Next,
+    /// Hubtel's window is full: the pass stops.
+    Stop,
+}
+
 /// A pass failed; nothing half-done is left (each order's change is one transaction).
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
@@ -77,7 +87,6 @@ impl Reconciler {
     /// taking accounts in turn, and drops those that waited too long. Returns how many
     /// got one.
     pub async fn run_deposits_once(&self) -> Result<usize, ReconcileError> {
-        use kobo_shared::db::queue_slots::QueueKind;
         let pending = self.store.pending_deposits(100).await?;
         if pending.is_empty() {
             return Ok(0);
@@ -85,52 +94,55 @@ impl Reconciler {
         let hubtel = self.providers.hubtel.get().await?;
         let hubtel = &*hubtel;
         let key = self.callback_key().await?;
-        let now = kobo_shared::domain::time::now_unix();
         let mut done = 0;
         for d in fair::round_robin(pending, |d| d.account_id.as_str()) {
-            if d.waited_too_long(now) {
-                if self.store.expire_deposit(&d).await? {
-                    tracing::warn!(deposit = %d.id, "deposit never got its paylink; dropped");
-                }
-                self.store.free_queue_slot(&d.account_id, QueueKind::Deposit, &d.id).await?;
-                continue;
-            }
-            // One caller asks Hubtel for a deposit's paylink (the reseller's own request may
-            // be at it); accounts in turn, each within its share of Hubtel's window.
-            let now = kobo_shared::domain::time::now_unix();
-            if !self.store.claim_paylink(&d, now, now + deposits::PAYLINK_CLAIM_SECS).await? {
-                continue;
-            }
-            match self.providers.hubtel_throttle.take_now_for(&d.account_id).await? {
-                Slot::Taken => {}
-                Slot::ShareUsed => {
-                    self.store.release_paylink_claim(&d).await?;
-                    continue;
-                }
-                Slot::Full => {
-                    self.store.release_paylink_claim(&d).await?;
-                    break; // the next pass goes on
-                }
-            }
-            let outcome = match deposits::send_paylink(&self.store, hubtel, &key, &self.public_url, &d).await {
-                Ok(outcome) => outcome,
-                Err(e) => {
-                    tracing::warn!(deposit = %d.id, error = %e, "paylink not recorded; the others go on");
-                    continue;
-                }
-            };
-            match outcome {
-                deposits::Paylink::Done(_) => {
-                    done += 1;
-                    self.store.free_queue_slot(&d.account_id, QueueKind::Deposit, &d.id).await?;
-                }
-                // One Hubtel refuses blocks none behind it; it expires if it never goes.
-                deposits::Paylink::NotCreated(_) | deposits::Paylink::NoSlot(_) | deposits::Paylink::Claimed(_) => {
-                    continue
-                }
+            // A store failure on one deposit is logged and the others go on.
+            match self.serve_deposit(hubtel, &key, &d).await {
+                Ok(Step::Done) => done += 1,
+                Ok(Step::Next) => {}
+                Ok(Step::Stop) => break, // Hubtel's window is full: the next pass goes on
+                Err(e) => tracing::warn!(deposit = %d.id, error = %e, "deposit not served; the others go on"),
             }
         }
         Ok(done)
+    }
+
+    /// One pending deposit: dropped when it waited too long, else its paylink asked for
+    /// (one caller at a time: the reseller's own request may be at it), within its
+    /// account's share of Hubtel's window.
+    async fn serve_deposit(
+        &self,
+        hubtel: &kobo_shared::upstream::hubtel::HubtelClient,
+        key: &KeyRing,
+        d: &kobo_shared::domain::deposit::Deposit,
+    ) -> Result<Step, StoreError> {
+        use kobo_shared::db::queue_slots::QueueKind;
+        let now = kobo_shared::domain::time::now_unix();
+        if d.waited_too_long(now) {
+            if self.store.expire_deposit(d).await? {
+                tracing::warn!(deposit = %d.id, "deposit never got its paylink; dropped");
+            }
+            self.store.free_queue_slot(&d.account_id, QueueKind::Deposit, &d.id).await?;
+            return Ok(Step::Next);
+        }
+        if !self.store.claim_paylink(d, now, now + deposits::PAYLINK_CLAIM_SECS).await? {
+            return Ok(Step::Next);
+        }
+        match self.providers.hubtel_throttle.take_now_for(&d.account_id).await? {
+            Slot::Taken => {}
+            other => {
+                self.store.release_paylink_claim(d).await?;
+                return Ok(if other == Slot::Full { Step::Stop } else { Step::Next });
+            }
+        }
+        match deposits::send_paylink(&self.store, hubtel, key, &self.public_url, d).await? {
+            deposits::Paylink::Done(_) => {
+                self.store.free_queue_slot(&d.account_id, QueueKind::Deposit, &d.id).await?;
+                Ok(Step::Done)
+            }
+            // One Hubtel refuses blocks none behind it; it expires if it never goes.
+            _ => Ok(Step::Next),
+        }
     }
 
     /// Sends queued SMS notices while Hubtel's limit allows. Returns how many.
@@ -150,8 +162,13 @@ impl Reconciler {
         let otp_queue = kobo_shared::db::queue_slots::QueueKind::Otp;
         for otp in fair::round_robin(self.store.queued_otps(100).await?, |o| o.account_id.as_str()) {
             if otp.expires_at <= now {
-                self.store.drop_queued_otp(&otp.account_id, &otp.id).await?;
-                self.store.free_queue_slot(&otp.account_id, otp_queue, &otp.id).await?;
+                let dropped = match self.store.drop_queued_otp(&otp.account_id, &otp.id).await {
+                    Ok(_) => self.store.free_queue_slot(&otp.account_id, otp_queue, &otp.id).await,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = dropped {
+                    tracing::warn!(otp = %otp.id, error = %e, "expired OTP not dropped; the others go on");
+                }
                 continue;
             }
             match self.providers.hubtel_throttle.take_now_for(&otp.account_id).await? {
@@ -169,7 +186,9 @@ impl Reconciler {
             if let Err(e) = sent {
                 tracing::warn!(otp = %otp.id, error = %e, "queued OTP sent but not recorded");
             }
-            self.store.free_queue_slot(&otp.account_id, otp_queue, &otp.id).await?;
+            if let Err(e) = self.store.free_queue_slot(&otp.account_id, otp_queue, &otp.id).await {
+                tracing::warn!(otp = %otp.id, error = %e, "OTP queue slot not freed; it frees itself at expiry");
+            }
         }
         let waiting = self.store.verifying_withdrawals(10).await?;
         if waiting.is_empty() {

@@ -60,8 +60,8 @@ pub async fn drain(
     let queued = store.queued_sms(max.max(100)).await?;
     for queued in crate::flows::fair::round_robin(queued, |q| q.account_id.as_str()) {
         if queued.expires_at <= now {
-            if store.take_sms(&queued).await? {
-                store.free_queue_slot(&queued.account_id, QueueKind::Notice, &queued.id).await?;
+            if let Err(e) = drop_expired(store, &queued).await {
+                tracing::warn!(error = %e, "expired notice not dropped; the others go on");
             }
             continue;
         }
@@ -86,9 +86,18 @@ pub async fn drain(
                 continue;
             }
         }
-        store.free_queue_slot(&queued.account_id, QueueKind::Notice, &queued.id).await?;
+        if let Err(e) = store.free_queue_slot(&queued.account_id, QueueKind::Notice, &queued.id).await {
+            tracing::warn!(error = %e, "notice queue slot not freed; it frees itself at expiry");
+        }
     }
     Ok(sent)
+}
+
+async fn drop_expired(store: &Store, queued: &crate::domain::sms::QueuedSms) -> Result<(), StoreError> {
+    if store.take_sms(queued).await? {
+        store.free_queue_slot(&queued.account_id, QueueKind::Notice, &queued.id).await?;
+    }
+    Ok(())
 }
 
 /// Queues a notice for `account_id` if it turned notices on.

@@ -126,7 +126,13 @@ pub async fn deposit(app: &App, caller: &Caller, p: &Params) -> Result<Response<
         paylink_url: None,
         created_at: kobo_shared::domain::time::now_rfc3339(),
     };
-    app.store.put_deposit(&d).await?;
+    if let Err(e) = app.store.put_deposit(&d).await {
+        // Nothing was made: its queue slot goes back (or frees itself at expiry).
+        if let Err(e) = app.store.free_queue_slot(&caller.account.id, queue, &d.id).await {
+            tracing::warn!(error = %e, "deposit queue slot not freed; it frees itself when it expires");
+        }
+        return Err(e.into());
+    }
     let d = match (app.providers.hubtel.get().await, app.keys.callback_key.get().await) {
         (Ok(hubtel), Ok(ring)) => deposit_flows::create_paylink(
             &app.store,
