@@ -231,6 +231,29 @@ async fn payment(cb: &Callbacks, account: &str, id: &str, payload: &serde_json::
     let paylink = payload["data"]["paylinkId"].as_str().unwrap_or_default();
     if d.paylink_id.as_deref().is_some_and(|stored| stored != paylink) {
         tracing::warn!(deposit = %d.id, "payment callback for another paylink refused; nothing changed");
+        // Refused, but not forgotten: a URL that holds the deposit's secret and amount may
+        // be Hubtel reporting a second paylink of it (one whose answer was lost) that a
+        // customer paid. An operator confirms on Hubtel and credits it by hand.
+        let paid = payload["data"]["status"].as_str().is_some_and(|s| s.eq_ignore_ascii_case("success"));
+        if paid {
+            let alert = kobo_shared::domain::alert::Alert::new(
+                format!("deposit:{}", d.id),
+                &d.account_id,
+                format!(
+                    "Hubtel reported a payment of deposit {} ({}) on paylink {paylink:?}, not on its paylink {:?}; it was not credited",
+                    d.id,
+                    d.amount,
+                    d.paylink_id.as_deref().unwrap_or_default()
+                ),
+                format!(
+                    "confirm the payment on Hubtel; if it is real, `kobo wallet credit {acct} {amount} --reason \"deposit {id} paid on paylink {paylink}\"`; then `kobo alerts resolve deposit:{id}`",
+                    acct = d.account_id,
+                    amount = d.amount,
+                    id = d.id
+                ),
+            );
+            cb.store.raise_alert(&alert).await?;
+        }
         return Ok(Settled::quiet("refused"));
     }
     Ok(match apply_payment(&cb.store, &d, payload).await? {
