@@ -108,17 +108,7 @@ async fn forged_deposit_callbacks_with_a_valid_url_are_refused() {
     let (st, v) = c.deposit("1500").await;
     assert_eq!(st, 200, "{v}");
     let id = v["deposit_id"].as_str().unwrap_or_default().to_string();
-    let links: Value = reqwest::get(format!("{}/control/paylinks", s.hubtel_base))
-        .await
-        .unwrap_or_else(|e| panic!("paylinks: {e}"))
-        .json()
-        .await
-        .unwrap_or_default();
-    let (paylink, link) = links
-        .as_object()
-        .and_then(|m| m.iter().find(|(_, l)| l["clientReference"] == json!(id)))
-        .map(|(k, l)| (k.clone(), l.clone()))
-        .unwrap_or_else(|| panic!("no paylink for {id}"));
+    let (paylink, link) = paylink_of(s, &id).await;
     let url = link["callbackUrl"].as_str().unwrap_or_default().to_string();
     let body = |amount: f64, paylink: &str| {
         json!({"message": "Success", "responseCode": "0000", "data": {"paymentType": "mobilemoney",
@@ -266,20 +256,25 @@ async fn rotate_ring(s: &kobo_tests::Stack, which: usize) -> String {
     kid
 }
 
-/// Pays deposit `id` through the Hubtel simulator; the callback's status and answer.
-async fn pay_deposit(s: &kobo_tests::Stack, id: &str) -> (u64, String) {
-    use serde_json::Value;
-    let links: Value = reqwest::get(format!("{}/control/paylinks", s.hubtel_base))
+/// The Hubtel simulator's paylink of deposit `id`: its id and the request kobo made.
+async fn paylink_of(s: &kobo_tests::Stack, id: &str) -> (String, serde_json::Value) {
+    let links: serde_json::Value = reqwest::get(format!("{}/control/paylinks", s.hubtel_base))
         .await
         .unwrap_or_else(|e| panic!("paylinks: {e}"))
         .json()
         .await
         .unwrap_or_default();
-    let paylink = links
+    links
         .as_object()
         .and_then(|m| m.iter().find(|(_, l)| l["clientReference"] == serde_json::json!(id)))
-        .map(|(k, _)| k.clone())
-        .unwrap_or_else(|| panic!("no paylink for {id}"));
+        .map(|(k, l)| (k.clone(), l.clone()))
+        .unwrap_or_else(|| panic!("no paylink for {id}"))
+}
+
+/// Pays deposit `id` through the Hubtel simulator; the callback's status and answer.
+async fn pay_deposit(s: &kobo_tests::Stack, id: &str) -> (u64, String) {
+    use serde_json::Value;
+    let (paylink, _) = paylink_of(s, id).await;
     let v: Value = reqwest::Client::new()
         .post(format!("{}/control/pay/{paylink}", s.hubtel_base))
         .json(&serde_json::json!({}))
