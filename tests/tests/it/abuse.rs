@@ -256,14 +256,15 @@ async fn rotate_ring(s: &kobo_tests::Stack, which: usize) -> String {
     kid
 }
 
+/// GETs a simulator's control URL as JSON (`null` when it is not JSON).
+async fn get_json(url: String) -> serde_json::Value {
+    let r = reqwest::get(&url).await.unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    r.json().await.unwrap_or_default()
+}
+
 /// The Hubtel simulator's paylink of deposit `id`: its id and the request kobo made.
 async fn paylink_of(s: &kobo_tests::Stack, id: &str) -> (String, serde_json::Value) {
-    let links: serde_json::Value = reqwest::get(format!("{}/control/paylinks", s.hubtel_base))
-        .await
-        .unwrap_or_else(|e| panic!("paylinks: {e}"))
-        .json()
-        .await
-        .unwrap_or_default();
+    let links: serde_json::Value = get_json(format!("{}/control/paylinks", s.hubtel_base)).await;
     links
         .as_object()
         .and_then(|m| m.iter().find(|(_, l)| l["clientReference"] == serde_json::json!(id)))
@@ -412,24 +413,14 @@ async fn rotated_secrets_are_accepted_by_warm_functions_within_their_ttl() {
 
 /// OTPs the Hubtel simulator sent to `phone` (E.164) so far.
 async fn otps_sent_to(s: &kobo_tests::Stack, phone: &str) -> u64 {
-    let v: serde_json::Value = reqwest::get(format!("{}/control/stats", s.hubtel_base))
-        .await
-        .unwrap_or_else(|e| panic!("stats: {e}"))
-        .json()
-        .await
-        .unwrap_or_default();
+    let v: serde_json::Value = get_json(format!("{}/control/stats", s.hubtel_base)).await;
     v["otp_per_phone"][phone].as_u64().unwrap_or(0)
 }
 
 /// The code Hubtel texted for an OTP (as the phone's owner would read it).
 async fn otp_code(s: &kobo_tests::Stack, store: &kobo_shared::Store, acct: &str, otp_id: &str) -> String {
     let otp = store.get_otp(acct, otp_id).await.ok().flatten().unwrap_or_else(|| panic!("no otp {otp_id}"));
-    let v: serde_json::Value = reqwest::get(format!("{}/control/otp/{}", s.hubtel_base, otp.session.request_id))
-        .await
-        .unwrap_or_else(|e| panic!("otp: {e}"))
-        .json()
-        .await
-        .unwrap_or_default();
+    let v: serde_json::Value = get_json(format!("{}/control/otp/{}", s.hubtel_base, otp.session.request_id)).await;
     v["code"].as_str().unwrap_or_default().to_string()
 }
 
@@ -652,12 +643,7 @@ async fn a_tenant_flooding_hubtel_cannot_starve_another() {
     assert!(statuses.iter().all(|s| *s == 200 || *s == 429), "{statuses:?}");
 
     // Hubtel's paylinks by account.
-    let links: serde_json::Value = reqwest::get(format!("{}/control/paylinks", s.hubtel_base))
-        .await
-        .unwrap_or_else(|e| panic!("paylinks: {e}"))
-        .json()
-        .await
-        .unwrap_or_default();
+    let links: serde_json::Value = get_json(format!("{}/control/paylinks", s.hubtel_base)).await;
     let mut used = (0usize, 0usize);
     for link in links.as_object().map(|m| m.values().cloned().collect::<Vec<_>>()).unwrap_or_default() {
         let id = link["clientReference"].as_str().unwrap_or_default();
