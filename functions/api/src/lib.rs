@@ -11,9 +11,8 @@ pub mod request;
 
 use std::time::Instant;
 
-use kobo_shared::db::keys::RateSubject;
 use kobo_shared::domain::auth;
-use kobo_shared::domain::auth::{AnonymousLimits, Hits};
+use kobo_shared::domain::auth::AnonymousLimits;
 use kobo_shared::domain::{apikey, ratelimit};
 use kobo_shared::flows::providers::Providers;
 use kobo_shared::platform::config::Config;
@@ -115,58 +114,8 @@ async fn serve(app: &App, req: &ApiRequest, log: &mut RequestLog) -> Result<Resp
     let presented = req.key.as_deref().and_then(apikey::parse);
     let anonymous = AnonymousLimits { ip_rpm: app.config.anon_ip_rpm };
 
-    // One round trip: key + account lookup and both rate counters, concurrently. An IP
-    // this container saw guessing keys past its limit in this window is not counted
-    // again (nor is its key): if the key turns out valid, it is counted after the wave.
-    let (key_cap, ip_cap) = app.plans.caps(anonymous.ip_rpm).await;
-    let anon_over = app.over_limit.get(window.start, &rates::anonymous_ip(&ip));
-    let key_over = presented.as_ref().and_then(|p| app.over_limit.get(window.start, &rates::key(&p.hash)));
-    let count_ip = || app.store.hit_rate(RateSubject::Ip(&ip), &window, ip_cap);
-    let count_key = || async {
-        match &presented {
-            Some(p) => app.store.hit_key_rate(p.account_id, &p.hash, &window, key_cap).await,
-            None => Ok(0),
-        }
-    };
-    let ip_hits = async {
-        match anon_over {
-            Some(_) => Ok(None),
-            None => count_ip().await.map(Some),
-        }
-    };
-    let (lookup, key_hits, ip_hits) = match &presented {
-        Some(p) => {
-            let key_hits = async {
-                match (key_over, anon_over) {
-                    (Some(h), _) => Ok(Some(h)),
-                    (None, Some(_)) => Ok(None),
-                    (None, None) => count_key().await.map(Some),
-                }
-            };
-            let (lookup, key_hits, ip_hits) =
-                tokio::join!(app.store.auth_lookup(p.account_id, &p.hash), key_hits, ip_hits);
-            (lookup?, key_hits?, ip_hits?)
-        }
-        None => ((None, None), Some(0), ip_hits.await?),
-    };
+    let (lookup, hits) = rates::lookup_and_count(app, &ip, presented.as_ref(), &window, anonymous).await?;
     let authenticated = matches!(&lookup, (Some(_), Some(_)));
-    let (key_hits, ip_hits) = match (key_hits, ip_hits, &presented) {
-        (Some(k), Some(i), _) => (k, i),
-        // Skipped for a flooding IP: a valid key is counted now; anything else is refused
-        // on the count remembered.
-        (k, i, Some(_)) if authenticated => {
-            let k = match k {
-                Some(k) => k,
-                None => count_key().await?,
-            };
-            let i = match i {
-                Some(i) => i,
-                None => count_ip().await?,
-            };
-            (k, i)
-        }
-        (k, i, _) => (k.unwrap_or(0), i.or(anon_over).unwrap_or(u64::MAX)),
-    };
     let (account, key) = lookup;
     let plan = match &account {
         Some(a) if key.is_some() => app.plans.get(&app.store, &a.plan_id).await?,
@@ -179,7 +128,7 @@ async fn serve(app: &App, req: &ApiRequest, log: &mut RequestLog) -> Result<Resp
         plan.as_ref(),
         req.params.get("action"),
         caller_ctx,
-        Hits { key: key_hits, ip: ip_hits },
+        hits,
         &window,
         anonymous,
     );
@@ -187,15 +136,7 @@ async fn serve(app: &App, req: &ApiRequest, log: &mut RequestLog) -> Result<Resp
         log.key_id = Some(k.key_id.clone());
         log.account_id = Some(k.account_id.clone());
     }
-    // Remember who went over, so their next requests in this window write nothing.
-    if !authenticated && ratelimit::exceeded(ip_hits, anonymous.ip_rpm) {
-        app.over_limit.note(window.start, rates::anonymous_ip(&ip), ip_hits);
-    }
-    if let (Some(p), Some(plan)) = (&presented, &plan) {
-        if ratelimit::exceeded(key_hits, plan.key_rpm) {
-            app.over_limit.note(window.start, rates::key(&p.hash), key_hits);
-        }
-    }
+    rates::remember_over(app, &ip, presented.as_ref(), plan.as_ref(), authenticated, hits, &window, anonymous);
     let action = action?;
     log.action = action.as_str();
     let (Some(account), Some(key)) = (account, key) else {

@@ -7,6 +7,102 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use kobo_shared::db::keys::RateSubject;
+use kobo_shared::domain::account::{Account, ApiKeyRecord, Plan};
+use kobo_shared::domain::apikey::PresentedKey;
+use kobo_shared::domain::auth::{AnonymousLimits, Hits};
+use kobo_shared::domain::ratelimit::{self, Window};
+use kobo_shared::ApiError;
+
+use crate::App;
+
+/// The account and key a request names, as found.
+pub type Lookup = (Option<Account>, Option<ApiKeyRecord>);
+
+/// The authentication wave, one round trip: the key and account lookup and both rate
+/// counters, concurrently. An IP this container saw guessing keys past its limit in this
+/// window is not counted again (nor is its key): if the key turns out valid, it is
+/// counted after the wave; anything else is refused on the count remembered.
+pub async fn lookup_and_count(
+    app: &App,
+    ip: &str,
+    presented: Option<&PresentedKey<'_>>,
+    window: &Window,
+    anonymous: AnonymousLimits,
+) -> Result<(Lookup, Hits), ApiError> {
+    let (key_cap, ip_cap) = app.plans.caps(anonymous.ip_rpm).await;
+    let anon_over = app.over_limit.get(window.start, &anonymous_ip(ip));
+    let key_over = presented.and_then(|p| app.over_limit.get(window.start, &key(&p.hash)));
+    let count_ip = || app.store.hit_rate(RateSubject::Ip(ip), window, ip_cap);
+    let count_key = || async {
+        match presented {
+            Some(p) => app.store.hit_key_rate(p.account_id, &p.hash, window, key_cap).await,
+            None => Ok(0),
+        }
+    };
+    let ip_hits = async {
+        match anon_over {
+            Some(_) => Ok(None),
+            None => count_ip().await.map(Some),
+        }
+    };
+    let (lookup, key_hits, ip_hits) = match presented {
+        Some(p) => {
+            let key_hits = async {
+                match (key_over, anon_over) {
+                    (Some(h), _) => Ok(Some(h)),
+                    (None, Some(_)) => Ok(None),
+                    (None, None) => count_key().await.map(Some),
+                }
+            };
+            let (lookup, key_hits, ip_hits) =
+                tokio::join!(app.store.auth_lookup(p.account_id, &p.hash), key_hits, ip_hits);
+            (lookup?, key_hits?, ip_hits?)
+        }
+        None => ((None, None), Some(0), ip_hits.await?),
+    };
+    let authenticated = matches!(&lookup, (Some(_), Some(_)));
+    let (key_hits, ip_hits) = match (key_hits, ip_hits) {
+        (Some(k), Some(i)) => (k, i),
+        (k, i) if authenticated => {
+            let k = match k {
+                Some(k) => k,
+                None => count_key().await?,
+            };
+            let i = match i {
+                Some(i) => i,
+                None => count_ip().await?,
+            };
+            (k, i)
+        }
+        (k, i) => (k.unwrap_or(0), i.or(anon_over).unwrap_or(u64::MAX)),
+    };
+    Ok((lookup, Hits { key: key_hits, ip: ip_hits }))
+}
+
+/// Remembers who went over their limit, so their next requests in this window write
+/// nothing: an IP guessing keys, a key past its plan.
+#[allow(clippy::too_many_arguments)]
+pub fn remember_over(
+    app: &App,
+    ip: &str,
+    presented: Option<&PresentedKey<'_>>,
+    plan: Option<&Plan>,
+    authenticated: bool,
+    hits: Hits,
+    window: &Window,
+    anonymous: AnonymousLimits,
+) {
+    if !authenticated && ratelimit::exceeded(hits.ip, anonymous.ip_rpm) {
+        app.over_limit.note(window.start, anonymous_ip(ip), hits.ip);
+    }
+    if let (Some(p), Some(plan)) = (presented, plan) {
+        if ratelimit::exceeded(hits.key, plan.key_rpm) {
+            app.over_limit.note(window.start, key(&p.hash), hits.key);
+        }
+    }
+}
+
 /// Subjects seen over their limit in the current window, per container (bounded).
 #[derive(Debug, Default)]
 pub struct OverLimit {

@@ -493,16 +493,19 @@ fn rand_suffix() -> u32 {
     rand::rng().random_range(1_000_000..9_999_999)
 }
 
+static FLOOD: kobo_tests::StackSlot = kobo_tests::StackSlot::new();
+
 /// 10,000 requests with random well-formed keys from four addresses: no per-key item is
 /// ever written (a key is counted on its own item, which a random key does not have),
 /// each address's counter stops once over its limit, and after that the container
-/// writes nothing at all for the flood. On a fixed clock: one rate window.
+/// writes nothing at all for the flood. On a fixed clock: one rate window. Its own stack,
+/// so the flood does not slow the shared emulator under the other tests.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_random_keys_writes_no_per_key_items_and_stops_writing() {
     use futures_util::StreamExt;
     use kobo_shared::db::keys::RateSubject;
     use rand::distr::{Alphanumeric, SampleString};
-    let s = kobo_tests::stack();
+    let s = kobo_tests::own_stack(&FLOOD, "flood");
     let store = s.store().await;
     let (mut app, counter) = s.counted_app().await;
     let now = (chrono::Utc::now().timestamp() / 60 + 120) * 60 + 5;
