@@ -54,6 +54,14 @@ only for measuring the difference):
   secret's ARN, SQS on the queue's ARN. A missing permission answers AccessDenied, as a
   deployed function would see it.
 
+* DynamoDB data-plane results (GetItem, PutItem, UpdateItem, DeleteItem, Query, Scan,
+  the batch and transaction calls) are written as JSON directly. Stock moto walks the
+  botocore output model for every member of every attribute value (most of its time per
+  request under load); the wire form of these results is plain JSON, with binary values
+  in base64. --check-results serializes every such result both ways and answers 500 when they
+  differ, with the two logged (the tests' own emulator runs with it). moto's list of
+  its own modules, which it reads from disk on every request, is read once.
+
 Control endpoints (loopback only, not AWS APIs):
 
 * GET  /_kobo/stats        RSS, items, stream records and iterators, and calls and time
@@ -108,6 +116,64 @@ OPS = collections.defaultdict(lambda: [0, 0.0])
 def log(msg: str) -> None:
     sys.stderr.write(f"moto_serial: {msg}\n")
     sys.stderr.flush()
+
+
+# --------------------------------------------------------------------------------------
+# DynamoDB results written directly
+# --------------------------------------------------------------------------------------
+
+DIRECT_OPS = {
+    "GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchGetItem",
+    "BatchWriteItem", "TransactWriteItems", "TransactGetItems",
+}
+
+
+class ResultMismatch(Exception):
+    pass
+
+
+def wire(value):
+    """The JSON wire form of a result moto built with dynamo_to_dict: members that are
+    None left out, binary values in base64, timestamps in epoch seconds."""
+    if isinstance(value, dict):
+        return {k: wire(v) for k, v in value.items() if v is not None}
+    if isinstance(value, (list, tuple)):
+        return [wire(v) for v in value]
+    if isinstance(value, (bytes, bytearray)):
+        import base64
+
+        return base64.b64encode(value).decode("ascii")
+    if hasattr(value, "timestamp") and callable(value.timestamp):
+        return value.timestamp()
+    return value
+
+
+def install_module_list_cache() -> None:
+    # moto lists its own package directory on every request to route it by host; the
+    # list never changes while the server runs.
+    from moto import backends
+
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: modules
+
+
+def install_direct_results(check: bool) -> None:
+    from moto.dynamodb.responses import DynamoResult
+
+    modelled = DynamoResult.execute_result
+
+    def execute_result(self, context):
+        if context.operation_model.name not in DIRECT_OPS:
+            return modelled(self, context)
+        body = json.dumps(wire(self.result))
+        if check:
+            _, _, want = modelled(self, context)
+            if json.loads(want) != json.loads(body):
+                log(f"result mismatch in {context.operation_model.name}: modelled {want} direct {body}")
+                raise ResultMismatch(context.operation_model.name)
+        return 200, {"Content-Type": "application/x-amz-json-1.0"}, body
+
+    DynamoResult.execute_result = execute_result
 
 
 # --------------------------------------------------------------------------------------
@@ -977,6 +1043,7 @@ def main() -> None:
     parser.add_argument("--hard-cap", type=int, default=HARD_CAP, help="unread stream records kept at most")
     parser.add_argument("--trim-batch", type=int, default=TRIM_BATCH, help="records past --keep-read before a trim")
     parser.add_argument("--faults", default="", help="fault spec, e.g. seed=7,conflict=0.1,throttle=0.05")
+    parser.add_argument("--check-results", action="store_true", help="compare direct results with moto's own")
     args = parser.parse_args()
     global FAULTS
     FAULTS = Faults(args.faults)
@@ -990,6 +1057,8 @@ def main() -> None:
         install_journaled_transactions()
         install_partition_queries()
         install_stream_trimming()
+        install_direct_results(args.check_results)
+        install_module_list_cache()
         threading.Thread(target=sweeper, args=(args.ttl_sweep,), daemon=True).start()
     install_iam()
     app = Launcher(DomainDispatcherApplication(create_backend_app), patched)

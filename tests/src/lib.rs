@@ -11,6 +11,6 @@ pub use client::{api_request, client_from, fresh_source_ip, json_of, percentile_
 pub use fixtures::{new_reseller, store_with_plan, unique, ResellerSpec};
 pub use receiver::{free_port, Mode, Received, Receiver};
 pub use stack::{
-    fresh_resources, launch_moto, local_functions, moto_endpoint, own_stack, own_stack_with, project, sdk, stack,
-    test_app, CallCounter, Stack, StackSlot, TestApp,
+    fresh_resources, heavy, launch_moto, local_functions, moto_endpoint, own_stack, own_stack_with, project, sdk,
+    stack, test_app, CallCounter, Stack, StackSlot, TestApp,
 };

@@ -43,18 +43,12 @@ pub fn project() -> Project {
     Project::locate().expect("locating the project checkout")
 }
 
-/// The test binary's moto endpoint (started on first use).
+/// The test binary's moto endpoint (started on first use). It checks every DynamoDB
+/// result the launcher writes directly against moto's own serializer
+/// (`--check-results`), so every store test also tests that fast path.
 pub fn moto_endpoint() -> &'static str {
     static MOTO: OnceLock<(Moto, String)> = OnceLock::new();
-    &MOTO
-        .get_or_init(|| {
-            let name = format!("moto-test-{}.log", std::process::id());
-            let moto = on_background(async move { Moto::start(&project(), &name).await })
-                .unwrap_or_else(|e| panic!("starting moto: {e:#}"));
-            let endpoint = moto.endpoint.clone();
-            (moto, endpoint)
-        })
-        .1
+    launch_moto(&MOTO, "test", &["--check-results"])
 }
 
 /// A second launcher for this test binary, started on first use with `args` (e.g.
@@ -375,6 +369,14 @@ impl Stack {
             .await
             .unwrap_or_default()
     }
+}
+
+/// Taken by the tests that load the whole machine (floods, bursts, benchmarks, the chaos
+/// run) for their duration, so no two of them run at once on CI's two cores and starve
+/// each other's functions past their Lambda timeout; the other tests run beside them.
+pub async fn heavy() -> tokio::sync::MutexGuard<'static, ()> {
+    static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    HEAVY.lock().await
 }
 
 /// Where a local stack lives once started: `static S: StackSlot = StackSlot::new();`.

@@ -164,14 +164,18 @@ async fn pin_holder(s: &kobo_tests::Stack, naira: i64) -> (String, String) {
 /// and evaluated its PIN: all 120 were compared.
 #[tokio::test]
 async fn one_hundred_twenty_concurrent_pin_guesses_evaluate_at_most_five() {
+    let _heavy = kobo_tests::heavy().await;
     use kobo_tests::{stack, ApiClient};
     let s = stack();
     let store = s.store().await;
     let (acct, key) = pin_holder(s, 5_000).await;
     let c = ApiClient::new(s, &key);
     let guesses: Vec<String> = (0..120).map(|i| format!("{:04}", 2000 + i)).collect();
+    let started = std::time::Instant::now();
     let answers =
         futures_util::future::join_all(guesses.iter().map(|pin| c.vtu_airtime("mtn", "08031112222", "100", pin))).await;
+    let busy = answers.iter().filter(|a| a.0 == 503).count();
+    println!("120 concurrent PIN guesses answered in {:?} ({busy} told 503, retry)", started.elapsed());
     // Every refusal answers the same (a check that waited past its turn for the others
     // in flight may be told 503, retry: nothing about the PIN either).
     let first = answers.iter().find(|a| a.0 == 403).cloned().unwrap_or_else(|| panic!("no refusal: {answers:?}"));
@@ -502,6 +506,7 @@ static FLOOD: kobo_tests::StackSlot = kobo_tests::StackSlot::new();
 /// so the flood does not slow the shared emulator under the other tests.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_random_keys_writes_no_per_key_items_and_stops_writing() {
+    let _heavy = kobo_tests::heavy().await;
     use futures_util::StreamExt;
     use kobo_shared::db::keys::RateSubject;
     use rand::distr::{Alphanumeric, SampleString};
@@ -599,6 +604,7 @@ static FAIRNESS: kobo_tests::StackSlot = kobo_tests::StackSlot::new();
 /// own answer (its share of every window stays free).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenant_flooding_hubtel_cannot_starve_another() {
+    let _heavy = kobo_tests::heavy().await;
     use kobo_shared::Kobo;
     use kobo_tests::{new_reseller, ApiClient, ResellerSpec};
     use std::time::{Duration, Instant};

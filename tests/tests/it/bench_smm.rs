@@ -18,6 +18,7 @@ fn key(pk: String, sk: &str) -> std::collections::HashMap<String, AttributeValue
 
 #[tokio::test]
 async fn add_and_services_round_trips_and_latency() {
+    let _heavy = kobo_tests::heavy().await;
     let s = stack();
     let store = s.store().await;
     let (_, key_text) =

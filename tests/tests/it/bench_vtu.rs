@@ -8,6 +8,7 @@ use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn purchase_round_trips_and_callback_latency() {
+    let _heavy = kobo_tests::heavy().await;
     let s = stack();
     let store = s.store().await;
     let (acct, key) =

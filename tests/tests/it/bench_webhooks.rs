@@ -26,6 +26,7 @@ fn stack() -> &'static Stack {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn write_to_delivery_latency_and_worker_throughput() {
+    let _heavy = kobo_tests::heavy().await;
     let s = stack();
     let store = s.store().await;
     let receiver = Receiver::start(Mode::Ok);

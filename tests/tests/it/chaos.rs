@@ -431,6 +431,7 @@ async fn operator_settles(w: &World, acct: &str, id: &str, approve: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn money_holds_under_faults_crashes_and_concurrency() {
+    let _heavy = kobo_tests::heavy().await;
     let started = Instant::now();
     let seed = seed();
     let s = stack();

@@ -486,6 +486,14 @@ pub(crate) async fn check_pin(app: &App, caller: &Caller, p: &Params) -> Result<
 /// firing many purchases at once) before it answers 503 (nothing done; retry).
 const PIN_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(4);
 
+/// A waiting check asks again after this, then twice as long each time up to
+/// [`PIN_QUEUE_MAX_PAUSE`]: about a dozen conditional writes per waiter over the whole
+/// wait, so a burst of guesses does not turn into a storm of writes on the account item.
+const PIN_QUEUE_FIRST_PAUSE: std::time::Duration = std::time::Duration::from_millis(25);
+
+/// The longest pause between two asks of a waiting check.
+const PIN_QUEUE_MAX_PAUSE: std::time::Duration = std::time::Duration::from_millis(400);
+
 /// Reserves a PIN (or OTP code) attempt. When every attempt is taken by checks still in
 /// flight, waits a little for them: right PINs free their attempts within milliseconds,
 /// wrong ones never do, so a burst of honest purchases goes through and a burst of
@@ -499,12 +507,12 @@ pub(crate) async fn reserve_attempt(
     now: i64,
 ) -> Result<pin::Attempt, ApiError> {
     let deadline = tokio::time::Instant::now() + PIN_QUEUE_WAIT;
-    let mut pause = std::time::Duration::from_millis(10);
+    let mut pause = PIN_QUEUE_FIRST_PAUSE;
     loop {
         match app.store.reserve_attempt(account_id, guess, now).await? {
             pin::Attempt::Refused { locked: false, .. } if tokio::time::Instant::now() + pause < deadline => {
                 tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(std::time::Duration::from_millis(100));
+                pause = (pause * 2).min(PIN_QUEUE_MAX_PAUSE);
             }
             pin::Attempt::Refused { locked: false, .. } => return Err(ApiError::Unavailable),
             pin::Attempt::Refused { locked: true, .. } => return Err(ApiError::PinRefused),
