@@ -1,7 +1,11 @@
 //! A standard SMM panel API v2 server: `services`, `add`, `status` (one or many),
-//! `refill`, `refill_status`, `cancel`, `balance`. Orders progress over time (pending →
-//! in progress → completed; links containing `partial` end partial with a quarter left,
-//! links containing `cancel` end canceled). Faults on demand:
+//! `refill`, `refill_status`, `cancel`, `balance`. It offers a service of every API v2
+//! type and checks each order's fields as a panel does (a missing required field is
+//! refused with the panel's words). Orders progress over time (pending → in progress →
+//! completed; links containing `partial` end partial with a quarter left, links
+//! containing `cancel` end canceled); drip-feed orders deliver run by run and
+//! subscriptions post by post (`Active`, then `Completed` with what the posts did not
+//! use as remains); remains are counted in each type's units. Faults on demand:
 //!
 //! - `POST /control/faults` `{"down": true}` answers 503 to everything,
 //!   `{"fail_next": 2}` answers 500 twice, `{"delay_ms": 9000}` answers slowly,
@@ -54,25 +58,36 @@ struct SimService {
     max: u64,
     refill: bool,
     cancel: bool,
+    dripfeed: bool,
 }
 
-/// The catalog the simulator offers: a realistic Nigerian reseller's upstream.
+/// The catalog the simulator offers: a realistic Nigerian reseller's upstream, with a
+/// service of every API v2 type.
 fn catalog() -> Vec<SimService> {
-    let s = |id, name, category, rate, min, max, refill, cancel| SimService {
+    #[allow(clippy::too_many_arguments)]
+    let t = |id, kind, name, category, rate, min, max, refill, cancel| SimService {
         id,
         name,
-        kind: "Default",
+        kind,
         category,
         rate,
         min,
         max,
         refill,
         cancel,
+        dripfeed: false,
+    };
+    let s = |id, name, category, rate, min, max, refill, cancel| {
+        t(id, "Default", name, category, rate, min, max, refill, cancel)
+    };
+    let drip = |mut x: SimService| {
+        x.dripfeed = true;
+        x
     };
     vec![
         s(101, "Instagram Followers [Real, 30 days refill]", "Instagram Followers", "1250.00", 50, 100_000, true, true),
-        s(102, "Instagram Likes [Instant]", "Instagram Likes", "300.00", 20, 50_000, false, true),
-        s(103, "Instagram Reel Views", "Instagram Views", "45.50", 100, 1_000_000, false, false),
+        drip(s(102, "Instagram Likes [Instant]", "Instagram Likes", "300.00", 20, 50_000, false, true)),
+        drip(s(103, "Instagram Reel Views", "Instagram Views", "45.50", 100, 1_000_000, false, false)),
         s(201, "TikTok Followers [HQ]", "TikTok", "1800.00", 100, 50_000, true, true),
         s(202, "TikTok Views", "TikTok", "12.75", 500, 10_000_000, false, false),
         s(301, "YouTube Views [Non-drop]", "YouTube", "2100.00", 500, 1_000_000, true, false),
@@ -80,14 +95,193 @@ fn catalog() -> Vec<SimService> {
         s(401, "X (Twitter) Followers", "Twitter", "2600.00", 100, 20_000, false, true),
         s(501, "Facebook Page Likes", "Facebook", "1700.00", 100, 50_000, true, true),
         s(601, "Telegram Channel Members", "Telegram", "900.00", 100, 100_000, false, true),
+        t(
+            701,
+            "Package",
+            "Instagram Starter Package [1k likes + 5k views]",
+            "Instagram Packages",
+            "2500.00",
+            1,
+            1,
+            false,
+            true,
+        ),
+        t(702, "Custom Comments", "Instagram Custom Comments", "Instagram Comments", "4500.00", 5, 1_000, false, true),
+        t(
+            703,
+            "Custom Comments Package",
+            "Instagram 10 Custom Comments Package",
+            "Instagram Comments",
+            "800.00",
+            1,
+            1,
+            false,
+            false,
+        ),
+        t(704, "Mentions", "Instagram Mentions", "Instagram Mentions", "1500.00", 100, 10_000, false, true),
+        t(
+            705,
+            "Mentions with Hashtags",
+            "Instagram Mentions with Hashtags",
+            "Instagram Mentions",
+            "1700.00",
+            100,
+            10_000,
+            false,
+            true,
+        ),
+        t(
+            706,
+            "Mentions Custom List",
+            "Instagram Mentions [Custom List]",
+            "Instagram Mentions",
+            "2000.00",
+            1,
+            500,
+            false,
+            true,
+        ),
+        t(
+            707,
+            "Mentions Hashtag",
+            "Instagram Mentions [Hashtag users]",
+            "Instagram Mentions",
+            "1600.00",
+            100,
+            10_000,
+            false,
+            true,
+        ),
+        t(
+            708,
+            "Mentions User Followers",
+            "Instagram Mentions [User followers]",
+            "Instagram Mentions",
+            "1600.00",
+            100,
+            10_000,
+            false,
+            true,
+        ),
+        t(
+            709,
+            "Mentions Media Likers",
+            "Instagram Mentions [Media likers]",
+            "Instagram Mentions",
+            "1600.00",
+            100,
+            10_000,
+            false,
+            true,
+        ),
+        t(710, "Comment Likes", "Instagram Comment Likes", "Instagram Comments", "900.00", 20, 5_000, false, true),
+        t(711, "Comment Replies", "Instagram Comment Replies", "Instagram Comments", "5000.00", 1, 500, false, true),
+        t(712, "Poll", "Twitter Poll Votes", "Twitter", "1100.00", 50, 20_000, false, true),
+        t(713, "Invites from Groups", "Telegram Invites from Groups", "Telegram", "2400.00", 100, 10_000, false, true),
+        t(714, "SEO", "Google Keyword Clicks [SEO]", "SEO", "3000.00", 100, 50_000, false, true),
+        t(
+            715,
+            "Subscriptions",
+            "Instagram Auto Likes [Subscription]",
+            "Instagram Auto",
+            "280.00",
+            50,
+            5_000,
+            false,
+            true,
+        ),
+        t(716, "Web Traffic", "Website Traffic [Nigeria]", "Website Traffic", "150.00", 500, 1_000_000, false, true),
     ]
+}
+
+/// The fields a panel requires for each type (besides `service`), and the list field
+/// whose lines make the quantity where there is one.
+fn panel_fields(kind: &str) -> (&'static [&'static str], Option<&'static str>) {
+    match kind {
+        "Package" => (&["link"], None),
+        "Custom Comments" | "Custom Comments Package" => (&["link", "comments"], Some("comments")),
+        "Mentions" => (&["link", "quantity", "usernames"], None),
+        "Mentions with Hashtags" => (&["link", "quantity", "usernames", "hashtags"], None),
+        "Mentions Custom List" => (&["link", "usernames"], Some("usernames")),
+        "Mentions Hashtag" => (&["link", "quantity", "hashtag"], None),
+        "Mentions User Followers" | "Comment Likes" => (&["link", "quantity", "username"], None),
+        "Mentions Media Likers" => (&["link", "quantity", "media"], None),
+        "Comment Replies" => (&["link", "username", "comments"], Some("comments")),
+        "Poll" => (&["link", "quantity", "answer_number"], None),
+        "Invites from Groups" => (&["link", "quantity", "groups"], None),
+        "SEO" => (&["link", "quantity", "keywords"], None),
+        "Subscriptions" => (&["username", "min", "max", "delay"], None),
+        "Web Traffic" => (&["link", "quantity", "country", "device", "type_of_traffic"], None),
+        _ => (&["link", "quantity"], None),
+    }
+}
+
+/// How an order is delivered.
+#[derive(Debug, Clone, Copy)]
+enum Delivery {
+    /// All at once over the processing time.
+    Whole,
+    /// `runs` runs of `quantity`.
+    Drip { runs: u64, per_run: u64 },
+    /// `posts` posts of between min and max (the simulator delivers the middle).
+    Posts { posts: u64, per_post: u64 },
+}
+
+/// Checks an order's fields as a panel would: `(units, delivery)` or the panel's error.
+fn check_order(svc: &SimService, field: &dyn Fn(&str) -> String) -> Result<(u64, Delivery), String> {
+    let (required, lines_of) = panel_fields(svc.kind);
+    if let Some(missing) = required.iter().find(|f| field(f).is_empty()) {
+        return Err(format!("Field {missing} is required"));
+    }
+    let link = field("link");
+    if required.contains(&"link") && !(link.starts_with("http") || (!link.contains(' ') && !link.contains('/'))) {
+        return Err("Incorrect link".into());
+    }
+    let number = |f: &str| field(f).parse::<u64>().map_err(|_| format!("Incorrect {f}"));
+    let limits = |n: u64| {
+        if n < svc.min || n > svc.max {
+            Err("Quantity less than minimal or more than maximal".to_string())
+        } else {
+            Ok(n)
+        }
+    };
+    match (svc.kind, lines_of) {
+        ("Package" | "Custom Comments Package", _) => Ok((1, Delivery::Whole)),
+        (_, Some(list)) => {
+            let n = field(list).lines().filter(|l| !l.trim().is_empty()).count() as u64;
+            Ok((limits(n)?, Delivery::Whole))
+        }
+        ("Subscriptions", _) => {
+            let (min, max) = (limits(number("min")?)?, limits(number("max")?)?);
+            let count = |f: &str| if field(f).is_empty() { Ok(0) } else { number(f) };
+            let posts = count("posts")? + count("old_posts")?;
+            if posts == 0 || min > max {
+                return Err("Incorrect posts".into());
+            }
+            Ok((max * posts, Delivery::Posts { posts, per_post: (min + max) / 2 }))
+        }
+        _ => {
+            let quantity = limits(number("quantity")?)?;
+            if field("runs").is_empty() && field("interval").is_empty() {
+                return Ok((quantity, Delivery::Whole));
+            }
+            if !svc.dripfeed {
+                return Err("Drip-feed is not available for this service".into());
+            }
+            let runs = number("runs")?;
+            number("interval")?;
+            Ok((quantity * runs, Delivery::Drip { runs, per_run: quantity }))
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
 struct SimOrder {
     service: u64,
     link: String,
+    /// Units, as the type counts them (and as remains are reported).
     quantity: u64,
+    delivery: Delivery,
     created: Instant,
     start_count: u64,
     forced: Option<(String, u64)>,
@@ -123,6 +317,25 @@ struct SimState {
 type Shared = Arc<Mutex<SimState>>;
 
 impl SimOrder {
+    /// Units delivered after `t` of processing, as its delivery goes.
+    fn delivered(&self, done: f64) -> u64 {
+        let done = done.clamp(0.0, 1.0);
+        match self.delivery {
+            Delivery::Whole => ((done * self.quantity as f64).floor() as u64).min(self.quantity),
+            Delivery::Drip { runs, per_run } => ((done * runs as f64).floor() as u64).min(runs) * per_run,
+            Delivery::Posts { posts, per_post } => ((done * posts as f64).floor() as u64).min(posts) * per_post,
+        }
+    }
+
+    /// How far processing has gone (0 before it starts, 1 once it is over).
+    fn progress(&self, pace: &Pace) -> f64 {
+        let t = self.created.elapsed();
+        if t < pace.pending {
+            return 0.0;
+        }
+        (t - pace.pending).as_secs_f64() / pace.processing.as_secs_f64().max(0.001)
+    }
+
     fn status(&self, pace: &Pace) -> (String, u64) {
         if let Some(f) = &self.forced {
             return f.clone();
@@ -130,22 +343,38 @@ impl SimOrder {
         if self.canceled {
             return ("Canceled".into(), self.quantity);
         }
+        let subscription = matches!(self.delivery, Delivery::Posts { .. });
         let t = self.created.elapsed();
         if t < pace.pending {
-            return ("Pending".into(), self.quantity);
+            let word = if subscription { "Active" } else { "Pending" };
+            return (word.into(), self.quantity);
         }
-        if t < pace.pending + pace.processing {
-            let done = (t - pace.pending).as_secs_f64() / pace.processing.as_secs_f64().max(0.001);
-            let remains = ((1.0 - done) * self.quantity as f64).ceil() as u64;
-            return ("In progress".into(), remains.min(self.quantity));
+        let done = self.progress(pace);
+        if done < 1.0 {
+            let word = if subscription { "Active" } else { "In progress" };
+            return (word.into(), self.quantity - self.delivered(done));
         }
-        if self.link.contains("cancel") {
+        if subscription {
+            ("Completed".into(), self.quantity - self.delivered(1.0))
+        } else if self.link.contains("cancel") {
             ("Canceled".into(), self.quantity)
         } else if self.link.contains("partial") {
             ("Partial".into(), self.quantity / 4)
         } else {
             ("Completed".into(), 0)
         }
+    }
+
+    /// What a cancel leaves: nothing delivered → canceled with everything left;
+    /// a subscription → canceled with what it did not deliver; else partial.
+    fn cancel(&mut self, pace: &Pace) {
+        let delivered = self.delivered(self.progress(pace));
+        self.forced = Some(match (delivered, self.delivery) {
+            (0, _) => ("Canceled".into(), self.quantity),
+            (_, Delivery::Posts { .. }) => ("Canceled".into(), self.quantity - delivered),
+            _ => ("Partial".into(), self.quantity - delivered),
+        });
+        self.canceled = true;
     }
 }
 
@@ -234,7 +463,8 @@ async fn api(State(state): State<Shared>, Form(form): Form<HashMap<String, Strin
                 .iter()
                 .map(|x| {
                     json!({"service": x.id, "name": x.name, "type": x.kind, "category": x.category, "rate": x.rate,
-                           "min": x.min.to_string(), "max": x.max.to_string(), "refill": x.refill, "cancel": x.cancel})
+                           "min": x.min.to_string(), "max": x.max.to_string(), "refill": x.refill, "cancel": x.cancel,
+                           "dripfeed": x.dripfeed})
                 })
                 .collect();
             Json(Value::Array(list)).into_response()
@@ -248,16 +478,14 @@ async fn api(State(state): State<Shared>, Form(form): Form<HashMap<String, Strin
             let Some(svc) = s.services.iter().find(|x| x.id == service).cloned() else {
                 return err("Incorrect service ID");
             };
-            let Ok(quantity) = field("quantity").parse::<u64>() else {
-                return err("Incorrect quantity");
+            let (quantity, delivery) = match check_order(&svc, &field) {
+                Ok(q) => q,
+                Err(e) => return err(&e),
             };
-            if quantity < svc.min || quantity > svc.max {
-                return err("Quantity less than minimal or more than maximal");
-            }
-            let link = field("link");
-            if !link.starts_with("http") {
-                return err("Incorrect link");
-            }
+            let link = match svc.kind {
+                "Subscriptions" => field("username"),
+                _ => field("link"),
+            };
             s.next_order += 1;
             let id = s.next_order;
             let start_count = (id * 7919) % 5000;
@@ -267,6 +495,7 @@ async fn api(State(state): State<Shared>, Form(form): Form<HashMap<String, Strin
                     service,
                     link,
                     quantity,
+                    delivery,
                     created: Instant::now(),
                     start_count,
                     forced: None,
@@ -325,12 +554,12 @@ async fn api(State(state): State<Shared>, Form(form): Form<HashMap<String, Strin
                 let cancellable = n.and_then(|n| s.orders.get(&n)).map(|o| {
                     let (st, _) = o.status(&pace);
                     let svc_ok = s.services.iter().any(|x| x.id == o.service && x.cancel);
-                    svc_ok && matches!(st.as_str(), "Pending" | "In progress")
+                    svc_ok && matches!(st.as_str(), "Pending" | "In progress" | "Active")
                 });
                 let cancel = match (n, cancellable) {
                     (Some(n), Some(true)) => {
                         if let Some(o) = s.orders.get_mut(&n) {
-                            o.canceled = true;
+                            o.cancel(&pace);
                         }
                         json!(1)
                     }

@@ -140,6 +140,18 @@ pub struct OrderStatusView {
     pub refunded: String,
     /// Always `NGN`.
     pub currency: &'static str,
+    /// Drip-feed runs, for a drip-feed order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runs: Option<String>,
+    /// Drip-feed interval in minutes, for a drip-feed order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interval: Option<String>,
+    /// A subscription's posts (new posts to cover, as ordered).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub posts: Option<String>,
+    /// A subscription's end date, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expiry: Option<String>,
 }
 
 impl From<&Order> for OrderStatusView {
@@ -153,6 +165,10 @@ impl From<&Order> for OrderStatusView {
             remains: o.remains.to_string(),
             refunded: o.refunded.to_string(),
             currency: "NGN",
+            runs: o.runs.map(|r| r.to_string()),
+            interval: o.interval.map(|i| i.to_string()),
+            posts: o.fields.get("posts").cloned(),
+            expiry: o.fields.get("expiry").cloned(),
         }
     }
 }

@@ -30,6 +30,7 @@ impl Record for Service {
             .bool("refill", self.refill)
             .bool("cancel", self.cancel)
             .bool("enabled", self.enabled)
+            .bool("dripfeed", self.dripfeed)
     }
     fn read(r: &Reader<'_>) -> Result<Service, StoreError> {
         Ok(Service {
@@ -45,6 +46,7 @@ impl Record for Service {
             refill: r.bool("refill")?,
             cancel: r.bool("cancel")?,
             enabled: r.bool("enabled")?,
+            dripfeed: r.bool("dripfeed")?,
         })
     }
 }

@@ -29,12 +29,15 @@ impl Record for Order {
             .then(|| (keys::OPEN_ORDERS_GSI1PK.into(), keys::open_order_gsi1sk(&self.updated_at, self.id)))
     }
     fn write(&self, w: Writer) -> Writer {
-        w.n("order_id", self.id)
+        let w = w
+            .n("order_id", self.id)
             .s("account_id", &self.account_id)
             .n("service_id", self.service_id)
             .s("upstream_service", &self.upstream_service)
+            .s("kind", &self.kind)
             .s("link", &self.link)
             .n("quantity", self.quantity)
+            .n("units", self.units)
             .kobo("rate_per_1000", self.rate_per_1000)
             .kobo("charge", self.charge)
             .kobo("refunded", self.refunded)
@@ -44,7 +47,13 @@ impl Record for Order {
             .s("upstream_state", self.upstream.as_str())
             .s("created_at", &self.created_at)
             .s("updated_at", &self.updated_at)
-            .opt_s("upstream_order", self.upstream_order.as_ref())
+            .opt_s("upstream_order", self.upstream_order.as_ref());
+        let fields = (!self.fields.is_empty()).then(|| serde_json::to_string(&self.fields).unwrap_or_default());
+        let w = w.opt_s("fields", fields.as_ref());
+        match (self.runs, self.interval) {
+            (Some(runs), Some(interval)) => w.n("runs", runs).n("interval", interval),
+            _ => w,
+        }
     }
     fn read(r: &Reader<'_>) -> Result<Order, StoreError> {
         Ok(Order {
@@ -52,8 +61,16 @@ impl Record for Order {
             account_id: r.s("account_id")?,
             service_id: r.u64("service_id")?,
             upstream_service: r.s("upstream_service")?,
+            kind: r.opt_s("kind")?.unwrap_or_else(|| "Default".into()),
             link: r.s("link")?,
             quantity: r.u64("quantity")?,
+            units: match r.opt_i64("units")? {
+                Some(_) => r.u64("units")?,
+                None => r.u64("quantity")?,
+            },
+            runs: r.opt_i64("runs")?.and_then(|v| u64::try_from(v).ok()),
+            interval: r.opt_i64("interval")?.and_then(|v| u64::try_from(v).ok()),
+            fields: r.json("fields", Default::default())?,
             rate_per_1000: r.kobo("rate_per_1000")?,
             charge: r.kobo("charge")?,
             refunded: r.kobo("refunded")?,

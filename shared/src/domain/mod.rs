@@ -17,6 +17,7 @@ pub mod pin;
 pub mod ratelimit;
 pub mod signing;
 pub mod smm;
+pub mod smm_types;
 pub mod sms;
 pub mod time;
 pub mod vtu;

@@ -156,6 +156,8 @@ pub struct Service {
     pub cancel: bool,
     /// Whether resellers see and can order it.
     pub enabled: bool,
+    /// Whether a Default service takes drip-feed `runs` and `interval`.
+    pub dripfeed: bool,
 }
 
 /// Where an order stands with the upstream panel.
@@ -212,10 +214,21 @@ pub struct Order {
     pub service_id: u64,
     /// Upstream service id at order time.
     pub upstream_service: String,
-    /// The link to deliver to.
+    /// The service's API v2 type at order time (`Default`, `Custom Comments`, ...).
+    pub kind: String,
+    /// The link to deliver to (a subscription's username).
     pub link: String,
-    /// Quantity ordered.
+    /// Quantity as API v2 knows it (stated, or derived from the lines given).
     pub quantity: u64,
+    /// What the order is charged and refunded in: quantity × runs for drip-feed, max ×
+    /// posts for a subscription, 1 for a package, else the quantity.
+    pub units: u64,
+    /// Drip-feed runs.
+    pub runs: Option<u64>,
+    /// Drip-feed interval, minutes.
+    pub interval: Option<u64>,
+    /// The type's own fields (comments, usernames, ...), as forwarded upstream.
+    pub fields: std::collections::BTreeMap<String, String>,
     /// The plan rate per 1000 charged.
     pub rate_per_1000: Kobo,
     /// What was charged.
@@ -244,6 +257,7 @@ pub fn order_object(o: &Order) -> serde_json::Value {
         "id": o.id,
         "service": o.service_id,
         "link": o.link,
+        "type": o.kind,
         "quantity": o.quantity,
         "charge": o.charge.to_string(),
         "refunded": o.refunded.to_string(),
@@ -266,29 +280,6 @@ pub struct Progress {
     pub start_count: u64,
     /// Remains.
     pub remains: u64,
-}
-
-impl Progress {
-    /// From an upstream status line; `None` for unknown words.
-    pub fn from_upstream(word: &str, start_count: u64, remains: u64, quantity: u64) -> Option<Progress> {
-        let status = OrderStatus::from_upstream(word)?;
-        let remains = match status {
-            OrderStatus::Completed => 0,
-            OrderStatus::Cancelled | OrderStatus::Refunded => quantity,
-            _ => remains.min(quantity),
-        };
-        Some(Progress { status, start_count, remains })
-    }
-}
-
-/// What an order's refund should be at a final status: cancelled or refunded → all of
-/// it; partial → the undelivered part; otherwise nothing.
-pub fn refund_due(order: &Order, p: &Progress) -> Kobo {
-    match p.status {
-        OrderStatus::Cancelled | OrderStatus::Refunded => order.charge,
-        OrderStatus::Partial => crate::domain::smm::partial_refund(order.charge, order.quantity, p.remains),
-        _ => Kobo::ZERO,
-    }
 }
 
 /// Parses an upstream rate ("1250", "0.0375") into kobo, rounding **up** any fraction of

@@ -22,8 +22,9 @@ pub enum CatalogError {
 }
 
 /// Imports or refreshes every upstream service: cost from upstream, sell rate = cost plus
-/// `markup_bp`. New services are enabled; existing ones keep their enabled flag. Our
-/// service id is the upstream id.
+/// `markup_bp`. New services of a type kobo knows are enabled, those of any other type
+/// are imported disabled until an operator enables them; existing ones keep their
+/// enabled flag. Our service id is the upstream id.
 pub async fn import_services(
     store: &Store,
     panel: &impl SmmPanel,
@@ -40,7 +41,11 @@ pub async fn import_services(
             tracing::warn!(service = id, rate = %u.rate, "skipping upstream service with an unreadable rate");
             continue;
         };
-        let enabled = existing.iter().find(|s| s.id == id).map(|s| s.enabled).unwrap_or(true);
+        let known = crate::domain::smm_types::ServiceType::parse(&u.kind).is_some();
+        if !known {
+            tracing::warn!(service = id, kind = %u.kind, "upstream service of an unknown type imported disabled");
+        }
+        let enabled = existing.iter().find(|s| s.id == id).map(|s| s.enabled).unwrap_or(known);
         let service = Service {
             id,
             name: u.name,
@@ -54,6 +59,7 @@ pub async fn import_services(
             refill: u.refill,
             cancel: u.cancel,
             enabled,
+            dripfeed: u.dripfeed,
         };
         store.put_service(&service).await?;
         out.push(service);

@@ -10,7 +10,8 @@ use crate::domain::alert::Alert;
 use crate::domain::event::EventType;
 use crate::domain::idempotency::IdemRecord;
 use crate::domain::money::Kobo;
-use crate::domain::smm::{order_object, refund_due, Order, OrderStatus, Progress, UpstreamState};
+use crate::domain::smm::{order_object, Order, OrderStatus, Progress, UpstreamState};
+use crate::domain::smm_types::refund_due;
 use crate::domain::time::{now_rfc3339, now_unix};
 use crate::error::StoreError;
 use crate::upstream::{SmmPanel, UpstreamError};
@@ -101,7 +102,7 @@ pub async fn create_order(
 /// the order (a timeout, a 502, an unreadable answer) is never sent again by itself: it
 /// goes before an operator.
 pub async fn send_upstream(store: &Store, panel: &impl SmmPanel, order: &Order) -> Result<UpstreamState, StoreError> {
-    let outcome = panel.add(&order.upstream_service, &order.link, order.quantity).await;
+    let outcome = panel.add(&order.upstream_service, &order.upstream_fields()).await;
     if let Err(e) = &outcome {
         tracing::warn!(order_id = order.id, error = %e, "upstream add did not succeed");
     }
@@ -271,7 +272,7 @@ pub async fn sync_open_orders(
             let Some(Ok(u)) = o.upstream_order.as_ref().and_then(|id| statuses.get(id)) else {
                 continue;
             };
-            let Some(p) = Progress::from_upstream(&u.status, u.start_count, u.remains, o.quantity) else {
+            let Some(p) = Progress::from_upstream(&u.status, u.start_count, u.remains, o) else {
                 tracing::warn!(order_id = o.id, status = %u.status, "unknown upstream status word");
                 continue;
             };

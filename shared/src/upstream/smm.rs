@@ -30,6 +30,8 @@ pub struct UpstreamService {
     pub refill: bool,
     /// Cancel supported.
     pub cancel: bool,
+    /// Drip-feed supported.
+    pub dripfeed: bool,
 }
 
 /// An order's state as the upstream panel reports it.
@@ -107,12 +109,12 @@ pub trait SmmPanel: Send + Sync {
     /// `action=services`.
     fn services(&self) -> impl std::future::Future<Output = Result<Vec<UpstreamService>, UpstreamError>> + Send;
 
-    /// `action=add`: the upstream order id.
+    /// `action=add` with the order's fields (`link`, `quantity`, `comments`, ... as its
+    /// type takes them): the upstream order id.
     fn add(
         &self,
         service: &str,
-        link: &str,
-        quantity: u64,
+        fields: &[(String, String)],
     ) -> impl std::future::Future<Output = Result<String, UpstreamError>> + Send;
 
     /// `action=status&orders=a,b,c`: each id's status or error.
@@ -152,15 +154,17 @@ impl SmmPanel for SmmClient {
                     max: num(s.get("max")?)?,
                     refill: s.get("refill").map(flag).unwrap_or(false),
                     cancel: s.get("cancel").map(flag).unwrap_or(false),
+                    dripfeed: s.get("dripfeed").map(flag).unwrap_or(false),
                 })
             })
             .collect())
     }
 
     /// `action=add`: the upstream order id.
-    async fn add(&self, service: &str, link: &str, quantity: u64) -> Result<String, UpstreamError> {
-        let q = quantity.to_string();
-        let v = self.call("add", &[("service", service), ("link", link), ("quantity", &q)]).await?;
+    async fn add(&self, service: &str, fields: &[(String, String)]) -> Result<String, UpstreamError> {
+        let mut form: Vec<(&str, &str)> = vec![("service", service)];
+        form.extend(fields.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let v = self.call("add", &form).await?;
         match v.get("order") {
             Some(id) if !text(id).is_empty() => Ok(text(id)),
             _ => Err(UpstreamError::Ambiguous("add answered without an order id".into())),

@@ -129,11 +129,24 @@ async fn add_validates_like_an_smm_panel() {
     let (_, key) = new_reseller(&store, ResellerSpec { balance: Kobo::naira(100), ..Default::default() }).await;
     let c = Client::new(s, &key);
     for (fields, status, error) in [
-        (vec![("service", "101"), ("link", "https://x.ng/a"), ("quantity", "10")], 422, "Please follow the limit"),
-        (vec![("service", "101"), ("link", "https://x.ng/a"), ("quantity", "100001")], 422, "Please follow the limit"),
+        (
+            vec![("service", "101"), ("link", "https://x.ng/a"), ("quantity", "10")],
+            422,
+            "quantity must be between 50 and 100000",
+        ),
+        (
+            vec![("service", "101"), ("link", "https://x.ng/a"), ("quantity", "100001")],
+            422,
+            "quantity must be between 50 and 100000",
+        ),
         (vec![("service", "999"), ("link", "https://x.ng/a"), ("quantity", "100")], 422, "Incorrect service ID"),
         (vec![("service", "abc"), ("link", "https://x.ng/a"), ("quantity", "100")], 422, "Incorrect service ID"),
-        (vec![("service", "101"), ("link", "not a link"), ("quantity", "100")], 422, "link must be an http(s) URL"),
+        (vec![("service", "102"), ("link", "not a link"), ("quantity", "100")], 422, "link must be an http(s) URL"),
+        (
+            vec![("service", "101"), ("link", "not a link"), ("quantity", "100")],
+            422,
+            "link must be an http(s) URL or a username",
+        ),
         (
             vec![("service", "101"), ("link", "https://x.ng/a"), ("quantity", "1.5")],
             422,
@@ -193,7 +206,7 @@ async fn add_bulk_charges_each_good_item_and_reports_each_bad_one() {
     assert_eq!(rows[1]["error"], "Incorrect service ID");
     assert_eq!(rows[2]["error"], "link must be an http(s) URL");
     assert!(rows[3]["order"].is_u64(), "{v}");
-    assert_eq!(rows[4]["error"], "Please follow the limit");
+    assert_eq!(rows[4]["error"], "quantity must be between 20 and 50000");
     assert!(rows[5]["error"].is_string());
     assert_eq!(rows[6]["error"], "Insufficient balance");
     let mut charged = 0;

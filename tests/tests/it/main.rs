@@ -27,5 +27,6 @@ mod layers;
 mod ledger_random;
 mod money_smm;
 mod money_vtu;
+mod smm_types;
 mod store;
 mod template;

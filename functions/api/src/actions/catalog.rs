@@ -20,7 +20,8 @@ pub struct ServiceRow {
     pub kind: String,
     /// Category.
     pub category: String,
-    /// Naira per 1000 after the plan's SMM discount, two decimals.
+    /// Naira per 1000 after the plan's SMM discount, two decimals (for a package type,
+    /// the price of the package).
     pub rate: String,
     /// Minimum quantity.
     pub min: String,
@@ -30,6 +31,8 @@ pub struct ServiceRow {
     pub refill: bool,
     /// Cancel supported.
     pub cancel: bool,
+    /// Drip-feed (`runs` and `interval`) supported.
+    pub dripfeed: bool,
 }
 
 /// `services`: enabled services, rates after the caller's plan discount (one Query).
@@ -51,6 +54,7 @@ pub async fn services(app: &App, caller: &Caller) -> Result<Response<Body>, ApiE
             max: s.max.to_string(),
             refill: s.refill,
             cancel: s.cancel,
+            dripfeed: s.dripfeed,
         })
         .collect();
     Ok(render::ok(&rows))

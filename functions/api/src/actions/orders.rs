@@ -7,14 +7,14 @@ use kobo_shared::domain::idempotency;
 use kobo_shared::domain::idempotency::IdemRecord;
 use kobo_shared::domain::smm;
 use kobo_shared::domain::smm::OrderStatus;
-use kobo_shared::domain::smm::{Link, Order, UpstreamState};
+use kobo_shared::domain::smm::{Order, UpstreamState};
+use kobo_shared::domain::smm_types;
 use kobo_shared::domain::time::now_rfc3339;
 use kobo_shared::flows::orders;
 use kobo_shared::flows::orders::SpendError;
 use kobo_shared::upstream::SmmPanel;
 use kobo_shared::{ApiError, Kobo};
 use lambda_http::{Body, Response};
-use serde::Deserialize;
 use serde_json::Value;
 
 use super::Caller;
@@ -32,59 +32,52 @@ pub const MAX_IDS: usize = 100;
 
 const INCORRECT_ORDER: &str = "Incorrect order ID";
 
-/// The fields of one order, as text from the request.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct OrderFields {
-    #[serde(default, deserialize_with = "as_text")]
-    service: Option<String>,
-    #[serde(default, deserialize_with = "as_text")]
-    link: Option<String>,
-    #[serde(default, deserialize_with = "as_text")]
-    quantity: Option<String>,
-}
-
-fn as_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    let v = Value::deserialize(d)?;
-    Ok(match v {
-        Value::Null => None,
-        Value::String(s) => Some(s),
-        other => Some(other.to_string()),
-    })
-}
-
-/// A validated order request.
+/// A requested order as it came: the service id, and every field as text (which of them
+/// count depends on the service's type, known once the service is read).
 #[derive(Debug, Clone)]
 pub struct NewOrder {
     service_id: u64,
-    link: Link,
-    quantity: u64,
+    fields: BTreeMap<String, String>,
 }
 
-fn required<'a>(v: &'a Option<String>, field: &str) -> Result<&'a str, ApiError> {
-    match v.as_deref().map(str::trim) {
-        Some(s) if !s.is_empty() => Ok(s),
-        _ => Err(ApiError::field(field, "is required")),
-    }
-}
-
-impl TryFrom<&OrderFields> for NewOrder {
-    type Error = ApiError;
-    fn try_from(f: &OrderFields) -> Result<NewOrder, ApiError> {
-        let service = required(&f.service, "service")?;
-        let service_id: u64 = service.parse().map_err(|_| ApiError::Validation("Incorrect service ID".into()))?;
-        let link =
-            Link::parse(required(&f.link, "link")?).ok_or_else(|| ApiError::field("link", "must be an http(s) URL"))?;
-        let quantity = required(&f.quantity, "quantity")?;
-        let quantity: u64 = quantity.parse().map_err(|_| ApiError::field("quantity", "must be a whole number"))?;
-        Ok(NewOrder { service_id, link, quantity })
+fn service_id(raw: Option<&str>) -> Result<u64, ApiError> {
+    match raw.map(str::trim) {
+        Some(s) if !s.is_empty() => s.parse().map_err(|_| ApiError::Validation("Incorrect service ID".into())),
+        _ => Err(ApiError::field("service", "is required")),
     }
 }
 
 impl TryFrom<&Params> for NewOrder {
     type Error = ApiError;
     fn try_from(p: &Params) -> Result<NewOrder, ApiError> {
-        let text = |name: &str| p.get(name).map(str::to_string);
-        NewOrder::try_from(&OrderFields { service: text("service"), link: text("link"), quantity: text("quantity") })
+        let service_id = service_id(p.get("service"))?;
+        let fields = p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Ok(NewOrder { service_id, fields })
+    }
+}
+
+impl TryFrom<&Value> for NewOrder {
+    type Error = ApiError;
+    /// One `add_bulk` item: an object of fields; numbers are read as their text and a
+    /// list (of comments, usernames, ...) as one item per line.
+    fn try_from(item: &Value) -> Result<NewOrder, ApiError> {
+        let Value::Object(map) = item else {
+            return Err(ApiError::Validation("each order must be an object of order fields".into()));
+        };
+        let text = |v: &Value| match v {
+            Value::String(s) => Some(s.clone()),
+            Value::Null => None,
+            Value::Array(list) => Some(
+                list.iter()
+                    .map(|x| x.as_str().map(str::to_string).unwrap_or_else(|| x.to_string()))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            ),
+            other => Some(other.to_string()),
+        };
+        let fields: BTreeMap<String, String> = map.iter().filter_map(|(k, v)| Some((k.clone(), text(v)?))).collect();
+        let service_id = service_id(fields.get("service").map(String::as_str))?;
+        Ok(NewOrder { service_id, fields })
     }
 }
 
@@ -117,12 +110,11 @@ async fn commit(app: &App, caller: &Caller, v: NewOrder, idem: Option<(String, S
         Some(s) if s.enabled => s,
         _ => return Err(ApiError::Validation("Incorrect service ID".into())),
     };
-    if v.quantity < service.min || v.quantity > service.max {
-        return Err(ApiError::Validation("Please follow the limit".into()));
-    }
+    let kind = smm_types::service_type(&service);
+    let spec = smm_types::parse_order(&service, |name| v.fields.get(name).map(String::as_str))?;
     let discount = caller.plan.as_ref().map(|p| p.smm_discount_bp).unwrap_or(0);
     let rate = smm::plan_rate(service.rate_per_1000, discount);
-    let charge = smm::charge(rate, v.quantity).ok_or_else(|| ApiError::field("quantity", "is too large"))?;
+    let charge = smm_types::price(kind, rate, spec.units).ok_or_else(|| ApiError::field("quantity", "is too large"))?;
     // The balance read at authentication may be stale (it only rules out what it cannot
     // pay); the transaction's condition is what decides.
     let available = account.balance.checked_sub(account.min_balance).unwrap_or(Kobo::ZERO);
@@ -136,14 +128,19 @@ async fn commit(app: &App, caller: &Caller, v: NewOrder, idem: Option<(String, S
         account_id: account.id.clone(),
         service_id: service.id,
         upstream_service: service.upstream_service.clone(),
-        link: v.link.as_str().to_string(),
-        quantity: v.quantity,
+        kind: service.kind.clone(),
+        link: spec.link,
+        quantity: spec.quantity,
+        units: spec.units,
+        runs: spec.runs,
+        interval: spec.interval,
+        fields: spec.extras,
         rate_per_1000: rate,
         charge,
         refunded: Kobo::ZERO,
         status: OrderStatus::Pending,
         start_count: 0,
-        remains: v.quantity,
+        remains: spec.units,
         upstream: UpstreamState::Sending,
         upstream_order: None,
         created_at: now.clone(),
@@ -234,13 +231,9 @@ pub async fn add_bulk(app: &App, caller: &Caller, req: &ApiRequest) -> Result<Re
     let mut results = Vec::with_capacity(items.len());
     let mut created: Vec<Order> = Vec::new();
     for (i, item) in items.iter().enumerate() {
-        let fields: Result<OrderFields, _> = serde_json::from_value(item.clone());
-        let outcome = match fields {
-            Err(_) => Err(ApiError::Validation("each order must be an object with service, link and quantity".into())),
-            Ok(f) => match (NewOrder::try_from(&f), idem_for(req, &format!("#{i}"))) {
-                (Ok(order), Ok(idem)) => commit(app, caller, order, idem).await,
-                (Err(e), _) | (_, Err(e)) => Err(e),
-            },
+        let outcome = match (NewOrder::try_from(item), idem_for(req, &format!("#{i}"))) {
+            (Ok(order), Ok(idem)) => commit(app, caller, order, idem).await,
+            (Err(e), _) | (_, Err(e)) => Err(e),
         };
         results.push(match outcome {
             Ok(Placed::New(order)) => {

@@ -1,0 +1,452 @@
+//! Every SMM panel API v2 service type end to end on the local stack, as a stock API v2
+//! client drives it (form fields, key in the body): its `services` row, an order with
+//! valid fields charged exactly, each required field missing (422 naming it, nothing
+//! charged), `status`, and a partial or cancelled refund in the type's units; drip-feed
+//! and subscription lifecycles to their end with the held amount settled exactly once.
+//!
+//! The table below is the test's own statement of what each type needs and what it is
+//! charged for (not read from kobo's), so a type kobo gets wrong fails here.
+
+use kobo_shared::domain::smm;
+use kobo_shared::flows::accounts;
+use kobo_shared::{Kobo, Store};
+use kobo_tests::{new_reseller, stack, ApiClient, ResellerSpec, Stack};
+use serde_json::{json, Value};
+
+/// One type: the simulator's service of it, valid fields, the fields it may not go
+/// without, the units it is charged in, and whether its rate is a package price.
+struct Case {
+    kind: &'static str,
+    service: u64,
+    fields: Vec<(&'static str, &'static str)>,
+    required: &'static [&'static str],
+    units: u64,
+    fixed: bool,
+}
+
+fn cases() -> Vec<Case> {
+    let c = |kind, service, fields: Vec<(&'static str, &'static str)>, required, units, fixed| Case {
+        kind,
+        service,
+        fields,
+        required,
+        units,
+        fixed,
+    };
+    let link = ("link", "https://instagram.com/p/kobo1");
+    vec![
+        c("Default", 101, vec![link, ("quantity", "100")], &["link", "quantity"], 100, false),
+        c(
+            "Default",
+            102,
+            vec![link, ("quantity", "100"), ("runs", "3"), ("interval", "15")],
+            &["link", "quantity"],
+            300,
+            false,
+        ),
+        c("Package", 701, vec![link], &["link"], 1, true),
+        c(
+            "Custom Comments",
+            702,
+            vec![link, ("comments", "Nice\nGreat post\n\nWow\nLove it\nFire")],
+            &["link", "comments"],
+            5,
+            false,
+        ),
+        c("Custom Comments Package", 703, vec![link, ("comments", "One\nTwo")], &["link", "comments"], 1, true),
+        c(
+            "Mentions",
+            704,
+            vec![link, ("quantity", "200"), ("usernames", "ada\nbola")],
+            &["link", "quantity", "usernames"],
+            200,
+            false,
+        ),
+        c(
+            "Mentions with Hashtags",
+            705,
+            vec![link, ("quantity", "150"), ("usernames", "ada\nbola"), ("hashtags", "#lagos\n#naija")],
+            &["link", "quantity", "usernames", "hashtags"],
+            150,
+            false,
+        ),
+        c("Mentions Custom List", 706, vec![link, ("usernames", "ada\nbola\nchidi")], &["link", "usernames"], 3, false),
+        c(
+            "Mentions Hashtag",
+            707,
+            vec![link, ("quantity", "100"), ("hashtag", "lagos")],
+            &["link", "quantity", "hashtag"],
+            100,
+            false,
+        ),
+        c(
+            "Mentions User Followers",
+            708,
+            vec![link, ("quantity", "100"), ("username", "davido")],
+            &["link", "quantity", "username"],
+            100,
+            false,
+        ),
+        c(
+            "Mentions Media Likers",
+            709,
+            vec![link, ("quantity", "100"), ("media", "https://instagram.com/p/xyz")],
+            &["link", "quantity", "media"],
+            100,
+            false,
+        ),
+        c(
+            "Comment Likes",
+            710,
+            vec![link, ("quantity", "50"), ("username", "ada")],
+            &["link", "quantity", "username"],
+            50,
+            false,
+        ),
+        c(
+            "Comment Replies",
+            711,
+            vec![link, ("username", "ada"), ("comments", "yes\nno")],
+            &["link", "username", "comments"],
+            2,
+            false,
+        ),
+        c(
+            "Poll",
+            712,
+            vec![link, ("quantity", "100"), ("answer_number", "2")],
+            &["link", "quantity", "answer_number"],
+            100,
+            false,
+        ),
+        c(
+            "Invites from Groups",
+            713,
+            vec![link, ("quantity", "100"), ("groups", "https://t.me/g1\nhttps://t.me/g2")],
+            &["link", "quantity", "groups"],
+            100,
+            false,
+        ),
+        c(
+            "SEO",
+            714,
+            vec![("link", "https://shop.ng"), ("quantity", "200"), ("keywords", "buy shoes lagos\ncheap sneakers")],
+            &["link", "quantity", "keywords"],
+            200,
+            false,
+        ),
+        c(
+            "Subscriptions",
+            715,
+            vec![
+                ("username", "ada"),
+                ("min", "60"),
+                ("max", "100"),
+                ("posts", "4"),
+                ("delay", "30"),
+                ("expiry", "31/12/2027"),
+            ],
+            &["username", "min", "max", "delay"],
+            400,
+            false,
+        ),
+        c(
+            "Web Traffic",
+            716,
+            vec![
+                ("link", "https://shop.ng"),
+                ("quantity", "1000"),
+                ("country", "NG"),
+                ("device", "5"),
+                ("type_of_traffic", "1"),
+                ("google_keyword", "lagos shoes"),
+            ],
+            &["link", "quantity", "country", "device", "type_of_traffic", "google_keyword"],
+            1000,
+            false,
+        ),
+    ]
+}
+
+/// `services` as a list of rows.
+async fn services(c: &ApiClient) -> Vec<Value> {
+    let (st, v) = c.services().await;
+    assert_eq!(st, 200, "{v}");
+    v.as_array().cloned().unwrap_or_default()
+}
+
+fn row(rows: &[Value], id: u64) -> Value {
+    rows.iter().find(|r| r["service"] == json!(id)).cloned().unwrap_or_else(|| panic!("service {id} not listed"))
+}
+
+fn naira(v: &Value) -> Kobo {
+    Kobo::parse_naira(v.as_str().unwrap_or_default()).unwrap_or_else(|_| panic!("not an amount: {v}"))
+}
+
+/// Places an order with `fields` (the stock client's form): status and answer.
+async fn add(c: &ApiClient, service: u64, fields: &[(&str, &str)]) -> (u16, Value) {
+    let id = service.to_string();
+    let mut form = vec![("action", "add"), ("service", id.as_str())];
+    form.extend_from_slice(fields);
+    c.call(&form).await
+}
+
+async fn order_id(c: &ApiClient, service: u64, fields: &[(&str, &str)]) -> u64 {
+    let (st, v) = add(c, service, fields).await;
+    assert_eq!(st, 200, "service {service} {fields:?}: {v}");
+    v["order"].as_u64().unwrap_or_else(|| panic!("no order id: {v}"))
+}
+
+/// The upstream order id (the order reached the panel, which checked its fields).
+async fn upstream_id(store: &Store, account: &str, order: u64) -> String {
+    let o = store.get_order(account, order).await.ok().flatten().unwrap_or_else(|| panic!("order {order} missing"));
+    o.upstream_order.unwrap_or_else(|| panic!("order {order} ({}) not placed upstream: {:?}", o.kind, o.upstream))
+}
+
+/// The panel reports `status` with `remains` for our order; one reconciler pass.
+async fn panel_says(s: &Stack, store: &Store, account: &str, order: u64, status: &str, remains: u64) {
+    let up = upstream_id(store, account, order).await;
+    s.sim_control(&format!("/control/orders/{up}"), json!({"status": status, "remains": remains})).await;
+}
+
+async fn reconcile(s: &Stack) {
+    s.reconciler().await.run_once().await.expect("a reconciler pass");
+}
+
+/// The refunds the ledger holds for an order.
+async fn refunds(store: &Store, account: &str, order: u64) -> Vec<Kobo> {
+    let reference = format!("order:{order}");
+    let ledger = store.ledger(account).await.expect("the ledger");
+    ledger
+        .iter()
+        .filter(|e| e.kind == "refund" && e.reference.as_deref() == Some(&reference))
+        .map(|e| e.amount)
+        .collect()
+}
+
+async fn ledger_sums(store: &Store, account: &str) {
+    let a = store.get_account(account).await.ok().flatten().unwrap_or_else(|| panic!("no account"));
+    let check = accounts::check_ledger(store, &a).await.expect("checking the ledger");
+    assert!(check.ok(), "{check:?}");
+}
+
+fn expected_charge(case: &Case, rate: Kobo) -> Kobo {
+    if case.fixed {
+        rate
+    } else {
+        smm::charge(rate, case.units).unwrap_or_else(|| panic!("{}: charge overflows", case.kind))
+    }
+}
+
+/// Every type: listed, charged exactly, each required field refused by name with
+/// nothing charged, its status, and a refund in its units.
+#[tokio::test]
+async fn every_service_type_lists_orders_prices_and_refunds_in_its_units() {
+    let s = stack();
+    let store = s.store().await;
+    let (acct, key) = new_reseller(&store, ResellerSpec { balance: Kobo::naira(200_000), ..Default::default() }).await;
+    let c = ApiClient::new(s, &key);
+    let rows = services(&c).await;
+    for r in &rows {
+        assert!(r["dripfeed"].is_boolean(), "dripfeed missing in {r}");
+    }
+    let mut placed = Vec::new();
+    for case in cases() {
+        let r = row(&rows, case.service);
+        assert_eq!(r["type"], case.kind, "{r}");
+        let rate = naira(&r["rate"]);
+        let before = c.balance().await;
+
+        // Each required field missing: 422 naming it, nothing charged.
+        for missing in case.required {
+            let fewer: Vec<(&str, &str)> = case.fields.iter().copied().filter(|(k, _)| k != missing).collect();
+            let (st, v) = add(&c, case.service, &fewer).await;
+            let error = v["error"].as_str().unwrap_or_default();
+            assert_eq!(st, 422, "{} without {missing}: {v}", case.kind);
+            assert!(error.starts_with(&format!("{missing} ")), "{} without {missing}: {error}", case.kind);
+        }
+        assert_eq!(c.balance().await, before, "{}: a refused order charged", case.kind);
+
+        // Valid fields: charged exactly what services showed, for the type's units.
+        let id = order_id(&c, case.service, &case.fields).await;
+        let charge = expected_charge(&case, rate);
+        assert_eq!(c.balance().await, Kobo::new(before.as_i64() - charge.as_i64()), "{}", case.kind);
+        let (st, v) = c.status(id).await;
+        assert_eq!(st, 200, "{v}");
+        assert_eq!(
+            (naira(&v["charge"]), v["remains"].clone()),
+            (charge, json!(case.units.to_string())),
+            "{}: {v}",
+            case.kind
+        );
+        assert_eq!(v["status"], "pending", "{v}");
+        upstream_id(&store, &acct, id).await;
+        placed.push((case, id, charge));
+    }
+    // The panel ends each one short: half its units undelivered (a package, which is
+    // one unit, is cancelled instead); one reconciler pass settles them all.
+    for (case, id, _) in &placed {
+        let (word, remains) = if case.fixed { ("Canceled", 1) } else { ("Partial", case.units / 2) };
+        panel_says(s, &store, &acct, *id, word, remains).await;
+    }
+    let before = c.balance().await;
+    reconcile(s).await;
+    reconcile(s).await;
+    let mut refunded = 0;
+    for (case, id, charge) in &placed {
+        let (remains, want_status) = match (case.fixed, case.kind) {
+            (true, _) => (1, "cancelled"),
+            (false, "Subscriptions") => (case.units / 2, "partial"),
+            _ => (case.units / 2, "partial"),
+        };
+        let want = Kobo::new(charge.as_i64() * remains as i64 / case.units as i64);
+        let (_, v) = c.status(*id).await;
+        assert_eq!((v["status"].as_str(), naira(&v["refunded"])), (Some(want_status), want), "{}: {v}", case.kind);
+        assert_eq!(refunds(&store, &acct, *id).await, vec![want], "{}: refunded once", case.kind);
+        refunded += want.as_i64();
+    }
+    assert_eq!(c.balance().await, Kobo::new(before.as_i64() + refunded));
+    ledger_sums(&store, &acct).await;
+}
+
+/// A drip-feed order is charged quantity × runs, shows its runs, and settles in units of
+/// the whole order: one run to completion, another cut short with the rest refunded
+/// once however many passes see it.
+#[tokio::test]
+async fn drip_feed_orders_charge_every_run_and_refund_the_runs_not_delivered() {
+    let s = stack();
+    let store = s.store().await;
+    let (acct, key) = new_reseller(&store, ResellerSpec { balance: Kobo::naira(50_000), ..Default::default() }).await;
+    let c = ApiClient::new(s, &key);
+    let rate = naira(&row(&services(&c).await, 102)["rate"]);
+    let start = c.balance().await;
+    let fields = [("link", "https://instagram.com/p/drip"), ("quantity", "100"), ("runs", "5"), ("interval", "10")];
+    let full = order_id(&c, 102, &fields).await;
+    let cut = order_id(&c, 102, &fields).await;
+    let charge = smm::charge(rate, 500).unwrap_or_default();
+    assert_eq!(c.balance().await, Kobo::new(start.as_i64() - 2 * charge.as_i64()));
+    let (_, v) = c.status(full).await;
+    assert_eq!(
+        (v["runs"].as_str(), v["interval"].as_str(), v["remains"].as_str()),
+        (Some("5"), Some("10"), Some("500"))
+    );
+
+    // Not a drip-feed service: refused, by field.
+    let (st, v) =
+        add(&c, 101, &[("link", "https://instagram.com/ada"), ("quantity", "100"), ("runs", "2"), ("interval", "5")])
+            .await;
+    assert_eq!((st, v["error"].as_str()), (422, Some("runs drip-feed is not available for this service")));
+
+    for (remains, word, status) in
+        [(400, "In progress", "processing"), (100, "In progress", "processing"), (0, "Completed", "completed")]
+    {
+        panel_says(s, &store, &acct, full, word, remains).await;
+        reconcile(s).await;
+        let (_, v) = c.status(full).await;
+        assert_eq!(
+            (v["status"].as_str(), v["remains"].as_str()),
+            (Some(status), Some(remains.to_string().as_str())),
+            "{v}"
+        );
+    }
+    panel_says(s, &store, &acct, cut, "Partial", 300).await;
+    reconcile(s).await;
+    reconcile(s).await;
+    let want = Kobo::new(charge.as_i64() * 300 / 500);
+    let (_, v) = c.status(cut).await;
+    assert_eq!((v["status"].as_str(), naira(&v["refunded"])), (Some("partial"), want), "{v}");
+    assert_eq!(refunds(&store, &acct, cut).await, vec![want]);
+    assert!(refunds(&store, &acct, full).await.is_empty());
+    assert_eq!(c.balance().await, Kobo::new(start.as_i64() - 2 * charge.as_i64() + want.as_i64()));
+    ledger_sums(&store, &acct).await;
+}
+
+/// A subscription holds the most it can cost (max × posts) and releases what its posts
+/// did not use exactly once, whether it completes, expires or is cancelled.
+#[tokio::test]
+async fn subscriptions_hold_their_most_and_release_the_unused_part_once() {
+    let s = stack();
+    let store = s.store().await;
+    let (acct, key) = new_reseller(&store, ResellerSpec { balance: Kobo::naira(50_000), ..Default::default() }).await;
+    let c = ApiClient::new(s, &key);
+    let rate = naira(&row(&services(&c).await, 715)["rate"]);
+    let start = c.balance().await;
+    let fields =
+        [("username", "@ada"), ("min", "60"), ("max", "100"), ("posts", "3"), ("old_posts", "1"), ("delay", "0")];
+    let held = smm::charge(rate, 400).unwrap_or_default();
+    let completes = order_id(&c, 715, &fields).await;
+    let expires = order_id(&c, 715, &fields).await;
+    let cancelled = order_id(&c, 715, &fields).await;
+    assert_eq!(c.balance().await, Kobo::new(start.as_i64() - 3 * held.as_i64()), "max × posts held, three times");
+    let (_, v) = c.status(completes).await;
+    assert_eq!((v["posts"].as_str(), v["remains"].as_str()), (Some("3"), Some("400")), "{v}");
+
+    // Posts go out; then it completes having used 280 of the 400 units held.
+    for (remains, word, status) in [(300, "Active", "processing"), (120, "Completed", "completed")] {
+        panel_says(s, &store, &acct, completes, word, remains).await;
+        reconcile(s).await;
+        let (_, v) = c.status(completes).await;
+        assert_eq!(v["status"].as_str(), Some(status), "{v}");
+    }
+    panel_says(s, &store, &acct, expires, "Expired", 300).await;
+    let (st, v) = c.cancel(&[cancelled]).await;
+    assert_eq!((st, v[0]["cancel"].clone()), (200, json!(1)), "{v}");
+    for _ in 0..3 {
+        reconcile(s).await;
+    }
+    let release = |remains: i64| Kobo::new(held.as_i64() * remains / 400);
+    for (order, status, remains) in
+        [(completes, "completed", 120), (expires, "partial", 300), (cancelled, "cancelled", 400)]
+    {
+        let (_, v) = c.status(order).await;
+        assert_eq!((v["status"].as_str(), naira(&v["refunded"])), (Some(status), release(remains)), "{v}");
+        assert_eq!(refunds(&store, &acct, order).await, vec![release(remains)], "{status}: released once");
+    }
+    let spent = 3 * held.as_i64() - release(120).as_i64() - release(300).as_i64() - release(400).as_i64();
+    assert_eq!(c.balance().await, Kobo::new(start.as_i64() - spent));
+    ledger_sums(&store, &acct).await;
+}
+
+/// The stock API v2 client style (form fields, key in the body) places a custom-comments
+/// order: the quantity comes from the comments, a disagreeing quantity is refused, and
+/// the comments reach the panel (which refuses an order without them).
+#[tokio::test]
+async fn a_stock_client_places_a_custom_comments_order() {
+    let s = stack();
+    let store = s.store().await;
+    let (acct, key) = new_reseller(&store, ResellerSpec { balance: Kobo::naira(20_000), ..Default::default() }).await;
+    let c = ApiClient::new(s, &key);
+    let rate = naira(&row(&services(&c).await, 702)["rate"]);
+    let start = c.balance().await;
+    let comments = "Great shot!\nLove this\nSo clean\nWow\nKeep going\nBeautiful";
+    let (st, v) = c
+        .call(&[
+            ("action", "add"),
+            ("service", "702"),
+            ("link", "https://instagram.com/p/comments"),
+            ("comments", comments),
+            ("quantity", "10"),
+        ])
+        .await;
+    assert_eq!(
+        (st, v["error"].as_str().map(|e| e.starts_with("quantity must equal the number of comments (6)"))),
+        (422, Some(true)),
+        "{v}"
+    );
+    let id = order_id(&c, 702, &[("link", "https://instagram.com/p/comments"), ("comments", comments)]).await;
+    assert_eq!(c.balance().await, Kobo::new(start.as_i64() - smm::charge(rate, 6).unwrap_or_default().as_i64()));
+    upstream_id(&store, &acct, id).await;
+    let o = store.get_order(&acct, id).await.ok().flatten().unwrap_or_else(|| panic!("order {id}"));
+    assert_eq!((o.quantity, o.fields.get("comments").map(|c| c.lines().count())), (6, Some(6)));
+    let (st, v) = c
+        .add_bulk(&json!([
+            {"service": 702, "link": "https://instagram.com/p/b1", "comments": ["one", "two", "three", "four", "five"]},
+            {"service": 706, "link": "https://instagram.com/p/b2", "usernames": "ada\nbola"},
+            {"service": 715, "username": "ada", "min": 60, "max": 100, "posts": 2, "delay": 5},
+            {"service": 704, "link": "https://instagram.com/p/b3", "quantity": 100}
+        ]))
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert!(v[0]["order"].is_u64() && v[1]["order"].is_u64() && v[2]["order"].is_u64(), "{v}");
+    assert_eq!(v[3]["error"], "usernames is required", "{v}");
+}
