@@ -191,6 +191,8 @@ fn catalog() -> Vec<SimService> {
             true,
         ),
         t(716, "Web Traffic", "Website Traffic [Nigeria]", "Website Traffic", "150.00", 500, 1_000_000, false, true),
+        // A type no API v2 client knows: kobo imports it disabled.
+        t(799, "Story Takeover", "Instagram Story Takeover [Beta]", "Instagram Story", "9000.00", 1, 10, false, false),
     ]
 }
 
@@ -657,5 +659,59 @@ impl SmmSim {
     /// `add` calls received so far (failed ones included).
     pub fn add_calls(&self) -> u64 {
         self.state.lock().map(|s| s.add_calls).unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn order(delivery: Delivery, quantity: u64, elapsed: Duration) -> SimOrder {
+        SimOrder {
+            service: 102,
+            link: "https://x.ng/p".into(),
+            quantity,
+            delivery,
+            created: Instant::now().checked_sub(elapsed).unwrap_or_else(Instant::now),
+            start_count: 0,
+            forced: None,
+            canceled: false,
+        }
+    }
+
+    /// Halfway through its processing time, a drip-feed order has delivered its whole
+    /// runs so far and a subscription its whole posts; at the end a subscription
+    /// completes with what its posts did not use as remains.
+    #[test]
+    fn drip_feed_runs_and_subscription_posts_are_delivered_over_time() {
+        let pace = Pace { pending: Duration::ZERO, processing: Duration::from_secs(1000) };
+        let drip = order(Delivery::Drip { runs: 5, per_run: 100 }, 500, Duration::from_secs(500));
+        assert_eq!(drip.status(&pace), ("In progress".to_string(), 300), "two of five runs delivered");
+        let posts = order(Delivery::Posts { posts: 4, per_post: 80 }, 400, Duration::from_secs(500));
+        assert_eq!(posts.status(&pace), ("Active".to_string(), 400 - 2 * 80), "two of four posts");
+        let done = order(Delivery::Posts { posts: 4, per_post: 80 }, 400, Duration::from_secs(2000));
+        assert_eq!(done.status(&pace), ("Completed".to_string(), 80), "max 100 held per post, 80 used");
+        let mut cut = order(Delivery::Drip { runs: 5, per_run: 100 }, 500, Duration::from_secs(500));
+        cut.cancel(&pace);
+        assert_eq!(cut.status(&pace), ("Partial".to_string(), 300), "a cancel keeps what was delivered");
+    }
+
+    #[test]
+    fn the_panel_refuses_an_order_missing_a_field_its_type_needs() {
+        let svc =
+            catalog().into_iter().find(|s| s.kind == "Comment Replies").unwrap_or_else(|| panic!("no such service"));
+        let with = |fields: &'static [(&'static str, &'static str)]| {
+            let get =
+                move |k: &str| fields.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string()).unwrap_or_default();
+            check_order(&svc, &get)
+        };
+        assert_eq!(
+            with(&[("link", "https://x.ng/p"), ("username", "ada")]).err().as_deref(),
+            Some("Field comments is required")
+        );
+        assert_eq!(
+            with(&[("link", "https://x.ng/p"), ("username", "ada"), ("comments", "a\nb\n\n")]).map(|(units, _)| units),
+            Ok(2)
+        );
     }
 }

@@ -11,7 +11,7 @@ use kobo_shared::flows::vtu::{self, RequeryReport};
 use kobo_shared::flows::{deposits, fair, sms, withdrawals};
 use kobo_shared::platform::config::Config;
 use kobo_shared::platform::secrets::{KeyRing, KeyRings};
-use kobo_shared::upstream::HubtelApi;
+use kobo_shared::upstream::{HubtelApi, UpstreamError};
 use kobo_shared::{Store, StoreError};
 
 /// How long one pass of a kind (VTU requeries, SMM syncs) may take before it leaves the
@@ -156,8 +156,9 @@ impl Reconciler {
     /// settled either way.
     pub async fn run_withdrawals_once(&self) -> Result<usize, ReconcileError> {
         // OTPs queued while Hubtel was busy go out first, accounts in turn; expired ones
-        // are dropped. One Hubtel refuses (or that fails) is logged and left, never
-        // blocking those behind it; it is dropped when it expires.
+        // are dropped, and so is one Hubtel refuses. One whose sending failed otherwise is
+        // logged and left for the next pass (never blocking those behind it in this one);
+        // it is dropped when it expires.
         let now = kobo_shared::domain::time::now_unix();
         let otp_queue = kobo_shared::db::queue_slots::QueueKind::Otp;
         for otp in fair::round_robin(self.store.queued_otps(100).await?, |o| o.account_id.as_str()) {
@@ -178,6 +179,13 @@ impl Reconciler {
             }
             let sent = match self.providers.hubtel.get().await?.otp_send("kobo", &otp.phone, "NG").await {
                 Ok(session) => self.store.otp_sent(&otp.account_id, &otp.id, &session).await,
+                Err(UpstreamError::Rejected(e)) => {
+                    // Refused (its answer said so): it would be refused every time and take
+                    // its account's share of each window from the OTPs behind it. Dropped,
+                    // as a refused notice is; the reseller asks for a new one.
+                    tracing::warn!(otp = %otp.id, error = %e, "Hubtel refused a queued OTP; dropped");
+                    self.store.drop_queued_otp(&otp.account_id, &otp.id).await.map(drop)
+                }
                 Err(e) => {
                     tracing::warn!(otp = %otp.id, error = %e, "queued OTP not sent; the others go on");
                     continue;

@@ -150,7 +150,7 @@ pub async fn reject(store: &Store, order: &Order, reason: &str) -> Result<bool, 
     if order.status.is_final() {
         return Ok(false);
     }
-    let p = Progress { status: OrderStatus::Cancelled, start_count: order.start_count, remains: order.quantity };
+    let p = Progress { status: OrderStatus::Cancelled, start_count: order.start_count, remains: order.units };
     let reason = format!("upstream rejected the order: {reason}");
     progress_tx(store, order, p, &reason, Some((order.upstream, UpstreamState::Rejected)))?.commit_once().await
 }

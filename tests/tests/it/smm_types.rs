@@ -450,3 +450,72 @@ async fn a_stock_client_places_a_custom_comments_order() {
     assert!(v[0]["order"].is_u64() && v[1]["order"].is_u64() && v[2]["order"].is_u64(), "{v}");
     assert_eq!(v[3]["error"], "usernames is required", "{v}");
 }
+
+/// Every type in one `add_bulk`: each item is read by its own type, charged on its own,
+/// and the sum leaves the balance.
+#[tokio::test]
+async fn add_bulk_takes_every_type_per_item() {
+    let s = stack();
+    let store = s.store().await;
+    let (acct, key) = new_reseller(&store, ResellerSpec { balance: Kobo::naira(200_000), ..Default::default() }).await;
+    let c = ApiClient::new(s, &key);
+    let rows = services(&c).await;
+    let start = c.balance().await;
+    let items: Vec<Value> = cases()
+        .iter()
+        .map(|case| {
+            let mut item = serde_json::Map::new();
+            item.insert("service".into(), json!(case.service));
+            for (k, v) in &case.fields {
+                item.insert(k.to_string(), json!(v));
+            }
+            Value::Object(item)
+        })
+        .collect();
+    let (st, v) = c.add_bulk(&Value::Array(items)).await;
+    assert_eq!(st, 200, "{v}");
+    let mut total = 0;
+    for (i, case) in cases().iter().enumerate() {
+        let id = v[i]["order"].as_u64().unwrap_or_else(|| panic!("{}: {}", case.kind, v[i]));
+        let charge = expected_charge(case, naira(&row(&rows, case.service)["rate"]));
+        let (_, st) = c.status(id).await;
+        assert_eq!(naira(&st["charge"]), charge, "{}: {st}", case.kind);
+        upstream_id(&store, &acct, id).await;
+        total += charge.as_i64();
+    }
+    assert_eq!(c.balance().await, Kobo::new(start.as_i64() - total));
+    ledger_sums(&store, &acct).await;
+}
+
+/// Targets and limits: an account service takes a username as its link, a post service
+/// does not; limits count in the type's unit (comment lines); a type kobo does not know
+/// is imported disabled, and orders only once an operator enables it.
+#[tokio::test]
+async fn handles_limits_in_units_and_unknown_types() {
+    let s = stack();
+    let store = s.store().await;
+    let (acct, key) = new_reseller(&store, ResellerSpec { balance: Kobo::naira(50_000), ..Default::default() }).await;
+    let c = ApiClient::new(s, &key);
+    let followers = order_id(&c, 101, &[("link", "@ada.lagos"), ("quantity", "100")]).await;
+    assert!(!upstream_id(&store, &acct, followers).await.is_empty(), "placed with a handle");
+    let (st, v) = add(&c, 102, &[("link", "@ada.lagos"), ("quantity", "100")]).await;
+    assert_eq!((st, v["error"].as_str()), (422, Some("link must be an http(s) URL")), "likes go to a post");
+    let (st, v) = add(&c, 702, &[("link", "https://instagram.com/p/c"), ("comments", "one\ntwo\nthree")]).await;
+    assert_eq!((st, v["error"].as_str()), (422, Some("comments must be between 5 and 1000")), "{v}");
+
+    let before = c.balance().await;
+    let unknown = store.get_service(799).await.ok().flatten().unwrap_or_else(|| panic!("service 799 not imported"));
+    assert!(!unknown.enabled, "an unknown type is imported disabled: {unknown:?}");
+    assert!(!services(&c).await.iter().any(|r| r["service"] == json!(799)), "and not listed");
+    let (st, v) = add(&c, 799, &[("link", "https://instagram.com/ada"), ("quantity", "2")]).await;
+    assert_eq!((st, v["error"].as_str()), (422, Some("Incorrect service ID")));
+    assert_eq!(c.balance().await, before);
+    // The operator enables it (as `kobo service enable 799`): ordered with link and
+    // quantity, per 1000. Disabled again so other tests see the catalog as imported.
+    kobo_shared::flows::catalog::update_service(&store, 799, |s| s.enabled = true).await.expect("enabling");
+    let listed = services(&c).await.iter().any(|r| r["service"] == json!(799));
+    let placed = add(&c, 799, &[("link", "https://instagram.com/ada"), ("quantity", "2")]).await;
+    kobo_shared::flows::catalog::update_service(&store, 799, |s| s.enabled = false).await.expect("disabling");
+    assert!(listed, "listed once enabled");
+    assert_eq!(placed.0, 200, "{:?}", placed.1);
+}
