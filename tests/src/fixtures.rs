@@ -91,3 +91,10 @@ pub async fn store_with_plan(rpm: u32) -> kobo_shared::Store {
     store.put_plan(&plan).await.expect("storing the plan");
     store
 }
+
+/// Asserts that an account's ledger sums to its balance (and its entries are whole).
+pub async fn assert_ledger_sums(store: &Store, account: &str) {
+    let a = store.get_account(account).await.ok().flatten().unwrap_or_else(|| panic!("no account {account}"));
+    let check = kobo_shared::flows::accounts::check_ledger(store, &a).await.expect("checking the ledger");
+    assert!(check.ok(), "{check:?}");
+}

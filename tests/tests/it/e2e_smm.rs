@@ -4,7 +4,6 @@
 use std::collections::BTreeSet;
 
 use kobo_shared::domain::smm;
-use kobo_shared::flows::accounts;
 use kobo_shared::{Kobo, Store};
 use kobo_tests::{new_reseller, stack, ResellerSpec};
 use serde_json::{json, Value};
@@ -15,12 +14,6 @@ type Client = kobo_tests::ApiClient;
 async fn upstream_id(store: &Store, account: &str, order: u64) -> String {
     let o = store.get_order(account, order).await.ok().flatten().unwrap_or_else(|| panic!("order {order} missing"));
     o.upstream_order.unwrap_or_else(|| panic!("order {order} not placed upstream: {:?}", o.upstream))
-}
-
-async fn ledger_sums(store: &Store, account: &str) {
-    let a = store.get_account(account).await.ok().flatten().unwrap_or_else(|| panic!("no account"));
-    let check = accounts::check_ledger(store, &a).await.expect("checking the ledger");
-    assert!(check.ok(), "{check:?}");
 }
 
 fn rate_of(services: &Value, id: u64) -> Kobo {
@@ -119,7 +112,7 @@ async fn a_stock_api_v2_client_runs_its_panel_on_kobo() {
 
     // Balance = start − charges + refunds, and the ledger sums to it.
     assert_eq!(c.balance().await, Kobo::new(start.as_i64() - charge.as_i64()));
-    ledger_sums(&store, &acct).await;
+    kobo_tests::assert_ledger_sums(&store, &acct).await;
 }
 
 #[tokio::test]
@@ -215,7 +208,7 @@ async fn add_bulk_charges_each_good_item_and_reports_each_bad_one() {
         charged += Kobo::parse_naira(st["charge"].as_str().unwrap_or_default()).unwrap_or_default().as_i64();
     }
     assert_eq!(c.balance().await, Kobo::new(start.as_i64() - charged));
-    ledger_sums(&store, &acct).await;
+    kobo_tests::assert_ledger_sums(&store, &acct).await;
 
     let too_many: Vec<Value> =
         (0..101).map(|_| json!({"service": 102, "link": "https://e.com", "quantity": 20})).collect();
@@ -288,7 +281,7 @@ async fn fifty_parallel_adds_never_overdraw() {
     let end = c.balance().await;
     assert!(end.as_i64() >= 0);
     assert_eq!(end, Kobo::new(start.as_i64() - each.as_i64() * affordable as i64), "no lost update");
-    ledger_sums(&store, &acct).await;
+    kobo_tests::assert_ledger_sums(&store, &acct).await;
 }
 
 #[tokio::test]
@@ -331,7 +324,7 @@ async fn twenty_parallel_retries_with_one_idempotency_key_make_one_order() {
     let a = c.call(&body).await;
     let b = c.call(&body).await;
     assert_eq!(a, b);
-    ledger_sums(&store, &acct).await;
+    kobo_tests::assert_ledger_sums(&store, &acct).await;
 }
 
 #[tokio::test]
@@ -363,5 +356,5 @@ async fn a_partial_order_refunds_the_remains_once_even_with_two_reconcilers_raci
         (v["status"].as_str(), v["status_code"].as_u64(), v["remains"].as_str()),
         (Some("partial"), Some(5), Some("250"))
     );
-    ledger_sums(&store, &acct).await;
+    kobo_tests::assert_ledger_sums(&store, &acct).await;
 }

@@ -40,12 +40,6 @@ async fn reseller(s: &Stack, store: &Store, balance: Kobo, discounts: &[(VtuCate
     (acct, Client::new(s, &key))
 }
 
-async fn ledger_sums(store: &Store, account: &str) {
-    let a = store.get_account(account).await.ok().flatten().unwrap_or_else(|| panic!("no account"));
-    let check = accounts::check_ledger(store, &a).await.expect("checking the ledger");
-    assert!(check.ok(), "{check:?}");
-}
-
 #[tokio::test]
 async fn the_seven_purchases_charge_exactly_and_answer_the_seed_shape() {
     let s = stack();
@@ -97,7 +91,7 @@ async fn the_seven_purchases_charge_exactly_and_answer_the_seed_shape() {
             (v["status"].clone(), v["amount"].clone(), v["cards"].clone())
         );
     }
-    ledger_sums(&store, &acct).await;
+    kobo_tests::assert_ledger_sums(&store, &acct).await;
 }
 
 #[tokio::test]
@@ -356,7 +350,7 @@ async fn pending_then_signed_callback_settles_and_forgeries_change_nothing() {
     let alerts = store.alerts().await.expect("listing operator alerts");
     let alert = alerts.iter().find(|a| a.subject == format!("vtu:{trx2}")).expect("an alert on the reversed purchase");
     assert!(alert.command.contains("kobo wallet credit") && alert.command.contains(&trx2), "{alert:?}");
-    ledger_sums(&store, &acct).await;
+    kobo_tests::assert_ledger_sums(&store, &acct).await;
 }
 
 #[tokio::test]
@@ -398,7 +392,7 @@ async fn a_failure_refunds_exactly_once_under_five_concurrent_callbacks_and_a_ra
     assert_eq!(refunds, 1, "exactly one refund");
     let (_, v) = c.vtu_status(&trx).await;
     assert_eq!(v["status"], "failed");
-    ledger_sums(&store, &acct).await;
+    kobo_tests::assert_ledger_sums(&store, &acct).await;
 }
 
 #[tokio::test]
@@ -430,7 +424,7 @@ async fn instant_failure_refunds_and_a_lost_answer_is_settled_by_requery() {
     assert!(report.resent >= 1, "{report:?}");
     let (_, v) = c.vtu_status(&trx).await;
     assert_eq!(v["status"], "success", "{v}");
-    ledger_sums(&store, &acct).await;
+    kobo_tests::assert_ledger_sums(&store, &acct).await;
 }
 
 #[tokio::test]
@@ -467,7 +461,7 @@ async fn fifty_parallel_purchases_never_overdraw() {
     }
     assert_eq!((ok, short), (17, 33));
     assert_eq!(c.balance().await, Kobo::naira(1_700 - 17 * 98));
-    ledger_sums(&store, &acct).await;
+    kobo_tests::assert_ledger_sums(&store, &acct).await;
 }
 
 #[tokio::test]
@@ -587,7 +581,7 @@ async fn a_client_that_hangs_up_mid_purchase_still_gets_it_completed_once() {
         .await
         .unwrap_or_default();
     assert_eq!(stats["held"][&phone], 1, "the provider got the purchase once");
-    ledger_sums(&store, &acct).await;
+    kobo_tests::assert_ledger_sums(&store, &acct).await;
     let _ = stop.send(());
     let _ = server.await;
 }

@@ -4,7 +4,7 @@
 
 use kobo_cli::devstack::moto::launcher_faults;
 use kobo_shared::domain::smm::{Order, OrderStatus, UpstreamState};
-use kobo_shared::flows::{accounts, orders};
+use kobo_shared::flows::orders;
 use kobo_shared::{Kobo, Store};
 use kobo_tests::{api_request, new_reseller, own_stack, ApiClient, ResellerSpec, Stack, StackSlot};
 use serde_json::{json, Value};
@@ -19,12 +19,6 @@ fn stack() -> &'static Stack {
 /// Sets the stack's DynamoDB faults (`""`: none).
 async fn faults(s: &Stack, spec: &str) {
     launcher_faults(&s.aws_endpoint, spec).await.unwrap_or_else(|e| panic!("setting faults {spec:?}: {e:#}"));
-}
-
-async fn ledger_ok(store: &Store, account: &str) {
-    let a = store.get_account(account).await.ok().flatten().unwrap_or_else(|| panic!("no account {account}"));
-    let check = accounts::check_ledger(store, &a).await.expect("checking the ledger");
-    assert!(check.ok(), "{check:?}");
 }
 
 async fn order(store: &Store, account: &str, id: u64) -> Order {
@@ -88,7 +82,7 @@ async fn a_refused_order_whose_refund_failed_is_refunded_by_the_next_pass_once()
     let done = order(&store, &acct, id).await;
     assert_eq!((done.status, done.refunded), (OrderStatus::Cancelled, o.charge), "{done:?}");
     assert_eq!(store.balance(&acct).await.ok().flatten(), Some(Kobo::naira(10_000)), "refunded exactly once");
-    ledger_ok(&store, &acct).await;
+    kobo_tests::assert_ledger_sums(&store, &acct).await;
 }
 
 /// Defect 3: `add_bulk` answers per item once anything committed. The second item's
@@ -117,7 +111,7 @@ async fn add_bulk_never_answers_an_error_after_charging() {
         store.balance(&acct).await.ok().flatten(),
         Some(Kobo::naira(10_000).checked_sub(o.charge).unwrap_or_default())
     );
-    ledger_ok(&store, &acct).await;
+    kobo_tests::assert_ledger_sums(&store, &acct).await;
 }
 
 /// Defect 11: two spends at once meet a `TransactionConflict` on the account item (here:
@@ -153,7 +147,7 @@ async fn conflicting_spends_are_retried_and_never_answer_a_bare_error() {
         }
     }
     assert_eq!(store.balance(&acct).await.ok().flatten(), Kobo::naira(100_000).checked_sub(charged));
-    ledger_ok(&store, &acct).await;
+    kobo_tests::assert_ledger_sums(&store, &acct).await;
 }
 
 /// Defect 12: one order named twice in two spellings (`1,01`) is one order: 200, not a
@@ -237,5 +231,5 @@ async fn an_expired_idempotency_record_does_not_block_its_key() {
     assert_ne!(id, 999_999, "not the expired record's answer");
     let (st, again) = c.add(102, "https://instagram.com/p/expired-key", 100).await;
     assert_eq!((st, again["order"].as_u64()), (200, Some(id)), "the key now replays the new spend: {again}");
-    ledger_ok(&store, &acct).await;
+    kobo_tests::assert_ledger_sums(&store, &acct).await;
 }

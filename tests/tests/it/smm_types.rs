@@ -8,7 +8,6 @@
 //! charged for (not read from kobo's), so a type kobo gets wrong fails here.
 
 use kobo_shared::domain::smm;
-use kobo_shared::flows::accounts;
 use kobo_shared::{Kobo, Store};
 use kobo_tests::{new_reseller, stack, ApiClient, ResellerSpec, Stack};
 use serde_json::{json, Value};
@@ -224,12 +223,6 @@ async fn refunds(store: &Store, account: &str, order: u64) -> Vec<Kobo> {
         .collect()
 }
 
-async fn ledger_sums(store: &Store, account: &str) {
-    let a = store.get_account(account).await.ok().flatten().unwrap_or_else(|| panic!("no account"));
-    let check = accounts::check_ledger(store, &a).await.expect("checking the ledger");
-    assert!(check.ok(), "{check:?}");
-}
-
 fn expected_charge(case: &Case, rate: Kobo) -> Kobo {
     if case.fixed {
         rate
@@ -306,7 +299,7 @@ async fn every_service_type_lists_orders_prices_and_refunds_in_its_units() {
         refunded += want.as_i64();
     }
     assert_eq!(c.balance().await, Kobo::new(before.as_i64() + refunded));
-    ledger_sums(&store, &acct).await;
+    kobo_tests::assert_ledger_sums(&store, &acct).await;
 }
 
 /// A drip-feed order is charged quantity × runs, shows its runs, and settles in units of
@@ -358,7 +351,7 @@ async fn drip_feed_orders_charge_every_run_and_refund_the_runs_not_delivered() {
     assert_eq!(refunds(&store, &acct, cut).await, vec![want]);
     assert!(refunds(&store, &acct, full).await.is_empty());
     assert_eq!(c.balance().await, Kobo::new(start.as_i64() - 2 * charge.as_i64() + want.as_i64()));
-    ledger_sums(&store, &acct).await;
+    kobo_tests::assert_ledger_sums(&store, &acct).await;
 }
 
 /// A subscription holds the most it can cost (max × posts) and releases what its posts
@@ -404,7 +397,7 @@ async fn subscriptions_hold_their_most_and_release_the_unused_part_once() {
     }
     let spent = 3 * held.as_i64() - release(120).as_i64() - release(300).as_i64() - release(400).as_i64();
     assert_eq!(c.balance().await, Kobo::new(start.as_i64() - spent));
-    ledger_sums(&store, &acct).await;
+    kobo_tests::assert_ledger_sums(&store, &acct).await;
 }
 
 /// The stock API v2 client style (form fields, key in the body) places a custom-comments
@@ -484,7 +477,7 @@ async fn add_bulk_takes_every_type_per_item() {
         total += charge.as_i64();
     }
     assert_eq!(c.balance().await, Kobo::new(start.as_i64() - total));
-    ledger_sums(&store, &acct).await;
+    kobo_tests::assert_ledger_sums(&store, &acct).await;
 }
 
 /// Targets and limits: an account service takes a username as its link, a post service
