@@ -340,6 +340,31 @@ impl ApiClient {
     pub async fn vtu_status(&self, trx: &str) -> (u16, Value) {
         self.act(Action::VtuStatus, &[("trx", trx)]).await
     }
+
+    /// `vtu_status` by the `request_id` the purchase was made with.
+    pub async fn vtu_status_by_request(&self, request_id: &str) -> (u16, Value) {
+        self.act(Action::VtuStatus, &[("request_id", request_id)]).await
+    }
+
+    /// `vtu_airtime_networks`, quoting `amount` naira when given.
+    pub async fn vtu_airtime_networks(&self, amount: Option<&str>) -> (u16, Value) {
+        self.act(Action::VtuAirtimeNetworks, &amount.map(|a| vec![("amount", a)]).unwrap_or_default()).await
+    }
+
+    /// `vtu_education_products`: the exams and one PIN's price.
+    pub async fn vtu_education_products(&self) -> (u16, Value) {
+        self.act(Action::VtuEducationProducts, &[]).await
+    }
+
+    /// `vtu_recharge_card_networks`: networks and their denominations.
+    pub async fn vtu_recharge_card_networks(&self) -> (u16, Value) {
+        self.act(Action::VtuRechargeCardNetworks, &[]).await
+    }
+
+    /// `vtu_education_verify`: an exam candidate's profile.
+    pub async fn vtu_education_verify(&self, exam: &str, profile_id: &str) -> (u16, Value) {
+        self.act(Action::VtuEducationVerify, &[("exam", exam), ("profile_id", profile_id)]).await
+    }
 }
 
 /// `1,2,3`.

@@ -98,3 +98,29 @@ pub async fn assert_ledger_sums(store: &Store, account: &str) {
     let check = kobo_shared::flows::accounts::check_ledger(store, &a).await.expect("checking the ledger");
     assert!(check.ok(), "{check:?}");
 }
+
+/// A reseller with a PIN (`1234`) on a plan with the given VTU discounts (basis points per
+/// category), and its API client on stack `s`.
+pub async fn vtu_reseller(
+    s: &crate::stack::Stack,
+    store: &Store,
+    balance: kobo_shared::Kobo,
+    discounts: &[(kobo_shared::domain::vtu::VtuCategory, u32)],
+) -> (String, crate::client::ApiClient) {
+    let (acct, key) = new_reseller(store, ResellerSpec { balance, ..Default::default() }).await;
+    if !discounts.is_empty() {
+        let plan = kobo_shared::domain::account::Plan {
+            id: format!("v{}", unique()),
+            name: "vtu".into(),
+            smm_discount_bp: 0,
+            vtu_discount_bp: discounts.iter().copied().collect(),
+            key_rpm: 0,
+            ip_rpm: 0,
+        };
+        store.put_plan(&plan).await.expect("storing the discount plan");
+        store.set_plan(&acct, &plan.id).await.expect("moving the reseller to the discount plan");
+    }
+    let pepper = s.pepper().await;
+    kobo_shared::flows::accounts::set_pin(store, &pepper, &acct, "1234").await.expect("setting the reseller's PIN");
+    (acct, crate::client::ApiClient::new(s, &key))
+}

@@ -8,7 +8,7 @@ pub mod receiver;
 pub mod stack;
 
 pub use client::{api_request, client_from, fresh_source_ip, json_of, percentile_ms, ApiClient};
-pub use fixtures::{assert_ledger_sums, new_reseller, store_with_plan, unique, ResellerSpec};
+pub use fixtures::{assert_ledger_sums, new_reseller, store_with_plan, unique, vtu_reseller, ResellerSpec};
 pub use receiver::{free_port, Mode, Received, Receiver};
 pub use stack::{
     fresh_resources, heavy, launch_moto, local_functions, moto_endpoint, own_stack, own_stack_with, project, sdk,

@@ -344,6 +344,18 @@ impl Stack {
         assert!(r.status().is_success(), "top-up control: {}", r.status());
     }
 
+    /// Posts `body` to the top-up simulator's control endpoint `path` (e.g. `/control/reverse`).
+    pub async fn topup_control(&self, path: &str, body: serde_json::Value) -> serde_json::Value {
+        let r = reqwest::Client::new()
+            .post(format!("{}{path}", self.topup_base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("top-up control {path}: {e}"));
+        assert!(r.status().is_success(), "top-up control {path}: {}", r.status());
+        r.json().await.unwrap_or_default()
+    }
+
     /// The provider's callback signing secret, as the stack's provider secret holds it.
     pub async fn topup_webhook_secret(&self) -> String {
         let sdk = moto::sdk_config_for(&self.aws_endpoint).await;

@@ -98,7 +98,8 @@ pub fn plans() -> Vec<VtuPlan> {
     v
 }
 
-/// Face-value products: airtime, electricity (the eleven discos), WAEC PINs, recharge cards.
+/// Face-value products: airtime, electricity (the eleven discos), exam PINs, cable
+/// renewals, recharge cards.
 pub fn faces() -> Vec<FaceProduct> {
     let f = |category, service: &str, name: &str, base_bp, profit_bp, min: i64, max: i64, step: i64| FaceProduct {
         category,
@@ -131,7 +132,20 @@ pub fn faces() -> Vec<FaceProduct> {
     ] {
         v.push(f(VtuCategory::Electricity, s, n, 9_900, 60, 1_000, 500_000, 1));
     }
-    v.push(f(VtuCategory::Education, "waec", "WAEC Result Checker PIN", 9_400, 400, 3_500, 350_000, 350_000));
+    // Exam PINs: one PIN's face value is the step; a purchase buys whole PINs.
+    for (s, n, naira, max) in [
+        ("waec", "WAEC Result Checker PIN", 3_500, 100),
+        ("neco", "NECO Result Token", 1_300, 100),
+        ("nabteb", "NABTEB Result Checker PIN", 1_000, 100),
+        ("jamb", "JAMB UTME ePIN", 7_700, 1),
+    ] {
+        v.push(f(VtuCategory::Education, s, n, 9_400, 400, naira, naira * max, naira * 100));
+    }
+    // Cable renewals of the smartcard's current bouquet, at the amount the provider
+    // reports for it.
+    for (s, n) in [("dstv", "DStv renewal"), ("gotv", "GOtv renewal"), ("startimes", "Startimes renewal")] {
+        v.push(f(VtuCategory::Cable, s, n, 9_900, 100, 1_000, 100_000, 1));
+    }
     for (s, n) in [
         ("mtn", "MTN Recharge Card"),
         ("airtel", "Airtel Recharge Card"),

@@ -13,6 +13,14 @@
 //! the same purchase (reordered: the final state is success); a success later reversed
 //! (its record turns `failed`, and a failure callback follows); requeries answered 403,
 //! 409, 429 or 500. Success callbacks never carry cards or tokens (as in the seed).
+//! `POST /control/reverse {"reference": "TRX...", "callback": true}` reverses a delivered
+//! purchase (its record turns `failed`; the failure callback follows unless `callback` is
+//! false, so only a requery tells). Cable verification reports the smartcard's bouquet and
+//! its `renewal_amount` (cards starting 999 have none); a renew must pay exactly it per
+//! month. Meters report tariff, `minimum_amount` and `arrears` (numbers starting 77 owe
+//! ₦2,500), and a purchase below the minimum is refused; prepaid tokens come with units,
+//! customer name, address and tariff. JAMB purchases need a `profile_id` the profile
+//! lookup knows (anything not starting 000).
 //! `GET /control/stats` counts purchases, the purchases held per number, each
 //! reference's state here (`by_reference`) and the hostile behaviours injected.
 
@@ -110,7 +118,8 @@ async fn callback(url: String, secret: String, record: Value, success: bool) {
             "rechargeId": record["rechargeId"],
         })
     } else {
-        json!({ "success": false, "error": "Recharge failed at the operator", "passthrough": passthrough })
+        let error = record["error"].as_str().unwrap_or("Recharge failed at the operator");
+        json!({ "success": false, "error": error, "passthrough": passthrough })
     }
     .to_string();
     let sig = kobo_shared::platform::crypto::hmac_sha256_hex(secret.as_bytes(), body.as_bytes());
@@ -171,6 +180,9 @@ async fn purchase(State(state): State<Shared>, headers: HeaderMap, Json(req): Js
             Some("purchase_500_after_record" | "reversal_after_success") => Outcome::Success,
             _ => outcome,
         };
+        if let Err(why) = check_purchase(&req) {
+            return (StatusCode::BAD_REQUEST, Json(json!({"success": false, "error": why}))).into_response();
+        }
         s.purchases += 1;
         s.counter += 1;
         let n = s.counter;
@@ -189,8 +201,15 @@ async fn purchase(State(state): State<Shared>, headers: HeaderMap, Json(req): Js
             "face_naira": face_naira,
             "passthrough": req["passthrough"],
         });
-        if category == "electricity" && req["meter_type"] == "prepaid" {
-            rec["token"] = json!(digits(n + 7, 20));
+        if category == "electricity" {
+            let meter = req["meter_number"].as_str().unwrap_or_default();
+            rec["customerName"] = json!(METER_OWNER);
+            rec["customerAddress"] = json!(METER_ADDRESS);
+            rec["tariff"] = json!(tariff(meter).0);
+            if req["meter_type"] == "prepaid" {
+                rec["token"] = json!(digits(n + 7, 20));
+                rec["units"] = json!(units(face_naira, meter));
+            }
         }
         if category == "recharge_card" || category == "education" {
             let cards: Vec<Value> = (0..quantity)
@@ -332,17 +351,138 @@ async fn verify(
     if !authorized(&s, &headers) {
         return (StatusCode::UNAUTHORIZED, Json(json!({"error": "Invalid API key"}))).into_response();
     }
-    let number =
-        if kind == "cable" { req["customer_id"].as_str() } else { req["meter_number"].as_str() }.unwrap_or_default();
+    let number = match kind.as_str() {
+        "cable" => req["customer_id"].as_str(),
+        "profile" => req["profile_id"].as_str(),
+        _ => req["meter_number"].as_str(),
+    }
+    .unwrap_or_default();
     if number.starts_with("000") || number.is_empty() {
         return Json(json!({"valid": false, "error": "Customer not found"})).into_response();
     }
-    let body = if kind == "cable" {
-        json!({"valid": true, "customer_name": "ADEBAYO OLUWASEUN", "current_plan": "Compact", "due_date": "2026-12-01", "customer_id": number})
-    } else {
-        json!({"valid": true, "customer_name": "CHIOMA NWOSU", "address": "12 Allen Avenue, Ikeja", "meter_number": number, "meter_type": req["meter_type"]})
+    let body = match kind.as_str() {
+        "cable" => {
+            let service = req["service_id"].as_str().unwrap_or_default();
+            let mut body = json!({"valid": true, "customer_name": "ADEBAYO OLUWASEUN", "customer_id": number});
+            if let Some((bouquet, naira)) = bouquet(service, number) {
+                body["current_plan"] = json!(bouquet);
+                body["renewal_amount"] = json!(naira);
+                body["due_date"] = json!("2026-12-31");
+            }
+            body
+        }
+        "profile" => json!({"valid": true, "customer_name": "EMEKA OKAFOR", "profile_id": number, "exam": req["exam"]}),
+        _ => {
+            let (tariff, _) = tariff(number);
+            let arrears = meter_arrears(number);
+            json!({"valid": true, "customer_name": METER_OWNER, "address": METER_ADDRESS, "meter_number": number,
+                   "meter_type": req["meter_type"], "tariff": tariff,
+                   "minimum_amount": 1_000 + arrears, "arrears": arrears})
+        }
     };
     Json(body).into_response()
+}
+
+/// The name and address on every simulated meter.
+const METER_OWNER: &str = "CHIOMA NWOSU";
+const METER_ADDRESS: &str = "12 Allen Avenue, Ikeja";
+
+/// A meter's tariff class and its price per kWh (naira, with one decimal as tenths).
+fn tariff(meter: &str) -> (&'static str, i64) {
+    if meter.ends_with('1') {
+        ("Band A (R2 Single Phase)", 2_095)
+    } else {
+        ("Band B (R2 Single Phase)", 685)
+    }
+}
+
+/// Units (kWh, one decimal) that `naira` buys on `meter`.
+fn units(naira: i64, meter: &str) -> String {
+    let tenths = naira.saturating_mul(100) / tariff(meter).1.max(1);
+    format!("{}.{}", tenths / 10, tenths % 10)
+}
+
+/// Arrears (naira) a meter owes: meters starting 77 owe ₦2,500, which the least purchase
+/// must cover.
+fn meter_arrears(meter: &str) -> i64 {
+    if meter.starts_with("77") {
+        2_500
+    } else {
+        0
+    }
+}
+
+/// A smartcard's current bouquet and its monthly price (naira): one of the service's plans,
+/// picked by the number; cards starting with 999 have none (nothing to renew).
+fn bouquet(service: &str, number: &str) -> Option<(String, i64)> {
+    if number.starts_with("999") {
+        return None;
+    }
+    let plans: Vec<_> = crate::devstack::vtu_catalog::plans()
+        .into_iter()
+        .filter(|p| p.category == kobo_shared::domain::vtu::VtuCategory::Cable && p.service == service)
+        .collect();
+    let pick = number.bytes().map(|b| usize::from(b.wrapping_sub(b'0'))).sum::<usize>() % plans.len().max(1);
+    plans.get(pick).map(|p| (p.name.clone(), p.base.as_i64() / 100))
+}
+
+/// What the provider refuses before recording a purchase, as a real one does.
+fn check_purchase(req: &Value) -> Result<(), String> {
+    let naira = req["amount"].as_str().and_then(|a| a.split('.').next()).and_then(|a| a.parse::<i64>().ok());
+    let months = req["months"].as_i64().unwrap_or(1);
+    match req["category"].as_str().unwrap_or_default() {
+        "cable" if req["subscription_type"] == "renew" => {
+            let service = req["service"].as_str().unwrap_or_default();
+            let card = req["customer_id"].as_str().unwrap_or_default();
+            let Some((_, monthly)) = bouquet(service, card) else {
+                return Err("This smartcard has no bouquet to renew".into());
+            };
+            if naira != Some(monthly) || !(1..=12).contains(&months) {
+                return Err(format!("Renewal amount for this smartcard is {monthly} per month"));
+            }
+        }
+        "cable" if req["product_code"].as_str().unwrap_or_default().is_empty() => {
+            return Err("product_code is required to change a bouquet".into());
+        }
+        "electricity" => {
+            let meter = req["meter_number"].as_str().unwrap_or_default();
+            let least = 1_000 + meter_arrears(meter);
+            if naira.unwrap_or(0) < least {
+                return Err(format!("Minimum purchase for this meter is {least} (arrears included)"));
+            }
+        }
+        "education" if req["service"] == "jamb" => {
+            let profile = req["profile_id"].as_str().unwrap_or_default();
+            if profile.len() != 10 || profile.starts_with("000") {
+                return Err("A valid JAMB profile_id is required".into());
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Reverses a delivered purchase, as an operator does after the fact: its record turns
+/// `failed` ("Reversed by the operator"), and a signed failure callback follows unless
+/// `"callback": false` (then only a requery tells).
+async fn reverse(State(state): State<Shared>, Json(v): Json<Value>) -> Response {
+    let Some(reference) = v["reference"].as_str() else {
+        return (StatusCode::BAD_REQUEST, "reference is required").into_response();
+    };
+    let (reversed, url, secret) = {
+        let Ok(mut s) = state.lock() else { return StatusCode::INTERNAL_SERVER_ERROR.into_response() };
+        let Some(rec) = s.records.get_mut(reference) else {
+            return (StatusCode::NOT_FOUND, Json(json!({"error": "not found"}))).into_response();
+        };
+        rec["status"] = json!("failed");
+        rec["success"] = json!(false);
+        rec["error"] = json!(v["reason"].as_str().unwrap_or("Reversed by the operator"));
+        (rec.clone(), s.callback_url.clone(), s.webhook_secret.clone())
+    };
+    if v["callback"].as_bool() != Some(false) && !url.is_empty() {
+        callback(url, secret, reversed.clone(), false).await;
+    }
+    Json(json!({"reversed": reference, "record": reversed})).into_response()
 }
 
 async fn next(State(state): State<Shared>, Json(v): Json<Value>) -> Response {
@@ -437,6 +577,7 @@ impl TopupSim {
             .route("/control/release", post(release))
             .route("/control/stats", get(stats))
             .route("/control/chaos", post(set_chaos))
+            .route("/control/reverse", post(reverse))
             .with_state(state.clone());
         let listener =
             TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.context("binding the top-up simulator")?;

@@ -249,6 +249,14 @@ pub struct DiscoRow {
     pub min_amount: String,
     /// Largest purchase.
     pub max_amount: String,
+    /// What ₦100 of electricity costs after the caller's plan discount.
+    pub price_per_100: String,
+    /// The amount quoted, when the request named one (`amount`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amount: Option<String>,
+    /// What that amount costs: exactly what the purchase charges.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub price: Option<String>,
 }
 
 /// A customer lookup: the name and whatever else the provider tells.
@@ -287,16 +295,29 @@ pub struct VtuAnswer {
     /// Electricity: the token to type into the meter.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    /// Electricity: units bought (kWh), where the provider gives them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub units: Option<String>,
+    /// Electricity: the name on the meter.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer_name: Option<String>,
+    /// Electricity: the meter's address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer_address: Option<String>,
+    /// Electricity: the tariff class.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tariff: Option<String>,
 }
 
 impl VtuAnswer {
     /// The answer about `tx` with the balance `balance`.
     pub fn of(tx: &VtuTx, balance: Kobo) -> VtuAnswer {
-        let token = tx.meta.get("token").and_then(serde_json::Value::as_str).map(str::to_string);
+        let meta = |k: &str| tx.meta.get(k).and_then(serde_json::Value::as_str).map(str::to_string);
+        let token = meta("token");
         let message = match (&token, &tx.message) {
-            (Some(t), _) => format!("Transaction successful. Token: {t}"),
-            (None, Some(m)) => m.clone(),
-            (None, None) => match tx.status {
+            (Some(t), _) if tx.status == VtuStatus::Success => format!("Transaction successful. Token: {t}"),
+            (_, Some(m)) => m.clone(),
+            (_, None) => match tx.status {
                 VtuStatus::Processing => "Transaction is processing".to_string(),
                 VtuStatus::Success => "Transaction successful".to_string(),
                 VtuStatus::Failed => "Transaction failed".to_string(),
@@ -313,6 +334,10 @@ impl VtuAnswer {
             message,
             cards: tx.cards.clone(),
             token,
+            units: meta("units"),
+            customer_name: meta("customer_name"),
+            customer_address: meta("customer_address"),
+            tariff: meta("tariff"),
         }
     }
 }
@@ -389,4 +414,70 @@ pub struct WithdrawalView {
     pub status: &'static str,
     /// Why it was rejected or failed.
     pub reason: Option<String>,
+}
+
+/// A face-value product of a list (airtime networks): its range and what it costs.
+#[derive(Debug, Clone, Serialize)]
+pub struct FaceRow {
+    /// Service name (what a purchase names in `service_name`).
+    pub service_name: String,
+    /// Display name.
+    pub name: String,
+    /// Smallest purchase.
+    pub min_amount: String,
+    /// Largest purchase.
+    pub max_amount: String,
+    /// What ₦100 of face value costs after the caller's plan discount.
+    pub price_per_100: String,
+    /// The face value quoted, when the request named one (`amount`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amount: Option<String>,
+    /// What that face value costs: exactly what the purchase charges.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub price: Option<String>,
+    /// Always `NGN`.
+    pub currency: &'static str,
+}
+
+/// An exam whose PINs `vtu_education` sells.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExamRow {
+    /// What a purchase names in `exam`.
+    pub exam: &'static str,
+    /// Display name.
+    pub name: String,
+    /// One PIN after the caller's plan discount (a purchase charges this × quantity).
+    pub price: String,
+    /// Its face value.
+    pub face_value: String,
+    /// Most PINs in one purchase.
+    pub max_quantity: u32,
+    /// Whether the candidate's profile must be verified first (`vtu_education_verify`).
+    pub needs_profile: bool,
+    /// Always `NGN`.
+    pub currency: &'static str,
+}
+
+/// One recharge card value and its price.
+#[derive(Debug, Clone, Serialize)]
+pub struct Denomination {
+    /// Face value of one card (what a purchase names in `value`).
+    pub value: String,
+    /// One card after the caller's plan discount (a purchase charges this × quantity).
+    pub price: String,
+}
+
+/// A network whose recharge cards `vtu_recharge_card` prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct CardNetworkRow {
+    /// What a purchase names in `card_network`.
+    pub card_network: String,
+    /// Display name.
+    pub name: String,
+    /// The values sold.
+    pub denominations: Vec<Denomination>,
+    /// Most cards in one purchase.
+    pub max_quantity: u32,
+    /// Always `NGN`.
+    pub currency: &'static str,
 }

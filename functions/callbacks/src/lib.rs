@@ -109,6 +109,8 @@ pub async fn handle(cb: &Callbacks, req: Request) -> Response<Body> {
                 CallbackResult::AlreadySettled => "duplicate",
                 CallbackResult::Awaiting => "awaiting",
                 CallbackResult::Contradicted => "contradicted",
+                CallbackResult::Reversed => "reversed",
+                CallbackResult::Superseded => "superseded",
                 CallbackResult::Unknown => "unknown",
             };
             tracing::info!(result = word, "topup callback");
@@ -121,6 +123,10 @@ pub async fn handle(cb: &Callbacks, req: Request) -> Response<Body> {
         Err(CallbackError::Malformed(m)) => {
             tracing::warn!(error = %m, "malformed topup callback refused");
             reply(400, serde_json::json!({"error": "malformed callback"}))
+        }
+        Err(CallbackError::Unconfirmed) => {
+            tracing::warn!("reversal callback not confirmed by a requery yet; the provider should retry");
+            reply(503, serde_json::json!({"error": "retry later"}))
         }
         Err(CallbackError::Store(e)) => {
             tracing::error!(error = %e, "topup callback could not be applied; the provider should retry");

@@ -80,6 +80,22 @@ impl Reconciler {
         let deadline = std::time::Instant::now() + PASS_BUDGET;
         let report = vtu::requery_processing(&self.store, provider, self.requery_after_secs, deadline).await?;
         log_pass("vtu requery pass", &report);
+        let now = kobo_shared::domain::time::now_unix();
+        match vtu::check_reversals(&self.store, provider, now, deadline).await {
+            Ok(reversals) => log_pass("vtu reversal checks", &reversals),
+            Err(e) => tracing::warn!(error = %e, "reversal checks failed; the next pass tries again"),
+        }
+        Ok(report)
+    }
+
+    /// One pass of reversal checks as if the time were `now` (unix seconds): every
+    /// delivered purchase whose check is due is asked about, and refunded once when the
+    /// provider reversed it.
+    pub async fn run_reversal_checks_at(&self, now: i64) -> Result<vtu::ReversalReport, ReconcileError> {
+        let provider = self.providers.topup.get().await?;
+        let deadline = std::time::Instant::now() + PASS_BUDGET;
+        let report = vtu::check_reversals(&self.store, &*provider, now, deadline).await?;
+        log_pass("vtu reversal checks", &report);
         Ok(report)
     }
 

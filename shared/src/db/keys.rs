@@ -19,7 +19,9 @@
 //! | delivery        | `ACCOUNT#<id>`        | `DELIVERY#<event id>#<endpoint id>` | –               | created once per event and endpoint (conditional put); claimed per attempt |
 //! | attempt log     | `HOOKLOG#<endpoint id>` | `ATTEMPT#<time>#<uuid>` | –                         | an endpoint's attempts, newest first; expires by TTL (30 days) |
 //! | VTU catalog     | `VTU`                 | `PLAN#<id>` or `FACE#<category>#<service>` | –      | the whole catalog in one Query (cached per container) |
-//! | VTU transaction | `ACCOUNT#<id>`        | `VTU#<trx>`         | `VTU#PROCESSING` / `<created>#<trx>` while processing (sparse) | vtu_status by trx, owner only; callbacks (passthrough carries account and trx); reconciler requery |
+//! | VTU transaction | `ACCOUNT#<id>`        | `VTU#<trx>`         | `VTU#PROCESSING` / `<created>#<trx>` while processing, then `VTU#WATCH` / `<next check>#<trx>` while delivered and still checked for a reversal (sparse) | vtu_status by trx, owner only; callbacks (passthrough carries account and trx); reconciler requery and reversal checks |
+//! | VTU request id  | `ACCOUNT#<id>`        | `VTUREQ#<sha256 of key>` | –                          | vtu_status by the purchase's own `request_id`, owner only (kept as long as the transaction) |
+//! | exam profile    | `ACCOUNT#<id>`        | `EXAM#<exam>#<profile id>` | –                     | a JAMB purchase needs the profile verified by the same account; expires by TTL (24 h) |
 //! | deposit         | `ACCOUNT#<id>`        | `DEPOSIT#<dep id>`  | `DEPOSIT#PENDING` / `<created>#<id>` until its paylink exists (sparse) | deposit_status; Hubtel's callback (its URL names account and deposit) |
 //! | withdrawal      | `ACCOUNT#<id>`        | `WITHDRAWAL#<wdr id>` | `WITHDRAWAL#PENDING` (awaiting approval) or `WITHDRAWAL#PAYING` (approved, unsettled) / `<created>#<id>` | status; operator approval queue; Hubtel's callback |
 //! | OTP session     | `ACCOUNT#<id>`        | `OTP#<otp id>`      | –                               | withdrawal OTP check; expires by TTL |
@@ -166,6 +168,31 @@ pub fn vtu_sk(trx: &str) -> String {
 
 /// GSI1 partition of VTU transactions still processing (removed when settled).
 pub const VTU_PROCESSING_GSI1PK: &str = "VTU#PROCESSING";
+
+/// GSI1 partition of delivered VTU transactions the reconciler still asks the provider
+/// about (a reversal), until their last check.
+pub const VTU_WATCH_GSI1PK: &str = "VTU#WATCH";
+
+/// Sort key of a watched transaction: when its next check is due (unix seconds, 12
+/// digits, so string order is time order), then the trx.
+pub fn vtu_watch_gsi1sk(due: i64, trx: &str) -> String {
+    format!("{due:012}#{trx}")
+}
+
+/// Upper bound (exclusive) of the watch sort keys due at `now`.
+pub fn vtu_watch_due_before(now: i64) -> String {
+    format!("{:012}", now.saturating_add(1))
+}
+
+/// Sort key of the pointer from a purchase's idempotency key (`request_id`) to its trx.
+pub fn vtu_request_sk(key_hash: &str) -> String {
+    format!("VTUREQ#{key_hash}")
+}
+
+/// Sort key of an exam candidate profile an account verified (JAMB).
+pub fn profile_sk(exam: &str, profile_id: &str) -> String {
+    format!("EXAM#{exam}#{profile_id}")
+}
 
 /// Sort key of a deposit under its account.
 pub fn deposit_sk(deposit_id: &str) -> String {

@@ -26,6 +26,7 @@ const BATCH_MAX: usize = 100;
 pub struct Query {
     pk: String,
     sk_prefix: Option<String>,
+    sk_before: Option<String>,
     gsi1: bool,
     consistent: bool,
     newest_first: bool,
@@ -35,7 +36,15 @@ pub struct Query {
 impl Query {
     /// Every item of partition `pk`.
     pub fn partition(pk: impl Into<String>) -> Query {
-        Query { pk: pk.into(), sk_prefix: None, gsi1: false, consistent: true, newest_first: false, limit: None }
+        Query {
+            pk: pk.into(),
+            sk_prefix: None,
+            sk_before: None,
+            gsi1: false,
+            consistent: true,
+            newest_first: false,
+            limit: None,
+        }
     }
 
     /// Every item of GSI1 partition `pk`, oldest first (eventually consistent, as GSIs are).
@@ -46,6 +55,12 @@ impl Query {
     /// Only items whose sort key begins with `prefix`.
     pub fn prefix(mut self, prefix: impl Into<String>) -> Query {
         self.sk_prefix = Some(prefix.into());
+        self
+    }
+
+    /// Only items whose sort key sorts before `bound` (instead of a prefix).
+    pub fn before(mut self, bound: impl Into<String>) -> Query {
+        self.sk_before = Some(bound.into());
         self
     }
 
@@ -247,11 +262,14 @@ impl Store {
                 .scan_index_forward(!q.newest_first)
                 .expression_attribute_values(":pk", s(&q.pk))
                 .set_exclusive_start_key(start.take());
-            req = match &q.sk_prefix {
-                Some(prefix) => req
+            req = match (&q.sk_prefix, &q.sk_before) {
+                (Some(prefix), _) => req
                     .key_condition_expression(format!("{pk_field} = :pk AND begins_with({sk_field}, :prefix)"))
                     .expression_attribute_values(":prefix", s(prefix)),
-                None => req.key_condition_expression(format!("{pk_field} = :pk")),
+                (None, Some(bound)) => req
+                    .key_condition_expression(format!("{pk_field} = :pk AND {sk_field} < :bound"))
+                    .expression_attribute_values(":bound", s(bound)),
+                (None, None) => req.key_condition_expression(format!("{pk_field} = :pk")),
             };
             if let Some(limit) = q.limit {
                 let left = limit.saturating_sub(out.len()).max(1);

@@ -123,6 +123,13 @@ impl<'a> Tx<'a> {
         Ok(self)
     }
 
+    /// Writes `item`, replacing any item at its key.
+    pub fn put(mut self, label: &'static str, item: Item) -> Result<Tx<'a>, StoreError> {
+        let put = Put::builder().table_name(self.store.table()).set_item(Some(item)).build().map_err(build_err)?;
+        self.items.push((label, TransactWriteItem::builder().put(put).build()));
+        Ok(self)
+    }
+
     /// Creates `item`, or replaces one at its key whose `expires_at` has passed (an
     /// expired record the TTL sweeper has not removed yet counts as gone).
     pub fn put_new_or_expired(mut self, label: &'static str, item: Item, now: i64) -> Result<Tx<'a>, StoreError> {

@@ -18,7 +18,8 @@ macro_rules! actions {
         }
 
         impl Action {
-            /// Every action, in the seed's order; also the scopes of an all-powerful key.
+            /// Every action, in the seed's order (then kobo's own), also the scopes of an
+            /// all-powerful key.
             pub const ALL: &'static [Action] = &[$(Action::$variant),*];
 
             /// The wire name, as in `action=...` and in a key's scopes.
@@ -72,6 +73,10 @@ actions! {
     VtuEducation => "vtu_education", true;
     VtuRechargeCard => "vtu_recharge_card", true;
     VtuStatus => "vtu_status", false;
+    VtuAirtimeNetworks => "vtu_airtime_networks", false;
+    VtuEducationProducts => "vtu_education_products", false;
+    VtuRechargeCardNetworks => "vtu_recharge_card_networks", false;
+    VtuEducationVerify => "vtu_education_verify", false;
 }
 
 /// The `action` field named no action kobo knows.
@@ -108,7 +113,7 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        assert_eq!(Action::ALL.len(), 27);
+        assert_eq!(Action::ALL.len(), 31);
         for a in Action::ALL {
             assert_eq!(a.as_str().parse::<Action>(), Ok(*a));
             assert_eq!(serde_json::to_string(a).unwrap_or_default(), format!("\"{a}\""));

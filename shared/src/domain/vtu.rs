@@ -127,6 +127,28 @@ pub struct FaceProduct {
     pub step: Kobo,
 }
 
+impl FaceProduct {
+    /// What one unit of face value `face` costs under `discount_bp`: exactly what a
+    /// purchase of it charges per unit (lists show this).
+    pub fn price(&self, face: Kobo, discount_bp: u32) -> Kobo {
+        let (base, profit) = face_split(face, self.base_bp, self.profit_bp);
+        price(base, profit, discount_bp)
+    }
+
+    /// The face values a list offers for a product sold in steps (recharge cards): every
+    /// multiple of the step from the least to the most, at most `limit` of them.
+    pub fn denominations(&self, limit: usize) -> Vec<Kobo> {
+        let step = self.step.as_i64().max(1);
+        let first = (self.min.as_i64() + step - 1) / step * step;
+        (0..)
+            .map(|i| first.saturating_add(step.saturating_mul(i)))
+            .take_while(|v| *v <= self.max.as_i64())
+            .take(limit)
+            .map(Kobo::new)
+            .collect()
+    }
+}
+
 /// The VTU catalog.
 #[derive(Debug, Clone, Default)]
 pub struct VtuCatalog {
@@ -233,7 +255,12 @@ impl VtuTx {
     pub fn missing_delivery(&self, outcome: &Outcome) -> Option<&'static str> {
         let Outcome::Success { meta, cards, .. } = outcome else { return None };
         match self.category {
-            VtuCategory::RechargeCard | VtuCategory::Education if cards.is_empty() => Some("cards"),
+            VtuCategory::RechargeCard | VtuCategory::Education
+                if cards.len()
+                    < self.request.get("quantity").and_then(serde_json::Value::as_u64).unwrap_or(1).max(1) as usize =>
+            {
+                Some("cards")
+            }
             VtuCategory::Electricity
                 if self.request.get("meter_type").and_then(|m| m.as_str()) == Some("prepaid")
                     && meta.get("token").and_then(|t| t.as_str()).is_none_or(str::is_empty) =>
@@ -245,17 +272,29 @@ impl VtuTx {
     }
 
     /// How a report of `outcome` contradicts this settled transaction, if it does: the
-    /// provider delivering what kobo refunded, or failing (reversing) what it delivered.
+    /// provider delivering what kobo refunded. (A failure reported for a delivered
+    /// purchase is a reversal claim: see [`VtuTx::reversal_claim`].)
     pub fn contradiction(&self, outcome: &Outcome) -> Option<&'static str> {
         match (self.status, outcome) {
             (VtuStatus::Failed, Outcome::Success { .. }) => {
                 Some("the provider reports as delivered a purchase kobo failed and refunded")
             }
-            (VtuStatus::Success, Outcome::Failed { .. }) => {
-                Some("the provider reports as failed (reversed) a purchase kobo settled as delivered")
-            }
             _ => None,
         }
+    }
+
+    /// The reason, when `outcome` reports as failed a purchase kobo settled as delivered:
+    /// the provider reversing it. Kobo confirms it with a requery before refunding.
+    pub fn reversal_claim<'o>(&self, outcome: &'o Outcome) -> Option<&'o str> {
+        match (self.status, outcome) {
+            (VtuStatus::Success, Outcome::Failed { reason }) => Some(reason),
+            _ => None,
+        }
+    }
+
+    /// Whether this transaction was refunded after a reversal of its delivery.
+    pub fn is_reversed(&self) -> bool {
+        self.meta.get("reversed").and_then(serde_json::Value::as_bool) == Some(true)
     }
 
     /// The transaction as `outcome` settles it at `now` (a pure transition: the store
@@ -281,6 +320,21 @@ impl VtuTx {
                 after.status = VtuStatus::Failed;
                 after.message = Some(reason.clone());
             }
+        }
+        after
+    }
+
+    /// The transaction as a provider's reversal of its delivery leaves it at `now`: failed,
+    /// with a message that says so (the store applies it only while it is still a success,
+    /// with the refund).
+    pub fn reversed(&self, reason: &str, now: String) -> VtuTx {
+        let mut after = self.clone();
+        after.status = VtuStatus::Failed;
+        after.updated_at = now.clone();
+        after.message = Some(format!("Reversed by the provider after delivery: {reason}. The amount was refunded."));
+        if let Some(m) = after.meta.as_object_mut() {
+            m.insert("reversed".into(), serde_json::json!(true));
+            m.insert("reversed_at".into(), serde_json::json!(now));
         }
         after
     }
@@ -329,6 +383,117 @@ pub enum Outcome {
         /// Why.
         reason: String,
     },
+}
+
+/// An exam whose PINs `vtu_education` sells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exam {
+    /// WAEC result checker (the seed's default).
+    Waec,
+    /// NECO result token.
+    Neco,
+    /// NABTEB result checker.
+    Nabteb,
+    /// JAMB UTME registration ePIN (one per verified profile).
+    Jamb,
+}
+
+impl Exam {
+    /// Every exam, in listing order.
+    pub const ALL: [Exam; 4] = [Exam::Waec, Exam::Neco, Exam::Nabteb, Exam::Jamb];
+
+    /// The service name (`waec`, ...), as in the catalog and the `exam` field.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Exam::Waec => "waec",
+            Exam::Neco => "neco",
+            Exam::Nabteb => "nabteb",
+            Exam::Jamb => "jamb",
+        }
+    }
+
+    /// Reads an exam name (any case).
+    pub fn parse(raw: &str) -> Option<Exam> {
+        let raw = raw.trim();
+        Exam::ALL.into_iter().find(|e| e.as_str().eq_ignore_ascii_case(raw))
+    }
+
+    /// Whether a purchase needs a candidate profile verified first (JAMB).
+    pub const fn needs_profile(self) -> bool {
+        matches!(self, Exam::Jamb)
+    }
+
+    /// Most PINs in one purchase: a JAMB ePIN belongs to one candidate.
+    pub const fn max_quantity(self) -> u32 {
+        match self {
+            Exam::Jamb => 1,
+            _ => 100,
+        }
+    }
+}
+
+/// A JAMB candidate's profile code: 10 digits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileId(String);
+
+impl ProfileId {
+    /// Reads a profile code.
+    pub fn parse(raw: &str) -> Option<ProfileId> {
+        is_digits(raw.trim(), 10, 10).then(|| ProfileId(raw.trim().to_string()))
+    }
+
+    /// The digits.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What a cable purchase does to the smartcard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubscriptionType {
+    /// Switch to (or buy) the named plan: the plan's price × months.
+    Change,
+    /// Renew the current bouquet: the renewal amount the provider reports × months.
+    Renew,
+}
+
+impl SubscriptionType {
+    /// Reads `change` or `renew` (any case).
+    pub fn parse(raw: &str) -> Option<SubscriptionType> {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "change" => Some(SubscriptionType::Change),
+            "renew" => Some(SubscriptionType::Renew),
+            _ => None,
+        }
+    }
+
+    /// The word.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SubscriptionType::Change => "change",
+            SubscriptionType::Renew => "renew",
+        }
+    }
+}
+
+/// Most months one cable purchase pays for.
+pub const MAX_CABLE_MONTHS: u32 = 12;
+
+/// The charge for `units` of a product whose one unit costs `base` + `profit` before the
+/// plan's `discount_bp`: the unit price a list shows, times the units (so a list and a
+/// purchase never differ by a rounded kobo).
+pub fn unit_charge(base: Kobo, profit: Kobo, discount_bp: u32, units: u32) -> Option<Kobo> {
+    price(base, profit, discount_bp).checked_mul(i64::from(units))
+}
+
+/// How long after a delivery the reconciler asks the provider again whether it was
+/// reversed: the seconds after settling of each check (then the transaction is left).
+pub const REVERSAL_CHECKS: [i64; 3] = [15 * 60, 2 * 3600, 24 * 3600];
+
+/// When the reversal check after `done` checks is due, for a transaction settled at
+/// `settled_at` (unix seconds); `None` once every check was made.
+pub fn reversal_check_due(settled_at: i64, done: usize) -> Option<i64> {
+    REVERSAL_CHECKS.get(done).map(|after| settled_at.saturating_add(*after))
 }
 
 /// A random, unguessable transaction reference: `TRX` + 20 uppercase alphanumerics.

@@ -6,21 +6,22 @@ use serde::Deserialize;
 
 use crate::db::accounts::entry;
 use crate::db::item::Record;
-use crate::db::vtu::{settle_change, vtu_key};
+use crate::db::vtu::{request_pointer, reverse_change, settle_change, vtu_key, Watched};
 use crate::db::{Floor, Store, Tx};
 use crate::domain::alert::Alert;
 use crate::domain::event::EventType;
 use crate::domain::idempotency::IdemRecord;
 use crate::domain::money::Kobo;
 use crate::domain::time::{now_rfc3339, now_unix};
-use crate::domain::vtu::{is_trx, Outcome, VtuStatus, VtuTx};
+use crate::domain::vtu::{is_trx, Outcome, VtuStatus, VtuTx, REVERSAL_CHECKS};
 use crate::error::StoreError;
 use crate::flows::orders::{commit_spend, spend, SpendError};
 use crate::upstream::topup::{TopupRequest, TopupResult, TopupState};
 use crate::upstream::{TopupProvider, UpstreamError};
 
 /// Debits, writes the ledger entry, the transaction, `vtu.processing` and
-/// `vtu.status_changed` (and any idempotency record) in one transaction.
+/// `vtu.status_changed` (and any idempotency record, with the pointer from its key to the
+/// trx that `vtu_status request_id=` reads) in one transaction.
 pub async fn pay(store: &Store, tx: &VtuTx, min_balance: Kobo, idem: Option<&IdemRecord>) -> Result<(), SpendError> {
     let debit = entry(
         &tx.account_id,
@@ -31,10 +32,13 @@ pub async fn pay(store: &Store, tx: &VtuTx, min_balance: Kobo, idem: Option<&Ide
         "api",
     );
     let object = tx.webhook_object();
-    let t = spend(store, &debit, min_balance, idem)?
+    let mut t = spend(store, &debit, min_balance, idem)?
         .put_new("vtu", tx.to_item())?
         .event(&tx.account_id, EventType::VtuProcessing, "vtu", object.clone())?
         .event(&tx.account_id, EventType::VtuStatusChanged, "vtu", object)?;
+    if let Some(r) = idem {
+        t = t.put("request", request_pointer(&tx.account_id, &r.key_hash, &tx.trx))?;
+    }
     commit_spend(store, t, idem).await
 }
 
@@ -51,7 +55,7 @@ pub async fn settle(store: &Store, tx: &VtuTx, outcome: &Outcome, actor: &str) -
     let event = if after.status == VtuStatus::Failed { EventType::VtuFailed } else { EventType::VtuSuccess };
     let object = after.webhook_object();
     let mut t = Tx::new(store)
-        .update("vtu", &vtu_key(&tx.account_id, &tx.trx), settle_change(&after))?
+        .update("vtu", &vtu_key(&tx.account_id, &tx.trx), settle_change(&after, now_unix()))?
         .event(&tx.account_id, event, "vtu", object.clone())?
         .event(&tx.account_id, EventType::VtuStatusChanged, "vtu", object)?;
     if after.status == VtuStatus::Failed {
@@ -66,6 +70,163 @@ pub async fn settle(store: &Store, tx: &VtuTx, outcome: &Outcome, actor: &str) -
         t = t.balance(&refund, Floor::None)?;
     }
     Ok(t.commit_once().await?.then_some(after))
+}
+
+/// Refunds a delivered purchase the provider reversed, exactly once whoever reports it
+/// (callback, reconciler, operator): the status moves from `success` to `failed`
+/// (conditionally) with a message that says it was reversed, the refund (credit + ledger
+/// entry) and `vtu.failed` + `vtu.status_changed`, in one transaction. Returns the
+/// reversed transaction, or `None` when it was not (or no longer) a success.
+pub async fn reverse(store: &Store, tx: &VtuTx, reason: &str, actor: &str) -> Result<Option<VtuTx>, StoreError> {
+    if tx.status != VtuStatus::Success {
+        return Ok(None);
+    }
+    let after = tx.reversed(reason, now_rfc3339());
+    let object = after.webhook_object();
+    let refund = entry(
+        &tx.account_id,
+        tx.amount,
+        "refund",
+        format!("VTU {} reversed by the provider", tx.trx),
+        Some(format!("vtu:{}", tx.trx)),
+        actor,
+    );
+    let done = Tx::new(store)
+        .update("vtu", &vtu_key(&tx.account_id, &tx.trx), reverse_change(&after))?
+        .event(&tx.account_id, EventType::VtuFailed, "vtu", object.clone())?
+        .event(&tx.account_id, EventType::VtuStatusChanged, "vtu", object)?
+        .balance(&refund, Floor::None)?
+        .commit_once()
+        .await?;
+    if done {
+        tracing::warn!(trx = %tx.trx, actor, "delivered purchase reversed by the provider; refunded");
+    }
+    Ok(done.then_some(after))
+}
+
+/// What asking the provider about a reported reversal found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReversalCheck {
+    /// The provider's record says failed: refunded now (as it now stands).
+    Reversed(VtuTx),
+    /// Refunded already (by whoever reported it first).
+    AlreadyReversed(VtuTx),
+    /// The provider's record still says delivered: nothing changed.
+    StillDelivered,
+    /// The provider gave no usable answer: nothing changed; ask again later.
+    Unconfirmed,
+}
+
+/// Asks the provider whether the delivered `tx` was reversed, and refunds it once when it
+/// was. Only the provider's own record (a requery) is believed: a failure callback that
+/// arrives after a success may be a stale or reordered one.
+pub async fn confirm_reversal(
+    store: &Store,
+    provider: &impl TopupProvider,
+    tx: &VtuTx,
+    actor: &str,
+) -> Result<ReversalCheck, StoreError> {
+    let reason = match provider.requery(&tx.trx).await {
+        Ok(Some(r)) => match r.state {
+            TopupState::Failed(reason) => reason,
+            TopupState::Success | TopupState::Pending => return Ok(ReversalCheck::StillDelivered),
+        },
+        Ok(None) => {
+            tracing::warn!(trx = %tx.trx, "the provider has no record of a delivered purchase; not reversed");
+            return Ok(ReversalCheck::StillDelivered);
+        }
+        Err(e) => {
+            tracing::warn!(trx = %tx.trx, error = %e, "reversal not confirmed: the requery answered nothing usable");
+            return Ok(ReversalCheck::Unconfirmed);
+        }
+    };
+    if let Some(after) = reverse(store, tx, &reason, actor).await? {
+        return Ok(ReversalCheck::Reversed(after));
+    }
+    let now = store.get_vtu(&tx.account_id, &tx.trx).await?.unwrap_or_else(|| tx.clone());
+    Ok(if now.is_reversed() { ReversalCheck::AlreadyReversed(now) } else { ReversalCheck::StillDelivered })
+}
+
+/// What one reversal-check pass did.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ReversalReport {
+    /// Delivered transactions whose check was due.
+    pub checked: usize,
+    /// Found reversed and refunded.
+    pub reversed: usize,
+    /// Still delivered (next check scheduled, or out of the watch after the last).
+    pub delivered: usize,
+    /// No usable answer: checked again next pass.
+    pub unconfirmed: usize,
+    /// Not reached before the pass's deadline.
+    pub deferred: usize,
+}
+
+/// How long past its last scheduled check a watched transaction whose requeries keep
+/// failing is still asked about, before it leaves the watch (logged).
+const WATCH_GIVE_UP_SECS: i64 = 24 * 3600;
+
+/// Asks the provider about every delivered transaction whose reversal check is due at
+/// `now` (all of them, [`REQUERY_CONCURRENCY`] at a time, so one slow answer holds up no
+/// other), refunding once those it reversed, until `deadline`.
+pub async fn check_reversals(
+    store: &Store,
+    provider: &impl TopupProvider,
+    now: i64,
+    deadline: std::time::Instant,
+) -> Result<ReversalReport, StoreError> {
+    use futures_util::stream::{self, StreamExt};
+    let due = store.reversal_checks_due(now).await?;
+    let results: Vec<Option<ReversalCheck>> = stream::iter(due)
+        .map(|w| async move {
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            Some(check_one(store, provider, &w, now).await.unwrap_or_else(|e| {
+                tracing::warn!(trx = %w.tx.trx, error = %e, "reversal check failed; the next pass tries again");
+                ReversalCheck::Unconfirmed
+            }))
+        })
+        .buffer_unordered(REQUERY_CONCURRENCY)
+        .collect()
+        .await;
+    let mut report = ReversalReport::default();
+    for r in results {
+        match r {
+            None => report.deferred += 1,
+            Some(r) => {
+                report.checked += 1;
+                match r {
+                    ReversalCheck::Reversed(_) => report.reversed += 1,
+                    ReversalCheck::AlreadyReversed(_) | ReversalCheck::StillDelivered => report.delivered += 1,
+                    ReversalCheck::Unconfirmed => report.unconfirmed += 1,
+                }
+            }
+        }
+    }
+    Ok(report)
+}
+
+async fn check_one(
+    store: &Store,
+    provider: &impl TopupProvider,
+    w: &Watched,
+    now: i64,
+) -> Result<ReversalCheck, StoreError> {
+    let found = confirm_reversal(store, provider, &w.tx, "reconciler").await?;
+    let last_check = w.settled_at.saturating_add(REVERSAL_CHECKS.last().copied().unwrap_or(0));
+    let give_up = now > last_check.saturating_add(WATCH_GIVE_UP_SECS);
+    match &found {
+        ReversalCheck::StillDelivered => {
+            store.reversal_checked(w).await?;
+        }
+        ReversalCheck::Unconfirmed if give_up => {
+            tracing::warn!(trx = %w.tx.trx, "no usable answer about a reversal for a day past the last check; no longer asked");
+            store.reversal_checked(&Watched { checks: REVERSAL_CHECKS.len(), ..w.clone() }).await?;
+        }
+        _ => {}
+    }
+    Ok(found)
 }
 
 /// The passthrough object sent with every purchase and echoed by callbacks.
@@ -87,6 +248,9 @@ pub fn outcome_of(r: &TopupResult) -> Option<Outcome> {
             }
             if let Some(o) = &r.operator_ref {
                 meta.insert("operator_ref".into(), serde_json::json!(o));
+            }
+            for (k, v) in r.electricity.fields() {
+                meta.insert(k.into(), serde_json::json!(v));
             }
             Some(Outcome::Success {
                 provider_ref: r.recharge_id.clone(),
@@ -335,22 +499,9 @@ async fn requery_one(store: &Store, provider: &impl TopupProvider, tx: &VtuTx) -
     })
 }
 
-/// The stored request as a [`TopupRequest`].
+/// The stored request as a [`TopupRequest`] (fields it lacks are left empty).
 pub fn rebuild_request(v: &serde_json::Value) -> TopupRequest {
-    let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
-    TopupRequest {
-        reference: s("reference").unwrap_or_default(),
-        category: s("category").unwrap_or_default(),
-        service: s("service").unwrap_or_default(),
-        phone: s("phone").unwrap_or_default(),
-        amount: s("amount"),
-        product_code: s("product_code"),
-        customer_id: s("customer_id"),
-        meter_number: s("meter_number"),
-        meter_type: s("meter_type"),
-        quantity: v.get("quantity").and_then(|q| q.as_u64()).map(|q| q as u32),
-        passthrough: s("passthrough").unwrap_or_default(),
-    }
+    serde_json::from_value(v.clone()).unwrap_or_default()
 }
 
 /// What a provider callback did.
@@ -365,6 +516,12 @@ pub enum CallbackResult {
     Awaiting,
     /// It contradicts how the transaction was settled: an operator alert was raised.
     Contradicted,
+    /// A failure reported for a delivered purchase, confirmed by the provider's record:
+    /// the purchase was reversed and refunded.
+    Reversed,
+    /// A failure reported for a delivered purchase the provider's record still shows as
+    /// delivered (a stale or reordered callback): nothing changed.
+    Superseded,
     /// No such transaction (logged, acknowledged).
     Unknown,
 }
@@ -381,6 +538,10 @@ pub enum CallbackError {
     /// The store failed; the provider should retry.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A reported reversal the provider's record could not confirm yet: nothing changed;
+    /// the provider should retry.
+    #[error("reversal not confirmed yet")]
+    Unconfirmed,
 }
 
 #[derive(Deserialize)]
@@ -459,7 +620,18 @@ pub async fn handle_callback(
     } else {
         Outcome::Failed { reason: cb.error.unwrap_or_else(|| "failed at the provider".into()) }
     };
-    Ok(match settle_or_alert(store, &tx, &outcome, "callback").await? {
+    let reported = settle_or_alert(store, &tx, &outcome, "callback").await?;
+    if let Reported::Already(now) = &reported {
+        if now.reversal_claim(&outcome).is_some() {
+            return match confirm_reversal(store, provider, now, "callback").await? {
+                ReversalCheck::Reversed(_) => Ok(CallbackResult::Reversed),
+                ReversalCheck::AlreadyReversed(_) => Ok(CallbackResult::AlreadySettled),
+                ReversalCheck::StillDelivered => Ok(CallbackResult::Superseded),
+                ReversalCheck::Unconfirmed => Err(CallbackError::Unconfirmed),
+            };
+        }
+    }
+    Ok(match reported {
         Reported::Settled(_) => CallbackResult::Applied,
         Reported::Already(_) => CallbackResult::AlreadySettled,
         Reported::Incomplete(_) => CallbackResult::Awaiting,

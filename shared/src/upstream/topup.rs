@@ -10,8 +10,10 @@ use serde_json::Value;
 use super::{classify, UpstreamError};
 use crate::domain::vtu::Card;
 
-/// What to buy.
-#[derive(Debug, Clone, Default, Serialize)]
+/// What to buy (stored with the transaction, so a purchase the provider never got can be
+/// sent again as it was).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct TopupRequest {
     /// Our trx: the provider deduplicates on it, so a purchase can be re-sent safely.
     pub reference: String,
@@ -39,6 +41,15 @@ pub struct TopupRequest {
     /// How many PINs or cards.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quantity: Option<u32>,
+    /// Cable: `change` (to `product_code`) or `renew` (the current bouquet).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subscription_type: Option<String>,
+    /// Cable: months paid for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub months: Option<u32>,
+    /// JAMB: the candidate's verified profile code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile_id: Option<String>,
     /// Echoed back in callbacks: identifies the transaction to us.
     pub passthrough: String,
 }
@@ -67,6 +78,36 @@ pub struct TopupResult {
     pub token: Option<String>,
     /// Cards or PINs.
     pub cards: Vec<Card>,
+    /// Electricity: units bought (kWh), the customer's name and address and the tariff,
+    /// where the provider gives them.
+    pub electricity: ElectricityDetails,
+}
+
+/// What an electricity purchase tells besides the token.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ElectricityDetails {
+    /// Units (kWh), as the provider words them.
+    pub units: Option<String>,
+    /// Name on the meter.
+    pub customer_name: Option<String>,
+    /// Address of the meter.
+    pub customer_address: Option<String>,
+    /// Tariff class or band.
+    pub tariff: Option<String>,
+}
+
+impl ElectricityDetails {
+    /// The details present, as `meta` fields.
+    pub fn fields(&self) -> impl Iterator<Item = (&'static str, &String)> {
+        [
+            ("units", &self.units),
+            ("customer_name", &self.customer_name),
+            ("customer_address", &self.customer_address),
+            ("tariff", &self.tariff),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
+    }
 }
 
 /// A verified customer.
@@ -111,6 +152,12 @@ fn parse_result(v: &Value) -> TopupResult {
         operator_ref: text(v.get("operatorTransactionId")),
         token: text(v.get("token")),
         cards: v.get("cards").and_then(|c| serde_json::from_value(c.clone()).ok()).unwrap_or_default(),
+        electricity: ElectricityDetails {
+            units: text(v.get("units")),
+            customer_name: text(v.get("customerName").or_else(|| v.get("customer_name"))),
+            customer_address: text(v.get("customerAddress").or_else(|| v.get("customer_address"))),
+            tariff: text(v.get("tariff")),
+        },
     }
 }
 
@@ -172,6 +219,13 @@ pub trait TopupProvider: Send + Sync {
         meter_type: &str,
         meter_number: &str,
     ) -> impl std::future::Future<Output = Result<Customer, UpstreamError>> + Send;
+
+    /// Looks up an exam candidate's profile (JAMB).
+    fn verify_profile(
+        &self,
+        exam: &str,
+        profile_id: &str,
+    ) -> impl std::future::Future<Output = Result<Customer, UpstreamError>> + Send;
 }
 
 impl TopupProvider for TopupClient {
@@ -223,5 +277,10 @@ impl TopupProvider for TopupClient {
             serde_json::json!({"service_name": service_name, "meter_type": meter_type, "meter_number": meter_number}),
         )
         .await
+    }
+
+    /// Looks up an exam candidate's profile.
+    async fn verify_profile(&self, exam: &str, profile_id: &str) -> Result<Customer, UpstreamError> {
+        self.verify("profile", serde_json::json!({"exam": exam, "profile_id": profile_id})).await
     }
 }

@@ -30,3 +30,4 @@ mod money_vtu;
 mod smm_types;
 mod store;
 mod template;
+mod vtu_depth;

@@ -169,12 +169,16 @@ impl TopupProvider for SilentOnSome {
             operator_ref: None,
             token: None,
             cards: Vec::new(),
+            electricity: Default::default(),
         }))
     }
     async fn verify_cable(&self, _s: &str, _c: &str) -> Result<Customer, UpstreamError> {
         Err(UpstreamError::Ambiguous("not used".into()))
     }
     async fn verify_meter(&self, _s: &str, _t: &str, _m: &str) -> Result<Customer, UpstreamError> {
+        Err(UpstreamError::Ambiguous("not used".into()))
+    }
+    async fn verify_profile(&self, _e: &str, _p: &str) -> Result<Customer, UpstreamError> {
         Err(UpstreamError::Ambiguous("not used".into()))
     }
 }

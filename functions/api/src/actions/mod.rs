@@ -4,6 +4,7 @@ pub mod account;
 pub mod catalog;
 pub mod orders;
 pub mod vtu;
+pub mod vtu_lists;
 
 use kobo_shared::domain::account::{Account, ApiKeyRecord, Plan};
 use kobo_shared::{Action, ApiError};
@@ -58,7 +59,12 @@ pub async fn dispatch(
         Action::VtuDataPlans | Action::VtuSmePlans | Action::VtuCablePlans | Action::VtuElectricDiscos => {
             vtu::catalog(app, caller, action, &req.params).await
         }
-        Action::VtuCableVerify | Action::VtuElectricityVerify => vtu::verify(app, action, &req.params).await,
+        Action::VtuCableVerify | Action::VtuElectricityVerify | Action::VtuEducationVerify => {
+            vtu::verify(app, caller, action, &req.params).await
+        }
+        Action::VtuAirtimeNetworks | Action::VtuEducationProducts | Action::VtuRechargeCardNetworks => {
+            vtu_lists::list(app, caller, action, &req.params).await
+        }
         Action::VtuAirtime
         | Action::VtuData
         | Action::VtuSme

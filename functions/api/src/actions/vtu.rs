@@ -1,5 +1,6 @@
-//! VTU actions: catalog (`vtu_*_plans`, `vtu_electric_discos`), verification
-//! (`vtu_cable_verify`, `vtu_electricity_verify`), the seven purchases, and `vtu_status`.
+//! VTU actions: plans (`vtu_*_plans`, `vtu_electric_discos`; the other lists are in
+//! `vtu_lists`), verification (`vtu_cable_verify`, `vtu_electricity_verify`,
+//! `vtu_education_verify`), the seven purchases, and `vtu_status`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,7 +13,8 @@ use kobo_shared::domain::time::now_rfc3339;
 use kobo_shared::domain::vtu as rules;
 use kobo_shared::domain::vtu::VtuCategory;
 use kobo_shared::domain::vtu::{
-    FaceProduct, MeterNumber, MeterType, SmartcardNumber, Trx, VtuCatalog, VtuStatus, VtuTx,
+    Exam, FaceProduct, MeterNumber, MeterType, ProfileId, SmartcardNumber, SubscriptionType, Trx, VtuCatalog,
+    VtuStatus, VtuTx,
 };
 use kobo_shared::flows::orders::SpendError;
 use kobo_shared::flows::vtu;
@@ -31,7 +33,7 @@ use crate::request::{ApiRequest, Params};
 use crate::App;
 
 /// Most recharge cards in one purchase.
-pub const MAX_CARDS: u64 = 100;
+pub const MAX_CARDS: u32 = 100;
 
 /// The VTU catalog, cached per container for a minute.
 #[derive(Debug, Default)]
@@ -53,7 +55,7 @@ impl CatalogCache {
     }
 }
 
-fn discount(caller: &Caller, cat: VtuCategory) -> u32 {
+pub(crate) fn discount(caller: &Caller, cat: VtuCategory) -> u32 {
     caller.plan.as_ref().and_then(|p| p.vtu_discount_bp.get(&cat).copied()).unwrap_or(0)
 }
 
@@ -92,6 +94,8 @@ pub async fn catalog(app: &App, caller: &Caller, action: Action, p: &Params) -> 
     let query = CatalogQuery::try_from((action, p))?;
     let cat = app.vtu_catalog.get(app).await?;
     let CatalogQuery::Plans { category, by, service } = query else {
+        let quote = super::vtu_lists::quoted(p)?;
+        let d = discount(caller, VtuCategory::Electricity);
         let discos: Vec<DiscoRow> = cat
             .faces
             .iter()
@@ -102,6 +106,9 @@ pub async fn catalog(app: &App, caller: &Caller, action: Action, p: &Params) -> 
                 meter_types: ["prepaid", "postpaid"],
                 min_amount: f.min.to_string(),
                 max_amount: f.max.to_string(),
+                price_per_100: f.price(Kobo::naira(100), d).to_string(),
+                amount: quote.map(|a| a.to_string()),
+                price: quote.filter(|a| *a >= f.min && *a <= f.max).map(|a| f.price(a, d).to_string()),
             })
             .collect();
         return Ok(render::ok(&discos));
@@ -155,6 +162,13 @@ pub enum VerifyRequest {
         /// The meter number.
         meter: MeterNumber,
     },
+    /// An exam candidate's profile (JAMB).
+    Profile {
+        /// The exam.
+        exam: Exam,
+        /// The profile code.
+        profile: ProfileId,
+    },
 }
 
 fn smartcard(p: &Params) -> Result<SmartcardNumber, ApiError> {
@@ -170,50 +184,135 @@ fn meter(p: &Params) -> Result<(MeterType, MeterNumber), ApiError> {
     Ok((meter_type, meter))
 }
 
-impl TryFrom<(Action, &Params)> for VerifyRequest {
-    type Error = ApiError;
-    fn try_from((action, p): (Action, &Params)) -> Result<VerifyRequest, ApiError> {
-        if action == Action::VtuCableVerify {
-            let service = p.require("service_id")?.to_ascii_lowercase();
-            return Ok(VerifyRequest::Cable { service, customer: smartcard(p)? });
-        }
-        let service = p.require("service_name")?.to_ascii_lowercase();
-        let (meter_type, meter) = meter(p)?;
-        Ok(VerifyRequest::Meter { service, meter_type, meter })
+fn exam(p: &Params) -> Result<Exam, ApiError> {
+    match p.get("exam").map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(Exam::Waec),
+        Some(raw) => Exam::parse(raw).ok_or_else(|| ApiError::field("exam", "must be waec, neco, nabteb or jamb")),
     }
 }
 
-/// `vtu_cable_verify` and `vtu_electricity_verify`.
-pub async fn verify(app: &App, action: Action, p: &Params) -> Result<Response<Body>, ApiError> {
+fn profile_id(p: &Params) -> Result<ProfileId, ApiError> {
+    ProfileId::parse(p.require("profile_id")?)
+        .ok_or_else(|| ApiError::field("profile_id", "must be the candidate's 10 digit JAMB profile code"))
+}
+
+impl TryFrom<(Action, &Params)> for VerifyRequest {
+    type Error = ApiError;
+    fn try_from((action, p): (Action, &Params)) -> Result<VerifyRequest, ApiError> {
+        match action {
+            Action::VtuCableVerify => {
+                let service = p.require("service_id")?.to_ascii_lowercase();
+                Ok(VerifyRequest::Cable { service, customer: smartcard(p)? })
+            }
+            Action::VtuEducationVerify => {
+                let exam = exam(p)?;
+                if !exam.needs_profile() {
+                    return Err(ApiError::field("exam", "only jamb has candidate profiles to verify"));
+                }
+                Ok(VerifyRequest::Profile { exam, profile: profile_id(p)? })
+            }
+            _ => {
+                let service = p.require("service_name")?.to_ascii_lowercase();
+                let (meter_type, meter) = meter(p)?;
+                Ok(VerifyRequest::Meter { service, meter_type, meter })
+            }
+        }
+    }
+}
+
+/// A provider's amount (naira, as a number or a string) in kobo.
+fn provider_naira(v: Option<&Value>) -> Option<Kobo> {
+    match v? {
+        Value::String(s) => Kobo::parse_naira(s.trim()).ok(),
+        Value::Number(n) => Kobo::parse_naira(&n.to_string()).ok(),
+        _ => None,
+    }
+}
+
+/// The renewal of a smartcard's current bouquet as kobo sells it: the product, and what
+/// one month costs at the provider.
+fn renewal<'c>(
+    cat: &'c VtuCatalog,
+    service: &str,
+    details: &serde_json::Map<String, Value>,
+) -> Result<(&'c FaceProduct, Kobo), ApiError> {
+    let f = face_product(cat, VtuCategory::Cable, service, "service_id")?;
+    let face = provider_naira(details.get("renewal_amount")).filter(|k| k.is_positive()).ok_or_else(|| {
+        ApiError::field("customer_id", "this smartcard has no bouquet to renew; use subscription_type=change")
+    })?;
+    face_checked(f, face, "customer_id")?;
+    Ok((f, face))
+}
+
+/// `vtu_cable_verify`, `vtu_electricity_verify` and `vtu_education_verify`. Cable shows
+/// the current bouquet, its due date and the renewal amount as a `renew` purchase will
+/// charge it; a meter shows the least it can be sold and any arrears; a verified JAMB
+/// profile may be bought for (by this account) for a day.
+pub async fn verify(app: &App, caller: &Caller, action: Action, p: &Params) -> Result<Response<Body>, ApiError> {
     let request = VerifyRequest::try_from((action, p))?;
     let provider = app.providers.topup.get().await.map_err(|e| upstream_error(e, "provider"))?;
     let provider = &*provider;
     let catalog = app.vtu_catalog.get(app).await?;
+    let mut extra = serde_json::Map::new();
     let customer = match request {
         VerifyRequest::Cable { service, customer } => {
             if !catalog.plans.iter().any(|x| x.category == VtuCategory::Cable && x.service == service) {
                 return Err(ApiError::field("service_id", format!("{service:?} is not a known cable service")));
             }
-            provider
+            let found = provider
                 .verify_cable(&service, customer.as_str())
                 .await
-                .map_err(|e| upstream_error(e, "Invalid smartcard number"))?
+                .map_err(|e| upstream_error(e, "Invalid smartcard number"))?;
+            if let Ok((f, face)) = renewal(&catalog, &service, &found.details) {
+                let (base, profit) = rules::face_split(face, f.base_bp, f.profit_bp);
+                extra.insert(
+                    "renewal_amount".into(),
+                    json!(rules::price(base, profit, discount(caller, VtuCategory::Cable)).to_string()),
+                );
+            }
+            found
         }
         VerifyRequest::Meter { service, meter_type, meter } => {
-            if catalog.face(VtuCategory::Electricity, &service).is_none() {
+            let Some(f) = catalog.face(VtuCategory::Electricity, &service) else {
                 return Err(ApiError::field("service_name", format!("{service:?} is not a known disco")));
-            }
-            provider
+            };
+            let found = provider
                 .verify_meter(&service, meter_type.as_str(), meter.as_str())
                 .await
-                .map_err(|e| upstream_error(e, "Invalid meter number"))?
+                .map_err(|e| upstream_error(e, "Invalid meter number"))?;
+            let least = provider_naira(found.details.get("minimum_amount")).map_or(f.min, |m| m.max(f.min));
+            extra.insert("min_purchase".into(), json!(least.to_string()));
+            extra.insert(
+                "arrears".into(),
+                json!(provider_naira(found.details.get("arrears")).unwrap_or_default().to_string()),
+            );
+            found
+        }
+        VerifyRequest::Profile { exam, profile } => {
+            let found = provider
+                .verify_profile(exam.as_str(), profile.as_str())
+                .await
+                .map_err(|e| upstream_error(e, "Invalid profile_id"))?;
+            let now = app.clock.now_unix();
+            app.store
+                .put_verified_profile(&caller.account.id, exam.as_str(), profile.as_str(), &found.customer_name, now)
+                .await?;
+            extra.insert("exam".into(), json!(exam.as_str()));
+            extra.insert("profile_id".into(), json!(profile.as_str()));
+            found
         }
     };
-    let details = customer
+    let mut details: serde_json::Map<String, Value> = customer
         .details
         .into_iter()
-        .filter(|(k, _)| !matches!(k.as_str(), "valid" | "status" | "customer_name"))
+        .filter(|(k, _)| {
+            !matches!(
+                k.as_str(),
+                "valid" | "status" | "customer_name" | "renewal_amount" | "minimum_amount" | "arrears"
+            )
+        })
         .collect();
+    details.extend(extra);
     Ok(render::ok(&Verified { status: "success", customer_name: customer.customer_name, details }))
 }
 
@@ -227,18 +326,41 @@ fn naira(p: &Params, field: &str) -> Result<Kobo, ApiError> {
     Kobo::parse_naira(p.require(field)?).map_err(|e| ApiError::field(field, e))
 }
 
+/// An optional whole number field in `1..=max`.
+fn count(p: &Params, field: &str, max: u32) -> Result<Option<u32>, ApiError> {
+    let Some(raw) = p.get(field).map(str::trim).filter(|v| !v.is_empty()) else { return Ok(None) };
+    raw.parse::<u32>()
+        .ok()
+        .filter(|q| (1..=max).contains(q))
+        .map(Some)
+        .ok_or_else(|| ApiError::field(field, format!("must be a whole number between 1 and {max}")))
+}
+
 /// One of the seven purchases, as asked (before the catalog is consulted).
 pub enum PurchaseRequest {
-    /// Data, SME data or cable: a plan from the plans list.
+    /// Data or SME data: a plan from the plans list.
     Plan {
-        /// Data, SME or cable.
+        /// Data or SME.
         category: VtuCategory,
         /// The plan.
         plan_id: u64,
         /// Recipient.
         phone: NigerianPhone,
-        /// Cable only: the smartcard.
-        customer: Option<SmartcardNumber>,
+    },
+    /// A cable subscription: a change to a plan, or a renewal of the current bouquet.
+    Cable {
+        /// `change` (the seed's default) or `renew`.
+        kind: SubscriptionType,
+        /// The plan (change; for renew it may name the service).
+        plan_id: Option<u64>,
+        /// The service (renew without a plan).
+        service: Option<String>,
+        /// The smartcard.
+        customer: SmartcardNumber,
+        /// Months.
+        months: u32,
+        /// Customer phone.
+        phone: NigerianPhone,
     },
     /// Airtime of a network.
     Airtime {
@@ -262,10 +384,16 @@ pub enum PurchaseRequest {
         /// Customer phone.
         phone: NigerianPhone,
     },
-    /// WAEC PINs: the amount buys whole PINs.
+    /// Exam PINs: by `amount` (the seed's WAEC form: whole PINs) or by `quantity`.
     Education {
-        /// Face value.
-        amount: Kobo,
+        /// The exam (WAEC by default).
+        exam: Exam,
+        /// Face value asked, if given.
+        amount: Option<Kobo>,
+        /// PINs asked, if given.
+        quantity: Option<u32>,
+        /// JAMB: the verified candidate profile.
+        profile: Option<ProfileId>,
         /// Customer phone.
         phone: NigerianPhone,
     },
@@ -285,19 +413,36 @@ pub enum PurchaseRequest {
 impl TryFrom<(Action, &Params)> for PurchaseRequest {
     type Error = ApiError;
     fn try_from((action, p): (Action, &Params)) -> Result<PurchaseRequest, ApiError> {
+        let plan_id = |required: bool| -> Result<Option<u64>, ApiError> {
+            let raw = if required {
+                Some(p.require("plan_id")?)
+            } else {
+                p.get("plan_id").map(str::trim).filter(|v| !v.is_empty())
+            };
+            raw.map(|r| r.parse().map_err(|_| ApiError::field("plan_id", "must be a plan id from the plans list")))
+                .transpose()
+        };
         let plan = |category: VtuCategory| -> Result<PurchaseRequest, ApiError> {
-            let plan_id = p
-                .require("plan_id")?
-                .parse()
-                .map_err(|_| ApiError::field("plan_id", "must be a plan id from the plans list"))?;
-            let phone = phone(p)?;
-            let customer = if category == VtuCategory::Cable { Some(smartcard(p)?) } else { None };
-            Ok(PurchaseRequest::Plan { category, plan_id, phone, customer })
+            let plan_id = plan_id(true)?.ok_or_else(|| ApiError::field("plan_id", "is required"))?;
+            Ok(PurchaseRequest::Plan { category, plan_id, phone: phone(p)? })
         };
         match action {
             Action::VtuData => plan(VtuCategory::Data),
             Action::VtuSme => plan(VtuCategory::Sme),
-            Action::VtuCable => plan(VtuCategory::Cable),
+            Action::VtuCable => {
+                let kind = match p.get("subscription_type").map(str::trim).filter(|v| !v.is_empty()) {
+                    None => SubscriptionType::Change,
+                    Some(raw) => SubscriptionType::parse(raw)
+                        .ok_or_else(|| ApiError::field("subscription_type", "must be change or renew"))?,
+                };
+                let plan_id = plan_id(kind == SubscriptionType::Change)?;
+                let service = p.get("service_id").map(|s| s.trim().to_ascii_lowercase()).filter(|v| !v.is_empty());
+                if kind == SubscriptionType::Renew && plan_id.is_none() && service.is_none() {
+                    return Err(ApiError::field("service_id", "is required to renew (or a plan_id of the service)"));
+                }
+                let months = count(p, "quantity", rules::MAX_CABLE_MONTHS)?.unwrap_or(1);
+                Ok(PurchaseRequest::Cable { kind, plan_id, service, customer: smartcard(p)?, months, phone: phone(p)? })
+            }
             Action::VtuAirtime => Ok(PurchaseRequest::Airtime {
                 service: p.require("service_name")?.to_ascii_lowercase(),
                 amount: naira(p, "amount")?,
@@ -314,18 +459,24 @@ impl TryFrom<(Action, &Params)> for PurchaseRequest {
                     phone: phone(p)?,
                 })
             }
-            Action::VtuEducation => Ok(PurchaseRequest::Education { amount: naira(p, "amount")?, phone: phone(p)? }),
+            Action::VtuEducation => {
+                let exam = exam(p)?;
+                let amount = match p.get("amount").map(str::trim).filter(|v| !v.is_empty()) {
+                    Some(_) => Some(naira(p, "amount")?),
+                    None => None,
+                };
+                let quantity = count(p, "quantity", exam.max_quantity())?;
+                if amount.is_none() && quantity.is_none() {
+                    return Err(ApiError::field("quantity", "is required (or amount, for whole PINs)"));
+                }
+                let profile = if exam.needs_profile() { Some(profile_id(p)?) } else { None };
+                Ok(PurchaseRequest::Education { exam, amount, quantity, profile, phone: phone(p)? })
+            }
             Action::VtuRechargeCard => {
                 let network = p.require("card_network")?.to_ascii_lowercase();
                 let value = naira(p, "value")?;
-                let quantity: u64 = p
-                    .require("quantity")?
-                    .parse()
-                    .map_err(|_| ApiError::field("quantity", "must be a whole number"))?;
-                let quantity = u32::try_from(quantity)
-                    .ok()
-                    .filter(|q| (1..=MAX_CARDS).contains(&u64::from(*q)))
-                    .ok_or_else(|| ApiError::field("quantity", format!("must be between 1 and {MAX_CARDS}")))?;
+                p.require("quantity")?;
+                let quantity = count(p, "quantity", MAX_CARDS)?.unwrap_or(1);
                 let phone = match p.get("phone").map(str::trim).filter(|v| !v.is_empty()) {
                     Some(_) => Some(phone(p)?),
                     None => None,
@@ -337,7 +488,20 @@ impl TryFrom<(Action, &Params)> for PurchaseRequest {
     }
 }
 
-/// What a purchase buys, priced from the catalog, before it is paid.
+impl PurchaseRequest {
+    /// The service whose renewal amount must be looked up before pricing (cable renew).
+    fn renewal_lookup(&self, cat: &VtuCatalog) -> Option<(String, String)> {
+        let PurchaseRequest::Cable { kind: SubscriptionType::Renew, plan_id, service, customer, .. } = self else {
+            return None;
+        };
+        let service = service.clone().or_else(|| plan_id.and_then(|id| cat.plan(id)).map(|x| x.service.clone()))?;
+        Some((service, customer.as_str().to_string()))
+    }
+}
+
+/// What a purchase buys, priced from the catalog, before it is paid: `units` of one unit
+/// costing `base` + `profit` (a plan, a month of cable, a card, a PIN, or a whole
+/// face-value amount).
 struct Purchase {
     category: VtuCategory,
     service_name: String,
@@ -345,6 +509,7 @@ struct Purchase {
     face: Kobo,
     base: Kobo,
     profit: Kobo,
+    units: u32,
     meta: Value,
     request: TopupRequest,
 }
@@ -369,24 +534,49 @@ fn face_product<'c>(
         .ok_or_else(|| ApiError::field(field, format!("{service:?} is not a known {category} service")))
 }
 
-/// Prices a request from the catalog and says what the provider is asked to deliver.
-fn build(req: PurchaseRequest, cat: &VtuCatalog) -> Result<Purchase, ApiError> {
-    let (category, f, face, quantity, phone, meta, mut request) = match req {
-        PurchaseRequest::Plan { category, plan_id, phone, customer } => {
-            let plan = cat
-                .plan(plan_id)
-                .filter(|x| x.category == category)
-                .ok_or_else(|| ApiError::field("plan_id", format!("{plan_id} is not a {category} plan")))?;
-            let mut meta = json!({"plan_id": plan.id, "plan": plan.name, "validity": plan.validity});
-            if let Some(c) = &customer {
-                meta["customer_id"] = json!(c.as_str());
+/// How many PINs an education purchase buys: `quantity`, or the whole PINs `amount` pays
+/// for (both given: they must agree).
+fn exam_pins(f: &FaceProduct, exam: Exam, amount: Option<Kobo>, quantity: Option<u32>) -> Result<u32, ApiError> {
+    let unit = f.step.as_i64().max(1);
+    let by_amount = match amount {
+        None => None,
+        Some(a) => {
+            if !a.is_positive() || a.as_i64() % unit != 0 {
+                return Err(ApiError::field("amount", format!("must be a whole number of PINs at {} each", f.step)));
             }
+            Some(u32::try_from(a.as_i64() / unit).unwrap_or(u32::MAX))
+        }
+    };
+    let pins = match (by_amount, quantity) {
+        (Some(a), Some(q)) if a != q => {
+            return Err(ApiError::field("amount", format!("pays for {a} PINs but quantity asks for {q}")));
+        }
+        (Some(n), _) | (None, Some(n)) => n,
+        (None, None) => return Err(ApiError::field("quantity", "is required")),
+    };
+    if pins == 0 || pins > exam.max_quantity() {
+        return Err(ApiError::field("quantity", format!("must be between 1 and {} PINs", exam.max_quantity())));
+    }
+    Ok(pins)
+}
+
+/// Prices a request from the catalog and says what the provider is asked to deliver.
+/// `renewal` is the provider's monthly renewal amount of a cable renew's smartcard.
+fn build(req: PurchaseRequest, cat: &VtuCatalog, renewal_face: Option<Kobo>) -> Result<Purchase, ApiError> {
+    let plan_of = |plan_id: u64, category: VtuCategory| {
+        cat.plan(plan_id)
+            .filter(|x| x.category == category)
+            .ok_or_else(|| ApiError::field("plan_id", format!("{plan_id} is not a {category} plan")))
+    };
+    let (category, f, face, units, phone, meta, mut request) = match req {
+        PurchaseRequest::Plan { category, plan_id, phone } => {
+            let plan = plan_of(plan_id, category)?;
+            let meta = json!({"plan_id": plan.id, "plan": plan.name, "validity": plan.validity});
             let request = TopupRequest {
                 category: category.as_str().into(),
                 service: plan.service.clone(),
                 phone: phone.local().to_string(),
                 product_code: Some(plan.provider_code.clone()),
-                customer_id: customer.map(|c| c.as_str().to_string()),
                 ..Default::default()
             };
             return Ok(Purchase {
@@ -396,14 +586,57 @@ fn build(req: PurchaseRequest, cat: &VtuCatalog) -> Result<Purchase, ApiError> {
                 face: plan.base.checked_add(plan.profit).unwrap_or(plan.base),
                 base: plan.base,
                 profit: plan.profit,
+                units: 1,
                 meta,
                 request,
             });
         }
+        PurchaseRequest::Cable { kind: SubscriptionType::Change, plan_id, customer, months, phone, .. } => {
+            let plan = plan_of(plan_id.unwrap_or_default(), VtuCategory::Cable)?;
+            let meta = json!({"plan_id": plan.id, "plan": plan.name, "validity": plan.validity,
+                              "customer_id": customer.as_str(), "subscription_type": "change", "months": months});
+            let request = TopupRequest {
+                category: VtuCategory::Cable.as_str().into(),
+                service: plan.service.clone(),
+                phone: phone.local().to_string(),
+                product_code: Some(plan.provider_code.clone()),
+                customer_id: Some(customer.as_str().to_string()),
+                subscription_type: Some("change".into()),
+                months: Some(months),
+                ..Default::default()
+            };
+            let unit_face = plan.base.checked_add(plan.profit).unwrap_or(plan.base);
+            return Ok(Purchase {
+                category: VtuCategory::Cable,
+                service_name: plan.service.clone(),
+                phone: phone.local().to_string(),
+                face: unit_face.checked_mul(i64::from(months)).unwrap_or(unit_face),
+                base: plan.base,
+                profit: plan.profit,
+                units: months,
+                meta,
+                request,
+            });
+        }
+        PurchaseRequest::Cable { kind: SubscriptionType::Renew, plan_id, service, customer, months, phone } => {
+            let service =
+                service.or_else(|| plan_id.and_then(|id| cat.plan(id)).map(|x| x.service.clone())).unwrap_or_default();
+            let f = face_product(cat, VtuCategory::Cable, &service, "service_id")?;
+            let face = renewal_face.ok_or(ApiError::Unavailable)?;
+            face_checked(f, face, "customer_id")?;
+            let meta = json!({"customer_id": customer.as_str(), "subscription_type": "renew", "months": months});
+            let request = TopupRequest {
+                customer_id: Some(customer.as_str().to_string()),
+                subscription_type: Some("renew".into()),
+                months: Some(months),
+                ..Default::default()
+            };
+            (VtuCategory::Cable, f, face, months, Some(phone), meta, request)
+        }
         PurchaseRequest::Airtime { service, amount, phone } => {
             let f = face_product(cat, VtuCategory::Airtime, &service, "service_name")?;
             face_checked(f, amount, "amount")?;
-            (VtuCategory::Airtime, f, amount, None, Some(phone), json!({}), TopupRequest::default())
+            (VtuCategory::Airtime, f, amount, 1, Some(phone), json!({}), TopupRequest::default())
         }
         PurchaseRequest::Electricity { service, meter_type, meter, amount, phone } => {
             let f = face_product(cat, VtuCategory::Electricity, &service, "service_name")?;
@@ -414,31 +647,27 @@ fn build(req: PurchaseRequest, cat: &VtuCatalog) -> Result<Purchase, ApiError> {
                 meter_type: Some(meter_type.as_str().into()),
                 ..Default::default()
             };
-            (VtuCategory::Electricity, f, amount, None, Some(phone), meta, request)
+            (VtuCategory::Electricity, f, amount, 1, Some(phone), meta, request)
         }
-        PurchaseRequest::Education { amount, phone } => {
-            let f = face_product(cat, VtuCategory::Education, "waec", "amount")?;
-            face_checked(f, amount, "amount")?;
-            let pins = u32::try_from(amount.as_i64() / f.step.as_i64().max(1)).unwrap_or(0);
-            (
-                VtuCategory::Education,
-                f,
-                amount,
-                Some(pins),
-                Some(phone),
-                json!({"exam": "WAEC", "pins": pins}),
-                TopupRequest::default(),
-            )
+        PurchaseRequest::Education { exam, amount, quantity, profile, phone } => {
+            let f = face_product(cat, VtuCategory::Education, exam.as_str(), "exam")?;
+            let pins = exam_pins(f, exam, amount, quantity)?;
+            let mut meta = json!({"exam": exam.as_str().to_ascii_uppercase(), "pins": pins});
+            let mut request = TopupRequest { quantity: Some(pins), ..Default::default() };
+            if let Some(profile) = profile {
+                meta["profile_id"] = json!(profile.as_str());
+                request.profile_id = Some(profile.as_str().to_string());
+            }
+            (VtuCategory::Education, f, f.step, pins, Some(phone), meta, request)
         }
         PurchaseRequest::RechargeCard { network, value, quantity, phone } => {
             let f = cat
                 .face(VtuCategory::RechargeCard, &network)
                 .ok_or_else(|| ApiError::field("card_network", format!("{network:?} is not a known network")))?;
             face_checked(f, value, "value")?;
-            let face =
-                value.checked_mul(i64::from(quantity)).ok_or_else(|| ApiError::field("quantity", "is too large"))?;
             let meta = json!({"value": value.to_string(), "quantity": quantity});
-            (VtuCategory::RechargeCard, f, face, Some(quantity), phone, meta, TopupRequest::default())
+            let request = TopupRequest { quantity: Some(quantity), ..Default::default() };
+            (VtuCategory::RechargeCard, f, value, quantity, phone, meta, request)
         }
     };
     let (base, profit) = rules::face_split(face, f.base_bp, f.profit_bp);
@@ -447,8 +676,17 @@ fn build(req: PurchaseRequest, cat: &VtuCatalog) -> Result<Purchase, ApiError> {
     request.service = f.service.clone();
     request.phone = phone.clone();
     request.amount = Some(face.to_string());
-    request.quantity = quantity;
-    Ok(Purchase { category, service_name: f.service.clone(), phone, face, base, profit, meta, request })
+    Ok(Purchase {
+        category,
+        service_name: f.service.clone(),
+        phone,
+        face: face.checked_mul(i64::from(units)).ok_or_else(|| ApiError::field("quantity", "is too large"))?,
+        base,
+        profit,
+        units,
+        meta,
+        request,
+    })
 }
 
 /// Checks the transaction PIN. An attempt is reserved first, in one conditional write
@@ -539,6 +777,16 @@ async fn pin_check(
     }
 }
 
+/// The provider's monthly renewal amount for a cable renew (looked up before anything is
+/// charged: a smartcard it does not know is a 422, an unreachable provider a 503).
+async fn renewal_face(app: &App, cat: &VtuCatalog, req: &PurchaseRequest) -> Result<Option<Kobo>, ApiError> {
+    let Some((service, customer)) = req.renewal_lookup(cat) else { return Ok(None) };
+    let provider = app.providers.topup.get().await.map_err(|e| upstream_error(e, "provider"))?;
+    let found =
+        provider.verify_cable(&service, &customer).await.map_err(|e| upstream_error(e, "Invalid smartcard number"))?;
+    Ok(Some(renewal(cat, &service, &found.details)?.1))
+}
+
 /// One of the seven purchases.
 pub async fn purchase(
     app: &App,
@@ -548,7 +796,11 @@ pub async fn purchase(
 ) -> Result<Response<Body>, ApiError> {
     let p = &req.params;
     let catalog = app.vtu_catalog.get(app).await?;
-    let what = build(PurchaseRequest::try_from((action, p))?, &catalog)?;
+    let asked = PurchaseRequest::try_from((action, p))?;
+    let profile = match &asked {
+        PurchaseRequest::Education { exam, profile: Some(id), .. } => Some((*exam, id.clone())),
+        _ => None,
+    };
     let account = &caller.account;
     let idem = match &req.idempotency_key {
         None => None,
@@ -564,15 +816,33 @@ pub async fn purchase(
             None => Ok(None),
         }
     };
-    let (id, earlier) = tokio::join!(app.store.next_id("vtu"), idem_lookup);
+    let now_unix = app.clock.now_unix();
+    let profile_lookup = async {
+        match &profile {
+            Some((exam, id)) => app.store.verified_profile(&account.id, exam.as_str(), id.as_str(), now_unix).await,
+            None => Ok(None),
+        }
+    };
+    let (id, earlier, verified) = tokio::join!(app.store.next_id("vtu"), idem_lookup, profile_lookup);
     // A retry of a purchase already made answers that purchase, whatever the balance or
     // the PIN's lock say now: the key is looked up before either is checked.
     if let (Some(rec), Some((_, request_hash))) = (earlier?, &idem) {
         let (status, body) = rec.replay(request_hash)?;
         return replay(app, caller, status, body).await;
     }
+    let renewal = renewal_face(app, &catalog, &asked).await?;
+    let what = build(asked, &catalog, renewal)?;
+    let mut meta = what.meta;
+    if profile.is_some() {
+        let name = verified?.ok_or_else(|| {
+            ApiError::field("profile_id", "must be verified with vtu_education_verify (exam=jamb) before buying")
+        })?;
+        meta["candidate_name"] = json!(name);
+    }
     check_pin(app, caller, p).await?;
-    let amount = rules::price(what.base, what.profit, discount(caller, what.category));
+    let amount = rules::unit_charge(what.base, what.profit, discount(caller, what.category), what.units)
+        .ok_or_else(|| ApiError::field("quantity", "is too large"))?;
+    let base_amount = what.base.checked_mul(i64::from(what.units)).unwrap_or(amount);
     let available = account.balance.checked_sub(account.min_balance).unwrap_or(Kobo::ZERO);
     if amount > available {
         return Err(ApiError::InsufficientBalance);
@@ -591,13 +861,13 @@ pub async fn purchase(
         service_name: what.service_name,
         phone: what.phone,
         amount,
-        base_amount: what.base,
-        profit_amount: amount.checked_sub(what.base).unwrap_or_default(),
+        base_amount,
+        profit_amount: amount.checked_sub(base_amount).unwrap_or_default(),
         face_value: what.face,
         status: VtuStatus::Processing,
         provider_ref: None,
         message: None,
-        meta: what.meta,
+        meta,
         cards: Vec::new(),
         request: serde_json::to_value(&request).unwrap_or_default(),
         created_at: now.clone(),
@@ -654,14 +924,25 @@ async fn replay(app: &App, caller: &Caller, status: u16, body: String) -> Result
     Ok(render::raw(status, body))
 }
 
-/// `vtu_status`'s transaction: one of kobo's references (anything else names nothing).
-pub struct StatusRequest(Trx);
+/// `vtu_status`'s transaction: by one of kobo's references (anything else names nothing),
+/// or by the `request_id` (idempotency key) the caller bought it with.
+pub enum StatusRequest {
+    /// By trx.
+    Trx(Trx),
+    /// By the SHA-256 of the purchase's idempotency key.
+    RequestId(String),
+}
 
 impl TryFrom<&Params> for StatusRequest {
     type Error = ApiError;
     fn try_from(p: &Params) -> Result<StatusRequest, ApiError> {
-        let trx = Trx::parse(p.require("trx")?).ok_or_else(tx_not_found)?;
-        Ok(StatusRequest(trx))
+        if let Some(trx) = p.get("trx").map(str::trim).filter(|v| !v.is_empty()) {
+            return Trx::parse(trx).map(StatusRequest::Trx).ok_or_else(tx_not_found);
+        }
+        match p.get("request_id").map(str::trim).filter(|v| !v.is_empty()) {
+            Some(k) => Ok(StatusRequest::RequestId(kobo_shared::platform::crypto::sha256_hex(k.as_bytes()))),
+            None => Err(ApiError::field("trx", "is required (or request_id, the purchase's idempotency key)")),
+        }
     }
 }
 
@@ -669,9 +950,16 @@ fn tx_not_found() -> ApiError {
     ApiError::NotFound("Transaction not found".into())
 }
 
-/// `vtu_status`: the transaction by trx (owner only), same shape as a purchase answer.
+/// `vtu_status`: the transaction by trx or by its `request_id` (owner only: another
+/// account's answers like a missing one), same shape as a purchase answer.
 pub async fn status(app: &App, caller: &Caller, p: &Params) -> Result<Response<Body>, ApiError> {
-    let StatusRequest(trx) = StatusRequest::try_from(p)?;
-    let tx = app.store.get_vtu(&caller.account.id, trx.as_str()).await?.ok_or_else(tx_not_found)?;
+    let account = &caller.account.id;
+    let trx = match StatusRequest::try_from(p)? {
+        StatusRequest::Trx(trx) => trx.as_str().to_string(),
+        StatusRequest::RequestId(hash) => {
+            app.store.vtu_trx_by_request(account, &hash).await?.ok_or_else(tx_not_found)?
+        }
+    };
+    let tx = app.store.get_vtu(account, &trx).await?.ok_or_else(tx_not_found)?;
     Ok(render::ok(&VtuAnswer::of(&tx, caller.account.balance)))
 }
