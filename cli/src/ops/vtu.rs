@@ -1,5 +1,6 @@
-//! `kobo vtu`: VTU purchases (processing, settle) — the exit of a purchase the provider
-//! never answered for (see `kobo alerts`).
+//! `kobo vtu`: VTU purchases (processing, settle, reverse) — the exit of a purchase the
+//! provider never answered for (see `kobo alerts`), and of a reversal the provider told
+//! an operator about but its requery does not show.
 
 use anyhow::{anyhow, bail, Result};
 use clap::Subcommand;
@@ -30,6 +31,17 @@ pub enum VtuCmd {
         #[arg(long, default_value = "settled by an operator")]
         reason: String,
     },
+    /// Refund a delivered purchase the provider reversed (once: a purchase reversed
+    /// already, by its callback or the reconciler, is left as it is).
+    Reverse {
+        /// Account id.
+        account: String,
+        /// The purchase's trx.
+        trx: String,
+        /// What the provider said (kept on the purchase).
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 /// Runs a VTU command.
@@ -49,6 +61,13 @@ pub async fn vtu_cmd(conn: &Conn, cmd: VtuCmd) -> Result<()> {
             match vtu::settle(store, &tx, &outcome, "operator").await? {
                 Some(after) => print_json(&after),
                 None => bail!("purchase {trx} is {} now, not processing: nothing changed", tx.status.as_str()),
+            }
+        }
+        VtuCmd::Reverse { account, trx, reason } => {
+            let tx = store.get_vtu(&account, &trx).await?.ok_or_else(|| anyhow!("no purchase {trx} of {account}"))?;
+            match vtu::reverse(store, &tx, &reason, "operator").await? {
+                Some(after) => print_json(&after),
+                None => bail!("purchase {trx} is {} now, not delivered: nothing changed", tx.status.as_str()),
             }
         }
     }

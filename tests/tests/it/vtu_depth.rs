@@ -505,6 +505,19 @@ async fn reversals_are_checked_on_schedule_and_refunded_once_whoever_reports_the
     let st = settled_as(&c, &trx2, "failed").await;
     assert!(st["message"].as_str().unwrap_or_default().contains("Reversed"), "{st}");
     assert_eq!(c.balance().await, before.checked_add(kobo(&v["amount"])).unwrap_or_default());
+
+    // Told to an operator only (`kobo vtu reverse`): refunded once, however often asked.
+    let (v, _) = buy(&c, &[("action", "vtu_data"), ("plan_id", "3"), ("phone", "08051114444")]).await;
+    let trx3 = v["trx"].as_str().unwrap_or_default().to_string();
+    let before = c.balance().await;
+    let tx = store.get_vtu(&acct, &trx3).await.ok().flatten().expect("the third purchase");
+    let (first, second) = tokio::join!(
+        kobo_shared::flows::vtu::reverse(&store, &tx, "provider support: reversed", "operator"),
+        kobo_shared::flows::vtu::reverse(&store, &tx, "provider support: reversed", "operator"),
+    );
+    let done = [first, second].into_iter().filter(|r| matches!(r, Ok(Some(_)))).count();
+    assert_eq!(done, 1);
+    assert_eq!(c.balance().await, before.checked_add(kobo(&v["amount"])).unwrap_or_default());
     kobo_tests::assert_ledger_sums(&store, &acct).await;
 }
 
