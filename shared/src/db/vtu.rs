@@ -149,9 +149,11 @@ impl Store {
         self.query_records(&Query::gsi1(keys::VTU_PROCESSING_GSI1PK)).await
     }
 
-    /// Delivered transactions whose next reversal check is due at `now`, oldest first.
-    pub async fn reversal_checks_due(&self, now: i64) -> Result<Vec<Watched>, StoreError> {
-        let items = self.query(&Query::gsi1(keys::VTU_WATCH_GSI1PK).before(keys::vtu_watch_due_before(now))).await?;
+    /// Delivered transactions whose next reversal check is due at `now`, the longest due
+    /// first, at most `limit` (a backlog is taken over several passes).
+    pub async fn reversal_checks_due(&self, now: i64, limit: usize) -> Result<Vec<Watched>, StoreError> {
+        let q = Query::gsi1(keys::VTU_WATCH_GSI1PK).before(keys::vtu_watch_due_before(now)).limit(limit);
+        let items = self.query(&q).await?;
         items
             .iter()
             .map(|item| {

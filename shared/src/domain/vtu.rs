@@ -598,6 +598,72 @@ mod tests {
     }
 
     #[test]
+    fn units_cost_one_listed_price_each() {
+        let card = FaceProduct {
+            category: VtuCategory::RechargeCard,
+            service: "mtn".into(),
+            name: "MTN".into(),
+            base_bp: 9_600,
+            profit_bp: 200,
+            min: Kobo::naira(100),
+            max: Kobo::naira(1_000),
+            step: Kobo::naira(100),
+        };
+        let one = card.price(Kobo::naira(200), 7_500);
+        assert_eq!(one, Kobo::new(19_300)); // 192 + 4 × 25%
+        let (base, profit) = face_split(Kobo::naira(200), 9_600, 200);
+        assert_eq!(unit_charge(base, profit, 7_500, 5), Some(Kobo::new(96_500)));
+        assert_eq!(card.denominations(20).len(), 10);
+        assert_eq!(card.denominations(3), vec![Kobo::naira(100), Kobo::naira(200), Kobo::naira(300)]);
+    }
+
+    #[test]
+    fn words_and_schedules() {
+        assert_eq!(Exam::parse(" JAMB "), Some(Exam::Jamb));
+        assert_eq!(Exam::parse("gce"), None);
+        assert!(Exam::Jamb.needs_profile() && !Exam::Waec.needs_profile());
+        assert_eq!(SubscriptionType::parse("Renew"), Some(SubscriptionType::Renew));
+        assert_eq!(SubscriptionType::parse("pause"), None);
+        assert!(ProfileId::parse("4412345678").is_some() && ProfileId::parse("441234567").is_none());
+        assert_eq!(reversal_check_due(1_000, 0), Some(1_900));
+        assert_eq!(reversal_check_due(1_000, 2), Some(1_000 + 86_400));
+        assert_eq!(reversal_check_due(1_000, 3), None);
+    }
+
+    #[test]
+    fn a_reversal_is_claimed_only_against_a_delivery() {
+        let mut tx = VtuTx {
+            id: 1,
+            trx: new_trx(),
+            account_id: "a".into(),
+            category: VtuCategory::Data,
+            service_name: "mtn-data".into(),
+            phone: "08012345678".into(),
+            amount: Kobo::naira(500),
+            base_amount: Kobo::naira(480),
+            profit_amount: Kobo::naira(20),
+            face_value: Kobo::naira(500),
+            status: VtuStatus::Success,
+            provider_ref: None,
+            message: None,
+            meta: serde_json::json!({}),
+            cards: Vec::new(),
+            request: serde_json::json!({}),
+            created_at: "2026-12-03T10:00:00Z".into(),
+            updated_at: "2026-12-03T10:00:00Z".into(),
+        };
+        let failed = Outcome::Failed { reason: "Reversed by the operator".into() };
+        assert_eq!(tx.reversal_claim(&failed), Some("Reversed by the operator"));
+        assert_eq!(tx.contradiction(&failed), None);
+        let after = tx.reversed("Reversed by the operator", "2026-12-03T11:00:00Z".into());
+        assert_eq!(after.status, VtuStatus::Failed);
+        assert!(after.is_reversed() && after.message.as_deref().is_some_and(|m| m.contains("Reversed")));
+        assert_eq!(after.reversal_claim(&failed), None, "a reversed purchase is not reversed again");
+        tx.status = VtuStatus::Processing;
+        assert_eq!(tx.reversal_claim(&failed), None);
+    }
+
+    #[test]
     fn trx_refs() {
         let a = new_trx();
         assert!(is_trx(&a));

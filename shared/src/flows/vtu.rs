@@ -13,7 +13,7 @@ use crate::domain::event::EventType;
 use crate::domain::idempotency::IdemRecord;
 use crate::domain::money::Kobo;
 use crate::domain::time::{now_rfc3339, now_unix};
-use crate::domain::vtu::{is_trx, Outcome, VtuStatus, VtuTx, REVERSAL_CHECKS};
+use crate::domain::vtu::{is_trx, Outcome, VtuCategory, VtuStatus, VtuTx, REVERSAL_CHECKS};
 use crate::error::StoreError;
 use crate::flows::orders::{commit_spend, spend, SpendError};
 use crate::upstream::topup::{TopupRequest, TopupResult, TopupState};
@@ -162,6 +162,9 @@ pub struct ReversalReport {
     pub deferred: usize,
 }
 
+/// Most deliveries one pass asks about (the longest due first; a backlog takes passes).
+const REVERSAL_BATCH: usize = 1_000;
+
 /// How long past its last scheduled check a watched transaction whose requeries keep
 /// failing is still asked about, before it leaves the watch (logged).
 const WATCH_GIVE_UP_SECS: i64 = 24 * 3600;
@@ -176,7 +179,7 @@ pub async fn check_reversals(
     deadline: std::time::Instant,
 ) -> Result<ReversalReport, StoreError> {
     use futures_util::stream::{self, StreamExt};
-    let due = store.reversal_checks_due(now).await?;
+    let due = store.reversal_checks_due(now, REVERSAL_BATCH).await?;
     let results: Vec<Option<ReversalCheck>> = stream::iter(due)
         .map(|w| async move {
             if std::time::Instant::now() >= deadline {
@@ -330,16 +333,11 @@ pub async fn settle_or_alert(
     // Settled meanwhile (or before): read what won.
     let now = store.get_vtu(&tx.account_id, &tx.trx).await?.unwrap_or_else(|| tx.clone());
     let Some(why) = now.contradiction(outcome) else { return Ok(Reported::Already(now)) };
-    let command = match now.status {
-        VtuStatus::Failed => format!(
-            "confirm the delivery with the provider, then either `kobo wallet debit {acct} {amount} --reason \"VTU {trx} delivered after refund\"` or absorb it; then `kobo alerts resolve vtu:{trx}`",
-            acct = now.account_id, amount = now.amount, trx = now.trx
-        ),
-        _ => format!(
-            "confirm the reversal with the provider, then `kobo wallet credit {acct} {amount} --reason \"VTU {trx} reversed by the provider\"`; then `kobo alerts resolve vtu:{trx}`",
-            acct = now.account_id, amount = now.amount, trx = now.trx
-        ),
-    };
+    // The one contradiction: a delivery reported for a purchase kobo failed and refunded.
+    let command = format!(
+        "confirm the delivery with the provider, then either `kobo wallet debit {acct} {amount} --reason \"VTU {trx} delivered after refund\"` or absorb it; then `kobo alerts resolve vtu:{trx}`",
+        acct = now.account_id, amount = now.amount, trx = now.trx
+    );
     let alert =
         Alert::new(format!("vtu:{}", now.trx), &now.account_id, format!("{why} (reported by {actor})"), command);
     store.raise_alert(&alert).await?;
@@ -607,15 +605,18 @@ pub async fn handle_callback(
             meta: serde_json::Value::Object(meta),
             cards: tx.cards.clone(),
         };
-        // A success callback carries no cards or token: fetch them before settling.
-        match tx.missing_delivery(&reported) {
-            Some(_) if tx.status == VtuStatus::Processing => match provider.requery(&tx.trx).await {
+        // A success callback carries no cards, token or meter details: fetch them before
+        // settling (electricity always: units, customer and tariff come only this way).
+        let fetch = tx.missing_delivery(&reported).is_some() || tx.category == VtuCategory::Electricity;
+        if fetch && tx.status == VtuStatus::Processing {
+            match provider.requery(&tx.trx).await {
                 Ok(Some(r)) if r.state == TopupState::Success => {
                     outcome_of(&r).map(|o| merge(o, &reported)).unwrap_or(reported)
                 }
                 Ok(_) | Err(_) => reported,
-            },
-            _ => reported,
+            }
+        } else {
+            reported
         }
     } else {
         Outcome::Failed { reason: cb.error.unwrap_or_else(|| "failed at the provider".into()) }

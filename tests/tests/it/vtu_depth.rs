@@ -415,7 +415,7 @@ async fn reversals_are_checked_on_schedule_and_refunded_once_whoever_reports_the
     let t0 = kobo_shared::domain::time::now_unix();
     let due_at = |at: i64| {
         let (store, trx) = (store.clone(), kept.clone());
-        async move { store.reversal_checks_due(at).await.expect("the watch").iter().any(|w| w.tx.trx == trx) }
+        async move { store.reversal_checks_due(at, 1_000).await.expect("the watch").iter().any(|w| w.tx.trx == trx) }
     };
     assert!(!due_at(t0 + 60).await, "not asked about in its first minutes");
     for (at, check) in [(t0 + 16 * 60, 1), (t0 + 2 * 3600 + 60, 2), (t0 + 24 * 3600 + 60, 3)] {
