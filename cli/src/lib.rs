@@ -2,6 +2,8 @@
 //! the same stack in-process.
 #![warn(missing_docs)]
 
+pub mod bench;
+pub mod bench_cold;
 pub mod devstack;
 pub mod ops;
 pub mod sim;

@@ -22,6 +22,21 @@ enum Cmd {
     Dev,
     /// Run every check: rustfmt, clippy, and all tests (unit, integration, end to end).
     Test,
+    /// Benchmark: a local stack of its own; prints one table of DynamoDB calls and round
+    /// trips per action, p50/p99 over HTTP beside the handler and the emulator's share,
+    /// throughput of add and a VTU purchase at concurrency 1/8/32, and (with --cold) the
+    /// release binaries' cold starts beside a hello-world lambda_http binary.
+    Bench {
+        /// Timed requests per action.
+        #[arg(long, default_value_t = 40)]
+        samples: usize,
+        /// Also build the release binaries and measure their cold starts.
+        #[arg(long)]
+        cold: bool,
+        /// Also print the figures as one JSON line (`BENCH {...}`).
+        #[arg(long)]
+        json: bool,
+    },
     /// Soak benchmark: a local stack of its own under mixed reseller traffic; prints
     /// spends/s, early and late latency, and the emulator's memory.
     Soak {
@@ -165,6 +180,14 @@ async fn run(cmd: Cmd) -> Result<()> {
         }
         Cmd::Order { target, cmd } => ops::order(&target.connect(&project).await?, cmd).await,
         Cmd::Test => run_tests(),
+        Cmd::Bench { samples, cold, json } => {
+            let report = kobo_cli::bench::run(&project, kobo_cli::bench::BenchOptions { samples, cold }).await?;
+            println!("{report}");
+            if json {
+                println!("BENCH {}", serde_json::to_string(&report)?);
+            }
+            Ok(())
+        }
         Cmd::Soak { requests, minutes, concurrency, stock_emulator, seed } => {
             let duration = minutes.map(|m| std::time::Duration::from_secs_f64(m.max(0.0) * 60.0));
             let opts = kobo_cli::soak::SoakOptions { requests, duration, concurrency, stock_emulator, seed };

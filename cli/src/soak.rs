@@ -4,7 +4,6 @@
 //! and last tenth of the requests, and the emulator's memory before and after. It is a
 //! benchmark, not a test: it prints numbers and checks only that money added up.
 
-use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -127,7 +126,10 @@ fn mib(v: &serde_json::Value) -> f64 {
 }
 
 /// A reseller for the soak: a plan without rate limits, a large balance, PIN 1234.
-async fn soak_reseller(store: &Store, pepper: &kobo_shared::platform::secrets::KeyRing) -> Result<(String, String)> {
+pub(crate) async fn soak_reseller(
+    store: &Store,
+    pepper: &kobo_shared::platform::secrets::KeyRing,
+) -> Result<(String, String)> {
     let plan = Plan {
         id: "soak".into(),
         name: "Soak".into(),
@@ -158,28 +160,11 @@ async fn soak_reseller(store: &Store, pepper: &kobo_shared::platform::secrets::K
 
 /// Starts a stack, runs the traffic, and reports.
 pub async fn run(project: &Project, opts: SoakOptions) -> Result<SoakReport> {
-    let stack = DevStack::start(
-        project,
-        devstack::Options {
-            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-            demo_json: None,
-            moto_log: "moto-soak.log".into(),
-            moto_args: if opts.stock_emulator { vec!["--stock".into()] } else { Vec::new() },
-            pace: Default::default(),
-            reconcile_every: Some(Duration::from_secs(5)),
-            upstream_timeout: Duration::from_secs(8),
-            webhook_retry_delays: vec![10, 60, 300],
-            webhook_workers: 4,
-            demo_webhook_url: None,
-            topup_callback_delay: Duration::from_secs(3),
-            vtu_requery_after: Duration::from_secs(30),
-            smm_sending_grace: Duration::from_secs(300),
-            hubtel_window: Duration::from_secs(60),
-            faults: None,
-            crashes: None,
-        },
-    )
-    .await?;
+    let mut options = devstack::Options::standalone("moto-soak.log", Some(Duration::from_secs(5)));
+    if opts.stock_emulator {
+        options.moto_args = vec!["--stock".into()];
+    }
+    let stack = DevStack::start(project, options).await?;
     let sdk = moto::sdk_config_for(&stack.aws_endpoint).await;
     let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), stack.resources.table()?.to_string());
     let pepper = kobo_shared::platform::secrets::SecretsCache::<kobo_shared::platform::secrets::KeyRing>::new(

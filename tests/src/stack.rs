@@ -3,16 +3,9 @@
 //! (tests that need them start more, in slots of their own); fresh resources per test; and
 //! a DynamoDB call counter built on an SDK interceptor.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use aws_config::SdkConfig;
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::context::{
-    BeforeSerializationInterceptorContextRef, FinalizerInterceptorContextRef,
-};
-use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use kobo_cli::devstack::{self, moto, provision, DevStack, Moto, Project, Provisioned};
 use kobo_cli::template::Template;
 use kobo_shared::platform::config::Config;
@@ -99,74 +92,7 @@ pub async fn fresh_resources(sdk: &SdkConfig) -> Provisioned {
         .unwrap_or_else(|e| panic!("provisioning: {e:#}"))
 }
 
-/// Counts DynamoDB operations (by name) and the most that were in flight at once.
-#[derive(Debug, Clone, Default)]
-pub struct CallCounter {
-    calls: Arc<Mutex<Vec<String>>>,
-    in_flight: Arc<AtomicUsize>,
-    max_in_flight: Arc<AtomicUsize>,
-    waves: Arc<AtomicUsize>,
-}
-
-impl CallCounter {
-    /// Operation names recorded since the last reset.
-    pub fn calls(&self) -> Vec<String> {
-        self.calls.lock().map(|c| c.clone()).unwrap_or_default()
-    }
-
-    /// Most operations in flight at once since the last reset.
-    pub fn max_in_flight(&self) -> usize {
-        self.max_in_flight.load(Ordering::SeqCst)
-    }
-
-    /// Sequential round trips: how many times a call started while none was in flight.
-    pub fn round_trips(&self) -> usize {
-        self.waves.load(Ordering::SeqCst)
-    }
-
-    /// Forgets what was recorded.
-    pub fn reset(&self) {
-        self.waves.store(0, Ordering::SeqCst);
-        if let Ok(mut c) = self.calls.lock() {
-            c.clear();
-        }
-        self.max_in_flight.store(0, Ordering::SeqCst);
-    }
-}
-
-impl Intercept for CallCounter {
-    fn name(&self) -> &'static str {
-        "CallCounter"
-    }
-
-    fn read_before_serialization(
-        &self,
-        _ctx: &BeforeSerializationInterceptorContextRef<'_>,
-        _rc: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let name = cfg.load::<Metadata>().map(|m| m.name().to_string()).unwrap_or_else(|| "?".into());
-        if let Ok(mut c) = self.calls.lock() {
-            c.push(name);
-        }
-        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-        if now == 1 {
-            self.waves.fetch_add(1, Ordering::SeqCst);
-        }
-        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
-        Ok(())
-    }
-
-    fn read_after_execution(
-        &self,
-        _ctx: &FinalizerInterceptorContextRef<'_>,
-        _rc: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        self.in_flight.fetch_sub(1, Ordering::SeqCst);
-        Ok(())
-    }
-}
+pub use kobo_cli::bench::CallCounter;
 
 /// An API app over fresh resources, with its DynamoDB calls counted, plus a plain store.
 pub struct TestApp {

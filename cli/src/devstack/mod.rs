@@ -74,6 +74,32 @@ pub struct Options {
     pub crashes: Option<lambda::Crashes>,
 }
 
+impl Options {
+    /// A stack of its own for a command that measures it (`kobo soak`, `kobo bench`): on a
+    /// free loopback port, no demo file, production timings, the reconciler every
+    /// `reconcile_every` (or never).
+    pub fn standalone(moto_log: &str, reconcile_every: Option<Duration>) -> Options {
+        Options {
+            addr: std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0)),
+            demo_json: None,
+            moto_log: moto_log.into(),
+            moto_args: Vec::new(),
+            pace: Default::default(),
+            reconcile_every,
+            upstream_timeout: Duration::from_secs(8),
+            webhook_retry_delays: vec![10, 60, 300],
+            webhook_workers: 4,
+            demo_webhook_url: None,
+            topup_callback_delay: Duration::from_secs(3),
+            vtu_requery_after: Duration::from_secs(30),
+            smm_sending_grace: Duration::from_secs(300),
+            hubtel_window: Duration::from_secs(60),
+            faults: None,
+            crashes: None,
+        }
+    }
+}
+
 /// A running local stack. Dropping it stops the server and moto.
 pub struct DevStack {
     /// `http://127.0.0.1:<port>`.
@@ -110,6 +136,8 @@ pub struct DevStack {
     pub credentials: std::collections::HashMap<String, aws_sdk_dynamodb::config::Credentials>,
     /// The demo reseller's webhook endpoint id and secret, when `KOBO_DEMO_WEBHOOK_URL` is set.
     pub demo_webhook: Option<(String, String)>,
+    /// The functions' settings (as their environment carries them).
+    pub config: Config,
     loops_stop: tokio::sync::watch::Sender<bool>,
     loops: Vec<JoinHandle<()>>,
 }
@@ -338,6 +366,7 @@ impl DevStack {
             queue,
             credentials,
             demo_webhook,
+            config: config.clone(),
             loops_stop,
             loops,
         };

@@ -100,6 +100,32 @@ impl Config {
         })
     }
 
+    /// The environment that [`Config::from_env`] reads back as these settings (what a
+    /// function process is started with: SAM sets the same variables).
+    pub fn env_vars(&self) -> Vec<(&'static str, String)> {
+        let delays: Vec<String> = self.webhook_retry_delays.iter().map(u32::to_string).collect();
+        vec![
+            ("KOBO_TABLE", self.table.clone()),
+            ("KOBO_PIN_PEPPER_SECRET_ID", self.pin_pepper_secret_id.clone()),
+            ("KOBO_CALLBACK_KEY_SECRET_ID", self.callback_key_secret_id.clone()),
+            ("KOBO_VAULT_KEY_SECRET_ID", self.vault_key_secret_id.clone()),
+            ("KOBO_SECRETS_TTL_SECS", self.secrets_ttl_secs.to_string()),
+            ("KOBO_ANON_IP_RPM", self.anon_ip_rpm.to_string()),
+            ("KOBO_MAX_BODY_BYTES", self.max_body_bytes.to_string()),
+            ("KOBO_PROVIDER_SECRET_ID", self.provider_secret_id.clone()),
+            ("KOBO_SMM_URL", self.smm_url.clone()),
+            ("KOBO_UPSTREAM_TIMEOUT_MS", self.upstream_timeout_ms.to_string()),
+            ("KOBO_TOPUP_URL", self.topup_url.clone()),
+            ("KOBO_VTU_REQUERY_AFTER_SECS", self.vtu_requery_after_secs.to_string()),
+            ("KOBO_SMM_SENDING_GRACE_SECS", self.smm_sending_grace_secs.to_string()),
+            ("KOBO_HUBTEL_URL", self.hubtel_url.clone()),
+            ("KOBO_PUBLIC_URL", self.public_url.clone()),
+            ("KOBO_HUBTEL_WINDOW_SECS", self.hubtel_window_secs.to_string()),
+            ("KOBO_WEBHOOK_QUEUE_URL", self.webhook_queue_url.clone()),
+            ("KOBO_WEBHOOK_RETRY_DELAYS", delays.join(",")),
+        ]
+    }
+
     /// Settings for a given table with every other value at its default (tests, tools).
     pub fn for_table(table: impl Into<String>) -> Config {
         Config {
