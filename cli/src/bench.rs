@@ -34,7 +34,7 @@ use crate::devstack::{self, moto, DevStack, Project};
 /// flight (the union of the calls' intervals).
 #[derive(Debug, Clone, Default)]
 pub struct CallCounter {
-    calls: Arc<Mutex<Vec<String>>>,
+    calls: Arc<Mutex<Vec<(String, usize)>>>,
     in_flight: Arc<AtomicUsize>,
     max_in_flight: Arc<AtomicUsize>,
     waves: Arc<AtomicUsize>,
@@ -44,7 +44,25 @@ pub struct CallCounter {
 impl CallCounter {
     /// Operation names recorded since the last reset.
     pub fn calls(&self) -> Vec<String> {
-        self.calls.lock().map(|c| c.clone()).unwrap_or_default()
+        self.calls.lock().map(|c| c.iter().map(|(n, _)| n.clone()).collect()).unwrap_or_default()
+    }
+
+    /// The calls grouped by the round trip each started in (the first wave first), each
+    /// group sorted by name.
+    pub fn waves(&self) -> Vec<Vec<String>> {
+        let calls = self.calls.lock().map(|c| c.clone()).unwrap_or_default();
+        let mut waves: Vec<Vec<String>> = Vec::new();
+        for (name, wave) in calls {
+            let i = wave.saturating_sub(1);
+            if waves.len() <= i {
+                waves.resize(i + 1, Vec::new());
+            }
+            waves[i].push(name);
+        }
+        for w in &mut waves {
+            w.sort();
+        }
+        waves
     }
 
     /// Most operations in flight at once since the last reset.
@@ -103,15 +121,15 @@ impl Intercept for CallCounter {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let name = cfg.load::<Metadata>().map(|m| m.name().to_string()).unwrap_or_else(|| "?".into());
-        if let Ok(mut c) = self.calls.lock() {
-            c.push(name);
-        }
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         if now == 1 {
             self.waves.fetch_add(1, Ordering::SeqCst);
             if let Ok(mut b) = self.busy.lock() {
                 b.1 = Some(Instant::now());
             }
+        }
+        if let Ok(mut c) = self.calls.lock() {
+            c.push((name, self.waves.load(Ordering::SeqCst)));
         }
         self.max_in_flight.fetch_max(now, Ordering::SeqCst);
         Ok(())

@@ -4,7 +4,9 @@
 #![warn(missing_docs)]
 
 pub mod actions;
+pub mod caches;
 pub mod plans;
+pub mod prefetch;
 pub mod rates;
 pub mod render;
 pub mod request;
@@ -39,8 +41,12 @@ pub struct App {
     /// The providers (SMM panel, VTU provider, Hubtel and its shared throttle), each
     /// connected on first use.
     pub providers: Providers,
-    /// The VTU catalog, cached.
-    pub vtu_catalog: actions::vtu::CatalogCache,
+    /// The VTU catalog, cached while its version holds.
+    pub vtu_catalog: caches::Versioned<kobo_shared::domain::vtu::VtuCatalog>,
+    /// The SMM services, cached while their version holds.
+    pub smm_catalog: caches::Versioned<Vec<kobo_shared::domain::smm::Service>>,
+    /// Keys authenticated here lately (their purchases reserve PIN attempts in the wave).
+    pub known_keys: prefetch::KnownKeys,
     /// The clock of the rate windows (the system clock; tests fix it).
     pub clock: kobo_shared::domain::time::Clock,
     /// Subjects over their limit in the current window (their counters are not written).
@@ -55,11 +61,31 @@ impl App {
             keys: KeyRings::new(&secrets, &config),
             providers: Providers::new(&config, secrets, &Store::new(dynamodb.clone(), config.table.clone())),
             vtu_catalog: Default::default(),
+            smm_catalog: Default::default(),
+            known_keys: Default::default(),
             config,
             plans: PlanCache::default(),
             clock: kobo_shared::domain::time::Clock::system(),
             over_limit: rates::OverLimit::default(),
         }
+    }
+
+    /// The VTU catalog, as fresh as the version the request read.
+    pub async fn vtu_catalog(
+        &self,
+        pre: &prefetch::Prefetched,
+    ) -> Result<std::sync::Arc<kobo_shared::domain::vtu::VtuCatalog>, ApiError> {
+        let version = pre.version(kobo_shared::db::catalog::Catalog::Vtu);
+        Ok(self.vtu_catalog.get(version, || self.store.vtu_catalog()).await?)
+    }
+
+    /// The SMM services, as fresh as the version the request read.
+    pub async fn smm_catalog(
+        &self,
+        pre: &prefetch::Prefetched,
+    ) -> Result<std::sync::Arc<Vec<kobo_shared::domain::smm::Service>>, ApiError> {
+        let version = pre.version(kobo_shared::db::catalog::Catalog::Smm);
+        Ok(self.smm_catalog.get(version, || self.store.services()).await?)
     }
 
     /// The upstream SMM panel client, built on first use (its key comes from Secrets
@@ -113,12 +139,43 @@ async fn serve(app: &App, req: &ApiRequest, log: &mut RequestLog) -> Result<Resp
     let ip = req.source_ip.map(|ip| ip.to_string()).unwrap_or_else(|| "unknown".into());
     let presented = req.key.as_deref().and_then(apikey::parse);
     let anonymous = AnonymousLimits { ip_rpm: app.config.anon_ip_rpm };
+    let claimed: Option<kobo_shared::Action> = req.params.get("action").and_then(|a| a.parse().ok());
+    let known = presented.as_ref().is_some_and(|p| app.known_keys.knows(&p.hash));
+    let wanted = prefetch::Wanted::of(req, claimed, known);
 
-    let (lookup, hits) = rates::lookup_and_count(app, &ip, presented.as_ref(), &window, anonymous).await?;
+    let (lookup, hits, pre) =
+        rates::lookup_and_count(app, &ip, presented.as_ref(), &window, anonymous, &wanted).await?;
+    let pre = std::sync::Arc::new(pre);
+    let answer =
+        authorized(app, req, log, &ip, presented.as_ref(), lookup, hits, &window, anonymous, pre.clone()).await;
+    // An attempt reserved in the wave that no PIN check took goes back.
+    if let (true, Some(p)) = (pre.unused_pin(), &presented) {
+        if let Err(e) = app.store.pin_release(p.account_id).await {
+            tracing::warn!(error = %e, "PIN attempt not released; it expires with the others");
+        }
+    }
+    answer
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn authorized(
+    app: &App,
+    req: &ApiRequest,
+    log: &mut RequestLog,
+    ip: &str,
+    presented: Option<&apikey::PresentedKey<'_>>,
+    lookup: rates::Lookup,
+    hits: auth::Hits,
+    window: &ratelimit::Window,
+    anonymous: AnonymousLimits,
+    pre: std::sync::Arc<prefetch::Prefetched>,
+) -> Result<Response<Body>, ApiError> {
     let authenticated = matches!(&lookup, (Some(_), Some(_)));
     let (account, key) = lookup;
     let plan = match &account {
-        Some(a) if key.is_some() => app.plans.get(&app.store, &a.plan_id).await?,
+        Some(a) if key.is_some() => {
+            app.plans.get(&app.store, &a.plan_id, pre.version(kobo_shared::db::catalog::Catalog::Plans)).await?
+        }
         _ => None,
     };
     let caller_ctx = auth::Caller { source_ip: req.source_ip, origin: req.origin.as_deref() };
@@ -129,19 +186,22 @@ async fn serve(app: &App, req: &ApiRequest, log: &mut RequestLog) -> Result<Resp
         req.params.get("action"),
         caller_ctx,
         hits,
-        &window,
+        window,
         anonymous,
     );
     if let Some(k) = &key {
         log.key_id = Some(k.key_id.clone());
         log.account_id = Some(k.account_id.clone());
     }
-    rates::remember_over(app, &ip, presented.as_ref(), plan.as_ref(), authenticated, hits, &window, anonymous);
+    rates::remember_over(app, ip, presented, plan.as_ref(), authenticated, hits, window, anonymous);
     let action = action?;
     log.action = action.as_str();
     let (Some(account), Some(key)) = (account, key) else {
         return Err(ApiError::InvalidKey);
     };
-    let caller = Caller { account, key, plan };
+    if let Some(p) = presented {
+        app.known_keys.note(&p.hash);
+    }
+    let caller = Caller { account, key, plan, pre };
     actions::dispatch(app, &caller, action, req).await
 }

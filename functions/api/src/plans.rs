@@ -1,23 +1,21 @@
-//! Plans change rarely and every request needs one: a per-container cache, refreshed
-//! every minute or when an unknown plan id shows up.
+//! Plans change rarely and every request needs one: a per-container cache, reloaded when
+//! the plans' version read in the authentication wave moved (see `caches`), when an
+//! unknown plan id shows up, or (read without a version) after a minute.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use kobo_shared::domain::account::Plan;
 use kobo_shared::{Store, StoreError};
 use tokio::sync::RwLock;
-
-/// How long a loaded set of plans is trusted.
-const TTL: Duration = Duration::from_secs(60);
 
 type Plans = Arc<HashMap<String, Plan>>;
 
 /// The cache.
 #[derive(Debug, Default)]
 pub struct PlanCache {
-    inner: RwLock<Option<(Instant, Plans)>>,
+    inner: RwLock<Option<(Option<u64>, Instant, Plans)>>,
 }
 
 impl PlanCache {
@@ -26,7 +24,7 @@ impl PlanCache {
     /// cache is cold (no read is made for this).
     pub async fn caps(&self, anonymous_ip_rpm: u32) -> (Option<u64>, Option<u64>) {
         let guard = self.inner.read().await;
-        let Some((_, plans)) = guard.as_ref() else { return (None, None) };
+        let Some((_, _, plans)) = guard.as_ref() else { return (None, None) };
         let max = |limits: &mut dyn Iterator<Item = u32>| -> Option<u64> {
             let mut top = 0u32;
             for l in limits {
@@ -42,11 +40,11 @@ impl PlanCache {
         (key, ip)
     }
 
-    /// The plan `id`, loading all plans (one Query) when the cache is cold, stale or
-    /// does not know `id`.
-    pub async fn get(&self, store: &Store, id: &str) -> Result<Option<Plan>, StoreError> {
-        if let Some((at, plans)) = self.inner.read().await.as_ref() {
-            if at.elapsed() < TTL {
+    /// The plan `id`, loading all plans (one Query) when the cache is cold, not fresh at
+    /// `version` (the plans' version the request read, if it did) or does not know `id`.
+    pub async fn get(&self, store: &Store, id: &str, version: Option<u64>) -> Result<Option<Plan>, StoreError> {
+        if let Some((had, at, plans)) = self.inner.read().await.as_ref() {
+            if crate::caches::fresh(*had, *at, version) {
                 if let Some(p) = plans.get(id) {
                     return Ok(Some(p.clone()));
                 }
@@ -54,7 +52,7 @@ impl PlanCache {
         }
         let plans: Plans = Arc::new(store.plans().await?.into_iter().map(|p| (p.id.clone(), p)).collect());
         let found = plans.get(id).cloned();
-        *self.inner.write().await = Some((Instant::now(), plans));
+        *self.inner.write().await = Some((version, Instant::now(), plans));
         Ok(found)
     }
 }

@@ -19,8 +19,9 @@ use crate::App;
 /// The account and key a request names, as found.
 pub type Lookup = (Option<Account>, Option<ApiKeyRecord>);
 
-/// The authentication wave, one round trip: the key and account lookup and both rate
-/// counters, concurrently. An IP this container saw guessing keys past its limit in this
+/// The authentication wave, one round trip: the key and account lookup (with what the
+/// action needs read in the same batch) and both rate counters, concurrently, with the
+/// action's id counter and PIN attempt (see `prefetch`). An IP this container saw guessing keys past its limit in this
 /// window is not counted again (nor is its key): if the key turns out valid, it is
 /// counted after the wave; anything else is refused on the count remembered.
 pub async fn lookup_and_count(
@@ -29,7 +30,8 @@ pub async fn lookup_and_count(
     presented: Option<&PresentedKey<'_>>,
     window: &Window,
     anonymous: AnonymousLimits,
-) -> Result<(Lookup, Hits), ApiError> {
+    wanted: &crate::prefetch::Wanted,
+) -> Result<(Lookup, Hits, crate::prefetch::Prefetched), ApiError> {
     let (key_cap, ip_cap) = app.plans.caps(anonymous.ip_rpm).await;
     let anon_over = app.over_limit.get(window.start, &anonymous_ip(ip));
     let key_over = presented.and_then(|p| app.over_limit.get(window.start, &key(&p.hash)));
@@ -46,7 +48,7 @@ pub async fn lookup_and_count(
             None => count_ip().await.map(Some),
         }
     };
-    let (lookup, key_hits, ip_hits) = match presented {
+    let (lookup, key_hits, ip_hits, pre) = match presented {
         Some(p) => {
             let key_hits = async {
                 match (key_over, anon_over) {
@@ -55,11 +57,19 @@ pub async fn lookup_and_count(
                     (None, None) => count_key().await.map(Some),
                 }
             };
-            let (lookup, key_hits, ip_hits) =
-                tokio::join!(app.store.auth_lookup(p.account_id, &p.hash), key_hits, ip_hits);
-            (lookup?, key_hits?, ip_hits?)
+            let now = app.clock.now_unix();
+            let extra = wanted.keys(p.account_id);
+            let (wave, key_hits, ip_hits, (ids, pin)) = tokio::join!(
+                app.store.auth_wave(p.account_id, &p.hash, &extra),
+                key_hits,
+                ip_hits,
+                wanted.writes(&app.store, p.account_id, now)
+            );
+            let (account, key, extras) = wave?;
+            let pre = crate::prefetch::Prefetched::from_wave(wanted, &extras, ids, pin, now)?;
+            ((account, key), key_hits?, ip_hits?, pre)
         }
-        None => ((None, None), Some(0), ip_hits.await?),
+        None => ((None, None), Some(0), ip_hits.await?, crate::prefetch::Prefetched::default()),
     };
     let authenticated = matches!(&lookup, (Some(_), Some(_)));
     let (key_hits, ip_hits) = match (key_hits, ip_hits) {
@@ -77,7 +87,7 @@ pub async fn lookup_and_count(
         }
         (k, i) => (k.unwrap_or(0), i.or(anon_over).unwrap_or(u64::MAX)),
     };
-    Ok((lookup, Hits { key: key_hits, ip: ip_hits }))
+    Ok((lookup, Hits { key: key_hits, ip: ip_hits }, pre))
 }
 
 /// Remembers who went over their limit, so their next requests in this window write

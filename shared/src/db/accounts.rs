@@ -201,7 +201,13 @@ impl<'a> Tx<'a> {
     /// entry (named `ledger`). Keeping them together is what makes every ledger sum to its
     /// balance.
     pub fn balance(self, entry: &LedgerEntry, floor: Floor) -> Result<Tx<'a>, StoreError> {
-        let change = Change::new().increase("balance", n(entry.amount.as_i64())).if_exists();
+        self.balance_and(entry, floor, Change::new())
+    }
+
+    /// [`Tx::balance`], with `also` applied to the account item in the same update (a
+    /// right PIN's attempts starting over, for instance: no write of its own).
+    pub fn balance_and(self, entry: &LedgerEntry, floor: Floor, also: Change) -> Result<Tx<'a>, StoreError> {
+        let change = also.increase("balance", n(entry.amount.as_i64())).if_exists();
         let change = match floor {
             Floor::None => change,
             Floor::AtLeast(need) => change.if_at_least("balance", n(need.as_i64())),
@@ -246,17 +252,45 @@ impl Store {
         account_id: &str,
         key_hash: &str,
     ) -> Result<(Option<Account>, Option<ApiKeyRecord>), StoreError> {
-        let found = self.batch_get(&[account_key(account_id), api_key_key(account_id, key_hash)]).await?;
+        let (account, key, _) = self.auth_wave(account_id, key_hash, &[]).await?;
+        Ok((account, key))
+    }
+
+    /// [`Store::auth_lookup`] with `extra` items read in the same `BatchGetItem` (strongly
+    /// consistent): the catalog versions, an idempotency record, ... — everything a
+    /// request needs that can be read before it is authorized. The extra items found come
+    /// back as they are.
+    pub async fn auth_wave(
+        &self,
+        account_id: &str,
+        key_hash: &str,
+        extra: &[Key],
+    ) -> Result<(Option<Account>, Option<ApiKeyRecord>, Vec<Item>), StoreError> {
+        let mut wanted = vec![account_key(account_id), api_key_key(account_id, key_hash)];
+        wanted.extend(extra.iter().cloned());
+        let found = self.batch_get(&wanted).await?;
         let mut account = None;
         let mut api_key = None;
-        for item in &found {
+        let mut others = Vec::new();
+        for item in found {
             match item.get("type").and_then(|t| t.as_s().ok()).map(String::as_str) {
-                Some(Account::TYPE) => account = Some(Account::from_item(item)?),
-                Some(ApiKeyRecord::TYPE) => api_key = Some(ApiKeyRecord::from_item(item)?),
-                _ => {}
+                Some(Account::TYPE)
+                    if item.get("SK").and_then(|v| v.as_s().ok()).map(String::as_str) == Some(keys::ACCOUNT_SK) =>
+                {
+                    account = Some(Account::from_item(&item)?)
+                }
+                Some(ApiKeyRecord::TYPE) => api_key = Some(ApiKeyRecord::from_item(&item)?),
+                _ => others.push(item),
             }
         }
-        Ok((account, api_key))
+        Ok((account, api_key, others))
+    }
+
+    /// Takes `n` fresh ids from counter `name` in one write: the last of them (the ids
+    /// are `last - n + 1 ..= last`).
+    pub async fn next_ids(&self, name: &str, n_ids: u64) -> Result<u64, StoreError> {
+        let after = self.update(&Key::new(keys::COUNTER_PK, name), Change::new().add("value", n(n_ids.max(1)))).await?;
+        Reader::new(&after).u64("value")
     }
 
     /// Counts one request in a rate-limit window and returns the window's count so far.
@@ -339,7 +373,8 @@ impl Store {
 
     /// Creates or replaces a plan.
     pub async fn put_plan(&self, plan: &Plan) -> Result<(), StoreError> {
-        self.put(plan.to_item()).await
+        self.put(plan.to_item()).await?;
+        self.bump_catalog(super::catalog::Catalog::Plans).await
     }
 
     /// Creates an account; fails with `Conflict` if the id exists.
@@ -524,8 +559,7 @@ impl Store {
 
     /// A reserved check found the PIN right: the attempts and the lock level start over.
     pub async fn pin_ok(&self, account_id: &str, guess: Guess) -> Result<(), StoreError> {
-        let change = Change::new().set(guess.counter(), n(0)).set("pin_lock_level", n(0));
-        self.update(&account_key(account_id), change).await.map(drop)
+        self.update(&account_key(account_id), pin_ok_change(guess)).await.map(drop)
     }
 
     /// A wrong code whose check was deferred (the attempt was reserved when the request
@@ -605,6 +639,12 @@ impl Store {
     pub async fn ledger(&self, account_id: &str) -> Result<Vec<LedgerEntry>, StoreError> {
         self.query_records(&Query::partition(keys::account_pk(account_id)).prefix(keys::LEDGER_SK_PREFIX)).await
     }
+}
+
+/// What a right PIN (or code) does to the account item: its attempts and lock level start
+/// over. A spend applies it inside its own transaction.
+pub fn pin_ok_change(guess: Guess) -> Change {
+    Change::new().set(guess.counter(), n(0)).set("pin_lock_level", n(0))
 }
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
 //! The SMM service catalog and the VTU catalog in the table.
 
-use super::item::{Key, Reader, Record, Writer};
+use super::item::{n, Key, Reader, Record, Writer};
 use super::keys;
-use super::table::Query;
+use super::table::{Change, Query};
 use super::Store;
 use crate::domain::smm::Service;
 use crate::domain::vtu::{FaceProduct, VtuCatalog, VtuPlan};
@@ -109,10 +109,84 @@ impl Record for FaceProduct {
     }
 }
 
+/// Which cached catalog a write changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Catalog {
+    /// SMM services.
+    Smm,
+    /// VTU plans and face-value products.
+    Vtu,
+    /// API access plans (prices, discounts, limits).
+    Plans,
+}
+
+impl Catalog {
+    const fn field(self) -> &'static str {
+        match self {
+            Catalog::Smm => "smm",
+            Catalog::Vtu => "vtu",
+            Catalog::Plans => "plans",
+        }
+    }
+}
+
+/// The catalogs' versions as one read saw them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CatalogVersions {
+    /// SMM services.
+    pub smm: u64,
+    /// VTU catalog.
+    pub vtu: u64,
+    /// Plans.
+    pub plans: u64,
+}
+
+impl CatalogVersions {
+    /// The key of the versions item (read with the key and account).
+    pub fn key() -> Key {
+        Key::new(keys::CATALOG_VERSION_PK, keys::CATALOG_VERSION_SK)
+    }
+
+    /// Whether `item` is the versions item.
+    pub fn is(item: &super::item::Item) -> bool {
+        item.get("PK").and_then(|v| v.as_s().ok()).map(String::as_str) == Some(keys::CATALOG_VERSION_PK)
+    }
+
+    /// The versions an item holds (0 for a counter never bumped).
+    pub fn read(item: &super::item::Item) -> Result<CatalogVersions, StoreError> {
+        let r = Reader::new(item);
+        let v = |f: &str| r.opt_i64(f).map(|x| u64::try_from(x.unwrap_or(0)).unwrap_or(0));
+        Ok(CatalogVersions { smm: v("smm")?, vtu: v("vtu")?, plans: v("plans")? })
+    }
+
+    /// The version of one catalog.
+    pub fn of(&self, c: Catalog) -> u64 {
+        match c {
+            Catalog::Smm => self.smm,
+            Catalog::Vtu => self.vtu,
+            Catalog::Plans => self.plans,
+        }
+    }
+}
+
 impl Store {
+    /// Tells every container's cache of `c` that it changed (after the write).
+    pub async fn bump_catalog(&self, c: Catalog) -> Result<(), StoreError> {
+        self.update(&CatalogVersions::key(), Change::new().add(c.field(), n(1))).await.map(drop)
+    }
+
+    /// The catalogs' versions now (for paths that did not read them in their wave).
+    pub async fn catalog_versions(&self) -> Result<CatalogVersions, StoreError> {
+        match self.get_item(&CatalogVersions::key(), true).await? {
+            Some(item) => CatalogVersions::read(&item),
+            None => Ok(CatalogVersions::default()),
+        }
+    }
+
     /// Creates or replaces a service.
     pub async fn put_service(&self, service: &Service) -> Result<(), StoreError> {
-        self.put(service.to_item()).await
+        self.put(service.to_item()).await?;
+        self.bump_catalog(Catalog::Smm).await
     }
 
     /// One service.
@@ -127,12 +201,14 @@ impl Store {
 
     /// Stores a VTU plan.
     pub async fn put_vtu_plan(&self, p: &VtuPlan) -> Result<(), StoreError> {
-        self.put(p.to_item()).await
+        self.put(p.to_item()).await?;
+        self.bump_catalog(Catalog::Vtu).await
     }
 
     /// Stores a face-value product.
     pub async fn put_face_product(&self, f: &FaceProduct) -> Result<(), StoreError> {
-        self.put(f.to_item()).await
+        self.put(f.to_item()).await?;
+        self.bump_catalog(Catalog::Vtu).await
     }
 
     /// The whole VTU catalog (one Query, every page).

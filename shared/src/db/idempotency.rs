@@ -8,7 +8,8 @@ use crate::domain::idempotency::{IdemRecord, IDEM_TTL_SECS};
 use crate::domain::time::now_unix;
 use crate::error::StoreError;
 
-fn idem_key(account_id: &str, key_hash: &str) -> Key {
+/// The key of an idempotency record (read in the authentication wave too).
+pub fn idem_key(account_id: &str, key_hash: &str) -> Key {
     Key::new(keys::account_pk(account_id), keys::idem_sk(key_hash))
 }
 
@@ -43,9 +44,20 @@ impl Store {
         let Some(item) = self.get_item(&idem_key(account_id, key_hash), true).await? else {
             return Ok(None);
         };
-        if Reader::new(&item).opt_i64("expires_at")?.is_some_and(|t| t < now_unix()) {
-            return Ok(None);
-        }
-        IdemRecord::from_item(&item).map(Some)
+        live_record(&item, now_unix())
     }
+}
+
+/// Whether `item` is an idempotency record.
+pub fn is_record(item: &super::item::Item) -> bool {
+    item.get("type").and_then(|t| t.as_s().ok()).map(String::as_str) == Some(IdemRecord::TYPE)
+}
+
+/// The record an item holds, unless it expired by `now` (the TTL sweeper may not have
+/// removed it yet).
+pub fn live_record(item: &super::item::Item, now: i64) -> Result<Option<IdemRecord>, StoreError> {
+    if Reader::new(item).opt_i64("expires_at")?.is_some_and(|t| t < now) {
+        return Ok(None);
+    }
+    IdemRecord::from_item(item).map(Some)
 }

@@ -27,7 +27,16 @@
 //! | OTP session     | `ACCOUNT#<id>`        | `OTP#<otp id>`      | –                               | withdrawal OTP check; expires by TTL |
 //! | SMS notice      | `SMSQ`                | `<uuid v7>`         | –                               | queued notices, oldest first; taken off by a conditional delete before sending |
 //! | operator alert  | `ALERT`               | `<subject>`, e.g. `vtu:<trx>` | –                     | `kobo alerts`: what kobo cannot settle alone, one per subject |
+//! | catalog versions | `CATALOG`            | `VERSION`           | –                               | read in every authentication wave (with key and account): the container's SMM, VTU and plan caches reload when their counter moved |
 //! | outbox event    | `EVENT#<uuid v7>`     | `EVENT`             | –                               | written in the business transaction; the stream carries it to `relay` |
+
+/// Partition of the catalog versions item.
+pub const CATALOG_VERSION_PK: &str = "CATALOG";
+
+/// Sort key of the catalog versions item: one counter per cached catalog (`smm`, `vtu`,
+/// `plans`), bumped by every write to it, read in the authentication wave so a cache is
+/// never served after an operator change.
+pub const CATALOG_VERSION_SK: &str = "VERSION";
 
 /// Partition of operator alerts.
 pub const ALERT_PK: &str = "ALERT";

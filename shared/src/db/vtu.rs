@@ -123,7 +123,8 @@ pub fn request_pointer(account_id: &str, key_hash: &str, trx: &str) -> Item {
     Writer(request_key(account_id, key_hash).item()).s("type", "vtu_request").s("trx", trx).0
 }
 
-fn profile_key(account_id: &str, exam: &str, profile_id: &str) -> Key {
+/// The key of a verified exam profile (read in the authentication wave too).
+pub fn profile_key(account_id: &str, exam: &str, profile_id: &str) -> Key {
     Key::new(keys::account_pk(account_id), keys::profile_sk(exam, profile_id))
 }
 
@@ -204,13 +205,23 @@ impl Store {
         profile_id: &str,
         now: i64,
     ) -> Result<Option<String>, StoreError> {
-        let Some(item) = self.get_item(&profile_key(account_id, exam, profile_id), true).await? else {
-            return Ok(None);
-        };
-        let r = Reader::new(&item);
-        if r.opt_i64("expires_at")?.is_some_and(|t| t <= now) {
-            return Ok(None);
+        match self.get_item(&profile_key(account_id, exam, profile_id), true).await? {
+            Some(item) => live_profile(&item, now),
+            None => Ok(None),
         }
-        Ok(Some(r.s("candidate_name")?))
     }
+}
+
+/// The candidate name on a verified-profile item, unless it expired by `now`.
+pub fn live_profile(item: &Item, now: i64) -> Result<Option<String>, StoreError> {
+    let r = Reader::new(item);
+    if r.opt_i64("expires_at")?.is_some_and(|t| t <= now) {
+        return Ok(None);
+    }
+    Ok(Some(r.s("candidate_name")?))
+}
+
+/// Whether `item` is a verified exam profile.
+pub fn is_profile(item: &Item) -> bool {
+    item.get("type").and_then(|t| t.as_s().ok()).map(String::as_str) == Some("exam_profile")
 }

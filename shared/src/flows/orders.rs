@@ -63,8 +63,20 @@ pub fn spend<'a>(
     min_balance: Kobo,
     idem: Option<&IdemRecord>,
 ) -> Result<Tx<'a>, SpendError> {
+    spend_and(store, debit, min_balance, idem, crate::db::table::Change::new())
+}
+
+/// [`spend`], with `also` applied to the account item in the debit's own update (a right
+/// PIN's attempts starting over).
+pub fn spend_and<'a>(
+    store: &'a Store,
+    debit: &crate::domain::account::LedgerEntry,
+    min_balance: Kobo,
+    idem: Option<&IdemRecord>,
+    also: crate::db::table::Change,
+) -> Result<Tx<'a>, SpendError> {
     let need = debit.amount.negate().checked_add(min_balance).ok_or(SpendError::InsufficientBalance)?;
-    let tx = Tx::new(store).balance(debit, Floor::Spend { need, min_balance })?;
+    let tx = Tx::new(store).balance_and(debit, Floor::Spend { need, min_balance }, also)?;
     Ok(match idem {
         Some(r) => tx.put_new_or_expired("idem", r.to_item(), now_unix())?,
         None => tx,

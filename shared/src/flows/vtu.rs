@@ -15,14 +15,21 @@ use crate::domain::money::Kobo;
 use crate::domain::time::{now_rfc3339, now_unix};
 use crate::domain::vtu::{is_trx, Outcome, VtuCategory, VtuStatus, VtuTx, REVERSAL_CHECKS};
 use crate::error::StoreError;
-use crate::flows::orders::{commit_spend, spend, SpendError};
+use crate::flows::orders::{commit_spend, spend_and, SpendError};
 use crate::upstream::topup::{TopupRequest, TopupResult, TopupState};
 use crate::upstream::{TopupProvider, UpstreamError};
 
 /// Debits, writes the ledger entry, the transaction, `vtu.processing` and
 /// `vtu.status_changed` (and any idempotency record, with the pointer from its key to the
-/// trx that `vtu_status request_id=` reads) in one transaction.
-pub async fn pay(store: &Store, tx: &VtuTx, min_balance: Kobo, idem: Option<&IdemRecord>) -> Result<(), SpendError> {
+/// trx that `vtu_status request_id=` reads) in one transaction; with `pin_ok`, the right
+/// PIN's attempts start over in the same write of the account.
+pub async fn pay(
+    store: &Store,
+    tx: &VtuTx,
+    min_balance: Kobo,
+    idem: Option<&IdemRecord>,
+    pin_ok: bool,
+) -> Result<(), SpendError> {
     let debit = entry(
         &tx.account_id,
         tx.amount.negate(),
@@ -32,7 +39,12 @@ pub async fn pay(store: &Store, tx: &VtuTx, min_balance: Kobo, idem: Option<&Ide
         "api",
     );
     let object = tx.webhook_object();
-    let mut t = spend(store, &debit, min_balance, idem)?
+    let also = if pin_ok {
+        crate::db::accounts::pin_ok_change(crate::domain::pin::Guess::Pin)
+    } else {
+        crate::db::table::Change::new()
+    };
+    let mut t = spend_and(store, &debit, min_balance, idem, also)?
         .put_new("vtu", tx.to_item())?
         .event(&tx.account_id, EventType::VtuProcessing, "vtu", object.clone())?
         .event(&tx.account_id, EventType::VtuStatusChanged, "vtu", object)?;

@@ -27,25 +27,51 @@ async fn add_and_services_round_trips_and_latency() {
     // Round trips, counted by the SDK interceptor on the handler's own client.
     let (app, counter) = s.counted_app().await;
     let ip = "203.0.113.50";
-    let warm = api_request("action=balance", &[("x-api-key", &key_text)], ip);
-    assert_eq!(kobo_api::handle(&app, warm).await.status().as_u16(), 200); // loads plans
-    counter.reset();
+    let warm = api_request("action=services", &[("x-api-key", &key_text)], ip);
+    assert_eq!(kobo_api::handle(&app, warm).await.status().as_u16(), 200); // loads plans and services
+    counter.settle_and_reset().await;
     let r = kobo_api::handle(&app, api_request("action=services", &[("x-api-key", &key_text)], ip)).await;
     assert_eq!(r.status().as_u16(), 200);
     let services_calls = counter.calls();
     let services_trips = counter.round_trips();
-    assert_eq!(services_calls.len(), 4, "{services_calls:?}");
-    assert_eq!(services_trips, 2, "{services_calls:?}");
+    // One wave: key, account and the catalog versions in one BatchGetItem, with both rate
+    // counters; the cached services hold while their version does.
+    assert_eq!(counter.waves(), [vec!["BatchGetItem", "UpdateItem", "UpdateItem"]], "{services_calls:?}");
 
-    counter.reset();
+    counter.settle_and_reset().await;
     let body = "action=add&service=102&link=https%3A%2F%2Finstagram.com%2Fp%2Fbench&quantity=100";
     let r = kobo_api::handle(&app, api_request(body, &[("x-api-key", &key_text)], ip)).await;
     assert_eq!(r.status().as_u16(), 200);
     let add_calls = counter.calls();
     let add_trips = counter.round_trips();
-    // auth (BatchGetItem + 2 counters) | service + order id | the transaction | upstream outcome
-    assert_eq!(add_trips, 4, "{add_calls:?}");
-    assert_eq!(add_calls.len(), 7, "{add_calls:?}");
+    // Before the panel: the wave (key + account + versions, 2 counters, the order id) and
+    // the transaction; after it, the upstream outcome.
+    assert_eq!(
+        counter.waves(),
+        [
+            vec!["BatchGetItem", "UpdateItem", "UpdateItem", "UpdateItem"],
+            vec!["TransactWriteItems"],
+            vec!["UpdateItem"]
+        ],
+        "{add_calls:?}"
+    );
+    assert_eq!(add_trips, 3, "{add_calls:?}");
+
+    // An operator's change to a service is seen by the next request, at no extra round
+    // trip for the requests that find nothing changed.
+    let mut svc = store.get_service(102).await.ok().flatten().expect("service 102");
+    let before = svc.rate_per_1000;
+    svc.rate_per_1000 = before.checked_add(Kobo::naira(1)).unwrap_or(before);
+    store.put_service(&svc).await.expect("changing service 102's rate");
+    let r = kobo_api::handle(&app, api_request("action=services", &[("x-api-key", &key_text)], ip)).await;
+    let rows: serde_json::Value = match r.body() {
+        lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap_or_default(),
+        _ => serde_json::Value::Null,
+    };
+    let shown = rows.as_array().and_then(|l| l.iter().find(|r| r["service"] == 102).cloned()).unwrap_or_default();
+    assert_eq!(shown["rate"].as_str(), Some(svc.rate_per_1000.to_string().as_str()), "never stale: {shown}");
+    svc.rate_per_1000 = before;
+    store.put_service(&svc).await.expect("restoring service 102's rate");
     println!(
         "MEASURE services: {} DynamoDB calls in {} round trips: {:?}",
         services_calls.len(),
@@ -79,6 +105,7 @@ async fn add_and_services_round_trips_and_latency() {
         let batch = KeysAndAttributes::builder()
             .keys(key(pk.clone(), "PROFILE"))
             .keys(key(pk.clone(), "KEY#x"))
+            .keys(key("CATALOG".into(), "VERSION"))
             .build()
             .expect("building the raw BatchGetItem keys");
         let counter = |sk: String| {
@@ -89,17 +116,13 @@ async fn add_and_services_round_trips_and_latency() {
                 .expression_attribute_values(":one", AttributeValue::N("1".into()))
                 .send()
         };
-        let (a, b, c) = tokio::join!(
+        let (a, b, c, d) = tokio::join!(
             db.batch_get_item().request_items(&table, batch).send(),
             counter("a".into()),
-            counter("b".into())
-        );
-        let _ = (a, b, c);
-        let (a, b) = tokio::join!(
-            db.get_item().table_name(&table).set_key(Some(key("SERVICE".into(), "SERVICE#0000000102"))).send(),
+            counter("b".into()),
             counter("id".into())
         );
-        let _ = (a, b);
+        let _ = (a, b, c, d);
         let put = |sk: String| {
             TransactWriteItem::builder()
                 .put(

@@ -137,7 +137,7 @@ async fn spend(store: &Store, account: &str, amount: Kobo, fail: bool) {
         created_at: now.clone(),
         updated_at: now,
     };
-    if vtu::pay(store, &tx, Kobo::ZERO, None).await.is_err() {
+    if vtu::pay(store, &tx, Kobo::ZERO, None, false).await.is_err() {
         return;
     }
     let outcome = if fail {

@@ -248,7 +248,7 @@ async fn a_late_success_after_a_refund_alerts_the_operator() {
     let store = &t.store;
     let (acct, _) = new_reseller(store, ResellerSpec { balance: Kobo::naira(1_000), ..Default::default() }).await;
     let tx = processing(&acct, 9_000, "2026-01-01T00:00:00Z");
-    vtu::pay(store, &tx, Kobo::ZERO, None).await.map_err(|e| format!("{e:?}")).expect("paying");
+    vtu::pay(store, &tx, Kobo::ZERO, None, false).await.map_err(|e| format!("{e:?}")).expect("paying");
     let failed = vtu::settle_or_alert(store, &tx, &Outcome::Failed { reason: "declined".into() }, "test")
         .await
         .expect("settling as failed");

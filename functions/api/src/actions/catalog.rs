@@ -39,11 +39,11 @@ pub struct ServiceRow {
 pub async fn services(app: &App, caller: &Caller) -> Result<Response<Body>, ApiError> {
     let discount = caller.plan.as_ref().map(|p| p.smm_discount_bp).unwrap_or(0);
     let rows: Vec<ServiceRow> = app
-        .store
-        .services()
+        .smm_catalog(&caller.pre)
         .await?
-        .into_iter()
+        .iter()
         .filter(|s| s.enabled)
+        .cloned()
         .map(|s| ServiceRow {
             service: s.id,
             name: s.name,

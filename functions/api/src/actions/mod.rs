@@ -22,6 +22,8 @@ pub struct Caller {
     pub key: ApiKeyRecord,
     /// Its plan, if the plan still exists.
     pub plan: Option<Plan>,
+    /// What the authentication wave read and took for this request's action.
+    pub pre: std::sync::Arc<crate::prefetch::Prefetched>,
 }
 
 /// Queues a low-balance SMS when a spend took the balance from at or above the account's

@@ -91,23 +91,41 @@ enum Placed {
 
 /// Records one order: validate, price, one transaction (debit, ledger entry, order,
 /// event, idempotency record). Nothing is sent upstream yet.
-async fn commit(app: &App, caller: &Caller, v: NewOrder, idem: Option<(String, String)>) -> Result<Placed, ApiError> {
+/// `index` is the order's place in its request (0 for `add`): the authentication wave
+/// took its id and read its idempotency record when it could.
+async fn commit(
+    app: &App,
+    caller: &Caller,
+    v: NewOrder,
+    idem: Option<(String, String)>,
+    index: u64,
+) -> Result<Placed, ApiError> {
     let account = &caller.account;
-    // Service, a fresh id and any earlier answer: one round trip.
+    let pre = &caller.pre;
+    // The services (cached while their version holds), a fresh id and any earlier
+    // answer: from the authentication wave, or else in one round trip here.
     let idem_lookup = async {
         match &idem {
-            Some((key_hash, _)) => app.store.get_idem(&account.id, key_hash).await,
+            Some((key_hash, _)) => match pre.idem(key_hash) {
+                Some(found) => Ok(found),
+                None => app.store.get_idem(&account.id, key_hash).await,
+            },
             None => Ok(None),
         }
     };
-    let (service, id, earlier) =
-        tokio::join!(app.store.get_service(v.service_id), app.store.next_id("order"), idem_lookup);
+    let fresh_id = async {
+        match pre.id(index) {
+            Some(id) => Ok(id),
+            None => app.store.next_id("order").await,
+        }
+    };
+    let (services, id, earlier) = tokio::join!(app.smm_catalog(pre), fresh_id, idem_lookup);
     if let (Some(rec), Some((_, request_hash))) = (earlier?, &idem) {
         let (status, body) = rec.replay(request_hash)?;
         return Ok(Placed::Replay(status, body));
     }
-    let service = match service? {
-        Some(s) if s.enabled => s,
+    let service = match services?.iter().find(|s| s.id == v.service_id) {
+        Some(s) if s.enabled => s.clone(),
         _ => return Err(ApiError::Validation("Incorrect service ID".into())),
     };
     let kind = smm_types::service_type(&service);
@@ -202,7 +220,7 @@ fn idem_for(app_req: &ApiRequest, suffix: &str) -> Result<Option<(String, String
 pub async fn add(app: &App, caller: &Caller, req: &ApiRequest) -> Result<Response<Body>, ApiError> {
     let order = NewOrder::try_from(&req.params)?;
     let idem = idem_for(req, "")?;
-    match commit(app, caller, order, idem).await? {
+    match commit(app, caller, order, idem, 0).await? {
         Placed::New(order) => {
             super::low_balance_notice(
                 app,
@@ -232,7 +250,7 @@ pub async fn add_bulk(app: &App, caller: &Caller, req: &ApiRequest) -> Result<Re
     let mut created: Vec<Order> = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let outcome = match (NewOrder::try_from(item), idem_for(req, &format!("#{i}"))) {
-            (Ok(order), Ok(idem)) => commit(app, caller, order, idem).await,
+            (Ok(order), Ok(idem)) => commit(app, caller, order, idem, i as u64).await,
             (Err(e), _) | (_, Err(e)) => Err(e),
         };
         results.push(match outcome {

@@ -2,9 +2,6 @@
 //! `vtu_lists`), verification (`vtu_cable_verify`, `vtu_electricity_verify`,
 //! `vtu_education_verify`), the seven purchases, and `vtu_status`.
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-
 use kobo_shared::domain::idempotency;
 use kobo_shared::domain::idempotency::IdemRecord;
 use kobo_shared::domain::phone::NigerianPhone;
@@ -25,7 +22,6 @@ use kobo_shared::upstream::UpstreamError;
 use kobo_shared::{Action, ApiError, Kobo};
 use lambda_http::{Body, Response};
 use serde_json::{json, Value};
-use tokio::sync::RwLock;
 
 use super::Caller;
 use crate::render::{self, DiscoRow, PlanRow, Verified, VtuAnswer};
@@ -34,26 +30,6 @@ use crate::App;
 
 /// Most recharge cards in one purchase.
 pub const MAX_CARDS: u32 = 100;
-
-/// The VTU catalog, cached per container for a minute.
-#[derive(Debug, Default)]
-pub struct CatalogCache {
-    inner: RwLock<Option<(Instant, Arc<VtuCatalog>)>>,
-}
-
-impl CatalogCache {
-    /// The catalog (one Query when cold or stale).
-    pub async fn get(&self, app: &App) -> Result<Arc<VtuCatalog>, ApiError> {
-        if let Some((at, c)) = self.inner.read().await.as_ref() {
-            if at.elapsed() < Duration::from_secs(60) {
-                return Ok(c.clone());
-            }
-        }
-        let c = Arc::new(app.store.vtu_catalog().await?);
-        *self.inner.write().await = Some((Instant::now(), c.clone()));
-        Ok(c)
-    }
-}
 
 pub(crate) fn discount(caller: &Caller, cat: VtuCategory) -> u32 {
     caller.plan.as_ref().and_then(|p| p.vtu_discount_bp.get(&cat).copied()).unwrap_or(0)
@@ -92,7 +68,7 @@ impl TryFrom<(Action, &Params)> for CatalogQuery {
 /// `vtu_data_plans`, `vtu_sme_plans`, `vtu_cable_plans`, `vtu_electric_discos`.
 pub async fn catalog(app: &App, caller: &Caller, action: Action, p: &Params) -> Result<Response<Body>, ApiError> {
     let query = CatalogQuery::try_from((action, p))?;
-    let cat = app.vtu_catalog.get(app).await?;
+    let cat = app.vtu_catalog(&caller.pre).await?;
     let CatalogQuery::Plans { category, by, service } = query else {
         let quote = super::vtu_lists::quoted(p)?;
         let d = discount(caller, VtuCategory::Electricity);
@@ -252,7 +228,7 @@ pub async fn verify(app: &App, caller: &Caller, action: Action, p: &Params) -> R
     let request = VerifyRequest::try_from((action, p))?;
     let provider = app.providers.topup.get().await.map_err(|e| upstream_error(e, "provider"))?;
     let provider = &*provider;
-    let catalog = app.vtu_catalog.get(app).await?;
+    let catalog = app.vtu_catalog(&caller.pre).await?;
     let mut extra = serde_json::Map::new();
     let customer = match request {
         VerifyRequest::Cable { service, customer } => {
@@ -694,13 +670,32 @@ fn build(req: PurchaseRequest, cat: &VtuCatalog, renewal_face: Option<Kobo>) -> 
 /// PINs, and a lock set a moment ago holds); only then is the PIN compared. Every
 /// refusal answers the same.
 pub(crate) async fn check_pin(app: &App, caller: &Caller, p: &Params) -> Result<(), ApiError> {
+    check_pin_then(app, caller, p, PinOk::Write).await
+}
+
+/// What a right PIN's attempts starting over costs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PinOk {
+    /// A write of its own, now.
+    Write,
+    /// Nothing now: the caller's spend applies it in its own transaction (and writes it
+    /// itself on any path where that transaction is not made).
+    InSpend,
+}
+
+/// [`check_pin`], using the attempt the authentication wave reserved when it did.
+pub(crate) async fn check_pin_then(app: &App, caller: &Caller, p: &Params, ok: PinOk) -> Result<(), ApiError> {
     let given = p.require("pin")?;
     let account = &caller.account;
     let Some(stored) = account.pin_digest.as_deref() else {
         return Err(ApiError::PinNotSet);
     };
     let now = app.clock.now_unix();
-    let attempt = reserve_attempt(app, &account.id, pin::Guess::Pin, now).await?;
+    let attempt = match caller.pre.take_pin() {
+        Some(a @ pin::Attempt::Reserved { .. }) => a,
+        Some(pin::Attempt::Refused { locked: true, .. }) => return Err(ApiError::PinRefused),
+        _ => reserve_attempt(app, &account.id, pin::Guess::Pin, now).await?,
+    };
     let check = match pin_check(app, &account.id, given, stored).await {
         Ok(c) => c,
         Err(e) => {
@@ -713,7 +708,9 @@ pub(crate) async fn check_pin(app: &App, caller: &Caller, p: &Params) -> Result<
         }
     };
     if check == pin::Check::Match {
-        app.store.pin_ok(&account.id, pin::Guess::Pin).await?;
+        if ok == PinOk::Write {
+            app.store.pin_ok(&account.id, pin::Guess::Pin).await?;
+        }
         return Ok(());
     }
     app.store.pin_wrong(&account.id, pin::Guess::Pin, attempt, now).await?;
@@ -795,7 +792,7 @@ pub async fn purchase(
     req: &ApiRequest,
 ) -> Result<Response<Body>, ApiError> {
     let p = &req.params;
-    let catalog = app.vtu_catalog.get(app).await?;
+    let catalog = app.vtu_catalog(&caller.pre).await?;
     let asked = PurchaseRequest::try_from((action, p))?;
     let profile = match &asked {
         PurchaseRequest::Education { exam, profile: Some(id), .. } => Some((*exam, id.clone())),
@@ -810,20 +807,34 @@ pub async fn purchase(
             Some((kobo_shared::platform::crypto::sha256_hex(k.as_bytes()), idempotency::fingerprint(fields)))
         }
     };
+    // Read in the authentication wave when it could be; else here, in one round trip.
+    let pre = &caller.pre;
     let idem_lookup = async {
         match &idem {
-            Some((h, _)) => app.store.get_idem(&account.id, h).await,
+            Some((h, _)) => match pre.idem(h) {
+                Some(found) => Ok(found),
+                None => app.store.get_idem(&account.id, h).await,
+            },
             None => Ok(None),
         }
     };
     let now_unix = app.clock.now_unix();
     let profile_lookup = async {
-        match &profile {
-            Some((exam, id)) => app.store.verified_profile(&account.id, exam.as_str(), id.as_str(), now_unix).await,
-            None => Ok(None),
+        match (&profile, &pre.profile) {
+            (Some(_), Some(found)) => Ok(found.clone()),
+            (Some((exam, id)), None) => {
+                app.store.verified_profile(&account.id, exam.as_str(), id.as_str(), now_unix).await
+            }
+            (None, _) => Ok(None),
         }
     };
-    let (id, earlier, verified) = tokio::join!(app.store.next_id("vtu"), idem_lookup, profile_lookup);
+    let fresh_id = async {
+        match pre.id(0) {
+            Some(id) => Ok(id),
+            None => app.store.next_id("vtu").await,
+        }
+    };
+    let (id, earlier, verified) = tokio::join!(fresh_id, idem_lookup, profile_lookup);
     // A retry of a purchase already made answers that purchase, whatever the balance or
     // the PIN's lock say now: the key is looked up before either is checked.
     if let (Some(rec), Some((_, request_hash))) = (earlier?, &idem) {
@@ -839,12 +850,20 @@ pub async fn purchase(
         })?;
         meta["candidate_name"] = json!(name);
     }
-    check_pin(app, caller, p).await?;
     let amount = rules::unit_charge(what.base, what.profit, discount(caller, what.category), what.units)
         .ok_or_else(|| ApiError::field("quantity", "is too large"))?;
+    // A right PIN's attempts start over inside the payment's own transaction; on every
+    // path that makes no payment, with a write of their own.
+    check_pin_then(app, caller, p, PinOk::InSpend).await?;
+    let pin_ok_alone = || async {
+        if let Err(e) = app.store.pin_ok(&account.id, kobo_shared::domain::pin::Guess::Pin).await {
+            tracing::warn!(error = %e, "PIN attempts not reset; they expire with the others");
+        }
+    };
     let base_amount = what.base.checked_mul(i64::from(what.units)).unwrap_or(amount);
     let available = account.balance.checked_sub(account.min_balance).unwrap_or(Kobo::ZERO);
     if amount > available {
+        pin_ok_alone().await;
         return Err(ApiError::InsufficientBalance);
     }
     let trx = rules::new_trx();
@@ -882,7 +901,11 @@ pub async fn purchase(
         status: 200,
         body: serde_json::to_string(&first).unwrap_or_default(),
     });
-    match vtu::pay(&app.store, &tx, account.min_balance, record.as_ref()).await {
+    let paid = vtu::pay(&app.store, &tx, account.min_balance, record.as_ref(), true).await;
+    if paid.is_err() {
+        pin_ok_alone().await;
+    }
+    match paid {
         Ok(()) => {}
         Err(SpendError::InsufficientBalance) => return Err(ApiError::InsufficientBalance),
         Err(SpendError::Replay(rec)) => {

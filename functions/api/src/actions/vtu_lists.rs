@@ -28,7 +28,7 @@ pub(crate) fn quoted(p: &Params) -> Result<Option<Kobo>, ApiError> {
 /// `vtu_airtime_networks`, `vtu_education_products`, `vtu_recharge_card_networks`.
 pub async fn list(app: &App, caller: &Caller, action: Action, p: &Params) -> Result<Response<Body>, ApiError> {
     let quote = quoted(p)?;
-    let cat = app.vtu_catalog.get(app).await?;
+    let cat = app.vtu_catalog(&caller.pre).await?;
     let faces = |category: VtuCategory| cat.faces.iter().filter(move |f| f.category == category);
     Ok(match action {
         Action::VtuAirtimeNetworks => {
