@@ -204,17 +204,26 @@ impl<'a> Tx<'a> {
         self.balance_and(entry, floor, Change::new())
     }
 
+    /// One balance change made of several ledger entries (a bulk order's items): the
+    /// conditional update by their sum and every entry, in this transaction.
+    pub fn balance_entries(self, entries: &[LedgerEntry], floor: Floor) -> Result<Tx<'a>, StoreError> {
+        let Some((first, rest)) = entries.split_first() else { return Ok(self) };
+        let sum = rest
+            .iter()
+            .try_fold(first.amount, |s, e| s.checked_add(e.amount))
+            .ok_or_else(|| StoreError::Backend("ledger entries overflow".into()))?;
+        let change = balance_change(sum, floor, Change::new());
+        let mut tx = self.update("balance", &account_key(&first.account_id), change)?;
+        for e in entries {
+            tx = tx.put_new("ledger", e.to_item())?;
+        }
+        Ok(tx)
+    }
+
     /// [`Tx::balance`], with `also` applied to the account item in the same update (a
     /// right PIN's attempts starting over, for instance: no write of its own).
     pub fn balance_and(self, entry: &LedgerEntry, floor: Floor, also: Change) -> Result<Tx<'a>, StoreError> {
-        let change = also.increase("balance", n(entry.amount.as_i64())).if_exists();
-        let change = match floor {
-            Floor::None => change,
-            Floor::AtLeast(need) => change.if_at_least("balance", n(need.as_i64())),
-            Floor::Spend { need, min_balance } => {
-                change.if_at_least("balance", n(need.as_i64())).if_eq("min_balance", n(min_balance.as_i64()))
-            }
-        };
+        let change = balance_change(entry.amount, floor, also);
         self.update("balance", &account_key(&entry.account_id), change)?.put_new("ledger", entry.to_item())
     }
 }
@@ -645,6 +654,19 @@ impl Store {
 /// over. A spend applies it inside its own transaction.
 pub fn pin_ok_change(guess: Guess) -> Change {
     Change::new().set(guess.counter(), n(0)).set("pin_lock_level", n(0))
+}
+
+/// The conditional update of an account's balance by `amount` (with `also`), holding
+/// `floor`.
+fn balance_change(amount: Kobo, floor: Floor, also: Change) -> Change {
+    let change = also.increase("balance", n(amount.as_i64())).if_exists();
+    match floor {
+        Floor::None => change,
+        Floor::AtLeast(need) => change.if_at_least("balance", n(need.as_i64())),
+        Floor::Spend { need, min_balance } => {
+            change.if_at_least("balance", n(need.as_i64())).if_eq("min_balance", n(min_balance.as_i64()))
+        }
+    }
 }
 
 #[cfg(test)]

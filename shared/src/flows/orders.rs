@@ -108,6 +108,59 @@ pub async fn create_order(
     commit_spend(store, tx, idem).await
 }
 
+/// Most orders in one bulk transaction: each is a ledger entry, the order, its event and
+/// its idempotency record, with the one balance update (DynamoDB allows 100 items).
+pub const ORDERS_PER_TRANSACTION: usize = 24;
+
+/// Debits the sum of `orders` (one balance update, one ledger entry per order) and writes
+/// every order, its `order.created` and its idempotency record, in one transaction. Any
+/// condition failing fails them all: the caller then places them one by one.
+pub async fn create_orders(
+    store: &Store,
+    orders: &[(Order, Option<IdemRecord>)],
+    min_balance: Kobo,
+) -> Result<(), SpendError> {
+    let Some((first, _)) = orders.first() else { return Ok(()) };
+    let entries: Vec<_> = orders
+        .iter()
+        .map(|(o, _)| {
+            entry(
+                &o.account_id,
+                o.charge.negate(),
+                "order",
+                format!("SMM order {}", o.id),
+                Some(format!("order:{}", o.id)),
+                "api",
+            )
+        })
+        .collect();
+    let total = orders
+        .iter()
+        .try_fold(Kobo::ZERO, |s, (o, _)| s.checked_add(o.charge))
+        .ok_or(SpendError::InsufficientBalance)?;
+    let need = total.checked_add(min_balance).ok_or(SpendError::InsufficientBalance)?;
+    let mut tx = Tx::new(store).balance_entries(&entries, Floor::Spend { need, min_balance })?;
+    for (order, idem) in orders {
+        tx = tx.put_new("order", order.to_item())?.event(
+            &first.account_id,
+            EventType::OrderCreated,
+            "order",
+            order_object(order),
+        )?;
+        if let Some(r) = idem {
+            tx = tx.put_new_or_expired("idem", r.to_item(), now_unix())?;
+        }
+    }
+    match tx.commit().await {
+        Ok(()) => Ok(()),
+        Err(e) if e.failed("balance") => Err(SpendError::InsufficientBalance),
+        Err(TxError::Store(e)) => Err(SpendError::Store(e)),
+        Err(TxError::ConditionFailed(failed)) => {
+            Err(SpendError::Store(StoreError::Conflict(format!("bulk conditions failed: {failed:?}"))))
+        }
+    }
+}
+
 /// Sends a freshly created order upstream and records the outcome. Never sends an order
 /// twice: the order is created as `Sending`, and only `Unsent` orders are (re)sent by the
 /// reconciler after claiming them. An answer that leaves it unknown whether the panel took

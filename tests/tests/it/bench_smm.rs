@@ -57,6 +57,33 @@ async fn add_and_services_round_trips_and_latency() {
     );
     assert_eq!(add_trips, 3, "{add_calls:?}");
 
+    // add_bulk of 10: the same wave (the ids in one ADD) and one transaction for all ten.
+    counter.settle_and_reset().await;
+    let bulk: Vec<serde_json::Value> = (0..10)
+        .map(|i| serde_json::json!({"service": 102, "link": format!("https://instagram.com/p/bulk{i}"), "quantity": 100}))
+        .collect();
+    let body = format!(
+        "action=add_bulk&orders={}",
+        percent_encoding::utf8_percent_encode(
+            &serde_json::Value::Array(bulk).to_string(),
+            percent_encoding::NON_ALPHANUMERIC
+        )
+    );
+    let r = kobo_api::handle(&app, api_request(&body, &[("x-api-key", &key_text)], ip)).await;
+    assert_eq!(r.status().as_u16(), 200);
+    let waves = counter.waves();
+    assert_eq!(
+        waves.iter().take(2).cloned().collect::<Vec<_>>(),
+        [vec!["BatchGetItem", "UpdateItem", "UpdateItem", "UpdateItem"], vec!["TransactWriteItems"]],
+        "{waves:?}"
+    );
+    assert_eq!(counter.calls().len(), 4 + 1 + 10, "then one upstream outcome per order: {waves:?}");
+    println!(
+        "MEASURE add_bulk of 10: {} calls in {} round trips: {waves:?}",
+        counter.calls().len(),
+        counter.round_trips()
+    );
+
     // An operator's change to a service is seen by the next request, at no extra round
     // trip for the requests that find nothing changed.
     let mut svc = store.get_service(102).await.ok().flatten().expect("service 102");

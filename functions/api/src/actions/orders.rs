@@ -89,10 +89,16 @@ enum Placed {
     Replay(u16, String),
 }
 
-/// Records one order: validate, price, one transaction (debit, ledger entry, order,
+/// What one order is before it is recorded.
+enum Prepared {
+    /// Validated and priced, with the idempotency record its transaction writes.
+    New(Box<Order>, Option<IdemRecord>),
+    /// A replay of an earlier answer for the same idempotency key.
+    Replay(u16, String),
+}
+
+/// Records one order: [`prepare`], then one transaction (debit, ledger entry, order,
 /// event, idempotency record). Nothing is sent upstream yet.
-/// `index` is the order's place in its request (0 for `add`): the authentication wave
-/// took its id and read its idempotency record when it could.
 async fn commit(
     app: &App,
     caller: &Caller,
@@ -100,6 +106,39 @@ async fn commit(
     idem: Option<(String, String)>,
     index: u64,
 ) -> Result<Placed, ApiError> {
+    match prepare(app, caller, v, idem, index, Kobo::ZERO).await? {
+        Prepared::Replay(status, body) => Ok(Placed::Replay(status, body)),
+        Prepared::New(order, record) => record_one(app, caller, *order, record).await,
+    }
+}
+
+/// One prepared order's transaction.
+async fn record_one(app: &App, caller: &Caller, order: Order, record: Option<IdemRecord>) -> Result<Placed, ApiError> {
+    match orders::create_order(&app.store, &order, caller.account.min_balance, record.as_ref()).await {
+        Ok(()) => Ok(Placed::New(Box::new(order))),
+        Err(SpendError::InsufficientBalance) => Err(ApiError::InsufficientBalance),
+        Err(SpendError::Replay(rec)) => {
+            let hash = record.as_ref().map(|r| r.request_hash.as_str()).unwrap_or_default();
+            let (status, body) = rec.replay(hash)?;
+            Ok(Placed::Replay(status, body))
+        }
+        Err(SpendError::Store(e)) => Err(e.into()),
+    }
+}
+
+/// Validates and prices one order, reading what the authentication wave did not (the
+/// services come from the container's cache). `spent` is what earlier items of the same
+/// request will take from the balance.
+/// `index` is the order's place in its request (0 for `add`): the authentication wave
+/// took its id and read its idempotency record when it could.
+async fn prepare(
+    app: &App,
+    caller: &Caller,
+    v: NewOrder,
+    idem: Option<(String, String)>,
+    index: u64,
+    spent: Kobo,
+) -> Result<Prepared, ApiError> {
     let account = &caller.account;
     let pre = &caller.pre;
     // The services (cached while their version holds), a fresh id and any earlier
@@ -122,7 +161,7 @@ async fn commit(
     let (services, id, earlier) = tokio::join!(app.smm_catalog(pre), fresh_id, idem_lookup);
     if let (Some(rec), Some((_, request_hash))) = (earlier?, &idem) {
         let (status, body) = rec.replay(request_hash)?;
-        return Ok(Placed::Replay(status, body));
+        return Ok(Prepared::Replay(status, body));
     }
     let service = match services?.iter().find(|s| s.id == v.service_id) {
         Some(s) if s.enabled => s.clone(),
@@ -136,7 +175,7 @@ async fn commit(
     // The balance read at authentication may be stale (it only rules out what it cannot
     // pay); the transaction's condition is what decides.
     let available = account.balance.checked_sub(account.min_balance).unwrap_or(Kobo::ZERO);
-    if charge > available {
+    if charge > available.checked_sub(spent).unwrap_or(Kobo::ZERO) {
         return Err(ApiError::InsufficientBalance);
     }
     let id = id?;
@@ -172,17 +211,7 @@ async fn commit(
         status: 200,
         body: answer,
     });
-    match orders::create_order(&app.store, &order, account.min_balance, record.as_ref()).await {
-        Ok(()) => {}
-        Err(SpendError::InsufficientBalance) => return Err(ApiError::InsufficientBalance),
-        Err(SpendError::Replay(rec)) => {
-            let hash = record.as_ref().map(|r| r.request_hash.as_str()).unwrap_or_default();
-            let (status, body) = rec.replay(hash)?;
-            return Ok(Placed::Replay(status, body));
-        }
-        Err(SpendError::Store(e)) => return Err(e.into()),
-    }
-    Ok(Placed::New(Box::new(order)))
+    Ok(Prepared::New(Box::new(order), record))
 }
 
 /// Sends a committed order upstream. Failures leave the order for the reconciler (never
@@ -246,36 +275,95 @@ const BULK_SEND_CONCURRENCY: usize = 10;
 pub async fn add_bulk(app: &App, caller: &Caller, req: &ApiRequest) -> Result<Response<Body>, ApiError> {
     use futures_util::stream::{self, StreamExt};
     let BulkOrders(items) = BulkOrders::try_from(&req.params)?;
-    let mut results = Vec::with_capacity(items.len());
-    let mut created: Vec<Order> = Vec::new();
+    // Every item validated and priced first (nothing is committed yet, so a refusal of
+    // the whole request is still possible), then the good ones recorded together.
+    let mut results: Vec<Option<BulkItem>> = vec![None; items.len()];
+    let mut batch: Vec<(usize, Order, Option<IdemRecord>)> = Vec::new();
+    let mut spent = Kobo::ZERO;
     for (i, item) in items.iter().enumerate() {
         let outcome = match (NewOrder::try_from(item), idem_for(req, &format!("#{i}"))) {
-            (Ok(order), Ok(idem)) => commit(app, caller, order, idem, i as u64).await,
+            (Ok(order), Ok(idem)) => prepare(app, caller, order, idem, i as u64, spent).await,
             (Err(e), _) | (_, Err(e)) => Err(e),
         };
-        results.push(match outcome {
-            Ok(Placed::New(order)) => {
-                let item = BulkItem::Created(OrderCreated { order: order.id });
-                created.push(*order);
-                item
+        results[i] = match outcome {
+            Ok(Prepared::New(order, record)) => {
+                spent = spent.checked_add(order.charge).unwrap_or(spent);
+                batch.push((i, *order, record));
+                None
             }
-            Ok(Placed::Replay(_, body)) => match serde_json::from_str(&body) {
-                Ok(v) => BulkItem::Replayed(v),
-                Err(_) => BulkItem::Refused(ItemError::new("replay unreadable")),
-            },
-            // Nothing of this request committed yet: the whole request may fail.
-            Err(e @ ApiError::IdempotencyMismatch) if created.is_empty() => return Err(e),
-            Err(e) if e.status() >= 500 && created.is_empty() && i == 0 => return Err(e),
-            Err(e) if e.status() >= 500 => BulkItem::Refused(ItemError::new(e.to_string())),
-            Err(e) => BulkItem::Refused(ItemError::new(e.to_string())),
-        });
+            Ok(Prepared::Replay(_, body)) => Some(replayed(&body)),
+            // Nothing of this request is committed yet: the whole request fails.
+            Err(e @ ApiError::IdempotencyMismatch) => return Err(e),
+            Err(e) if e.status() >= 500 => return Err(e),
+            Err(e) => Some(BulkItem::Refused(ItemError::new(e.to_string()))),
+        };
     }
+    let mut created: Vec<Order> = Vec::new();
+    let mut unavailable: Option<ApiError> = None;
+    for chunk in batch.chunks(orders::ORDERS_PER_TRANSACTION) {
+        let pairs: Vec<(Order, Option<IdemRecord>)> = chunk.iter().map(|(_, o, r)| (o.clone(), r.clone())).collect();
+        // Recorded together; on a condition that failed for the chunk (a balance that
+        // moved, a key replayed meanwhile) each order goes alone, so each answers for
+        // itself; on a store failure, the orders are there if it applied, else none is.
+        let (together, failed) = match orders::create_orders(&app.store, &pairs, caller.account.min_balance).await {
+            Ok(()) => (true, None),
+            Err(SpendError::Store(e)) => {
+                let first = chunk.first().map(|(_, o, _)| o.id).unwrap_or_default();
+                match app.store.get_order(&caller.account.id, first).await {
+                    Ok(Some(_)) => (true, None),
+                    _ => {
+                        tracing::warn!(error = %e, "bulk transaction not applied");
+                        (false, Some(ApiError::from(e)))
+                    }
+                }
+            }
+            Err(_) => (false, None),
+        };
+        for (i, order, record) in chunk.iter().cloned() {
+            let placed = match (&failed, together) {
+                (Some(e), _) => Err(e.clone()),
+                (None, true) => Ok(Placed::New(Box::new(order))),
+                (None, false) => record_one(app, caller, order, record).await,
+            };
+            results[i] = Some(match placed {
+                Ok(Placed::New(order)) => {
+                    let item = BulkItem::Created(OrderCreated { order: order.id });
+                    created.push(*order);
+                    item
+                }
+                Ok(Placed::Replay(_, body)) => replayed(&body),
+                Err(e) => {
+                    let item = BulkItem::Refused(ItemError::new(e.to_string()));
+                    if e.status() >= 500 {
+                        unavailable = Some(e);
+                    }
+                    item
+                }
+            });
+        }
+    }
+    // The store failed and nothing was recorded: the request as a whole may be retried.
+    if let (Some(e), true) = (unavailable, created.is_empty()) {
+        if !results.iter().any(|r| matches!(r, Some(BulkItem::Replayed(_)))) {
+            return Err(e);
+        }
+    }
+    let results: Vec<BulkItem> =
+        results.into_iter().map(|r| r.unwrap_or_else(|| BulkItem::Refused(ItemError::new("not placed")))).collect();
     let charged = created.iter().try_fold(Kobo::ZERO, |sum, o| sum.checked_add(o.charge)).unwrap_or_default();
     if !created.is_empty() {
         super::low_balance_notice(app, caller, caller.account.balance.checked_sub(charged).unwrap_or_default()).await;
     }
     stream::iter(created.iter()).for_each_concurrent(BULK_SEND_CONCURRENCY, |o| send(app, o)).await;
     Ok(render::ok(&results))
+}
+
+/// A bulk item answered by its key's first answer.
+fn replayed(body: &str) -> BulkItem {
+    match serde_json::from_str(body) {
+        Ok(v) => BulkItem::Replayed(v),
+        Err(_) => BulkItem::Refused(ItemError::new("replay unreadable")),
+    }
 }
 
 /// `add_bulk`'s `orders`: a JSON array of 1 to [`MAX_BULK`] order objects (each is read
