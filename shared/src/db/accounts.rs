@@ -40,7 +40,7 @@ pub fn account_key(account_id: &str) -> Key {
     Key::new(keys::account_pk(account_id), keys::ACCOUNT_SK)
 }
 
-fn api_key_key(account_id: &str, key_hash: &str) -> Key {
+pub(crate) fn api_key_key(account_id: &str, key_hash: &str) -> Key {
     Key::new(keys::account_pk(account_id), keys::key_sk(key_hash))
 }
 
@@ -137,7 +137,8 @@ impl Record for ApiKeyRecord {
     }
     fn write(&self, w: Writer) -> Writer {
         let scopes: Vec<String> = self.scopes.iter().map(|a| a.as_str().to_string()).collect();
-        w.s("account_id", &self.account_id)
+        let w = w
+            .s("account_id", &self.account_id)
             .s("key_id", &self.key_id)
             .s("label", &self.label)
             .s("hint", &self.hint)
@@ -145,7 +146,15 @@ impl Record for ApiKeyRecord {
             .list("ip_whitelist", &self.ip_whitelist)
             .list("domain_whitelist", &self.domain_whitelist)
             .s("created_at", &self.created_at)
-            .opt_s("revoked_at", self.revoked_at.as_ref())
+            .opt_s("revoked_at", self.revoked_at.as_ref());
+        let w = match self.retire_at {
+            Some(t) => w.n("retire_at", t),
+            None => w,
+        };
+        match self.last_used {
+            Some(t) => w.n("last_used", t),
+            None => w,
+        }
     }
     /// Unknown scope names (from a newer version) are ignored.
     fn read(r: &Reader<'_>) -> Result<ApiKeyRecord, StoreError> {
@@ -161,6 +170,8 @@ impl Record for ApiKeyRecord {
             ip_whitelist: r.str_list("ip_whitelist")?,
             domain_whitelist: r.str_list("domain_whitelist")?,
             revoked_at: r.opt_s("revoked_at")?,
+            retire_at: r.opt_i64("retire_at")?,
+            last_used: r.opt_i64("last_used")?,
             created_at: r.s("created_at")?,
         })
     }
@@ -717,6 +728,8 @@ mod tests {
             ip_whitelist: vec!["1.2.3.4".into()],
             domain_whitelist: vec![],
             revoked_at: None,
+            retire_at: None,
+            last_used: None,
             created_at: "2026-01-01T00:00:00Z".into(),
         };
         assert_eq!(ApiKeyRecord::from_item(&key.to_item()).ok(), Some(key));

@@ -28,6 +28,12 @@
 //! | SMS notice      | `SMSQ`                | `<uuid v7>`         | –                               | queued notices, oldest first; taken off by a conditional delete before sending |
 //! | operator alert  | `ALERT`               | `<subject>`, e.g. `vtu:<trx>` | –                     | `kobo alerts`: what kobo cannot settle alone, one per subject |
 //! | catalog versions | `CATALOG`            | `VERSION`           | –                               | read in every authentication wave (with key and account): the container's SMM, VTU and plan caches reload when their counter moved |
+//! | portal login  | `LOGIN#<email>`        | `LOGIN`             | –                               | sign-in by email (unique: created with the account in one transaction) |
+//! | portal session | `ACCOUNT#<id>`       | `SESSION#<sha256 of token>` | –                       | the cookie names account and token: one consistent BatchGetItem with the account; sign out everywhere queries `SESSION#`; expires by TTL |
+//! | portal OTP    | `ACCOUNT#<id>`        | `POTP#<purpose>`    | –                               | phone verification and password reset codes; expires by TTL |
+//! | access request | `ACCOUNT#<id>`       | `ACCESS#<acr id>`   | `ACCESS#PENDING` / `<created>#<id>` while pending (sparse) | the account's requests; the operator's queue |
+//! | open access request | `ACCOUNT#<id>`  | `ACCESSOPEN`        | –                               | at most one pending request per account (created and removed in the request's transactions) |
+//! | refused requests | `ACCOUNT#<id>`     | `REFUSED#<minute>#<check>#<ip>` | –                   | the portal's "why was my request refused?", newest first; expires by TTL (7 days) |
 //! | outbox event    | `EVENT#<uuid v7>`     | `EVENT`             | –                               | written in the business transaction; the stream carries it to `relay` |
 
 /// Partition of the catalog versions item.
@@ -37,6 +43,49 @@ pub const CATALOG_VERSION_PK: &str = "CATALOG";
 /// `plans`), bumped by every write to it, read in the authentication wave so a cache is
 /// never served after an operator change.
 pub const CATALOG_VERSION_SK: &str = "VERSION";
+
+/// Partition key of a portal login, by normalized email.
+pub fn login_pk(email: &str) -> String {
+    format!("LOGIN#{email}")
+}
+
+/// Sort key of a portal login.
+pub const LOGIN_SK: &str = "LOGIN";
+
+/// Sort-key prefix of portal sessions under an account.
+pub const SESSION_SK_PREFIX: &str = "SESSION#";
+
+/// Sort key of a portal session, by the hex SHA-256 of its token.
+pub fn session_sk(token_hash: &str) -> String {
+    format!("{SESSION_SK_PREFIX}{token_hash}")
+}
+
+/// Sort key of a portal OTP.
+pub fn portal_otp_sk(purpose: &str) -> String {
+    format!("POTP#{purpose}")
+}
+
+/// Sort-key prefix of API access requests under an account.
+pub const ACCESS_SK_PREFIX: &str = "ACCESS#";
+
+/// Sort key of an API access request.
+pub fn access_sk(id: &str) -> String {
+    format!("{ACCESS_SK_PREFIX}{id}")
+}
+
+/// Sort key of the marker that an account has a pending access request.
+pub const ACCESS_OPEN_SK: &str = "ACCESSOPEN";
+
+/// GSI1 partition of pending access requests.
+pub const PENDING_ACCESS_GSI1PK: &str = "ACCESS#PENDING";
+
+/// Sort-key prefix of refused API requests under an account.
+pub const REFUSED_SK_PREFIX: &str = "REFUSED#";
+
+/// Sort key of the refusals of one check from one IP in one minute.
+pub fn refused_sk(window_start: i64, check: &str, ip: &str) -> String {
+    format!("{REFUSED_SK_PREFIX}{window_start:012}#{check}#{ip}")
+}
 
 /// Partition of operator alerts.
 pub const ALERT_PK: &str = "ALERT";
@@ -86,12 +135,15 @@ pub fn plan_sk(plan_id: &str) -> String {
 pub enum RateSubject<'a> {
     /// Requests from one source IP, valid key or not.
     Ip(&'a str),
+    /// Portal attempts of one kind (`signin`, `otp`, ...) by one IP or account.
+    Portal(&'a str, &'a str),
 }
 
 /// Partition key of a rate-limit counter.
 pub fn rate_pk(subject: RateSubject<'_>) -> String {
     match subject {
         RateSubject::Ip(ip) => format!("RATE#IP#{ip}"),
+        RateSubject::Portal(kind, who) => format!("RATE#PORTAL#{kind}#{who}"),
     }
 }
 

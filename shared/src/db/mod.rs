@@ -13,6 +13,7 @@ pub mod item;
 pub mod keys;
 pub mod orders;
 pub mod outbox;
+pub mod portal;
 pub mod queue_slots;
 pub mod sms;
 pub mod table;

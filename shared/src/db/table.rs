@@ -432,6 +432,12 @@ impl Store {
         }
     }
 
+    /// Deletes the item at `key`, whether or not it exists (a repeat is harmless).
+    pub async fn delete(&self, key: &Key) -> Result<(), StoreError> {
+        self.client().delete_item().table_name(self.table()).set_key(Some(key.item())).send().await.map_err(sdk_err)?;
+        Ok(())
+    }
+
     /// Deletes the item at `key` if it exists; whether this call took it (exactly one
     /// caller gets `true`). The item is first claimed by a conditional update, which
     /// recognises its own applied attempt when DynamoDB answers a write with an error (a

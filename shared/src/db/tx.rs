@@ -152,6 +152,17 @@ impl<'a> Tx<'a> {
         Ok(self)
     }
 
+    /// Deletes the item at `key` (whether or not it exists).
+    pub fn delete(mut self, label: &'static str, key: &Key) -> Result<Tx<'a>, StoreError> {
+        let delete = aws_sdk_dynamodb::types::Delete::builder()
+            .table_name(self.store.table())
+            .set_key(Some(key.item()))
+            .build()
+            .map_err(build_err)?;
+        self.items.push((label, TransactWriteItem::builder().delete(delete).build()));
+        Ok(self)
+    }
+
     /// Writes every item or none.
     ///
     /// The transaction carries a `ClientRequestToken`, so every attempt of it is the same

@@ -88,6 +88,10 @@ pub struct ApiKeyRecord {
     pub domain_whitelist: Vec<String>,
     /// When it was revoked (RFC 3339), if it was.
     pub revoked_at: Option<String>,
+    /// When a rolled key stops working (unix s); it works until then.
+    pub retire_at: Option<i64>,
+    /// Last used (unix s), written at most once an hour.
+    pub last_used: Option<i64>,
     /// RFC 3339 creation time.
     pub created_at: String,
 }
@@ -96,6 +100,11 @@ impl ApiKeyRecord {
     /// The short id of a key hash.
     pub fn key_id_of(hash: &str) -> String {
         hash.chars().take(12).collect()
+    }
+
+    /// Whether the key works at `now`: not revoked, and not retired after a roll.
+    pub fn usable_at(&self, now: i64) -> bool {
+        self.revoked_at.is_none() && self.retire_at.is_none_or(|t| now < t)
     }
 }
 

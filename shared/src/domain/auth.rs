@@ -51,7 +51,7 @@ pub fn authorize(
 ) -> Result<Action, ApiError> {
     let limited = ApiError::RateLimited { retry_after: window.retry_after };
     let (account, key) = match (account, key) {
-        (Some(a), Some(k)) if k.revoked_at.is_none() && k.account_id == a.id => (a, k),
+        (Some(a), Some(k)) if k.usable_at(window.now()) && k.account_id == a.id => (a, k),
         _ => {
             return Err(if exceeded(hits.ip, anonymous.ip_rpm) { limited } else { ApiError::InvalidKey });
         }
@@ -123,6 +123,8 @@ mod tests {
             ip_whitelist: vec![],
             domain_whitelist: vec![],
             revoked_at: None,
+            retire_at: None,
+            last_used: None,
             created_at: "t".into(),
         }
     }
@@ -158,6 +160,16 @@ mod tests {
     #[test]
     fn the_happy_path() {
         assert_eq!(run(Some(&account(true)), Some(&key()), "balance", anyone(), LOW), Ok(Action::Balance));
+    }
+
+    #[test]
+    fn a_rolled_key_works_until_it_retires() {
+        // `run` decides at unix 30.
+        let a = account(true);
+        let k = ApiKeyRecord { retire_at: Some(31), ..key() };
+        assert_eq!(run(Some(&a), Some(&k), "balance", anyone(), LOW), Ok(Action::Balance));
+        let k = ApiKeyRecord { retire_at: Some(30), ..key() };
+        assert_eq!(run(Some(&a), Some(&k), "balance", anyone(), LOW), Err(ApiError::InvalidKey));
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod idempotency;
 pub mod money;
 pub mod phone;
 pub mod pin;
+pub mod portal;
 pub mod ratelimit;
 pub mod signing;
 pub mod smm;

@@ -15,6 +15,13 @@ pub struct Window {
     pub expires_at: i64,
 }
 
+impl Window {
+    /// The moment the window was taken at (unix seconds).
+    pub fn now(&self) -> i64 {
+        self.start + WINDOW_SECS - self.retry_after as i64
+    }
+}
+
 /// The window containing `now` (unix seconds).
 pub fn window(now: i64) -> Window {
     let start = now - now.rem_euclid(WINDOW_SECS);
@@ -36,6 +43,8 @@ mod tests {
     fn windows() {
         assert_eq!(window(120), Window { start: 120, retry_after: 60, expires_at: 240 });
         assert_eq!(window(179), Window { start: 120, retry_after: 1, expires_at: 240 });
+        assert_eq!(window(150).now(), 150);
+        assert_eq!(window(120).now(), 120);
         assert!(!exceeded(5, 5));
         assert!(exceeded(6, 5));
         assert!(!exceeded(1_000_000, 0));

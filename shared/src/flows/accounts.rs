@@ -151,6 +151,8 @@ fn key_record(account_id: &str, label: &str, scopes: &[Action], key: &NewKey) ->
         ip_whitelist: Vec::new(),
         domain_whitelist: Vec::new(),
         revoked_at: None,
+        retire_at: None,
+        last_used: None,
         created_at: now_rfc3339(),
     }
 }

@@ -2,6 +2,7 @@
 //! provider ports ([`crate::upstream`]) — placing and syncing orders, paying and settling
 //! VTU, deposits, withdrawals, SMS notices, webhook delivery, operator tasks.
 
+pub mod access;
 pub mod accounts;
 pub mod catalog;
 pub mod deposits;
