@@ -194,7 +194,15 @@ async fn authorized(
         log.account_id = Some(k.account_id.clone());
     }
     rates::remember_over(app, ip, presented, plan.as_ref(), authenticated, hits, window, anonymous);
-    let action = action?;
+    let action = match action {
+        Ok(a) => a,
+        Err(e) => {
+            if let (Some(a), Some(k)) = (&account, &key) {
+                rates::record_refusal(app, a, k, ip, req.params.get("action"), &e, window).await;
+            }
+            return Err(e);
+        }
+    };
     log.action = action.as_str();
     let (Some(account), Some(key)) = (account, key) else {
         return Err(ApiError::InvalidKey);
@@ -203,5 +211,19 @@ async fn authorized(
         app.known_keys.note(&p.hash);
     }
     let caller = Caller { account, key, plan, pre };
-    actions::dispatch(app, &caller, action, req).await
+    // `last_used` is written at most once an hour per key, beside the action, never
+    // before it.
+    let (answer, ()) = tokio::join!(actions::dispatch(app, &caller, action, req), touch_key(app, &caller.key));
+    answer
+}
+
+/// Writes the key's `last_used` when the one read in the wave is over an hour old.
+async fn touch_key(app: &App, key: &kobo_shared::domain::account::ApiKeyRecord) {
+    let now = app.clock.now_unix();
+    if key.last_used.is_some_and(|t| now - t < kobo_shared::domain::portal::KEY_LAST_USED_EVERY_SECS) {
+        return;
+    }
+    if let Err(e) = app.store.touch_key(&key.account_id, &key.hash, now).await {
+        tracing::warn!(error = %e, "key last_used not written; the next request tries again");
+    }
 }

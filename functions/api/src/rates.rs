@@ -113,6 +113,45 @@ pub fn remember_over(
     }
 }
 
+/// Counts a refused request of an existing key for the portal's "why was my request
+/// refused?": one counter per minute, check and IP, written at most once per container
+/// and minute for each (a flood past the limit costs no write per request). A failed
+/// write is logged; the refusal is answered anyway.
+#[allow(clippy::too_many_arguments)]
+pub async fn record_refusal(
+    app: &App,
+    account: &kobo_shared::domain::account::Account,
+    key: &kobo_shared::domain::account::ApiKeyRecord,
+    ip: &str,
+    action: Option<&str>,
+    e: &kobo_shared::ApiError,
+    window: &Window,
+) {
+    use kobo_shared::domain::portal::{Refusal, RefusedBy};
+    let Some(by) = RefusedBy::of(e) else { return };
+    if key.account_id != account.id {
+        return;
+    }
+    let memo = format!("refused:{}:{}:{ip}", key.hash, by.as_str());
+    if app.over_limit.get(window.start, &memo).is_some() {
+        return;
+    }
+    app.over_limit.note(window.start, memo, 1);
+    let r = Refusal {
+        account_id: account.id.clone(),
+        key_id: key.key_id.clone(),
+        by,
+        ip: ip.chars().take(64).collect(),
+        action: action.map(|a| a.chars().take(40).collect()).unwrap_or_default(),
+        message: e.to_string().chars().take(200).collect(),
+        window_start: window.start,
+        count: 1,
+    };
+    if let Err(e) = app.store.record_refusal(&r).await {
+        tracing::warn!(error = %e, "refused request not recorded for the portal");
+    }
+}
+
 /// Subjects seen over their limit in the current window, per container (bounded).
 #[derive(Debug, Default)]
 pub struct OverLimit {

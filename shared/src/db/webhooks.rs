@@ -111,7 +111,13 @@ impl Record for LoggedAttempt<'_> {
             .bool("success", a.success)
             .n("attempt", a.attempt)
             .n("expires_at", now_unix() + ATTEMPT_TTL_SECS)
-            .opt_s("error", a.error.as_ref());
+            .opt_s("error", a.error.as_ref())
+            .opt_s("response", a.response.as_ref())
+            .list("headers", &a.headers);
+        let w = match a.next_retry_at {
+            Some(t) => w.n("next_retry_at", t),
+            None => w,
+        };
         match a.status {
             Some(st) => w.n("status", st),
             None => w,
@@ -129,6 +135,9 @@ impl Record for LoggedAttempt<'_> {
                 duration_ms: r.u64("duration_ms")?,
                 success: r.bool("success")?,
                 attempt: r.u32_or("attempt", 0)?,
+                next_retry_at: r.opt_i64("next_retry_at")?,
+                headers: r.str_list("headers")?,
+                response: r.opt_s("response")?,
             },
         })
     }

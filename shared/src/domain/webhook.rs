@@ -154,6 +154,12 @@ pub struct Attempt {
     pub success: bool,
     /// Attempt number (1 to 4).
     pub attempt: u32,
+    /// When the next attempt is due (unix s), when one is queued.
+    pub next_retry_at: Option<i64>,
+    /// The signed headers sent (`name: value`).
+    pub headers: Vec<String>,
+    /// The first 1 KB of the receiver's answer.
+    pub response: Option<String>,
 }
 
 /// A sample payload of an event, for test deliveries.

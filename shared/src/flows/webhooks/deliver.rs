@@ -155,6 +155,9 @@ async fn fan_out(
     Ok(queued)
 }
 
+/// How much of a receiver's answer the delivery log keeps.
+pub const RESPONSE_EXCERPT_BYTES: usize = 1024;
+
 /// What sending one request gave.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendResult {
@@ -164,6 +167,10 @@ pub struct SendResult {
     pub error: Option<String>,
     /// How long it took.
     pub duration_ms: u64,
+    /// The signed headers sent (`name: value`).
+    pub headers: Vec<String>,
+    /// The first 1 KB of the answer's body (lossy UTF-8).
+    pub response: Option<String>,
 }
 
 impl SendResult {
@@ -199,38 +206,53 @@ impl Sender {
     /// lists the current secret first, then any still in their grace period.
     pub async fn post(&self, url: &str, event: &str, webhook_id: &str, payload: &str, secrets: &[&str]) -> SendResult {
         let started = Instant::now();
-        let fail = |e: String, started: Instant| SendResult {
+        let fail = |e: String, started: Instant, headers: Vec<String>| SendResult {
             status: None,
             error: Some(e),
             duration_ms: started.elapsed().as_millis() as u64,
+            headers,
+            response: None,
         };
         let target = match check_url(url, self.policy) {
             Ok(u) => u,
-            Err(e) => return fail(format!("refused target: {e}"), started),
+            Err(e) => return fail(format!("refused target: {e}"), started, Vec::new()),
         };
         let Some(current) = secrets.first() else {
-            return fail("endpoint has no secret".into(), started);
+            return fail("endpoint has no secret".into(), started, Vec::new());
         };
         let ts = now_unix();
         let body = payload.as_bytes();
-        let req = self
-            .http
-            .post(target)
-            .header("content-type", "application/json")
-            .header("X-Webhook-Event", event)
-            .header("X-Webhook-Signature", sign::seed_signature(current, body))
-            .header("webhook-id", webhook_id)
-            .header("webhook-timestamp", ts.to_string())
-            .header("webhook-signature", sign::standard_signatures(secrets, webhook_id, ts, body))
-            .body(payload.to_string());
-        match req.send().await {
-            Ok(resp) => {
+        let signed = [
+            ("X-Webhook-Event", event.to_string()),
+            ("X-Webhook-Signature", sign::seed_signature(current, body)),
+            ("webhook-id", webhook_id.to_string()),
+            ("webhook-timestamp", ts.to_string()),
+            ("webhook-signature", sign::standard_signatures(secrets, webhook_id, ts, body)),
+        ];
+        let headers: Vec<String> = signed.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+        let mut req = self.http.post(target).header("content-type", "application/json");
+        for (k, v) in &signed {
+            req = req.header(*k, v);
+        }
+        match req.body(payload.to_string()).send().await {
+            Ok(mut resp) => {
                 let status = resp.status().as_u16();
-                // Drain a little of the body so the connection can be reused; ignore it.
-                let _ = tokio::time::timeout(Duration::from_millis(200), resp.bytes()).await;
+                // Read at most the first 1 KB of the answer, briefly, for the delivery log.
+                let mut excerpt: Vec<u8> = Vec::new();
+                let read = async {
+                    while excerpt.len() < RESPONSE_EXCERPT_BYTES {
+                        match resp.chunk().await {
+                            Ok(Some(c)) => excerpt.extend_from_slice(&c),
+                            _ => break,
+                        }
+                    }
+                };
+                let _ = tokio::time::timeout(Duration::from_millis(200), read).await;
+                excerpt.truncate(RESPONSE_EXCERPT_BYTES);
                 let duration_ms = started.elapsed().as_millis() as u64;
                 let error = (!(200..300).contains(&status)).then(|| format!("HTTP {status}"));
-                SendResult { status: Some(status), error, duration_ms }
+                let response = (!excerpt.is_empty()).then(|| String::from_utf8_lossy(&excerpt).into_owned());
+                SendResult { status: Some(status), error, duration_ms, headers, response }
             }
             Err(e) => {
                 let why = if e.is_timeout() {
@@ -240,7 +262,7 @@ impl Sender {
                 } else {
                     format!("request failed: {}", root_cause(&e))
                 };
-                fail(why, started)
+                fail(why, started, headers)
             }
         }
     }
@@ -328,6 +350,8 @@ pub async fn process(
     };
     let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
     let result = sender.post(&ep.url, &d.event, &d.event_id, &d.payload, &refs).await;
+    let delay = settings.retry_delays.get(msg.attempt as usize - 1).copied().unwrap_or(0);
+    let retries = !result.success() && result.status != Some(410) && msg.attempt < settings.max_attempts();
     let attempt = Attempt {
         at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
         delivery_id: d.id.clone(),
@@ -337,6 +361,9 @@ pub async fn process(
         duration_ms: result.duration_ms,
         success: result.success(),
         attempt: msg.attempt,
+        next_retry_at: retries.then(|| now_unix() + i64::from(delay)),
+        headers: result.headers.clone(),
+        response: result.response.clone(),
     };
     store.log_attempt(&ep.id, &attempt).await?;
     if result.success() {
@@ -352,7 +379,6 @@ pub async fn process(
         store.finish_attempt(&d, msg.attempt, AttemptEnd::Failed).await?;
         return Ok(Processed::Failed);
     }
-    let delay = settings.retry_delays.get(msg.attempt as usize - 1).copied().unwrap_or(0);
     store.finish_attempt(&d, msg.attempt, AttemptEnd::Retry).await?;
     queue.send(&QueueMsg { attempt: msg.attempt + 1, ..msg.clone() }, delay).await?;
     Ok(Processed::Retrying { delay })
@@ -405,6 +431,9 @@ pub async fn send_test(
         duration_ms: r.duration_ms,
         success: r.success(),
         attempt: 1,
+        next_retry_at: None,
+        headers: r.headers.clone(),
+        response: r.response.clone(),
     };
     store.log_attempt(&ep.id, &attempt).await?;
     Ok(attempt)
