@@ -62,6 +62,13 @@ pub fn parse_delays(s: &str) -> Result<Vec<u32>, ConfigError> {
 #[error("configuration: {0}")]
 pub struct ConfigError(String);
 
+impl ConfigError {
+    /// A configuration error saying `why`.
+    pub fn new(why: impl Into<String>) -> ConfigError {
+        ConfigError(why.into())
+    }
+}
+
 fn var_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T, ConfigError> {
     match env::var(name) {
         Ok(v) => v.trim().parse().map_err(|_| ConfigError(format!("{name}={v:?} is not valid"))),
