@@ -305,12 +305,14 @@ impl Store {
 
     /// Takes one try of a portal OTP before its code is checked: `false` when it has none
     /// left (or is gone).
-    pub async fn take_portal_otp_try(&self, account_id: &str, purpose: OtpPurpose, max: u32) -> Result<bool, StoreError> {
-        let change = Change::new().add("tries", n(1)).if_exists().if_expr(
-            "{tries} < :max",
-            &["tries"],
-            vec![(":max", n(max))],
-        );
+    pub async fn take_portal_otp_try(
+        &self,
+        account_id: &str,
+        purpose: OtpPurpose,
+        max: u32,
+    ) -> Result<bool, StoreError> {
+        let change =
+            Change::new().add("tries", n(1)).if_exists().if_expr("{tries} < :max", &["tries"], vec![(":max", n(max))]);
         self.transition(&otp_key(account_id, purpose), change).await
     }
 
@@ -356,10 +358,8 @@ impl Store {
     /// ledger entry; at most one pending request per account.
     pub async fn request_access(&self, request: &AccessRequest, entry: &LedgerEntry) -> Result<(), AccessRequestError> {
         let floor = super::Floor::AtLeast(request.price);
-        let open = Writer(access_open_key(&request.account_id).item())
-            .s("type", "access_open")
-            .s("request_id", &request.id)
-            .0;
+        let open =
+            Writer(access_open_key(&request.account_id).item()).s("type", "access_open").s("request_id", &request.id).0;
         let tx = Tx::new(self)
             .balance(entry, floor)
             .and_then(|t| t.put_new("open", open))
@@ -395,7 +395,8 @@ impl Store {
     /// Approves a pending request: the plan is set and API access turned on, in one
     /// transaction guarded by the request's status. `false` when it was not pending.
     pub async fn approve_access(&self, r: &AccessRequest) -> Result<bool, StoreError> {
-        let account = Change::new().set("plan_id", s(&r.plan_id)).set("api_active", AttributeValue::Bool(true)).if_exists();
+        let account =
+            Change::new().set("plan_id", s(&r.plan_id)).set("api_active", AttributeValue::Bool(true)).if_exists();
         Tx::new(self)
             .update("request", &r.key(), settle_change(AccessStatus::Approved, None))?
             .update("account", &account_key(&r.account_id), account)?
@@ -407,7 +408,12 @@ impl Store {
     /// Rejects a pending request and refunds its price, in one transaction guarded by the
     /// request's status: whoever calls it twice, the refund happens once. `false` when it
     /// was not pending.
-    pub async fn reject_access(&self, r: &AccessRequest, reason: &str, refund: &LedgerEntry) -> Result<bool, StoreError> {
+    pub async fn reject_access(
+        &self,
+        r: &AccessRequest,
+        reason: &str,
+        refund: &LedgerEntry,
+    ) -> Result<bool, StoreError> {
         Tx::new(self)
             .update("request", &r.key(), settle_change(AccessStatus::Rejected, Some(reason)))?
             .balance(refund, super::Floor::None)?
@@ -434,10 +440,8 @@ impl Store {
 
     /// The account's latest refused requests, newest first.
     pub async fn refusals(&self, account_id: &str, limit: usize) -> Result<Vec<Refusal>, StoreError> {
-        let q = Query::partition(keys::account_pk(account_id))
-            .prefix(keys::REFUSED_SK_PREFIX)
-            .newest_first()
-            .limit(limit);
+        let q =
+            Query::partition(keys::account_pk(account_id)).prefix(keys::REFUSED_SK_PREFIX).newest_first().limit(limit);
         self.query_records(&q).await
     }
 
@@ -460,10 +464,8 @@ impl Store {
 }
 
 fn settle_change(to: AccessStatus, reason: Option<&str>) -> Change {
-    let change = Change::new()
-        .set("status", s(to.as_str()))
-        .leave_gsi1()
-        .if_eq("status", s(AccessStatus::Pending.as_str()));
+    let change =
+        Change::new().set("status", s(to.as_str())).leave_gsi1().if_eq("status", s(AccessStatus::Pending.as_str()));
     match reason {
         Some(r) => change.set("reason", s(r)),
         None => change,

@@ -338,7 +338,8 @@ mod tests {
 
     #[test]
     fn sessions_expire_idle_and_absolute() {
-        let s = Session { account_id: "a".into(), token_hash: "h".into(), csrf: "c".into(), created_at: 0, last_seen: 0 };
+        let s =
+            Session { account_id: "a".into(), token_hash: "h".into(), csrf: "c".into(), created_at: 0, last_seen: 0 };
         assert!(s.live_at(SESSION_IDLE_SECS));
         assert!(!s.live_at(SESSION_IDLE_SECS + 1));
         let busy = Session { last_seen: SESSION_ABSOLUTE_SECS, ..s.clone() };
@@ -348,7 +349,11 @@ mod tests {
 
     #[test]
     fn kyc_and_refusal_words() {
-        let k = Kyc { business_name: "Ada Stores".into(), id_number: "12345678901".into(), address: "1 Marina, Lagos".into() };
+        let k = Kyc {
+            business_name: "Ada Stores".into(),
+            id_number: "12345678901".into(),
+            address: "1 Marina, Lagos".into(),
+        };
         assert_eq!(k.check(), Ok(()));
         assert_eq!(Kyc { id_number: "123".into(), ..k }.check().map_err(|e| e.0), Err("id_number"));
         for r in [RefusedBy::Key, RefusedBy::Ip, RefusedBy::Rate, RefusedBy::ApiAccess] {
