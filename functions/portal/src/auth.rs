@@ -4,7 +4,7 @@
 
 use std::sync::OnceLock;
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use kobo_shared::db::keys::RateSubject;
 use kobo_shared::db::portal::{Login, PortalOtp};
@@ -47,7 +47,7 @@ impl Ctx {
 /// async threads.
 pub async fn hash_password(password: String) -> Result<String, PortalError> {
     tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut OsRng);
+        let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>())?;
         Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string())
     })
     .await
@@ -72,7 +72,8 @@ async fn decoy_hash() -> String {
     if let Some(h) = DECOY.get() {
         return h.clone();
     }
-    let h = hash_password(Alphanumeric.sample_string(&mut rand::rng(), 24)).await.unwrap_or_default();
+    let random = Alphanumeric.sample_string(&mut rand::rng(), 24);
+    let h = hash_password(random).await.unwrap_or_default();
     DECOY.get_or_init(|| h).clone()
 }
 
@@ -84,6 +85,18 @@ async fn limit(app: &App, kind: &str, who: &str, limit: u64) -> Result<(), Porta
         return Err(PortalError::RateLimited(window.retry_after));
     }
     Ok(())
+}
+
+/// Counts a PIN change attempt of an account (its password is checked each time).
+pub async fn limit_pin(app: &App, account_id: &str) -> Result<(), PortalError> {
+    limit(app, "pin-account", account_id, limits::PIN_ACCOUNT).await
+}
+
+/// Whether `password` is the password of the login `email`.
+pub async fn password_matches(app: &App, email: &str, password: &str) -> Result<bool, PortalError> {
+    let Ok(email) = Email::parse(email) else { return Ok(false) };
+    let Some(login) = app.store().get_login(email.as_str()).await? else { return Ok(false) };
+    Ok(password_ok(password.to_string(), login.password_hash).await)
 }
 
 /// Per-IP and per-account (or email) limits, per minute.
@@ -100,6 +113,8 @@ pub mod limits {
     pub const OTP_ACCOUNT: u64 = 3;
     /// Codes checked for one account.
     pub const CODE_ACCOUNT: u64 = 6;
+    /// Password checks before a PIN change, per account.
+    pub const PIN_ACCOUNT: u64 = 5;
 }
 
 /// Starts a session for `account_id`: a fresh random token (its hash stored, never the
@@ -329,11 +344,7 @@ pub async fn verify_send(app: &App, ctx: &Ctx) -> Result<Page, PortalError> {
 
 /// `GET /portal/signin`.
 pub async fn signin_form(_app: &App, r: &Req) -> Page {
-    let info = if r.q("expired") == "1" {
-        Some("Your session ended. Sign in again.")
-    } else {
-        done_text(r.q("done"))
-    };
+    let info = if r.q("expired") == "1" { Some("Your session ended. Sign in again.") } else { done_text(r.q("done")) };
     signin_page(200, info, None, "")
 }
 

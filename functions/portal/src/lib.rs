@@ -78,12 +78,18 @@ pub enum PortalError {
     RateLimited(u64),
     /// A dependency is down; nothing was changed.
     Unavailable,
+    /// A write's outcome is unknown (it may have applied): the page says to look before
+    /// trying again.
+    Uncertain,
 }
 
 impl From<StoreError> for PortalError {
     fn from(e: StoreError) -> PortalError {
         tracing::warn!(error = %e, "portal store error");
-        PortalError::Unavailable
+        match e {
+            StoreError::Unknown(_) => PortalError::Uncertain,
+            _ => PortalError::Unavailable,
+        }
     }
 }
 
@@ -92,8 +98,8 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let started = std::time::Instant::now();
     let r = Req::parse(&req);
     let page = match &r {
-        Ok(r) => route(app, r).await,
-        Err(_) => Ok(Page::bad_request()),
+        Some(r) => route(app, r).await,
+        None => Ok(Page::bad_request()),
     };
     let response = match page {
         Ok(p) => p,
@@ -149,7 +155,7 @@ async fn route(app: &App, r: &Req) -> Result<Page, PortalError> {
                 (["keys"], false) => pages::key_create(app, &ctx, r).await,
                 (["keys", id], true) => pages::key_edit_form(app, &ctx, id, None).await,
                 (["keys", id], false) => pages::key_update(app, &ctx, r, id).await,
-                (["keys", id, "revoke"], false) => pages::key_revoke(app, &ctx, id).await,
+                (["keys", id, "revoke"], false) => pages::key_revoke(app, &ctx, r, id).await,
                 (["keys", id, "roll"], false) => pages::key_roll(app, &ctx, r, id).await,
                 (["webhooks"], true) => pages::webhooks(app, &ctx, r, None).await,
                 (["webhooks"], false) => pages::webhook_create(app, &ctx, r).await,
@@ -159,13 +165,14 @@ async fn route(app: &App, r: &Req) -> Result<Page, PortalError> {
                 (["webhooks", id, "disable"], false) => pages::webhook_active(app, &ctx, id, false).await,
                 (["webhooks", id, "test"], false) => pages::webhook_test(app, &ctx, r, id).await,
                 (["webhooks", id, "redeliver"], false) => pages::webhook_redeliver(app, &ctx, r, id).await,
-                (["refused"], true) => pages::refused(app, &ctx).await,
+                (["refused"], true) => pages::refused(app, &ctx, r).await,
                 (["refused", "whitelist"], false) => pages::refused_whitelist(app, &ctx, r).await,
                 (["history"], true) => pages::history(app, &ctx, r).await,
                 (["funding"], true) => pages::funding(app, &ctx, r, None).await,
                 (["funding", "deposit"], false) => pages::deposit(app, &ctx, r).await,
                 (["funding", "otp"], false) => pages::withdraw_otp(app, &ctx, r).await,
                 (["funding", "withdraw"], false) => pages::withdraw(app, &ctx, r).await,
+                (["funding", "pin"], false) => pages::set_pin(app, &ctx, r).await,
                 _ => Err(PortalError::NotFound),
             }
         }

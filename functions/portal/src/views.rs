@@ -29,7 +29,7 @@ pub fn naira(k: Kobo) -> String {
     let whole = (abs / 100).to_string();
     let mut grouped = String::new();
     for (i, c) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i) % 3 == 0 {
+        if i > 0 && (whole.len() - i).is_multiple_of(3) {
             grouped.push(',');
         }
         grouped.push(c);
@@ -91,6 +91,7 @@ pub fn done_text(word: &str) -> Option<&'static str> {
         "whitelisted" => "The IP was added to the key's whitelist.",
         "reset" => "Your password was changed and every session signed out. Sign in with the new password.",
         "signedout" => "You are signed out.",
+        "pin" => "Your transaction PIN is saved.",
         _ => return None,
     })
 }

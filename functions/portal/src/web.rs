@@ -62,10 +62,10 @@ fn cookie_value(h: &HeaderMap) -> Option<String> {
 }
 
 impl Req {
-    /// Reads a request; `Err` for a body that is too large or not UTF-8 form data.
-    pub fn parse(req: &Request) -> Result<Req, ()> {
+    /// Reads a request; `None` for a body that is too large or not UTF-8 form data.
+    pub fn parse(req: &Request) -> Option<Req> {
         let h = req.headers();
-        let query = parse_form(req.uri().query().unwrap_or("")).map_err(|_| ())?;
+        let query = parse_form(req.uri().query().unwrap_or("")).ok()?;
         let form = if req.method() == Method::POST {
             let bytes: &[u8] = match req.body() {
                 Body::Text(t) => t.as_bytes(),
@@ -73,9 +73,9 @@ impl Req {
                 _ => &[],
             };
             if bytes.len() > MAX_FORM_BYTES {
-                return Err(());
+                return None;
             }
-            parse_form(std::str::from_utf8(bytes).map_err(|_| ())?).map_err(|_| ())?
+            parse_form(std::str::from_utf8(bytes).ok()?).ok()?
         } else {
             Params::default()
         };
@@ -83,7 +83,7 @@ impl Req {
             Some(RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.clone(),
             _ => None,
         };
-        Ok(Req {
+        Some(Req {
             method: req.method().clone(),
             path: req.uri().path().to_string(),
             query,
@@ -93,6 +93,20 @@ impl Req {
             host: header(h, "x-forwarded-host").or_else(|| header(h, "host")).map(str::to_string),
             ip: ip.unwrap_or_else(|| "unknown".into()),
         })
+    }
+
+    /// An empty GET request: a page rendered after a form, without the form's values.
+    pub fn blank() -> Req {
+        Req {
+            method: Method::GET,
+            path: String::new(),
+            query: Params::default(),
+            form: Params::default(),
+            cookie: None,
+            origin: None,
+            host: None,
+            ip: String::new(),
+        }
     }
 
     /// A form field, trimmed ("" when absent).
@@ -218,6 +232,14 @@ impl Page {
                     429,
                     "Too many attempts",
                     &format!("Too many attempts. Wait {after} seconds and try again."),
+                )
+            },
+            PortalError::Uncertain => Page {
+                retry_after: Some(5),
+                ..crate::views::message_page(
+                    503,
+                    "Not sure it was saved",
+                    "kobo could not confirm whether this change was saved. Look at the page again before repeating it.",
                 )
             },
             PortalError::Unavailable => Page {

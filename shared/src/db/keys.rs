@@ -160,9 +160,12 @@ pub fn service_sk(service_id: u64) -> String {
     format!("SERVICE#{service_id:010}")
 }
 
+/// Sort-key prefix of SMM orders under an account.
+pub const ORDER_SK_PREFIX: &str = "ORDER#";
+
 /// Sort key of an SMM order under its account.
 pub fn order_sk(order_id: u64) -> String {
-    format!("ORDER#{order_id:012}")
+    format!("{ORDER_SK_PREFIX}{order_id:012}")
 }
 
 /// GSI1 partition of orders that are not final yet (removed when final).

@@ -15,8 +15,14 @@ use crate::domain::portal::{
     AccessRequest, AccessStatus, Kyc, OtpPurpose, PlanOffer, Refusal, RefusedBy, Session, KEY_LAST_USED_EVERY_SECS,
     REFUSAL_TTL_SECS, SESSION_TOUCH_SECS,
 };
+use crate::domain::smm::{Order, OrderStatus};
+use crate::domain::vtu::VtuTx;
 use crate::domain::withdrawal::OtpSession;
 use crate::error::StoreError;
+
+/// Most items one history page reads to fill itself (a filter matching few items gives a
+/// shorter page with a link to the next).
+pub const HISTORY_SCAN: usize = 500;
 
 /// A portal login: email → account, with the password's argon2id hash (PHC string).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -211,6 +217,56 @@ pub enum AccessRequestError {
 }
 
 impl Store {
+    /// A page of the account's ledger, newest first, of one `kind` or all, after `cursor`.
+    pub async fn ledger_page(
+        &self,
+        account_id: &str,
+        kind: Option<&str>,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<LedgerEntry>, Option<String>), StoreError> {
+        let keep = |item: &super::item::Item| {
+            kind.is_none_or(|k| item.get("kind").and_then(|v| v.as_s().ok()).is_some_and(|v| v == k))
+        };
+        let pk = keys::account_pk(account_id);
+        let (items, next) = self.query_page(&pk, keys::LEDGER_SK_PREFIX, cursor, limit, HISTORY_SCAN, keep).await?;
+        Ok((items.iter().map(LedgerEntry::from_item).collect::<Result<_, _>>()?, next))
+    }
+
+    /// A page of the account's SMM orders, newest first, of one status or all.
+    pub async fn orders_page(
+        &self,
+        account_id: &str,
+        status: Option<OrderStatus>,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<Order>, Option<String>), StoreError> {
+        let keep = |item: &super::item::Item| {
+            status.is_none_or(|st| item.get("status").and_then(|v| v.as_s().ok()).is_some_and(|v| v == st.as_str()))
+        };
+        let pk = keys::account_pk(account_id);
+        let (items, next) = self.query_page(&pk, keys::ORDER_SK_PREFIX, cursor, limit, HISTORY_SCAN, keep).await?;
+        Ok((items.iter().map(Order::from_item).collect::<Result<_, _>>()?, next))
+    }
+
+    /// A page of the account's VTU transactions, newest first: their debits in the ledger
+    /// (time ordered) and the transactions they name, read in one batch.
+    pub async fn vtu_page(
+        &self,
+        account_id: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<VtuTx>, Option<String>), StoreError> {
+        let (debits, next) = self.ledger_page(account_id, Some("vtu"), cursor, limit).await?;
+        let trxs: Vec<&str> =
+            debits.iter().filter_map(|e| e.reference.as_deref().and_then(|r| r.strip_prefix("vtu:"))).collect();
+        let keys: Vec<Key> = trxs.iter().map(|t| super::vtu::vtu_key(account_id, t)).collect();
+        let mut found: Vec<VtuTx> =
+            self.batch_get(&keys).await?.iter().map(VtuTx::from_item).collect::<Result<_, _>>()?;
+        found.sort_by_key(|t| trxs.iter().position(|x| *x == t.trx));
+        Ok((found, next))
+    }
+
     /// Creates an account and its login in one transaction: `Ok(false)` when the email
     /// is taken (nothing written).
     pub async fn create_login(&self, login: &Login, account: &Account) -> Result<bool, StoreError> {
@@ -356,8 +412,16 @@ impl Store {
 
     /// Charges `request.price` and records the request, in one transaction with its
     /// ledger entry; at most one pending request per account.
-    pub async fn request_access(&self, request: &AccessRequest, entry: &LedgerEntry) -> Result<(), AccessRequestError> {
-        let floor = super::Floor::AtLeast(request.price);
+    /// `min_balance` is the account's minimum balance as read: the wallet must cover the
+    /// price above it, and a changed minimum refuses the charge (as for every spend).
+    pub async fn request_access(
+        &self,
+        request: &AccessRequest,
+        entry: &LedgerEntry,
+        min_balance: Kobo,
+    ) -> Result<(), AccessRequestError> {
+        let need = request.price.checked_add(min_balance).ok_or(AccessRequestError::InsufficientBalance)?;
+        let floor = super::Floor::Spend { need, min_balance };
         let open =
             Writer(access_open_key(&request.account_id).item()).s("type", "access_open").s("request_id", &request.id).0;
         let tx = Tx::new(self)

@@ -285,6 +285,62 @@ impl Store {
         }
     }
 
+    /// One page of partition `pk`'s items whose sort key begins with `prefix`, newest
+    /// first, after `cursor` (the last sort key of the page before, which must begin with
+    /// `prefix`), keeping the items `keep` accepts: at most `limit` kept and `scan` read.
+    /// Also answers the cursor of the next page, when more may follow.
+    pub async fn query_page(
+        &self,
+        pk: &str,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: usize,
+        scan: usize,
+        keep: impl Fn(&Item) -> bool,
+    ) -> Result<(Vec<Item>, Option<String>), StoreError> {
+        let sk_of = |item: &Item| item.get("SK").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+        let cursor = cursor.filter(|c| c.starts_with(prefix));
+        let (mut out, mut read) = (Vec::new(), 0usize);
+        let mut start: Option<Item> = None;
+        loop {
+            let mut req = self
+                .client()
+                .query()
+                .table_name(self.table())
+                .consistent_read(true)
+                .scan_index_forward(false)
+                .expression_attribute_values(":pk", s(pk))
+                .expression_attribute_values(":prefix", s(prefix))
+                .limit(i32::try_from(scan.saturating_sub(read).clamp(1, 100)).unwrap_or(100))
+                .set_exclusive_start_key(start.take());
+            req = match cursor {
+                // BETWEEN is inclusive: the cursor's own item is skipped below.
+                Some(c) => req
+                    .key_condition_expression("PK = :pk AND SK BETWEEN :prefix AND :cursor")
+                    .expression_attribute_values(":cursor", s(c)),
+                None => req.key_condition_expression("PK = :pk AND begins_with(SK, :prefix)"),
+            };
+            let page = req.send().await.map_err(sdk_err)?;
+            for item in page.items.unwrap_or_default() {
+                let sk = sk_of(&item);
+                if Some(sk.as_str()) == cursor {
+                    continue;
+                }
+                read += 1;
+                if keep(&item) {
+                    out.push(item);
+                }
+                if out.len() >= limit || read >= scan {
+                    return Ok((out, Some(sk)));
+                }
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok((out, None)),
+            }
+        }
+    }
+
     /// Every record a query names.
     pub async fn query_records<R: Record>(&self, q: &Query) -> Result<Vec<R>, StoreError> {
         self.query(q).await?.iter().map(R::from_item).collect()

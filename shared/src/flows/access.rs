@@ -4,6 +4,7 @@
 use crate::db::accounts::entry;
 use crate::db::portal::AccessRequestError;
 use crate::db::Store;
+use crate::domain::money::Kobo;
 use crate::domain::portal::{new_access_request_id, AccessRequest, AccessStatus, Kyc};
 use crate::domain::time::now_rfc3339;
 use crate::error::StoreError;
@@ -30,12 +31,14 @@ pub enum RequestError {
 }
 
 /// Requests `plan_id` for `account_id`: charges the offer's price (ledger entry, one
-/// transaction) and records the request for an operator.
+/// transaction, above the account's `min_balance` as read) and records the request for
+/// an operator.
 pub async fn request(
     store: &Store,
     account_id: &str,
     plan_id: &str,
     kyc: Option<Kyc>,
+    min_balance: Kobo,
 ) -> Result<AccessRequest, RequestError> {
     let offers = store.plan_offers().await?;
     let offer = offers.iter().find(|o| o.plan_id == plan_id).ok_or(RequestError::NoSuchPlan)?;
@@ -64,7 +67,7 @@ pub async fn request(
         Some(r.id.clone()),
         "portal",
     );
-    match store.request_access(&r, &charge).await {
+    match store.request_access(&r, &charge, min_balance).await {
         Ok(()) => Ok(r),
         Err(AccessRequestError::AlreadyPending) => Err(RequestError::AlreadyPending),
         Err(AccessRequestError::InsufficientBalance) => Err(RequestError::InsufficientBalance),

@@ -48,12 +48,13 @@ async fn balance_costs_one_batch_get_and_two_counter_updates() {
     // On a fixed clock: both requests in one rate window.
     t.app.clock = kobo_shared::domain::time::Clock::fixed((chrono::Utc::now().timestamp() / 60 + 60) * 60 + 5);
     // First request of a container also loads the plans (one Query); the key's first
-    // request of a window starts its count over (a second write on the key's item).
+    // request of a window starts its count over (a second write on the key's item), and
+    // its first request of the hour writes `last_used` beside the action (a third).
     let resp = kobo_api::handle(&t.app, event("balance-header-key.json")).await;
     assert_eq!(resp.status().as_u16(), 200);
     let mut cold = t.counter.calls();
     cold.sort();
-    assert_eq!(cold, ["BatchGetItem", "Query", "UpdateItem", "UpdateItem", "UpdateItem"]);
+    assert_eq!(cold, ["BatchGetItem", "Query", "UpdateItem", "UpdateItem", "UpdateItem", "UpdateItem"]);
 
     t.counter.reset();
     let resp = kobo_api::handle(&t.app, event("balance-header-key.json")).await;
