@@ -63,6 +63,13 @@ enum Cmd {
         #[command(subcommand)]
         cmd: ops::PlanCmd,
     },
+    /// API access requests from the Developer Portal: list, approve, reject.
+    Access {
+        #[command(flatten)]
+        target: ops::Target,
+        #[command(subcommand)]
+        cmd: ops::AccessCmd,
+    },
     /// Accounts: create, activate, PIN, plan.
     Account {
         #[command(flatten)]
@@ -166,6 +173,7 @@ async fn run(cmd: Cmd) -> Result<()> {
     match cmd {
         Cmd::Dev => dev(&project).await,
         Cmd::Plan { target, cmd } => ops::plan(&target.connect(&project).await?, cmd).await,
+        Cmd::Access { target, cmd } => ops::access_cmd(&target.connect(&project).await?, cmd).await,
         Cmd::Account { target, cmd } => ops::account(&target.connect(&project).await?, cmd).await,
         Cmd::Key { target, cmd } => ops::key(&target.connect(&project).await?, cmd).await,
         Cmd::Wallet { target, cmd } => ops::wallet(&target.connect(&project).await?, cmd).await,
@@ -231,11 +239,13 @@ async fn dev(project: &Project) -> Result<()> {
     };
     let stack = DevStack::start(project, opts).await?;
     eprintln!(
-        "\nkobo is running at {base}/api/v1\n  demo account  {acct}\n  demo API key  {key}\n  PIN           {pin}\n  AWS endpoint  {aws} (moto)\n  details       {json}\n\ntry:  curl -X POST \"{base}/api/v1\" -H \"X-API-KEY: {key}\" -d \"action=balance\"\nCtrl-C stops everything; the next start begins from freshly seeded data.\n",
+        "\nkobo is running at {base}/api/v1\n  portal        {base}/portal  ({email} / {password})\n  demo account  {acct}\n  demo API key  {key}\n  PIN           {pin}\n  AWS endpoint  {aws} (moto)\n  details       {json}\n\ntry:  curl -X POST \"{base}/api/v1\" -H \"X-API-KEY: {key}\" -d \"action=balance\"\nCtrl-C stops everything; the next start begins from freshly seeded data.\n",
         base = stack.base_url,
         acct = stack.demo.account_id,
         key = stack.demo.api_key,
         pin = stack.demo.pin,
+        email = stack.demo.portal_email,
+        password = stack.demo.portal_password,
         aws = stack.aws_endpoint,
         json = stack.demo_json.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
     );

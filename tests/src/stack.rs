@@ -76,7 +76,21 @@ pub fn local_functions(sdk: &SdkConfig, config: &Config) -> Vec<(&'static str, d
         aws_sdk_dynamodb::Client::new(sdk),
         aws_sdk_secretsmanager::Client::new(sdk),
     ));
-    vec![("ApiFunction", LocalFunction::Api(app)), ("CallbacksFunction", LocalFunction::Callbacks(cb))]
+    let portal = kobo_portal::App::new(
+        kobo_api::App::new(
+            config.clone(),
+            aws_sdk_dynamodb::Client::new(sdk),
+            aws_sdk_secretsmanager::Client::new(sdk),
+        ),
+        aws_sdk_sqs::Client::new(sdk),
+        kobo_shared::platform::ssrf::TargetPolicy::LOCAL,
+    )
+    .unwrap_or_else(|e| panic!("building the portal: {e}"));
+    vec![
+        ("ApiFunction", LocalFunction::Api(app)),
+        ("CallbacksFunction", LocalFunction::Callbacks(cb)),
+        ("PortalFunction", LocalFunction::Portal(Arc::new(portal))),
+    ]
 }
 
 /// SDK configuration for the test binary's moto.

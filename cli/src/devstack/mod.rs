@@ -177,6 +177,7 @@ impl DevStack {
             let c = credentials.get(id).ok_or_else(|| anyhow::anyhow!("template has no {id}"))?;
             Ok(moto::sdk_config_as(&sdk, c))
         };
+        let portal_sdk = as_function("PortalFunction")?;
         let (api_sdk, callbacks_sdk, reconciler_sdk, relay_sdk, webhooks_sdk) = (
             as_function("ApiFunction")?,
             as_function("CallbacksFunction")?,
@@ -336,11 +337,24 @@ impl DevStack {
             None => None,
         };
 
+        let portal = Arc::new(
+            kobo_portal::App::new(
+                kobo_api::App::new(
+                    config.clone(),
+                    aws_sdk_dynamodb::Client::new(&portal_sdk),
+                    aws_sdk_secretsmanager::Client::new(&portal_sdk),
+                ),
+                aws_sdk_sqs::Client::new(&portal_sdk),
+                TargetPolicy::LOCAL,
+            )
+            .map_err(|e| anyhow::anyhow!(e))?,
+        );
         let routes = server::Routes::bind(
             &template,
             &[
                 ("ApiFunction", server::LocalFunction::Api(app.clone())),
                 ("CallbacksFunction", server::LocalFunction::Callbacks(callbacks.clone())),
+                ("PortalFunction", server::LocalFunction::Portal(portal.clone())),
             ],
         )?
         .with_crashes(opts.crashes.clone());
@@ -391,6 +405,9 @@ impl DevStack {
             "api_key": self.demo.api_key,
             "account_id": self.demo.account_id,
             "pin": self.demo.pin,
+            "portal_url": format!("{}/portal", self.base_url),
+            "portal_email": self.demo.portal_email,
+            "portal_password": self.demo.portal_password,
             "aws_endpoint_url": self.aws_endpoint,
             "aws_region": "us-east-1",
             "table": self.resources.table()?,

@@ -37,6 +37,25 @@ pub struct Demo {
     pub api_key: String,
     /// Transaction PIN.
     pub pin: String,
+    /// The Developer Portal login's email.
+    pub portal_email: String,
+    /// Its password (random per start).
+    pub portal_password: String,
+}
+
+/// The demo reseller's portal email.
+pub const DEMO_EMAIL: &str = "demo@kobo.local";
+
+/// A plan the portal offers beside the demo plan: discounts, KYC required.
+pub fn pro_plan() -> Plan {
+    Plan {
+        id: "pro".into(),
+        name: "Pro".into(),
+        smm_discount_bp: 500,
+        vtu_discount_bp: VtuCategory::ALL.into_iter().map(|c| (c, 1000)).collect::<BTreeMap<_, _>>(),
+        key_rpm: 1200,
+        ip_rpm: 2400,
+    }
 }
 
 /// The demo plan: no discounts, generous limits.
@@ -63,7 +82,7 @@ pub async fn seed(store: &Store, pin_pepper: &kobo_shared::platform::secrets::Ke
         NewAccount {
             name: "Demo Reseller".into(),
             plan_id: DEMO_PLAN.into(),
-            email: Some("demo@kobo.local".into()),
+            email: Some(DEMO_EMAIL.into()),
             phone: None,
             api_active: true,
             id: None,
@@ -79,8 +98,27 @@ pub async fn seed(store: &Store, pin_pepper: &kobo_shared::platform::secrets::Ke
     let (key, _) =
         accounts::issue_key(store, &demo.id, "demo", Action::ALL, &[], &[]).await.context("issuing the demo key")?;
 
+    // The portal: the demo reseller's login (a fresh password each start) and two plans
+    // on offer (₦5,000 without KYC, ₦20,000 with).
+    let password = {
+        use rand::distr::{Alphanumeric, SampleString};
+        format!("Demo-{}-7", Alphanumeric.sample_string(&mut rand::rng(), 12))
+    };
+    kobo_portal::auth::set_login(store, &demo.id, DEMO_EMAIL, &password)
+        .await
+        .map_err(|e| anyhow::anyhow!("setting the demo portal login: {e}"))?;
     seed_fixtures(store, pin_pepper).await?;
-    Ok(Demo { account_id: demo.id, api_key: key.secret, pin: DEMO_PIN.into() })
+    // After the fixtures: storing a plan replaces its item, offer included.
+    store.put_plan(&pro_plan()).await.context("seeding the pro plan")?;
+    store.set_plan_offer(DEMO_PLAN, Kobo::naira(5_000), false).await.context("offering the demo plan")?;
+    store.set_plan_offer("pro", Kobo::naira(20_000), true).await.context("offering the pro plan")?;
+    Ok(Demo {
+        account_id: demo.id,
+        api_key: key.secret,
+        pin: DEMO_PIN.into(),
+        portal_email: DEMO_EMAIL.into(),
+        portal_password: password,
+    })
 }
 
 /// Seeds the account and keys that the files in `events/` use.

@@ -30,6 +30,8 @@ pub enum LocalFunction {
     Api(Arc<kobo_api::App>),
     /// `CallbacksFunction`: signed provider callbacks.
     Callbacks(Arc<kobo_callbacks::Callbacks>),
+    /// `PortalFunction`: the Developer Portal.
+    Portal(Arc<kobo_portal::App>),
 }
 
 impl LocalFunction {
@@ -37,6 +39,7 @@ impl LocalFunction {
         match self {
             LocalFunction::Api(app) => kobo_api::handle(&app, req).await,
             LocalFunction::Callbacks(cb) => kobo_callbacks::handle(&cb, req).await,
+            LocalFunction::Portal(app) => kobo_portal::handle(&app, req).await,
         }
     }
 }

@@ -4,6 +4,7 @@
 //! One file per command group, each with its `…Cmd` enum and its handler; this file holds
 //! where they connect and the helpers they share.
 
+mod access;
 mod account;
 mod alert;
 mod key;
@@ -24,6 +25,7 @@ use clap::Args;
 use kobo_shared::platform::secrets::{KeyRing, KeyRings};
 use kobo_shared::{Kobo, Store};
 
+pub use self::access::{access_cmd, AccessCmd};
 pub use self::account::{account, AccountCmd};
 pub use self::alert::{alert, AlertCmd};
 pub use self::key::{key, KeyCmd};

@@ -33,6 +33,13 @@ pub enum PlanCmd {
         /// Requests per minute per source IP (0 = unlimited).
         #[arg(long, default_value_t = 300)]
         ip_rpm: u32,
+        /// Offer the plan in the Developer Portal at this price in naira (requests are
+        /// charged it from the wallet and wait for `kobo access approve`).
+        #[arg(long)]
+        price: Option<String>,
+        /// Requests for the plan must carry KYC details (business name, NIN/BVN, address).
+        #[arg(long)]
+        kyc: bool,
     },
     /// List plans.
     List,
@@ -41,7 +48,7 @@ pub enum PlanCmd {
 /// Runs a plan command.
 pub async fn plan(conn: &Conn, cmd: PlanCmd) -> Result<()> {
     match cmd {
-        PlanCmd::Create { id, name, smm_discount, vtu_discount, key_rpm, ip_rpm } => {
+        PlanCmd::Create { id, name, smm_discount, vtu_discount, key_rpm, ip_rpm, price, kyc } => {
             let mut vtu: BTreeMap<VtuCategory, u32> = VtuCategory::ALL.into_iter().map(|c| (c, 0)).collect();
             for entry in vtu_discount {
                 let (cat, pct) =
@@ -59,6 +66,10 @@ pub async fn plan(conn: &Conn, cmd: PlanCmd) -> Result<()> {
             };
             accounts::validate_plan(&plan)?;
             conn.store.put_plan(&plan).await?;
+            if let Some(price) = price {
+                let price = kobo_shared::Kobo::parse_naira(&price).map_err(|e| anyhow!("--price: {e}"))?;
+                conn.store.set_plan_offer(&plan.id, price, kyc).await?;
+            }
             print_json(&plan)
         }
         PlanCmd::List => print_json(&conn.store.plans().await?),

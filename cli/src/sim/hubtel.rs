@@ -3,7 +3,8 @@
 //! auth, and Hubtel's limit of 5 requests per window enforced with 429 beyond it (the
 //! window is 60 s in production; tests compress it). `GET /control/stats` reports the
 //! requests it served, the ones it refused for the limit, and the SMS it accepted;
-//! `GET /control/otp/<requestId>` reveals a code as the user's phone would;
+//! `GET /control/otp/<requestId>` reveals a code as the user's phone would, and
+//! `GET /control/otp?phone=08031234567` the latest code sent to a phone;
 //! `POST /control/pay/<paylinkId>` pays a paylink, which sends Hubtel's payment callback.
 //! Send-money refuses a repeated `clientReference` (so nothing is paid twice; the count
 //! per reference is in the stats). `POST /control/chaos {"seed": 7, "p": 0.1}` turns it
@@ -44,6 +45,8 @@ struct Inner {
     sent: HashMap<String, u64>,
     /// OTPs sent per phone number.
     otp_phones: HashMap<String, u64>,
+    /// The latest OTP's requestId per phone (digits only).
+    latest_otp: HashMap<String, String>,
 }
 
 type Shared = Arc<Mutex<Inner>>;
@@ -144,7 +147,9 @@ async fn otp_send(State(st): State<Shared>, headers: HeaderMap, Json(b): Json<Va
     let code = format!("{:04}", (n * 7919) % 10_000);
     if let Ok(mut s) = st.lock() {
         s.otps.insert(request_id.clone(), (prefix.clone(), code));
-        *s.otp_phones.entry(b["phoneNumber"].as_str().unwrap_or("").to_string()).or_default() += 1;
+        let phone = b["phoneNumber"].as_str().unwrap_or("").to_string();
+        s.latest_otp.insert(digits(&phone), request_id.clone());
+        *s.otp_phones.entry(phone).or_default() += 1;
     }
     ok(json!({"requestId": request_id, "prefix": prefix}))
 }
@@ -313,6 +318,31 @@ async fn reveal_otp(State(st): State<Shared>, Path(id): Path<String>) -> Respons
     }
 }
 
+fn digits(phone: &str) -> String {
+    phone.chars().filter(char::is_ascii_digit).collect()
+}
+
+/// `GET /control/otp?phone=...`: the latest code sent to a phone (any format of it), as
+/// its owner would read it.
+async fn latest_otp(
+    State(st): State<Shared>,
+    axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>,
+) -> Response {
+    let phone = digits(q.get("phone").map(String::as_str).unwrap_or(""));
+    let phone = match phone.strip_prefix('0') {
+        Some(rest) => format!("234{rest}"),
+        None => phone,
+    };
+    let found = st.lock().ok().and_then(|s| {
+        let id = s.latest_otp.get(&phone)?.clone();
+        s.otps.get(&id).cloned().map(|(p, c)| (id, p, c))
+    });
+    match found {
+        Some((id, prefix, code)) => Json(json!({"requestId": id, "prefix": prefix, "code": code})).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
 impl HubtelSim {
     /// Starts the simulator for ClientID / ClientSecret, allowing `limit` requests per
     /// sliding `window`.
@@ -331,6 +361,7 @@ impl HubtelSim {
             sms: Vec::new(),
             otps: HashMap::new(),
             otp_phones: HashMap::new(),
+            latest_otp: HashMap::new(),
             paylinks: HashMap::new(),
             counter: 0,
             started: Instant::now(),
@@ -349,6 +380,7 @@ impl HubtelSim {
             .route("/v1/send-money/multi", post(send_money))
             .route("/control/stats", get(stats))
             .route("/control/chaos", post(set_chaos))
+            .route("/control/otp", get(latest_otp))
             .route("/control/otp/{id}", get(reveal_otp))
             .route("/control/pay/{id}", post(pay))
             .route("/control/withdraw/{id}", post(withdraw))

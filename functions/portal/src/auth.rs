@@ -281,6 +281,9 @@ async fn check_code(app: &App, account_id: &str, purpose: OtpPurpose, code: &str
         return Ok(false);
     }
     let hubtel = app.api.providers.hubtel.get().await.map_err(|_| PortalError::Unavailable)?;
+    if !app.api.providers.hubtel_throttle.acquire_for(account_id, std::time::Duration::from_secs(8)).await? {
+        return Err(PortalError::RateLimited(5));
+    }
     let ok = hubtel.otp_verify(&otp.session, code).await.map_err(|e| {
         tracing::warn!(error = %e, "Hubtel OTP check failed");
         PortalError::Unavailable

@@ -134,7 +134,8 @@ pub struct PlanOffer {
 }
 
 /// Where a plan request stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum AccessStatus {
     /// Paid, waiting for an operator.
     Pending,
@@ -166,7 +167,7 @@ impl AccessStatus {
 }
 
 /// KYC details a plan may ask for.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
 pub struct Kyc {
     /// Registered business name.
     pub business_name: String,
@@ -193,7 +194,7 @@ impl Kyc {
 }
 
 /// One request for an API access plan.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct AccessRequest {
     /// `acc_…` id.
     pub id: String,

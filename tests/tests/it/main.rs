@@ -27,6 +27,7 @@ mod layers;
 mod ledger_random;
 mod money_smm;
 mod money_vtu;
+mod portal;
 mod smm_types;
 mod store;
 mod template;
