@@ -277,12 +277,43 @@ async fn wait_for_stop() {
     }
 }
 
+/// The portal's browser test drives Debian's Chromium: installed here when missing and
+/// `apt-get` can (as root), otherwise a clear message naming the packages.
+fn ensure_browser() -> Result<()> {
+    let have = |p: &str| std::path::Path::new(p).exists();
+    if have("/usr/bin/chromium") && have("/usr/bin/chromedriver") {
+        return Ok(());
+    }
+    let packages = "chromium chromium-driver";
+    let is_root = Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0")).unwrap_or(false);
+    if !is_root || !have("/usr/bin/apt-get") {
+        anyhow::bail!(
+            "the portal's browser test needs Chromium and chromedriver: install the Debian packages {packages} \
+             (sudo apt-get install -y {packages}) and run again"
+        );
+    }
+    eprintln!("kobo test: installing {packages} for the portal's browser test (apt-get)");
+    let apt = |args: &[&str]| {
+        Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    };
+    if !apt(&["update", "-qq"]) || !apt(&["install", "-y", "-qq", "chromium", "chromium-driver"]) {
+        anyhow::bail!("apt-get could not install {packages}; install them and run again");
+    }
+    Ok(())
+}
+
 /// rustfmt, clippy, then every test of the workspace; stops at the first failure and ends
 /// with one `N passed, N failed` line summing every test binary.
 fn run_tests() -> Result<()> {
     let project = Project::locate()?;
     // Install the pinned tools once, before the test binaries race for them.
     project.ensure_tools()?;
+    ensure_browser()?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let steps: [(&str, &[&str]); 2] = [
         ("rustfmt", &["fmt", "--all", "--check"]),

@@ -10,7 +10,6 @@ use kobo_shared::db::keys::RateSubject;
 use kobo_shared::db::portal::{Login, PortalOtp};
 use kobo_shared::domain::account::Account;
 use kobo_shared::domain::apikey;
-use kobo_shared::domain::money::Kobo;
 use kobo_shared::domain::phone::{mask_phone, NigerianPhone};
 use kobo_shared::domain::portal::{
     check_name, check_password, Email, OtpPurpose, Session, PORTAL_OTP_SECS, PORTAL_OTP_TRIES,
@@ -206,25 +205,14 @@ pub async fn signup(app: &App, r: &Req) -> Result<Page, PortalError> {
         return bad(&format!("Password {m}."));
     }
     limit(app, "signup-ip", &r.ip, limits::SIGNUP_IP).await?;
-    let account = Account {
-        id: apikey::new_account_id(),
-        name,
-        email: Some(email.as_str().to_string()),
-        phone: Some(phone.e164()),
-        plan_id: NO_PLAN.into(),
-        api_active: false,
-        balance: Kobo::new(0),
-        min_balance: Kobo::new(0),
-        pin_digest: None,
-        pin_failures: 0,
-        pin_locked_until: None,
-        pin_checks: 0,
-        pin_lock_level: 0,
-        payout_phone: None,
-        notice_phone: None,
-        low_balance_alert: None,
-        created_at: kobo_shared::domain::time::now_rfc3339(),
-    };
+    let account = kobo_shared::flows::accounts::new_account(
+        apikey::new_account_id(),
+        &name,
+        Some(email.as_str().to_string()),
+        Some(phone.e164()),
+        NO_PLAN.into(),
+        false,
+    );
     let login = Login {
         email: email.as_str().to_string(),
         account_id: account.id.clone(),

@@ -96,18 +96,25 @@ pub fn done_text(word: &str) -> Option<&'static str> {
     })
 }
 
+/// The `<head>` of every page: the stylesheet and the one deferred script.
+fn head(title: &str) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            title { (title) " · kobo Developer Portal" }
+            link rel="stylesheet" href="/portal/static/app.css";
+            script src="/portal/static/app.js" defer {}
+        }
+    }
+}
+
 /// A page without a session (sign-in, sign-up, errors).
 pub fn bare(title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · kobo Developer Portal" }
-                link rel="stylesheet" href="/portal/static/app.css";
-                script src="/portal/static/app.js" defer {}
-            }
+            (head(title))
             body {
                 header class="top" { a class="brand" href="/portal" { "kobo" } span { "Developer Portal" } }
                 main id="main" { h1 { (title) } (body) }
@@ -130,13 +137,7 @@ pub fn layout(ctx: &Ctx, title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · kobo Developer Portal" }
-                link rel="stylesheet" href="/portal/static/app.css";
-                script src="/portal/static/app.js" defer {}
-            }
+            (head(title))
             body {
                 a class="skip" href="#main" { "Skip to content" }
                 header class="top" {

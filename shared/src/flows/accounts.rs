@@ -43,6 +43,37 @@ pub struct NewAccount {
     pub id: Option<String>,
 }
 
+/// A new account's record: zero balance, no PIN, no payout phone, created now. The one
+/// place an account is made (the operator's `create_account`, the portal's sign-up).
+pub fn new_account(
+    id: String,
+    name: &str,
+    email: Option<String>,
+    phone: Option<String>,
+    plan_id: String,
+    api_active: bool,
+) -> Account {
+    Account {
+        id,
+        name: name.to_string(),
+        email,
+        phone,
+        plan_id,
+        api_active,
+        balance: Kobo::ZERO,
+        min_balance: Kobo::ZERO,
+        pin_digest: None,
+        pin_failures: 0,
+        pin_locked_until: None,
+        pin_checks: 0,
+        pin_lock_level: 0,
+        payout_phone: None,
+        notice_phone: None,
+        low_balance_alert: None,
+        created_at: now_rfc3339(),
+    }
+}
+
 /// Creates an account with a zero balance on an existing plan.
 pub async fn create_account(store: &Store, new: NewAccount) -> Result<Account, OpsError> {
     if new.name.trim().is_empty() {
@@ -56,25 +87,7 @@ pub async fn create_account(store: &Store, new: NewAccount) -> Result<Account, O
         Some(id) => return Err(OpsError::Invalid(format!("account id {id:?} must be 1-32 letters and digits"))),
         None => apikey::new_account_id(),
     };
-    let account = Account {
-        id,
-        name: new.name.trim().to_string(),
-        email: new.email,
-        phone: new.phone,
-        plan_id: new.plan_id,
-        api_active: new.api_active,
-        balance: Kobo::ZERO,
-        min_balance: Kobo::ZERO,
-        pin_digest: None,
-        pin_failures: 0,
-        pin_locked_until: None,
-        pin_checks: 0,
-        pin_lock_level: 0,
-        payout_phone: None,
-        notice_phone: None,
-        low_balance_alert: None,
-        created_at: now_rfc3339(),
-    };
+    let account = new_account(id, new.name.trim(), new.email, new.phone, new.plan_id, new.api_active);
     store.create_account(&account).await?;
     Ok(account)
 }

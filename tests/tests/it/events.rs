@@ -215,3 +215,25 @@ async fn a_poison_message_ends_in_the_dead_letter_queue() {
     let bodies: Vec<String> = dead.messages.unwrap_or_default().into_iter().filter_map(|m| m.body).collect();
     assert_eq!(bodies, ["{not json"]);
 }
+
+#[tokio::test]
+async fn portal_events_get_the_sign_in_page_and_refuse_a_cross_site_form() {
+    let t = test_app().await;
+    let sqs = aws_sdk_sqs::Client::new(&kobo_tests::stack::sdk().await);
+    let portal = kobo_portal::App::new(t.app, sqs, kobo_shared::platform::ssrf::TargetPolicy::PRODUCTION)
+        .unwrap_or_else(|e| panic!("portal: {e}"));
+    let resp = kobo_portal::handle(&portal, event("portal-signin-page.json")).await;
+    assert_eq!(resp.status().as_u16(), 200);
+    let header = |r: &lambda_http::Response<Body>, n: &str| {
+        r.headers().get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_string()
+    };
+    assert!(header(&resp, "content-security-policy").contains("default-src 'none'"));
+    assert_eq!(header(&resp, "cache-control"), "no-store");
+    let html = match resp.body() {
+        Body::Text(t) => t.clone(),
+        _ => String::new(),
+    };
+    assert!(html.contains("<form class=\"stack\" method=\"post\" action=\"/portal/signin\">"), "{html}");
+    let resp = kobo_portal::handle(&portal, event("portal-signin-cross-site.json")).await;
+    assert_eq!(resp.status().as_u16(), 403);
+}

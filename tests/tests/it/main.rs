@@ -11,6 +11,7 @@ mod abuse;
 mod bench_smm;
 mod bench_vtu;
 mod bench_webhooks;
+mod browser;
 mod chaos;
 mod e2e_auth;
 mod e2e_deposits;
