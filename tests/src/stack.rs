@@ -188,6 +188,18 @@ impl Stack {
         Store::new(aws_sdk_dynamodb::Client::new(&sdk), self.table.clone())
     }
 
+    /// The latest code the Hubtel simulator texted to `phone` (any format), as its owner
+    /// reads it; `None` while none was sent.
+    pub async fn code_sent_to(&self, phone: &str) -> Option<String> {
+        let v: serde_json::Value = reqwest::get(format!("{}/control/otp?phone={phone}", self.hubtel_base))
+            .await
+            .expect("the Hubtel simulator answers")
+            .json()
+            .await
+            .unwrap_or_default();
+        v["code"].as_str().map(str::to_string)
+    }
+
     /// The stack's config, as its Lambdas get it.
     pub fn config(&self) -> Config {
         let mut c = Config::for_table(self.table.clone());

@@ -156,9 +156,23 @@ impl Browser {
         self.cmd(reqwest::Method::GET, path, None).await.unwrap_or_else(|e| panic!("GET {path}: {e}"))
     }
 
+    /// The element `by` names, waiting up to 10 s for it (a click that submits a form
+    /// may return before the next page has loaded).
     async fn find(&self, by: By<'_>) -> String {
-        let v = self.post("/element", by.locator()).await;
-        v[ELEMENT_KEY].as_str().unwrap_or_else(|| panic!("no element {by:?}: {v}")).to_string()
+        let mut last = Value::Null;
+        for _ in 0..100 {
+            match self.cmd(reqwest::Method::POST, "/element", Some(by.locator())).await {
+                Ok(v) => {
+                    if let Some(id) = v[ELEMENT_KEY].as_str() {
+                        return id.to_string();
+                    }
+                    last = v;
+                }
+                Err(e) => last = e,
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no element {by:?}: {last}")
     }
 
     async fn count(&self, by: By<'_>) -> usize {
@@ -260,15 +274,9 @@ async fn a_reseller_goes_from_sign_up_to_a_redelivered_webhook_in_chromium() {
     b.shot("verify").await;
     let mut verified = false;
     for _ in 0..10 {
-        let v: serde_json::Value = reqwest::get(format!("{}/control/otp?phone={phone}", s.hubtel_base))
-            .await
-            .expect("sim")
-            .json()
-            .await
-            .unwrap_or_default();
-        match v["code"].as_str() {
+        match s.code_sent_to(&phone).await {
             Some(code) => {
-                b.fill("code", code).await;
+                b.fill("code", &code).await;
                 b.click(By::XPath("//button[text()='Verify']")).await;
                 if b.path().await == "/portal?done=verified" {
                     verified = true;

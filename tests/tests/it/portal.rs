@@ -79,24 +79,13 @@ fn csrf_of(body: &str) -> String {
     body[at + 19..].split('"').next().unwrap_or("").to_string()
 }
 
-/// The latest code the Hubtel simulator texted to `phone`, if any.
-async fn code_sent_to(s: &Stack, phone: &str) -> Option<String> {
-    let v: serde_json::Value = reqwest::get(format!("{}/control/otp?phone={phone}", s.hubtel_base))
-        .await
-        .expect("the Hubtel simulator answers")
-        .json()
-        .await
-        .unwrap_or_default();
-    v["code"].as_str().map(str::to_string)
-}
-
 /// Verifies the phone as its owner would: the code read from the phone, entered on the
 /// verify page. Hubtel's limit is shared with every test running: while it has no slot
 /// the portal answers 429 or 503 (nothing changed) and the owner asks again a window
 /// later, as the page tells them to.
 async fn verify_phone(s: &Stack, v: &mut Visitor, phone: &str) {
     for _ in 0..10 {
-        let Some(code) = code_sent_to(s, phone).await else {
+        let Some(code) = s.code_sent_to(phone).await else {
             let (st, _, _) = v.submit("/portal/verify", "/portal/verify/send", &[]).await;
             assert!([303, 429, 503].contains(&st), "{st}");
             tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
@@ -183,7 +172,7 @@ async fn sign_up_verify_request_access_approve_and_use_a_key() {
     let (st, loc, _) = v.get("/portal/keys").await;
     assert_eq!((st, loc.as_str()), (303, "/portal/verify"));
     // A wrong code is refused and the phone stays unverified; the right one verifies it.
-    let code = code_sent_to(s, &phone).await.unwrap_or_default();
+    let code = s.code_sent_to(&phone).await.unwrap_or_default();
     let wrong = if code == "000000" { "111111" } else { "000000" };
     let (st, _, body) = v.submit("/portal/verify", "/portal/verify", &[("code", wrong)]).await;
     assert!([422, 429, 503].contains(&st), "a wrong code is never accepted: {body}");
