@@ -172,7 +172,22 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("no element {by:?}: {last}")
+        panic!("no element {by:?}: {last}\n{}", self.describe().await)
+    }
+
+    /// Where the browser is and what the page says, for a failure's message.
+    async fn describe(&self) -> String {
+        let url = self.cmd(reqwest::Method::GET, "/url", None).await.unwrap_or_else(|e| e);
+        let body = match self.cmd(reqwest::Method::POST, "/element", Some(By::Tag("body").locator())).await {
+            Ok(v) => match v[ELEMENT_KEY].as_str() {
+                Some(el) => {
+                    self.cmd(reqwest::Method::GET, &format!("/element/{el}/text"), None).await.unwrap_or_else(|e| e)
+                }
+                None => v,
+            },
+            Err(e) => e,
+        };
+        format!("at {url}, the page says:\n{}", body.as_str().map(str::to_string).unwrap_or_else(|| body.to_string()))
     }
 
     async fn count(&self, by: By<'_>) -> usize {
@@ -201,6 +216,37 @@ impl Browser {
     async fn click(&self, by: By<'_>) {
         let el = self.find(by).await;
         self.post(&format!("/element/{el}/click"), json!({})).await;
+    }
+
+    /// The current document's root element; it goes stale once a navigation replaces the page.
+    async fn page(&self) -> String {
+        self.find(By::Tag("html")).await
+    }
+
+    /// Waits until the document whose root is `old` has been replaced and the next page
+    /// has loaded, so that what follows reads the new page, never the old one.
+    async fn next_page(&self, old: &str) {
+        let ready = json!({"script": "return document.readyState", "args": []});
+        for _ in 0..200 {
+            if let Err(e) = self.cmd(reqwest::Method::GET, &format!("/element/{old}/name"), None).await {
+                let gone = matches!(e["error"].as_str(), Some("stale element reference" | "no such element"));
+                if gone
+                    && self.cmd(reqwest::Method::POST, "/execute/sync", Some(ready.clone())).await
+                        == Ok(json!("complete"))
+                {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the page was not replaced: {}", self.describe().await)
+    }
+
+    /// Clicks what `by` names (a link or a submit button) and waits for the page it leads to.
+    async fn follow(&self, by: By<'_>) {
+        let old = self.page().await;
+        self.click(by).await;
+        self.next_page(&old).await;
     }
 
     async fn text(&self, by: By<'_>) -> String {
@@ -260,14 +306,14 @@ async fn a_reseller_goes_from_sign_up_to_a_redelivered_webhook_in_chromium() {
     let phone = format!("0803{:07}", rand::random::<u32>() % 10_000_000);
     b.open("/").await;
     assert_eq!(b.path().await, "/portal/signin?expired=1", "/ leads to sign-in");
-    b.click(By::LinkText("Create an account")).await;
+    b.follow(By::LinkText("Create an account")).await;
     assert_eq!(b.h1().await, "Create your account");
     b.fill("name", "Browser Stores").await;
     b.fill("email", &email).await;
     b.fill("phone", &phone).await;
     b.fill("password", "browser-pass-42").await;
     b.shot("signup").await;
-    b.click(By::Css("button[type=submit]")).await;
+    b.follow(By::Css("button[type=submit]")).await;
 
     // Verify the phone with the code the simulator texted.
     assert_eq!(b.h1().await, "Verify your phone");
@@ -277,7 +323,7 @@ async fn a_reseller_goes_from_sign_up_to_a_redelivered_webhook_in_chromium() {
         match s.code_sent_to(&phone).await {
             Some(code) => {
                 b.fill("code", &code).await;
-                b.click(By::XPath("//button[text()='Verify']")).await;
+                b.follow(By::XPath("//button[text()='Verify']")).await;
                 if b.path().await == "/portal?done=verified" {
                     verified = true;
                     break;
@@ -285,7 +331,7 @@ async fn a_reseller_goes_from_sign_up_to_a_redelivered_webhook_in_chromium() {
                 // Hubtel had no slot (the page says so): ask again a window later.
                 b.open("/portal/verify").await;
             }
-            None => b.click(By::XPath("//button[text()='Send a new code']")).await,
+            None => b.follow(By::XPath("//button[text()='Send a new code']")).await,
         }
         tokio::time::sleep(Duration::from_millis(2500)).await;
     }
@@ -297,11 +343,12 @@ async fn a_reseller_goes_from_sign_up_to_a_redelivered_webhook_in_chromium() {
 
     // Fund the wallet (as a deposit would) and request the demo plan.
     accounts::adjust(&store, &account, Direction::Credit, Kobo::naira(8_000), "deposit", "test").await.expect("credit");
-    b.click(By::LinkText("API access")).await;
+    b.follow(By::LinkText("API access")).await;
+    let before = b.page().await;
     b.click(By::XPath("//button[starts-with(., 'Request demo')]")).await;
     // The confirmation dialog (the form's data-confirm) is accepted.
     assert!(b.accept_alert().await, "the confirmation asks before paying");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    b.next_page(&before).await;
     assert_eq!(b.path().await, "/portal/access?done=requested");
     assert!(b.text(By::Id("access-state")).await.contains("waiting for approval"));
     assert!(b.text(By::Id("balance")).await.contains("₦3,000.00"), "charged ₦5,000");
@@ -314,10 +361,10 @@ async fn a_reseller_goes_from_sign_up_to_a_redelivered_webhook_in_chromium() {
     assert!(b.text(By::Id("api-access")).await.contains("Active on plan demo"));
 
     // Create a key: shown once, with a copy button; it works on the API.
-    b.click(By::LinkText("API keys")).await;
+    b.follow(By::LinkText("API keys")).await;
     b.fill("label", "browser key").await;
     b.click(By::Css("input[name=scope_balance]")).await;
-    b.click(By::XPath("//button[text()='Create key']")).await;
+    b.follow(By::XPath("//button[text()='Create key']")).await;
     let key = b.text(By::Id("secret")).await;
     assert!(key.starts_with(&format!("kobo_{account}_")), "{key}");
     assert_eq!(b.text(By::Css("button[data-copy=secret]")).await, "Copy");
@@ -334,20 +381,20 @@ async fn a_reseller_goes_from_sign_up_to_a_redelivered_webhook_in_chromium() {
 
     // Add a webhook, press Test, see the attempt, redeliver it.
     let hook = Receiver::start(Mode::Ok);
-    b.click(By::LinkText("Webhooks")).await;
+    b.follow(By::LinkText("Webhooks")).await;
     b.fill("url", &hook.url).await;
     b.click(By::Css("input[name='event_order.created']")).await;
-    b.click(By::XPath("//button[text()='Add endpoint']")).await;
+    b.follow(By::XPath("//button[text()='Add endpoint']")).await;
     let secret = b.text(By::Id("secret")).await;
     hook.set_secret(&secret);
     b.shot("webhook-added").await;
-    b.click(By::XPath("//button[text()='Test']")).await;
+    b.follow(By::XPath("//button[text()='Test']")).await;
     let result = b.text(By::Id("test-result")).await;
     assert!(result.contains("HTTP 200"), "{result}");
     let log = b.text(By::Id("log")).await;
     assert!(log.contains("vtu.status_changed") && log.contains("yes"), "{log}");
     b.shot("webhook-tested").await;
-    b.click(By::XPath("//button[text()='Redeliver']")).await;
+    b.follow(By::XPath("//button[text()='Redeliver']")).await;
     assert!(b.text(By::Id("test-result")).await.contains("HTTP 200"));
     assert_eq!(b.count(By::XPath("//table[@id='log']/tbody/tr")).await, 2);
     assert_eq!(
