@@ -524,3 +524,79 @@ async fn sign_in_is_limited_per_email_on_a_fixed_clock() {
     assert!(cookie.starts_with("__Host-kobo_session=") && cookie.contains("; Secure"), "{cookie}");
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"), "{cookie}");
 }
+
+static FAULTY: kobo_tests::StackSlot = kobo_tests::StackSlot::new();
+
+/// Sets the DynamoDB faults of the stack of its own (`""`: none).
+async fn faults(s: &Stack, spec: &str) {
+    kobo_cli::devstack::moto::launcher_faults(&s.aws_endpoint, spec)
+        .await
+        .unwrap_or_else(|e| panic!("setting faults {spec:?}: {e:#}"));
+}
+
+/// Money under DynamoDB faults (a stack of its own: faults are global to an emulator).
+/// A request whose transaction is throttled throughout answers 503 with nothing charged
+/// or pending; one whose transaction was applied but answered 500 is answered as made and
+/// charged once; a rejection that keeps conflicting refunds nothing and leaves the request
+/// pending for the operator to repeat; one applied but answered 500 refunds exactly once.
+#[tokio::test]
+async fn access_requests_under_dynamodb_faults_charge_once_and_refund_once() {
+    let s = kobo_tests::own_stack(&FAULTY, "portal-faults");
+    let store = s.store().await;
+    faults(s, "").await;
+    let (mut v, _, _, account) = signed_up(s, &store).await;
+    accounts::adjust(&store, &account, Direction::Credit, Kobo::naira(12_000), "funds", "test").await.expect("credit");
+    let price = Kobo::naira(5_000);
+
+    // Throttled on every attempt: 503, Retry-After, nothing charged, nothing pending.
+    let (_, _, page) = v.get("/portal/access").await;
+    let token = csrf_of(&page);
+    faults(s, "seed=1,throttle=1,ops=TransactWriteItems").await;
+    let (st, _, body) = v.post("/portal/access", &[("csrf", &token), ("plan", "demo")]).await;
+    faults(s, "").await;
+    assert_eq!(st, 503, "{body}");
+    assert!(body.contains("Nothing was changed"), "{body}");
+    assert_eq!(store.balance(&account).await.ok().flatten(), Some(Kobo::naira(12_000)), "nothing charged");
+    assert!(store.access_requests(&account).await.expect("requests").is_empty(), "nothing pending");
+
+    // Applied, then answered 500 (the SDK retries with the same token): answered as made,
+    // charged once.
+    faults(s, "seed=2,error_after_write=1,ops=TransactWriteItems").await;
+    let (st, loc, body) = v.post("/portal/access", &[("csrf", &token), ("plan", "demo")]).await;
+    faults(s, "").await;
+    assert_eq!((st, loc.as_str()), (303, "/portal/access?done=requested"), "{body}");
+    assert_eq!(store.balance(&account).await.ok().flatten(), Some(Kobo::naira(7_000)), "charged once");
+    let requests = store.access_requests(&account).await.expect("requests");
+    assert_eq!(requests.len(), 1, "one request recorded");
+    assert_eq!(requests[0].price, price);
+    let id = requests[0].id.clone();
+    let (st, _, _) = v.post("/portal/access", &[("csrf", &token), ("plan", "demo")]).await;
+    assert_eq!(st, 409, "the same request again is refused, not charged twice");
+    assert_eq!(store.balance(&account).await.ok().flatten(), Some(Kobo::naira(7_000)));
+
+    // The rejection conflicts on every attempt: an error for the operator, nothing
+    // refunded, the request still pending.
+    faults(s, "seed=3,conflict=1,ops=TransactWriteItems").await;
+    let refused = access::reject(&store, &account, &id, "KYC incomplete").await;
+    faults(s, "").await;
+    assert!(refused.is_err(), "{refused:?}");
+    assert_eq!(store.balance(&account).await.ok().flatten(), Some(Kobo::naira(7_000)), "nothing refunded");
+    let r = store.get_access_request(&account, &id).await.ok().flatten().expect("the request");
+    assert_eq!(r.status.as_str(), "pending");
+
+    // Repeated while the write is applied but answered 500: refunded exactly once, and a
+    // third try is told it is settled.
+    faults(s, "seed=4,error_after_write=1,ops=TransactWriteItems").await;
+    let settled = access::reject(&store, &account, &id, "KYC incomplete").await;
+    faults(s, "").await;
+    assert!(settled.as_ref().is_ok_and(|x| *x), "{settled:?}");
+    assert!(access::reject(&store, &account, &id, "KYC incomplete").await.is_err(), "already rejected");
+    assert!(!access::approve(&store, &account, &id).await.is_ok_and(|x| x), "a rejected request is not approved");
+    let ledger = store.ledger(&account).await.expect("ledger");
+    let count =
+        |kind: &str| ledger.iter().filter(|e| e.kind == kind && e.reference.as_deref() == Some(id.as_str())).count();
+    assert_eq!((count("api_access"), count("api_access_refund")), (1, 1));
+    let a = store.get_account(&account).await.ok().flatten().expect("account");
+    assert_eq!((a.balance, a.api_active), (Kobo::naira(12_000), false));
+    kobo_tests::assert_ledger_sums(&store, &account).await;
+}
