@@ -34,11 +34,12 @@ pub enum PlanCmd {
         #[arg(long, default_value_t = 300)]
         ip_rpm: u32,
         /// Offer the plan in the Developer Portal at this price in naira (requests are
-        /// charged it from the wallet and wait for `kobo access approve`).
+        /// charged it from the wallet and wait for `kobo access approve`). Without it the
+        /// plan is not offered: replacing an offered plan withdraws its offer.
         #[arg(long)]
         price: Option<String>,
         /// Requests for the plan must carry KYC details (business name, NIN/BVN, address).
-        #[arg(long)]
+        #[arg(long, requires = "price")]
         kyc: bool,
     },
     /// List plans.
@@ -73,5 +74,26 @@ pub async fn plan(conn: &Conn, cmd: PlanCmd) -> Result<()> {
             print_json(&plan)
         }
         PlanCmd::List => print_json(&conn.store.plans().await?),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PlanCmd;
+    use clap::Parser;
+
+    #[derive(Parser, Debug)]
+    struct Args {
+        #[command(subcommand)]
+        cmd: PlanCmd,
+    }
+
+    #[test]
+    fn kyc_is_refused_without_a_price_to_offer_the_plan_at() {
+        let create = ["plan", "create", "--id", "gold", "--name", "Gold", "--kyc"];
+        let e = Args::try_parse_from(create).expect_err("--kyc alone offers nothing");
+        assert_eq!(e.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        let offered = Args::try_parse_from(create.into_iter().chain(["--price", "20000"])).expect("offered with KYC");
+        assert!(matches!(offered.cmd, PlanCmd::Create { kyc: true, price: Some(ref p), .. } if p == "20000"));
     }
 }
