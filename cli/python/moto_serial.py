@@ -40,6 +40,8 @@ only for measuring the difference):
   TransactionConflictException), throttle=P (any data-plane call answers
   ThrottlingException or ProvisionedThroughputExceededException), error_after_write=P
   (a write is applied, then answered 500 InternalServerError, as DynamoDB can),
+  error_before_write=P (a write answers 500 InternalServerError without being applied:
+  the caller cannot tell it from error_after_write),
   ops=A+B (only these operations, e.g. ops=TransactWriteItems), skip=N (the first N
   requests that could fault pass untouched: a fault placed at a known point). Faults
   never touch control-plane calls (CreateTable, DescribeTable, ...) or Streams. Each
@@ -760,7 +762,7 @@ TOKEN_CAP = 20000
 class Faults:
     """Seeded fault decisions; used under LOCK, so the sequence is reproducible."""
 
-    KINDS = ("conflict", "throttle", "error_after_write")
+    KINDS = ("conflict", "throttle", "error_after_write", "error_before_write")
 
     def __init__(self, spec: str):
         self.spec = spec.strip()
@@ -864,6 +866,9 @@ def injected_fault(op: str, body: bytes, start_response):
             "TransactionConflictException",
             "Transaction is ongoing for the item",
         )
+    if op in WRITES and FAULTS.roll("error_before_write"):
+        FAULTS.injected["error_before_write"] += 1
+        return error_response(start_response, "500 Internal Server Error", "InternalServerError", "Internal server error")
     return None
 
 

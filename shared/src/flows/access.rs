@@ -71,7 +71,22 @@ pub async fn request(
         Ok(()) => Ok(r),
         Err(AccessRequestError::AlreadyPending) => Err(RequestError::AlreadyPending),
         Err(AccessRequestError::InsufficientBalance) => Err(RequestError::InsufficientBalance),
+        Err(AccessRequestError::Store(StoreError::Unknown(e))) => settled(store, r, e).await,
         Err(AccessRequestError::Store(e)) => Err(RequestError::Store(e)),
+    }
+}
+
+/// A request whose transaction may or may not have applied (every attempt answered a
+/// 5xx): its own item, read back strongly consistent, says which. Made: the request as
+/// made. Not made: nothing was committed (retry later). Unreadable: still unknown.
+async fn settled(store: &Store, r: AccessRequest, unknown: String) -> Result<AccessRequest, RequestError> {
+    match store.get_access_request(&r.account_id, &r.id).await {
+        Ok(Some(made)) => Ok(made),
+        Ok(None) => Err(RequestError::Store(StoreError::Throttled(format!("not applied: {unknown}")))),
+        Err(e) => {
+            tracing::warn!(error = %e, request_id = %r.id, "an access request's outcome could not be read back");
+            Err(RequestError::Store(StoreError::Unknown(unknown)))
+        }
     }
 }
 

@@ -535,8 +535,8 @@ async fn faults(s: &Stack, spec: &str) {
 }
 
 /// Money under DynamoDB faults (a stack of its own: faults are global to an emulator).
-/// A request whose transaction is throttled throughout answers 503 with nothing charged
-/// or pending; one whose transaction was applied but answered 500 is answered as made and
+/// A request whose transaction is throttled throughout, or answered 500 without applying
+/// on every attempt (read back), answers 503 with nothing charged or pending; one whose transaction was applied but answered 500 is answered as made and
 /// charged once; a rejection that keeps conflicting refunds nothing and leaves the request
 /// pending for the operator to repeat; one applied but answered 500 refunds exactly once.
 #[tokio::test]
@@ -556,6 +556,16 @@ async fn access_requests_under_dynamodb_faults_charge_once_and_refund_once() {
     faults(s, "").await;
     assert_eq!(st, 503, "{body}");
     assert!(body.contains("Nothing was changed"), "{body}");
+    assert_eq!(store.balance(&account).await.ok().flatten(), Some(Kobo::naira(12_000)), "nothing charged");
+    assert!(store.access_requests(&account).await.expect("requests").is_empty(), "nothing pending");
+
+    // Every attempt answered 500 without applying: the outcome is unknown until the
+    // request's item is read back, which says nothing was made: the plain 503.
+    faults(s, "seed=5,error_before_write=1,ops=TransactWriteItems").await;
+    let (st, _, body) = v.post("/portal/access", &[("csrf", &token), ("plan", "demo")]).await;
+    faults(s, "").await;
+    assert_eq!(st, 503, "{body}");
+    assert!(body.contains("Nothing was changed"), "read back, not left unknown: {body}");
     assert_eq!(store.balance(&account).await.ok().flatten(), Some(Kobo::naira(12_000)), "nothing charged");
     assert!(store.access_requests(&account).await.expect("requests").is_empty(), "nothing pending");
 
