@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use kobo_shared::flows::access;
 use kobo_shared::flows::accounts::{self, Direction};
 use kobo_shared::Kobo;
-use kobo_tests::{free_port, stack, unique, Mode, Receiver};
+use kobo_tests::{free_port, stack, unique, ApiClient, Mode, Receiver};
 use serde_json::{json, Value};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -369,15 +369,8 @@ async fn a_reseller_goes_from_sign_up_to_a_redelivered_webhook_in_chromium() {
     assert!(key.starts_with(&format!("kobo_{account}_")), "{key}");
     assert_eq!(b.text(By::Css("button[data-copy=secret]")).await, "Copy");
     b.shot("key-created").await;
-    let resp = reqwest::Client::new()
-        .post(format!("{}/api/v1", s.base_url))
-        .form(&[("key", key.as_str()), ("action", "balance")])
-        .send()
-        .await
-        .expect("API");
-    assert_eq!(resp.status().as_u16(), 200);
-    let v: serde_json::Value = resp.json().await.unwrap_or_default();
-    assert_eq!(v["balance"], "3000.00");
+    let (st, v) = ApiClient::new(s, &key).balance_answer().await;
+    assert_eq!((st, &v["balance"]), (200, &json!("3000.00")), "{v}");
 
     // Add a webhook, press Test, see the attempt, redeliver it.
     let hook = Receiver::start(Mode::Ok);

@@ -7,7 +7,7 @@
 use kobo_shared::flows::access;
 use kobo_shared::flows::accounts::{self, Direction};
 use kobo_shared::{Kobo, Store};
-use kobo_tests::{fresh_source_ip, stack, unique, Mode, Receiver, Stack};
+use kobo_tests::{fresh_source_ip, stack, unique, ApiClient, Mode, Receiver, Stack};
 
 /// A browser without JavaScript: one cookie, no redirects followed, `Origin` sent.
 struct Visitor {
@@ -72,6 +72,12 @@ impl Visitor {
         all.extend_from_slice(fields);
         self.post(path, &all).await
     }
+}
+
+/// The secret a page shows once (a new key's or endpoint's).
+fn shown_secret(body: &str) -> String {
+    let at = body.find("<code id=\"secret\">").unwrap_or_else(|| panic!("no secret shown in {body}"));
+    body[at + 18..].split('<').next().unwrap_or("").to_string()
 }
 
 fn csrf_of(body: &str) -> String {
@@ -185,19 +191,11 @@ async fn sign_up_verify_request_access_approve_and_use_a_key() {
     // The API answers 403 until a plan is approved.
     let (st, _, body) = v.submit("/portal/keys", "/portal/keys", &[("label", "first"), ("scope_balance", "on")]).await;
     assert_eq!(st, 200, "{body}");
-    let key = body.split("<code id=\"secret\">").nth(1).and_then(|r| r.split('<').next()).expect("the key shown once");
-    let api = |key: String| async move {
-        reqwest::Client::new()
-            .post(format!("{}/api/v1", s.base_url))
-            .form(&[("key", key.as_str()), ("action", "balance")])
-            .send()
-            .await
-            .map(|r| r.status().as_u16())
-            .unwrap_or(0)
-    };
-    assert_eq!(api(key.to_string()).await, 403);
+    let key = shown_secret(&body);
+    let api = ApiClient::new(s, &key);
+    assert_eq!(api.balance_answer().await.0, 403);
     let (_, _, listed) = v.get("/portal/keys").await;
-    assert!(!listed.contains(key), "the key is shown only once");
+    assert!(!listed.contains(&key), "the key is shown only once");
 
     // Requests: no money → refused, nothing charged; KYC plan without KYC → refused.
     let (st, _, body) = v.submit("/portal/access", "/portal/access", &[("plan", "demo")]).await;
@@ -224,7 +222,7 @@ async fn sign_up_verify_request_access_approve_and_use_a_key() {
     assert_eq!(pending.len(), 1);
     assert!(access::approve(&store, &account, &pending[0].id).await.expect("approve"));
     assert!(!access::approve(&store, &account, &pending[0].id).await.is_ok_and(|x| x), "approved once");
-    assert_eq!(api(key.to_string()).await, 200);
+    assert_eq!(api.balance_answer().await.0, 200);
     let (_, _, body) = v.get("/portal").await;
     assert!(body.contains("Active on plan"), "{body}");
     assert!(body.contains("₦25,000.00"), "the balance shows in naira: {body}");
@@ -336,17 +334,11 @@ async fn keys_webhooks_test_redeliver_refusals_and_history() {
 
     // A key with one scope and an IP whitelist; its refusals show with the check named.
     let (st, _, body) = v
-        .submit("/portal/keys", "/portal/keys", &[("label", "shop"), ("scope_balance", "on"), ("ips", "127.9.9.9")])
+        .submit("/portal/keys", "/portal/keys", &[("label", "shop"), ("scope_balance", "on"), ("ips", "127.9.9.8")])
         .await;
     assert_eq!(st, 200, "{body}");
-    let key = body.split("<code id=\"secret\">").nth(1).and_then(|r| r.split('<').next()).expect("key").to_string();
-    let resp = reqwest::Client::new()
-        .post(format!("{}/api/v1", s.base_url))
-        .form(&[("key", key.as_str()), ("action", "balance")])
-        .send()
-        .await
-        .expect("API");
-    assert_eq!(resp.status().as_u16(), 403, "refused by the IP whitelist");
+    let api = ApiClient::new(s, &shown_secret(&body));
+    assert_eq!(api.balance_answer().await.0, 403, "refused by the IP whitelist");
     let (st, _, body) = v.get("/portal/refused").await;
     assert_eq!(st, 200);
     assert!(body.contains("<strong>ip</strong>"), "{body}");
@@ -358,6 +350,7 @@ async fn keys_webhooks_test_redeliver_refusals_and_history() {
     assert_eq!((st, loc.as_str()), (303, "/portal/refused?done=whitelisted"));
     let rec = store.list_keys(&account).await.expect("keys").remove(0);
     assert!(rec.ip_whitelist.contains(&refused_ip));
+    assert_eq!(api.balance_answer().await.0, 200, "the key works from the whitelisted IP");
 
     // Roll: a new key now; the old one retires within the grace period.
     let (st, _, body) = v
@@ -391,9 +384,8 @@ async fn keys_webhooks_test_redeliver_refusals_and_history() {
         .await;
     assert_eq!(st, 200, "{body}");
     assert!(body.contains("signing secret"), "{body}");
-    let secret =
-        body.split("<code id=\"secret\">").nth(1).and_then(|r| r.split('<').next()).expect("secret shown once");
-    hook.set_secret(secret);
+    let secret = shown_secret(&body);
+    hook.set_secret(&secret);
     let ep = store.endpoints(&account).await.expect("endpoints").remove(0);
     let page = format!("/portal/webhooks/{}", ep.id);
     let (st, _, body) = v.submit(&page, &format!("{page}/test"), &[("event", "order.created")]).await;
