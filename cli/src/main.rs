@@ -301,7 +301,8 @@ fn ensure_browser() -> Result<()> {
             .map(|s| s.success())
             .unwrap_or(false)
     };
-    if !apt(&["update", "-qq"]) || !apt(&["install", "-y", "-qq", "chromium", "chromium-driver"]) {
+    let install = ["install", "-y", "-qq"].into_iter().chain(packages.split(' ')).collect::<Vec<_>>();
+    if !apt(&["update", "-qq"]) || !apt(&install) {
         anyhow::bail!("apt-get could not install {packages}; install them and run again");
     }
     Ok(())

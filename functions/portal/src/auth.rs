@@ -205,14 +205,15 @@ pub async fn signup(app: &App, r: &Req) -> Result<Page, PortalError> {
         return bad(&format!("Password {m}."));
     }
     limit(app, "signup-ip", &r.ip, limits::SIGNUP_IP).await?;
-    let account = kobo_shared::flows::accounts::new_account(
-        apikey::new_account_id(),
-        &name,
-        Some(email.as_str().to_string()),
-        Some(phone.e164()),
-        NO_PLAN.into(),
-        false,
-    );
+    let account = kobo_shared::flows::accounts::NewAccount {
+        name,
+        plan_id: NO_PLAN.into(),
+        email: Some(email.as_str().to_string()),
+        phone: Some(phone.e164()),
+        api_active: false,
+        id: None,
+    }
+    .record();
     let login = Login {
         email: email.as_str().to_string(),
         account_id: account.id.clone(),

@@ -43,34 +43,30 @@ pub struct NewAccount {
     pub id: Option<String>,
 }
 
-/// A new account's record: zero balance, no PIN, no payout phone, created now. The one
-/// place an account is made (the operator's `create_account`, the portal's sign-up).
-pub fn new_account(
-    id: String,
-    name: &str,
-    email: Option<String>,
-    phone: Option<String>,
-    plan_id: String,
-    api_active: bool,
-) -> Account {
-    Account {
-        id,
-        name: name.to_string(),
-        email,
-        phone,
-        plan_id,
-        api_active,
-        balance: Kobo::ZERO,
-        min_balance: Kobo::ZERO,
-        pin_digest: None,
-        pin_failures: 0,
-        pin_locked_until: None,
-        pin_checks: 0,
-        pin_lock_level: 0,
-        payout_phone: None,
-        notice_phone: None,
-        low_balance_alert: None,
-        created_at: now_rfc3339(),
+impl NewAccount {
+    /// The account's record: zero balance, no PIN, no payout phone, created now, its id
+    /// random unless fixed. The one place an account is made (the operator's
+    /// [`create_account`], the portal's sign-up).
+    pub fn record(self) -> Account {
+        Account {
+            id: self.id.unwrap_or_else(apikey::new_account_id),
+            name: self.name,
+            email: self.email,
+            phone: self.phone,
+            plan_id: self.plan_id,
+            api_active: self.api_active,
+            balance: Kobo::ZERO,
+            min_balance: Kobo::ZERO,
+            pin_digest: None,
+            pin_failures: 0,
+            pin_locked_until: None,
+            pin_checks: 0,
+            pin_lock_level: 0,
+            payout_phone: None,
+            notice_phone: None,
+            low_balance_alert: None,
+            created_at: now_rfc3339(),
+        }
     }
 }
 
@@ -82,12 +78,10 @@ pub async fn create_account(store: &Store, new: NewAccount) -> Result<Account, O
     if !store.plans().await?.iter().any(|p| p.id == new.plan_id) {
         return Err(OpsError::Invalid(format!("plan {:?} does not exist; create it first", new.plan_id)));
     }
-    let id = match new.id {
-        Some(id) if apikey::is_account_id(&id) => id,
-        Some(id) => return Err(OpsError::Invalid(format!("account id {id:?} must be 1-32 letters and digits"))),
-        None => apikey::new_account_id(),
-    };
-    let account = new_account(id, new.name.trim(), new.email, new.phone, new.plan_id, new.api_active);
+    if let Some(id) = new.id.as_deref().filter(|id| !apikey::is_account_id(id)) {
+        return Err(OpsError::Invalid(format!("account id {id:?} must be 1-32 letters and digits")));
+    }
+    let account = NewAccount { name: new.name.trim().to_string(), ..new }.record();
     store.create_account(&account).await?;
     Ok(account)
 }
