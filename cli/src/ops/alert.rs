@@ -13,7 +13,7 @@ pub enum AlertCmd {
     List,
     /// Close an alert once it is settled.
     Resolve {
-        /// Its subject, e.g. `vtu:<trx>`.
+        /// Its subject, e.g. `vtu:<trx>/processing-long`.
         subject: String,
     },
 }

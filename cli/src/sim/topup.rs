@@ -21,6 +21,10 @@
 //! ₦2,500), and a purchase below the minimum is refused; prepaid tokens come with units,
 //! customer name, address and tariff. JAMB purchases need a `profile_id` the profile
 //! lookup knows (anything not starting 000).
+//! Outcome `pending` answers pending and stays so until `POST /control/settle
+//! {"reference": "TRX...", "outcome": "success"|"failure", "callback": false}`.
+//! `POST /control/lookup_failing {"reference": "TRX...", "times": 1}` makes that
+//! reference's next requeries answer 200 `{"success": false, "error": ...}`.
 //! `GET /control/stats` counts purchases, the purchases held per number, each
 //! reference's state here (`by_reference`) and the hostile behaviours injected.
 
@@ -49,6 +53,8 @@ enum Outcome {
     Timeout,
     Down,
     Hold,
+    /// Answered pending and left pending: only `POST /control/settle` ends it.
+    Pending,
 }
 
 #[derive(Debug)]
@@ -68,6 +74,9 @@ struct State_ {
     /// Numbers whose held purchases may answer.
     released: tokio::sync::watch::Sender<std::collections::HashSet<String>>,
     chaos: super::chaos::Chaos,
+    /// Requeries of these references still to answer 200 `success: false` (a lookup
+    /// that failed at the provider, as providers word rate limits and lookup errors).
+    lookup_failing: HashMap<String, u64>,
 }
 
 type Shared = Arc<Mutex<State_>>;
@@ -223,7 +232,7 @@ async fn purchase(State(state): State<Shared>, headers: HeaderMap, Json(req): Js
                 rec["status"] = json!("failed");
                 rec["error"] = json!("Operator declined the recharge");
             }
-            Outcome::PendingSuccess | Outcome::PendingFailure => rec["status"] = json!("pending"),
+            Outcome::PendingSuccess | Outcome::PendingFailure | Outcome::Pending => rec["status"] = json!("pending"),
             _ => {}
         }
         s.records.insert(reference, rec.clone());
@@ -334,6 +343,10 @@ async fn requery(State(state): State<Shared>, headers: HeaderMap, Path(reference
         Some("requery_429") => return refused(StatusCode::TOO_MANY_REQUESTS),
         Some("requery_500") => return refused(StatusCode::INTERNAL_SERVER_ERROR),
         _ => {}
+    }
+    if let Some(left) = s.lookup_failing.get_mut(&reference).filter(|n| **n > 0) {
+        *left -= 1;
+        return Json(json!({"success": false, "error": "Transaction lookup failed, try again later"})).into_response();
     }
     match s.records.get(&reference) {
         Some(r) => Json(r.clone()).into_response(),
@@ -503,6 +516,49 @@ async fn next(State(state): State<Shared>, Json(v): Json<Value>) -> Response {
     }
 }
 
+/// `{"reference": "TRX...", "outcome": "success"|"failure", "callback": false}`: ends a
+/// pending purchase here (its signed callback follows unless `callback` is false).
+async fn settle(State(state): State<Shared>, Json(v): Json<Value>) -> Response {
+    let (Some(reference), Some(outcome)) = (v["reference"].as_str(), v["outcome"].as_str()) else {
+        return (StatusCode::BAD_REQUEST, "reference and outcome are required").into_response();
+    };
+    let success = match outcome {
+        "success" => true,
+        "failure" => false,
+        _ => return (StatusCode::BAD_REQUEST, "outcome is success or failure").into_response(),
+    };
+    let (rec, url, secret) = {
+        let Ok(mut s) = state.lock() else { return StatusCode::INTERNAL_SERVER_ERROR.into_response() };
+        let Some(rec) = s.records.get_mut(reference) else {
+            return (StatusCode::NOT_FOUND, Json(json!({"error": "not found"}))).into_response();
+        };
+        if success {
+            rec["status"] = json!("success");
+        } else {
+            rec["status"] = json!("failed");
+            rec["success"] = json!(false);
+            rec["error"] = json!("Recharge failed at the operator");
+        }
+        (rec.clone(), s.callback_url.clone(), s.webhook_secret.clone())
+    };
+    if v["callback"].as_bool() != Some(false) && !url.is_empty() {
+        callback(url, secret, rec.clone(), success).await;
+    }
+    Json(json!({"settled": reference, "record": rec})).into_response()
+}
+
+/// `{"reference": "TRX...", "times": 2}`: that reference's next requeries answer 200
+/// `{"success": false, "error": ...}` (the lookup failed; the purchase is as it was).
+async fn lookup_failing(State(state): State<Shared>, Json(v): Json<Value>) -> Response {
+    let Some(reference) = v["reference"].as_str() else {
+        return (StatusCode::BAD_REQUEST, "reference is required").into_response();
+    };
+    let Ok(mut s) = state.lock() else { return StatusCode::INTERNAL_SERVER_ERROR.into_response() };
+    let times = v["times"].as_u64().unwrap_or(1);
+    s.lookup_failing.insert(reference.to_string(), times);
+    Json(json!({"reference": reference, "times": times})).into_response()
+}
+
 async fn reset(State(state): State<Shared>) -> Response {
     match state.lock() {
         Ok(mut s) => {
@@ -567,6 +623,7 @@ impl TopupSim {
             held: HashMap::new(),
             released: tokio::sync::watch::Sender::new(Default::default()),
             chaos: Default::default(),
+            lookup_failing: HashMap::new(),
         }));
         let app = Router::new()
             .route("/v1/topup", post(purchase))
@@ -578,6 +635,8 @@ impl TopupSim {
             .route("/control/stats", get(stats))
             .route("/control/chaos", post(set_chaos))
             .route("/control/reverse", post(reverse))
+            .route("/control/lookup_failing", post(lookup_failing))
+            .route("/control/settle", post(settle))
             .with_state(state.clone());
         let listener =
             TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.context("binding the top-up simulator")?;

@@ -125,7 +125,7 @@ pub async fn handle(cb: &Callbacks, req: Request) -> Response<Body> {
             reply(400, serde_json::json!({"error": "malformed callback"}))
         }
         Err(CallbackError::Unconfirmed) => {
-            tracing::warn!("reversal callback not confirmed by a requery yet; the provider should retry");
+            tracing::warn!("failure callback not confirmed by a requery yet; the provider should retry");
             reply(503, serde_json::json!({"error": "retry later"}))
         }
         Err(CallbackError::Store(e)) => {
@@ -243,7 +243,8 @@ async fn payment(cb: &Callbacks, account: &str, id: &str, payload: &serde_json::
         let paid = payload["data"]["status"].as_str().is_some_and(|s| s.eq_ignore_ascii_case("success"));
         if paid {
             let alert = kobo_shared::domain::alert::Alert::new(
-                format!("deposit:{}", d.id),
+                &format!("deposit:{}", d.id),
+                kobo_shared::domain::alert::AlertKind::DepositNotCredited,
                 &d.account_id,
                 format!(
                     "Hubtel reported a payment of deposit {} ({}) on paylink {paylink:?}, not on its paylink {:?}; it was not credited",
@@ -252,7 +253,7 @@ async fn payment(cb: &Callbacks, account: &str, id: &str, payload: &serde_json::
                     d.paylink_id.as_deref().unwrap_or_default()
                 ),
                 format!(
-                    "confirm the payment on Hubtel; if it is real, `kobo wallet credit {acct} {amount} --reason \"deposit {id} paid on paylink {paylink}\"`; then `kobo alerts resolve deposit:{id}`",
+                    "confirm the payment on Hubtel; if it is real, `kobo wallet credit {acct} {amount} --reason \"deposit {id} paid on paylink {paylink}\"`",
                     acct = d.account_id,
                     amount = d.amount,
                     id = d.id

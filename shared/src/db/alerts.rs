@@ -1,4 +1,4 @@
-//! Operator alerts in the table: one item per subject under one partition, listed by
+//! Operator alerts in the table: one item per subject (a thing and its kind of trouble) under one partition, listed by
 //! `kobo alerts` and removed when the operator has settled them.
 
 use super::item::{Key, Reader, Record, Writer};

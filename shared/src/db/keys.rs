@@ -26,7 +26,7 @@
 //! | withdrawal      | `ACCOUNT#<id>`        | `WITHDRAWAL#<wdr id>` | `WITHDRAWAL#PENDING` (awaiting approval) or `WITHDRAWAL#PAYING` (approved, unsettled) / `<created>#<id>` | status; operator approval queue; Hubtel's callback |
 //! | OTP session     | `ACCOUNT#<id>`        | `OTP#<otp id>`      | –                               | withdrawal OTP check; expires by TTL |
 //! | SMS notice      | `SMSQ`                | `<uuid v7>`         | –                               | queued notices, oldest first; taken off by a conditional delete before sending |
-//! | operator alert  | `ALERT`               | `<subject>`, e.g. `vtu:<trx>` | –                     | `kobo alerts`: what kobo cannot settle alone, one per subject |
+//! | operator alert  | `ALERT`               | `<subject>`, e.g. `vtu:<trx>/<kind>` | –                     | `kobo alerts`: what kobo cannot settle alone, one per thing and kind |
 //! | catalog versions | `CATALOG`            | `VERSION`           | –                               | read in every authentication wave (with key and account): the container's SMM, VTU and plan caches reload when their counter moved |
 //! | portal login  | `LOGIN#<email>`        | `LOGIN`             | –                               | sign-in by email (unique: created with the account in one transaction) |
 //! | portal session | `ACCOUNT#<id>`       | `SESSION#<sha256 of token>` | –                       | the cookie names account and token: one consistent BatchGetItem with the account; sign out everywhere queries `SESSION#`; expires by TTL |

@@ -6,7 +6,7 @@ use crate::db::accounts::entry;
 use crate::db::item::Record;
 use crate::db::orders::{order_key, progress_change, upstream_change};
 use crate::db::{Floor, Store, Tx, TxError};
-use crate::domain::alert::Alert;
+use crate::domain::alert::{Alert, AlertKind};
 use crate::domain::event::EventType;
 use crate::domain::idempotency::IdemRecord;
 use crate::domain::money::Kobo;
@@ -195,11 +195,12 @@ pub async fn send_upstream(store: &Store, panel: &impl SmmPanel, order: &Order) 
 /// Puts an order whose upstream outcome is unknown before an operator.
 async fn alert_unknown(store: &Store, order: &Order) -> Result<(), StoreError> {
     let alert = Alert::new(
-        format!("order:{}", order.id),
+        &format!("order:{}", order.id),
+        AlertKind::OrderUpstreamUnknown,
         &order.account_id,
         format!("SMM order {} may or may not have reached the panel (its answer was lost)", order.id),
         format!(
-            "find it on the panel, then `kobo order resolve {acct} {id} --upstream-order <panel id>`, or `kobo order resolve {acct} {id} --not-placed` to send it again; then `kobo alerts resolve order:{id}`",
+            "find it on the panel, then `kobo order resolve {acct} {id} --upstream-order <panel id>`, or `kobo order resolve {acct} {id} --not-placed` to send it again",
             acct = order.account_id,
             id = order.id
         ),

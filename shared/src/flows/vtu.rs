@@ -8,7 +8,7 @@ use crate::db::accounts::entry;
 use crate::db::item::Record;
 use crate::db::vtu::{request_pointer, reverse_change, settle_change, vtu_key, Watched};
 use crate::db::{Floor, Store, Tx};
-use crate::domain::alert::Alert;
+use crate::domain::alert::{Alert, AlertKind};
 use crate::domain::event::EventType;
 use crate::domain::idempotency::IdemRecord;
 use crate::domain::money::Kobo;
@@ -347,11 +347,16 @@ pub async fn settle_or_alert(
     let Some(why) = now.contradiction(outcome) else { return Ok(Reported::Already(now)) };
     // The one contradiction: a delivery reported for a purchase kobo failed and refunded.
     let command = format!(
-        "confirm the delivery with the provider, then either `kobo wallet debit {acct} {amount} --reason \"VTU {trx} delivered after refund\"` or absorb it; then `kobo alerts resolve vtu:{trx}`",
+        "confirm the delivery with the provider, then either `kobo wallet debit {acct} {amount} --reason \"VTU {trx} delivered after refund\"` or absorb it",
         acct = now.account_id, amount = now.amount, trx = now.trx
     );
-    let alert =
-        Alert::new(format!("vtu:{}", now.trx), &now.account_id, format!("{why} (reported by {actor})"), command);
+    let alert = Alert::new(
+        &format!("vtu:{}", now.trx),
+        AlertKind::VtuDeliveredAfterRefund,
+        &now.account_id,
+        format!("{why} (reported by {actor})"),
+        command,
+    );
     store.raise_alert(&alert).await?;
     Ok(Reported::Contradicted(now))
 }
@@ -491,7 +496,8 @@ async fn requery_one(store: &Store, provider: &impl TopupProvider, tx: &VtuTx) -
                 .unwrap_or(i64::MAX);
             if age >= PROCESSING_ALERT_SECS {
                 let alert = Alert::new(
-                    format!("vtu:{}", now.trx),
+                    &format!("vtu:{}", now.trx),
+                    AlertKind::VtuProcessingLong,
                     &now.account_id,
                     format!("processing for {} h without a final answer from the provider", age / 3600),
                     format!(
@@ -548,9 +554,10 @@ pub enum CallbackError {
     /// The store failed; the provider should retry.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// A reported reversal the provider's record could not confirm yet: nothing changed;
-    /// the provider should retry.
-    #[error("reversal not confirmed yet")]
+    /// A reported failure or reversal the provider's record could not confirm yet (no
+    /// usable requery answer): nothing changed; the provider should retry, and the
+    /// reconciler decides meanwhile.
+    #[error("failure not confirmed by the provider yet")]
     Unconfirmed,
 }
 
@@ -580,7 +587,10 @@ fn as_text(v: &Option<serde_json::Value>) -> Option<String> {
 }
 
 /// Handles a signed provider callback: verifies `X-Signature` (hex HMAC-SHA256 of the raw
-/// body, constant-time), finds the transaction by passthrough, and settles it once.
+/// body, constant-time), finds the transaction by passthrough, and settles it once. A
+/// callback is only a hint: a failure is believed only when a requery of the provider
+/// confirms it (failed → refunded once; pending → nothing; delivered → settled as a
+/// success; no usable answer → [`CallbackError::Unconfirmed`], so the provider retries).
 pub async fn handle_callback(
     store: &Store,
     provider: &impl TopupProvider,
@@ -630,7 +640,17 @@ pub async fn handle_callback(
         } else {
             reported
         }
+    } else if tx.status == VtuStatus::Processing {
+        // A failure callback is a hint, and may be stale or reordered (a pending purchase
+        // that later succeeded): only the provider's own record refunds.
+        match confirm_failure(provider, &tx).await {
+            Confirmed::Outcome(o) => o,
+            Confirmed::StillPending => return Ok(CallbackResult::Awaiting),
+            Confirmed::Unusable => return Err(CallbackError::Unconfirmed),
+        }
     } else {
+        // Settled already: a failure after a success is a reversal claim (confirmed by a
+        // requery below); after a failure, a duplicate.
         Outcome::Failed { reason: cb.error.unwrap_or_else(|| "failed at the provider".into()) }
     };
     let reported = settle_or_alert(store, &tx, &outcome, "callback").await?;
@@ -650,6 +670,42 @@ pub async fn handle_callback(
         Reported::Incomplete(_) => CallbackResult::Awaiting,
         Reported::Contradicted(_) => CallbackResult::Contradicted,
     })
+}
+
+/// What the provider's record says of a processing purchase a failure was reported for.
+enum Confirmed {
+    /// Final there (failed, or delivered after all): settle with it.
+    Outcome(Outcome),
+    /// Still pending there: nothing changes.
+    StillPending,
+    /// No usable answer (an error, no record): nothing changes; asked again later.
+    Unusable,
+}
+
+/// Asks the provider that took `tx` how it stands, to confirm a reported failure.
+async fn confirm_failure(provider: &impl TopupProvider, tx: &VtuTx) -> Confirmed {
+    match provider.requery(&tx.trx).await {
+        Ok(Some(r)) => match outcome_of(&r) {
+            Some(o) => {
+                if matches!(o, Outcome::Success { .. }) {
+                    tracing::warn!(trx = %tx.trx, "failure callback for a purchase the provider delivered (stale or reordered); settling as delivered");
+                }
+                Confirmed::Outcome(o)
+            }
+            None => {
+                tracing::info!(trx = %tx.trx, "failure callback, but the provider's record is still pending; nothing refunded");
+                Confirmed::StillPending
+            }
+        },
+        Ok(None) => {
+            tracing::warn!(trx = %tx.trx, "failure callback for a purchase the provider has no record of; nothing refunded, the reconciler decides");
+            Confirmed::Unusable
+        }
+        Err(e) => {
+            tracing::warn!(trx = %tx.trx, error = %e, "failure callback not confirmed: the requery answered nothing usable; nothing refunded");
+            Confirmed::Unusable
+        }
+    }
 }
 
 /// The requery's success, with what the callback reported that the requery lacks.

@@ -13,7 +13,7 @@ use crate::db::throttle::Throttle;
 use crate::db::withdrawals::{transition_change, withdrawal_key};
 use crate::db::{Floor, Store, Tx};
 use crate::domain::account::LedgerEntry;
-use crate::domain::alert::Alert;
+use crate::domain::alert::{Alert, AlertKind};
 use crate::domain::callback::HubtelCallback;
 use crate::domain::event::EventType;
 use crate::domain::money::Kobo;
@@ -221,11 +221,12 @@ fn age_secs(rfc3339: &str) -> i64 {
 /// Puts a payout only Hubtel can settle before an operator, with the commands.
 async fn stuck(store: &Store, w: &Withdrawal, why: &str) -> Result<(), StoreError> {
     let alert = Alert::new(
-        format!("withdrawal:{}", w.id),
+        &format!("withdrawal:{}", w.id),
+        AlertKind::WithdrawalStuck,
         &w.account_id,
         format!("withdrawal {} ({} to {}): {why}", w.id, w.amount, crate::domain::phone::mask_phone(&w.phone)),
         format!(
-            "look up clientReference {id} on Hubtel; if it was paid, `kobo withdrawal settle {acct} {id} --paid --transaction <Hubtel id>`; if not, `kobo withdrawal settle {acct} {id} --failed --reason \"<why>\"` (releases the hold); then `kobo alerts resolve withdrawal:{id}`",
+            "look up clientReference {id} on Hubtel; if it was paid, `kobo withdrawal settle {acct} {id} --paid --transaction <Hubtel id>`; if not, `kobo withdrawal settle {acct} {id} --failed --reason \"<why>\"` (releases the hold)",
             id = w.id,
             acct = w.account_id
         ),
@@ -264,11 +265,12 @@ pub async fn apply_callback(
             let now = store.get_withdrawal(&w.account_id, &w.id).await?.unwrap_or_else(|| w.clone());
             if matches!(now.status, WithdrawalStatus::Failed | WithdrawalStatus::Rejected) {
                 let alert = Alert::new(
-                    format!("withdrawal:{}", w.id),
+                    &format!("withdrawal:{}", w.id),
+                    AlertKind::WithdrawalPaidAfterRelease,
                     &w.account_id,
                     format!("Hubtel paid withdrawal {} ({}) after its hold was released", w.id, w.amount),
                     format!(
-                        "confirm on Hubtel, then `kobo wallet debit {acct} {amount} --reason \"withdrawal {id} paid after release\"` (or absorb it); then `kobo alerts resolve withdrawal:{id}`",
+                        "confirm on Hubtel, then `kobo wallet debit {acct} {amount} --reason \"withdrawal {id} paid after release\"` (or absorb it)",
                         acct = w.account_id,
                         amount = w.amount,
                         id = w.id

@@ -136,17 +136,30 @@ fn text(v: Option<&Value>) -> Option<String> {
     }
 }
 
-fn parse_result(v: &Value) -> TopupResult {
-    let state = if v.get("success").and_then(Value::as_bool) == Some(false) {
-        TopupState::Failed(text(v.get("error")).unwrap_or_else(|| "failed".into()))
-    } else {
-        match v.get("status").and_then(Value::as_str) {
-            Some("success") | Some("successful") | Some("delivered") => TopupState::Success,
-            Some("failed") => TopupState::Failed(text(v.get("error")).unwrap_or_else(|| "failed".into())),
-            _ => TopupState::Pending,
+/// Reads the provider's record of a purchase (a purchase answer or a requery). Only an
+/// explicit status word settles: `success`/`successful`/`delivered` is a delivery,
+/// `failed`/`reversed` a failure, `pending`/`processing` still open. Anything else — a
+/// `success: false` without a failed status (how providers word "rate limited" or
+/// "lookup failed"), an unknown word, no status at all — says nothing about the purchase:
+/// `Ambiguous`, never a failure (a refund on it could refund a delivery).
+fn parse_result(v: &Value) -> Result<TopupResult, UpstreamError> {
+    let status = v.get("status").and_then(Value::as_str).map(|s| s.trim().to_ascii_lowercase());
+    let state = match status.as_deref() {
+        Some("success" | "successful" | "delivered") if v.get("success").and_then(Value::as_bool) != Some(false) => {
+            TopupState::Success
+        }
+        Some("failed" | "reversed") => TopupState::Failed(text(v.get("error")).unwrap_or_else(|| "failed".into())),
+        Some("pending" | "processing") => TopupState::Pending,
+        _ => {
+            return Err(UpstreamError::Ambiguous(format!(
+                "the provider's answer names no known status (status {:?}, success {:?}, error {:?})",
+                status,
+                v.get("success").and_then(Value::as_bool),
+                text(v.get("error")).unwrap_or_default()
+            )))
         }
     };
-    TopupResult {
+    Ok(TopupResult {
         state,
         recharge_id: text(v.get("rechargeId")),
         operator_ref: text(v.get("operatorTransactionId")),
@@ -158,7 +171,7 @@ fn parse_result(v: &Value) -> TopupResult {
             customer_address: text(v.get("customerAddress").or_else(|| v.get("customer_address"))),
             tariff: text(v.get("tariff")),
         },
-    }
+    })
 }
 
 impl TopupClient {
@@ -239,20 +252,22 @@ impl TopupProvider for TopupClient {
             409 => return Err(UpstreamError::Ambiguous("provider answered 409 for our reference".into())),
             _ => {}
         }
-        if status >= 400 && v.get("success").is_none() {
+        // Any other 4xx refuses the purchase (nothing recorded): a failure, refunded.
+        if status >= 400 {
             return Err(UpstreamError::Rejected(text(v.get("error")).unwrap_or_else(|| format!("HTTP {status}"))));
         }
-        Ok(parse_result(&v))
+        parse_result(&v)
     }
 
     /// The provider's record of our reference, or `None` if it never got it. Only a
-    /// 2xx with a body describes the purchase: any other answer (401, 403, 409, 429,
+    /// 2xx with a body naming an explicit status describes the purchase (a 2xx
+    /// `success: false` without one is a lookup that failed): any other answer (401, 403, 409, 429,
     /// 5xx, ...) says nothing about it, so it is `Ambiguous`, never a failure.
     async fn requery(&self, reference: &str) -> Result<Option<TopupResult>, UpstreamError> {
         let (status, v) = self.send(self.http.get(format!("{}/v1/topup/{reference}", self.base))).await?;
         match status {
             404 => Ok(None),
-            200..=299 => Ok(Some(parse_result(&v))),
+            200..=299 => parse_result(&v).map(Some),
             _ => Err(UpstreamError::Ambiguous(format!(
                 "requery answered {status}: {}",
                 text(v.get("error")).unwrap_or_default()
@@ -282,5 +297,36 @@ impl TopupProvider for TopupClient {
     /// Looks up an exam candidate's profile.
     async fn verify_profile(&self, exam: &str, profile_id: &str) -> Result<Customer, UpstreamError> {
         self.verify("profile", serde_json::json!({"exam": exam, "profile_id": profile_id})).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn only_an_explicit_status_settles() {
+        let state = |v: Value| parse_result(&v).map(|r| r.state);
+        assert_eq!(state(json!({"success": true, "status": "success"})).ok(), Some(TopupState::Success));
+        assert_eq!(state(json!({"status": "delivered"})).ok(), Some(TopupState::Success));
+        assert_eq!(state(json!({"status": "pending"})).ok(), Some(TopupState::Pending));
+        assert_eq!(state(json!({"status": "Processing"})).ok(), Some(TopupState::Pending));
+        assert_eq!(
+            state(json!({"success": false, "status": "failed", "error": "declined"})).ok(),
+            Some(TopupState::Failed("declined".into()))
+        );
+        assert_eq!(state(json!({"status": "reversed"})).ok(), Some(TopupState::Failed("failed".into())));
+        // What providers answer to a lookup they could not do: never a failure.
+        for v in [
+            json!({"success": false, "error": "Too many requests"}),
+            json!({"success": false, "error": "Transaction lookup failed"}),
+            json!({"success": false, "status": "success"}),
+            json!({"status": "queued_for_review"}),
+            json!({}),
+        ] {
+            assert!(matches!(state(v.clone()), Err(UpstreamError::Ambiguous(_))), "{v}");
+        }
     }
 }

@@ -137,7 +137,9 @@ async fn forged_deposit_callbacks_with_a_valid_url_are_refused() {
     // The paid one on another paylink is put before an operator (it could be a second,
     // lost paylink of this deposit that a customer really paid).
     let alerts = store.alerts().await.unwrap_or_default();
-    assert!(alerts.iter().any(|a| a.subject == format!("deposit:{id}") && a.command.contains("kobo wallet credit")));
+    assert!(alerts
+        .iter()
+        .any(|a| a.subject == format!("deposit:{id}/not-credited") && a.command.contains("kobo wallet credit")));
     assert_eq!(store.get_account(&other_acct).await.ok().flatten().map(|a| a.balance), Some(Kobo::naira(20)));
     // The real payment, through Hubtel: credited once.
     let (st, v) = post(url.clone(), body(1500.0, &paylink)).await;

@@ -8,8 +8,9 @@
 //! 1. every ledger sums to its balance, and no balance is below its minimum;
 //! 2. every reference (order, purchase, withdrawal, deposit) is charged once and refunded
 //!    at most once, in agreement with its final state (conservation per account);
-//! 3. the simulators agree: nothing delivered that kobo refunded, or refunded that the
-//!    provider delivered, without an operator alert; no upstream order twice;
+//! 3. the simulators agree: nothing the VTU provider delivered is refunded (no alert
+//!    excuses that: only a requery's confirmed failure refunds); any other disagreement
+//!    has an operator alert; no upstream order twice;
 //! 4. nothing is left non-final after the drain except what an operator alert names;
 //! 5. no answer is a 5xx except a 503 with `Retry-After` that committed nothing, or an
 //!    injected crash (API Gateway's 500);
@@ -514,7 +515,8 @@ async fn money_holds_under_faults_crashes_and_concurrency() {
         let open = store.open_orders().await.unwrap_or_default();
         let waiting = open.iter().filter(|o| o.upstream != UpstreamState::Unknown).count();
         let processing = store.processing_vtu().await.map(|v| v.len()).unwrap_or(0);
-        let alerted: Vec<String> = store.alerts().await.unwrap_or_default().into_iter().map(|a| a.subject).collect();
+        let alerted: Vec<String> =
+            store.alerts().await.unwrap_or_default().into_iter().map(|a| a.about().to_string()).collect();
         let mut unsettled = 0;
         for (acct, id, _) in w.withdrawals.lock().await.iter() {
             if let Ok(Some(wd)) = store.get_withdrawal(acct, id).await {
@@ -534,7 +536,7 @@ async fn money_holds_under_faults_crashes_and_concurrency() {
     // The checks.
     let mut problems: Vec<String> = Vec::new();
     let alerts: HashMap<String, _> =
-        store.alerts().await.unwrap_or_default().into_iter().map(|a| (a.subject.clone(), a)).collect();
+        store.alerts().await.unwrap_or_default().into_iter().map(|a| (a.about().to_string(), a)).collect();
     let sim = sim_stats(&s.topup_base).await;
     let hubtel = sim_stats(&s.hubtel_base).await;
     let smm = sim_stats(&s.smm_base).await;
@@ -604,7 +606,12 @@ async fn money_holds_under_faults_crashes_and_concurrency() {
                         "success" => at_provider == "success",
                         _ => false,
                     };
-                    if !agrees && !alerts.contains_key(reference) {
+                    if status == "failed" && at_provider == "success" {
+                        // Refunded what the provider delivered: no alert excuses it (only a
+                        // requery's confirmed failure may refund).
+                        problems
+                            .push(format!("3. {reference}: kobo failed and refunded it, the provider delivered it"));
+                    } else if !agrees && !alerts.contains_key(reference) {
                         problems.push(format!(
                             "3./4. {reference}: kobo says {status}, the provider {at_provider}, and no alert"
                         ));

@@ -260,8 +260,46 @@ async fn a_late_success_after_a_refund_alerts_the_operator() {
     let again = vtu::settle_or_alert(store, &tx, &late, "callback").await.expect("reporting it twice");
     assert!(matches!(again, vtu::Reported::Contradicted(_)), "{again:?}");
     let alerts = store.alerts().await.expect("listing alerts");
-    let mine: Vec<_> = alerts.iter().filter(|a| a.subject == format!("vtu:{}", tx.trx)).collect();
+    let mine: Vec<_> = alerts.iter().filter(|a| a.about() == format!("vtu:{}", tx.trx)).collect();
     assert_eq!(mine.len(), 1, "one alert per subject: {alerts:?}");
     assert!(mine[0].command.contains("kobo wallet debit") && mine[0].command.contains(&acct), "{:?}", mine[0]);
     assert_eq!(store.balance(&acct).await.ok().flatten(), Some(Kobo::naira(1_000)), "no money moved on the report");
+}
+
+/// Money review finding 2: a purchase processing for hours raises "processing-long"; the
+/// operator fails and refunds it; then the provider reports it delivered. That graver
+/// alert is raised beside the open one, each with its own command. Before the fix both
+/// shared the subject `vtu:<trx>` and the second vanished behind the first.
+#[tokio::test]
+async fn a_delivery_after_refund_alerts_beside_an_open_processing_alert() {
+    let t = kobo_tests::test_app().await;
+    let store = &t.store;
+    let (acct, _) = new_reseller(store, ResellerSpec { balance: Kobo::naira(1_000), ..Default::default() }).await;
+    let seven_hours_ago = (chrono::Utc::now() - chrono::Duration::hours(7)).to_rfc3339();
+    let tx = processing(&acct, 9_100, &seven_hours_ago);
+    vtu::pay(store, &tx, Kobo::ZERO, None, false).await.map_err(|e| format!("{e:?}")).expect("paying");
+    let provider = SilentOnSome { stuck: HashSet::from([tx.trx.clone()]), requeries: AtomicUsize::new(0) };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let report = vtu::requery_processing(store, &provider, 0, deadline).await.expect("one requery pass");
+    assert_eq!(report.alerted, 1, "{report:?}");
+    let failed = vtu::settle_or_alert(store, &tx, &Outcome::Failed { reason: "operator".into() }, "operator")
+        .await
+        .expect("the operator fails it");
+    assert!(matches!(failed, vtu::Reported::Settled(ref t) if t.status == VtuStatus::Failed), "{failed:?}");
+    let late = Outcome::Success { provider_ref: Some("R9".into()), meta: serde_json::json!({}), cards: Vec::new() };
+    let r = vtu::settle_or_alert(store, &tx, &late, "callback").await.expect("reporting the delivery");
+    assert!(matches!(r, vtu::Reported::Contradicted(_)), "{r:?}");
+    let alerts = store.alerts().await.expect("listing alerts");
+    let mine: Vec<_> = alerts.iter().filter(|a| a.about() == format!("vtu:{}", tx.trx)).collect();
+    let subjects: HashSet<&str> = mine.iter().map(|a| a.subject.as_str()).collect();
+    assert_eq!(
+        subjects,
+        HashSet::from([
+            format!("vtu:{}/processing-long", tx.trx).as_str(),
+            format!("vtu:{}/delivered-after-refund", tx.trx).as_str()
+        ]),
+        "{alerts:?}"
+    );
+    let grave = mine.iter().find(|a| a.subject.ends_with("/delivered-after-refund")).expect("the graver alert");
+    assert!(grave.command.contains("kobo wallet debit") && grave.command.contains(&acct), "{grave:?}");
 }
