@@ -5,7 +5,7 @@ use clap::Subcommand;
 use kobo_shared::domain::smm::Order;
 use kobo_shared::Store;
 
-use super::{print_json, Conn};
+use super::{parse_naira, print_json, Conn};
 
 /// SMM orders.
 #[derive(Subcommand, Debug)]
@@ -33,6 +33,18 @@ pub enum OrderCmd {
         #[arg(long)]
         not_placed: bool,
     },
+    /// Settle an open order as partial with what the panel refunded (a package reported
+    /// partial, or remains kobo could not read: see `kobo alerts list`). Refunds once.
+    SettlePartial {
+        /// Account id.
+        account: String,
+        /// Order id.
+        id: u64,
+        /// Naira to refund (what the panel refunded in kobo's price; at most the charge;
+        /// 0 for none).
+        #[arg(long)]
+        refund: String,
+    },
 }
 
 /// Runs an order command.
@@ -53,6 +65,21 @@ pub async fn order(conn: &Conn, cmd: OrderCmd) -> Result<()> {
                 }
                 (None, true) => store.set_upstream(&o, UpstreamState::Unknown, UpstreamState::Unsent, None).await?,
                 _ => bail!("give --upstream-order ID or --not-placed"),
+            }
+            print_json(&store.get_order(&account, id).await?)
+        }
+        OrderCmd::SettlePartial { account, id, refund } => {
+            let o = find_order(store, &account, id).await?;
+            let zero = matches!(refund.trim(), "0" | "0.0" | "0.00");
+            let refund = if zero { kobo_shared::Kobo::ZERO } else { parse_naira("refund", &refund)? };
+            if refund > o.charge {
+                bail!("the refund {refund} is more than order {id}'s charge {}", o.charge);
+            }
+            if !kobo_shared::flows::orders::settle_partial(store, &o, refund, "settled by the operator").await? {
+                bail!(
+                    "order {id} is {} already: nothing changed",
+                    store.get_order(&account, id).await?.map(|o| o.status.to_string()).unwrap_or_default()
+                );
             }
             print_json(&store.get_order(&account, id).await?)
         }

@@ -10,7 +10,8 @@
 //! - `POST /control/faults` `{"down": true}` answers 503 to everything,
 //!   `{"fail_next": 2}` answers 500 twice, `{"delay_ms": 9000}` answers slowly,
 //!   `{"error_next": "msg"}` refuses the next call with `{"error": msg}`;
-//! - `POST /control/orders/<id>` `{"status": "Partial", "remains": 250}` forces a status;
+//! - `POST /control/orders/<id>` `{"status": "Partial", "remains": 250}` forces a status
+//!   (`"remains_json": 250.0` / `"null"` / `"omit"` sends the remains in that form);
 //! - `POST /control/chaos` `{"seed": 7, "p": 0.1}` turns hostile (see `sim::chaos`):
 //!   `add` answers 429 or 500 without creating the order, or **502 after creating it**;
 //!   `status` answers 503; `refill` and `cancel` answer 500;
@@ -287,6 +288,10 @@ struct SimOrder {
     created: Instant,
     start_count: u64,
     forced: Option<(String, u64)>,
+    /// How a forced status sends its remains: as this JSON value (`250.0`, ...), `null`
+    /// for the string `"null"`, or not at all for the string `"omit"`; the count as a
+    /// string when `None` (as panels usually do).
+    remains_json: Option<Value>,
     canceled: bool,
 }
 
@@ -398,13 +403,26 @@ fn err(msg: &str) -> Response {
 
 fn order_status(o: &SimOrder, pace: &Pace, rate: f64) -> Value {
     let (status, remains) = o.status(pace);
-    json!({
+    let mut v = json!({
         "charge": format!("{:.5}", rate * o.quantity as f64 / 1000.0),
         "start_count": o.start_count.to_string(),
         "status": status,
         "remains": remains.to_string(),
         "currency": "NGN",
-    })
+    });
+    match (&o.remains_json, v.as_object_mut()) {
+        (Some(Value::String(omit)), Some(m)) if omit == "omit" => {
+            m.remove("remains");
+        }
+        (Some(Value::String(null)), Some(m)) if null == "null" => {
+            m.insert("remains".into(), Value::Null);
+        }
+        (Some(raw), Some(m)) => {
+            m.insert("remains".into(), raw.clone());
+        }
+        _ => {}
+    }
+    v
 }
 
 async fn api(State(state): State<Shared>, Form(form): Form<HashMap<String, String>>) -> Response {
@@ -501,6 +519,7 @@ async fn api(State(state): State<Shared>, Form(form): Form<HashMap<String, Strin
                     created: Instant::now(),
                     start_count,
                     forced: None,
+                    remains_json: None,
                     canceled: false,
                 },
             );
@@ -599,6 +618,9 @@ struct Force {
     status: String,
     #[serde(default)]
     remains: u64,
+    /// The remains exactly as to send them (any JSON; `"omit"` leaves the field out).
+    #[serde(default)]
+    remains_json: Option<Value>,
 }
 
 async fn force_order(State(state): State<Shared>, Path(id): Path<u64>, Json(f): Json<Force>) -> Response {
@@ -608,6 +630,7 @@ async fn force_order(State(state): State<Shared>, Path(id): Path<u64>, Json(f): 
     match s.orders.get_mut(&id) {
         Some(o) => {
             o.forced = Some((f.status, f.remains));
+            o.remains_json = f.remains_json;
             Json(json!({"ok": true})).into_response()
         }
         None => (StatusCode::NOT_FOUND, Json(json!({"error": "no such order"}))).into_response(),
@@ -675,6 +698,7 @@ mod tests {
             created: Instant::now().checked_sub(elapsed).unwrap_or_else(Instant::now),
             start_count: 0,
             forced: None,
+            remains_json: None,
             canceled: false,
         }
     }

@@ -319,7 +319,9 @@ pub fn price(kind: Option<ServiceType>, rate: Kobo, units: u64) -> Option<Kobo> 
 
 /// What an order settled at a final status gives back, in its units: hold-priced orders
 /// (subscriptions) release what was not delivered whatever the end; the others give all
-/// back when cancelled or refunded and the undelivered part when partial.
+/// back when cancelled or refunded and the undelivered part when partial. `units` is
+/// what the remains are counted against: a fixed-price package's own size (see
+/// [`package_size`]), else the order's units.
 pub fn refund_for(kind: Option<ServiceType>, status: OrderStatus, charge: Kobo, units: u64, remains: u64) -> Kobo {
     use crate::domain::smm::partial_refund;
     if !status.is_final() {
@@ -333,26 +335,76 @@ pub fn refund_for(kind: Option<ServiceType>, status: OrderStatus, charge: Kobo, 
     }
 }
 
+/// How many of the panel's units a fixed-price order's package holds, when kobo knows it
+/// from the order itself: a Custom Comments Package holds its comment lines. A Package's
+/// size is only in the panel's service description, which kobo cannot trust as a count:
+/// `None`.
+pub fn package_size(order: &Order) -> Option<u64> {
+    match ServiceType::parse(&order.kind)? {
+        ServiceType::CustomCommentsPackage => {
+            let lines = order.fields.get("comments")?.lines().filter(|l| !l.trim().is_empty()).count() as u64;
+            (lines > 0).then_some(lines)
+        }
+        _ => None,
+    }
+}
+
+/// Why an upstream status line cannot be applied as it stands (the order stays as it is;
+/// the reconciler asks again, and an operator alert says what is missing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unreadable {
+    /// A status word kobo does not know.
+    Status,
+    /// A final status that needs the remains, without remains kobo can read.
+    Remains(OrderStatus),
+    /// A fixed-price package reported partial, with no package size to take the remains
+    /// against: only the operator can say what the panel refunds.
+    PackageProportion {
+        /// The remains the panel reported, in its own units.
+        remains: u64,
+    },
+}
+
 impl Progress {
-    /// From an upstream status line of `order` (remains in its units); `None` for unknown
-    /// words. A subscription ends `Completed`, `Expired` (partial here) or `Canceled`
-    /// with what it did not deliver as its remains; other orders end completed with
-    /// nothing left, or cancelled with everything left.
-    pub fn from_upstream(word: &str, start_count: u64, remains: u64, order: &Order) -> Option<Progress> {
+    /// From an upstream status line of `order`; `remains` is `None` when the panel sent
+    /// none kobo can read. A subscription ends `Completed`, `Expired` (partial here) or
+    /// `Canceled` with what it did not deliver as its remains; other orders end
+    /// completed with nothing left, or cancelled with everything left. A final status
+    /// whose refund depends on remains that cannot be read (or, for a package, on a size
+    /// kobo does not know) is [`Unreadable`]: never settled as "nothing to refund".
+    pub fn from_upstream(
+        word: &str,
+        start_count: u64,
+        remains: Option<u64>,
+        order: &Order,
+    ) -> Result<Progress, Unreadable> {
         let units = order.units;
-        let hold = order.pricing() == Some(Pricing::Hold);
+        let pricing = order.pricing();
+        let hold = pricing == Some(Pricing::Hold);
         let status = match word.trim().to_ascii_lowercase().as_str() {
             "active" | "paused" if hold => OrderStatus::Processing,
             "expired" if hold => OrderStatus::Partial,
-            _ => OrderStatus::from_upstream(word)?,
+            _ => OrderStatus::from_upstream(word).ok_or(Unreadable::Status)?,
+        };
+        let needs_remains = status.is_final() && (hold || status == OrderStatus::Partial);
+        let remains = match (remains, needs_remains) {
+            (Some(r), _) => r,
+            (None, true) => return Err(Unreadable::Remains(status)),
+            // Not needed for the money: what the order showed stands.
+            (None, false) => order.remains,
         };
         let remains = match status {
             _ if hold => remains.min(units),
             OrderStatus::Completed => 0,
             OrderStatus::Cancelled | OrderStatus::Refunded => units,
+            OrderStatus::Partial if pricing == Some(Pricing::Fixed) => match package_size(order) {
+                Some(size) => remains.min(size),
+                None => return Err(Unreadable::PackageProportion { remains }),
+            },
+            _ if pricing == Some(Pricing::Fixed) => remains,
             _ => remains.min(units),
         };
-        Some(Progress { status, start_count, remains })
+        Ok(Progress { status, start_count, remains })
     }
 }
 
@@ -369,10 +421,19 @@ impl Order {
     }
 }
 
-/// What an order's refund should be at a final status, in its units (see
-/// [`refund_for`]).
+/// What an order's refund should be at a final status (see [`refund_for`]): a partial
+/// package's remains count against its [`package_size`] (nothing when kobo does not know
+/// it: such a status is never applied, see [`Unreadable::PackageProportion`]).
 pub fn refund_due(order: &Order, p: &Progress) -> Kobo {
-    refund_for(ServiceType::parse(&order.kind), p.status, order.charge, order.units, p.remains)
+    let kind = ServiceType::parse(&order.kind);
+    let units = match (order.pricing(), p.status) {
+        (Some(Pricing::Fixed), OrderStatus::Partial) => match package_size(order) {
+            Some(size) => size,
+            None => return Kobo::ZERO,
+        },
+        _ => order.units,
+    };
+    refund_for(kind, p.status, order.charge, units, p.remains)
 }
 
 /// Whether `s` is a username or handle: an optional `@`, then 1 to 64 letters, digits,

@@ -11,7 +11,7 @@ use crate::domain::event::EventType;
 use crate::domain::idempotency::IdemRecord;
 use crate::domain::money::Kobo;
 use crate::domain::smm::{order_object, Order, OrderStatus, Progress, UpstreamState};
-use crate::domain::smm_types::refund_due;
+use crate::domain::smm_types::{refund_due, Unreadable};
 use crate::domain::time::{now_rfc3339, now_unix};
 use crate::error::StoreError;
 use crate::upstream::{SmmPanel, UpstreamError};
@@ -208,6 +208,36 @@ async fn alert_unknown(store: &Store, order: &Order) -> Result<(), StoreError> {
     store.raise_alert(&alert).await.map(drop)
 }
 
+/// Puts an order whose final upstream status kobo cannot price before an operator.
+async fn alert_unreadable(store: &Store, order: &Order, word: &str, why: Unreadable) -> Result<(), StoreError> {
+    let (kind, what) = match why {
+        Unreadable::PackageProportion { remains } => (
+            AlertKind::OrderPartialPackage,
+            format!("reported package order {} {word:?} with remains {remains}, and kobo knows no package size to refund by", order.id),
+        ),
+        _ => (
+            AlertKind::OrderRemainsUnreadable,
+            format!("reported order {} {word:?} without remains kobo can read", order.id),
+        ),
+    };
+    let alert = Alert::new(
+        &format!("order:{}", order.id),
+        kind,
+        &order.account_id,
+        format!(
+            "the panel {what} (panel order {}); it stays open and is asked about every pass",
+            order.upstream_order.as_deref().unwrap_or("?")
+        ),
+        format!(
+            "look the order up on the panel and what it refunded, then `kobo order settle-partial {acct} {id} --refund <naira, at most {charge}>`",
+            acct = order.account_id,
+            id = order.id,
+            charge = order.charge
+        ),
+    );
+    store.raise_alert(&alert).await.map(drop)
+}
+
 /// An order the panel refused: its upstream state, its status (cancelled) and its full
 /// refund change in one transaction, guarded on the order still being `Sending` (or, for
 /// an order a crashed older version left `Rejected` and open, still uncharged back), so
@@ -218,7 +248,7 @@ pub async fn reject(store: &Store, order: &Order, reason: &str) -> Result<bool, 
     }
     let p = Progress { status: OrderStatus::Cancelled, start_count: order.start_count, remains: order.units };
     let reason = format!("upstream rejected the order: {reason}");
-    progress_tx(store, order, p, &reason, Some((order.upstream, UpstreamState::Rejected)))?.commit_once().await
+    progress_tx(store, order, p, &reason, Some((order.upstream, UpstreamState::Rejected)), None)?.commit_once().await
 }
 
 /// Applies upstream progress to an order, exactly once: the update is conditional on the
@@ -232,20 +262,37 @@ pub async fn apply_progress(store: &Store, before: &Order, p: Progress, reason: 
     if p.status == before.status && p.start_count == before.start_count && p.remains == before.remains {
         return Ok(false);
     }
-    progress_tx(store, before, p, reason, None)?.commit_once().await
+    progress_tx(store, before, p, reason, None, None)?.commit_once().await
+}
+
+/// The operator's exit for an order the panel reported partial in no proportion kobo can
+/// read (a package, unreadable remains): settles it `partial` with `refund` (what the
+/// panel refunded, at most the charge), exactly once — guarded like every progress.
+/// `false` when it was final already (or another writer moved first).
+pub async fn settle_partial(store: &Store, order: &Order, refund: Kobo, reason: &str) -> Result<bool, StoreError> {
+    if order.status.is_final() || refund < Kobo::ZERO || refund > order.charge {
+        return Ok(false);
+    }
+    let p = Progress { status: OrderStatus::Partial, start_count: order.start_count, remains: order.remains };
+    progress_tx(store, order, p, reason, None, Some(refund))?.commit_once().await
 }
 
 /// The transaction that applies `p` to `before`: the guarded update (with the upstream
 /// state's move `from → to` in the same update, when given), its events, and the refund
-/// due (credit + ledger entry + `order.refunded`).
+/// due (credit + ledger entry + `order.refunded`) — `refund` when the operator gave it.
 fn progress_tx<'a>(
     store: &'a Store,
     before: &Order,
     p: Progress,
     reason: &str,
     upstream: Option<(UpstreamState, UpstreamState)>,
+    refund: Option<Kobo>,
 ) -> Result<Tx<'a>, StoreError> {
-    let refund = if p.status.is_final() { refund_due(before, &p) } else { Kobo::ZERO };
+    let refund = match refund {
+        Some(r) => r,
+        None if p.status.is_final() => refund_due(before, &p),
+        None => Kobo::ZERO,
+    };
     let mut after = before.clone();
     after.status = p.status;
     after.start_count = p.start_count;
@@ -291,6 +338,9 @@ pub struct SyncReport {
     pub unknown: usize,
     /// Not reached before the pass's deadline (the next pass takes them).
     pub deferred: usize,
+    /// Final at the panel in a way kobo cannot price (unreadable remains, a package's
+    /// partial): left open, asked again, put before an operator.
+    pub unreadable: usize,
 }
 
 /// Most ids in one upstream multi-status call (SMM panel API v2 takes 100).
@@ -338,9 +388,22 @@ pub async fn sync_open_orders(
             let Some(Ok(u)) = o.upstream_order.as_ref().and_then(|id| statuses.get(id)) else {
                 continue;
             };
-            let Some(p) = Progress::from_upstream(&u.status, u.start_count, u.remains, o) else {
-                tracing::warn!(order_id = o.id, status = %u.status, "unknown upstream status word");
-                continue;
+            let p = match Progress::from_upstream(&u.status, u.start_count, u.remains, o) {
+                Ok(p) => p,
+                Err(Unreadable::Status) => {
+                    tracing::warn!(order_id = o.id, status = %u.status, "unknown upstream status word");
+                    continue;
+                }
+                Err(why) => {
+                    // Not final, not "nothing to refund": asked again every pass, and an
+                    // operator hears of it.
+                    tracing::warn!(order_id = o.id, status = %u.status, ?why, "upstream status not applied");
+                    if let Err(e) = alert_unreadable(store, o, &u.status, why).await {
+                        tracing::warn!(order_id = o.id, error = %e, "alert not raised; the next pass tries again");
+                    }
+                    report.unreadable += 1;
+                    continue;
+                }
             };
             match apply_progress(store, o, p, "upstream status").await {
                 Ok(true) => {

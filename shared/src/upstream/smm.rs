@@ -41,8 +41,9 @@ pub struct UpstreamStatus {
     pub status: String,
     /// Start count.
     pub start_count: u64,
-    /// Remains.
-    pub remains: u64,
+    /// Remains, when the panel sent a count kobo can read (`None`: missing, `null` or
+    /// not a number).
+    pub remains: Option<u64>,
 }
 
 /// Client of one SMM panel.
@@ -53,12 +54,30 @@ pub struct SmmClient {
     key: String,
 }
 
+/// A count as panels send it: `250`, `"250"`, `250.0`, `"250.00"` (a fraction is cut
+/// off). `None` for anything else: `null`, `""`, words, negative or non-finite numbers.
 fn num(v: &Value) -> Option<u64> {
-    match v {
-        Value::Number(n) => n.as_u64(),
-        Value::String(s) => s.trim().parse::<f64>().ok().filter(|f| *f >= 0.0).map(|f| f as u64),
-        _ => None,
-    }
+    signed(v).filter(|x| *x >= 0).map(|x| x.unsigned_abs())
+}
+
+/// A status line's remains: a count as [`num`] reads it, where a negative count (panels
+/// send it for over-delivery) is 0 left.
+fn remains(v: &Value) -> Option<u64> {
+    signed(v).map(|x| x.max(0).unsigned_abs())
+}
+
+fn signed(v: &Value) -> Option<i64> {
+    let x = match v {
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                return Some(i);
+            }
+            n.as_f64()?
+        }
+        Value::String(s) => s.trim().parse::<f64>().ok()?,
+        _ => return None,
+    };
+    (x.is_finite() && x.abs() < 1e15).then(|| x.trunc() as i64)
 }
 
 fn text(v: &Value) -> String {
@@ -184,7 +203,7 @@ impl SmmPanel for SmmClient {
                     None => Ok(UpstreamStatus {
                         status: s.get("status").map(text).unwrap_or_default(),
                         start_count: s.get("start_count").and_then(num).unwrap_or(0),
-                        remains: s.get("remains").and_then(num).unwrap_or(0),
+                        remains: s.get("remains").and_then(remains),
                     }),
                 };
                 (id.clone(), r)
@@ -228,5 +247,24 @@ impl SmmPanel for SmmClient {
                 (text(&r.order), res)
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::{num, remains};
+
+    #[test]
+    fn counts_in_the_forms_panels_send() {
+        for v in [json!(250), json!("250"), json!(250.0), json!("250.00"), json!(" 250 "), json!(250.7)] {
+            assert_eq!((num(&v), remains(&v)), (Some(250), Some(250)), "{v}");
+        }
+        assert_eq!((num(&json!(-3)), remains(&json!(-3))), (None, Some(0)), "over-delivered");
+        assert_eq!(remains(&json!("-3.0")), Some(0));
+        for v in [json!(null), json!(""), json!("n/a"), json!(true), json!([]), json!("1e30"), json!("NaN")] {
+            assert_eq!((num(&v), remains(&v)), (None, None), "{v}");
+        }
     }
 }

@@ -512,3 +512,107 @@ async fn handles_limits_in_units_and_unknown_types() {
     assert!(listed, "listed once enabled");
     assert_eq!(placed.0, 200, "{:?}", placed.1);
 }
+
+/// The open alerts of an order, by kind.
+async fn order_alerts(store: &Store, order: u64) -> Vec<String> {
+    let about = format!("order:{order}");
+    let alerts = store.alerts().await.expect("listing alerts");
+    alerts.iter().filter(|a| a.about() == about).map(|a| a.subject.clone()).collect()
+}
+
+/// Money review finding 3: a fixed-price order the panel reports `Partial` refunds in the
+/// panel's own proportion — a Custom Comments Package by its comment lines — never in
+/// full; a Package, whose size kobo cannot know, stays open and waits for the operator
+/// with an alert, and the operator's `settle_partial` refunds it exactly once. Before the
+/// fix both were refunded in full (remains clamped to the package's one unit).
+#[tokio::test]
+async fn packages_reported_partial_refund_in_the_panels_proportion_or_wait_for_the_operator() {
+    let s = stack();
+    let store = s.store().await;
+    let (acct, key) = new_reseller(&store, ResellerSpec { balance: Kobo::naira(50_000), ..Default::default() }).await;
+    let c = ApiClient::new(s, &key);
+    let link = ("link", "https://instagram.com/p/kobo-package");
+    let ccp = order_id(&c, 703, &[link, ("comments", "One\nTwo\nThree\nFour")]).await;
+    let package = order_id(&c, 701, &[link]).await;
+    panel_says(s, &store, &acct, ccp, "Partial", 1).await;
+    panel_says(s, &store, &acct, package, "Partial", 5).await;
+    reconcile(s).await;
+
+    let ccp_charge = store.get_order(&acct, ccp).await.ok().flatten().map(|o| o.charge).unwrap_or_default();
+    let (_, v) = c.status(ccp).await;
+    let quarter = Kobo::new(ccp_charge.as_i64() / 4);
+    assert_eq!((v["status"].as_str(), naira(&v["refunded"])), (Some("partial"), quarter), "1 of 4 comments: {v}");
+    assert_eq!(refunds(&store, &acct, ccp).await, vec![quarter]);
+
+    let o = store.get_order(&acct, package).await.ok().flatten().unwrap_or_else(|| panic!("no package order"));
+    assert!(!o.status.is_final(), "a package's partial is not settled on a guess: {o:?}");
+    assert!(refunds(&store, &acct, package).await.is_empty(), "nothing refunded");
+    assert_eq!(order_alerts(&store, package).await, vec![format!("order:{package}/partial-package")]);
+    reconcile(s).await;
+    assert!(refunds(&store, &acct, package).await.is_empty(), "still nothing on the next pass");
+
+    // The operator reads the panel's refund and settles it; once.
+    let third = Kobo::new(o.charge.as_i64() / 3);
+    assert!(
+        !kobo_shared::flows::orders::settle_partial(&store, &o, Kobo::new(o.charge.as_i64() + 1), "operator")
+            .await
+            .expect("refusing more than the charge"),
+        "never more than the charge"
+    );
+    assert!(kobo_shared::flows::orders::settle_partial(&store, &o, third, "operator").await.expect("settling"));
+    assert!(!kobo_shared::flows::orders::settle_partial(&store, &o, third, "operator").await.expect("again"));
+    let (_, v) = c.status(package).await;
+    assert_eq!((v["status"].as_str(), naira(&v["refunded"])), (Some("partial"), third), "{v}");
+    assert_eq!(refunds(&store, &acct, package).await, vec![third], "refunded once");
+    kobo_tests::assert_ledger_sums(&store, &acct).await;
+}
+
+/// Money review finding 4: `remains` in the forms panels send (`250.0`, `"250.00"`) are
+/// read; a final status whose remains cannot be read (`null`, missing) is not "nothing to
+/// refund": the order stays open with an alert, and settles when the panel's answer can
+/// be read. Before the fix `250.0` and `null` both read as 0 and settled with no refund.
+#[tokio::test]
+async fn remains_in_every_form_are_read_and_unreadable_ones_never_settle() {
+    let s = stack();
+    let store = s.store().await;
+    let (acct, key) = new_reseller(&store, ResellerSpec { balance: Kobo::naira(50_000), ..Default::default() }).await;
+    let c = ApiClient::new(s, &key);
+    let link = ("link", "https://instagram.com/p/kobo-remains");
+    let float = order_id(&c, 101, &[link, ("quantity", "1000")]).await;
+    let null = order_id(&c, 101, &[link, ("quantity", "1000")]).await;
+    let missing = order_id(&c, 101, &[link, ("quantity", "1000")]).await;
+    let says = |order: u64, remains: Value| {
+        let store = &store;
+        let acct = &acct;
+        async move {
+            let up = upstream_id(store, acct, order).await;
+            s.sim_control(&format!("/control/orders/{up}"), json!({"status": "Partial", "remains_json": remains}))
+                .await;
+        }
+    };
+    says(float, json!(250.0)).await;
+    says(null, json!("null")).await;
+    says(missing, json!("omit")).await;
+    reconcile(s).await;
+    let charge = |o: u64| {
+        let store = &store;
+        let acct = &acct;
+        async move { store.get_order(acct, o).await.ok().flatten().map(|o| o.charge).unwrap_or_default() }
+    };
+    let quarter = Kobo::new(charge(float).await.as_i64() / 4);
+    assert_eq!(refunds(&store, &acct, float).await, vec![quarter], "250.0 of 1000 left");
+    for o in [null, missing] {
+        let (_, v) = c.status(o).await;
+        assert_eq!(v["status"], "pending", "unreadable remains settle nothing: {v}");
+        assert!(refunds(&store, &acct, o).await.is_empty());
+        assert_eq!(order_alerts(&store, o).await, vec![format!("order:{o}/remains-unreadable")]);
+    }
+    // The panel's next answer can be read: settled then, once.
+    says(null, json!("250.00")).await;
+    reconcile(s).await;
+    reconcile(s).await;
+    let quarter = Kobo::new(charge(null).await.as_i64() / 4);
+    assert_eq!(refunds(&store, &acct, null).await, vec![quarter]);
+    assert_eq!(c.status(null).await.1["status"], "partial");
+    kobo_tests::assert_ledger_sums(&store, &acct).await;
+}
