@@ -404,6 +404,11 @@ mod tests {
         assert_eq!(secs("ApiFunction"), Some(15), "Globals.Function.Timeout");
         assert_eq!(secs("CallbacksFunction"), Some(10));
         assert_eq!(secs("ReconcilerFunction"), Some(60));
+        assert_eq!(
+            t.timeout("ReconcilerFunction").ok(),
+            Some(kobo_reconciler::FUNCTION_TIMEOUT),
+            "the reconciler's passes budget its template Timeout"
+        );
         assert_eq!(secs("RelayFunction"), Some(30));
         assert_eq!(secs("NoSuchFunction"), None);
     }

@@ -298,14 +298,12 @@ impl Stack {
 
     /// Posts `body` to the top-up simulator's control endpoint `path` (e.g. `/control/reverse`).
     pub async fn topup_control(&self, path: &str, body: serde_json::Value) -> serde_json::Value {
-        let r = reqwest::Client::new()
-            .post(format!("{}{path}", self.topup_base))
-            .json(&body)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("top-up control {path}: {e}"));
-        assert!(r.status().is_success(), "top-up control {path}: {}", r.status());
-        r.json().await.unwrap_or_default()
+        control(&self.topup_base, path, body).await
+    }
+
+    /// Posts `body` to the Hubtel simulator's control endpoint `path`.
+    pub async fn hubtel_control(&self, path: &str, body: serde_json::Value) -> serde_json::Value {
+        control(&self.hubtel_base, path, body).await
     }
 
     /// The provider's callback signing secret, as the stack's provider secret holds it.
@@ -420,4 +418,16 @@ pub fn own_stack_with(
             (dev, info)
         })
         .1
+}
+
+/// Posts `body` to a simulator's control endpoint: its JSON answer (a failure panics).
+async fn control(base: &str, path: &str, body: serde_json::Value) -> serde_json::Value {
+    let r = reqwest::Client::new()
+        .post(format!("{base}{path}"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("simulator control {base}{path}: {e}"));
+    assert!(r.status().is_success(), "simulator control {base}{path}: {}", r.status());
+    r.json().await.unwrap_or_default()
 }

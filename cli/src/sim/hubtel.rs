@@ -7,7 +7,9 @@
 //! `GET /control/otp?phone=08031234567` the latest code sent to a phone;
 //! `POST /control/pay/<paylinkId>` pays a paylink, which sends Hubtel's payment callback.
 //! Send-money refuses a repeated `clientReference` (so nothing is paid twice; the count
-//! per reference is in the stats). `POST /control/chaos {"seed": 7, "p": 0.1}` turns it
+//! accepted per reference, and asked per reference, are in the stats);
+//! `POST /control/hold_send_money {"reference": "wdr_..."}` accepts that reference's
+//! send-money and never answers it (the caller's crash or timeout cuts it off). `POST /control/chaos {"seed": 7, "p": 0.1}` turns it
 //! hostile (see `sim::chaos`): OTPs and send-money answered 429, paylinks answered 500,
 //! send-money answered 500 after it was accepted, or accepted with the non-final code
 //! `0001`.
@@ -43,6 +45,11 @@ struct Inner {
     chaos: super::chaos::Chaos,
     /// Send-money requests accepted per clientReference (Hubtel refuses a repeat).
     sent: HashMap<String, u64>,
+    /// Send-money requests received per clientReference, repeats included.
+    asked: HashMap<String, u64>,
+    /// clientReferences whose send-money is accepted and then never answered (the
+    /// caller's timeout or crash cuts it off).
+    held: std::collections::HashSet<String>,
     /// OTPs sent per phone number.
     otp_phones: HashMap<String, u64>,
     /// The latest OTP's requestId per phone (digits only).
@@ -212,12 +219,19 @@ async fn send_money(State(st): State<Shared>, headers: HeaderMap, Json(b): Json<
         return too_many();
     }
     let tx = format!("tx_{n:08}");
+    let mut hold = false;
     if let Ok(mut s) = st.lock() {
+        *s.asked.entry(reference.clone()).or_default() += 1;
         if s.sent.contains_key(&reference) {
             return bad("Duplicate clientReference");
         }
         s.sent.insert(reference.clone(), 1);
         s.paylinks.insert(tx.clone(), b.clone());
+        hold = s.held.contains(&reference);
+    }
+    if hold {
+        // Accepted; the answer never comes before the caller gives up.
+        tokio::time::sleep(Duration::from_secs(120)).await;
     }
     match behaviour {
         Some("send_500_after_accept") => (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response(),
@@ -225,6 +239,21 @@ async fn send_money(State(st): State<Shared>, headers: HeaderMap, Json(b): Json<
                                                  "data": {"transactionId": tx, "clientReference": reference}}))
         .into_response(),
         _ => ok(json!({"transactionId": tx, "clientReference": reference})),
+    }
+}
+
+/// `{"reference": "wdr_..."}`: send-money for that clientReference is accepted and then
+/// not answered (for two minutes), as when the caller's timeout or crash cuts it off.
+async fn hold_send_money(State(st): State<Shared>, Json(v): Json<Value>) -> Response {
+    let Some(reference) = v["reference"].as_str() else {
+        return (StatusCode::BAD_REQUEST, "reference is required").into_response();
+    };
+    match st.lock() {
+        Ok(mut s) => {
+            s.held.insert(reference.to_string());
+            Json(json!({"held": reference})).into_response()
+        }
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }
 
@@ -238,7 +267,8 @@ async fn set_chaos(State(st): State<Shared>, Json(r): Json<super::chaos::ChaosRe
 async fn stats(State(st): State<Shared>) -> Response {
     match st.lock() {
         Ok(s) => Json(json!({"served": s.served, "refused": s.refused, "sms": s.sms, "limit": s.limit,
-                             "window_ms": s.window.as_millis() as u64, "sent_per_reference": s.sent, "otp_per_phone": s.otp_phones,
+                             "window_ms": s.window.as_millis() as u64, "sent_per_reference": s.sent,
+                             "asked_per_reference": s.asked, "otp_per_phone": s.otp_phones,
                              "hostile": s.chaos.stats()}))
         .into_response(),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
@@ -367,6 +397,8 @@ impl HubtelSim {
             started: Instant::now(),
             chaos: Default::default(),
             sent: HashMap::new(),
+            asked: HashMap::new(),
+            held: Default::default(),
         }));
         let app = Router::new()
             .route("/v1/messages/send", post(sms_send))
@@ -380,6 +412,7 @@ impl HubtelSim {
             .route("/v1/send-money/multi", post(send_money))
             .route("/control/stats", get(stats))
             .route("/control/chaos", post(set_chaos))
+            .route("/control/hold_send_money", post(hold_send_money))
             .route("/control/otp", get(latest_otp))
             .route("/control/otp/{id}", get(reveal_otp))
             .route("/control/pay/{id}", post(pay))

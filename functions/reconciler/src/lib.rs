@@ -18,6 +18,14 @@ use kobo_shared::{Store, StoreError};
 /// rest to the next pass (the function's timeout is 60 s and it runs several kinds).
 pub const PASS_BUDGET: std::time::Duration = std::time::Duration::from_secs(20);
 
+/// The function's `Timeout` in `template.yaml` (a test holds the two equal).
+pub const FUNCTION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// What [`Reconciler::run_all`] keeps in hand before the function's timeout: no pass
+/// starts, and no provider call is begun, that could still be running when Lambda
+/// stops the function (a payout cut off there is one whose outcome only Hubtel knows).
+pub const TIMEOUT_MARGIN: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Per-container state.
 #[derive(Debug)]
 pub struct Reconciler {
@@ -33,6 +41,8 @@ pub struct Reconciler {
     pub keys: KeyRings,
     /// kobo's public URL (for Hubtel callbacks).
     pub public_url: String,
+    /// The longest a provider call may take (its HTTP timeout).
+    pub call_timeout: std::time::Duration,
 }
 
 /// What serving one queued item came to.
@@ -70,14 +80,18 @@ impl Reconciler {
             sending_grace_secs: config.smm_sending_grace_secs,
             keys: KeyRings::new(&secrets, config),
             public_url: config.public_url.clone(),
+            call_timeout: std::time::Duration::from_millis(config.upstream_timeout_ms),
         }
     }
 
     /// One VTU pass: requery transactions stuck in processing and settle them.
     pub async fn run_vtu_once(&self) -> Result<RequeryReport, ReconcileError> {
+        self.run_vtu_until(std::time::Instant::now() + PASS_BUDGET).await
+    }
+
+    async fn run_vtu_until(&self, deadline: std::time::Instant) -> Result<RequeryReport, ReconcileError> {
         let provider = self.providers.topup.get().await?;
         let provider = &*provider;
-        let deadline = std::time::Instant::now() + PASS_BUDGET;
         let report = vtu::requery_processing(&self.store, provider, self.requery_after_secs, deadline).await?;
         log_pass("vtu requery pass", &report);
         let now = kobo_shared::domain::time::now_unix();
@@ -171,6 +185,11 @@ impl Reconciler {
     /// Checks the OTPs of withdrawals held while Hubtel was busy. Returns how many were
     /// settled either way.
     pub async fn run_withdrawals_once(&self) -> Result<usize, ReconcileError> {
+        self.run_withdrawals_until(std::time::Instant::now() + PASS_BUDGET).await
+    }
+
+    /// The withdrawal OTP pass; no OTP check starts after `deadline`.
+    async fn run_withdrawals_until(&self, deadline: std::time::Instant) -> Result<usize, ReconcileError> {
         // OTPs queued while Hubtel was busy go out first, accounts in turn; expired ones
         // are dropped, and so is one Hubtel refuses. One whose sending failed otherwise is
         // logged and left for the next pass (never blocking those behind it in this one);
@@ -222,6 +241,9 @@ impl Reconciler {
         let hubtel = &*hubtel;
         let mut done = 0;
         for w in waiting {
+            if std::time::Instant::now() >= deadline {
+                break;
+            }
             let Some((session, sealed)) = &w.pending_otp else { continue };
             let code = match self.open_code(&w, sealed).await {
                 Ok(code) => code,
@@ -281,6 +303,12 @@ impl Reconciler {
     /// Pays out approved withdrawals Hubtel has not taken yet, and puts those only Hubtel
     /// can settle before an operator. Returns how many Hubtel accepted.
     pub async fn run_payouts_once(&self) -> Result<usize, ReconcileError> {
+        self.run_payouts_until(std::time::Instant::now() + PASS_BUDGET).await
+    }
+
+    /// The payout pass, done by `end`: no send-money attempt starts later than its slot
+    /// wait, its call and its writes could finish by then.
+    async fn run_payouts_until(&self, end: std::time::Instant) -> Result<usize, ReconcileError> {
         let hubtel = self.providers.hubtel.get().await?;
         let hubtel = &*hubtel;
         let key = self.callback_key().await?;
@@ -291,33 +319,56 @@ impl Reconciler {
             callback_key: &key,
             public_url: &self.public_url,
         };
-        Ok(payer.run(std::time::Instant::now() + PASS_BUDGET).await?)
+        let attempt = std::time::Duration::from_secs(5) + self.call_timeout + std::time::Duration::from_secs(2);
+        let last_start = end.checked_sub(attempt).unwrap_or_else(std::time::Instant::now);
+        Ok(payer.run(kobo_shared::domain::time::now_unix(), last_start).await?)
     }
 
-    /// Every pass (SMM, VTU, deposits, withdrawals, SMS); a failure of one does not stop the others.
+    /// Every pass (SMM, VTU, deposits, withdrawals, payouts, SMS); a failure of one does
+    /// not stop the others. All of it ends inside the function's timeout: each pass gets
+    /// at most [`PASS_BUDGET`] of what is left before [`FUNCTION_TIMEOUT`] less
+    /// [`TIMEOUT_MARGIN`], a pass that could not finish in what is left does not start
+    /// (the next scheduled run takes it), and payouts start no call they could not finish.
     pub async fn run_all(&self) -> Result<(SyncReport, RequeryReport), ReconcileError> {
-        let smm = self.run_once().await;
-        let vtu = self.run_vtu_once().await;
-        if let Err(e) = self.run_deposits_once().await {
-            tracing::warn!(error = %e, "deposit paylink pass failed");
+        let end = std::time::Instant::now() + FUNCTION_TIMEOUT - TIMEOUT_MARGIN;
+        // A pass's deadline is when it starts no new item; an item's provider call may
+        // then take its timeout, so it comes that long before the end.
+        let calls_end = end.checked_sub(self.call_timeout).unwrap_or(end);
+        let pass_end = || (std::time::Instant::now() + PASS_BUDGET).min(calls_end);
+        // A Hubtel pass makes calls of up to the call timeout after a slot wait of up to 10 s.
+        let hubtel_pass = std::time::Duration::from_secs(10) + self.call_timeout + TIMEOUT_MARGIN;
+        let left = || end.saturating_duration_since(std::time::Instant::now());
+        let smm = self.run_once_until(pass_end()).await;
+        let vtu = self.run_vtu_until(pass_end()).await;
+        if left() > hubtel_pass {
+            if let Err(e) = self.run_deposits_once().await {
+                tracing::warn!(error = %e, "deposit paylink pass failed");
+            }
         }
-        if let Err(e) = self.run_withdrawals_once().await {
-            tracing::warn!(error = %e, "withdrawal OTP pass failed");
+        if left() > hubtel_pass {
+            if let Err(e) = self.run_withdrawals_until(pass_end()).await {
+                tracing::warn!(error = %e, "withdrawal OTP pass failed");
+            }
         }
-        if let Err(e) = self.run_payouts_once().await {
+        if let Err(e) = self.run_payouts_until(pass_end()).await {
             tracing::warn!(error = %e, "payout pass failed");
         }
-        if let Err(e) = self.run_sms_once().await {
-            tracing::warn!(error = %e, "SMS notice pass failed");
+        if left() > hubtel_pass {
+            if let Err(e) = self.run_sms_once().await {
+                tracing::warn!(error = %e, "SMS notice pass failed");
+            }
         }
         Ok((smm?, vtu?))
     }
 
     /// One SMM pass.
     pub async fn run_once(&self) -> Result<SyncReport, ReconcileError> {
+        self.run_once_until(std::time::Instant::now() + PASS_BUDGET).await
+    }
+
+    async fn run_once_until(&self, deadline: std::time::Instant) -> Result<SyncReport, ReconcileError> {
         let panel = self.providers.smm.get().await?;
         let panel = &*panel;
-        let deadline = std::time::Instant::now() + PASS_BUDGET;
         let report = orders::sync_open_orders(&self.store, panel, self.sending_grace_secs, deadline).await?;
         log_pass("reconciler pass", &report);
         Ok(report)

@@ -69,6 +69,7 @@ impl Record for Withdrawal {
             created_at: r.s("created_at")?,
             send_attempts: r.opt_i64("send_attempts")?.and_then(|n| u32::try_from(n).ok()).unwrap_or(0),
             payout_unknown: r.bool("payout_unknown")?,
+            sending_since: r.opt_i64("sending_since")?,
         })
     }
 }
@@ -159,10 +160,12 @@ impl Store {
     }
 
     /// Claims send-money attempt `w.send_attempts + 1` of a paying withdrawal Hubtel has
-    /// not accepted yet; `false` when another claimed it first or it moved on.
-    pub async fn claim_payout_attempt(&self, w: &Withdrawal) -> Result<bool, StoreError> {
+    /// not accepted yet, marking it in flight since `now` (before Hubtel is called);
+    /// `false` when another claimed it first or it moved on.
+    pub async fn claim_payout_attempt(&self, w: &Withdrawal, now: i64) -> Result<bool, StoreError> {
         let change = Change::new()
             .set("send_attempts", n(w.send_attempts + 1))
+            .set("sending_since", n(now))
             .if_eq("status", s(WithdrawalStatus::Paying.as_str()))
             .if_expr(
                 "attribute_not_exists({transaction_id}) AND (attribute_not_exists({send_attempts}) OR {send_attempts} = :a)",
@@ -170,6 +173,13 @@ impl Store {
                 vec![(":a", n(w.send_attempts))],
             );
         self.transition(&withdrawal_key(&w.account_id, &w.id), change).await
+    }
+
+    /// Clears the in-flight mark of an attempt Hubtel certainly did not take (no slot,
+    /// not sent), so the next pass sends it again; only the attempt that set it clears it.
+    pub async fn payout_not_sent(&self, w: &Withdrawal) -> Result<(), StoreError> {
+        let change = Change::new().remove("sending_since").if_eq("send_attempts", n(w.send_attempts + 1));
+        self.transition(&withdrawal_key(&w.account_id, &w.id), change).await.map(drop)
     }
 
     /// Records that a payout attempt's answer was lost (Hubtel may hold it).

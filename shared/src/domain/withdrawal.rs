@@ -77,6 +77,11 @@ pub struct Withdrawal {
     /// Whether an attempt's answer was lost: Hubtel may hold the payout.
     #[serde(skip)]
     pub payout_unknown: bool,
+    /// When (unix seconds) the attempt now in flight was claimed: set before send-money is
+    /// called and cleared only when Hubtel certainly did not take it, so an attempt cut
+    /// off by a crash reads "outcome unknown", never "not sent".
+    #[serde(skip)]
+    pub sending_since: Option<i64>,
 }
 
 /// What a Hubtel payout's `responseCode` says.

@@ -99,6 +99,10 @@ pub async fn approve_and_pay(
 /// Send-money attempts a payout gets before an operator decides.
 pub const MAX_SEND_ATTEMPTS: u32 = 8;
 
+/// An attempt marked in flight for longer than this was cut off (no attempt lasts this
+/// long: its slot wait, Hubtel's answer and the writes around it take well under it).
+pub const SENDING_CUT_OFF_SECS: i64 = 120;
+
 /// A payout Hubtel accepted but never reported on for this long goes before an operator.
 pub const CALLBACK_ALERT_SECS: i64 = 24 * 3600;
 
@@ -135,11 +139,18 @@ impl<H: HubtelApi> Payer<'_, H> {
     /// One send-money attempt for a paying withdrawal Hubtel has not accepted, claimed
     /// first (two never run at once). `clientReference` is the withdrawal id, the same
     /// on every attempt.
+    ///
+    /// The claim marks the attempt in flight before Hubtel is called; only an answer that
+    /// says Hubtel certainly did not take it clears the mark. An attempt cut off in between
+    /// (a crash, a timeout of the function) stays marked, and [`Payer::run`] then treats
+    /// it as "Hubtel may hold it": never sent again by itself.
     pub async fn attempt(&self, w: &Withdrawal, wait: Duration) -> Result<Attempted, StoreError> {
-        if w.transaction_id.is_some() || !self.store.claim_payout_attempt(w).await? {
+        let now = crate::domain::time::now_unix();
+        if w.transaction_id.is_some() || !self.store.claim_payout_attempt(w, now).await? {
             return Ok(Attempted::Skipped);
         }
         if !self.throttle.acquire(wait).await? {
+            self.store.payout_not_sent(w).await?;
             return Ok(Attempted::NotSent);
         }
         let callback = HubtelCallback::Withdrawal.url(self.public_url, self.callback_key, &w.account_id, &w.id, None);
@@ -158,6 +169,7 @@ impl<H: HubtelApi> Payer<'_, H> {
             }
             Err(UpstreamError::NotSent(e)) => {
                 tracing::warn!(withdrawal = %w.id, error = %e, "send-money not sent; the reconciler tries again");
+                self.store.payout_not_sent(w).await?;
                 Ok(Attempted::NotSent)
             }
             // A refusal of the first attempt is final; a refusal of a later one may be
@@ -175,32 +187,47 @@ impl<H: HubtelApi> Payer<'_, H> {
         }
     }
 
-    /// One pass over every paying withdrawal: attempts the ones Hubtel never got (up to
-    /// [`MAX_SEND_ATTEMPTS`]), and puts before an operator those whose outcome only
-    /// Hubtel can tell (an answer lost, attempts used up, no callback for a day).
+    /// One pass over every paying withdrawal at `now` (unix seconds): attempts the ones
+    /// Hubtel never got (up to [`MAX_SEND_ATTEMPTS`]), and puts before an operator those
+    /// whose outcome only Hubtel can tell (an answer lost, an attempt cut off in flight,
+    /// attempts used up, no callback for a day). No attempt starts at or after
+    /// `last_start` (the caller keeps a call's time in hand before its own timeout).
     /// Returns how many were accepted on this pass.
-    pub async fn run(&self, deadline: std::time::Instant) -> Result<usize, StoreError> {
+    pub async fn run(&self, now: i64, last_start: std::time::Instant) -> Result<usize, StoreError> {
         let mut accepted = 0;
         for w in self.store.paying_withdrawals().await? {
-            if std::time::Instant::now() >= deadline {
+            if std::time::Instant::now() >= last_start {
                 break;
             }
-            let outcome = match (&w.transaction_id, w.payout_unknown, w.send_attempts >= MAX_SEND_ATTEMPTS) {
-                (Some(_), _, _) => {
+            let cut_off = w.sending_since.is_some_and(|t| now.saturating_sub(t) > SENDING_CUT_OFF_SECS);
+            let outcome = match (&w.transaction_id, w.payout_unknown, w.sending_since, w.send_attempts) {
+                (Some(_), _, _, _) => {
                     if age_secs(&w.created_at) > CALLBACK_ALERT_SECS {
                         stuck(self.store, &w, "Hubtel accepted the payout but never reported its outcome").await?;
                     }
                     continue;
                 }
-                (None, true, _) => {
+                (None, true, _, _) => {
                     stuck(self.store, &w, "a send-money answer was lost: Hubtel may have paid it").await?;
                     continue;
                 }
-                (None, false, true) => {
+                (None, false, Some(_), _) if cut_off => {
+                    self.store.mark_payout_unknown(&w).await?;
+                    stuck(
+                        self.store,
+                        &w,
+                        "a send-money call was cut off before its answer was recorded: Hubtel may have paid it",
+                    )
+                    .await?;
+                    continue;
+                }
+                // An attempt in flight right now (or cut off moments ago): left alone.
+                (None, false, Some(_), _) => continue,
+                (None, false, None, n) if n >= MAX_SEND_ATTEMPTS => {
                     stuck(self.store, &w, "Hubtel never took the payout in its attempts").await?;
                     continue;
                 }
-                (None, false, false) => self.attempt(&w, Duration::from_secs(5)).await,
+                (None, false, None, _) => self.attempt(&w, Duration::from_secs(5)).await,
             };
             match outcome {
                 Ok(Attempted::Accepted) => accepted += 1,

@@ -362,6 +362,7 @@ async fn work_deferred_while_hubtel_is_busy_is_finished_by_the_reconciler() {
         created_at: kobo_shared::domain::time::now_rfc3339(),
         send_attempts: 0,
         payout_unknown: false,
+        sending_since: None,
     };
     let wrong = if right == "0000" { "1111" } else { "0000" };
     withdrawals::hold(&store, &held("wdr_good", &right), Kobo::ZERO).await.unwrap_or_else(|_| panic!("hold"));
@@ -382,4 +383,83 @@ async fn work_deferred_while_hubtel_is_busy_is_finished_by_the_reconciler() {
     assert_eq!(c.balance().await, Kobo::naira(9_000), "the rejected one was released");
     let a = store.get_account(&acct).await.ok().flatten().unwrap_or_else(|| panic!("no account"));
     assert!(accounts::check_ledger(&store, &a).await.map(|c| c.ok()).unwrap_or(false));
+}
+
+/// How many send-money requests Hubtel received for `reference`, repeats included.
+async fn hubtel_asked(s: &Stack, reference: &str) -> u64 {
+    let v: Value = reqwest::get(format!("{}/control/stats", s.hubtel_base))
+        .await
+        .expect("the Hubtel simulator's stats")
+        .json()
+        .await
+        .unwrap_or_default();
+    v["asked_per_reference"][reference].as_u64().unwrap_or(0)
+}
+
+/// Money review finding 6: a payout attempt cut off after Hubtel accepted it and before
+/// kobo recorded the answer (a crash, the function's timeout) is never sent again by
+/// itself: the attempt was marked in flight before the call, so the next passes leave it
+/// alone while it could still be running, and past the cut-off call it unknown and put
+/// it before an operator. Before the fix nothing marked it and the next pass sent the
+/// payout again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payout_cut_off_in_flight_is_never_sent_again() {
+    let s = stack();
+    let store = s.store().await;
+    let (acct, key) = new_reseller(&store, ResellerSpec { balance: Kobo::naira(10_000), ..Default::default() }).await;
+    accounts::set_pin(&store, &s.pepper().await, &acct, "1234").await.expect("setting the reseller's PIN");
+    store.set_payout_phone(&acct, Some("+2348031234567")).await.expect("registering the payout phone");
+    let c = ApiClient::new(s, &key);
+    let (st, v) = request(s, &store, &c, &acct, "1000", "1234", false).await;
+    assert_eq!(st, 200, "{v}");
+    let id = v["withdrawal_id"].as_str().unwrap_or_default().to_string();
+    let w = store.get_withdrawal(&acct, &id).await.ok().flatten().unwrap_or_else(|| panic!("no withdrawal"));
+    assert!(withdrawals::approve(&store, &w).await.expect("approving"));
+    let paying = store.get_withdrawal(&acct, &id).await.ok().flatten().unwrap_or_else(|| panic!("no withdrawal"));
+    s.hubtel_control("/control/hold_send_money", json!({"reference": id})).await;
+
+    let (providers, callback_key) = payer(s, &store).await;
+    let hubtel = providers.hubtel.get().await.expect("a Hubtel client");
+    let p = withdrawals::Payer {
+        store: &store,
+        hubtel: &*hubtel,
+        throttle: &providers.hubtel_throttle,
+        callback_key: &callback_key,
+        public_url: &s.base_url,
+    };
+    // The attempt is cut off the moment Hubtel has the payout (its future dropped, as a
+    // crashed or timed-out function's is).
+    let accepted = async {
+        for _ in 0..200 {
+            if hubtel_asked(s, &id).await > 0 {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        false
+    };
+    tokio::select! {
+        r = p.attempt(&paying, Duration::from_secs(10)) => panic!("the held send-money answered: {r:?}"),
+        took = accepted => assert!(took, "Hubtel never received the payout"),
+    }
+    assert_eq!(hubtel_asked(s, &id).await, 1);
+
+    // Right after: the attempt may still be running, so it is left alone.
+    let now = kobo_shared::domain::time::now_unix();
+    let later = std::time::Instant::now() + Duration::from_secs(60);
+    p.run(now, later).await.expect("a payout pass");
+    assert_eq!(hubtel_asked(s, &id).await, 1, "not sent again while it may be in flight");
+    // Past the cut-off: outcome unknown, before an operator; still never sent again.
+    p.run(now + withdrawals::SENDING_CUT_OFF_SECS + 1, later).await.expect("a payout pass past the cut-off");
+    p.run(now + 3_600, later).await.expect("another payout pass");
+    assert_eq!(hubtel_asked(s, &id).await, 1, "a payout cut off in flight is never re-sent by itself");
+    let after = store.get_withdrawal(&acct, &id).await.ok().flatten().unwrap_or_else(|| panic!("no withdrawal"));
+    assert!(after.payout_unknown && after.status == WithdrawalStatus::Paying, "{after:?}");
+    let alerts = store.alerts().await.expect("listing alerts");
+    let alert = alerts
+        .iter()
+        .find(|a| a.subject == format!("withdrawal:{id}/stuck"))
+        .unwrap_or_else(|| panic!("no alert: {alerts:?}"));
+    assert!(alert.reason.contains("cut off") && alert.command.contains("kobo withdrawal settle"), "{alert:?}");
+    assert_eq!(c.balance().await, Kobo::naira(9_000), "the hold stays until an operator settles it");
 }

@@ -65,6 +65,7 @@ async fn withdraw(store: &Store, account: &str, amount: Kobo, fate: u8) {
         created_at: now_rfc3339(),
         send_attempts: 0,
         payout_unknown: false,
+        sending_since: None,
     };
     if withdrawals::hold(store, &w, Kobo::ZERO).await.is_err() {
         return; // insufficient: nothing held

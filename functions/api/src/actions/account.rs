@@ -302,6 +302,7 @@ pub async fn withdraw(app: &App, caller: &Caller, p: &Params) -> Result<Response
         created_at: kobo_shared::domain::time::now_rfc3339(),
         send_attempts: 0,
         payout_unknown: false,
+        sending_since: None,
     };
     match withdrawal_flows::hold(&app.store, &w, caller.account.min_balance).await {
         Ok(()) => {}
