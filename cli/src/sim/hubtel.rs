@@ -276,7 +276,8 @@ async fn stats(State(st): State<Shared>) -> Response {
 }
 
 /// Pays a paylink as a customer would: Hubtel then POSTs its payment callback to the
-/// paylink's `callbackUrl`. Body (optional): `{"amount": 5000.0, "status": "Success"}`.
+/// paylink's `callbackUrl`. Body (optional): `{"amount": 5000.0, "status": "Success"}`
+/// (`amount` sent as given: `"5000.00"` sends a string).
 async fn pay(State(st): State<Shared>, Path(id): Path<String>, body: Option<Json<Value>>) -> Response {
     let Some(link) = st.lock().ok().and_then(|s| s.paylinks.get(&id).cloned()) else {
         return StatusCode::NOT_FOUND.into_response();
@@ -288,7 +289,8 @@ async fn pay(State(st): State<Shared>, Path(id): Path<String>, body: Option<Json
         "data": {
             "paymentType": "mobilemoney",
             "status": over["status"].as_str().unwrap_or("Success"),
-            "amount": over["amount"].as_f64().or_else(|| link["amount"].as_f64()).unwrap_or(0.0),
+            // As given (a number or a string, as Hubtel's own forms differ), else the paylink's.
+            "amount": if over["amount"].is_null() { link["amount"].clone() } else { over["amount"].clone() },
             "paylinkId": id,
             "phoneNumber": "2348031234567",
             "clientReference": link["clientReference"],

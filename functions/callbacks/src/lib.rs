@@ -4,8 +4,10 @@
 //! or late callback is acknowledged and changes nothing twice.
 #![warn(missing_docs)]
 
+use kobo_shared::domain::callback::hubtel_amount;
 use kobo_shared::domain::callback::HubtelCallback;
 use kobo_shared::domain::deposit::PaymentResult;
+use kobo_shared::flows::deposits;
 use kobo_shared::flows::deposits::apply_payment;
 use kobo_shared::flows::providers::Providers;
 use kobo_shared::flows::vtu;
@@ -13,7 +15,7 @@ use kobo_shared::flows::vtu::{CallbackError, CallbackResult};
 use kobo_shared::flows::withdrawals::apply_callback;
 use kobo_shared::platform::config::Config;
 use kobo_shared::platform::secrets::KeyCheck;
-use kobo_shared::{Kobo, Store, StoreError};
+use kobo_shared::{Store, StoreError};
 use lambda_http::http::header::CONTENT_TYPE;
 use lambda_http::{Body, Request, Response};
 
@@ -159,9 +161,7 @@ async fn verified(
     // A deposit's URL is bound to its amount: the body's amount must be the one the URL
     // was made for (a missing or malformed body fails here like a forged one).
     let amount = match kind {
-        HubtelCallback::Payment => {
-            payload.as_ref().and_then(|p| p["data"]["amount"].as_f64()).and_then(Kobo::from_naira_f64)
-        }
+        HubtelCallback::Payment => payload.as_ref().and_then(|p| hubtel_amount(&p["data"]["amount"])),
         HubtelCallback::Withdrawal => None,
     };
     let bound_ok = kind == HubtelCallback::Withdrawal || amount.is_some();
@@ -173,6 +173,11 @@ async fn verified(
         }
     }
     if !kobo_shared::domain::apikey::is_account_id(account) || !bound_ok || check != KeyCheck::Match {
+        if kind == HubtelCallback::Payment && kobo_shared::domain::apikey::is_account_id(account) {
+            if let Some(p) = &payload {
+                another_amount(cb, &ring, account, id, secret, p).await?;
+            }
+        }
         tracing::warn!(callback = kind.kind(), "hubtel callback with a bad URL secret (or another amount) refused");
         return Err(reply(401, serde_json::json!({"error": "unauthorized"})));
     }
@@ -180,6 +185,40 @@ async fn verified(
         return Err(reply(400, serde_json::json!({"error": "malformed callback"})));
     };
     Ok((account.to_string(), id.to_string(), payload))
+}
+
+/// A deposit callback whose URL secret does not match the amount its body reports: when
+/// the URL is the deposit's own (it matches the deposit's stored amount), Hubtel sent
+/// the deposit's real callback with an amount kobo did not ask for (a string it could
+/// not read, fees added): refused as before, and put before an operator. A forged URL
+/// matches nothing and raises nothing.
+async fn another_amount(
+    cb: &Callbacks,
+    ring: &kobo_shared::platform::secrets::KeyRing,
+    account: &str,
+    id: &str,
+    secret: &str,
+    payload: &serde_json::Value,
+) -> Result<(), Response<Body>> {
+    let d = match cb.store.get_deposit(account, id).await {
+        Ok(Some(d)) => d,
+        Ok(None) => return Ok(()),
+        Err(e) => {
+            tracing::error!(error = %e, "deposit not readable; Hubtel should retry");
+            return Err(reply(503, serde_json::json!({"error": "retry later"})));
+        }
+    };
+    if HubtelCallback::Payment.check(ring, account, id, Some(d.amount), secret) != KeyCheck::Match {
+        return Ok(());
+    }
+    let raw = &payload["data"]["amount"];
+    let read = hubtel_amount(raw).map(|a| a.to_string()).unwrap_or_else(|| "nothing".into());
+    let what = format!("amount {raw} (read as {read}), not the deposit's {}", d.amount);
+    if let Err(e) = deposits::alert_not_credited(&cb.store, &d, &what).await {
+        tracing::error!(error = %e, "alert not raised; Hubtel should retry");
+        return Err(reply(503, serde_json::json!({"error": "retry later"})));
+    }
+    Ok(())
 }
 
 /// What a Hubtel callback did: the word answered, and the SMS notice it earns (account,
@@ -242,24 +281,11 @@ async fn payment(cb: &Callbacks, account: &str, id: &str, payload: &serde_json::
         // customer paid. An operator confirms on Hubtel and credits it by hand.
         let paid = payload["data"]["status"].as_str().is_some_and(|s| s.eq_ignore_ascii_case("success"));
         if paid {
-            let alert = kobo_shared::domain::alert::Alert::new(
-                &format!("deposit:{}", d.id),
-                kobo_shared::domain::alert::AlertKind::DepositNotCredited,
-                &d.account_id,
-                format!(
-                    "Hubtel reported a payment of deposit {} ({}) on paylink {paylink:?}, not on its paylink {:?}; it was not credited",
-                    d.id,
-                    d.amount,
-                    d.paylink_id.as_deref().unwrap_or_default()
-                ),
-                format!(
-                    "confirm the payment on Hubtel; if it is real, `kobo wallet credit {acct} {amount} --reason \"deposit {id} paid on paylink {paylink}\"`",
-                    acct = d.account_id,
-                    amount = d.amount,
-                    id = d.id
-                ),
+            let what = format!(
+                "a payment on paylink {paylink:?}, not on its paylink {:?}",
+                d.paylink_id.as_deref().unwrap_or_default()
             );
-            cb.store.raise_alert(&alert).await?;
+            deposits::alert_not_credited(&cb.store, &d, &what).await?;
         }
         return Ok(Settled::quiet("refused"));
     }

@@ -8,6 +8,17 @@ use crate::domain::money::Kobo;
 use crate::platform::crypto::{url_secret, url_secret_ok};
 use crate::platform::secrets::{KeyCheck, KeyRing};
 
+/// The amount of a Hubtel callback's `data.amount` in the forms Hubtel sends it: a JSON
+/// number (`5000`, `5000.5`) or a string (`"5000.00"`), read exactly from its decimal
+/// text. `None` for anything else (missing, `null`, a fraction of a kobo, words).
+pub fn hubtel_amount(v: &serde_json::Value) -> Option<Kobo> {
+    match v {
+        serde_json::Value::Number(n) => Kobo::from_decimal_text(&n.to_string()),
+        serde_json::Value::String(s) => Kobo::from_decimal_text(s),
+        _ => None,
+    }
+}
+
 /// Which of Hubtel's callbacks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HubtelCallback {
@@ -62,5 +73,24 @@ impl HubtelCallback {
     pub fn url(self, public_url: &str, ring: &KeyRing, account_id: &str, id: &str, amount: Option<Kobo>) -> String {
         let secret = self.secret(ring, account_id, id, amount);
         format!("{}/callbacks/hubtel/{}/{account_id}/{id}/{secret}", public_url.trim_end_matches('/'), self.kind())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn amounts_in_the_forms_hubtel_sends() {
+        for v in [json!(5000), json!(5000.0), json!("5000"), json!("5000.00"), json!(" 5000.000 ")] {
+            assert_eq!(hubtel_amount(&v), Some(Kobo::naira(5_000)), "{v}");
+        }
+        assert_eq!(hubtel_amount(&json!(1250.5)), Some(Kobo::new(125_050)));
+        assert_eq!(hubtel_amount(&json!("0.05")), Some(Kobo::new(5)));
+        for v in [json!(null), json!(""), json!("5,000"), json!("-5"), json!("5e3"), json!(5000.001), json!(true)] {
+            assert_eq!(hubtel_amount(&v), None, "{v}");
+        }
     }
 }

@@ -68,6 +68,30 @@ impl Kobo {
         (k.is_finite() && k.abs() <= MAX_AMOUNT.0 as f64).then_some(Kobo(k as i64))
     }
 
+    /// An amount an upstream wrote as decimal naira text (`"5000"`, `"5000.5"`,
+    /// `"5000.00"`, `"5000.000"`), read exactly: `None` for a sign, an exponent,
+    /// separators, a fraction of a kobo, or more than [`MAX_AMOUNT`]. Zero is allowed
+    /// (the caller compares it with what it expects).
+    pub fn from_decimal_text(s: &str) -> Option<Kobo> {
+        let s = s.trim();
+        let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
+        let frac = frac.trim_end_matches('0');
+        if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        if frac.len() > 2 {
+            return None;
+        }
+        let whole = whole.trim_start_matches('0');
+        if whole.len() > 12 {
+            return None;
+        }
+        let naira: i64 = if whole.is_empty() { 0 } else { whole.parse().ok()? };
+        let cents: i64 = format!("{frac:0<2}").parse().ok()?;
+        let amount = Kobo(naira.checked_mul(100)?.checked_add(cents)?);
+        (amount <= MAX_AMOUNT).then_some(amount)
+    }
+
     /// Multiplies by a count, or `None` on overflow.
     pub fn checked_mul(self, n: i64) -> Option<Kobo> {
         self.0.checked_mul(n).map(Kobo)

@@ -11,31 +11,51 @@ use crate::db::deposits::deposit_key;
 use crate::db::item::s;
 use crate::db::throttle::Throttle;
 use crate::db::{Change, Floor, Store, Tx};
-use crate::domain::callback::HubtelCallback;
+use crate::domain::alert::{Alert, AlertKind};
+use crate::domain::callback::{hubtel_amount, HubtelCallback};
 use crate::domain::deposit::{Deposit, DepositStatus, PaymentResult};
 use crate::domain::event::EventType;
-use crate::domain::money::Kobo;
 use crate::domain::phone::mask_phone;
 use crate::domain::time::now_rfc3339;
 use crate::error::StoreError;
 use crate::upstream::hubtel::Payment;
 use crate::upstream::HubtelApi;
 
-/// Applies Hubtel's payment callback for a deposit whose URL secret was verified.
+/// Payment statuses that honestly say "not paid" (a customer who gave up, a declined
+/// payment): ignored without an alert. Any other status that is not a success is a word
+/// kobo does not know, and an operator hears of it.
+const NOT_PAID: &[&str] = &["failed", "failure", "cancelled", "canceled", "expired", "declined", "pending", "unpaid"];
+
+/// Applies Hubtel's payment callback for a deposit whose URL secret was verified. A
+/// callback that does not match the deposit (its reference, its amount, a status kobo
+/// does not know) credits nothing and raises an operator alert saying what did not
+/// match; an honest "not paid" is only logged.
 pub async fn apply_payment(store: &Store, d: &Deposit, body: &serde_json::Value) -> Result<PaymentResult, StoreError> {
     let data = &body["data"];
     let status = data["status"].as_str().unwrap_or_default().to_ascii_lowercase();
     let paid = matches!(status.as_str(), "success" | "successful" | "paid" | "completed");
     let reference_ok = data["clientReference"].as_str() == Some(d.id.as_str());
-    let amount = data["amount"].as_f64().and_then(Kobo::from_naira_f64);
-    if !paid {
-        return Ok(PaymentResult::Ignored(format!("payment status {status:?}")));
-    }
-    if !reference_ok {
-        return Ok(PaymentResult::Ignored("clientReference does not match the deposit".into()));
-    }
-    if amount != Some(d.amount) {
-        return Ok(PaymentResult::Ignored(format!("amount {amount:?} does not match {}", d.amount)));
+    let amount = hubtel_amount(&data["amount"]);
+    let mismatch = if !paid {
+        if NOT_PAID.contains(&status.as_str()) {
+            return Ok(PaymentResult::Ignored(format!("payment status {status:?}")));
+        }
+        format!("an unknown payment status {status:?}")
+    } else if !reference_ok {
+        format!("clientReference {:?}, not {:?}", data["clientReference"], d.id)
+    } else if amount != Some(d.amount) {
+        format!(
+            "amount {} (read as {}), not the deposit's {}",
+            data["amount"],
+            amount.map(|a| a.to_string()).unwrap_or_else(|| "nothing".into()),
+            d.amount
+        )
+    } else {
+        String::new()
+    };
+    if !mismatch.is_empty() {
+        alert_not_credited(store, d, &mismatch).await?;
+        return Ok(PaymentResult::Ignored(mismatch));
     }
     if d.status == DepositStatus::Credited {
         return Ok(PaymentResult::Duplicate);
@@ -55,6 +75,24 @@ pub async fn apply_payment(store: &Store, d: &Deposit, body: &serde_json::Value)
         .commit_once()
         .await?;
     Ok(if credited { PaymentResult::Credited } else { PaymentResult::Duplicate })
+}
+
+/// Puts a signed (URL-verified) deposit callback kobo refused or ignored before an
+/// operator, saying `what` did not match: a payment may be real and not credited.
+pub async fn alert_not_credited(store: &Store, d: &Deposit, what: &str) -> Result<(), StoreError> {
+    let alert = Alert::new(
+        &format!("deposit:{}", d.id),
+        AlertKind::DepositNotCredited,
+        &d.account_id,
+        format!("Hubtel's callback for deposit {} ({}) was not credited: it reported {what}", d.id, d.amount),
+        format!(
+            "confirm the payment on Hubtel; if it is real, `kobo wallet credit {acct} {amount} --reason \"deposit {id} paid, credited by hand\"`",
+            acct = d.account_id,
+            amount = d.amount,
+            id = d.id
+        ),
+    );
+    store.raise_alert(&alert).await.map(drop)
 }
 
 /// What became of a paylink attempt.

@@ -279,7 +279,7 @@ pub async fn apply_callback(
     let code = body["responseCode"].as_str().unwrap_or_default();
     match PayoutCode::of(code) {
         PayoutCode::Paid => {
-            let amount = data["amount"].as_f64().and_then(Kobo::from_naira_f64);
+            let amount = crate::domain::callback::hubtel_amount(&data["amount"]);
             if amount != Some(w.amount) {
                 tracing::warn!(withdrawal = %w.id, ?amount, "withdrawal callback with another amount; nothing changed");
                 stuck(store, w, "Hubtel reported a payout of another amount").await?;

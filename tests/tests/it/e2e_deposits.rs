@@ -182,3 +182,58 @@ async fn accounts_with_notices_get_sms_for_deposits_and_low_balance() {
     assert!(mine.iter().any(|m| m.contains("below your alert of NGN 1500.00")), "{mine:?}");
     assert_eq!(mine.len(), 2, "exactly one of each: {mine:?}");
 }
+
+/// Money review finding 7: a deposit paid with its amount sent as a string (`"5000.00"`)
+/// is credited; Hubtel's own callback for a deposit reporting another amount (fees
+/// added) or a status kobo does not know credits nothing and puts the deposit before an
+/// operator with what did not match; an honest failure is only ignored. Before the fix
+/// the string amount was refused 401 and never credited, and none of it raised an alert.
+#[tokio::test]
+async fn deposit_callbacks_read_hubtels_amount_forms_and_alert_what_they_refuse() {
+    let s = stack();
+    let store = s.store().await;
+    let (acct, key) = new_reseller(&store, ResellerSpec { balance: Kobo::naira(100), ..Default::default() }).await;
+    let c = ApiClient::new(s, &key);
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let (st, v) = c.deposit("5000").await;
+        assert_eq!(st, 200, "{v}");
+        ids.push(v["deposit_id"].as_str().unwrap_or_default().to_string());
+    }
+    let alerts_of = |id: String| {
+        let store = &store;
+        async move {
+            let about = format!("deposit:{id}");
+            store.alerts().await.expect("listing alerts").into_iter().filter(|a| a.about() == about).collect::<Vec<_>>()
+        }
+    };
+
+    // The amount as a string: credited.
+    let (paylink, _) = paylink_of(&s.hubtel_base, &ids[0]).await;
+    let answer = pay(&s.hubtel_base, &paylink, json!({"amount": "5000.00"})).await;
+    assert_eq!(answer["callback_answer"]["status"], "credited", "{answer}");
+    assert_eq!(c.balance().await, Kobo::naira(5_100));
+
+    // Fees added by the payer's side: refused, nothing credited, an operator alerted.
+    let (paylink, _) = paylink_of(&s.hubtel_base, &ids[1]).await;
+    let answer = pay(&s.hubtel_base, &paylink, json!({"amount": 5075.0})).await;
+    assert_eq!(answer["callback_status"], 401, "{answer}");
+    assert_eq!(c.balance().await, Kobo::naira(5_100));
+    let alerts = alerts_of(ids[1].clone()).await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0].subject, format!("deposit:{}/not-credited", ids[1]));
+    assert!(alerts[0].reason.contains("5075") && alerts[0].reason.contains("5000.00"), "{:?}", alerts[0]);
+    assert!(alerts[0].command.contains("kobo wallet credit"), "{:?}", alerts[0]);
+
+    // A failure is ignored quietly; a status kobo does not know is ignored and alerted.
+    let (paylink, _) = paylink_of(&s.hubtel_base, &ids[2]).await;
+    let answer = pay(&s.hubtel_base, &paylink, json!({"status": "Failed"})).await;
+    assert_eq!(answer["callback_answer"]["status"], "ignored", "{answer}");
+    assert!(alerts_of(ids[2].clone()).await.is_empty(), "an honest failure raises nothing");
+    let answer = pay(&s.hubtel_base, &paylink, json!({"status": "Reversed_Pending"})).await;
+    assert_eq!(answer["callback_answer"]["status"], "ignored", "{answer}");
+    let alerts = alerts_of(ids[2].clone()).await;
+    assert!(alerts.len() == 1 && alerts[0].reason.contains("reversed_pending"), "{alerts:?}");
+    assert_eq!(c.balance().await, Kobo::naira(5_100));
+    kobo_tests::assert_ledger_sums(&store, &acct).await;
+}
