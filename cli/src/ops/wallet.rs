@@ -1,16 +1,17 @@
-//! `kobo wallet`: wallets (credit and debit with a reason).
+//! `kobo wallet`: wallets (credit and debit with a reason), each at most once per
+//! reference.
 
 use anyhow::Result;
 use clap::Subcommand;
 use kobo_shared::flows::accounts;
-use kobo_shared::flows::accounts::Direction;
+use kobo_shared::flows::accounts::{Adjusted, Direction};
 
 use super::{parse_naira, print_json, Conn};
 
 /// Wallets.
 #[derive(Subcommand, Debug)]
 pub enum WalletCmd {
-    /// Credit a wallet (naira) with a reason.
+    /// Credit a wallet (naira) with a reason, at most once per reference.
     Credit {
         /// Account id.
         account: String,
@@ -19,8 +20,13 @@ pub enum WalletCmd {
         /// Why (kept in the ledger).
         #[arg(long)]
         reason: String,
+        /// Idempotency reference: running the command again with it (after an unclear
+        /// answer) applies it at most once. Derived from account, amount and reason when
+        /// not given, and printed; an identical second credit needs a reference of its own.
+        #[arg(long = "ref")]
+        reference: Option<String>,
     },
-    /// Debit a wallet (naira) with a reason; never below zero.
+    /// Debit a wallet (naira) with a reason, never below zero; at most once per reference.
     Debit {
         /// Account id.
         account: String,
@@ -29,16 +35,30 @@ pub enum WalletCmd {
         /// Why (kept in the ledger).
         #[arg(long)]
         reason: String,
+        /// Idempotency reference (see `credit --ref`).
+        #[arg(long = "ref")]
+        reference: Option<String>,
     },
 }
 
 /// Runs a wallet command.
 pub async fn wallet(conn: &Conn, cmd: WalletCmd) -> Result<()> {
-    let (account, amount, reason, dir) = match cmd {
-        WalletCmd::Credit { account, amount, reason } => (account, amount, reason, Direction::Credit),
-        WalletCmd::Debit { account, amount, reason } => (account, amount, reason, Direction::Debit),
+    let (account, amount, reason, reference, dir) = match cmd {
+        WalletCmd::Credit { account, amount, reason, reference } => {
+            (account, amount, reason, reference, Direction::Credit)
+        }
+        WalletCmd::Debit { account, amount, reason, reference } => {
+            (account, amount, reason, reference, Direction::Debit)
+        }
     };
     let amount = parse_naira("amount", &amount)?;
-    let entry = accounts::adjust(&conn.store, &account, dir, amount, &reason, "operator").await?;
-    print_json(&entry)
+    let reference = reference.unwrap_or_else(|| accounts::derived_reference(&account, dir, amount, &reason));
+    eprintln!("reference {reference} (run again with --ref {reference} to apply it at most once)");
+    match accounts::adjust_once(&conn.store, &account, dir, amount, &reason, "operator", &reference).await? {
+        Adjusted::Applied(entry) => print_json(&entry),
+        Adjusted::AlreadyApplied(entry) => {
+            eprintln!("already applied under reference {reference} at {}: nothing changed now", entry.created_at);
+            print_json(&entry)
+        }
+    }
 }

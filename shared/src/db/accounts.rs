@@ -206,6 +206,48 @@ impl Record for LedgerEntry {
     }
 }
 
+/// What makes an operator's credit or debit apply at most once: the ledger entry it
+/// wrote, kept under the adjustment's reference (created in the same transaction).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Adjustment {
+    /// The operator's (or derived) idempotency reference.
+    pub reference: String,
+    /// The entry the adjustment wrote.
+    pub entry: LedgerEntry,
+}
+
+impl Record for Adjustment {
+    const TYPE: &'static str = "adjustment";
+    fn key(&self) -> Key {
+        Key::new(keys::account_pk(&self.entry.account_id), keys::adjustment_sk(&self.reference))
+    }
+    fn write(&self, w: Writer) -> Writer {
+        <LedgerEntry as Record>::write(&self.entry, w.s("adjustment", &self.reference))
+    }
+    fn read(r: &Reader<'_>) -> Result<Adjustment, StoreError> {
+        Ok(Adjustment { reference: r.s("adjustment")?, entry: LedgerEntry::read(r)? })
+    }
+}
+
+impl Store {
+    /// Applies an operator's credit or debit once per reference: the balance change, its
+    /// ledger entry and the adjustment's marker in one transaction. `Ok(None)` when it
+    /// applied now; `Ok(Some(first))` when that reference was applied before (nothing
+    /// changed now); `Conflict` when the account is missing or `floor` does not hold.
+    pub async fn post_adjustment(&self, a: &Adjustment, floor: Floor) -> Result<Option<Adjustment>, StoreError> {
+        let tx = Tx::new(self).balance(&a.entry, floor)?.put_new("adjustment", a.to_item())?;
+        match tx.commit().await {
+            Ok(()) => Ok(None),
+            Err(e) if e.failed("adjustment") => match self.get::<Adjustment>(&a.key()).await? {
+                Some(first) => Ok(Some(first)),
+                None => Err(StoreError::Conflict("the adjustment's marker failed its condition but is gone".into())),
+            },
+            Err(super::tx::TxError::ConditionFailed(f)) => Err(StoreError::Conflict(format!("conditions {f:?}"))),
+            Err(super::tx::TxError::Store(e)) => Err(e),
+        }
+    }
+}
+
 impl<'a> Tx<'a> {
     /// The two items every balance change is made of: the conditional update of the
     /// account's balance by `entry.amount` (named `balance`) and the immutable ledger

@@ -8,6 +8,7 @@
 //! | account         | `ACCOUNT#<id>`        | `PROFILE`           | `ACCOUNTS` / `<created>#<id>`   | auth (with key, one BatchGetItem); list accounts |
 //! | API key         | `ACCOUNT#<id>`        | `KEY#<sha256 hex>`  | –                               | auth by key hash; list an account's keys (begins_with `KEY#`) |
 //! | ledger entry    | `ACCOUNT#<id>`        | `LEDGER#<uuid v7>`  | –                               | an account's ledger in time order |
+//! | operator adjustment | `ACCOUNT#<id>`    | `ADJUST#<reference>` | –                              | a credit or debit applies at most once per reference (created in its transaction; a re-run reads what it did) |
 //! | plan            | `PLAN`                | `PLAN#<id>`         | –                               | all plans in one Query (cached per container) |
 //! | rate window     | `RATE#KEY#<hash>` or `RATE#IP#<ip>` | `W#<window start, unix s>` | – | one atomic ADD per request; expires by TTL |
 //! | SMM service     | `SERVICE`             | `SERVICE#<id, 10 digits>` | –                         | the catalog in one Query; `add` reads one |
@@ -112,6 +113,11 @@ pub const KEY_SK_PREFIX: &str = "KEY#";
 /// Sort key of an API key, by the hex SHA-256 of the full key.
 pub fn key_sk(key_hash: &str) -> String {
     format!("{KEY_SK_PREFIX}{key_hash}")
+}
+
+/// Sort key of the marker of an operator's credit or debit made under `reference`.
+pub fn adjustment_sk(reference: &str) -> String {
+    format!("ADJUST#{reference}")
 }
 
 /// Sort-key prefix of ledger entries under an account.

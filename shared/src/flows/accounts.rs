@@ -201,32 +201,115 @@ pub async fn adjust(
     reason: &str,
     actor: &str,
 ) -> Result<LedgerEntry, OpsError> {
+    let entry = adjustment_entry(account_id, direction, amount, reason, actor, None)?;
+    match store.post_ledger(&entry, adjustment_floor(direction, amount)).await {
+        Ok(()) => Ok(entry),
+        Err(StoreError::Conflict(_)) => Err(adjust_refused(store, account_id).await),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The ledger entry of a credit or debit (checked: a positive amount, a reason).
+fn adjustment_entry(
+    account_id: &str,
+    direction: Direction,
+    amount: Kobo,
+    reason: &str,
+    actor: &str,
+    reference: Option<String>,
+) -> Result<LedgerEntry, OpsError> {
     if !amount.is_positive() {
         return Err(OpsError::Invalid("amount must be positive".into()));
     }
     if reason.trim().is_empty() {
         return Err(OpsError::Invalid("give a reason: it is kept in the ledger".into()));
     }
-    let (signed, kind, floor) = match direction {
-        Direction::Credit => (amount, "credit", Floor::None),
-        Direction::Debit => (amount.negate(), "debit", Floor::AtLeast(amount)),
+    let (signed, kind) = match direction {
+        Direction::Credit => (amount, "credit"),
+        Direction::Debit => (amount.negate(), "debit"),
     };
-    let entry = LedgerEntry {
+    Ok(LedgerEntry {
         id: uuid::Uuid::now_v7().to_string(),
         account_id: account_id.to_string(),
         amount: signed,
         kind: kind.to_string(),
         reason: reason.trim().to_string(),
-        reference: None,
+        reference,
         actor: actor.to_string(),
         created_at: now_rfc3339(),
+    })
+}
+
+/// A debit never takes the balance below zero.
+fn adjustment_floor(direction: Direction, amount: Kobo) -> Floor {
+    match direction {
+        Direction::Credit => Floor::None,
+        Direction::Debit => Floor::AtLeast(amount),
+    }
+}
+
+/// Why a credit or debit's condition failed: no such account, or too little in it.
+async fn adjust_refused(store: &Store, account_id: &str) -> OpsError {
+    match store.get_account(account_id).await {
+        Ok(None) => OpsError::Invalid(format!("account {account_id} does not exist")),
+        Ok(Some(_)) => OpsError::InsufficientBalance,
+        Err(e) => e.into(),
+    }
+}
+
+/// What an operator's idempotent credit or debit did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Adjusted {
+    /// Applied now: its ledger entry.
+    Applied(LedgerEntry),
+    /// Applied before under the same reference: the entry it wrote then (nothing changed
+    /// now).
+    AlreadyApplied(LedgerEntry),
+}
+
+/// The reference an operator's adjustment takes when none is given: derived from what it
+/// does (account, direction, amount, reason), so re-running the same command after an
+/// unclear answer applies it at most once. An identical second adjustment needs its own
+/// reference (or another reason).
+pub fn derived_reference(account_id: &str, direction: Direction, amount: Kobo, reason: &str) -> String {
+    let dir = match direction {
+        Direction::Credit => "credit",
+        Direction::Debit => "debit",
     };
-    match store.post_ledger(&entry, floor).await {
-        Ok(()) => Ok(entry),
-        Err(StoreError::Conflict(_)) => match store.get_account(account_id).await? {
-            None => Err(OpsError::Invalid(format!("account {account_id} does not exist"))),
-            Some(_) => Err(OpsError::InsufficientBalance),
-        },
+    let digest = crate::platform::crypto::sha256_hex(
+        format!("{account_id}\0{dir}\0{}\0{}", amount.as_i64(), reason.trim()).as_bytes(),
+    );
+    format!("op-{}", &digest[..20])
+}
+
+/// Credits or debits a wallet with a reason, at most once per `reference` (an
+/// idempotency key for the operator's command: a re-run after an ambiguous answer finds
+/// what the first run did instead of applying it twice). The balance change, its ledger
+/// entry (whose reference is `adjust:<reference>`) and the reference's marker are one
+/// transaction.
+pub async fn adjust_once(
+    store: &Store,
+    account_id: &str,
+    direction: Direction,
+    amount: Kobo,
+    reason: &str,
+    actor: &str,
+    reference: &str,
+) -> Result<Adjusted, OpsError> {
+    let reference = reference.trim();
+    if reference.is_empty()
+        || reference.len() > 100
+        || !reference.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+    {
+        return Err(OpsError::Invalid("a reference is 1 to 100 letters, digits, '-', '_', '.' or ':'".into()));
+    }
+    let entry = adjustment_entry(account_id, direction, amount, reason, actor, Some(format!("adjust:{reference}")))?;
+    let floor = adjustment_floor(direction, amount);
+    let marker = crate::db::accounts::Adjustment { reference: reference.to_string(), entry };
+    match store.post_adjustment(&marker, floor).await {
+        Ok(None) => Ok(Adjusted::Applied(marker.entry)),
+        Ok(Some(first)) => Ok(Adjusted::AlreadyApplied(first.entry)),
+        Err(StoreError::Conflict(_)) => Err(adjust_refused(store, account_id).await),
         Err(e) => Err(e.into()),
     }
 }

@@ -235,3 +235,58 @@ async fn transaction_failures_are_named_whatever_the_order_of_items() {
         assert!(store.get_item(&free, true).await.expect("reading").is_none(), "a cancelled transaction wrote nothing");
     }
 }
+
+/// Money review finding 8: an operator's credit or debit takes an idempotency reference
+/// (given, or derived from account, direction, amount and reason and printed): running
+/// the same command again — after an answer that left it unclear whether it applied —
+/// applies it at most once, however many runs race; another reference applies again.
+/// Before the fix every run credited.
+#[tokio::test]
+async fn an_operator_adjustment_run_again_with_its_reference_applies_once() {
+    use kobo_shared::flows::accounts::Adjusted;
+    let store = store().await;
+    let id = account(&store).await;
+    let amount = Kobo::naira(250);
+    let reference = accounts::derived_reference(&id, Direction::Credit, amount, "goodwill");
+    assert_eq!(reference, accounts::derived_reference(&id, Direction::Credit, amount, " goodwill "));
+    assert_ne!(reference, accounts::derived_reference(&id, Direction::Debit, amount, "goodwill"));
+    let runs: Vec<_> = (0..5)
+        .map(|_| {
+            let (store, id, reference) = (store.clone(), id.clone(), reference.clone());
+            tokio::spawn(async move {
+                accounts::adjust_once(&store, &id, Direction::Credit, amount, "goodwill", "operator", &reference).await
+            })
+        })
+        .collect();
+    let mut applied = Vec::new();
+    let mut already = Vec::new();
+    for r in runs {
+        match r.await {
+            Ok(Ok(Adjusted::Applied(e))) => applied.push(e),
+            Ok(Ok(Adjusted::AlreadyApplied(e))) => already.push(e),
+            other => panic!("unexpected: {other:?}"),
+        }
+    }
+    assert_eq!((applied.len(), already.len()), (1, 4), "{applied:?} {already:?}");
+    assert!(already.iter().all(|e| e.id == applied[0].id), "a re-run reads what the first run did");
+    assert_eq!(applied[0].reference.as_deref(), Some(format!("adjust:{reference}").as_str()));
+    assert_eq!(store.balance(&id).await.ok().flatten(), Some(amount));
+    // Another reference is another adjustment; a debit's reference guards it the same way.
+    let second = accounts::adjust_once(&store, &id, Direction::Credit, amount, "goodwill", "operator", "ticket-42")
+        .await
+        .expect("a second credit");
+    assert!(matches!(second, Adjusted::Applied(_)), "{second:?}");
+    for _ in 0..2 {
+        accounts::adjust_once(&store, &id, Direction::Debit, Kobo::naira(100), "fee", "operator", "fee-1")
+            .await
+            .expect("a debit");
+    }
+    assert_eq!(store.balance(&id).await.ok().flatten(), Some(Kobo::naira(400)));
+    assert!(matches!(
+        accounts::adjust_once(&store, &id, Direction::Credit, amount, "r", "operator", "bad ref!").await,
+        Err(OpsError::Invalid(_))
+    ));
+    let acct = store.get_account(&id).await.ok().flatten().unwrap_or_else(|| panic!("account gone"));
+    let check = accounts::check_ledger(&store, &acct).await.expect("checking the ledger");
+    assert!(check.ok() && check.entries == 3, "{check:?}");
+}
