@@ -308,8 +308,8 @@ async fn pay(State(st): State<Shared>, Path(id): Path<String>, body: Option<Json
 }
 
 /// Completes a send-money (`{"success": false}` fails it with `2001`; `{"code": "0001"}`
-/// sends that response code instead, e.g. a non-final one): Hubtel POSTs its withdrawal
-/// callback to the request's `callbackUrl`.
+/// sends that response code instead, e.g. a non-final one; `{"amount": 990}` reports
+/// that amount): Hubtel POSTs its withdrawal callback to the request's `callbackUrl`.
 async fn withdraw(State(st): State<Shared>, Path(id): Path<String>, body: Option<Json<Value>>) -> Response {
     let Some(req) = st.lock().ok().and_then(|s| s.paylinks.get(&id).cloned()) else {
         return StatusCode::NOT_FOUND.into_response();
@@ -321,7 +321,8 @@ async fn withdraw(State(st): State<Shared>, Path(id): Path<String>, body: Option
     let callback = json!({
         "message": if success { "Success" } else { "Transaction failed" },
         "responseCode": code,
-        "data": {"transactionId": id, "clientReference": req["clientReference"], "amount": req["amount"],
+        "data": {"transactionId": id, "clientReference": req["clientReference"],
+                 "amount": if over["amount"].is_null() { req["amount"].clone() } else { over["amount"].clone() },
                  "mobileNumber": "2348031234567", "paylinkId": ""}
     });
     let url = req["callbackUrl"].as_str().unwrap_or_default().to_string();

@@ -139,7 +139,11 @@ pub async fn handle(cb: &Callbacks, req: Request) -> Response<Body> {
 
 /// The common front of Hubtel's callbacks, whose URL is the credential:
 /// `<account>/<id>/<secret>` with the secret checked (constant time) before any lookup,
-/// so unknown and forged answer alike, then a JSON body. The refusal is the reply.
+/// so unknown and forged answer alike (401), then a JSON body. One lookup follows a
+/// deposit secret that fails: the deposit is read to tell a forgery from Hubtel's own
+/// callback reporting another amount (which an operator must hear of); both answer 401.
+/// Deposit ids are random UUIDs, so the read tells a guesser nothing it can use. The
+/// refusal is the reply.
 async fn verified(
     cb: &Callbacks,
     kind: HubtelCallback,
@@ -279,8 +283,8 @@ async fn payment(cb: &Callbacks, account: &str, id: &str, payload: &serde_json::
         // Refused, but not forgotten: a URL that holds the deposit's secret and amount may
         // be Hubtel reporting a second paylink of it (one whose answer was lost) that a
         // customer paid. An operator confirms on Hubtel and credits it by hand.
-        let paid = payload["data"]["status"].as_str().is_some_and(|s| s.eq_ignore_ascii_case("success"));
-        if paid {
+        let status = payload["data"]["status"].as_str().unwrap_or_default();
+        if deposits::is_paid_status(status) {
             let what = format!(
                 "a payment on paylink {paylink:?}, not on its paylink {:?}",
                 d.paylink_id.as_deref().unwrap_or_default()

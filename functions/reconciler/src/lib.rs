@@ -117,6 +117,11 @@ impl Reconciler {
     /// taking accounts in turn, and drops those that waited too long. Returns how many
     /// got one.
     pub async fn run_deposits_once(&self) -> Result<usize, ReconcileError> {
+        self.run_deposits_until(std::time::Instant::now() + PASS_BUDGET).await
+    }
+
+    /// The paylink pass; no paylink is asked for after `deadline`.
+    async fn run_deposits_until(&self, deadline: std::time::Instant) -> Result<usize, ReconcileError> {
         let pending = self.store.pending_deposits(100).await?;
         if pending.is_empty() {
             return Ok(0);
@@ -126,6 +131,9 @@ impl Reconciler {
         let key = self.callback_key().await?;
         let mut done = 0;
         for d in fair::round_robin(pending, |d| d.account_id.as_str()) {
+            if std::time::Instant::now() >= deadline {
+                break;
+            }
             // A store failure on one deposit is logged and the others go on.
             match self.serve_deposit(hubtel, &key, &d).await {
                 Ok(Step::Done) => done += 1,
@@ -197,6 +205,9 @@ impl Reconciler {
         let now = kobo_shared::domain::time::now_unix();
         let otp_queue = kobo_shared::db::queue_slots::QueueKind::Otp;
         for otp in fair::round_robin(self.store.queued_otps(100).await?, |o| o.account_id.as_str()) {
+            if std::time::Instant::now() >= deadline {
+                break;
+            }
             if otp.expires_at <= now {
                 let dropped = match self.store.drop_queued_otp(&otp.account_id, &otp.id).await {
                     Ok(_) => self.store.free_queue_slot(&otp.account_id, otp_queue, &otp.id).await,
@@ -241,7 +252,8 @@ impl Reconciler {
         let hubtel = &*hubtel;
         let mut done = 0;
         for w in waiting {
-            if std::time::Instant::now() >= deadline {
+            // Its slot wait (up to 10 s) and its check must end by the deadline.
+            if std::time::Instant::now() + std::time::Duration::from_secs(10) >= deadline {
                 break;
             }
             let Some((session, sealed)) = &w.pending_otp else { continue };
@@ -307,7 +319,7 @@ impl Reconciler {
     }
 
     /// The payout pass, done by `end`: no send-money attempt starts later than its slot
-    /// wait, its call and its writes could finish by then.
+    /// wait, its call and its writes could finish by then (nor after [`PASS_BUDGET`]).
     async fn run_payouts_until(&self, end: std::time::Instant) -> Result<usize, ReconcileError> {
         let hubtel = self.providers.hubtel.get().await?;
         let hubtel = &*hubtel;
@@ -320,7 +332,10 @@ impl Reconciler {
             public_url: &self.public_url,
         };
         let attempt = std::time::Duration::from_secs(5) + self.call_timeout + std::time::Duration::from_secs(2);
-        let last_start = end.checked_sub(attempt).unwrap_or_else(std::time::Instant::now);
+        let last_start = end
+            .checked_sub(attempt)
+            .unwrap_or_else(std::time::Instant::now)
+            .min(std::time::Instant::now() + PASS_BUDGET);
         Ok(payer.run(kobo_shared::domain::time::now_unix(), last_start).await?)
     }
 
@@ -340,8 +355,12 @@ impl Reconciler {
         let left = || end.saturating_duration_since(std::time::Instant::now());
         let smm = self.run_once_until(pass_end()).await;
         let vtu = self.run_vtu_until(pass_end()).await;
+        // Payouts first of Hubtel's passes: their alerts need no call and always run.
+        if let Err(e) = self.run_payouts_until(end).await {
+            tracing::warn!(error = %e, "payout pass failed");
+        }
         if left() > hubtel_pass {
-            if let Err(e) = self.run_deposits_once().await {
+            if let Err(e) = self.run_deposits_until(pass_end()).await {
                 tracing::warn!(error = %e, "deposit paylink pass failed");
             }
         }
@@ -349,9 +368,6 @@ impl Reconciler {
             if let Err(e) = self.run_withdrawals_until(pass_end()).await {
                 tracing::warn!(error = %e, "withdrawal OTP pass failed");
             }
-        }
-        if let Err(e) = self.run_payouts_until(pass_end()).await {
-            tracing::warn!(error = %e, "payout pass failed");
         }
         if left() > hubtel_pass {
             if let Err(e) = self.run_sms_once().await {

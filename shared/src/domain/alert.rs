@@ -25,9 +25,14 @@ pub enum AlertKind {
     WithdrawalStuck,
     /// Hubtel paid a withdrawal whose hold had been released.
     WithdrawalPaidAfterRelease,
+    /// Hubtel reported paying a withdrawal another amount than was held.
+    WithdrawalPaidOtherAmount,
     /// A signed deposit callback that was refused or ignored (another paylink, another
     /// amount, an unknown status), so nothing was credited.
     DepositNotCredited,
+    /// A signed callback for a deposit already credited that reports something else
+    /// (another status, another amount): the payment may have been reversed.
+    DepositChangedAfterCredit,
 }
 
 impl AlertKind {
@@ -41,7 +46,9 @@ impl AlertKind {
             AlertKind::OrderRemainsUnreadable => "remains-unreadable",
             AlertKind::WithdrawalStuck => "stuck",
             AlertKind::WithdrawalPaidAfterRelease => "paid-after-release",
+            AlertKind::WithdrawalPaidOtherAmount => "paid-other-amount",
             AlertKind::DepositNotCredited => "not-credited",
+            AlertKind::DepositChangedAfterCredit => "changed-after-credit",
         }
     }
 }

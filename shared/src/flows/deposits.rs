@@ -26,6 +26,11 @@ use crate::upstream::HubtelApi;
 /// kobo does not know, and an operator hears of it.
 const NOT_PAID: &[&str] = &["failed", "failure", "cancelled", "canceled", "expired", "declined", "pending", "unpaid"];
 
+/// Whether a payment callback's status word says paid.
+pub fn is_paid_status(status: &str) -> bool {
+    matches!(status.trim().to_ascii_lowercase().as_str(), "success" | "successful" | "paid" | "completed")
+}
+
 /// Applies Hubtel's payment callback for a deposit whose URL secret was verified. A
 /// callback that does not match the deposit (its reference, its amount, a status kobo
 /// does not know) credits nothing and raises an operator alert saying what did not
@@ -33,14 +38,18 @@ const NOT_PAID: &[&str] = &["failed", "failure", "cancelled", "canceled", "expir
 pub async fn apply_payment(store: &Store, d: &Deposit, body: &serde_json::Value) -> Result<PaymentResult, StoreError> {
     let data = &body["data"];
     let status = data["status"].as_str().unwrap_or_default().to_ascii_lowercase();
-    let paid = matches!(status.as_str(), "success" | "successful" | "paid" | "completed");
+    let paid = is_paid_status(&status);
     let reference_ok = data["clientReference"].as_str() == Some(d.id.as_str());
     let amount = hubtel_amount(&data["amount"]);
+    let honest_failure = NOT_PAID.contains(&status.as_str());
     let mismatch = if !paid {
-        if NOT_PAID.contains(&status.as_str()) {
+        // An honest "not paid" of a deposit not credited changes nothing and alerts
+        // nobody; after a credit it may be a reversal.
+        if honest_failure && d.status != DepositStatus::Credited {
             return Ok(PaymentResult::Ignored(format!("payment status {status:?}")));
         }
-        format!("an unknown payment status {status:?}")
+        let known = if honest_failure { "" } else { "an unknown " };
+        format!("{known}payment status {status:?}")
     } else if !reference_ok {
         format!("clientReference {:?}, not {:?}", data["clientReference"], d.id)
     } else if amount != Some(d.amount) {
@@ -54,7 +63,11 @@ pub async fn apply_payment(store: &Store, d: &Deposit, body: &serde_json::Value)
         String::new()
     };
     if !mismatch.is_empty() {
-        alert_not_credited(store, d, &mismatch).await?;
+        if d.status == DepositStatus::Credited {
+            alert_changed_after_credit(store, d, &mismatch).await?;
+        } else {
+            alert_not_credited(store, d, &mismatch).await?;
+        }
         return Ok(PaymentResult::Ignored(mismatch));
     }
     if d.status == DepositStatus::Credited {
@@ -87,6 +100,24 @@ pub async fn alert_not_credited(store: &Store, d: &Deposit, what: &str) -> Resul
         format!("Hubtel's callback for deposit {} ({}) was not credited: it reported {what}", d.id, d.amount),
         format!(
             "confirm the payment on Hubtel; if it is real, `kobo wallet credit {acct} {amount} --reason \"deposit {id} paid, credited by hand\"`",
+            acct = d.account_id,
+            amount = d.amount,
+            id = d.id
+        ),
+    );
+    store.raise_alert(&alert).await.map(drop)
+}
+
+/// Puts a signed callback for a deposit already credited that reports something else
+/// (another status or amount: perhaps a reversed payment) before an operator.
+pub async fn alert_changed_after_credit(store: &Store, d: &Deposit, what: &str) -> Result<(), StoreError> {
+    let alert = Alert::new(
+        &format!("deposit:{}", d.id),
+        AlertKind::DepositChangedAfterCredit,
+        &d.account_id,
+        format!("Hubtel's callback for deposit {} ({}), already credited, reported {what}", d.id, d.amount),
+        format!(
+            "confirm the payment on Hubtel; if it was reversed, `kobo wallet debit {acct} {amount} --reason \"deposit {id} reversed\"`",
             acct = d.account_id,
             amount = d.amount,
             id = d.id

@@ -191,15 +191,18 @@ impl<H: HubtelApi> Payer<'_, H> {
     /// Hubtel never got (up to [`MAX_SEND_ATTEMPTS`]), and puts before an operator those
     /// whose outcome only Hubtel can tell (an answer lost, an attempt cut off in flight,
     /// attempts used up, no callback for a day). No attempt starts at or after
-    /// `last_start` (the caller keeps a call's time in hand before its own timeout).
-    /// Returns how many were accepted on this pass.
+    /// `last_start` (the caller keeps a call's time in hand before its own timeout); the
+    /// withdrawals that need no call (alerts) are looked at whatever the time, so one
+    /// waiting for a Hubtel slot never hides those behind it. Returns how many were
+    /// accepted on this pass.
     pub async fn run(&self, now: i64, last_start: std::time::Instant) -> Result<usize, StoreError> {
         let mut accepted = 0;
         for w in self.store.paying_withdrawals().await? {
-            if std::time::Instant::now() >= last_start {
-                break;
-            }
-            let cut_off = w.sending_since.is_some_and(|t| now.saturating_sub(t) > SENDING_CUT_OFF_SECS);
+            // A claim time well ahead of this clock (another machine's clock) is not
+            // trusted to mean "in flight".
+            let cut_off = w.sending_since.is_some_and(|t| {
+                now.saturating_sub(t) > SENDING_CUT_OFF_SECS || t.saturating_sub(now) > SENDING_CUT_OFF_SECS
+            });
             let outcome = match (&w.transaction_id, w.payout_unknown, w.sending_since, w.send_attempts) {
                 (Some(_), _, _, _) => {
                     if age_secs(&w.created_at) > CALLBACK_ALERT_SECS {
@@ -227,7 +230,11 @@ impl<H: HubtelApi> Payer<'_, H> {
                     stuck(self.store, &w, "Hubtel never took the payout in its attempts").await?;
                     continue;
                 }
-                (None, false, None, _) => self.attempt(&w, Duration::from_secs(5)).await,
+                (None, false, None, _) if std::time::Instant::now() < last_start => {
+                    self.attempt(&w, Duration::from_secs(5)).await
+                }
+                // No time left for a call: the next pass sends it.
+                (None, false, None, _) => continue,
             };
             match outcome {
                 Ok(Attempted::Accepted) => accepted += 1,
@@ -282,7 +289,24 @@ pub async fn apply_callback(
             let amount = crate::domain::callback::hubtel_amount(&data["amount"]);
             if amount != Some(w.amount) {
                 tracing::warn!(withdrawal = %w.id, ?amount, "withdrawal callback with another amount; nothing changed");
-                stuck(store, w, "Hubtel reported a payout of another amount").await?;
+                let alert = Alert::new(
+                    &format!("withdrawal:{}", w.id),
+                    AlertKind::WithdrawalPaidOtherAmount,
+                    &w.account_id,
+                    format!(
+                        "Hubtel reported paying withdrawal {} an amount of {} (read as {}), not the {} held",
+                        w.id,
+                        data["amount"],
+                        amount.map(|a| a.to_string()).unwrap_or_else(|| "nothing".into()),
+                        w.amount
+                    ),
+                    format!(
+                        "look up clientReference {id} on Hubtel; settle it with `kobo withdrawal settle {acct} {id} --paid --transaction <Hubtel id>` or `--failed --reason \"<why>\"`, and put any difference right with `kobo wallet credit|debit {acct} <naira> --reason \"withdrawal {id} paid another amount\"`",
+                        id = w.id,
+                        acct = w.account_id
+                    ),
+                );
+                store.raise_alert(&alert).await?;
                 return Ok("ignored");
             }
             let tx = data["transactionId"].as_str().unwrap_or_default();

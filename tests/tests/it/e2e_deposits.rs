@@ -213,6 +213,18 @@ async fn deposit_callbacks_read_hubtels_amount_forms_and_alert_what_they_refuse(
     let answer = pay(&s.hubtel_base, &paylink, json!({"amount": "5000.00"})).await;
     assert_eq!(answer["callback_answer"]["status"], "credited", "{answer}");
     assert_eq!(c.balance().await, Kobo::naira(5_100));
+    // A later callback for it reporting something else (a reversed payment?): nothing
+    // changes, and the alert says it was credited (a debit, not a credit, may be due).
+    let answer = pay(&s.hubtel_base, &paylink, json!({"amount": "5000.00", "status": "Refunded"})).await;
+    assert_eq!(answer["callback_answer"]["status"], "ignored", "{answer}");
+    let alerts = alerts_of(ids[0].clone()).await;
+    assert!(
+        alerts.len() == 1
+            && alerts[0].subject.ends_with("/changed-after-credit")
+            && alerts[0].command.contains("debit"),
+        "{alerts:?}"
+    );
+    assert_eq!(c.balance().await, Kobo::naira(5_100));
 
     // Fees added by the payer's side: refused, nothing credited, an operator alerted.
     let (paylink, _) = paylink_of(&s.hubtel_base, &ids[1]).await;
