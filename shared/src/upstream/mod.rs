@@ -4,6 +4,7 @@
 pub mod hubtel;
 pub mod smm;
 pub mod topup;
+pub mod vtu;
 
 pub use hubtel::HubtelApi;
 pub use smm::SmmPanel;
