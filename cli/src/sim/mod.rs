@@ -7,3 +7,4 @@ pub mod chaos;
 pub mod hubtel;
 pub mod smm;
 pub mod topup;
+pub mod vtpass;

@@ -33,3 +33,4 @@ mod smm_types;
 mod store;
 mod template;
 mod vtu_depth;
+mod wire_vtpass;
