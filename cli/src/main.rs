@@ -180,7 +180,7 @@ async fn run(cmd: Cmd) -> Result<()> {
         Cmd::Ledger { target, cmd } => ops::ledger(&target.connect(&project).await?, cmd).await,
         Cmd::Secrets { target, cmd } => ops::secrets_cmd(&target.connect(&project).await?, cmd).await,
         Cmd::Alerts { target, cmd } => ops::alert(&target.connect(&project).await?, cmd).await,
-        Cmd::Vtu { target, cmd } => ops::vtu_cmd(&target.connect(&project).await?, cmd).await,
+        Cmd::Vtu { target, cmd } => ops::vtu_cmd(&target.connect(&project).await?, &project, &target, cmd).await,
         Cmd::Service { target, cmd } => ops::service(&target.connect(&project).await?, &project, &target, cmd).await,
         Cmd::Webhook { target, cmd } => ops::webhook(&target.connect(&project).await?, &project, &target, cmd).await,
         Cmd::Withdrawal { target, cmd } => {

@@ -166,6 +166,10 @@ pub struct Stack {
     pub topup_base: String,
     /// The Hubtel simulator's base URL.
     pub hubtel_base: String,
+    /// The VTpass replica's API base (`http://127.0.0.1:<port>/api`).
+    pub vtpass_url: String,
+    /// The VTpass replica's root (its `/control/...`).
+    pub vtpass_base: String,
     /// Seconds an SMM order may stay `Sending` in this stack.
     pub smm_sending_grace_secs: i64,
     /// Each function's IAM credentials (its template policy), by logical id.
@@ -211,6 +215,7 @@ impl Stack {
         c.upstream_timeout_ms = 2000;
         c.topup_url = self.topup_base.clone();
         c.hubtel_url = self.hubtel_base.clone();
+        c.vtpass_url = self.vtpass_url.clone();
         c.public_url = self.base_url.clone();
         c.hubtel_window_secs = 2;
         c.vtu_requery_after_secs = 0;
@@ -412,6 +417,8 @@ pub fn own_stack_with(
                 queue_url: dev.queue.url().to_string(),
                 topup_base: dev.topup.base.clone(),
                 hubtel_base: dev.hubtel.base.clone(),
+                vtpass_url: dev.vtpass.base.clone(),
+                vtpass_base: dev.vtpass.root.clone(),
                 credentials: dev.credentials.clone(),
                 smm_sending_grace_secs: grace,
             };

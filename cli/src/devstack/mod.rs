@@ -121,6 +121,8 @@ pub struct DevStack {
     pub topup: TopupSim,
     /// The Hubtel simulator.
     pub hubtel: HubtelSim,
+    /// The VTpass replica.
+    pub vtpass: crate::sim::vtpass::VtpassSim,
     /// Hubtel's rate window in this stack (seconds).
     pub hubtel_window_secs: u64,
     /// The reconciler, as its Lambda runs it (tests call [`kobo_reconciler::Reconciler::run_once`]).
@@ -206,12 +208,19 @@ impl DevStack {
         let topup_key = provision::random_secret(40);
         let topup_hook = provision::random_secret(48);
         let (hubtel_id, hubtel_secret) = (provision::random_secret(16), provision::random_secret(32));
+        let vtpass_keys = crate::sim::vtpass::Keys {
+            api_key: provision::random_secret(32),
+            public_key: format!("PK_{}", provision::random_secret(32)),
+            secret_key: format!("SK_{}", provision::random_secret(32)),
+        };
         secrets_client
             .put_secret_value()
             .secret_id(&provider_secret)
             .secret_string(
                 serde_json::json!({"smm_api_key": smm_key, "topup_api_key": topup_key, "topup_webhook_secret": topup_hook,
-                                   "hubtel_client_id": hubtel_id, "hubtel_client_secret": hubtel_secret})
+                                   "hubtel_client_id": hubtel_id, "hubtel_client_secret": hubtel_secret,
+                                   "vtpass_api_key": vtpass_keys.api_key, "vtpass_public_key": vtpass_keys.public_key,
+                                   "vtpass_secret_key": vtpass_keys.secret_key})
                 .to_string(),
             )
             .send()
@@ -219,6 +228,10 @@ impl DevStack {
             .context("writing the local provider credentials")?;
         let smm = SmmSim::start(&smm_key, opts.pace).await?;
         let hubtel = HubtelSim::start(&hubtel_id, &hubtel_secret, 5, opts.hubtel_window).await?;
+        // Not routed to yet (issue 33): its callbacks have nowhere to go.
+        let vtpass =
+            crate::sim::vtpass::VtpassSim::start(vtpass_keys, "", opts.upstream_timeout + Duration::from_millis(500))
+                .await?;
         let topup = TopupSim::start(
             &topup_key,
             &topup_hook,
@@ -232,6 +245,7 @@ impl DevStack {
         resources.configure_secrets(&mut config)?;
         config.smm_url = smm.url.clone();
         config.topup_url = topup.base.clone();
+        config.vtpass_url = vtpass.base.clone();
         config.hubtel_url = hubtel.base.clone();
         config.public_url = base_url.clone();
         config.hubtel_window_secs = opts.hubtel_window.as_secs().max(1);
@@ -373,6 +387,7 @@ impl DevStack {
             smm,
             topup,
             hubtel,
+            vtpass,
             hubtel_window_secs: config.hubtel_window_secs,
             reconciler,
             relay,
@@ -419,6 +434,8 @@ impl DevStack {
             "smm_url": self.smm.url,
             "topup_simulator": self.topup.base,
             "hubtel_simulator": self.hubtel.base,
+            "vtpass_simulator": self.vtpass.root,
+            "vtpass_url": self.vtpass.base,
             "hubtel_window_secs": self.hubtel_window_secs,
             "provider_secret_id": self.resources.secret("ProviderSecret")?,
             "webhook_endpoint_id": self.demo_webhook.as_ref().map(|w| w.0.clone()),

@@ -74,3 +74,87 @@ pub async fn update_service(store: &Store, id: u64, f: impl FnOnce(&mut Service)
     store.put_service(&s).await?;
     Ok(s)
 }
+
+/// The fixed-price VTpass services kobo sells as plans: data per network, cable bouquets.
+pub const VTPASS_PLAN_SERVICES: &[(crate::domain::vtu::VtuCategory, &str)] = &[
+    (crate::domain::vtu::VtuCategory::Data, "mtn-data"),
+    (crate::domain::vtu::VtuCategory::Data, "airtel-data"),
+    (crate::domain::vtu::VtuCategory::Data, "glo-data"),
+    (crate::domain::vtu::VtuCategory::Data, "9mobile-data"),
+    (crate::domain::vtu::VtuCategory::Cable, "dstv"),
+    (crate::domain::vtu::VtuCategory::Cable, "gotv"),
+    (crate::domain::vtu::VtuCategory::Cable, "startimes"),
+];
+
+/// What a VTU catalog import did.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct VtuImport {
+    /// New plans (their ids).
+    pub added: Vec<u64>,
+    /// Plans whose price or name changed.
+    pub updated: Vec<u64>,
+    /// Plans as they were.
+    pub unchanged: usize,
+    /// Services the provider did not list (with why): their plans are left as they were.
+    pub skipped: Vec<String>,
+}
+
+/// The validity a VTpass variation name states after its dash (`"N1000 1.5GB - 30 days"`).
+fn validity_of(name: &str) -> String {
+    name.rsplit_once(" - ").map(|(_, v)| v.trim().to_string()).unwrap_or_default()
+}
+
+/// Imports or refreshes VTpass's fixed-price plans (`service-variations` of
+/// [`VTPASS_PLAN_SERVICES`]): base = VTpass's `variation_amount`, profit = `profit_bp` of
+/// it (rounded up to the kobo). A plan is matched by service and VTpass's variation code,
+/// so a re-import keeps every plan id resellers use; new variations get new ids. A service
+/// VTpass does not answer for is skipped and its plans kept as they are.
+pub async fn import_vtpass_plans(
+    store: &Store,
+    vtpass: &crate::upstream::vtu::vtpass::VtpassClient,
+    profit_bp: u32,
+) -> Result<VtuImport, CatalogError> {
+    use crate::domain::vtu::VtuPlan;
+    if profit_bp > 10_000 {
+        return Err(CatalogError::Invalid("the profit may be at most 100%".into()));
+    }
+    let existing = store.vtu_catalog().await?.plans;
+    let mut next_id = existing.iter().map(|p| p.id).max().unwrap_or(0) + 1;
+    let mut report = VtuImport::default();
+    for (category, service) in VTPASS_PLAN_SERVICES {
+        let variations = match vtpass.variations(service).await {
+            Ok(v) => v,
+            Err(e) => {
+                report.skipped.push(format!("{service}: {e}"));
+                continue;
+            }
+        };
+        for v in variations.into_iter().filter(|v| v.fixed_price && v.amount.is_positive()) {
+            let profit = with_markup(v.amount, profit_bp).checked_sub(v.amount).unwrap_or_default();
+            let found = existing.iter().find(|p| p.service == *service && p.provider_code == v.code);
+            let plan = VtuPlan {
+                id: found.map_or(next_id, |p| p.id),
+                category: *category,
+                service: service.to_string(),
+                name: v.name.clone(),
+                validity: found.map_or_else(|| validity_of(&v.name), |p| p.validity.clone()),
+                base: v.amount,
+                profit,
+                provider_code: v.code.clone(),
+            };
+            match found {
+                Some(p) if *p == plan => report.unchanged += 1,
+                Some(_) => {
+                    store.put_vtu_plan(&plan).await?;
+                    report.updated.push(plan.id);
+                }
+                None => {
+                    store.put_vtu_plan(&plan).await?;
+                    report.added.push(plan.id);
+                    next_id += 1;
+                }
+            }
+        }
+    }
+    Ok(report)
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::db::throttle::Throttle;
 use crate::db::Store;
 use crate::platform::config::Config;
-use crate::upstream::{LazyHubtel, LazySmm, LazyTopup};
+use crate::upstream::{LazyHubtel, LazySmm, LazyTopup, LazyVtpass};
 
 /// Hubtel's limit: calls per window.
 pub const HUBTEL_CALLS: usize = 5;
@@ -19,6 +19,8 @@ pub struct Providers {
     pub smm: LazySmm,
     /// The VTU provider.
     pub topup: LazyTopup,
+    /// VTpass (when `KOBO_VTPASS_URL` is set).
+    pub vtpass: LazyVtpass,
     /// Hubtel.
     pub hubtel: LazyHubtel,
     /// Hubtel's sliding-window limit, shared by every container.
@@ -31,6 +33,7 @@ impl Providers {
         Providers {
             smm: LazySmm::new(config, secrets.clone()),
             topup: LazyTopup::new(config, secrets.clone()),
+            vtpass: LazyVtpass::new(config, secrets.clone()),
             hubtel: LazyHubtel::new(config, secrets),
             hubtel_throttle: hubtel_throttle(config, store),
         }

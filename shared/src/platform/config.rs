@@ -29,6 +29,9 @@ pub struct Config {
     pub upstream_timeout_ms: u64,
     /// The top-up provider's base URL (`KOBO_TOPUP_URL`).
     pub topup_url: String,
+    /// VTpass's API base URL (`KOBO_VTPASS_URL`, e.g. `https://sandbox.vtpass.com/api`;
+    /// empty: VTpass not used).
+    pub vtpass_url: String,
     /// Seconds a VTU transaction may stay processing before the reconciler requeries it
     /// (`KOBO_VTU_REQUERY_AFTER_SECS`, default 120).
     pub vtu_requery_after_secs: i64,
@@ -94,6 +97,7 @@ impl Config {
             smm_url: env::var("KOBO_SMM_URL").unwrap_or_default(),
             upstream_timeout_ms: var_or("KOBO_UPSTREAM_TIMEOUT_MS", 8000)?,
             topup_url: env::var("KOBO_TOPUP_URL").unwrap_or_default(),
+            vtpass_url: env::var("KOBO_VTPASS_URL").unwrap_or_default(),
             vtu_requery_after_secs: var_or("KOBO_VTU_REQUERY_AFTER_SECS", 120)?,
             smm_sending_grace_secs: var_or("KOBO_SMM_SENDING_GRACE_SECS", 300)?,
             hubtel_url: env::var("KOBO_HUBTEL_URL").unwrap_or_default(),
@@ -123,6 +127,7 @@ impl Config {
             ("KOBO_SMM_URL", self.smm_url.clone()),
             ("KOBO_UPSTREAM_TIMEOUT_MS", self.upstream_timeout_ms.to_string()),
             ("KOBO_TOPUP_URL", self.topup_url.clone()),
+            ("KOBO_VTPASS_URL", self.vtpass_url.clone()),
             ("KOBO_VTU_REQUERY_AFTER_SECS", self.vtu_requery_after_secs.to_string()),
             ("KOBO_SMM_SENDING_GRACE_SECS", self.smm_sending_grace_secs.to_string()),
             ("KOBO_HUBTEL_URL", self.hubtel_url.clone()),
@@ -147,6 +152,7 @@ impl Config {
             smm_url: String::new(),
             upstream_timeout_ms: 8000,
             topup_url: String::new(),
+            vtpass_url: String::new(),
             vtu_requery_after_secs: 120,
             smm_sending_grace_secs: 300,
             hubtel_url: String::new(),

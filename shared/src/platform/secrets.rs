@@ -129,6 +129,15 @@ pub struct ProviderSecrets {
     /// Secret the top-up provider signs its callbacks with (`X-Signature`).
     #[serde(default)]
     pub topup_webhook_secret: Option<String>,
+    /// VTpass's static `api-key`.
+    #[serde(default)]
+    pub vtpass_api_key: Option<String>,
+    /// VTpass's public key (`PK_…`, on GETs).
+    #[serde(default)]
+    pub vtpass_public_key: Option<String>,
+    /// VTpass's secret key (`SK_…`, on POSTs).
+    #[serde(default)]
+    pub vtpass_secret_key: Option<String>,
     /// Hubtel ClientID.
     #[serde(default)]
     pub hubtel_client_id: Option<String>,

@@ -77,6 +77,8 @@ type Built<C> = (std::sync::Arc<crate::platform::secrets::ProviderSecrets>, std:
 pub type LazySmm = Lazy<smm::SmmClient>;
 /// The top-up provider client of a container.
 pub type LazyTopup = Lazy<topup::TopupClient>;
+/// The VTpass client of a container.
+pub type LazyVtpass = Lazy<vtu::vtpass::VtpassClient>;
 /// The Hubtel client of a container.
 pub type LazyHubtel = Lazy<hubtel::HubtelClient>;
 
@@ -126,6 +128,20 @@ impl Lazy<smm::SmmClient> {
     pub fn new(config: &crate::platform::config::Config, secrets: aws_sdk_secretsmanager::Client) -> LazySmm {
         Lazy::with(&config.smm_url, "KOBO_SMM_URL", config, secrets, |url, s, t| {
             smm::SmmClient::new(url, s.smm_api_key.clone(), t)
+        })
+    }
+}
+
+impl Lazy<vtu::vtpass::VtpassClient> {
+    /// Nothing is fetched or built until [`Lazy::get`].
+    pub fn new(config: &crate::platform::config::Config, secrets: aws_sdk_secretsmanager::Client) -> LazyVtpass {
+        Lazy::with(&config.vtpass_url, "KOBO_VTPASS_URL", config, secrets, |url, s, t| {
+            let keys = vtu::vtpass::Credentials {
+                api_key: required(&s.vtpass_api_key, "vtpass_api_key")?.to_string(),
+                public_key: required(&s.vtpass_public_key, "vtpass_public_key")?.to_string(),
+                secret_key: required(&s.vtpass_secret_key, "vtpass_secret_key")?.to_string(),
+            };
+            vtu::vtpass::VtpassClient::new(url, keys, t)
         })
     }
 }

@@ -277,12 +277,14 @@ async fn every_service_type_lists_orders_prices_and_refunds_in_its_units() {
         placed.push((case, id, charge));
     }
     // The panel ends each one short: half its units undelivered (a package, which is
-    // one unit, is cancelled instead); one reconciler pass settles them all.
+    // one unit, is cancelled instead); one reconciler pass settles them all. (The balance
+    // is read before the panel says so: a reconciler pass of a test running beside this
+    // one may refund as soon as it does.)
+    let before = c.balance().await;
     for (case, id, _) in &placed {
         let (word, remains) = if case.fixed { ("Canceled", 1) } else { ("Partial", case.units / 2) };
         panel_says(s, &store, &acct, *id, word, remains).await;
     }
-    let before = c.balance().await;
     reconcile(s).await;
     reconcile(s).await;
     let mut refunded = 0;

@@ -263,3 +263,30 @@ async fn catalog_and_verification_read_what_vtpass_answers() {
     );
     assert!(matches!(client.verify_profile("jamb", "9999999999").await, Err(UpstreamError::Rejected(_))));
 }
+
+/// `kobo vtu import --provider vtpass`: VTpass's data plans and bouquets land in the VTU
+/// catalog at VTpass's price plus the operator's profit; a re-import at another profit
+/// updates the same plans (their ids are what resellers send); a plan VTpass no longer
+/// lists is kept. (On its own table, with the emulator.)
+#[tokio::test]
+async fn the_catalog_import_prices_vtpass_plans_and_keeps_their_ids() {
+    let t = kobo_tests::test_app().await;
+    let (_sim, client) = setup("").await;
+    let first = kobo_shared::flows::catalog::import_vtpass_plans(&t.store, &client, 200).await.expect("importing");
+    assert!(first.skipped.is_empty(), "{first:?}");
+    assert!(first.added.len() >= 10 && first.updated.is_empty(), "{first:?}");
+    let cat = t.store.vtu_catalog().await.expect("the catalog");
+    let plan = cat.plans.iter().find(|p| p.provider_code == "mtn-data-1000").expect("MTN 1.5GB imported");
+    assert_eq!((plan.base, plan.profit, plan.validity.as_str()), (Kobo::naira(1000), Kobo::naira(20), "30 days"));
+    let nine = cat.plans.iter().find(|p| p.service == "9mobile-data").expect("9mobile (etisalat at VTpass)");
+    assert!(nine.provider_code.starts_with("etisalat-data"), "{nine:?}");
+    let again = kobo_shared::flows::catalog::import_vtpass_plans(&t.store, &client, 300).await.expect("re-importing");
+    assert_eq!((again.added.len(), again.updated.len()), (0, first.added.len()), "{again:?}");
+    let cat = t.store.vtu_catalog().await.expect("the catalog");
+    let same = cat.plans.iter().find(|p| p.provider_code == "mtn-data-1000").expect("still there");
+    assert_eq!((same.id, same.profit), (plan.id, Kobo::naira(30)));
+    assert!(matches!(
+        kobo_shared::flows::catalog::import_vtpass_plans(&t.store, &client, 10_001).await,
+        Err(kobo_shared::flows::catalog::CatalogError::Invalid(_))
+    ));
+}
