@@ -16,8 +16,8 @@
 //!   `slow`, delivered); any other number fails (`016`). Smartcard `1212121212`, meters
 //!   `1111111111111` (prepaid) and `1010101010101` (postpaid), JAMB profile `0123456789`
 //!   verify and deliver; other numbers do not verify (and their purchases fail).
-//!   `POST /control/outcome {"number": "...", "outcome": "delivered"|"failed"|"pending"}`
-//!   gives another number a sandbox behaviour.
+//!   `POST /control/outcome {"number": "...", "outcome": "delivered"|"failed"|"pending"|
+//!   "unexpected"|"no_response"|"timeout"}` gives another number a sandbox behaviour.
 //! - `POST /requery {"request_id"}`: the transaction as it stands, or `015` for an id it
 //!   never got. `GET /balance`: `{"code":1,"contents":{"balance":…}}`.
 //!   `GET /service-variations?serviceID=`, `POST /merchant-verify` as the product pages show.
@@ -134,6 +134,9 @@ fn sandbox(s: &Inner, service: &str, number: &str) -> &'static str {
         return match o.as_str() {
             "delivered" => "delivered",
             "pending" => "pending",
+            "unexpected" => "unexpected",
+            "no_response" => "no_response",
+            "timeout" => "timeout",
             _ => "failed",
         };
     }

@@ -87,20 +87,16 @@ pub async fn handle(cb: &Callbacks, req: Request) -> Response<Body> {
             return reply(503, serde_json::json!({"error": "retry later"}));
         }
     };
-    let provider = match cb.providers.topup.get().await {
-        Ok(p) => p,
-        Err(e) => {
-            tracing::error!(error = %e, "VTU provider client unavailable");
-            return reply(503, serde_json::json!({"error": "retry later"}));
-        }
-    };
-    let mut result = vtu::handle_callback(&cb.store, &*provider, &secret, body, signature).await;
+    // The callback is a hint: whatever it says is checked with the provider the purchase
+    // went to.
+    let provider = &cb.providers;
+    let mut result = vtu::handle_callback(&cb.store, provider, &secret, body, signature).await;
     if matches!(result, Err(CallbackError::BadSignature)) {
         // The provider may have rotated its secret since this container read it: read it
         // again (at most every few seconds) and check once more.
         if let Ok(fresh) = cb.providers.topup.refreshed_webhook_secret().await {
             if fresh != secret {
-                result = vtu::handle_callback(&cb.store, &*provider, &fresh, body, signature).await;
+                result = vtu::handle_callback(&cb.store, provider, &fresh, body, signature).await;
             }
         }
     }

@@ -90,8 +90,8 @@ impl Reconciler {
     }
 
     async fn run_vtu_until(&self, deadline: std::time::Instant) -> Result<RequeryReport, ReconcileError> {
-        let provider = self.providers.topup.get().await?;
-        let provider = &*provider;
+        // Each purchase is asked of the provider it went to.
+        let provider = &self.providers;
         let report = vtu::requery_processing(&self.store, provider, self.requery_after_secs, deadline).await?;
         log_pass("vtu requery pass", &report);
         let now = kobo_shared::domain::time::now_unix();
@@ -106,9 +106,8 @@ impl Reconciler {
     /// delivered purchase whose check is due is asked about, and refunded once when the
     /// provider reversed it.
     pub async fn run_reversal_checks_at(&self, now: i64) -> Result<vtu::ReversalReport, ReconcileError> {
-        let provider = self.providers.topup.get().await?;
         let deadline = std::time::Instant::now() + PASS_BUDGET;
-        let report = vtu::check_reversals(&self.store, &*provider, now, deadline).await?;
+        let report = vtu::check_reversals(&self.store, &self.providers, now, deadline).await?;
         log_pass("vtu reversal checks", &report);
         Ok(report)
     }

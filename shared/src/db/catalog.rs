@@ -5,7 +5,7 @@ use super::keys;
 use super::table::{Change, Query};
 use super::Store;
 use crate::domain::smm::Service;
-use crate::domain::vtu::{FaceProduct, VtuCatalog, VtuPlan};
+use crate::domain::vtu::{FaceProduct, VtuCatalog, VtuPlan, VtuRoute};
 use crate::error::StoreError;
 
 fn service_key(id: u64) -> Key {
@@ -76,6 +76,23 @@ impl Record for VtuPlan {
             base: r.kobo("base")?,
             profit: r.kobo("profit")?,
             provider_code: r.s("provider_code")?,
+        })
+    }
+}
+
+impl Record for VtuRoute {
+    const TYPE: &'static str = "vtu_route";
+    fn key(&self) -> Key {
+        Key::new(keys::VTU_CATALOG_PK, keys::vtu_route_sk(self.category.as_str(), &self.service))
+    }
+    fn write(&self, w: Writer) -> Writer {
+        w.s("category", self.category.as_str()).s("service", &self.service).list("providers", &self.providers)
+    }
+    fn read(r: &Reader<'_>) -> Result<VtuRoute, StoreError> {
+        Ok(VtuRoute {
+            category: r.word("category", |c| c.parse().ok())?,
+            service: r.s("service")?,
+            providers: r.str_list("providers")?,
         })
     }
 }
@@ -211,6 +228,12 @@ impl Store {
         self.bump_catalog(Catalog::Vtu).await
     }
 
+    /// Sets a route (the catalog's version moves, so every container sees it at once).
+    pub async fn put_vtu_route(&self, r: &VtuRoute) -> Result<(), StoreError> {
+        self.put(r.to_item()).await?;
+        self.bump_catalog(Catalog::Vtu).await
+    }
+
     /// The whole VTU catalog (one Query, every page).
     pub async fn vtu_catalog(&self) -> Result<VtuCatalog, StoreError> {
         let mut cat = VtuCatalog::default();
@@ -218,6 +241,7 @@ impl Store {
             match item.get("type").and_then(|t| t.as_s().ok()).map(String::as_str) {
                 Some(VtuPlan::TYPE) => cat.plans.push(VtuPlan::from_item(&item)?),
                 Some(FaceProduct::TYPE) => cat.faces.push(FaceProduct::from_item(&item)?),
+                Some(VtuRoute::TYPE) => cat.routes.push(VtuRoute::from_item(&item)?),
                 _ => {}
             }
         }

@@ -19,7 +19,7 @@
 //! | webhook endpoint | `ACCOUNT#<id>`       | `WEBHOOK#<endpoint id>` | –                           | the account's endpoints in one Query (relay, portal) |
 //! | delivery        | `ACCOUNT#<id>`        | `DELIVERY#<event id>#<endpoint id>` | –               | created once per event and endpoint (conditional put); claimed per attempt |
 //! | attempt log     | `HOOKLOG#<endpoint id>` | `ATTEMPT#<time>#<uuid>` | –                         | an endpoint's attempts, newest first; expires by TTL (30 days) |
-//! | VTU catalog     | `VTU`                 | `PLAN#<id>` or `FACE#<category>#<service>` | –      | the whole catalog in one Query (cached per container) |
+//! | VTU catalog     | `VTU`                 | `PLAN#<id>`, `FACE#<category>#<service>` or `ROUTE#<category>#<service or *>` | – | the whole catalog (plans, face products, provider routes) in one Query (cached per container) |
 //! | VTU transaction | `ACCOUNT#<id>`        | `VTU#<trx>`         | `VTU#PROCESSING` / `<created>#<trx>` while processing, then `VTU#WATCH` / `<next check>#<trx>` while delivered and still checked for a reversal (sparse) | vtu_status by trx, owner only; callbacks (passthrough carries account and trx); reconciler requery and reversal checks |
 //! | VTU request id  | `ACCOUNT#<id>`        | `VTUREQ#<sha256 of key>` | –                          | vtu_status by the purchase's own `request_id`, owner only (kept as long as the transaction) |
 //! | exam profile    | `ACCOUNT#<id>`        | `EXAM#<exam>#<profile id>` | –                     | a JAMB purchase needs the profile verified by the same account; expires by TTL (24 h) |
@@ -113,6 +113,11 @@ pub const KEY_SK_PREFIX: &str = "KEY#";
 /// Sort key of an API key, by the hex SHA-256 of the full key.
 pub fn key_sk(key_hash: &str) -> String {
     format!("{KEY_SK_PREFIX}{key_hash}")
+}
+
+/// Sort key of a VTU route (in the VTU catalog partition, so the catalog read carries it).
+pub fn vtu_route_sk(category: &str, service: &str) -> String {
+    format!("ROUTE#{category}#{}", service.to_ascii_lowercase())
 }
 
 /// Sort key of the marker of an operator's credit or debit made under `reference`.

@@ -132,6 +132,17 @@ pub fn profile_key(account_id: &str, exam: &str, profile_id: &str) -> Key {
 pub const PROFILE_TTL_SECS: i64 = 24 * 3600;
 
 impl Store {
+    /// Records that a processing purchase now goes to another provider (`to`, its stored
+    /// request), only while it still names the one it left (`from`) and is processing:
+    /// written before it is sent there. `false` when another writer moved it first.
+    pub async fn move_vtu_provider(&self, tx: &VtuTx, from: &str, to: &str) -> Result<bool, StoreError> {
+        let change = Change::new()
+            .set("request", s(to))
+            .if_eq("request", s(from))
+            .if_eq("status", s(VtuStatus::Processing.as_str()));
+        self.transition(&vtu_key(&tx.account_id, &tx.trx), change).await
+    }
+
     /// One transaction of an account.
     pub async fn get_vtu(&self, account_id: &str, trx: &str) -> Result<Option<VtuTx>, StoreError> {
         self.get(&vtu_key(account_id, trx)).await

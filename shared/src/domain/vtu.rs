@@ -149,6 +149,23 @@ impl FaceProduct {
     }
 }
 
+/// The provider a purchase goes to when no route names one (and that a purchase recorded
+/// before routing went to).
+pub const DEFAULT_VTU_PROVIDER: &str = "topup";
+
+/// The providers a category's service is bought from, in order: a purchase goes to the
+/// first, and to the next only when the one before certainly did not take it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VtuRoute {
+    /// The category.
+    pub category: VtuCategory,
+    /// The service (`mtn`, `mtn-data`, `dstv`, ...), or `*` for every service of the
+    /// category without a route of its own.
+    pub service: String,
+    /// Provider names, first choice first.
+    pub providers: Vec<String>,
+}
+
 /// The VTU catalog.
 #[derive(Debug, Clone, Default)]
 pub struct VtuCatalog {
@@ -156,12 +173,27 @@ pub struct VtuCatalog {
     pub plans: Vec<VtuPlan>,
     /// Face-value products.
     pub faces: Vec<FaceProduct>,
+    /// Routes to providers.
+    pub routes: Vec<VtuRoute>,
 }
 
 impl VtuCatalog {
     /// A plan by id.
     pub fn plan(&self, id: u64) -> Option<&VtuPlan> {
         self.plans.iter().find(|p| p.id == id)
+    }
+
+    /// The providers a purchase of `service` in `category` goes to, in order: its own
+    /// route, else the category's (`*`), else the default provider.
+    pub fn route(&self, category: VtuCategory, service: &str) -> Vec<String> {
+        let of = |svc: &str| {
+            self.routes
+                .iter()
+                .find(|r| r.category == category && r.service.eq_ignore_ascii_case(svc))
+                .map(|r| r.providers.clone())
+                .filter(|p| !p.is_empty())
+        };
+        of(service.trim()).or_else(|| of("*")).unwrap_or_else(|| vec![DEFAULT_VTU_PROVIDER.to_string()])
     }
 
     /// A face product.

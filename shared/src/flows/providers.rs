@@ -44,3 +44,19 @@ impl Providers {
 pub fn hubtel_throttle(config: &Config, store: &Store) -> Throttle {
     Throttle::new(store.clone(), "hubtel", HUBTEL_CALLS, Duration::from_secs(config.hubtel_window_secs))
 }
+
+impl crate::upstream::vtu::VtuSource for Providers {
+    type P<'a> = crate::upstream::vtu::AnyVtu;
+
+    /// The client of VTU provider `name` (`vtpass`, else the top-up provider).
+    async fn provider_for<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> Result<crate::upstream::vtu::AnyVtu, crate::upstream::UpstreamError> {
+        use crate::upstream::vtu::AnyVtu;
+        Ok(match name {
+            "vtpass" => AnyVtu::Vtpass(self.vtpass.get().await?),
+            _ => AnyVtu::Topup(self.topup.get().await?),
+        })
+    }
+}

@@ -17,6 +17,7 @@ use crate::domain::vtu::{is_trx, Outcome, VtuCategory, VtuStatus, VtuTx, REVERSA
 use crate::error::StoreError;
 use crate::flows::orders::{commit_spend, spend_and, SpendError};
 use crate::upstream::topup::{TopupRequest, TopupResult, TopupState};
+use crate::upstream::vtu::VtuSource;
 use crate::upstream::{TopupProvider, UpstreamError};
 
 /// Debits, writes the ledger entry, the transaction, `vtu.processing` and
@@ -52,6 +53,57 @@ pub async fn pay(
         t = t.put("request", request_pointer(&tx.account_id, &r.key_hash, &tx.trx))?;
     }
     commit_spend(store, t, idem).await
+}
+
+/// Sends a paid purchase along its `route`: to the provider its request names (recorded
+/// in the payment's own transaction), and on to the next provider of the route only when
+/// that one certainly did not take it ([`UpstreamError::NotSent`]: refused before
+/// processing, low wallet balance, unreachable). Each move is recorded before the
+/// purchase is sent on (a conditional write on the request still naming the provider it
+/// leaves), so requeries, callbacks and reversals always ask the provider that may hold
+/// it. An ambiguous answer stops the route: that provider's requery decides, and no other
+/// is asked. When every provider refused it, the answer is a refusal, so the purchase is
+/// failed and refunded once. Returns the purchase as it now stands (its request naming
+/// the provider that has it) and the last answer.
+pub async fn send(
+    store: &Store,
+    src: &impl VtuSource,
+    tx: &VtuTx,
+    route: &[String],
+) -> (VtuTx, Result<TopupResult, UpstreamError>) {
+    let mut tx = tx.clone();
+    let mut tried: Vec<String> = Vec::new();
+    loop {
+        let request = rebuild_request(&tx.request);
+        let (name, _) = provider_of(&tx);
+        let provider = src.provider_for(&name).await;
+        let answer = match provider {
+            Ok(p) => p.purchase(&request).await,
+            Err(e) => Err(e),
+        };
+        let Err(UpstreamError::NotSent(why)) = answer else { return (tx, answer) };
+        tracing::warn!(trx = %tx.trx, provider = %name, why = %why, "provider did not take the purchase");
+        tried.push(format!("{name}: {why}"));
+        let at = route.iter().position(|p| *p == name);
+        let Some(next) = at.and_then(|i| route.get(i + 1)) else {
+            return (tx, Err(UpstreamError::Rejected(format!("no provider took it ({})", tried.join("; ")))));
+        };
+        let mut moved = request.clone();
+        moved.provider = next.clone();
+        moved.reference = crate::upstream::vtu::reference_for(next, &tx.trx, now_unix());
+        let (from, to) = (tx.request.to_string(), serde_json::to_value(&moved).unwrap_or_default());
+        match store.move_vtu_provider(&tx, &from, &to.to_string()).await {
+            Ok(true) => tx.request = to,
+            Ok(false) => {
+                return (tx, Err(UpstreamError::Ambiguous("moved to another provider by another writer".into())))
+            }
+            Err(e) => {
+                // Not recorded (or not known to be): sending it on could buy it twice.
+                tracing::error!(trx = %tx.trx, error = %e, "move to the next provider not recorded; left processing");
+                return (tx, Err(UpstreamError::Ambiguous(format!("move to {next} not recorded: {e}"))));
+            }
+        }
+    }
 }
 
 /// Settles a processing transaction exactly once: the status moves from `processing`
@@ -134,11 +186,11 @@ pub enum ReversalCheck {
 /// arrives after a success may be a stale or reordered one.
 pub async fn confirm_reversal(
     store: &Store,
-    provider: &impl TopupProvider,
+    src: &impl VtuSource,
     tx: &VtuTx,
     actor: &str,
 ) -> Result<ReversalCheck, StoreError> {
-    let reason = match provider.requery(&tx.trx).await {
+    let reason = match requery_of(src, tx).await {
         Ok(Some(r)) => match r.state {
             TopupState::Failed(reason) => reason,
             TopupState::Success | TopupState::Pending => return Ok(ReversalCheck::StillDelivered),
@@ -186,7 +238,7 @@ const WATCH_GIVE_UP_SECS: i64 = 24 * 3600;
 /// other), refunding once those it reversed, until `deadline`.
 pub async fn check_reversals(
     store: &Store,
-    provider: &impl TopupProvider,
+    src: &impl VtuSource,
     now: i64,
     deadline: std::time::Instant,
 ) -> Result<ReversalReport, StoreError> {
@@ -197,7 +249,7 @@ pub async fn check_reversals(
             if std::time::Instant::now() >= deadline {
                 return None;
             }
-            Some(check_one(store, provider, &w, now).await.unwrap_or_else(|e| {
+            Some(check_one(store, src, &w, now).await.unwrap_or_else(|e| {
                 tracing::warn!(trx = %w.tx.trx, error = %e, "reversal check failed; the next pass tries again");
                 ReversalCheck::Unconfirmed
             }))
@@ -222,13 +274,8 @@ pub async fn check_reversals(
     Ok(report)
 }
 
-async fn check_one(
-    store: &Store,
-    provider: &impl TopupProvider,
-    w: &Watched,
-    now: i64,
-) -> Result<ReversalCheck, StoreError> {
-    let found = confirm_reversal(store, provider, &w.tx, "reconciler").await?;
+async fn check_one(store: &Store, src: &impl VtuSource, w: &Watched, now: i64) -> Result<ReversalCheck, StoreError> {
+    let found = confirm_reversal(store, src, &w.tx, "reconciler").await?;
     let last_check = w.settled_at.saturating_add(REVERSAL_CHECKS.last().copied().unwrap_or(0));
     let give_up = now > last_check.saturating_add(WATCH_GIVE_UP_SECS);
     match &found {
@@ -394,7 +441,7 @@ pub const PROCESSING_ALERT_SECS: i64 = 6 * 3600;
 /// other), until `deadline` (the rest are counted `deferred`).
 pub async fn requery_processing(
     store: &Store,
-    provider: &impl TopupProvider,
+    src: &impl VtuSource,
     older_than_secs: i64,
     deadline: std::time::Instant,
 ) -> Result<RequeryReport, StoreError> {
@@ -415,7 +462,7 @@ pub async fn requery_processing(
             if std::time::Instant::now() >= deadline {
                 return Requeried::Deferred;
             }
-            match requery_one(store, provider, &tx).await {
+            match requery_one(store, src, &tx).await {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::warn!(trx = %tx.trx, error = %e, "requery failed; the next pass tries again");
@@ -458,16 +505,20 @@ enum Requeried {
     Other,
 }
 
-async fn requery_one(store: &Store, provider: &impl TopupProvider, tx: &VtuTx) -> Result<Requeried, StoreError> {
+async fn requery_one(store: &Store, src: &impl VtuSource, tx: &VtuTx) -> Result<Requeried, StoreError> {
     let mut resent = false;
-    let answer = match provider.requery(&tx.trx).await {
+    let answer = match requery_of(src, tx).await {
         Ok(Some(r)) => Ok(r),
         Ok(None) => {
-            let Ok(v) = serde_json::from_value::<serde_json::Value>(tx.request.clone()) else {
-                return Ok(Requeried::Unresolved);
-            };
+            // The provider that took it never got it: sent again, to it, under the same
+            // reference (it deduplicates on it).
             resent = true;
-            provider.purchase(&rebuild_request(&v)).await
+            let (name, _) = provider_of(tx);
+            let provider = src.provider_for(&name).await;
+            match provider {
+                Ok(p) => p.purchase(&rebuild_request(&tx.request)).await,
+                Err(e) => Err(e),
+            }
         }
         Err(e) => Err(e),
     };
@@ -513,6 +564,24 @@ async fn requery_one(store: &Store, provider: &impl TopupProvider, tx: &VtuTx) -
         }
         Reported::Already(_) => Requeried::Other,
     })
+}
+
+/// The provider a purchase went to, and the reference that provider knows it by. A
+/// purchase recorded before routing names neither: the top-up provider, its trx.
+pub fn provider_of(tx: &VtuTx) -> (String, String) {
+    let field = |k: &str| tx.request.get(k).and_then(serde_json::Value::as_str).filter(|v| !v.is_empty());
+    (
+        field("provider").unwrap_or(crate::upstream::vtu::DEFAULT_PROVIDER).to_string(),
+        field("reference").unwrap_or(&tx.trx).to_string(),
+    )
+}
+
+/// The record of the provider a purchase went to, under the reference it knows.
+async fn requery_of(src: &impl VtuSource, tx: &VtuTx) -> Result<Option<TopupResult>, UpstreamError> {
+    let (name, reference) = provider_of(tx);
+    let provider = src.provider_for(&name).await?;
+    let record = provider.requery(&reference).await;
+    record
 }
 
 /// The stored request as a [`TopupRequest`] (fields it lacks are left empty).
@@ -593,7 +662,7 @@ fn as_text(v: &Option<serde_json::Value>) -> Option<String> {
 /// success; no usable answer → [`CallbackError::Unconfirmed`], so the provider retries).
 pub async fn handle_callback(
     store: &Store,
-    provider: &impl TopupProvider,
+    src: &impl VtuSource,
     secret: &str,
     body: &[u8],
     signature: &str,
@@ -631,7 +700,7 @@ pub async fn handle_callback(
         // settling (electricity always: units, customer and tariff come only this way).
         let fetch = tx.missing_delivery(&reported).is_some() || tx.category == VtuCategory::Electricity;
         if fetch && tx.status == VtuStatus::Processing {
-            match provider.requery(&tx.trx).await {
+            match requery_of(src, &tx).await {
                 Ok(Some(r)) if r.state == TopupState::Success => {
                     outcome_of(&r).map(|o| merge(o, &reported)).unwrap_or(reported)
                 }
@@ -643,7 +712,7 @@ pub async fn handle_callback(
     } else if tx.status == VtuStatus::Processing {
         // A failure callback is a hint, and may be stale or reordered (a pending purchase
         // that later succeeded): only the provider's own record refunds.
-        match confirm_failure(provider, &tx).await {
+        match confirm_failure(src, &tx).await {
             Confirmed::Outcome(o) => o,
             Confirmed::StillPending => return Ok(CallbackResult::Awaiting),
             Confirmed::Unusable => return Err(CallbackError::Unconfirmed),
@@ -656,7 +725,7 @@ pub async fn handle_callback(
     let reported = settle_or_alert(store, &tx, &outcome, "callback").await?;
     if let Reported::Already(now) = &reported {
         if now.reversal_claim(&outcome).is_some() {
-            return match confirm_reversal(store, provider, now, "callback").await? {
+            return match confirm_reversal(store, src, now, "callback").await? {
                 ReversalCheck::Reversed(_) => Ok(CallbackResult::Reversed),
                 ReversalCheck::AlreadyReversed(_) => Ok(CallbackResult::AlreadySettled),
                 ReversalCheck::StillDelivered => Ok(CallbackResult::Superseded),
@@ -683,8 +752,8 @@ enum Confirmed {
 }
 
 /// Asks the provider that took `tx` how it stands, to confirm a reported failure.
-async fn confirm_failure(provider: &impl TopupProvider, tx: &VtuTx) -> Confirmed {
-    match provider.requery(&tx.trx).await {
+async fn confirm_failure(src: &impl VtuSource, tx: &VtuTx) -> Confirmed {
+    match requery_of(src, tx).await {
         Ok(Some(r)) => match outcome_of(&r) {
             Some(o) => {
                 if matches!(o, Outcome::Success { .. }) {

@@ -15,8 +15,13 @@ use crate::domain::vtu::Card;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TopupRequest {
-    /// Our trx: the provider deduplicates on it, so a purchase can be re-sent safely.
+    /// The reference the provider knows the purchase by (our trx, or VTpass's request id
+    /// made of it): the provider deduplicates on it, so a purchase can be re-sent safely.
     pub reference: String,
+    /// The provider it goes to (`topup`, `vtpass`; empty: `topup`), recorded before it is
+    /// sent, so requeries, callbacks and reversals ask that provider.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub provider: String,
     /// `airtime`, `data`, `sme`, `cable`, `electricity`, `education`, `recharge_card`.
     pub category: String,
     /// `mtn`, `mtn-data`, `dstv`, `ikeja-electric`, `waec`, ...

@@ -29,6 +29,7 @@ mod ledger_random;
 mod money_smm;
 mod money_vtu;
 mod portal;
+mod routing;
 mod smm_types;
 mod store;
 mod template;

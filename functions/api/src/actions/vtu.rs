@@ -868,8 +868,13 @@ pub async fn purchase(
     }
     let trx = rules::new_trx();
     let now = now_rfc3339();
+    // The first provider of the route is recorded with the payment; the others only if
+    // it certainly did not take the purchase (`vtu::send`).
+    let route = catalog.route(what.category, &what.service_name);
+    let first = route.first().cloned().unwrap_or_else(|| kobo_shared::domain::vtu::DEFAULT_VTU_PROVIDER.into());
     let mut request = what.request;
-    request.reference = trx.clone();
+    request.reference = kobo_shared::upstream::vtu::reference_for(&first, &trx, kobo_shared::domain::time::now_unix());
+    request.provider = first;
     request.passthrough =
         serde_json::to_string(&Passthrough { account: account.id.clone(), trx: trx.clone() }).unwrap_or_default();
     let tx = VtuTx {
@@ -914,10 +919,7 @@ pub async fn purchase(
         }
         Err(SpendError::Store(e)) => return Err(e.into()),
     }
-    let answer = match app.providers.topup.get().await {
-        Ok(provider) => provider.purchase(&request).await,
-        Err(e) => Err(e),
-    };
+    let (tx, answer) = vtu::send(&app.store, &app.providers, &tx, &route).await;
     let after = match vtu::apply_purchase(&app.store, &tx, &answer, "api").await {
         Ok(t) => t,
         Err(e) => {

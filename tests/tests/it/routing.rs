@@ -1,0 +1,138 @@
+//! Several VTU providers at once (issue 33): a purchase goes to the first provider of its
+//! route and moves to the next only when that one certainly did not take it; it records
+//! the provider (and the reference that provider knows) before it is sent there, and the
+//! requery asks that provider. A stack of its own: these tests set routes, which every
+//! purchase of the stack reads, and take turns.
+
+use kobo_shared::domain::vtu::{VtuCategory, VtuRoute};
+use kobo_shared::flows::vtu::provider_of;
+use kobo_shared::upstream::vtu::vtpass;
+use kobo_shared::{Kobo, Store};
+use kobo_tests::{own_stack, ApiClient, Stack, StackSlot};
+use serde_json::{json, Value};
+
+static SLOT: StackSlot = StackSlot::new();
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn stack() -> &'static Stack {
+    own_stack(&SLOT, "routing")
+}
+
+async fn get(url: String) -> Value {
+    reqwest::get(url).await.expect("a simulator's stats").json().await.unwrap_or_default()
+}
+
+/// Purchases each provider has recorded: (VTpass, the top-up provider).
+async fn purchases(s: &Stack) -> (u64, u64) {
+    let v = get(format!("{}/control/stats", s.vtpass_base)).await;
+    let t = get(format!("{}/control/stats", s.topup_base)).await;
+    (v["purchases"].as_u64().unwrap_or(0), t["purchases"].as_u64().unwrap_or(0))
+}
+
+async fn vtpass_control(s: &Stack, path: &str, body: Value) {
+    let r = reqwest::Client::new().post(format!("{}{path}", s.vtpass_base)).json(&body).send().await;
+    assert!(r.is_ok_and(|r| r.status().is_success()), "VTpass replica control {path}");
+}
+
+async fn set_route(store: &Store, providers: &[&str]) {
+    let route = VtuRoute {
+        category: VtuCategory::Airtime,
+        service: "mtn".into(),
+        providers: providers.iter().map(|p| p.to_string()).collect(),
+    };
+    store.put_vtu_route(&route).await.expect("setting the route");
+}
+
+async fn reseller(s: &Stack, store: &Store) -> (String, ApiClient) {
+    kobo_tests::vtu_reseller(s, store, Kobo::naira(5_000), &[]).await
+}
+
+async fn buy(c: &ApiClient, phone: &str) -> Value {
+    let (st, v) = c.vtu_airtime("mtn", phone, "100", "1234").await;
+    assert_eq!(st, 200, "{v}");
+    v
+}
+
+#[tokio::test]
+async fn a_purchase_goes_to_its_routes_first_provider_and_records_it() {
+    let _turn = SERIAL.lock().await;
+    let s = stack();
+    let store = s.store().await;
+    set_route(&store, &["vtpass", "topup"]).await;
+    let (acct, c) = reseller(s, &store).await;
+    let before = purchases(s).await;
+    let v = buy(&c, "08011111111").await;
+    assert_eq!(v["status"], "success", "{v}");
+    assert_eq!(purchases(s).await, (before.0 + 1, before.1), "VTpass delivered it; the other was never asked");
+    let trx = v["trx"].as_str().unwrap_or_default();
+    let tx = store.get_vtu(&acct, trx).await.ok().flatten().unwrap_or_else(|| panic!("no purchase"));
+    let (provider, reference) = provider_of(&tx);
+    assert_eq!(provider, "vtpass");
+    assert!(vtpass::is_request_id(&reference) && reference.ends_with(trx), "{reference}");
+    assert!(v["provider_ref"].as_str().is_some_and(|r| !r.is_empty()), "VTpass's transactionId: {v}");
+    kobo_tests::assert_ledger_sums(&store, &acct).await;
+}
+
+#[tokio::test]
+async fn low_balance_at_the_first_provider_moves_the_purchase_to_the_next_once() {
+    let _turn = SERIAL.lock().await;
+    let s = stack();
+    let store = s.store().await;
+    set_route(&store, &["vtpass", "topup"]).await;
+    let (acct, c) = reseller(s, &store).await;
+    vtpass_control(s, "/control/balance", json!({"naira": 1})).await;
+    let before = purchases(s).await;
+    let v = buy(&c, "08011111111").await;
+    vtpass_control(s, "/control/balance", json!({"naira": 100_000})).await;
+    assert_eq!(v["status"], "success", "{v}");
+    assert_eq!(purchases(s).await, (before.0, before.1 + 1), "VTpass refused it (018); the next delivered it, once");
+    let tx = store.get_vtu(&acct, v["trx"].as_str().unwrap_or_default()).await.ok().flatten();
+    let tx = tx.unwrap_or_else(|| panic!("no purchase"));
+    assert_eq!(provider_of(&tx).0, "topup", "the move was recorded before it was sent there");
+    assert_eq!(c.balance().await, Kobo::new(500_000 - 9_800), "charged once, at kobo's price");
+    kobo_tests::assert_ledger_sums(&store, &acct).await;
+}
+
+#[tokio::test]
+async fn an_ambiguous_answer_waits_for_its_providers_requery_and_no_other_is_asked() {
+    let _turn = SERIAL.lock().await;
+    let s = stack();
+    let store = s.store().await;
+    set_route(&store, &["vtpass", "topup"]).await;
+    let (acct, c) = reseller(s, &store).await;
+    let phone = "08031110777";
+    vtpass_control(s, "/control/outcome", json!({"number": phone, "outcome": "unexpected"})).await;
+    let before = purchases(s).await;
+    let v = buy(&c, phone).await;
+    assert_eq!(v["status"], "processing", "an HTML answer says nothing: {v}");
+    assert_eq!(purchases(s).await, (before.0 + 1, before.1), "the next provider is never asked");
+    let trx = v["trx"].as_str().unwrap_or_default().to_string();
+    let tx = store.get_vtu(&acct, &trx).await.ok().flatten().unwrap_or_else(|| panic!("no purchase"));
+    let (_, reference) = provider_of(&tx);
+    vtpass_control(s, "/control/resolve", json!({"request_id": reference, "status": "delivered", "callback": false}))
+        .await;
+    s.reconciler().await.run_vtu_once().await.expect("a reconciler VTU pass");
+    assert_eq!(c.vtu_status(&trx).await.1["status"], "success", "settled by VTpass's requery");
+    assert_eq!(purchases(s).await, (before.0 + 1, before.1));
+    kobo_tests::assert_ledger_sums(&store, &acct).await;
+}
+
+#[tokio::test]
+async fn when_no_provider_takes_it_the_purchase_fails_and_is_refunded_once() {
+    let _turn = SERIAL.lock().await;
+    let s = stack();
+    let store = s.store().await;
+    set_route(&store, &["vtpass", "topup"]).await;
+    let (acct, c) = reseller(s, &store).await;
+    let phone = "08031110778";
+    vtpass_control(s, "/control/balance", json!({"naira": 1})).await;
+    s.topup_next("down", 1, phone).await;
+    let v = buy(&c, phone).await;
+    vtpass_control(s, "/control/balance", json!({"naira": 100_000})).await;
+    assert_eq!(v["status"], "failed", "{v}");
+    assert_eq!(c.balance().await, Kobo::naira(5_000), "refunded in the same answer");
+    s.reconciler().await.run_vtu_once().await.expect("a reconciler VTU pass");
+    let refunds = store.ledger(&acct).await.unwrap_or_default().into_iter().filter(|e| e.kind == "refund").count();
+    assert_eq!(refunds, 1, "refunded once");
+    kobo_tests::assert_ledger_sums(&store, &acct).await;
+}
