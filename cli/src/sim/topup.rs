@@ -52,6 +52,8 @@ enum Outcome {
     PendingFailure,
     Timeout,
     Down,
+    /// 429, nothing recorded (a rate limiter refused it before processing).
+    RateLimited,
     Hold,
     /// Answered pending and left pending: only `POST /control/settle` ends it.
     Pending,
@@ -164,6 +166,10 @@ async fn purchase(State(state): State<Shared>, headers: HeaderMap, Json(req): Js
         let outcome = for_phone.or_else(|| s.next.pop_front()).unwrap_or(Outcome::Success);
         if outcome == Outcome::Down {
             return (StatusCode::SERVICE_UNAVAILABLE, "maintenance").into_response();
+        }
+        if outcome == Outcome::RateLimited {
+            return (StatusCode::TOO_MANY_REQUESTS, Json(json!({"success": false, "error": "Too many requests"})))
+                .into_response();
         }
         let reference = req["reference"].as_str().unwrap_or_default().to_string();
         if reference.is_empty() {

@@ -26,6 +26,10 @@
 //!   "data": <requery answer>}` to the callback URL (unsigned, as VTpass's are), again up to
 //!   5 times until the answer is `{"response":"success"}`. `GET /control/stats` counts
 //!   purchases, callbacks sent and acknowledged, and each request id's status.
+//! - `POST /control/live {"on": true}`: every number is delivered (a live account).
+//!   `POST /control/chaos {"seed": 7, "p": 0.1}` turns it hostile (see `sim::chaos`): a
+//!   purchase refused `018` (nothing recorded), delivered but answered with an HTML page,
+//!   or answered `099` (processing; delivered); requeries answered `083` or 500.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -66,6 +70,9 @@ struct Inner {
     counter: u64,
     callbacks_sent: u64,
     callbacks_acknowledged: u64,
+    /// Live: every number is delivered (as a live account is), not only the sandbox's.
+    live: bool,
+    chaos: super::chaos::Chaos,
 }
 
 type Shared = Arc<Mutex<Inner>>;
@@ -142,6 +149,7 @@ fn sandbox(s: &Inner, service: &str, number: &str) -> &'static str {
     }
     match number {
         "08011111111" | "1212121212" | "1111111111111" | "1010101010101" | "0123456789" => "delivered",
+        _ if s.live => "delivered",
         "201000000000" => "pending",
         "500000000000" => "unexpected",
         "400000000000" => "no_response",
@@ -271,15 +279,22 @@ async fn pay(State(st): State<Shared>, headers: HeaderMap, Json(b): Json<Value>)
             Err((code, description)) => return answer(code, description),
         };
         let cost = ((amount * 0.97) * 100.0).round() as i64;
-        if cost > s.wallet {
+        let hostile = s.chaos.pick(&["pay_018", "pay_html_after_record", "pay_099"]);
+        if cost > s.wallet || hostile == Some("pay_018") {
             return answer("018", "LOW WALLET BALANCE");
         }
-        let outcome = sandbox(&s, &service, &number);
+        let outcome = match hostile {
+            // Recorded and delivered, but the answer is lost in an HTML error page.
+            Some("pay_html_after_record") => "html_after_record",
+            // Processing: the requery tells later (delivered).
+            Some("pay_099") => "processing_099",
+            _ => sandbox(&s, &service, &number),
+        };
         s.purchases += 1;
         s.counter += 1;
         let n = s.counter;
         let status = match outcome {
-            "delivered" | "timeout" => "delivered",
+            "delivered" | "timeout" | "html_after_record" | "processing_099" => "delivered",
             "pending" | "unexpected" | "no_response" => "pending",
             _ => "failed",
         };
@@ -291,8 +306,11 @@ async fn pay(State(st): State<Shared>, headers: HeaderMap, Json(b): Json<Value>)
         (outcome, record, s.slow)
     };
     match status {
-        "unexpected" => (StatusCode::OK, [("content-type", "text/html")], "<html><body>502 Bad Gateway</body></html>")
-            .into_response(),
+        "unexpected" | "html_after_record" => {
+            (StatusCode::OK, [("content-type", "text/html")], "<html><body>502 Bad Gateway</body></html>")
+                .into_response()
+        }
+        "processing_099" => answer("099", "TRANSACTION IS PROCESSING"),
         "no_response" => (StatusCode::OK, "").into_response(),
         "timeout" => {
             tokio::time::sleep(slow).await;
@@ -308,9 +326,14 @@ async fn pay(State(st): State<Shared>, headers: HeaderMap, Json(b): Json<Value>)
 }
 
 async fn requery(State(st): State<Shared>, headers: HeaderMap, Json(b): Json<Value>) -> Response {
-    let Ok(s) = st.lock() else { return StatusCode::INTERNAL_SERVER_ERROR.into_response() };
+    let Ok(mut s) = st.lock() else { return StatusCode::INTERNAL_SERVER_ERROR.into_response() };
     if !authorized(&s, &headers, true) {
         return answer("087", "INVALID CREDENTIALS");
+    }
+    match s.chaos.pick(&["requery_083", "requery_500"]) {
+        Some("requery_083") => return answer("083", "SYSTEM ERROR"),
+        Some("requery_500") => return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response(),
+        _ => {}
     }
     match b["request_id"].as_str().and_then(|id| s.records.get(id)) {
         Some(r) => Json(r.clone()).into_response(),
@@ -446,6 +469,24 @@ async fn set_balance(State(st): State<Shared>, Json(b): Json<Value>) -> Response
     }
 }
 
+async fn set_chaos(State(st): State<Shared>, Json(r): Json<super::chaos::ChaosRequest>) -> Response {
+    match st.lock() {
+        Ok(mut s) => Json(s.chaos.set(&r)).into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+/// `{"on": true}`: every number is delivered, as on a live account.
+async fn set_live(State(st): State<Shared>, Json(b): Json<Value>) -> Response {
+    match st.lock() {
+        Ok(mut s) => {
+            s.live = b["on"].as_bool().unwrap_or(true);
+            Json(json!({"live": s.live})).into_response()
+        }
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
 async fn stats(State(st): State<Shared>) -> Response {
     match st.lock() {
         Ok(s) => {
@@ -453,7 +494,7 @@ async fn stats(State(st): State<Shared>) -> Response {
                 s.records.iter().map(|(id, r)| (id.clone(), r["content"]["transactions"]["status"].clone())).collect();
             Json(json!({"purchases": s.purchases, "callbacks_sent": s.callbacks_sent,
                         "callbacks_acknowledged": s.callbacks_acknowledged, "by_request_id": by_request,
-                        "balance": s.wallet as f64 / 100.0}))
+                        "balance": s.wallet as f64 / 100.0, "hostile": s.chaos.stats()}))
             .into_response()
         }
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
@@ -475,6 +516,8 @@ impl VtpassSim {
             counter: 0,
             callbacks_sent: 0,
             callbacks_acknowledged: 0,
+            live: false,
+            chaos: Default::default(),
         }));
         let app = Router::new()
             .route("/api/pay", post(pay))
@@ -486,6 +529,8 @@ impl VtpassSim {
             .route("/control/outcome", post(outcome))
             .route("/control/balance", post(set_balance))
             .route("/control/stats", get(stats))
+            .route("/control/chaos", post(set_chaos))
+            .route("/control/live", post(set_live))
             .with_state(state.clone());
         let listener =
             TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.context("binding the VTpass replica")?;

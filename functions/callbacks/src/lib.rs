@@ -110,6 +110,7 @@ pub async fn handle(cb: &Callbacks, req: Request) -> Response<Body> {
                 CallbackResult::Reversed => "reversed",
                 CallbackResult::Superseded => "superseded",
                 CallbackResult::Unknown => "unknown",
+                CallbackResult::OtherProvider => "other_provider",
             };
             tracing::info!(result = word, "topup callback");
             reply(200, serde_json::json!({"status": word}))

@@ -62,16 +62,30 @@ pub async fn pay(
 /// purchase is sent on (a conditional write on the request still naming the provider it
 /// leaves), so requeries, callbacks and reversals always ask the provider that may hold
 /// it. An ambiguous answer stops the route: that provider's requery decides, and no other
-/// is asked. When every provider refused it, the answer is a refusal, so the purchase is
-/// failed and refunded once. Returns the purchase as it now stands (its request naming
-/// the provider that has it) and the last answer.
+/// is asked. A plan bought by the provider's own product code (data, SME, a bouquet
+/// change) is not moved: the next provider's code for it is not known. When no provider
+/// took it, the answer is a refusal, so the purchase is failed and refunded once.
+///
+/// `claim`: a re-send (the reconciler's, after the provider said it never got it) is
+/// first recorded itself (`resends` + 1, conditional on the request as read), so a
+/// re-send and a concurrent move never both happen. Returns the purchase as it now
+/// stands and the last answer.
 pub async fn send(
     store: &Store,
     src: &impl VtuSource,
     tx: &VtuTx,
     route: &[String],
+    claim: bool,
 ) -> (VtuTx, Result<TopupResult, UpstreamError>) {
     let mut tx = tx.clone();
+    if claim {
+        let mut again = rebuild_request(&tx.request);
+        again.resends += 1;
+        match record_request(store, &tx, &again).await {
+            Ok(t) => tx = t,
+            Err(e) => return (tx, Err(e)),
+        }
+    }
     let mut tried: Vec<String> = Vec::new();
     loop {
         let request = rebuild_request(&tx.request);
@@ -85,23 +99,32 @@ pub async fn send(
         tracing::warn!(trx = %tx.trx, provider = %name, why = %why, "provider did not take the purchase");
         tried.push(format!("{name}: {why}"));
         let at = route.iter().position(|p| *p == name);
-        let Some(next) = at.and_then(|i| route.get(i + 1)) else {
+        let next = at.and_then(|i| route.get(i + 1)).filter(|_| request.product_code.is_none());
+        let Some(next) = next else {
             return (tx, Err(UpstreamError::Rejected(format!("no provider took it ({})", tried.join("; ")))));
         };
         let mut moved = request.clone();
         moved.provider = next.clone();
         moved.reference = crate::upstream::vtu::reference_for(next, &tx.trx, now_unix());
-        let (from, to) = (tx.request.to_string(), serde_json::to_value(&moved).unwrap_or_default());
-        match store.move_vtu_provider(&tx, &from, &to.to_string()).await {
-            Ok(true) => tx.request = to,
-            Ok(false) => {
-                return (tx, Err(UpstreamError::Ambiguous("moved to another provider by another writer".into())))
-            }
-            Err(e) => {
-                // Not recorded (or not known to be): sending it on could buy it twice.
-                tracing::error!(trx = %tx.trx, error = %e, "move to the next provider not recorded; left processing");
-                return (tx, Err(UpstreamError::Ambiguous(format!("move to {next} not recorded: {e}"))));
-            }
+        match record_request(store, &tx, &moved).await {
+            Ok(t) => tx = t,
+            Err(e) => return (tx, Err(e)),
+        }
+    }
+}
+
+/// Records `to` as the purchase's request, only if it still is `tx.request` and the
+/// purchase is processing: the purchase as it now stands, or an ambiguous error when
+/// another writer changed it first or the write's outcome is unknown (nothing is sent on
+/// a request not recorded).
+async fn record_request(store: &Store, tx: &VtuTx, to: &TopupRequest) -> Result<VtuTx, UpstreamError> {
+    let to = serde_json::to_value(to).unwrap_or_default();
+    match store.move_vtu_provider(tx, &tx.request.to_string(), &to.to_string()).await {
+        Ok(true) => Ok(VtuTx { request: to, ..tx.clone() }),
+        Ok(false) => Err(UpstreamError::Ambiguous("its request was changed by another writer".into())),
+        Err(e) => {
+            tracing::error!(trx = %tx.trx, error = %e, "the purchase's next send not recorded; left processing");
+            Err(UpstreamError::Ambiguous(format!("next send not recorded: {e}")))
         }
     }
 }
@@ -447,6 +470,9 @@ pub async fn requery_processing(
 ) -> Result<RequeryReport, StoreError> {
     use futures_util::stream::{self, StreamExt};
     let now = now_unix();
+    // Routes, for a purchase its provider never got: it goes on along its route.
+    let catalog = store.vtu_catalog().await?;
+    let catalog = &catalog;
     let due: Vec<VtuTx> = store
         .processing_vtu()
         .await?
@@ -462,7 +488,7 @@ pub async fn requery_processing(
             if std::time::Instant::now() >= deadline {
                 return Requeried::Deferred;
             }
-            match requery_one(store, src, &tx).await {
+            match requery_one(store, src, &tx, catalog).await {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::warn!(trx = %tx.trx, error = %e, "requery failed; the next pass tries again");
@@ -505,20 +531,27 @@ enum Requeried {
     Other,
 }
 
-async fn requery_one(store: &Store, src: &impl VtuSource, tx: &VtuTx) -> Result<Requeried, StoreError> {
+async fn requery_one(
+    store: &Store,
+    src: &impl VtuSource,
+    tx: &VtuTx,
+    catalog: &crate::domain::vtu::VtuCatalog,
+) -> Result<Requeried, StoreError> {
     let mut resent = false;
     let answer = match requery_of(src, tx).await {
         Ok(Some(r)) => Ok(r),
         Ok(None) => {
-            // The provider that took it never got it: sent again, to it, under the same
-            // reference (it deduplicates on it).
-            resent = true;
-            let (name, _) = provider_of(tx);
-            let provider = src.provider_for(&name).await;
-            match provider {
-                Ok(p) => p.purchase(&rebuild_request(&tx.request)).await,
-                Err(e) => Err(e),
+            // The provider it records never got it: sent again along its route, from that
+            // provider (which deduplicates on the reference) on, the re-send claimed
+            // first on the purchase as it stands now (read again: the list it came from
+            // may be behind a move the API just made); a provider that refuses passes it
+            // to the next; none taking it fails it (refunded once).
+            let Some(now) = store.get_vtu(&tx.account_id, &tx.trx).await? else { return Ok(Requeried::Other) };
+            if now.status != VtuStatus::Processing || provider_of(&now) != provider_of(tx) {
+                return Ok(Requeried::Other);
             }
+            resent = true;
+            send(store, src, &now, &catalog.route(now.category, &now.service_name), true).await.1
         }
         Err(e) => Err(e),
     };
@@ -609,6 +642,9 @@ pub enum CallbackResult {
     Superseded,
     /// No such transaction (logged, acknowledged).
     Unknown,
+    /// The purchase went to another provider: this one's report about it changes nothing
+    /// (logged, acknowledged); the requery of the provider it went to settles it.
+    OtherProvider,
 }
 
 /// Why a callback was refused.
@@ -680,6 +716,11 @@ pub async fn handle_callback(
         tracing::warn!(trx = %pt.trx, "callback for an unknown transaction; acknowledged, nothing changed");
         return Ok(CallbackResult::Unknown);
     };
+    let (went_to, _) = provider_of(&tx);
+    if went_to != crate::upstream::vtu::DEFAULT_PROVIDER {
+        tracing::warn!(trx = %tx.trx, went_to = %went_to, "top-up provider callback for a purchase routed to another provider; acknowledged, nothing changed");
+        return Ok(CallbackResult::OtherProvider);
+    }
     let outcome = if cb.success {
         let mut meta = serde_json::Map::new();
         if let Some(o) = as_text(&cb.operator_transaction_id) {

@@ -187,7 +187,9 @@ impl<H: HubtelApi> Payer<'_, H> {
         }
     }
 
-    /// One pass over every paying withdrawal at `now` (unix seconds): attempts the ones
+    /// One pass over every paying withdrawal at `now` (unix seconds), an attempt in flight
+    /// longer than `cut_off_secs` (at most [`SENDING_CUT_OFF_SECS`]) counting as cut off:
+    /// attempts the ones
     /// Hubtel never got (up to [`MAX_SEND_ATTEMPTS`]), and puts before an operator those
     /// whose outcome only Hubtel can tell (an answer lost, an attempt cut off in flight,
     /// attempts used up, no callback for a day). No attempt starts at or after
@@ -195,14 +197,14 @@ impl<H: HubtelApi> Payer<'_, H> {
     /// withdrawals that need no call (alerts) are looked at whatever the time, so one
     /// waiting for a Hubtel slot never hides those behind it. Returns how many were
     /// accepted on this pass.
-    pub async fn run(&self, now: i64, last_start: std::time::Instant) -> Result<usize, StoreError> {
+    pub async fn run(&self, now: i64, cut_off_secs: i64, last_start: std::time::Instant) -> Result<usize, StoreError> {
         let mut accepted = 0;
         for w in self.store.paying_withdrawals().await? {
             // A claim time well ahead of this clock (another machine's clock) is not
             // trusted to mean "in flight".
-            let cut_off = w.sending_since.is_some_and(|t| {
-                now.saturating_sub(t) > SENDING_CUT_OFF_SECS || t.saturating_sub(now) > SENDING_CUT_OFF_SECS
-            });
+            let cut_off = w
+                .sending_since
+                .is_some_and(|t| now.saturating_sub(t) > cut_off_secs || t.saturating_sub(now) > SENDING_CUT_OFF_SECS);
             let outcome = match (&w.transaction_id, w.payout_unknown, w.sending_since, w.send_attempts) {
                 (Some(_), _, _, _) => {
                     if age_secs(&w.created_at) > CALLBACK_ALERT_SECS {

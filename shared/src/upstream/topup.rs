@@ -22,6 +22,10 @@ pub struct TopupRequest {
     /// sent, so requeries, callbacks and reversals ask that provider.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub provider: String,
+    /// Sends claimed after the first (the reconciler's re-sends), each recorded before it
+    /// is made: a re-send and a move to another provider never both happen.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub resends: u32,
     /// `airtime`, `data`, `sme`, `cable`, `electricity`, `education`, `recharge_card`.
     pub category: String,
     /// `mtn`, `mtn-data`, `dstv`, `ikeja-electric`, `waec`, ...
@@ -57,6 +61,10 @@ pub struct TopupRequest {
     pub profile_id: Option<String>,
     /// Echoed back in callbacks: identifies the transaction to us.
     pub passthrough: String,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Where a purchase stands at the provider.
@@ -193,6 +201,11 @@ impl TopupClient {
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<(u16, Value), UpstreamError> {
         let resp = req.bearer_auth(&self.key).send().await.map_err(|e| classify(&e))?;
         let status = resp.status().as_u16();
+        if status == 503 {
+            // A gateway may answer 503 after the provider took the purchase: for money,
+            // only the requery tells (never a move to another provider, never a refund).
+            return Err(UpstreamError::Ambiguous("provider answered 503".into()));
+        }
         super::check_status(status)?;
         let body = resp.text().await.map_err(|e| UpstreamError::Ambiguous(e.to_string()))?;
         let v: Value = serde_json::from_str(&body)

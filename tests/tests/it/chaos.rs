@@ -29,6 +29,7 @@ use futures_util::stream::{self, StreamExt};
 use kobo_cli::devstack::lambda::Crashes;
 use kobo_cli::devstack::moto::{launcher_faults, launcher_stats};
 use kobo_shared::domain::smm::UpstreamState;
+use kobo_shared::domain::vtu::{VtuCategory, VtuRoute};
 use kobo_shared::domain::withdrawal::WithdrawalStatus;
 use kobo_shared::flows::accounts::{self, Direction};
 use kobo_shared::flows::providers::Providers;
@@ -145,7 +146,7 @@ fn hash(key: &str) -> String {
 
 /// Turns every simulator's hostile mode on (`p` > 0) or off.
 async fn providers_hostile(s: &Stack, seed: u64, p: f64) {
-    for base in [&s.smm_base, &s.topup_base, &s.hubtel_base] {
+    for base in [&s.smm_base, &s.topup_base, &s.hubtel_base, &s.vtpass_base] {
         let r = reqwest::Client::new()
             .post(format!("{base}/control/chaos"))
             .json(&json!({"seed": seed, "p": p}))
@@ -438,6 +439,20 @@ async fn money_holds_under_faults_crashes_and_concurrency() {
     let s = stack();
     launcher_faults(&s.aws_endpoint, "").await.expect("faults off for the setup");
     let store = s.store().await;
+    // Two VTU providers with failover: airtime, electricity and exam PINs go to VTpass
+    // first (live: every number), recharge cards too (VTpass sells none: every one moves
+    // on to the top-up provider); the top-up provider is second.
+    for (category, service) in [
+        (VtuCategory::Airtime, "*"),
+        (VtuCategory::Electricity, "*"),
+        (VtuCategory::Education, "waec"),
+        (VtuCategory::RechargeCard, "*"),
+    ] {
+        let route = VtuRoute { category, service: service.into(), providers: vec!["vtpass".into(), "topup".into()] };
+        store.put_vtu_route(&route).await.expect("setting a route");
+    }
+    let live = reqwest::Client::new().post(format!("{}/control/live", s.vtpass_base)).json(&json!({"on": true}));
+    assert!(live.send().await.is_ok_and(|r| r.status().is_success()), "VTpass replica live");
     let pepper = s.pepper().await;
     let mut accts = Vec::new();
     for _ in 0..6 {
@@ -538,6 +553,7 @@ async fn money_holds_under_faults_crashes_and_concurrency() {
     let alerts: HashMap<String, _> =
         store.alerts().await.unwrap_or_default().into_iter().map(|a| (a.about().to_string(), a)).collect();
     let sim = sim_stats(&s.topup_base).await;
+    let vtpass = sim_stats(&s.vtpass_base).await;
     let hubtel = sim_stats(&s.hubtel_base).await;
     let smm = sim_stats(&s.smm_base).await;
     let mut upstream_ids: HashMap<String, u64> = HashMap::new();
@@ -600,7 +616,31 @@ async fn money_holds_under_faults_crashes_and_concurrency() {
                         problems
                             .push(format!("2. {reference} ({status}): {debits} charges and {} refunds", credits.len()));
                     }
-                    let at_provider = sim["by_reference"][id].as_str().unwrap_or("none");
+                    // Ask the provider the purchase records; the other must not have
+                    // delivered it (each purchase delivered by at most one provider).
+                    let (provider, provider_ref) = kobo_shared::flows::vtu::provider_of(&t);
+                    let at_topup = sim["by_reference"][id].as_str().unwrap_or("none");
+                    let at_vtpass: Vec<&str> = vtpass["by_request_id"]
+                        .as_object()
+                        .map(|m| m.iter().filter(|(k, _)| k.ends_with(id)).filter_map(|(_, v)| v.as_str()).collect())
+                        .unwrap_or_default();
+                    let delivered_by =
+                        usize::from(at_topup == "success") + at_vtpass.iter().filter(|v| **v == "delivered").count();
+                    if delivered_by > 1 {
+                        problems.push(format!("3. {reference}: delivered by {delivered_by} providers"));
+                    }
+                    let at_provider = if provider == "vtpass" {
+                        match vtpass["by_request_id"][provider_ref.as_str()].as_str().unwrap_or("none") {
+                            "delivered" => "success",
+                            "reversed" => "failed",
+                            other => other,
+                        }
+                    } else {
+                        if at_vtpass.contains(&"delivered") {
+                            problems.push(format!("3. {reference}: recorded at topup, delivered by VTpass"));
+                        }
+                        at_topup
+                    };
                     let agrees = match status {
                         "failed" => at_provider != "success",
                         "success" => at_provider == "success",
@@ -613,7 +653,7 @@ async fn money_holds_under_faults_crashes_and_concurrency() {
                             .push(format!("3. {reference}: kobo failed and refunded it, the provider delivered it"));
                     } else if !agrees && !alerts.contains_key(reference) {
                         problems.push(format!(
-                            "3./4. {reference}: kobo says {status}, the provider {at_provider}, and no alert"
+                            "3./4. {reference}: kobo says {status}, the provider ({provider}, {provider_ref}) {at_provider}, and no alert"
                         ));
                     }
                 }
@@ -771,7 +811,14 @@ async fn money_holds_under_faults_crashes_and_concurrency() {
         failed_after_attempts(&deliveries),
         got.len()
     );
-    println!("CHAOS hostile providers: smm {} topup {} hubtel {}", smm["hostile"], sim["hostile"], hubtel["hostile"]);
+    println!(
+        "CHAOS hostile providers: smm {} topup {} vtpass {} hubtel {}",
+        smm["hostile"], sim["hostile"], vtpass["hostile"], hubtel["hostile"]
+    );
+    println!(
+        "CHAOS VTU routes (airtime, electricity, waec, recharge cards: vtpass then topup): vtpass took {} purchases, topup {}",
+        vtpass["purchases"], sim["purchases"]
+    );
     println!(
         "CHAOS invariants: ledgers=balances, balances>=minimum, one charge / at most one refund per reference in \
          agreement with its state, simulators agree, nothing non-final without an alert, no 5xx but 503+Retry-After \

@@ -447,13 +447,14 @@ async fn a_payout_cut_off_in_flight_is_never_sent_again() {
     // Right after: the attempt may still be running, so it is left alone.
     let now = kobo_shared::domain::time::now_unix();
     let later = std::time::Instant::now() + Duration::from_secs(60);
-    p.run(now, later).await.expect("a payout pass");
+    let cut_off = withdrawals::SENDING_CUT_OFF_SECS;
+    p.run(now, cut_off, later).await.expect("a payout pass");
     assert_eq!(hubtel_asked(s, &id).await, 1, "not sent again while it may be in flight");
     // Past the cut-off: outcome unknown, before an operator; still never sent again. (No
     // time left for calls in these passes: what needs no call is done all the same.)
     let no_time = std::time::Instant::now();
-    p.run(now + withdrawals::SENDING_CUT_OFF_SECS + 1, no_time).await.expect("a payout pass past the cut-off");
-    p.run(now + 3_600, no_time).await.expect("another payout pass");
+    p.run(now + cut_off + 1, cut_off, no_time).await.expect("a payout pass past the cut-off");
+    p.run(now + 3_600, cut_off, no_time).await.expect("another payout pass");
     assert_eq!(hubtel_asked(s, &id).await, 1, "a payout cut off in flight is never re-sent by itself");
     let after = store.get_withdrawal(&acct, &id).await.ok().flatten().unwrap_or_else(|| panic!("no withdrawal"));
     assert!(after.payout_unknown && after.status == WithdrawalStatus::Paying, "{after:?}");

@@ -919,7 +919,7 @@ pub async fn purchase(
         }
         Err(SpendError::Store(e)) => return Err(e.into()),
     }
-    let (tx, answer) = vtu::send(&app.store, &app.providers, &tx, &route).await;
+    let (tx, answer) = vtu::send(&app.store, &app.providers, &tx, &route, false).await;
     let after = match vtu::apply_purchase(&app.store, &tx, &answer, "api").await {
         Ok(t) => t,
         Err(e) => {

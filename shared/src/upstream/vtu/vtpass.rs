@@ -473,12 +473,17 @@ impl VtpassClient {
         Ok(VtpassClient { http, base: base.into().trim_end_matches('/').to_string(), keys })
     }
 
-    /// Sends a request and reads its JSON answer. A transport failure is classified as
-    /// every provider's is; a 503 was not processed; another 5xx, or an answer that is not
-    /// JSON (HTML, empty), is ambiguous. Other statuses carry VTpass's code in the body.
+    /// Sends a request and reads its JSON answer. A refused connection was not sent; a
+    /// 5xx (503 included: a gateway may answer it after VTpass took the request), or an
+    /// answer that is not JSON (HTML, empty), is ambiguous. Other statuses carry VTpass's code in the body.
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<Value, UpstreamError> {
         let resp = req.header("api-key", &self.keys.api_key).send().await.map_err(|e| transport_error(&e))?;
         let status = resp.status().as_u16();
+        if status == 503 {
+            // A gateway may answer 503 after VTpass took the purchase: only the requery
+            // tells (never a move to another provider, never a refund).
+            return Err(UpstreamError::Ambiguous("VTpass answered 503".into()));
+        }
         crate::upstream::check_status(status)?;
         let body = resp.text().await.map_err(|e| UpstreamError::Ambiguous(e.to_string()))?;
         serde_json::from_str(&body).map_err(|_| {
