@@ -306,6 +306,21 @@ impl Stack {
         control(&self.topup_base, path, body).await
     }
 
+    /// Posts a top-up provider callback `body` signed with the provider's secret to the
+    /// stack: (status, answer).
+    pub async fn signed_topup_callback(&self, body: &str) -> (u16, serde_json::Value) {
+        let secret = self.topup_webhook_secret().await;
+        let sig = kobo_shared::platform::crypto::hmac_sha256_hex(secret.as_bytes(), body.as_bytes());
+        let r = reqwest::Client::new()
+            .post(format!("{}/callbacks/topup", self.base_url))
+            .header("X-Signature", sig)
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("the callback reaches the stack: {e}"));
+        (r.status().as_u16(), r.json().await.unwrap_or_default())
+    }
+
     /// Posts `body` to the Hubtel simulator's control endpoint `path`.
     pub async fn hubtel_control(&self, path: &str, body: serde_json::Value) -> serde_json::Value {
         control(&self.hubtel_base, path, body).await

@@ -93,31 +93,29 @@ pub async fn apply_payment(store: &Store, d: &Deposit, body: &serde_json::Value)
 /// Puts a signed (URL-verified) deposit callback kobo refused or ignored before an
 /// operator, saying `what` did not match: a payment may be real and not credited.
 pub async fn alert_not_credited(store: &Store, d: &Deposit, what: &str) -> Result<(), StoreError> {
-    let alert = Alert::new(
-        &format!("deposit:{}", d.id),
-        AlertKind::DepositNotCredited,
-        &d.account_id,
-        format!("Hubtel's callback for deposit {} ({}) was not credited: it reported {what}", d.id, d.amount),
-        format!(
-            "confirm the payment on Hubtel; if it is real, `kobo wallet credit {acct} {amount} --reason \"deposit {id} paid, credited by hand\"`",
-            acct = d.account_id,
-            amount = d.amount,
-            id = d.id
-        ),
-    );
-    store.raise_alert(&alert).await.map(drop)
+    deposit_alert(store, d, AlertKind::DepositNotCredited, what).await
 }
 
 /// Puts a signed callback for a deposit already credited that reports something else
 /// (another status or amount: perhaps a reversed payment) before an operator.
 pub async fn alert_changed_after_credit(store: &Store, d: &Deposit, what: &str) -> Result<(), StoreError> {
+    deposit_alert(store, d, AlertKind::DepositChangedAfterCredit, what).await
+}
+
+/// A deposit's alert of `kind`: what the callback reported, and the wallet command that
+/// puts it right (a credit if it was not credited, a debit if a credited one was reversed).
+async fn deposit_alert(store: &Store, d: &Deposit, kind: AlertKind, what: &str) -> Result<(), StoreError> {
+    let (state, check, direction, why) = match kind {
+        AlertKind::DepositChangedAfterCredit => ("already credited", "was reversed", "debit", "reversed"),
+        _ => ("was not credited", "is real", "credit", "paid, credited by hand"),
+    };
     let alert = Alert::new(
         &format!("deposit:{}", d.id),
-        AlertKind::DepositChangedAfterCredit,
+        kind,
         &d.account_id,
-        format!("Hubtel's callback for deposit {} ({}), already credited, reported {what}", d.id, d.amount),
+        format!("Hubtel's callback for deposit {} ({}) {state}: it reported {what}", d.id, d.amount),
         format!(
-            "confirm the payment on Hubtel; if it was reversed, `kobo wallet debit {acct} {amount} --reason \"deposit {id} reversed\"`",
+            "confirm the payment on Hubtel; if it {check}, `kobo wallet {direction} {acct} {amount} --reason \"deposit {id} {why}\"`",
             acct = d.account_id,
             amount = d.amount,
             id = d.id

@@ -580,16 +580,7 @@ async fn a_client_that_hangs_up_mid_purchase_still_gets_it_completed_once() {
 
 /// Posts a callback body signed with the provider's secret: (status, answer).
 async fn signed_callback(s: &Stack, body: &str) -> (u16, Value) {
-    let secret = s.topup_webhook_secret().await;
-    let sig = kobo_shared::platform::crypto::hmac_sha256_hex(secret.as_bytes(), body.as_bytes());
-    let r = reqwest::Client::new()
-        .post(format!("{}/callbacks/topup", s.base_url))
-        .header("X-Signature", sig)
-        .body(body.to_string())
-        .send()
-        .await
-        .expect("the callback reaches the stack");
-    (r.status().as_u16(), r.json().await.unwrap_or_default())
+    s.signed_topup_callback(body).await
 }
 
 fn failure_body(acct: &str, trx: &str) -> String {
