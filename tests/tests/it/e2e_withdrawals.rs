@@ -46,6 +46,20 @@ async fn request(
     c.withdraw(amount, "+2348031234567", pin, &otp_id, &code).await
 }
 
+/// A reseller with ₦10,000, a PIN and a payout phone, who has asked (with OTP) to
+/// withdraw ₦1,000: the account, its client and the withdrawal pending approval.
+async fn requested_withdrawal(s: &Stack, store: &Store) -> (String, ApiClient, Withdrawal) {
+    let (acct, key) = new_reseller(store, ResellerSpec { balance: Kobo::naira(10_000), ..Default::default() }).await;
+    accounts::set_pin(store, &s.pepper().await, &acct, "1234").await.expect("setting the reseller's PIN");
+    store.set_payout_phone(&acct, Some("+2348031234567")).await.expect("registering the payout phone");
+    let c = ApiClient::new(s, &key);
+    let (st, v) = request(s, store, &c, &acct, "1000", "1234", false).await;
+    assert_eq!(st, 200, "{v}");
+    let id = v["withdrawal_id"].as_str().unwrap_or_default().to_string();
+    let w = store.get_withdrawal(&acct, &id).await.ok().flatten().unwrap_or_else(|| panic!("no withdrawal"));
+    (acct, c, w)
+}
+
 /// The operator's side of a payout: the stack's providers (as every container builds
 /// them) and the app secret's key.
 async fn payer(s: &Stack, store: &Store) -> (Providers, KeyRing) {
@@ -107,14 +121,8 @@ async fn hubtel_withdraw_code(s: &Stack, tx: &str, code: &str) -> Value {
 async fn a_payout_hubtel_never_took_is_sent_again_and_only_final_codes_settle_it() {
     let s = stack();
     let store = s.store().await;
-    let (acct, key) = new_reseller(&store, ResellerSpec { balance: Kobo::naira(10_000), ..Default::default() }).await;
-    accounts::set_pin(&store, &s.pepper().await, &acct, "1234").await.expect("setting the reseller's PIN");
-    store.set_payout_phone(&acct, Some("+2348031234567")).await.expect("registering the payout phone");
-    let c = ApiClient::new(s, &key);
-    let (st, v) = request(s, &store, &c, &acct, "1000", "1234", false).await;
-    assert_eq!(st, 200, "{v}");
-    let id = v["withdrawal_id"].as_str().unwrap_or_default().to_string();
-    let w = store.get_withdrawal(&acct, &id).await.ok().flatten().unwrap_or_else(|| panic!("no withdrawal"));
+    let (acct, c, w) = requested_withdrawal(s, &store).await;
+    let id = w.id.clone();
     // Approved while Hubtel is unreachable: paying, nothing sent.
     let mut config = s.config();
     config.hubtel_url = format!("http://127.0.0.1:{}", kobo_tests::free_port());
@@ -406,14 +414,8 @@ async fn hubtel_asked(s: &Stack, reference: &str) -> u64 {
 async fn a_payout_cut_off_in_flight_is_never_sent_again() {
     let s = stack();
     let store = s.store().await;
-    let (acct, key) = new_reseller(&store, ResellerSpec { balance: Kobo::naira(10_000), ..Default::default() }).await;
-    accounts::set_pin(&store, &s.pepper().await, &acct, "1234").await.expect("setting the reseller's PIN");
-    store.set_payout_phone(&acct, Some("+2348031234567")).await.expect("registering the payout phone");
-    let c = ApiClient::new(s, &key);
-    let (st, v) = request(s, &store, &c, &acct, "1000", "1234", false).await;
-    assert_eq!(st, 200, "{v}");
-    let id = v["withdrawal_id"].as_str().unwrap_or_default().to_string();
-    let w = store.get_withdrawal(&acct, &id).await.ok().flatten().unwrap_or_else(|| panic!("no withdrawal"));
+    let (acct, c, w) = requested_withdrawal(s, &store).await;
+    let id = w.id.clone();
     assert!(withdrawals::approve(&store, &w).await.expect("approving"));
     let paying = store.get_withdrawal(&acct, &id).await.ok().flatten().unwrap_or_else(|| panic!("no withdrawal"));
     s.hubtel_control("/control/hold_send_money", json!({"reference": id})).await;
