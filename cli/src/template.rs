@@ -367,7 +367,14 @@ impl Route {
         let method_ok = self.method == "ANY" || self.method.eq_ignore_ascii_case(method);
         let path_ok = match self.path.strip_suffix("/{proxy+}") {
             Some(prefix) => path.starts_with(&format!("{prefix}/")),
-            None => self.path == path || (self.path == "/" && path.is_empty()),
+            None => {
+                // A `{name}` segment matches any one non-empty segment.
+                let (want, got): (Vec<&str>, Vec<&str>) = (self.path.split('/').collect(), path.split('/').collect());
+                let param = |w: &str| w.starts_with('{') && w.ends_with('}');
+                (self.path == "/" && path.is_empty())
+                    || (want.len() == got.len()
+                        && want.iter().zip(&got).all(|(w, g)| w == g || (param(w) && !g.is_empty())))
+            }
         };
         method_ok && path_ok
     }
@@ -400,6 +407,9 @@ mod tests {
         }
         assert!(t.routes.iter().any(|r| r.function == "ApiFunction" && r.matches("POST", "/api/v1")));
         assert!(!t.routes.iter().any(|r| r.matches("GET", "/api/v1")));
+        let vtpass = |p: &str| t.routes.iter().any(|r| r.function == "CallbacksFunction" && r.matches("POST", p));
+        assert!(vtpass("/callbacks/vtpass/k1.abc"), "a {{secret}} segment matches one segment");
+        assert!(!vtpass("/callbacks/vtpass/") && !vtpass("/callbacks/vtpass/a/b"));
         let secs = |id: &str| t.timeout(id).map(|d| d.as_secs()).ok();
         assert_eq!(secs("ApiFunction"), Some(15), "Globals.Function.Timeout");
         assert_eq!(secs("CallbacksFunction"), Some(10));

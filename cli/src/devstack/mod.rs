@@ -228,7 +228,7 @@ impl DevStack {
             .context("writing the local provider credentials")?;
         let smm = SmmSim::start(&smm_key, opts.pace).await?;
         let hubtel = HubtelSim::start(&hubtel_id, &hubtel_secret, 5, opts.hubtel_window).await?;
-        // Not routed to yet (issue 33): its callbacks have nowhere to go.
+        // Its callback URL carries a secret of the callback key ring: set once that is read.
         let vtpass =
             crate::sim::vtpass::VtpassSim::start(vtpass_keys, "", opts.upstream_timeout + Duration::from_millis(500))
                 .await?;
@@ -260,6 +260,11 @@ impl DevStack {
         let ring = |id: &str| SecretsCache::<KeyRing>::new(secrets_client.clone(), id);
         let pepper = ring(&config.pin_pepper_secret_id).get().await.context("reading the PIN pepper ring")?;
         let vault_key = ring(&config.vault_key_secret_id).get().await.context("reading the vault key ring")?;
+        let callback_key = ring(&config.callback_key_secret_id).get().await.context("reading the callback key ring")?;
+        vtpass.set_callback_url(&format!(
+            "{base_url}/callbacks/vtpass/{}",
+            kobo_shared::domain::callback::vtpass_secret(&callback_key)
+        ));
         let demo = seed::seed(&operator, &pepper).await?;
         vtu_catalog::seed(&operator).await.context("seeding the VTU catalog")?;
         let callbacks = Arc::new(kobo_callbacks::Callbacks::new(

@@ -48,6 +48,13 @@ pub enum VtuCmd {
         #[arg(long, env = "KOBO_PROVIDER_SECRET_ID", default_value = "kobo/providers")]
         provider_secret_id: String,
     },
+    /// The callback URL to set in the VTpass dashboard (it carries a secret of the callback
+    /// key ring; after `kobo secrets rotate callback-key`, set it again).
+    CallbackUrl {
+        /// kobo's public base URL (the API's), e.g. https://abc123.execute-api.eu-west-1.amazonaws.com.
+        #[arg(long, env = "KOBO_PUBLIC_URL")]
+        public_url: String,
+    },
     /// The provider's wallet (float) as it answers now.
     Balance {
         /// The provider (`vtpass`).
@@ -115,6 +122,15 @@ pub async fn vtu_cmd(conn: &Conn, project: &Project, target: &Target, cmd: VtuCm
                 report.skipped.len()
             );
             print_json(&report)
+        }
+        VtuCmd::CallbackUrl { public_url } => {
+            let ring = conn.keys.callback_key.get().await?;
+            println!(
+                "{}/callbacks/vtpass/{}",
+                public_url.trim_end_matches('/'),
+                kobo_shared::domain::callback::vtpass_secret(&ring)
+            );
+            Ok(())
         }
         VtuCmd::Balance { provider, vtpass_url, provider_secret_id } => {
             let client = vtpass(conn, project, target, &provider, vtpass_url, provider_secret_id).await?;

@@ -543,6 +543,14 @@ impl VtpassSim {
         Ok(VtpassSim { base: format!("http://{addr}/api"), root: format!("http://{addr}"), state })
     }
 
+    /// Where callbacks go from now on (kobo's URL with its secret, known once the stack's
+    /// key rings are).
+    pub fn set_callback_url(&self, url: &str) {
+        if let Ok(mut s) = self.state.lock() {
+            s.callback_url = url.to_string();
+        }
+    }
+
     /// Purchases recorded.
     pub fn purchases(&self) -> u64 {
         self.state.lock().map(|s| s.purchases).unwrap_or(0)

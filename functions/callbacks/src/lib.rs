@@ -76,6 +76,9 @@ pub async fn handle(cb: &Callbacks, req: Request) -> Response<Body> {
             return hubtel(cb, kind, rest, body).await;
         }
     }
+    if let Some(secret) = path.strip_prefix("/callbacks/vtpass/") {
+        return vtpass(cb, secret, body).await;
+    }
     if path != "/callbacks/topup" {
         return reply(404, serde_json::json!({"error": "unknown callback"}));
     }
@@ -130,6 +133,89 @@ pub async fn handle(cb: &Callbacks, req: Request) -> Response<Body> {
         Err(CallbackError::Store(e)) => {
             tracing::error!(error = %e, "topup callback could not be applied; the provider should retry");
             reply(503, serde_json::json!({"error": "retry later"}))
+        }
+    }
+}
+
+/// VTpass's answer that makes it stop sending a callback (`{"response":"success"}`), and
+/// the one that makes it send it again.
+fn vtpass_reply(done: bool) -> Response<Body> {
+    let mut r = Response::new(Body::Text(if done {
+        kobo_shared::upstream::vtu::vtpass::CALLBACK_ACK.to_string()
+    } else {
+        serde_json::json!({"response": "retry"}).to_string()
+    }));
+    *r.status_mut() =
+        if done { lambda_http::http::StatusCode::OK } else { lambda_http::http::StatusCode::SERVICE_UNAVAILABLE };
+    r.headers_mut().insert(CONTENT_TYPE, lambda_http::http::HeaderValue::from_static("application/json"));
+    r
+}
+
+/// VTpass's `transaction-update` callback (`POST /callbacks/vtpass/<secret>`). It is
+/// unsigned, so its URL carries a secret of kobo's (checked in constant time first), and
+/// its body is only a hint: the purchase its `requestId` names is requeried at VTpass,
+/// and only that answer settles it. A body kobo can never use is acknowledged (logged) so
+/// VTpass stops sending it; an answer kobo could not get yet asks VTpass to send it again.
+async fn vtpass(cb: &Callbacks, secret: &str, body: &[u8]) -> Response<Body> {
+    use kobo_shared::domain::callback::vtpass_secret_check;
+    use kobo_shared::upstream::vtu::vtpass::{parse_callback, CallbackHint};
+    let ring = match cb.keys.callback_key.get().await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "callback key unavailable");
+            return vtpass_reply(false);
+        }
+    };
+    let mut check = vtpass_secret_check(&ring, secret);
+    if check == KeyCheck::UnknownKey {
+        if let Ok(fresh) = cb.keys.callback_key.refresh().await {
+            check = vtpass_secret_check(&fresh, secret);
+        }
+    }
+    if check != KeyCheck::Match {
+        tracing::warn!("VTpass callback with a bad URL secret refused");
+        return reply(401, serde_json::json!({"error": "unauthorized"}));
+    }
+    let request_id = match parse_callback(body) {
+        Ok(CallbackHint::Transaction { request_id, .. }) => request_id,
+        Ok(CallbackHint::Other(kind)) => {
+            tracing::info!(kind = %kind, "VTpass callback of another type; acknowledged");
+            return vtpass_reply(true);
+        }
+        Err(why) => {
+            tracing::warn!(why = %why, "VTpass callback kobo cannot use; acknowledged, nothing changed");
+            return vtpass_reply(true);
+        }
+    };
+    let trx = request_id.get(12..).unwrap_or_default();
+    let found = match cb.store.vtu_account_of(trx).await {
+        Ok(Some(account)) => cb.store.get_vtu(&account, trx).await,
+        Ok(None) => Ok(None),
+        Err(e) => Err(e),
+    };
+    let tx = match found {
+        Ok(Some(tx)) => tx,
+        Ok(None) => {
+            tracing::warn!(request_id = %request_id, "VTpass callback for a purchase kobo does not have; acknowledged");
+            return vtpass_reply(true);
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "VTpass callback: the store failed; VTpass should send it again");
+            return vtpass_reply(false);
+        }
+    };
+    if vtu::provider_of(&tx) != ("vtpass".to_string(), request_id.clone()) {
+        tracing::warn!(trx = %tx.trx, "VTpass callback for a purchase that went elsewhere (or under another id); acknowledged, nothing changed");
+        return vtpass_reply(true);
+    }
+    match vtu::handle_hint(&cb.store, &cb.providers, &tx).await {
+        Ok(r) => {
+            tracing::info!(trx = %tx.trx, result = ?r, "VTpass callback");
+            vtpass_reply(true)
+        }
+        Err(e) => {
+            tracing::warn!(trx = %tx.trx, error = %e, "VTpass callback not confirmed yet; VTpass should send it again");
+            vtpass_reply(false)
         }
     }
 }

@@ -21,6 +21,7 @@
 //! | attempt log     | `HOOKLOG#<endpoint id>` | `ATTEMPT#<time>#<uuid>` | –                         | an endpoint's attempts, newest first; expires by TTL (30 days) |
 //! | VTU catalog     | `VTU`                 | `PLAN#<id>`, `FACE#<category>#<service>` or `ROUTE#<category>#<service or *>` | – | the whole catalog (plans, face products, provider routes) in one Query (cached per container) |
 //! | VTU transaction | `ACCOUNT#<id>`        | `VTU#<trx>`         | `VTU#PROCESSING` / `<created>#<trx>` while processing, then `VTU#WATCH` / `<next check>#<trx>` while delivered and still checked for a reversal (sparse) | vtu_status by trx, owner only; callbacks (passthrough carries account and trx); reconciler requery and reversal checks |
+//! | VTU trx pointer | `VTUTRX#<trx>`        | `VTU`               | –                               | a provider callback naming only the purchase (VTpass's `requestId`) finds its account; written with the purchase |
 //! | VTU request id  | `ACCOUNT#<id>`        | `VTUREQ#<sha256 of key>` | –                          | vtu_status by the purchase's own `request_id`, owner only (kept as long as the transaction) |
 //! | exam profile    | `ACCOUNT#<id>`        | `EXAM#<exam>#<profile id>` | –                     | a JAMB purchase needs the profile verified by the same account; expires by TTL (24 h) |
 //! | deposit         | `ACCOUNT#<id>`        | `DEPOSIT#<dep id>`  | `DEPOSIT#PENDING` / `<created>#<id>` until its paylink exists (sparse) | deposit_status; Hubtel's callback (its URL names account and deposit) |
@@ -113,6 +114,12 @@ pub const KEY_SK_PREFIX: &str = "KEY#";
 /// Sort key of an API key, by the hex SHA-256 of the full key.
 pub fn key_sk(key_hash: &str) -> String {
     format!("{KEY_SK_PREFIX}{key_hash}")
+}
+
+/// Partition of the pointer from a VTU trx to its account (a provider's callback that
+/// names only the purchase — VTpass's `requestId` — finds it by this).
+pub fn vtu_trx_pk(trx: &str) -> String {
+    format!("VTUTRX#{trx}")
 }
 
 /// Sort key of a VTU route (in the VTU catalog partition, so the catalog read carries it).

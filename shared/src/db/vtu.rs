@@ -123,6 +123,11 @@ pub fn request_pointer(account_id: &str, key_hash: &str, trx: &str) -> Item {
     Writer(request_key(account_id, key_hash).item()).s("type", "vtu_request").s("trx", trx).0
 }
 
+/// The pointer from `trx` to its account, written with the purchase.
+pub fn trx_pointer(account_id: &str, trx: &str) -> Item {
+    Writer(Key::new(keys::vtu_trx_pk(trx), "VTU").item()).s("type", "vtu_trx").s("account_id", account_id).0
+}
+
 /// The key of a verified exam profile (read in the authentication wave too).
 pub fn profile_key(account_id: &str, exam: &str, profile_id: &str) -> Key {
     Key::new(keys::account_pk(account_id), keys::profile_sk(exam, profile_id))
@@ -132,6 +137,13 @@ pub fn profile_key(account_id: &str, exam: &str, profile_id: &str) -> Key {
 pub const PROFILE_TTL_SECS: i64 = 24 * 3600;
 
 impl Store {
+    /// The account of purchase `trx` (from the pointer written with it; `None` for a trx
+    /// kobo never made, or one made before pointers were written).
+    pub async fn vtu_account_of(&self, trx: &str) -> Result<Option<String>, StoreError> {
+        let item = self.get_item(&Key::new(keys::vtu_trx_pk(trx), "VTU"), true).await?;
+        Ok(item.as_ref().and_then(|i| i.get("account_id")).and_then(|v| v.as_s().ok()).cloned())
+    }
+
     /// Records that a processing purchase now goes to another provider (`to`, its stored
     /// request), only while it still names the one it left (`from`) and is processing:
     /// written before it is sent there. `false` when another writer moved it first.

@@ -19,6 +19,24 @@ pub fn hubtel_amount(v: &serde_json::Value) -> Option<Kobo> {
     }
 }
 
+/// The secret of VTpass's callback URL (`/callbacks/vtpass/<secret>`, set once in the
+/// VTpass dashboard): `<key id>.<40 hex>` of the callback key ring's current key.
+pub fn vtpass_secret(ring: &KeyRing) -> String {
+    let (kid, key) = ring.current();
+    format!("{kid}.{}", url_secret(key, "vtpass-callback", "vtpass"))
+}
+
+/// Whether `given` is VTpass's callback secret under the key it names (constant time).
+pub fn vtpass_secret_check(ring: &KeyRing, given: &str) -> KeyCheck {
+    let Some((kid, mac)) = given.split_once('.') else { return KeyCheck::NoMatch };
+    let Some(key) = ring.key(kid) else { return KeyCheck::UnknownKey };
+    if url_secret_ok(key, "vtpass-callback", "vtpass", mac) {
+        KeyCheck::Match
+    } else {
+        KeyCheck::NoMatch
+    }
+}
+
 /// Which of Hubtel's callbacks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HubtelCallback {

@@ -47,6 +47,7 @@ pub async fn pay(
     };
     let mut t = spend_and(store, &debit, min_balance, idem, also)?
         .put_new("vtu", tx.to_item())?
+        .put("trx", crate::db::vtu::trx_pointer(&tx.account_id, &tx.trx))?
         .event(&tx.account_id, EventType::VtuProcessing, "vtu", object.clone())?
         .event(&tx.account_id, EventType::VtuStatusChanged, "vtu", object)?;
     if let Some(r) = idem {
@@ -815,6 +816,37 @@ async fn confirm_failure(src: &impl VtuSource, tx: &VtuTx) -> Confirmed {
             tracing::warn!(trx = %tx.trx, error = %e, "failure callback not confirmed: the requery answered nothing usable; nothing refunded");
             Confirmed::Unusable
         }
+    }
+}
+
+/// Handles a provider's unsigned callback about `tx` (VTpass's `transaction-update`):
+/// only a hint, so the provider the purchase records is asked, and only its answer moves
+/// anything: a processing purchase is settled by it (a delivery, or a failure refunded
+/// once), a delivered one is checked for a reversal. No usable answer is
+/// [`CallbackError::Unconfirmed`] (the provider sends it again; the reconciler decides
+/// meanwhile).
+pub async fn handle_hint(store: &Store, src: &impl VtuSource, tx: &VtuTx) -> Result<CallbackResult, CallbackError> {
+    match tx.status {
+        VtuStatus::Processing => {
+            let outcome = match requery_of(src, tx).await {
+                Ok(Some(r)) => outcome_of(&r),
+                Ok(None) | Err(_) => return Err(CallbackError::Unconfirmed),
+            };
+            let Some(outcome) = outcome else { return Ok(CallbackResult::Awaiting) };
+            Ok(match settle_or_alert(store, tx, &outcome, "callback").await? {
+                Reported::Settled(_) => CallbackResult::Applied,
+                Reported::Already(_) => CallbackResult::AlreadySettled,
+                Reported::Incomplete(_) => CallbackResult::Awaiting,
+                Reported::Contradicted(_) => CallbackResult::Contradicted,
+            })
+        }
+        VtuStatus::Success => match confirm_reversal(store, src, tx, "callback").await? {
+            ReversalCheck::Reversed(_) => Ok(CallbackResult::Reversed),
+            ReversalCheck::AlreadyReversed(_) => Ok(CallbackResult::AlreadySettled),
+            ReversalCheck::StillDelivered => Ok(CallbackResult::Superseded),
+            ReversalCheck::Unconfirmed => Err(CallbackError::Unconfirmed),
+        },
+        VtuStatus::Failed => Ok(CallbackResult::AlreadySettled),
     }
 }
 

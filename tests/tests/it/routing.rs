@@ -142,3 +142,37 @@ async fn when_no_provider_takes_it_the_purchase_fails_and_is_refunded_once() {
     assert_eq!(refunds, 1, "refunded once");
     kobo_tests::assert_ledger_sums(&store, &acct).await;
 }
+
+/// VTpass's unsigned `transaction-update` callback is a hint: it reaches kobo at its URL
+/// secret, kobo requeries VTpass and settles on that answer, and acknowledges with
+/// `{"response":"success"}` so VTpass stops sending it. A wrong secret is refused.
+#[tokio::test]
+async fn a_vtpass_callback_settles_by_requery_and_is_acknowledged() {
+    let _turn = SERIAL.lock().await;
+    let s = stack();
+    let store = s.store().await;
+    set_route(&store, &["vtpass", "topup"]).await;
+    let (acct, c) = reseller(s, &store).await;
+    let phone = "08031110779";
+    vtpass_control(s, "/control/outcome", json!({"number": phone, "outcome": "pending"})).await;
+    let v = buy(&c, phone).await;
+    assert_eq!(v["status"], "processing", "{v}");
+    let trx = v["trx"].as_str().unwrap_or_default().to_string();
+    let tx = store.get_vtu(&acct, &trx).await.ok().flatten().unwrap_or_else(|| panic!("no purchase"));
+    let (_, reference) = provider_of(&tx);
+    let acked = |v: Value| v["callbacks_acknowledged"].as_u64().unwrap_or(0);
+    let before = acked(get(format!("{}/control/stats", s.vtpass_base)).await);
+    vtpass_control(s, "/control/resolve", json!({"request_id": reference, "status": "delivered"})).await;
+    assert_eq!(c.vtu_status(&trx).await.1["status"], "success", "settled by the requery the callback caused");
+    assert_eq!(acked(get(format!("{}/control/stats", s.vtpass_base)).await), before + 1, "acknowledged once");
+    let forged = reqwest::Client::new()
+        .post(format!("{}/callbacks/vtpass/k1.{}", s.base_url, "0".repeat(40)))
+        .json(&json!({"type": "transaction-update", "data": {"code": "000", "requestId": reference,
+            "content": {"transactions": {"status": "reversed"}}}}))
+        .send()
+        .await
+        .expect("the forged callback reaches the stack");
+    assert_eq!(forged.status().as_u16(), 401);
+    assert_eq!(c.vtu_status(&trx).await.1["status"], "success");
+    kobo_tests::assert_ledger_sums(&store, &acct).await;
+}
