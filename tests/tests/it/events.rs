@@ -237,3 +237,19 @@ async fn portal_events_get_the_sign_in_page_and_refuse_a_cross_site_form() {
     let resp = kobo_portal::handle(&portal, event("portal-signin-cross-site.json")).await;
     assert_eq!(resp.status().as_u16(), 403);
 }
+
+/// `sam local invoke CallbacksFunction -e events/callbacks-vtpass-forged.json`: a VTpass
+/// "reversed" callback at a URL whose secret is not kobo's is refused (401) before any
+/// lookup, and changes nothing.
+#[tokio::test]
+async fn a_vtpass_callback_at_a_forged_url_is_refused() {
+    let t = test_app().await;
+    let sdk = kobo_tests::stack::sdk().await;
+    let cb = kobo_callbacks::Callbacks::new(
+        &t.app.config,
+        aws_sdk_dynamodb::Client::new(&sdk),
+        aws_sdk_secretsmanager::Client::new(&sdk),
+    );
+    let resp = kobo_callbacks::handle(&cb, event("callbacks-vtpass-forged.json")).await;
+    assert_eq!(resp.status().as_u16(), 401, "{:?}", body_json(&resp));
+}
