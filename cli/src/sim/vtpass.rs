@@ -67,6 +67,8 @@ struct Inner {
     records: HashMap<String, Value>,
     outcomes: HashMap<String, String>,
     purchases: u64,
+    /// `/pay` calls with good keys, refused ones included.
+    pay_calls: u64,
     counter: u64,
     callbacks_sent: u64,
     callbacks_acknowledged: u64,
@@ -251,6 +253,7 @@ async fn pay(State(st): State<Shared>, headers: HeaderMap, Json(b): Json<Value>)
         if !authorized(&s, &headers, true) {
             return answer("087", "INVALID CREDENTIALS");
         }
+        s.pay_calls += 1;
         let id = b["request_id"].as_str().unwrap_or_default().to_string();
         if id.len() < 12 || !id[..id.len().min(12)].bytes().all(|c| c.is_ascii_digit()) {
             return answer("085", "IMPROPER REQUEST ID: DOES NOT CONTAIN DATE");
@@ -492,7 +495,7 @@ async fn stats(State(st): State<Shared>) -> Response {
         Ok(s) => {
             let by_request: serde_json::Map<String, Value> =
                 s.records.iter().map(|(id, r)| (id.clone(), r["content"]["transactions"]["status"].clone())).collect();
-            Json(json!({"purchases": s.purchases, "callbacks_sent": s.callbacks_sent,
+            Json(json!({"purchases": s.purchases, "pay_calls": s.pay_calls, "callbacks_sent": s.callbacks_sent,
                         "callbacks_acknowledged": s.callbacks_acknowledged, "by_request_id": by_request,
                         "balance": s.wallet as f64 / 100.0, "hostile": s.chaos.stats()}))
             .into_response()
@@ -513,6 +516,7 @@ impl VtpassSim {
             records: HashMap::new(),
             outcomes: HashMap::new(),
             purchases: 0,
+            pay_calls: 0,
             counter: 0,
             callbacks_sent: 0,
             callbacks_acknowledged: 0,

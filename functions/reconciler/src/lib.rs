@@ -43,6 +43,10 @@ pub struct Reconciler {
     pub public_url: String,
     /// The longest a provider call may take (its HTTP timeout).
     pub call_timeout: std::time::Duration,
+    /// Below this float a VTU provider is alerted on and passed by in routes.
+    pub float_threshold: kobo_shared::Kobo,
+    /// Whether VTpass is configured (its float is read each pass).
+    pub vtpass: bool,
 }
 
 /// What serving one queued item came to.
@@ -81,6 +85,8 @@ impl Reconciler {
             keys: KeyRings::new(&secrets, config),
             public_url: config.public_url.clone(),
             call_timeout: std::time::Duration::from_millis(config.upstream_timeout_ms),
+            float_threshold: kobo_shared::Kobo::naira(config.vtu_float_alert_naira),
+            vtpass: !config.vtpass_url.is_empty(),
         }
     }
 
@@ -100,6 +106,21 @@ impl Reconciler {
             Err(e) => tracing::warn!(error = %e, "reversal checks failed; the next pass tries again"),
         }
         Ok(report)
+    }
+
+    /// Reads each VTU provider's float that has one (VTpass): recorded; below the threshold
+    /// flagged low (routes pass it by) and alerted, at or above routed to again.
+    pub async fn run_float_once(&self) -> Result<Vec<(String, vtu::Float)>, ReconcileError> {
+        let mut out = Vec::new();
+        if self.vtpass {
+            let balance = self.providers.vtpass.get().await?.balance().await?;
+            let now = kobo_shared::domain::time::now_unix();
+            out.push((
+                "vtpass".to_string(),
+                vtu::check_float(&self.store, "vtpass", balance, self.float_threshold, now).await?,
+            ));
+        }
+        Ok(out)
     }
 
     /// One pass of reversal checks as if the time were `now` (unix seconds): every
@@ -356,6 +377,9 @@ impl Reconciler {
         let hubtel_pass = std::time::Duration::from_secs(10) + self.call_timeout + TIMEOUT_MARGIN;
         let left = || end.saturating_duration_since(std::time::Instant::now());
         let smm = self.run_once_until(pass_end()).await;
+        if let Err(e) = self.run_float_once().await {
+            tracing::warn!(error = %e, "provider float pass failed");
+        }
         let vtu = self.run_vtu_until(pass_end()).await;
         // Payouts first of Hubtel's passes: their alerts need no call and always run.
         if let Err(e) = self.run_payouts_until(end).await {

@@ -234,6 +234,38 @@ impl Store {
         self.bump_catalog(Catalog::Vtu).await
     }
 
+    /// Flags provider `name`'s float low or not (the catalog's version moves only when the
+    /// flag changes, so every container's routes see it at once); whether it changed.
+    pub async fn set_provider_low(&self, name: &str, low: bool) -> Result<bool, StoreError> {
+        let key = Key::new(keys::VTU_CATALOG_PK, keys::vtu_provider_sk(name));
+        let change = crate::db::table::Change::new()
+            .set("type", super::item::s("vtu_provider"))
+            .set("provider", super::item::s(name))
+            .set("low", aws_sdk_dynamodb::types::AttributeValue::Bool(low))
+            .if_expr(
+                "attribute_not_exists({low}) OR {low} <> :want",
+                &["low"],
+                vec![(":want", aws_sdk_dynamodb::types::AttributeValue::Bool(low))],
+            );
+        let changed = self.transition(&key, change).await?;
+        if changed {
+            self.bump_catalog(Catalog::Vtu).await?;
+        }
+        Ok(changed)
+    }
+
+    /// Records provider `name`'s float as read at `at` (unix seconds); the low flag is
+    /// left as it is.
+    pub async fn record_float(&self, name: &str, balance: crate::Kobo, at: i64) -> Result<(), StoreError> {
+        let key = Key::new(keys::VTU_CATALOG_PK, keys::vtu_provider_sk(name));
+        let change = crate::db::table::Change::new()
+            .set("type", super::item::s("vtu_provider"))
+            .set("provider", super::item::s(name))
+            .set("float", super::item::n(balance.as_i64()))
+            .set("float_read_at", super::item::n(at));
+        self.update(&key, change).await.map(drop)
+    }
+
     /// The whole VTU catalog (one Query, every page).
     pub async fn vtu_catalog(&self) -> Result<VtuCatalog, StoreError> {
         let mut cat = VtuCatalog::default();
@@ -242,6 +274,11 @@ impl Store {
                 Some(VtuPlan::TYPE) => cat.plans.push(VtuPlan::from_item(&item)?),
                 Some(FaceProduct::TYPE) => cat.faces.push(FaceProduct::from_item(&item)?),
                 Some(VtuRoute::TYPE) => cat.routes.push(VtuRoute::from_item(&item)?),
+                Some("vtu_provider") if item.get("low").and_then(|v| v.as_bool().ok()) == Some(&true) => {
+                    if let Some(name) = item.get("provider").and_then(|v| v.as_s().ok()) {
+                        cat.low.push(name.clone());
+                    }
+                }
                 _ => {}
             }
         }

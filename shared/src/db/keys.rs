@@ -122,6 +122,11 @@ pub fn vtu_trx_pk(trx: &str) -> String {
     format!("VTUTRX#{trx}")
 }
 
+/// Sort key of a VTU provider's float and low flag (in the VTU catalog partition).
+pub fn vtu_provider_sk(provider: &str) -> String {
+    format!("PROVIDER#{provider}")
+}
+
 /// Sort key of a VTU route (in the VTU catalog partition, so the catalog read carries it).
 pub fn vtu_route_sk(category: &str, service: &str) -> String {
     format!("ROUTE#{category}#{}", service.to_ascii_lowercase())

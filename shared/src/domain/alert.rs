@@ -33,6 +33,8 @@ pub enum AlertKind {
     /// A signed callback for a deposit already credited that reports something else
     /// (another status, another amount): the payment may have been reversed.
     DepositChangedAfterCredit,
+    /// A VTU provider's wallet is below its threshold.
+    ProviderLowFloat,
 }
 
 impl AlertKind {
@@ -49,6 +51,7 @@ impl AlertKind {
             AlertKind::WithdrawalPaidOtherAmount => "paid-other-amount",
             AlertKind::DepositNotCredited => "not-credited",
             AlertKind::DepositChangedAfterCredit => "changed-after-credit",
+            AlertKind::ProviderLowFloat => "low-float",
         }
     }
 }

@@ -175,6 +175,9 @@ pub struct VtuCatalog {
     pub faces: Vec<FaceProduct>,
     /// Routes to providers.
     pub routes: Vec<VtuRoute>,
+    /// Providers whose float is low (they refused for it, or it was read below its
+    /// threshold): routes pass them by until it is read above again.
+    pub low: Vec<String>,
 }
 
 impl VtuCatalog {
@@ -193,7 +196,14 @@ impl VtuCatalog {
                 .map(|r| r.providers.clone())
                 .filter(|p| !p.is_empty())
         };
-        of(service.trim()).or_else(|| of("*")).unwrap_or_else(|| vec![DEFAULT_VTU_PROVIDER.to_string()])
+        let route = of(service.trim()).or_else(|| of("*")).unwrap_or_else(|| vec![DEFAULT_VTU_PROVIDER.to_string()]);
+        // Providers with a low float are passed by, unless the route has no other.
+        let able: Vec<String> = route.iter().filter(|p| !self.low.contains(p)).cloned().collect();
+        if able.is_empty() {
+            route
+        } else {
+            able
+        }
     }
 
     /// A face product.

@@ -98,6 +98,12 @@ pub async fn send(
         };
         let Err(UpstreamError::NotSent(why)) = answer else { return (tx, answer) };
         tracing::warn!(trx = %tx.trx, provider = %name, why = %why, "provider did not take the purchase");
+        if crate::upstream::vtu::is_low_balance(&UpstreamError::NotSent(why.clone())) {
+            // Passed by from now on, until its float is read above its threshold again.
+            if let Err(e) = store.set_provider_low(&name, true).await {
+                tracing::warn!(provider = %name, error = %e, "low float not recorded; the next float read records it");
+            }
+        }
         tried.push(format!("{name}: {why}"));
         let at = route.iter().position(|p| *p == name);
         let next = at.and_then(|i| route.get(i + 1)).filter(|_| request.product_code.is_none());
@@ -112,6 +118,44 @@ pub async fn send(
             Err(e) => return (tx, Err(e)),
         }
     }
+}
+
+/// What reading a provider's float found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Float {
+    /// At or above the threshold: routed to.
+    Enough,
+    /// Below it: passed by in routes, and an operator alert raised.
+    Low,
+}
+
+/// Records provider `name`'s float `balance` read at `now`: below `threshold` it is
+/// flagged low (routes pass it by) and an operator alert says so; at or above, the flag
+/// is cleared (routes use it again) and any alert is left for the operator to close.
+pub async fn check_float(
+    store: &Store,
+    name: &str,
+    balance: Kobo,
+    threshold: Kobo,
+    now: i64,
+) -> Result<Float, StoreError> {
+    store.record_float(name, balance, now).await?;
+    if balance >= threshold {
+        if store.set_provider_low(name, false).await? {
+            tracing::info!(provider = name, %balance, "provider float above its threshold again; routed to");
+        }
+        return Ok(Float::Enough);
+    }
+    store.set_provider_low(name, true).await?;
+    let alert = Alert::new(
+        &format!("provider:{name}"),
+        AlertKind::ProviderLowFloat,
+        "-",
+        format!("{name}'s wallet holds {balance}, below the {threshold} threshold: routes pass it by"),
+        format!("top up the {name} wallet; the next float read routes to it again"),
+    );
+    store.raise_alert(&alert).await?;
+    Ok(Float::Low)
 }
 
 /// Records `to` as the purchase's request, only if it still is `tx.request` and the

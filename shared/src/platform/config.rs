@@ -32,6 +32,9 @@ pub struct Config {
     /// VTpass's API base URL (`KOBO_VTPASS_URL`, e.g. `https://sandbox.vtpass.com/api`;
     /// empty: VTpass not used).
     pub vtpass_url: String,
+    /// Below this many naira a VTU provider's float raises an alert and routes pass it by
+    /// (`KOBO_VTU_FLOAT_ALERT_NAIRA`, default 20000).
+    pub vtu_float_alert_naira: i64,
     /// Seconds a VTU transaction may stay processing before the reconciler requeries it
     /// (`KOBO_VTU_REQUERY_AFTER_SECS`, default 120).
     pub vtu_requery_after_secs: i64,
@@ -98,6 +101,7 @@ impl Config {
             upstream_timeout_ms: var_or("KOBO_UPSTREAM_TIMEOUT_MS", 8000)?,
             topup_url: env::var("KOBO_TOPUP_URL").unwrap_or_default(),
             vtpass_url: env::var("KOBO_VTPASS_URL").unwrap_or_default(),
+            vtu_float_alert_naira: var_or("KOBO_VTU_FLOAT_ALERT_NAIRA", 20_000)?,
             vtu_requery_after_secs: var_or("KOBO_VTU_REQUERY_AFTER_SECS", 120)?,
             smm_sending_grace_secs: var_or("KOBO_SMM_SENDING_GRACE_SECS", 300)?,
             hubtel_url: env::var("KOBO_HUBTEL_URL").unwrap_or_default(),
@@ -128,6 +132,7 @@ impl Config {
             ("KOBO_UPSTREAM_TIMEOUT_MS", self.upstream_timeout_ms.to_string()),
             ("KOBO_TOPUP_URL", self.topup_url.clone()),
             ("KOBO_VTPASS_URL", self.vtpass_url.clone()),
+            ("KOBO_VTU_FLOAT_ALERT_NAIRA", self.vtu_float_alert_naira.to_string()),
             ("KOBO_VTU_REQUERY_AFTER_SECS", self.vtu_requery_after_secs.to_string()),
             ("KOBO_SMM_SENDING_GRACE_SECS", self.smm_sending_grace_secs.to_string()),
             ("KOBO_HUBTEL_URL", self.hubtel_url.clone()),
@@ -153,6 +158,7 @@ impl Config {
             upstream_timeout_ms: 8000,
             topup_url: String::new(),
             vtpass_url: String::new(),
+            vtu_float_alert_naira: 20_000,
             vtu_requery_after_secs: 120,
             smm_sending_grace_secs: 300,
             hubtel_url: String::new(),

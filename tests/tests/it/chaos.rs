@@ -503,14 +503,26 @@ async fn money_holds_under_faults_crashes_and_concurrency() {
     if let Some(c) = &crashes {
         c.set_p(0.03);
     }
-    let answers: Vec<Answer> = stream::iter(ops.iter().copied().enumerate())
+    // The reconciler reads VTpass's float as often as the operations go by (in production
+    // each scheduled pass), so a provider passed by for a low wallet is routed to again.
+    let floats = s.reconciler().await;
+    let float_reader = async {
+        loop {
+            let _ = floats.run_float_once().await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    };
+    let ops_done = stream::iter(ops.iter().copied().enumerate())
         .map(|(i, op)| run(&w, i, op, seed))
         .buffer_unordered(8)
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .flatten()
-        .collect();
+        .collect::<Vec<_>>();
+    let answers: Vec<Answer> = tokio::select! {
+        done = ops_done => done,
+        never = float_reader => never,
+    }
+    .into_iter()
+    .flatten()
+    .collect();
     let fault_stats = launcher_stats(&s.aws_endpoint).await.expect("emulator stats");
     launcher_faults(&s.aws_endpoint, "").await.expect("faults off for the drain");
     providers_hostile(s, seed, 0.0).await;

@@ -34,7 +34,10 @@ async fn vtpass_control(s: &Stack, path: &str, body: Value) {
     assert!(r.is_ok_and(|r| r.status().is_success()), "VTpass replica control {path}");
 }
 
+/// Routes MTN airtime to `providers`, VTpass's float flag cleared (a test before may
+/// have left it low).
 async fn set_route(store: &Store, providers: &[&str]) {
+    store.set_provider_low("vtpass", false).await.expect("clearing VTpass's low flag");
     let route = VtuRoute {
         category: VtuCategory::Airtime,
         service: "mtn".into(),
@@ -174,5 +177,38 @@ async fn a_vtpass_callback_settles_by_requery_and_is_acknowledged() {
         .expect("the forged callback reaches the stack");
     assert_eq!(forged.status().as_u16(), 401);
     assert_eq!(c.vtu_status(&trx).await.1["status"], "success");
+    kobo_tests::assert_ledger_sums(&store, &acct).await;
+}
+
+/// Provider float: a provider that refused for its low wallet is passed by in routes (not
+/// even asked) until a float read finds it above the threshold again; a read below the
+/// threshold raises an operator alert.
+#[tokio::test]
+async fn a_provider_low_on_float_is_passed_by_until_its_float_is_read_above_again() {
+    let _turn = SERIAL.lock().await;
+    let s = stack();
+    let store = s.store().await;
+    set_route(&store, &["vtpass", "topup"]).await;
+    let (acct, c) = reseller(s, &store).await;
+    let pay_calls = |v: Value| v["pay_calls"].as_u64().unwrap_or(0);
+    vtpass_control(s, "/control/balance", json!({"naira": 1})).await;
+    assert_eq!(buy(&c, "08011111111").await["status"], "success", "the next provider delivered it");
+    assert!(store.vtu_catalog().await.expect("the catalog").low.contains(&"vtpass".to_string()), "flagged low");
+    let asked = pay_calls(get(format!("{}/control/stats", s.vtpass_base)).await);
+    let before = purchases(s).await;
+    assert_eq!(buy(&c, "08011111111").await["status"], "success");
+    assert_eq!(pay_calls(get(format!("{}/control/stats", s.vtpass_base)).await), asked, "VTpass not even asked");
+    assert_eq!(purchases(s).await, (before.0, before.1 + 1));
+    let rec = s.reconciler().await;
+    let read = rec.run_float_once().await.expect("a float pass");
+    assert_eq!(read, vec![("vtpass".to_string(), kobo_shared::flows::vtu::Float::Low)]);
+    let alerts = store.alerts().await.expect("alerts");
+    assert!(alerts.iter().any(|a| a.subject == "provider:vtpass/low-float"), "{alerts:?}");
+    vtpass_control(s, "/control/balance", json!({"naira": 100_000})).await;
+    let read = rec.run_float_once().await.expect("a float pass");
+    assert_eq!(read, vec![("vtpass".to_string(), kobo_shared::flows::vtu::Float::Enough)]);
+    let before = purchases(s).await;
+    assert_eq!(buy(&c, "08011111111").await["status"], "success");
+    assert_eq!(purchases(s).await, (before.0 + 1, before.1), "routed to VTpass again");
     kobo_tests::assert_ledger_sums(&store, &acct).await;
 }

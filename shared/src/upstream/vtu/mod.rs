@@ -29,6 +29,15 @@ use std::sync::Arc;
 use super::topup::{Customer, TopupClient, TopupProvider, TopupRequest, TopupResult};
 use super::UpstreamError;
 
+/// How every adapter words a refusal for a low wallet at the provider (VTpass `018`), so
+/// routing can pass that provider by until its float is read above its threshold again.
+pub const LOW_BALANCE: &str = "low wallet balance";
+
+/// Whether `e` is a provider's refusal for its low wallet.
+pub fn is_low_balance(e: &UpstreamError) -> bool {
+    matches!(e, UpstreamError::NotSent(m) if m.contains(LOW_BALANCE))
+}
+
 /// The VTU providers kobo can route to, by the name routes and purchases record.
 pub const PROVIDERS: &[&str] = &["topup", "vtpass"];
 

@@ -49,7 +49,7 @@ pub const CODES: &[(&str, Class, &str)] = &[
     ("017", Class::Failed, "above the maximum amount"),
     ("014", Class::Ambiguous, "request id already exists: the earlier purchase decides (requery)"),
     ("015", Class::Ambiguous, "invalid request id (on a requery: VTpass never got it)"),
-    ("018", Class::NotSent, "low wallet balance"),
+    ("018", Class::NotSent, super::LOW_BALANCE),
     ("019", Class::NotSent, "likely duplicate (same biller, service and amount within 30 s)"),
     ("020", Class::Failed, "biller confirmed (a verification code on a purchase: failed)"),
     ("021", Class::NotSent, "account locked"),
