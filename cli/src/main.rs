@@ -126,6 +126,13 @@ enum Cmd {
         #[command(subcommand)]
         cmd: ops::LedgerCmd,
     },
+    /// VTU providers: list (state and float), enable, disable, balance.
+    Provider {
+        #[command(flatten)]
+        target: ops::Target,
+        #[command(subcommand)]
+        cmd: ops::ProviderCmd,
+    },
     /// VTU routes: which providers each category and service is bought from.
     Route {
         #[command(flatten)]
@@ -187,6 +194,7 @@ async fn run(cmd: Cmd) -> Result<()> {
         Cmd::Ledger { target, cmd } => ops::ledger(&target.connect(&project).await?, cmd).await,
         Cmd::Secrets { target, cmd } => ops::secrets_cmd(&target.connect(&project).await?, cmd).await,
         Cmd::Alerts { target, cmd } => ops::alert(&target.connect(&project).await?, cmd).await,
+        Cmd::Provider { target, cmd } => ops::provider(&target.connect(&project).await?, &project, &target, cmd).await,
         Cmd::Route { target, cmd } => ops::route(&target.connect(&project).await?, cmd).await,
         Cmd::Vtu { target, cmd } => ops::vtu_cmd(&target.connect(&project).await?, &project, &target, cmd).await,
         Cmd::Service { target, cmd } => ops::service(&target.connect(&project).await?, &project, &target, cmd).await,

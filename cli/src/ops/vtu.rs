@@ -82,7 +82,7 @@ pub enum VtuCmd {
 
 /// The VTpass client of the target: the local stack's replica (`--local`), else the URL
 /// given and the provider secret's keys.
-async fn vtpass(
+pub(super) async fn vtpass_client(
     conn: &Conn,
     project: &Project,
     target: &Target,
@@ -111,7 +111,7 @@ pub async fn vtu_cmd(conn: &Conn, project: &Project, target: &Target, cmd: VtuCm
     let store = &conn.store;
     match cmd {
         VtuCmd::Import { provider, profit, vtpass_url, provider_secret_id } => {
-            let client = vtpass(conn, project, target, &provider, vtpass_url, provider_secret_id).await?;
+            let client = vtpass_client(conn, project, target, &provider, vtpass_url, provider_secret_id).await?;
             let report =
                 kobo_shared::flows::catalog::import_vtpass_plans(store, &client, percent_to_bp(&profit)?).await?;
             println!(
@@ -133,7 +133,7 @@ pub async fn vtu_cmd(conn: &Conn, project: &Project, target: &Target, cmd: VtuCm
             Ok(())
         }
         VtuCmd::Balance { provider, vtpass_url, provider_secret_id } => {
-            let client = vtpass(conn, project, target, &provider, vtpass_url, provider_secret_id).await?;
+            let client = vtpass_client(conn, project, target, &provider, vtpass_url, provider_secret_id).await?;
             let balance = client.balance().await?;
             print_json(&serde_json::json!({"provider": provider, "balance": balance.to_string(), "currency": "NGN"}))
         }

@@ -234,6 +234,44 @@ impl Store {
         self.bump_catalog(Catalog::Vtu).await
     }
 
+    /// Enables or disables provider `name` for routing (the catalog's version moves when
+    /// it changes); whether it changed.
+    pub async fn set_provider_disabled(&self, name: &str, disabled: bool) -> Result<bool, StoreError> {
+        let key = Key::new(keys::VTU_CATALOG_PK, keys::vtu_provider_sk(name));
+        let change = crate::db::table::Change::new()
+            .set("type", super::item::s("vtu_provider"))
+            .set("provider", super::item::s(name))
+            .set("disabled", aws_sdk_dynamodb::types::AttributeValue::Bool(disabled))
+            .if_expr(
+                "attribute_not_exists({disabled}) OR {disabled} <> :want",
+                &["disabled"],
+                vec![(":want", aws_sdk_dynamodb::types::AttributeValue::Bool(disabled))],
+            );
+        let changed = self.transition(&key, change).await?;
+        if changed {
+            self.bump_catalog(Catalog::Vtu).await?;
+        }
+        Ok(changed)
+    }
+
+    /// Every provider's stored state: (name, disabled, low, float in kobo, read at).
+    pub async fn provider_states(&self) -> Result<Vec<serde_json::Value>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.query(&Query::partition(keys::VTU_CATALOG_PK).prefix("PROVIDER#")).await? {
+            let s = |f: &str| item.get(f).and_then(|v| v.as_s().ok()).cloned();
+            let b = |f: &str| item.get(f).and_then(|v| v.as_bool().ok()).copied().unwrap_or(false);
+            let n = |f: &str| item.get(f).and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<i64>().ok());
+            out.push(serde_json::json!({
+                "provider": s("provider"),
+                "disabled": b("disabled"),
+                "low": b("low"),
+                "float": n("float").map(|k| crate::Kobo::new(k).to_string()),
+                "float_read_at": n("float_read_at"),
+            }));
+        }
+        Ok(out)
+    }
+
     /// Flags provider `name`'s float low or not (the catalog's version moves only when the
     /// flag changes, so every container's routes see it at once); whether it changed.
     pub async fn set_provider_low(&self, name: &str, low: bool) -> Result<bool, StoreError> {
@@ -274,9 +312,15 @@ impl Store {
                 Some(VtuPlan::TYPE) => cat.plans.push(VtuPlan::from_item(&item)?),
                 Some(FaceProduct::TYPE) => cat.faces.push(FaceProduct::from_item(&item)?),
                 Some(VtuRoute::TYPE) => cat.routes.push(VtuRoute::from_item(&item)?),
-                Some("vtu_provider") if item.get("low").and_then(|v| v.as_bool().ok()) == Some(&true) => {
+                Some("vtu_provider") => {
+                    let flag = |f: &str| item.get(f).and_then(|v| v.as_bool().ok()) == Some(&true);
                     if let Some(name) = item.get("provider").and_then(|v| v.as_s().ok()) {
-                        cat.low.push(name.clone());
+                        if flag("low") {
+                            cat.low.push(name.clone());
+                        }
+                        if flag("disabled") {
+                            cat.disabled.push(name.clone());
+                        }
                     }
                 }
                 _ => {}

@@ -178,6 +178,8 @@ pub struct VtuCatalog {
     /// Providers whose float is low (they refused for it, or it was read below its
     /// threshold): routes pass them by until it is read above again.
     pub low: Vec<String>,
+    /// Providers an operator disabled: never routed to.
+    pub disabled: Vec<String>,
 }
 
 impl VtuCatalog {
@@ -187,7 +189,8 @@ impl VtuCatalog {
     }
 
     /// The providers a purchase of `service` in `category` goes to, in order: its own
-    /// route, else the category's (`*`), else the default provider.
+    /// route, else the category's (`*`), else the default provider; disabled providers
+    /// never, low ones only when no other is left. Empty: no provider may take it.
     pub fn route(&self, category: VtuCategory, service: &str) -> Vec<String> {
         let of = |svc: &str| {
             self.routes
@@ -196,7 +199,12 @@ impl VtuCatalog {
                 .map(|r| r.providers.clone())
                 .filter(|p| !p.is_empty())
         };
-        let route = of(service.trim()).or_else(|| of("*")).unwrap_or_else(|| vec![DEFAULT_VTU_PROVIDER.to_string()]);
+        let route: Vec<String> = of(service.trim())
+            .or_else(|| of("*"))
+            .unwrap_or_else(|| vec![DEFAULT_VTU_PROVIDER.to_string()])
+            .into_iter()
+            .filter(|p| !self.disabled.contains(p))
+            .collect();
         // Providers with a low float are passed by, unless the route has no other.
         let able: Vec<String> = route.iter().filter(|p| !self.low.contains(p)).cloned().collect();
         if able.is_empty() {

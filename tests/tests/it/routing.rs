@@ -38,6 +38,9 @@ async fn vtpass_control(s: &Stack, path: &str, body: Value) {
 /// have left it low).
 async fn set_route(store: &Store, providers: &[&str]) {
     store.set_provider_low("vtpass", false).await.expect("clearing VTpass's low flag");
+    for p in ["vtpass", "topup"] {
+        store.set_provider_disabled(p, false).await.expect("enabling the providers");
+    }
     let route = VtuRoute {
         category: VtuCategory::Airtime,
         service: "mtn".into(),
@@ -210,5 +213,33 @@ async fn a_provider_low_on_float_is_passed_by_until_its_float_is_read_above_agai
     let before = purchases(s).await;
     assert_eq!(buy(&c, "08011111111").await["status"], "success");
     assert_eq!(purchases(s).await, (before.0 + 1, before.1), "routed to VTpass again");
+    kobo_tests::assert_ledger_sums(&store, &acct).await;
+}
+
+/// `kobo provider disable`: a disabled provider is never routed to; a route left with no
+/// enabled provider refuses the purchase (503) and charges nothing; enabled again, it is
+/// routed to again.
+#[tokio::test]
+async fn a_disabled_provider_is_never_routed_to() {
+    let _turn = SERIAL.lock().await;
+    let s = stack();
+    let store = s.store().await;
+    set_route(&store, &["vtpass", "topup"]).await;
+    let (acct, c) = reseller(s, &store).await;
+    store.set_provider_disabled("vtpass", true).await.expect("disabling VTpass");
+    let before = purchases(s).await;
+    assert_eq!(buy(&c, "08011111111").await["status"], "success");
+    assert_eq!(purchases(s).await, (before.0, before.1 + 1), "the next provider took it");
+    store.set_provider_disabled("topup", true).await.expect("disabling the other");
+    let paid = c.balance().await;
+    let (st, v) = c.vtu_airtime("mtn", "08011111111", "100", "1234").await;
+    assert_eq!(st, 503, "{v}");
+    assert_eq!(c.balance().await, paid, "nothing charged");
+    for p in ["vtpass", "topup"] {
+        store.set_provider_disabled(p, false).await.expect("enabling again");
+    }
+    let before = purchases(s).await;
+    assert_eq!(buy(&c, "08011111111").await["status"], "success");
+    assert_eq!(purchases(s).await, (before.0 + 1, before.1), "VTpass first again");
     kobo_tests::assert_ledger_sums(&store, &acct).await;
 }

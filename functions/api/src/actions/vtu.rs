@@ -871,7 +871,12 @@ pub async fn purchase(
     // The first provider of the route is recorded with the payment; the others only if
     // it certainly did not take the purchase (`vtu::send`).
     let route = catalog.route(what.category, &what.service_name);
-    let first = route.first().cloned().unwrap_or_else(|| kobo_shared::domain::vtu::DEFAULT_VTU_PROVIDER.into());
+    let Some(first) = route.first().cloned() else {
+        // Every provider of its route is disabled: nothing is charged.
+        pin_ok_alone().await;
+        tracing::warn!(category = %what.category, service = %what.service_name, "no enabled provider for this purchase");
+        return Err(ApiError::Unavailable);
+    };
     let mut request = what.request;
     request.reference = kobo_shared::upstream::vtu::reference_for(&first, &trx, kobo_shared::domain::time::now_unix());
     request.provider = first;
