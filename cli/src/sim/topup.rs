@@ -115,6 +115,17 @@ fn digits(n: u64, len: usize) -> String {
         .collect()
 }
 
+/// Ends a pending purchase's record: delivered, or failed at the operator.
+fn finish(rec: &mut Value, success: bool) {
+    if success {
+        rec["status"] = json!("success");
+    } else {
+        rec["status"] = json!("failed");
+        rec["success"] = json!(false);
+        rec["error"] = json!("Recharge failed at the operator");
+    }
+}
+
 /// Sends the seed's signed callback for a recorded purchase.
 async fn callback(url: String, secret: String, record: Value, success: bool) {
     let passthrough = record["passthrough"].as_str().unwrap_or_default().to_string();
@@ -279,13 +290,7 @@ async fn purchase(State(state): State<Shared>, headers: HeaderMap, Json(req): Js
             let final_rec = {
                 let Ok(mut s) = st.lock() else { return };
                 let Some(rec) = s.records.get_mut(&reference) else { return };
-                if success {
-                    rec["status"] = json!("success");
-                } else {
-                    rec["status"] = json!("failed");
-                    rec["success"] = json!(false);
-                    rec["error"] = json!("Recharge failed at the operator");
-                }
+                finish(rec, success);
                 rec.clone()
             };
             if url.is_empty() {
@@ -538,13 +543,7 @@ async fn settle(State(state): State<Shared>, Json(v): Json<Value>) -> Response {
         let Some(rec) = s.records.get_mut(reference) else {
             return (StatusCode::NOT_FOUND, Json(json!({"error": "not found"}))).into_response();
         };
-        if success {
-            rec["status"] = json!("success");
-        } else {
-            rec["status"] = json!("failed");
-            rec["success"] = json!(false);
-            rec["error"] = json!("Recharge failed at the operator");
-        }
+        finish(rec, success);
         (rec.clone(), s.callback_url.clone(), s.webhook_secret.clone())
     };
     if v["callback"].as_bool() != Some(false) && !url.is_empty() {

@@ -98,7 +98,7 @@ pub async fn send(
         };
         let Err(UpstreamError::NotSent(why)) = answer else { return (tx, answer) };
         tracing::warn!(trx = %tx.trx, provider = %name, why = %why, "provider did not take the purchase");
-        if crate::upstream::vtu::is_low_balance(&UpstreamError::NotSent(why.clone())) {
+        if crate::upstream::vtu::is_low_balance(&why) {
             // Passed by from now on, until its float is read above its threshold again.
             if let Err(e) = store.set_provider_low(&name, true).await {
                 tracing::warn!(provider = %name, error = %e, "low float not recorded; the next float read records it");

@@ -33,9 +33,9 @@ use super::UpstreamError;
 /// routing can pass that provider by until its float is read above its threshold again.
 pub const LOW_BALANCE: &str = "low wallet balance";
 
-/// Whether `e` is a provider's refusal for its low wallet.
-pub fn is_low_balance(e: &UpstreamError) -> bool {
-    matches!(e, UpstreamError::NotSent(m) if m.contains(LOW_BALANCE))
+/// Whether a provider's not-sent reason is a refusal for its low wallet.
+pub fn is_low_balance(why: &str) -> bool {
+    why.contains(LOW_BALANCE)
 }
 
 /// The VTU providers kobo can route to, by the name routes and purchases record.
