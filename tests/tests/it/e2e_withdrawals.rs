@@ -16,6 +16,11 @@ use kobo_shared::{Kobo, Store};
 use kobo_tests::{new_reseller, stack, ApiClient, Mode, Receiver, ResellerSpec, Stack};
 use serde_json::{json, Value};
 
+/// The payout tests take turns: a payout pass runs over every paying withdrawal of the
+/// stack, and the cut-off test runs it on a clock hours ahead, which would call another
+/// test's attempt in flight cut off.
+static PAYOUTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn code_for(s: &Stack, store: &Store, account: &str, otp_id: &str) -> String {
     let otp = store.get_otp(account, otp_id).await.ok().flatten().unwrap_or_else(|| panic!("no otp {otp_id}"));
     let v: Value = reqwest::get(format!("{}/control/otp/{}", s.hubtel_base, otp.session.request_id))
@@ -119,6 +124,7 @@ async fn hubtel_withdraw_code(s: &Stack, tx: &str, code: &str) -> Value {
 /// payout stayed `paying` and any code but `0000` released the hold.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_payout_hubtel_never_took_is_sent_again_and_only_final_codes_settle_it() {
+    let _turn = PAYOUTS.lock().await;
     let s = stack();
     let store = s.store().await;
     let (acct, c, w) = requested_withdrawal(s, &store).await;
@@ -194,6 +200,7 @@ async fn hubtel_withdraw(s: &Stack, tx: &str, success: bool) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn withdrawals_need_pin_and_otp_hold_funds_and_settle_once() {
+    let _turn = PAYOUTS.lock().await;
     let s = stack();
     let store = s.store().await;
     let (acct, key) = new_reseller(&store, ResellerSpec { balance: Kobo::naira(10_000), ..Default::default() }).await;
@@ -307,6 +314,7 @@ async fn withdrawals_need_pin_and_otp_hold_funds_and_settle_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn work_deferred_while_hubtel_is_busy_is_finished_by_the_reconciler() {
+    let _turn = PAYOUTS.lock().await;
     use kobo_shared::domain::withdrawal::OtpSession;
     use kobo_shared::domain::withdrawal::{OtpRecord, Withdrawal};
     let s = stack();
@@ -412,6 +420,7 @@ async fn hubtel_asked(s: &Stack, reference: &str) -> u64 {
 /// payout again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_payout_cut_off_in_flight_is_never_sent_again() {
+    let _turn = PAYOUTS.lock().await;
     let s = stack();
     let store = s.store().await;
     let (acct, c, w) = requested_withdrawal(s, &store).await;
